@@ -1,0 +1,74 @@
+//! What the tracker decides and the notifiers render: an alert is a complete, self-contained
+//! description of one change, so formatting it needs no clock, no store and no network.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Account, AgentId};
+
+/// The agent an alert is about. The name is the operator's label, when one was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRef {
+    pub id: AgentId,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentAlertKind {
+    /// The agent has been unhealthy for the failure threshold: the connection is broken.
+    Down,
+    /// Still unhealthy, but with a different unhealthy status (`errored → not_connected`).
+    Changed,
+    /// Still unhealthy after another reminder interval.
+    Reminder,
+    /// Healthy again for the success threshold.
+    Recovered,
+}
+
+/// A change in one agent's Cal.com connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentAlert {
+    pub kind: AgentAlertKind,
+    pub agent: AgentRef,
+    /// The status before the change; `None` when the agent was unhealthy from its first observation.
+    pub from: Option<String>,
+    /// The status now (raw string from Ravan; `active` for a recovery).
+    pub to: String,
+    pub connected: bool,
+    pub accounts: Vec<Account>,
+    /// When the change was observed (for a recovery: the first healthy observation).
+    pub at: DateTime<Utc>,
+    /// When the agent was first seen unhealthy in this outage. `at - unhealthy_since` is the
+    /// downtime a recovery reports and the duration a reminder reports.
+    pub unhealthy_since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorAlertKind {
+    /// Polling itself is broken (every poll failing, or Ravan refusing the credentials).
+    /// Says nothing about any agent.
+    Down,
+    /// Polling works again.
+    Recovered,
+}
+
+/// Trouble with the monitor itself rather than with an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorAlert {
+    pub kind: MonitorAlertKind,
+    /// Why, in one line, e.g. "Ravan API refused the credentials (HTTP 401): invalid token".
+    /// May contain text from the Ravan API: renderers must escape it.
+    pub reason: String,
+    pub at: DateTime<Utc>,
+    /// When the trouble started; for a recovery `at - since` is how long polling was broken.
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum Alert {
+    Agent(AgentAlert),
+    Monitor(MonitorAlert),
+}

@@ -1,0 +1,110 @@
+//! Typed values of the domain: they are parsed once at the edge (config, CLI, Ravan answers) so the
+//! core never handles an unchecked agent id or a half-read status.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A Ravan agent's UUID. Parsing accepts any UUID spelling; display is the canonical lowercase,
+/// hyphenated form, which is also what goes into the Ravan URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AgentId(Uuid);
+
+impl AgentId {
+    pub fn new(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+}
+
+impl FromStr for AgentId {
+    type Err = InvalidAgentId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::try_parse(s.trim())
+            .map(Self)
+            .map_err(|_| InvalidAgentId(s.to_owned()))
+    }
+}
+
+impl fmt::Display for AgentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The input that was not a UUID, kept so the error can name it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an agent UUID")]
+pub struct InvalidAgentId(pub String);
+
+/// The raw status string that means "connected and working". Every other value is unhealthy.
+pub const HEALTHY_STATUS: &str = "active";
+
+/// One Cal.com account of an agent, as Ravan reports it. All strings are third-party text:
+/// renderers must escape them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub account_name: String,
+    #[serde(default)]
+    pub status: String,
+    /// Ravan sends `null`, an empty string or a message; `None` covers the first two.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub error: Option<String>,
+}
+
+/// What one successful poll says about an agent's Cal.com connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    /// Kept raw: the set of values is not documented, and an unknown one must still be shown.
+    pub status: String,
+    pub connected: bool,
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+}
+
+impl Observation {
+    pub fn is_healthy(&self) -> bool {
+        self.status == HEALTHY_STATUS
+    }
+}
+
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    Ok(value.filter(|s| !s.trim().is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_id_parses_and_displays_canonically() {
+        let id: AgentId = " 3F2504E0-4F89-11D3-9A0C-0305E82C3301 ".parse().unwrap();
+        assert_eq!(id.to_string(), "3f2504e0-4f89-11d3-9a0c-0305e82c3301");
+    }
+
+    #[test]
+    fn agent_id_rejects_non_uuids() {
+        for bad in ["", "abc", "3f2504e0-4f89-11d3-9a0c", "../../etc/passwd"] {
+            assert!(bad.parse::<AgentId>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn empty_account_error_is_none() {
+        let a: Account = serde_json::from_str(
+            r#"{"id":"1","account_name":"x","status":"active","error":""}"#,
+        )
+        .unwrap();
+        assert_eq!(a.error, None);
+        let a: Account = serde_json::from_str(r#"{"id":"1","error":null}"#).unwrap();
+        assert_eq!(a.error, None);
+        assert_eq!(a.account_name, "");
+    }
+}
