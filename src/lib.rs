@@ -6,5 +6,14 @@
 //! can be tested without a network or a clock.
 
 pub mod alert;
+pub mod check;
+pub mod config;
 pub mod domain;
+pub mod monitor;
 pub mod notify;
+pub mod ravan;
+pub mod scheduler;
+pub mod secret;
+pub mod serve;
+pub mod telemetry;
+pub mod tracker;

@@ -1,5 +1,62 @@
 //! Turning alerts into chat messages and getting them delivered.
+//!
+//! Formatting ([`slack`], [`discord`], [`text`]) is pure; [`deliver`] is the only place that
+//! talks to a webhook; [`Notifier`] keeps one ordered queue per webhook so a slow or
+//! rate-limited destination never holds up another.
 
+pub mod deliver;
 pub mod discord;
 pub mod slack;
 pub mod text;
+
+mod notifier;
+
+use std::fmt;
+
+pub use deliver::{DeliveryError, RetryPolicy, Sender};
+pub use notifier::Notifier;
+
+use crate::alert::Alert;
+use crate::secret::SecretUrl;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Platform {
+    Slack,
+    Discord,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+        })
+    }
+}
+
+/// A destination for alerts. Its URL is a secret: `Display` masks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub platform: Platform,
+    pub url: SecretUrl,
+}
+
+impl Webhook {
+    pub fn new(platform: Platform, url: SecretUrl) -> Self {
+        Self { platform, url }
+    }
+
+    /// The platform's message for this alert.
+    pub fn render(&self, alert: &Alert) -> serde_json::Value {
+        match self.platform {
+            Platform::Slack => slack::message(alert),
+            Platform::Discord => discord::message(alert),
+        }
+    }
+}
+
+impl fmt::Display for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} webhook {}", self.platform, self.url)
+    }
+}

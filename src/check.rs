@@ -1,0 +1,207 @@
+//! `ravan-watch check`: poll agents once and report, for scripts and for a quick look.
+//!
+//! Exit status: 0 all active, 1 any unhealthy, 2 a poll failed (a failure outranks an unhealthy
+//! agent, since it means the answer is incomplete).
+
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::domain::{AgentId, Observation};
+use crate::ravan::{PollFailure, RavanClient};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub agent_id: AgentId,
+    pub result: Result<Observation, PollFailure>,
+}
+
+/// Polls each agent once, `concurrency` at a time, keeping the given order.
+pub async fn poll_all(client: &RavanClient, ids: &[AgentId], concurrency: usize) -> Vec<Checked> {
+    futures::stream::iter(ids)
+        .map(|id| async move {
+            Checked {
+                agent_id: *id,
+                result: client.status(id).await,
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+pub fn exit_code(results: &[Checked]) -> u8 {
+    if results.iter().any(|c| c.result.is_err()) {
+        2
+    } else if results
+        .iter()
+        .any(|c| c.result.as_ref().is_ok_and(|o| !o.is_healthy()))
+    {
+        1
+    } else {
+        0
+    }
+}
+
+/// A plain-text table. Ravan's text is stripped of control characters so it cannot drive the
+/// terminal.
+pub fn table(results: &[Checked]) -> String {
+    let mut rows = vec![[
+        "AGENT".to_owned(),
+        "STATUS".to_owned(),
+        "CONNECTED".to_owned(),
+        "ACCOUNTS".to_owned(),
+        "ERROR".to_owned(),
+    ]];
+    for c in results {
+        rows.push(match &c.result {
+            Ok(obs) => [
+                c.agent_id.to_string(),
+                printable(&obs.status),
+                obs.connected.to_string(),
+                obs.accounts
+                    .iter()
+                    .map(|a| format!("{} ({})", printable(&a.account_name), printable(&a.status)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                obs.accounts
+                    .iter()
+                    .filter_map(|a| a.error.as_deref())
+                    .map(printable)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ],
+            Err(failure) => [
+                c.agent_id.to_string(),
+                "poll failed".to_owned(),
+                "-".to_owned(),
+                "-".to_owned(),
+                printable(&failure.to_string()),
+            ],
+        });
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn json(results: &[Checked]) -> serde_json::Value {
+    let agents: Vec<_> = results
+        .iter()
+        .map(|c| match &c.result {
+            Ok(obs) => json!({
+                "agent_id": c.agent_id,
+                "healthy": obs.is_healthy(),
+                "status": obs.status,
+                "connected": obs.connected,
+                "accounts": obs.accounts,
+                "error": null,
+            }),
+            Err(failure) => json!({
+                "agent_id": c.agent_id,
+                "healthy": null,
+                "status": null,
+                "connected": null,
+                "accounts": [],
+                "error": failure.to_string(),
+            }),
+        })
+        .collect();
+    json!({ "agents": agents, "exit_code": exit_code(results) })
+}
+
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Account;
+
+    fn id(n: u8) -> AgentId {
+        format!("00000000-0000-4000-8000-0000000000{n:02}")
+            .parse()
+            .unwrap()
+    }
+
+    fn ok(status: &str) -> Result<Observation, PollFailure> {
+        Ok(Observation {
+            status: status.into(),
+            connected: status == "active",
+            accounts: vec![Account {
+                id: "a".into(),
+                account_name: "Main\x1b[31m".into(),
+                status: status.into(),
+                error: Some("expired\ttoken".into()),
+            }],
+        })
+    }
+
+    #[test]
+    fn exit_codes() {
+        let active = Checked {
+            agent_id: id(1),
+            result: ok("active"),
+        };
+        let errored = Checked {
+            agent_id: id(2),
+            result: ok("errored"),
+        };
+        let failed = Checked {
+            agent_id: id(3),
+            result: Err(PollFailure::Timeout(std::time::Duration::from_secs(1))),
+        };
+        assert_eq!(exit_code(std::slice::from_ref(&active)), 0);
+        assert_eq!(exit_code(&[active.clone(), errored.clone()]), 1);
+        assert_eq!(exit_code(&[active, errored, failed]), 2);
+        assert_eq!(exit_code(&[]), 0);
+    }
+
+    #[test]
+    fn table_strips_control_characters_and_shows_each_agent() {
+        let out = table(&[
+            Checked {
+                agent_id: id(1),
+                result: ok("errored"),
+            },
+            Checked {
+                agent_id: id(2),
+                result: Err(PollFailure::Connection("refused".into())),
+            },
+        ]);
+        assert!(!out.contains('\x1b') && !out.contains('\t'), "{out:?}");
+        assert!(
+            out.contains(&id(1).to_string())
+                && out.contains("errored")
+                && out.contains("expired token")
+        );
+        assert!(out.contains("poll failed") && out.contains("refused"));
+        assert_eq!(out.lines().count(), 3);
+    }
+
+    #[test]
+    fn json_shape() {
+        let v = json(&[Checked {
+            agent_id: id(1),
+            result: ok("errored"),
+        }]);
+        assert_eq!(v["agents"][0]["status"], "errored");
+        assert_eq!(v["agents"][0]["healthy"], false);
+        assert_eq!(v["agents"][0]["accounts"][0]["error"], "expired\ttoken");
+        assert_eq!(v["exit_code"], 1);
+    }
+}

@@ -1,0 +1,406 @@
+//! Settings come from the environment (and `./.env`), as the contract lists them. Each one is
+//! parsed into a typed value here, at start-up, so that a bad value stops the service with one
+//! line naming the variable instead of failing later in the middle of a poll cycle.
+
+use std::collections::HashMap;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::domain::AgentId;
+use crate::notify::{Platform, Webhook};
+use crate::secret::{Secret, SecretUrl};
+use crate::tracker::Thresholds;
+
+pub const DEFAULT_BASE_URL: &str = "https://api.ravan.ai";
+pub const DEFAULT_SCHEDULE: &str = "0/30 * * * * *";
+
+/// A setting that could not be used, and why. Displays as the one line start-up prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            var,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How requests to the Ravan API authenticate; the docs show both schemes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RavanAuth {
+    /// `Authorization: Bearer …` (`RAVAN_API_TOKEN`).
+    Bearer(Secret),
+    /// `X-Api-Key: …` (`RAVAN_API_KEY`).
+    ApiKey(Secret),
+}
+
+/// A cron pattern with a seconds field, checked with the parser tokio-cron-scheduler uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollSchedule(String);
+
+impl PollSchedule {
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(pattern)
+            .map_err(|e| format!("not a cron pattern with a seconds field ({e}): {pattern:?}"))?;
+        Ok(Self(pattern.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub base_url: Url,
+    /// `None` when neither variable is set: `serve` and `check` call [`Config::require_auth`].
+    pub auth: Option<RavanAuth>,
+    pub poll_timeout: Duration,
+    pub poll_concurrency: NonZeroUsize,
+    pub poll_schedule: PollSchedule,
+    pub thresholds: Thresholds,
+    pub watch_agent_ids: Vec<AgentId>,
+    pub slack_webhook: Option<Webhook>,
+    pub discord_webhook: Option<Webhook>,
+    pub log_format: LogFormat,
+}
+
+/// The environment as strings; envy maps `RAVAN_API_TOKEN` to `ravan_api_token` and so on.
+#[derive(Debug, Default, Deserialize)]
+struct RawEnv {
+    ravan_api_token: Option<String>,
+    ravan_api_key: Option<String>,
+    ravan_api_base_url: Option<String>,
+    slack_webhook_url: Option<String>,
+    discord_webhook_url: Option<String>,
+    watch_agent_ids: Option<String>,
+    poll_schedule: Option<String>,
+    poll_timeout: Option<String>,
+    poll_concurrency: Option<String>,
+    failure_threshold: Option<String>,
+    success_threshold: Option<String>,
+    reminder_interval: Option<String>,
+    log_format: Option<String>,
+}
+
+impl Config {
+    /// Reads the process environment. `./.env` is loaded by `main` before this runs.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let raw: RawEnv = envy::from_env()
+            .map_err(|e| ConfigError::new("environment", format!("cannot be read: {e}")))?;
+        Self::from_raw(raw)
+    }
+
+    /// Parses settings from explicit pairs, as if they were the whole environment. For tests and
+    /// embedding; the names are the contract's variable names.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let raw: RawEnv = envy::from_iter(map)
+            .map_err(|e| ConfigError::new("environment", format!("cannot be read: {e}")))?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: RawEnv) -> Result<Self, ConfigError> {
+        let auth = match (set(raw.ravan_api_token), set(raw.ravan_api_key)) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "RAVAN_API_KEY",
+                    "set exactly one of RAVAN_API_TOKEN and RAVAN_API_KEY, not both",
+                ));
+            }
+            (Some(token), None) => Some(RavanAuth::Bearer(credential("RAVAN_API_TOKEN", token)?)),
+            (None, Some(key)) => Some(RavanAuth::ApiKey(credential("RAVAN_API_KEY", key)?)),
+            (None, None) => None,
+        };
+        let base_url = http_url(
+            "RAVAN_API_BASE_URL",
+            set(raw.ravan_api_base_url)
+                .as_deref()
+                .unwrap_or(DEFAULT_BASE_URL),
+        )?;
+        let slack_webhook = set(raw.slack_webhook_url)
+            .map(|u| webhook("SLACK_WEBHOOK_URL", Platform::Slack, &u))
+            .transpose()?;
+        let discord_webhook = set(raw.discord_webhook_url)
+            .map(|u| webhook("DISCORD_WEBHOOK_URL", Platform::Discord, &u))
+            .transpose()?;
+        let watch_agent_ids = agent_ids(set(raw.watch_agent_ids).as_deref().unwrap_or(""))?;
+        let poll_schedule = PollSchedule::parse(
+            set(raw.poll_schedule)
+                .as_deref()
+                .unwrap_or(DEFAULT_SCHEDULE),
+        )
+        .map_err(|e| ConfigError::new("POLL_SCHEDULE", e))?;
+        let poll_timeout = duration(
+            "POLL_TIMEOUT",
+            set(raw.poll_timeout).as_deref().unwrap_or("10s"),
+        )?;
+        if poll_timeout.is_zero() {
+            return Err(ConfigError::new("POLL_TIMEOUT", "must be longer than 0s"));
+        }
+        let poll_concurrency = NonZeroUsize::new(positive(
+            "POLL_CONCURRENCY",
+            set(raw.poll_concurrency).as_deref().unwrap_or("16"),
+        )?)
+        .expect("positive");
+        let failure = positive(
+            "FAILURE_THRESHOLD",
+            set(raw.failure_threshold).as_deref().unwrap_or("2"),
+        )?;
+        let success = positive(
+            "SUCCESS_THRESHOLD",
+            set(raw.success_threshold).as_deref().unwrap_or("1"),
+        )?;
+        let reminder = duration(
+            "REMINDER_INTERVAL",
+            set(raw.reminder_interval).as_deref().unwrap_or("0"),
+        )?;
+        let thresholds = Thresholds {
+            failure: to_u32("FAILURE_THRESHOLD", failure)?,
+            success: to_u32("SUCCESS_THRESHOLD", success)?,
+            reminder: (!reminder.is_zero())
+                .then(|| chrono::Duration::from_std(reminder).unwrap_or(chrono::Duration::MAX)),
+        };
+        let log_format = match set(raw.log_format).as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::new(
+                    "LOG_FORMAT",
+                    format!("must be `text` or `json`, got {other:?}"),
+                ));
+            }
+        };
+        Ok(Self {
+            base_url,
+            auth,
+            poll_timeout,
+            poll_concurrency,
+            poll_schedule,
+            thresholds,
+            watch_agent_ids,
+            slack_webhook,
+            discord_webhook,
+            log_format,
+        })
+    }
+
+    /// The credentials, for the commands that talk to Ravan.
+    pub fn require_auth(&self) -> Result<&RavanAuth, ConfigError> {
+        self.auth.as_ref().ok_or_else(|| {
+            ConfigError::new(
+                "RAVAN_API_TOKEN",
+                "not set: set RAVAN_API_TOKEN (Bearer token) or RAVAN_API_KEY (X-Api-Key)",
+            )
+        })
+    }
+
+    /// The default webhooks, Slack first.
+    pub fn default_webhooks(&self) -> Vec<Webhook> {
+        self.slack_webhook
+            .iter()
+            .chain(self.discord_webhook.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+/// An empty value counts as unset, as it does in most env files (`SLACK_WEBHOOK_URL=`).
+fn set(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// A credential goes into an HTTP header, so it must be visible ASCII; the value is not echoed.
+fn credential(var: &'static str, value: String) -> Result<Secret, ConfigError> {
+    if value.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(Secret::new(value))
+    } else {
+        Err(ConfigError::new(
+            var,
+            "contains spaces or characters an HTTP header cannot carry",
+        ))
+    }
+}
+
+fn http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::new(var, format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(
+            var,
+            "must be an http:// or https:// URL with a host",
+        ));
+    }
+    Ok(url)
+}
+
+/// Webhook URLs are not echoed in the error: they are secrets.
+fn webhook(var: &'static str, platform: Platform, value: &str) -> Result<Webhook, ConfigError> {
+    let url = Url::parse(value).map_err(|e| ConfigError::new(var, format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(
+            var,
+            "must be an http:// or https:// URL with a host",
+        ));
+    }
+    Ok(Webhook::new(platform, SecretUrl::new(url)))
+}
+
+fn agent_ids(value: &str) -> Result<Vec<AgentId>, ConfigError> {
+    let mut ids = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id: AgentId = part
+            .parse()
+            .map_err(|e| ConfigError::new("WATCH_AGENT_IDS", format!("{e}")))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+fn duration(var: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    if value == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(value).map_err(|e| {
+        ConfigError::new(
+            var,
+            format!("expected a duration like 30s, 5m or 4h, got {value:?} ({e})"),
+        )
+    })
+}
+
+fn positive(var: &'static str, value: &str) -> Result<usize, ConfigError> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ConfigError::new(
+            var,
+            format!("expected a whole number of at least 1, got {value:?}"),
+        )),
+    }
+}
+
+fn to_u32(var: &'static str, n: usize) -> Result<NonZeroU32, ConfigError> {
+    u32::try_from(n)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .ok_or_else(|| ConfigError::new(var, "too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = Config::from_pairs([]).unwrap();
+        assert_eq!(c.base_url.as_str(), "https://api.ravan.ai/");
+        assert_eq!(c.auth, None);
+        assert_eq!(c.poll_timeout, Duration::from_secs(10));
+        assert_eq!(c.poll_concurrency.get(), 16);
+        assert_eq!(c.poll_schedule.as_str(), "0/30 * * * * *");
+        assert_eq!(c.thresholds.failure.get(), 2);
+        assert_eq!(c.thresholds.success.get(), 1);
+        assert_eq!(c.thresholds.reminder, None);
+        assert!(c.watch_agent_ids.is_empty());
+        assert!(c.default_webhooks().is_empty());
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(c.require_auth().is_err());
+    }
+
+    #[test]
+    fn values_are_parsed_into_types() {
+        let c = Config::from_pairs([
+            ("RAVAN_API_KEY", "k"),
+            ("RAVAN_API_BASE_URL", "http://127.0.0.1:9000/prefix"),
+            (
+                "WATCH_AGENT_IDS",
+                &format!(" {ID}, ,{} ", ID.to_uppercase()),
+            ),
+            ("POLL_SCHEDULE", "*/5 * * * * *"),
+            ("POLL_TIMEOUT", "1500ms"),
+            ("POLL_CONCURRENCY", "4"),
+            ("FAILURE_THRESHOLD", "3"),
+            ("SUCCESS_THRESHOLD", "2"),
+            ("REMINDER_INTERVAL", "4h"),
+            ("SLACK_WEBHOOK_URL", "http://127.0.0.1:1/slack"),
+            ("LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(c.auth, Some(RavanAuth::ApiKey(Secret::new("k"))));
+        assert_eq!(c.watch_agent_ids.len(), 1, "duplicates are merged");
+        assert_eq!(c.poll_timeout, Duration::from_millis(1500));
+        assert_eq!(c.thresholds.reminder, Some(chrono::Duration::hours(4)));
+        assert_eq!(c.default_webhooks().len(), 1);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn each_bad_value_names_its_variable() {
+        let cases: &[(&str, &str)] = &[
+            ("RAVAN_API_BASE_URL", "not a url"),
+            ("RAVAN_API_BASE_URL", "ftp://x"),
+            ("SLACK_WEBHOOK_URL", "hooks.slack.com/x"),
+            ("DISCORD_WEBHOOK_URL", "mailto:a@b"),
+            ("WATCH_AGENT_IDS", "abc"),
+            ("POLL_SCHEDULE", "* * * *"),
+            ("POLL_SCHEDULE", "every minute"),
+            ("POLL_TIMEOUT", "ten"),
+            ("POLL_TIMEOUT", "0s"),
+            ("POLL_CONCURRENCY", "0"),
+            ("POLL_CONCURRENCY", "-1"),
+            ("FAILURE_THRESHOLD", "0"),
+            ("SUCCESS_THRESHOLD", "x"),
+            ("REMINDER_INTERVAL", "4 hours later"),
+            ("LOG_FORMAT", "xml"),
+        ];
+        for (var, value) in cases {
+            let err = Config::from_pairs([(*var, *value)]).unwrap_err();
+            assert_eq!(err.var, *var, "{var}={value}: {err}");
+            assert!(err.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn both_credentials_is_an_error_and_secrets_are_not_echoed() {
+        let err =
+            Config::from_pairs([("RAVAN_API_TOKEN", "t"), ("RAVAN_API_KEY", "k")]).unwrap_err();
+        assert_eq!(err.var, "RAVAN_API_KEY");
+        let err =
+            Config::from_pairs([("SLACK_WEBHOOK_URL", "https://x y/SECRETTOKEN")]).unwrap_err();
+        assert!(!err.to_string().contains("SECRETTOKEN"));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = Config::from_pairs([("SLACK_WEBHOOK_URL", ""), ("POLL_CONCURRENCY", " ")]).unwrap();
+        assert!(c.slack_webhook.is_none());
+        assert_eq!(c.poll_concurrency.get(), 16);
+    }
+}

@@ -1,0 +1,28 @@
+//! Logging setup: tracing to stderr (stdout stays clean for `check --json`), as text or JSON.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{ConfigError, LogFormat};
+
+/// Installs the global subscriber. `RUST_LOG` defaults to `info`; a filter that does not parse
+/// is a configuration error like any other.
+pub fn init(format: LogFormat) -> Result<(), ConfigError> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => {
+            EnvFilter::try_new(value.trim()).map_err(|e| ConfigError {
+                var: "RUST_LOG",
+                reason: format!("not a log filter ({e})"),
+            })?
+        }
+        _ => EnvFilter::new("info"),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests, embedding) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    Ok(())
+}

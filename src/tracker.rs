@@ -1,0 +1,705 @@
+//! The decisions: which observations are real changes worth a message.
+//!
+//! Pure state machines with no I/O and no clock: every call is given the time of the
+//! observation, so each transition can be tested exhaustively and replayed after a restart.
+//!
+//! Rules (thresholds count *observations*; a failed poll is not one and changes nothing):
+//! - `failure` consecutive unhealthy observations open an outage: one [`AgentAlertKind::Down`].
+//! - While open, a different unhealthy status seen `failure` times in a row is one
+//!   [`AgentAlertKind::Changed`]; flapping between two unhealthy statuses is not.
+//! - While open, every `reminder` interval since the last message, one
+//!   [`AgentAlertKind::Reminder`].
+//! - `success` consecutive healthy observations close it: one [`AgentAlertKind::Recovered`].
+//! - A healthy first observation says nothing; an unhealthy one alerts once the threshold is met.
+
+use std::num::NonZeroU32;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{AgentAlert, AgentAlertKind, AgentRef, MonitorAlert, MonitorAlertKind};
+use crate::domain::Observation;
+
+/// How many observations make a change real, and how often to remind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub failure: NonZeroU32,
+    pub success: NonZeroU32,
+    /// `None`: no reminders.
+    pub reminder: Option<Duration>,
+}
+
+/// An outage that has been alerted and not yet recovered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenOutage {
+    /// The unhealthy status the last message announced.
+    pub alerted_status: String,
+    /// When the first unhealthy observation of this outage was made.
+    pub since: DateTime<Utc>,
+    /// When the last message about it (down, changed, reminder) was produced.
+    pub last_notified_at: DateTime<Utc>,
+}
+
+/// Everything the tracker remembers about one agent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentState {
+    /// The latest observation; `None` before the first.
+    pub last: Option<Observation>,
+    /// When it was made.
+    pub observed_at: Option<DateTime<Utc>>,
+    /// Consecutive observations with the health of `last`.
+    pub health_streak: u32,
+    /// When that run of equal health began.
+    pub health_since: Option<DateTime<Utc>>,
+    /// Consecutive observations of exactly `last.status`.
+    pub status_streak: u32,
+    /// The status observed just before the current unhealthy run began (`None`: there was none).
+    pub status_before_run: Option<String>,
+    pub outage: Option<OpenOutage>,
+    /// When the agent was last polled, successfully or not.
+    pub last_checked_at: Option<DateTime<Utc>>,
+    /// Why the last poll failed; cleared by the next observation.
+    pub last_error: Option<String>,
+}
+
+impl AgentState {
+    /// `true` once an outage is open and not yet recovered.
+    pub fn is_alerting(&self) -> bool {
+        self.outage.is_some()
+    }
+
+    /// Records a failed poll. It says nothing about the agent, so no streak moves.
+    pub fn poll_failed(&mut self, error: String, at: DateTime<Utc>) {
+        self.last_checked_at = Some(at);
+        self.last_error = Some(error);
+    }
+
+    /// Records an observation and returns the alert it completes, if any.
+    pub fn observe(
+        &mut self,
+        agent: &AgentRef,
+        obs: &Observation,
+        at: DateTime<Utc>,
+        th: &Thresholds,
+    ) -> Option<AgentAlert> {
+        let healthy = obs.is_healthy();
+        let prev = self.last.as_ref();
+        if prev.map(Observation::is_healthy) == Some(healthy) {
+            self.health_streak += 1;
+        } else {
+            if !healthy {
+                self.status_before_run = prev.map(|p| p.status.clone());
+            }
+            self.health_streak = 1;
+            self.health_since = Some(at);
+        }
+        if prev.map(|p| p.status == obs.status) == Some(true) {
+            self.status_streak += 1;
+        } else {
+            self.status_streak = 1;
+        }
+        self.last = Some(obs.clone());
+        self.observed_at = Some(at);
+        self.last_checked_at = Some(at);
+        self.last_error = None;
+
+        let run_since = self.health_since.unwrap_or(at);
+        let alert = |kind, from: Option<String>, when, since| AgentAlert {
+            kind,
+            agent: agent.clone(),
+            from,
+            to: obs.status.clone(),
+            connected: obs.connected,
+            accounts: obs.accounts.clone(),
+            at: when,
+            unhealthy_since: since,
+        };
+
+        match (&mut self.outage, healthy) {
+            (None, false) if self.health_streak >= th.failure.get() => {
+                self.outage = Some(OpenOutage {
+                    alerted_status: obs.status.clone(),
+                    since: run_since,
+                    last_notified_at: at,
+                });
+                Some(alert(
+                    AgentAlertKind::Down,
+                    self.status_before_run.clone(),
+                    at,
+                    run_since,
+                ))
+            }
+            (None, _) => None,
+            (Some(outage), true) => {
+                if self.health_streak < th.success.get() {
+                    return None;
+                }
+                let from = outage.alerted_status.clone();
+                let since = outage.since;
+                self.outage = None;
+                Some(alert(
+                    AgentAlertKind::Recovered,
+                    Some(from),
+                    run_since,
+                    since,
+                ))
+            }
+            (Some(outage), false) => {
+                if obs.status != outage.alerted_status && self.status_streak >= th.failure.get() {
+                    let from = std::mem::replace(&mut outage.alerted_status, obs.status.clone());
+                    outage.last_notified_at = at;
+                    return Some(alert(AgentAlertKind::Changed, Some(from), at, outage.since));
+                }
+                let due = th
+                    .reminder
+                    .is_some_and(|every| at - outage.last_notified_at >= every);
+                if due {
+                    outage.last_notified_at = at;
+                    let from = Some(outage.alerted_status.clone());
+                    return Some(alert(AgentAlertKind::Reminder, from, at, outage.since));
+                }
+                None
+            }
+        }
+    }
+}
+
+/// What one poll cycle amounted to, for the monitor's own health.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleSummary {
+    pub polled: usize,
+    pub failed: usize,
+    /// The first 401/403 of the cycle, described: credentials are wrong for every agent.
+    pub auth_failure: Option<String>,
+    /// The first failure of the cycle, described.
+    pub first_failure: Option<String>,
+}
+
+impl CycleSummary {
+    /// Polling is broken when Ravan refuses the credentials or no poll at all succeeded.
+    pub fn trouble(&self) -> Option<String> {
+        if let Some(auth) = &self.auth_failure {
+            return Some(auth.clone());
+        }
+        if self.polled > 0 && self.failed == self.polled {
+            let first = self.first_failure.as_deref().unwrap_or("unknown error");
+            return Some(format!("all {} polls failed; first: {first}", self.polled));
+        }
+        None
+    }
+}
+
+/// The monitor's own health: the same thresholds as agents, counted in cycles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorState {
+    /// Consecutive cycles in trouble, and when that run began.
+    pub trouble_streak: u32,
+    pub trouble_since: Option<DateTime<Utc>>,
+    /// Consecutive cycles without trouble, and when that run began.
+    pub clean_streak: u32,
+    pub clean_since: Option<DateTime<Utc>>,
+    /// Set while a monitor alert is open: when the trouble began.
+    pub alerted_since: Option<DateTime<Utc>>,
+    /// When the last cycle with at least one successful poll ended.
+    pub last_good_cycle_at: Option<DateTime<Utc>>,
+}
+
+impl MonitorState {
+    /// Records a finished cycle and returns the monitor alert it completes, if any. A cycle that
+    /// polled nothing tells nothing and changes nothing.
+    pub fn cycle(
+        &mut self,
+        summary: &CycleSummary,
+        at: DateTime<Utc>,
+        th: &Thresholds,
+    ) -> Option<MonitorAlert> {
+        if summary.polled == 0 {
+            return None;
+        }
+        if summary.failed < summary.polled {
+            self.last_good_cycle_at = Some(at);
+        }
+        match summary.trouble() {
+            Some(reason) => {
+                self.clean_streak = 0;
+                self.trouble_streak += 1;
+                let since = *self.trouble_since.get_or_insert(at);
+                if self.alerted_since.is_none() && self.trouble_streak >= th.failure.get() {
+                    self.alerted_since = Some(since);
+                    return Some(MonitorAlert {
+                        kind: MonitorAlertKind::Down,
+                        reason,
+                        at,
+                        since,
+                    });
+                }
+                None
+            }
+            None => {
+                self.trouble_streak = 0;
+                self.trouble_since = None;
+                self.clean_streak += 1;
+                if self.clean_streak == 1 {
+                    self.clean_since = Some(at);
+                }
+                let since = self.alerted_since?;
+                if self.clean_streak < th.success.get() {
+                    return None;
+                }
+                self.alerted_since = None;
+                Some(MonitorAlert {
+                    kind: MonitorAlertKind::Recovered,
+                    reason: "polls succeed again".to_owned(),
+                    at: self.clean_since.unwrap_or(at),
+                    since,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Account, AgentId};
+
+    fn th(failure: u32, success: u32, reminder_mins: Option<i64>) -> Thresholds {
+        Thresholds {
+            failure: NonZeroU32::new(failure).unwrap(),
+            success: NonZeroU32::new(success).unwrap(),
+            reminder: reminder_mins.map(Duration::minutes),
+        }
+    }
+
+    fn agent() -> AgentRef {
+        AgentRef {
+            id: "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+                .parse::<AgentId>()
+                .unwrap(),
+            name: Some("Sales bot".into()),
+        }
+    }
+
+    fn obs(status: &str) -> Observation {
+        Observation {
+            status: status.into(),
+            connected: status == "active",
+            accounts: vec![Account {
+                id: "acc1".into(),
+                account_name: "Team cal".into(),
+                status: status.into(),
+                error: (status != "active").then(|| "token expired".into()),
+            }],
+        }
+    }
+
+    /// Minute `m` after a fixed start: observations one minute apart.
+    fn t(m: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + Duration::minutes(m)
+    }
+
+    /// Feeds statuses one minute apart ("!" is a failed poll); returns (minute, alert) pairs.
+    fn run(
+        state: &mut AgentState,
+        th: &Thresholds,
+        statuses: &[&str],
+    ) -> Vec<(i64, AgentAlertKind, Option<String>, String)> {
+        let mut out = Vec::new();
+        for (m, s) in statuses.iter().enumerate() {
+            let m = m as i64;
+            if *s == "!" {
+                state.poll_failed("HTTP 500".into(), t(m));
+                continue;
+            }
+            if let Some(a) = state.observe(&agent(), &obs(s), t(m), th) {
+                out.push((m, a.kind, a.from, a.to));
+            }
+        }
+        out
+    }
+
+    use AgentAlertKind::*;
+
+    #[test]
+    fn healthy_agent_says_nothing() {
+        let mut s = AgentState::default();
+        assert!(run(&mut s, &th(2, 1, None), &["active"; 10]).is_empty());
+        assert_eq!(s.health_streak, 10);
+        assert!(!s.is_alerting());
+    }
+
+    #[test]
+    fn down_after_failure_threshold_then_recovered() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(2, 1, None),
+            &["active", "errored", "errored", "errored", "active"],
+        );
+        assert_eq!(
+            got,
+            vec![
+                (2, Down, Some("active".into()), "errored".into()),
+                (4, Recovered, Some("errored".into()), "active".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn down_alert_carries_the_outage_start_and_details() {
+        let mut s = AgentState::default();
+        let th = th(3, 1, None);
+        for m in 0..3 {
+            let a = s.observe(&agent(), &obs("errored"), t(m), &th);
+            assert_eq!(a.is_some(), m == 2, "minute {m}");
+            if let Some(a) = a {
+                assert_eq!(a.unhealthy_since, t(0));
+                assert_eq!(a.at, t(2));
+                assert_eq!(a.agent, agent());
+                assert!(!a.connected);
+                assert_eq!(a.accounts[0].error.as_deref(), Some("token expired"));
+            }
+        }
+    }
+
+    #[test]
+    fn threshold_of_one_alerts_on_the_first_unhealthy_observation() {
+        let mut s = AgentState::default();
+        let got = run(&mut s, &th(1, 1, None), &["active", "not_connected"]);
+        assert_eq!(
+            got,
+            vec![(1, Down, Some("active".into()), "not_connected".into())]
+        );
+    }
+
+    #[test]
+    fn flap_shorter_than_the_failure_threshold_is_silent() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(3, 1, None),
+            &[
+                "active", "errored", "errored", "active", "errored", "active", "errored", "errored",
+            ],
+        );
+        assert!(got.is_empty(), "{got:?}");
+        assert!(!s.is_alerting());
+    }
+
+    #[test]
+    fn recovery_needs_success_threshold_and_a_short_recovery_keeps_the_outage_open() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(1, 3, None),
+            &[
+                "errored", "active", "active", "errored", "active", "active", "active",
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                (0, Down, None, "errored".into()),
+                (6, Recovered, Some("errored".into()), "active".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn recovery_reports_downtime_from_first_unhealthy_to_first_healthy() {
+        let mut s = AgentState::default();
+        let th = th(2, 2, None);
+        let statuses = [
+            "active", "errored", "errored", "errored", "active", "active",
+        ];
+        let mut recovered = None;
+        for (m, st) in statuses.iter().enumerate() {
+            if let Some(a) = s.observe(&agent(), &obs(st), t(m as i64), &th) {
+                recovered = Some(a);
+            }
+        }
+        let a = recovered.unwrap();
+        assert_eq!(a.kind, Recovered);
+        assert_eq!(a.unhealthy_since, t(1));
+        assert_eq!(a.at, t(4), "the first healthy observation");
+        assert_eq!(a.at - a.unhealthy_since, Duration::minutes(3));
+        assert!(a.connected);
+    }
+
+    #[test]
+    fn unhealthy_first_observation_alerts_once_threshold_is_met_with_no_from() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(2, 1, None),
+            &["not_connected", "not_connected", "not_connected"],
+        );
+        assert_eq!(got, vec![(1, Down, None, "not_connected".into())]);
+    }
+
+    #[test]
+    fn unknown_status_is_unhealthy_and_kept_raw() {
+        let mut s = AgentState::default();
+        let got = run(&mut s, &th(1, 1, None), &["active", "Suspended-By-Vendor"]);
+        assert_eq!(
+            got,
+            vec![(1, Down, Some("active".into()), "Suspended-By-Vendor".into())]
+        );
+    }
+
+    #[test]
+    fn move_between_unhealthy_statuses_is_one_changed_alert() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(2, 1, None),
+            &[
+                "active",
+                "errored",
+                "errored",
+                "not_connected",
+                "not_connected",
+                "not_connected",
+            ],
+        );
+        assert_eq!(
+            got,
+            vec![
+                (2, Down, Some("active".into()), "errored".into()),
+                (4, Changed, Some("errored".into()), "not_connected".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn flapping_between_unhealthy_statuses_is_not_a_change() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(2, 1, None),
+            &[
+                "errored", "errored", "inactive", "errored", "inactive", "errored",
+            ],
+        );
+        assert_eq!(got, vec![(1, Down, None, "errored".into())]);
+    }
+
+    #[test]
+    fn down_counts_unhealthy_observations_even_when_statuses_differ() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(2, 1, None),
+            &["active", "errored", "not_connected"],
+        );
+        assert_eq!(
+            got,
+            vec![(2, Down, Some("active".into()), "not_connected".into())]
+        );
+    }
+
+    #[test]
+    fn reminders_repeat_while_unhealthy_and_stop_on_recovery() {
+        let mut s = AgentState::default();
+        // Down at minute 1; reminders every 3 minutes after the last message.
+        let statuses = ["errored"; 9]
+            .iter()
+            .chain(["active", "errored"].iter())
+            .copied()
+            .collect::<Vec<_>>();
+        let got = run(&mut s, &th(2, 1, Some(3)), &statuses);
+        let kinds: Vec<_> = got.iter().map(|(m, k, ..)| (*m, *k)).collect();
+        assert_eq!(
+            kinds,
+            vec![(1, Down), (4, Reminder), (7, Reminder), (9, Recovered)]
+        );
+    }
+
+    #[test]
+    fn reminder_says_how_long_and_a_change_restarts_its_clock() {
+        let mut s = AgentState::default();
+        let th = th(1, 1, Some(3));
+        let mut alerts = Vec::new();
+        for (m, st) in [
+            "errored",
+            "errored",
+            "not_connected",
+            "not_connected",
+            "not_connected",
+            "not_connected",
+            "not_connected",
+        ]
+        .iter()
+        .enumerate()
+        {
+            alerts.extend(s.observe(&agent(), &obs(st), t(m as i64), &th));
+        }
+        let kinds: Vec<_> = alerts.iter().map(|a| (a.kind, a.at)).collect();
+        assert_eq!(kinds, vec![(Down, t(0)), (Changed, t(2)), (Reminder, t(5))]);
+        assert_eq!(alerts[2].unhealthy_since, t(0));
+        assert_eq!(alerts[2].from.as_deref(), Some("not_connected"));
+    }
+
+    #[test]
+    fn no_reminders_when_off() {
+        let mut s = AgentState::default();
+        let got = run(&mut s, &th(1, 1, None), &["errored"; 50]);
+        assert_eq!(got.len(), 1);
+    }
+
+    #[test]
+    fn poll_failures_change_nothing_and_do_not_break_streaks() {
+        let mut s = AgentState::default();
+        let got = run(&mut s, &th(2, 1, None), &["active", "!", "!", "active"]);
+        assert!(got.is_empty());
+        // Failures between two unhealthy observations: still two consecutive observations.
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(2, 1, None),
+            &["active", "errored", "!", "!", "errored"],
+        );
+        assert_eq!(
+            got,
+            vec![(4, Down, Some("active".into()), "errored".into())]
+        );
+        // Failures during an outage neither recover it nor remind.
+        let mut s = AgentState::default();
+        let got = run(&mut s, &th(1, 1, Some(1)), &["errored", "!", "!", "!"]);
+        assert_eq!(got.len(), 1);
+        assert!(s.is_alerting());
+    }
+
+    #[test]
+    fn poll_failure_is_recorded_and_cleared() {
+        let mut s = AgentState::default();
+        s.observe(&agent(), &obs("active"), t(0), &th(2, 1, None));
+        s.poll_failed("timeout".into(), t(1));
+        assert_eq!(s.last_error.as_deref(), Some("timeout"));
+        assert_eq!(s.last_checked_at, Some(t(1)));
+        assert_eq!(s.observed_at, Some(t(0)));
+        assert_eq!(
+            s.last.as_ref().unwrap().status,
+            "active",
+            "status unchanged"
+        );
+        s.observe(&agent(), &obs("active"), t(2), &th(2, 1, None));
+        assert_eq!(s.last_error, None);
+    }
+
+    #[test]
+    fn only_failures_leave_a_new_agent_without_status() {
+        let mut s = AgentState::default();
+        let got = run(&mut s, &th(1, 1, None), &["!", "!", "!"]);
+        assert!(got.is_empty());
+        assert!(s.last.is_none());
+    }
+
+    #[test]
+    fn second_outage_alerts_again() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(1, 1, None),
+            &["errored", "active", "errored", "active"],
+        );
+        let kinds: Vec<_> = got.iter().map(|g| g.1).collect();
+        assert_eq!(kinds, vec![Down, Recovered, Down, Recovered]);
+    }
+
+    fn summary(polled: usize, failed: usize, auth: bool) -> CycleSummary {
+        CycleSummary {
+            polled,
+            failed,
+            auth_failure: auth.then(|| "Ravan API refused the credentials (HTTP 401)".into()),
+            first_failure: (failed > 0).then(|| "server error (HTTP 500)".into()),
+        }
+    }
+
+    #[test]
+    fn monitor_alerts_once_when_every_poll_fails_and_once_when_it_works_again() {
+        let mut m = MonitorState::default();
+        let th = th(2, 1, None);
+        let mut got = Vec::new();
+        for (i, s) in [
+            summary(3, 1, false),
+            summary(3, 3, false),
+            summary(3, 3, false),
+            summary(3, 3, false),
+            summary(3, 0, false),
+            summary(3, 0, false),
+        ]
+        .iter()
+        .enumerate()
+        {
+            if let Some(a) = m.cycle(s, t(i as i64), &th) {
+                got.push((i, a));
+            }
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!((got[0].0, got[0].1.kind), (2, MonitorAlertKind::Down));
+        assert_eq!(got[0].1.since, t(1));
+        assert!(
+            got[0].1.reason.contains("all 3 polls failed"),
+            "{}",
+            got[0].1.reason
+        );
+        assert_eq!((got[1].0, got[1].1.kind), (4, MonitorAlertKind::Recovered));
+        assert_eq!(got[1].1.since, t(1));
+        assert_eq!(got[1].1.at, t(4));
+    }
+
+    #[test]
+    fn monitor_alerts_on_auth_failure_even_when_some_polls_succeed() {
+        let mut m = MonitorState::default();
+        let th = th(1, 1, None);
+        let a = m.cycle(&summary(5, 1, true), t(0), &th).unwrap();
+        assert_eq!(a.kind, MonitorAlertKind::Down);
+        assert!(a.reason.contains("401"));
+        assert!(
+            m.cycle(&summary(5, 1, true), t(1), &th).is_none(),
+            "no repeat"
+        );
+        let r = m.cycle(&summary(5, 0, false), t(2), &th).unwrap();
+        assert_eq!(r.kind, MonitorAlertKind::Recovered);
+    }
+
+    #[test]
+    fn monitor_ignores_partial_failures_blips_and_empty_cycles() {
+        let mut m = MonitorState::default();
+        let th = th(2, 1, None);
+        let cycles = [
+            summary(4, 3, false),
+            summary(4, 4, false),
+            summary(4, 0, false),
+            summary(4, 4, false),
+            summary(0, 0, false),
+            summary(4, 2, false),
+        ];
+        for (i, s) in cycles.iter().enumerate() {
+            assert!(m.cycle(s, t(i as i64), &th).is_none(), "cycle {i}");
+        }
+        assert_eq!(m.last_good_cycle_at, Some(t(5)));
+    }
+
+    #[test]
+    fn monitor_recovery_needs_success_threshold() {
+        let mut m = MonitorState::default();
+        let th = th(1, 2, None);
+        assert!(m.cycle(&summary(1, 1, false), t(0), &th).is_some());
+        assert!(m.cycle(&summary(1, 0, false), t(1), &th).is_none());
+        assert!(
+            m.cycle(&summary(1, 1, false), t(2), &th).is_none(),
+            "still open, no second down"
+        );
+        assert!(m.cycle(&summary(1, 0, false), t(3), &th).is_none());
+        let r = m.cycle(&summary(1, 0, false), t(4), &th).unwrap();
+        assert_eq!(
+            (r.kind, r.since, r.at),
+            (MonitorAlertKind::Recovered, t(0), t(3))
+        );
+    }
+}
