@@ -1,0 +1,144 @@
+//! Shared test fakes: a scriptable Ravan API and waiting with a deadline instead of sleeping.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+pub const AGENT_A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+pub const AGENT_B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
+
+pub fn status_body(status: &str, error: Option<&str>) -> serde_json::Value {
+    json!({
+        "success": true,
+        "message": "Agent connection status retrieved",
+        "data": {
+            "connected": status == "active",
+            "status": status,
+            "accounts": [{
+                "id": "acc-1",
+                "account_name": "Sales calendar",
+                "status": status,
+                "error": error.unwrap_or(""),
+            }],
+        }
+    })
+}
+
+/// A Ravan API whose answer per agent can be changed while the service runs.
+#[derive(Clone)]
+pub struct FakeRavan {
+    pub server: Arc<MockServer>,
+    answers: Arc<Mutex<HashMap<String, ResponseTemplate>>>,
+    fallback: Arc<Mutex<Option<ResponseTemplate>>>,
+}
+
+struct Answers {
+    answers: Arc<Mutex<HashMap<String, ResponseTemplate>>>,
+    fallback: Arc<Mutex<Option<ResponseTemplate>>>,
+}
+
+impl Respond for Answers {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if let Some(all) = self.fallback.lock().unwrap().clone() {
+            return all;
+        }
+        let id = request
+            .url
+            .path_segments()
+            .and_then(|s| s.rev().nth(1))
+            .unwrap_or_default()
+            .to_owned();
+        self.answers
+            .lock()
+            .unwrap()
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| {
+                ResponseTemplate::new(404).set_body_json(
+                    json!({"success": false, "message": "Agent not found", "code": "NOT_FOUND"}),
+                )
+            })
+    }
+}
+
+impl FakeRavan {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let answers = Arc::new(Mutex::new(HashMap::new()));
+        let fallback = Arc::new(Mutex::new(None));
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/api/v1/calcom/agents/[^/]+/status$"))
+            .respond_with(Answers {
+                answers: answers.clone(),
+                fallback: fallback.clone(),
+            })
+            .mount(&server)
+            .await;
+        Self {
+            server: Arc::new(server),
+            answers,
+            fallback,
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// Every agent answers `status` (with the account error `error`).
+    pub fn set_status(&self, agent: &str, status: &str, error: Option<&str>) {
+        self.answers.lock().unwrap().insert(
+            agent.to_owned(),
+            ResponseTemplate::new(200).set_body_json(status_body(status, error)),
+        );
+    }
+
+    /// Overrides every agent's answer (e.g. a stretch of 500s); `None` goes back to per-agent.
+    pub fn answer_all(&self, answer: Option<ResponseTemplate>) {
+        *self.fallback.lock().unwrap() = answer;
+    }
+
+    /// Status polls received so far.
+    pub async fn polls(&self) -> usize {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .len()
+    }
+}
+
+/// Requests a mock server received, as JSON bodies.
+pub async fn bodies(server: &MockServer) -> Vec<serde_json::Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null))
+        .collect()
+}
+
+/// Polls `check` every 20 ms until it is true or `limit` passes; panics with `what` on timeout.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
