@@ -1,0 +1,215 @@
+//! End to end: the real `serve` (in-process) against wiremock Ravan, Slack and Discord on
+//! loopback, polling every second. Waits are on conditions with deadlines, never fixed sleeps.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{AGENT_A, AGENT_B, FakeRavan, bodies, wait_until};
+use ravan_watch::config::Config;
+use ravan_watch::serve;
+use serde_json::json;
+use tokio::sync::oneshot;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+struct Sinks {
+    slack: MockServer,
+    discord: MockServer,
+}
+
+impl Sinks {
+    async fn start() -> Self {
+        let slack = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/services/T0/B0/slack-secret"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .mount(&slack)
+            .await;
+        let discord = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/webhooks/1/discord-secret"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&discord)
+            .await;
+        Self { slack, discord }
+    }
+
+    async fn counts(&self) -> (usize, usize) {
+        (
+            bodies(&self.slack).await.len(),
+            bodies(&self.discord).await.len(),
+        )
+    }
+
+    async fn wait_for(&self, n: usize, what: &str) {
+        wait_until(LIMIT, what, || async { self.counts().await == (n, n) }).await;
+    }
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start(ravan: &FakeRavan, sinks: &Sinks, agents: &str) -> Running {
+    let slack = format!("{}/services/T0/B0/slack-secret", sinks.slack.uri());
+    let discord = format!("{}/api/webhooks/1/discord-secret", sinks.discord.uri());
+    let base = ravan.uri();
+    let config = Config::from_pairs([
+        ("RAVAN_API_TOKEN", "test-token"),
+        ("RAVAN_API_BASE_URL", base.as_str()),
+        ("WATCH_AGENT_IDS", agents),
+        ("POLL_SCHEDULE", "* * * * * *"),
+        ("POLL_TIMEOUT", "2s"),
+        ("FAILURE_THRESHOLD", "2"),
+        ("SUCCESS_THRESHOLD", "1"),
+        ("SLACK_WEBHOOK_URL", slack.as_str()),
+        ("DISCORD_WEBHOOK_URL", discord.as_str()),
+    ])
+    .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve::run(config, async move {
+        let _ = stopped.await;
+    }));
+    Running { stop, task }
+}
+
+impl Running {
+    async fn shutdown(self) {
+        self.stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("serve stops within its shutdown budget")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// Lets `cycles` more poll cycles happen (each polls every agent).
+async fn more_cycles(ravan: &FakeRavan, agents: usize, cycles: usize) {
+    let target = ravan.polls().await + agents * cycles;
+    wait_until(LIMIT, "more poll cycles", || async {
+        ravan.polls().await >= target
+    })
+    .await;
+}
+
+fn text(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_and_recovery_give_one_message_each_per_sink() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    ravan.set_status(AGENT_B, "active", None);
+    let sinks = Sinks::start().await;
+    let running = start(&ravan, &sinks, &format!("{AGENT_A},{AGENT_B}")).await;
+
+    more_cycles(&ravan, 2, 2).await;
+    assert_eq!(sinks.counts().await, (0, 0), "a healthy agent says nothing");
+
+    ravan.set_status(AGENT_A, "errored", Some("Cal.com token revoked"));
+    sinks.wait_for(1, "the down alert on both sinks").await;
+    more_cycles(&ravan, 2, 3).await;
+    assert_eq!(
+        sinks.counts().await,
+        (1, 1),
+        "exactly one down message per sink"
+    );
+
+    let slack = text(&bodies(&sinks.slack).await[0]);
+    let discord = text(&bodies(&sinks.discord).await[0]);
+    for (sink, body) in [("slack", &slack), ("discord", &discord)] {
+        assert!(body.contains(AGENT_A), "{sink}: agent id in {body}");
+        assert!(body.contains("errored"), "{sink}: new status in {body}");
+        assert!(
+            body.contains("Cal.com token revoked"),
+            "{sink}: account error in {body}"
+        );
+        assert!(
+            !body.contains(AGENT_B),
+            "{sink}: the healthy agent is not named"
+        );
+    }
+    assert_eq!(
+        bodies(&sinks.discord).await[0]["allowed_mentions"],
+        json!({"parse": []})
+    );
+
+    ravan.set_status(AGENT_A, "active", None);
+    sinks.wait_for(2, "the recovery on both sinks").await;
+    more_cycles(&ravan, 2, 2).await;
+    assert_eq!(
+        sinks.counts().await,
+        (2, 2),
+        "exactly one recovery message per sink"
+    );
+    for server in [&sinks.slack, &sinks.discord] {
+        let recovery = text(&bodies(server).await[1]);
+        assert!(
+            recovery.contains(AGENT_A) && recovery.contains("active"),
+            "{recovery}"
+        );
+        assert!(recovery.to_lowercase().contains("recover"), "{recovery}");
+    }
+
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stretch_of_server_errors_gives_no_agent_alert() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    let sinks = Sinks::start().await;
+    let running = start(&ravan, &sinks, AGENT_A).await;
+    more_cycles(&ravan, 1, 1).await;
+
+    ravan.answer_all(Some(ResponseTemplate::new(500).set_body_json(
+        json!({"success": false, "message": "db down", "code": "INTERNAL_ERROR"}),
+    )));
+    // Every poll failing is the monitor's trouble: one monitor alert, no agent alert.
+    sinks.wait_for(1, "the monitor alert").await;
+    more_cycles(&ravan, 1, 3).await;
+    assert_eq!(sinks.counts().await, (1, 1));
+    for server in [&sinks.slack, &sinks.discord] {
+        let body = text(&bodies(server).await[0]);
+        assert!(
+            !body.contains(AGENT_A),
+            "the monitor alert names no agent: {body}"
+        );
+        assert!(body.contains("500"), "it says why: {body}");
+    }
+
+    ravan.answer_all(None);
+    sinks.wait_for(2, "the monitor recovery").await;
+    more_cycles(&ravan, 1, 2).await;
+    assert_eq!(
+        sinks.counts().await,
+        (2, 2),
+        "no agent alert after the stretch"
+    );
+    for server in [&sinks.slack, &sinks.discord] {
+        assert!(!text(&bodies(server).await[1]).contains(AGENT_A));
+    }
+
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blip_shorter_than_the_threshold_says_nothing() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    let sinks = Sinks::start().await;
+    let running = start(&ravan, &sinks, AGENT_A).await;
+    more_cycles(&ravan, 1, 1).await;
+    ravan.set_status(AGENT_A, "errored", Some("blip"));
+    more_cycles(&ravan, 1, 1).await;
+    ravan.set_status(AGENT_A, "active", None);
+    more_cycles(&ravan, 1, 3).await;
+    assert_eq!(sinks.counts().await, (0, 0));
+    running.shutdown().await;
+}
