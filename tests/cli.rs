@@ -1,0 +1,189 @@
+//! The binary as operators run it: exit statuses and the one-line configuration errors.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
+use serde_json::json;
+use wiremock::ResponseTemplate;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
+
+/// The binary with an empty environment, in an empty folder (so no `.env` is read).
+fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let dir = std::env::temp_dir().join(format!("ravan-watch-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(dir);
+    cmd
+}
+
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = command(args, env);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn missing_credentials_stop_serve_with_one_line_and_status_2() {
+    let out = run(&["serve"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("RAVAN_API_TOKEN"), "{err}");
+}
+
+#[tokio::test]
+async fn each_bad_setting_is_named() {
+    for (var, value) in [
+        ("POLL_TIMEOUT", "soon"),
+        ("POLL_SCHEDULE", "every now and then"),
+        ("WATCH_AGENT_IDS", "not-a-uuid"),
+        ("FAILURE_THRESHOLD", "0"),
+        ("LOG_FORMAT", "yaml"),
+        ("RUST_LOG", "[[["),
+    ] {
+        let out = run(&["serve"], &[("RAVAN_API_TOKEN", "t"), (var, value)]).await;
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{var}: {err}");
+        assert!(err.contains(var), "{var}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn env_file_is_read() {
+    let dir = std::env::temp_dir().join(format!("ravan-watch-envfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(".env"),
+        "RAVAN_API_TOKEN=t\nPOLL_CONCURRENCY=zero\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").env_clear().current_dir(&dir);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("POLL_CONCURRENCY"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn help_for_every_command() {
+    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"]] {
+        let out = run(args, &[]).await;
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn check_exit_statuses_follow_the_contract() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    ravan.set_status(AGENT_B, "errored", Some("expired"));
+    let base = ravan.uri();
+    let env = [
+        ("RAVAN_API_KEY", "k"),
+        ("RAVAN_API_BASE_URL", base.as_str()),
+    ];
+
+    let out = run(&["check", AGENT_A], &env).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains(AGENT_A) && table.contains("active"),
+        "{table}"
+    );
+
+    let out = run(&["check", AGENT_A, AGENT_B], &env).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("expired"));
+
+    let out = run(&["check", "--json", AGENT_A, AGENT_B], &env).await;
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["agents"][0]["agent_id"], AGENT_A);
+    assert_eq!(v["agents"][1]["status"], "errored");
+    assert_eq!(v["agents"][1]["healthy"], false);
+
+    // An agent Ravan does not know answers 404: a failed poll.
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let out = run(&["check", AGENT_A, unknown], &env).await;
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = run(&["check", "not-a-uuid"], &env).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not-a-uuid"));
+
+    ravan.answer_all(Some(
+        ResponseTemplate::new(401).set_body_json(json!({"success": false, "message": "bad key"})),
+    ));
+    let out = run(&["check", "--json", AGENT_A], &env).await;
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["agents"][0]["error"].as_str().unwrap().contains("401"));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(!all.contains("SECRET"), "the key is not printed");
+}
+
+#[tokio::test]
+async fn serve_exits_0_on_sigterm() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    let base = ravan.uri();
+    let mut cmd = command(
+        &["serve"],
+        &[
+            ("RAVAN_API_TOKEN", "tok-SECRET-456"),
+            ("RAVAN_API_BASE_URL", base.as_str()),
+            ("WATCH_AGENT_IDS", AGENT_A),
+            ("POLL_SCHEDULE", "* * * * * *"),
+            ("LOG_FORMAT", "json"),
+        ],
+    );
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(20), "the first poll", || async {
+        ravan.polls().await >= 1
+    })
+    .await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let logs = stderr(&out);
+    for line in logs.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.get("level").is_some(), "{line}");
+    }
+    assert!(logs.contains("shutting down"), "{logs}");
+    assert!(!logs.contains("SECRET"), "the token is not logged: {logs}");
+}
