@@ -102,7 +102,7 @@ async fn check_exit_statuses_follow_the_contract() {
     ravan.set_status(AGENT_B, "errored", Some("expired"));
     let base = ravan.uri();
     let env = [
-        ("RAVAN_API_KEY", "k"),
+        ("RAVAN_API_KEY", "key-SECRET-123"),
         ("RAVAN_API_BASE_URL", base.as_str()),
     ];
 
