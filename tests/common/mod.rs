@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wiremock::matchers::{method, path_regex};
@@ -36,15 +36,18 @@ pub struct FakeRavan {
     pub server: Arc<MockServer>,
     answers: Arc<Mutex<HashMap<String, ResponseTemplate>>>,
     fallback: Arc<Mutex<Option<ResponseTemplate>>>,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
 }
 
 struct Answers {
     answers: Arc<Mutex<HashMap<String, ResponseTemplate>>>,
     fallback: Arc<Mutex<Option<ResponseTemplate>>>,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
 }
 
 impl Respond for Answers {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.arrivals.lock().unwrap().push(Instant::now());
         if let Some(all) = self.fallback.lock().unwrap().clone() {
             return all;
         }
@@ -72,11 +75,13 @@ impl FakeRavan {
         let server = MockServer::start().await;
         let answers = Arc::new(Mutex::new(HashMap::new()));
         let fallback = Arc::new(Mutex::new(None));
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
         Mock::given(method("GET"))
             .and(path_regex(r"^/api/v1/calcom/agents/[^/]+/status$"))
             .respond_with(Answers {
                 answers: answers.clone(),
                 fallback: fallback.clone(),
+                arrivals: arrivals.clone(),
             })
             .mount(&server)
             .await;
@@ -84,6 +89,7 @@ impl FakeRavan {
             server: Arc::new(server),
             answers,
             fallback,
+            arrivals,
         }
     }
 
@@ -97,6 +103,19 @@ impl FakeRavan {
             agent.to_owned(),
             ResponseTemplate::new(200).set_body_json(status_body(status, error)),
         );
+    }
+
+    /// Any answer for one agent.
+    pub fn set_answer(&self, agent: &str, answer: ResponseTemplate) {
+        self.answers
+            .lock()
+            .unwrap()
+            .insert(agent.to_owned(), answer);
+    }
+
+    /// When each status request arrived, in order.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.arrivals.lock().unwrap().clone()
     }
 
     /// Overrides every agent's answer (e.g. a stretch of 500s); `None` goes back to per-agent.

@@ -1,0 +1,160 @@
+//! One poll cycle and the scheduler, against a fake Ravan: bounded concurrency, no overlapping
+//! cycles, and the monitor's own alert on bad credentials.
+
+mod common;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{AGENT_A, FakeRavan, status_body, wait_until};
+use ravan_watch::alert::{AgentRef, Alert, MonitorAlertKind};
+use ravan_watch::config::{PollSchedule, RavanAuth};
+use ravan_watch::monitor::Monitor;
+use ravan_watch::notify::{Notifier, RetryPolicy, Sender};
+use ravan_watch::ravan::RavanClient;
+use ravan_watch::scheduler::Scheduler;
+use ravan_watch::secret::Secret;
+use ravan_watch::tracker::Thresholds;
+use serde_json::json;
+use wiremock::ResponseTemplate;
+
+fn monitor(ravan: &FakeRavan, agents: &[String], concurrency: usize, failure: u32) -> Monitor {
+    let client = RavanClient::new(
+        ravan.uri().parse().unwrap(),
+        &RavanAuth::Bearer(Secret::new("t")),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let notifier = Arc::new(Notifier::start(
+        Sender::new(RetryPolicy::default()).unwrap(),
+        vec![],
+    ));
+    let agents = agents
+        .iter()
+        .map(|id| AgentRef {
+            id: id.parse().unwrap(),
+            name: None,
+        })
+        .collect();
+    let thresholds = Thresholds {
+        failure: NonZeroU32::new(failure).unwrap(),
+        success: NonZeroU32::new(1).unwrap(),
+        reminder: None,
+    };
+    Monitor::new(client, agents, thresholds, concurrency, notifier)
+}
+
+fn agent_ids(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_keeps_at_most_poll_concurrency_requests_in_flight() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(8);
+    let delay = Duration::from_millis(300);
+    for id in &ids {
+        ravan.set_answer(
+            id,
+            ResponseTemplate::new(200)
+                .set_body_json(status_body("active", None))
+                .set_delay(delay),
+        );
+    }
+    let report = monitor(&ravan, &ids, 2, 2).run_cycle().await;
+    assert_eq!((report.polled, report.failed), (8, 0));
+    let arrivals = ravan.arrivals();
+    assert_eq!(arrivals.len(), 8);
+    // With at most 2 in flight, request i+2 cannot start before request i has been answered.
+    for i in 0..arrivals.len() - 2 {
+        let gap = arrivals[i + 2] - arrivals[i];
+        assert!(
+            gap >= delay - Duration::from_millis(30),
+            "requests {i} and {} overlapped: {gap:?}",
+            i + 2
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_within_the_limit_run_concurrently() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(4);
+    for id in &ids {
+        ravan.set_answer(
+            id,
+            ResponseTemplate::new(200)
+                .set_body_json(status_body("active", None))
+                .set_delay(Duration::from_millis(500)),
+        );
+    }
+    let started = std::time::Instant::now();
+    monitor(&ravan, &ids, 4, 2).run_cycle().await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "4 polls of 500 ms at once took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_raise_one_monitor_alert_naming_no_agent() {
+    let ravan = FakeRavan::start().await;
+    ravan
+        .answer_all(Some(ResponseTemplate::new(401).set_body_json(
+            json!({"success": false, "message": "Invalid token"}),
+        )));
+    let ids = agent_ids(3);
+    let m = monitor(&ravan, &ids, 4, 1);
+    let report = m.run_cycle().await;
+    assert_eq!(report.failed, 3);
+    assert_eq!(report.alerts.len(), 1);
+    match &report.alerts[0] {
+        Alert::Monitor(a) => {
+            assert_eq!(a.kind, MonitorAlertKind::Down);
+            assert!(
+                a.reason.contains("401") && a.reason.contains("Invalid token"),
+                "{}",
+                a.reason
+            );
+        }
+        other => panic!("expected a monitor alert, got {other:?}"),
+    }
+    assert!(m.run_cycle().await.alerts.is_empty(), "not repeated");
+    let state = m.agent_state(&ids[0].parse().unwrap()).unwrap();
+    assert!(state.last.is_none(), "a failed poll sets no status");
+    assert!(state.last_error.unwrap().contains("401"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_still_running_at_the_next_tick_is_not_started_twice() {
+    let ravan = FakeRavan::start().await;
+    let slow = Duration::from_millis(2500);
+    ravan.set_answer(
+        AGENT_A,
+        ResponseTemplate::new(200)
+            .set_body_json(status_body("active", None))
+            .set_delay(slow),
+    );
+    let m = Arc::new(monitor(&ravan, &[AGENT_A.to_owned()], 4, 2));
+    let scheduler = Scheduler::start(&PollSchedule::parse("* * * * * *").unwrap(), m)
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(20), "three polls", || async {
+        ravan.polls().await >= 3
+    })
+    .await;
+    scheduler.stop(Duration::from_secs(5)).await;
+    let arrivals = ravan.arrivals();
+    for pair in arrivals.windows(2) {
+        let gap = pair[1] - pair[0];
+        // Ticks come every second; a new cycle may start only once the 2.5 s poll is answered.
+        assert!(
+            gap >= slow - Duration::from_millis(100),
+            "cycles overlapped: polls {gap:?} apart"
+        );
+    }
+}
