@@ -1,5 +1,7 @@
 //! Logging setup: tracing to stderr (stdout stays clean for `check --json`), as text or JSON.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{ConfigError, LogFormat};
@@ -18,7 +20,9 @@ pub fn init(format: LogFormat) -> Result<(), ConfigError> {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: in `docker logs` and files they are noise.
+        .with_ansi(std::io::stderr().is_terminal());
     // A second init (tests, embedding) keeps the first subscriber.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -187,3 +187,79 @@ async fn serve_exits_0_on_sigterm() {
     assert!(logs.contains("shutting down"), "{logs}");
     assert!(!logs.contains("SECRET"), "the token is not logged: {logs}");
 }
+
+#[tokio::test]
+async fn shutdown_logs_an_alert_it_could_not_deliver() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer};
+
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "errored", Some("revoked"));
+    // A webhook that never answers in time: the alert is in flight when SIGTERM arrives.
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("ok")
+                .set_delay(Duration::from_secs(60)),
+        )
+        .mount(&slack)
+        .await;
+    let base = ravan.uri();
+    let hook = format!("{}/services/T0/B0/hook-SECRET", slack.uri());
+    let mut cmd = command(
+        &["serve"],
+        &[
+            ("RAVAN_API_TOKEN", "t"),
+            ("RAVAN_API_BASE_URL", base.as_str()),
+            ("WATCH_AGENT_IDS", AGENT_A),
+            ("POLL_SCHEDULE", "* * * * * *"),
+            ("FAILURE_THRESHOLD", "1"),
+            ("SLACK_WEBHOOK_URL", hook.as_str()),
+        ],
+    );
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "the alert to reach the webhook",
+        || async {
+            !slack
+                .received_requests()
+                .await
+                .unwrap_or_default()
+                .is_empty()
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped within Docker's grace: {:?}",
+        started.elapsed()
+    );
+    let logs = stderr(&out);
+    let line = logs
+        .lines()
+        .find(|l| l.contains("not delivered"))
+        .unwrap_or_else(|| panic!("no undelivered line in {logs}"));
+    assert!(
+        line.contains("undelivered=1") && line.contains("services/T0/B0/***"),
+        "{line}"
+    );
+    assert!(
+        !logs.contains("hook-SECRET"),
+        "the webhook URL is masked in every line"
+    );
+}
