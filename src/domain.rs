@@ -98,10 +98,9 @@ mod tests {
 
     #[test]
     fn empty_account_error_is_none() {
-        let a: Account = serde_json::from_str(
-            r#"{"id":"1","account_name":"x","status":"active","error":""}"#,
-        )
-        .unwrap();
+        let a: Account =
+            serde_json::from_str(r#"{"id":"1","account_name":"x","status":"active","error":""}"#)
+                .unwrap();
         assert_eq!(a.error, None);
         let a: Account = serde_json::from_str(r#"{"id":"1","error":null}"#).unwrap();
         assert_eq!(a.error, None);
