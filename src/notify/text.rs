@@ -182,10 +182,15 @@ pub fn take_fitting<T>(
     (kept, left_out + items.count())
 }
 
+/// The agent's name, unless it has none (a blank name counts as none: the id then names it).
+pub fn agent_name(agent: &AgentRef) -> Option<&str> {
+    agent.name.as_deref().filter(|n| !n.trim().is_empty())
+}
+
 /// The agent as the headline names it: `Sales bot (3f2504e0…)`, or the full id when unnamed.
 fn who(agent: &AgentRef) -> String {
     let id = agent.id.to_string();
-    match agent.name.as_deref().filter(|n| !n.trim().is_empty()) {
+    match agent_name(agent) {
         Some(name) => format!(
             "{} ({}{MARKER})",
             one_line(name, HEADLINE_NAME_MAX),
