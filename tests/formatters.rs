@@ -126,6 +126,10 @@ fn variants() -> Vec<(String, Alert)> {
                     .map(|_| account(&long, &long, Some(&long)))
                     .collect();
             });
+            add(format!("everything 5000 {filler:?}, 200 accounts"), &|a| {
+                a.accounts = vec![account("", "", None); 200];
+                hostile_agent(a, &long);
+            });
         }
     }
     for kind in MONITOR_KINDS {
@@ -339,12 +343,20 @@ static DISCORD_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
         .unwrap()
 });
 
-/// The schema, the limits it does not model (non-blank fields, the 6000 total), and mentions.
+/// The schema, then the rest of [`discord_limit_violations`].
 fn discord_violations(p: &Value) -> Vec<String> {
     let mut bad: Vec<String> = DISCORD_SCHEMA
         .iter_errors(p)
         .map(|e| format!("schema: {e} at {}", e.instance_path()))
         .collect();
+    bad.extend(discord_limit_violations(p));
+    bad
+}
+
+/// Every limit Discord enforces, including those the schema does not model (non-blank fields,
+/// the 6000 total), and no mentions.
+fn discord_limit_violations(p: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
     bad_if(
         &mut bad,
         p["allowed_mentions"] != json!({"parse": []}),
@@ -812,4 +824,19 @@ fn long_text_is_cut_with_a_marker_not_dropped() {
     // Cut between escapes: the text ends with a whole entity, then the marker.
     assert!(all_text(&s).contains("&lt;&lt;…"));
     assert!(all_text(&d).contains(r"\<\<…"));
+}
+
+/// The Discord total is the tightest limit: sweep account sizes so that the listed accounts land
+/// at every distance from it, including the few characters the "…and N more" field needs.
+#[test]
+fn discord_total_holds_at_every_fill_level() {
+    for len in 1..=700 {
+        let mut a = agent(AgentAlertKind::Down);
+        a.accounts = (0..200)
+            .map(|i| account(&i.to_string(), "errored", Some(&"e".repeat(len))))
+            .collect();
+        let d = discord::message(&Alert::Agent(a));
+        let bad = discord_limit_violations(&d);
+        assert!(bad.is_empty(), "error length {len}: {bad:#?}");
+    }
 }

@@ -137,8 +137,9 @@ fn agent_fields(a: &AgentAlert, title_len: usize) -> Vec<Field> {
     let used = title_len + FOOTER.chars().count() + fields.iter().map(Field::len).sum::<usize>();
     let budget = EMBED_TOTAL_MAX.saturating_sub(used + MORE_RESERVE);
     let max_items = FIELDS_MAX - fields.len() - 1;
-    let rendered = text::worst_first(&a.accounts).into_iter().map(account);
-    let (shown, more) = text::take_fitting(rendered, max_items, budget, Field::len);
+    let accounts = text::worst_first(&a.accounts);
+    let (shown, more) =
+        text::take_fitting(&accounts, max_items, budget, |a| account(a), Field::len);
     fields.extend(shown);
     if more > 0 {
         let s = if more == 1 { "" } else { "s" };

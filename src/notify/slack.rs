@@ -122,10 +122,13 @@ fn agent_blocks(a: &AgentAlert, blocks: &mut Vec<Value>) {
         blocks.push(section("_No Cal.com accounts reported._".into()));
         return;
     }
-    let rendered = text::worst_first(&a.accounts).into_iter().map(account);
-    let (shown, more) = text::take_fitting(rendered, ACCOUNTS_MAX, ACCOUNTS_BUDGET, |s| {
-        s.chars().count()
-    });
+    let (shown, more) = text::take_fitting(
+        &text::worst_first(&a.accounts),
+        ACCOUNTS_MAX,
+        ACCOUNTS_BUDGET,
+        |acc| account(acc),
+        |s| s.chars().count(),
+    );
     blocks.extend(shown.into_iter().map(section));
     if more > 0 {
         let s = if more == 1 { "" } else { "s" };

@@ -157,29 +157,28 @@ pub fn worst_first(accounts: &[Account]) -> Vec<&Account> {
     sorted
 }
 
-/// Keeps items in order while both at most `max_items` of them and `budget` total cost fit;
-/// returns them with the number left out. Stops at the first that does not fit, so the list is
-/// always a prefix.
-pub fn take_fitting<T>(
-    items: impl IntoIterator<Item = T>,
+/// Renders `items` in order while at most `max_items` of them, costing at most `budget` in all,
+/// fit; returns the rendered ones and how many were left out. Stops at the first that does not
+/// fit, so the list is always a prefix, and renders nothing after it.
+pub fn take_fitting<T, R>(
+    items: &[T],
     max_items: usize,
     budget: usize,
-    cost: impl Fn(&T) -> usize,
-) -> (Vec<T>, usize) {
-    let mut items = items.into_iter();
+    render: impl Fn(&T) -> R,
+    cost: impl Fn(&R) -> usize,
+) -> (Vec<R>, usize) {
     let mut kept = Vec::new();
     let mut used = 0;
-    let mut left_out = 0;
-    for item in items.by_ref() {
-        let c = cost(&item);
-        if kept.len() == max_items || used + c > budget {
-            left_out = 1;
+    for item in items.iter().take(max_items) {
+        let r = render(item);
+        used += cost(&r);
+        if used > budget {
             break;
         }
-        used += c;
-        kept.push(item);
+        kept.push(r);
     }
-    (kept, left_out + items.count())
+    let left_out = items.len() - kept.len();
+    (kept, left_out)
 }
 
 /// The agent's name, unless it has none (a blank name counts as none: the id then names it).
@@ -386,12 +385,15 @@ mod tests {
 
     #[test]
     fn take_fitting_respects_count_and_budget() {
-        let (kept, out) = take_fitting(1..=10, 3, 100, |_| 1);
-        assert_eq!((kept, out), (vec![1, 2, 3], 7));
-        let (kept, out) = take_fitting([5, 5, 1, 1], 10, 10, |&c| c);
+        let ten: Vec<usize> = (1..=10).collect();
+        let (kept, out) = take_fitting(&ten, 3, 100, |&i| i * 10, |_| 1);
+        assert_eq!((kept, out), (vec![10, 20, 30], 7));
+        let (kept, out) = take_fitting(&[5, 5, 1, 1], 10, 10, |&c| c, |&c| c);
         assert_eq!((kept, out), (vec![5, 5], 2));
-        let (kept, out) = take_fitting([1, 2], 10, 10, |&c| c);
+        let (kept, out) = take_fitting(&[1, 2], 10, 10, |&c| c, |&c| c);
         assert_eq!((kept, out), (vec![1, 2], 0));
+        let (kept, out) = take_fitting(&[1, 2], 0, 10, |&c| c, |&c| c);
+        assert_eq!((kept, out), (vec![], 2));
     }
 
     #[test]
