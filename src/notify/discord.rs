@@ -5,12 +5,12 @@
 //! Escaping: markdown characters get a backslash (`\*`, `\<`, `\[` …; `-` and `+` only where they
 //! could start a list, `_` not inside a word), and `@` is followed by a zero-width space so
 //! `@everyone` and `@here` never appear. Parentheses are left alone: a masked link needs `](`,
-//! and `]` is always escaped. Newlines were already flattened (see `text::escaped`). `allowed_mentions: {"parse": []}` is a second line of
-//! defence, not the only one.
+//! and `]` is always escaped. Newlines were already flattened (see `text::escaped`).
+//! `allowed_mentions: {"parse": []}` is a second line of defence, not the only one.
 
 use serde_json::{Value, json};
 
-use crate::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert, MonitorAlertKind};
+use crate::alert::{AgentAlert, Alert, MonitorAlert};
 use crate::domain::Account;
 use crate::notify::text::{self, ZWSP};
 
@@ -27,7 +27,7 @@ const MORE_RESERVE: usize = 64;
 const FOOTER: &str = "ravan-watch";
 
 /// The webhook body for `alert`.
-pub fn message(alert: &crate::alert::Alert) -> Value {
+pub fn message(alert: &Alert) -> Value {
     let title = escape(&text::headline(alert), TITLE_MAX);
     let (description, fields) = match alert {
         Alert::Agent(a) => (None, agent_fields(a, title.chars().count())),
@@ -105,15 +105,7 @@ fn agent_fields(a: &AgentAlert, title_len: usize) -> Vec<Field> {
         Some(name) => format!("{}\n`{id}`", escape(name, 900)),
         None => format!("`{id}`"),
     };
-    let since = format!(
-        "{} (since {})",
-        text::human_duration(text::unhealthy_for(a)),
-        text::timestamp(a.unhealthy_since)
-    );
-    let seen = match a.kind {
-        AgentAlertKind::Recovered => "Healthy again at",
-        _ => "Seen",
-    };
+    let seen = text::seen_label(a.kind);
     let mut fields = vec![
         Field::new("Agent", agent, true),
         Field::new(
@@ -123,7 +115,7 @@ fn agent_fields(a: &AgentAlert, title_len: usize) -> Vec<Field> {
         ),
         Field::new("Connected", format!("`{}`", a.connected), true),
         Field::new(seen, text::timestamp(a.at), true),
-        Field::new("Unhealthy for", since, true),
+        Field::new("Unhealthy for", text::unhealthy_summary(a), true),
     ];
     if a.accounts.is_empty() {
         fields.push(Field::new(
@@ -171,14 +163,7 @@ fn account(acc: &Account) -> Field {
 }
 
 fn monitor_parts(m: &MonitorAlert) -> (Option<String>, Vec<Field>) {
-    let (why, seen, lasted) = match m.kind {
-        MonitorAlertKind::Down => ("Reason", "Seen", "Failing for"),
-        MonitorAlertKind::Recovered => (
-            "It was failing because",
-            "Working again at",
-            "Was broken for",
-        ),
-    };
+    let [why, seen, lasted] = text::monitor_labels(m.kind);
     let description = format!("**{why}**\n{}", escape(&m.reason, 2000));
     let fields = vec![
         Field::new("Failing since", text::timestamp(m.since), true),

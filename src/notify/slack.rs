@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use crate::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert, MonitorAlertKind};
+use crate::alert::{AgentAlert, Alert, MonitorAlert};
 use crate::domain::Account;
 use crate::notify::text::{self, ZWSP};
 
@@ -27,7 +27,7 @@ const ACCOUNTS_BUDGET: usize = 12_000;
 const ERROR_MAX: usize = 1500;
 
 /// The webhook body for `alert`.
-pub fn message(alert: &crate::alert::Alert) -> Value {
+pub fn message(alert: &Alert) -> Value {
     let headline = text::headline(alert);
     let mut blocks = vec![header(&headline)];
     match alert {
@@ -101,21 +101,13 @@ fn agent_blocks(a: &AgentAlert, blocks: &mut Vec<Value>) {
         Some(name) => format!("{}\n`{id}`", escape(name, 1000)),
         None => format!("`{id}`"),
     };
-    let since = format!(
-        "{} (since {})",
-        text::human_duration(text::unhealthy_for(a)),
-        text::timestamp(a.unhealthy_since)
-    );
-    let seen = match a.kind {
-        AgentAlertKind::Recovered => "Healthy again at",
-        _ => "Seen",
-    };
+    let seen = text::seen_label(a.kind);
     blocks.push(json!({"type": "section", "fields": [
         field("Agent", agent),
         field("Change", text::change(a.from.as_deref(), &a.to, |s| escape(s, 900))),
         field("Connected", format!("`{}`", a.connected)),
         field(seen, text::timestamp(a.at)),
-        field("Unhealthy for", since),
+        field("Unhealthy for", text::unhealthy_summary(a)),
     ]}));
 
     if a.accounts.is_empty() {
@@ -155,14 +147,7 @@ fn account(acc: &Account) -> String {
 
 fn monitor_blocks(m: &MonitorAlert, blocks: &mut Vec<Value>) {
     let duration = text::human_duration(m.at - m.since);
-    let (why, seen, lasted) = match m.kind {
-        MonitorAlertKind::Down => ("Reason", "Seen", "Failing for"),
-        MonitorAlertKind::Recovered => (
-            "It was failing because",
-            "Working again at",
-            "Was broken for",
-        ),
-    };
+    let [why, seen, lasted] = text::monitor_labels(m.kind);
     blocks.push(section(format!(
         "*{why}*\n{}",
         escape(&m.reason, SECTION_MAX - 40)

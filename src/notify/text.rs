@@ -139,6 +139,35 @@ pub fn unhealthy_for(a: &AgentAlert) -> Duration {
     a.at - a.unhealthy_since
 }
 
+/// "12m 5s (since 2026-11-28 12:00:00 UTC)": how long, and since when, the agent is unhealthy.
+pub fn unhealthy_summary(a: &AgentAlert) -> String {
+    format!(
+        "{} (since {})",
+        human_duration(unhealthy_for(a)),
+        timestamp(a.unhealthy_since)
+    )
+}
+
+/// The label of the time an agent alert was seen.
+pub fn seen_label(kind: AgentAlertKind) -> &'static str {
+    match kind {
+        AgentAlertKind::Recovered => "Healthy again at",
+        _ => "Seen",
+    }
+}
+
+/// Labels of a monitor alert's reason, time seen and duration (`at - since`).
+pub fn monitor_labels(kind: MonitorAlertKind) -> [&'static str; 3] {
+    match kind {
+        MonitorAlertKind::Down => ["Reason", "Seen", "Failing for"],
+        MonitorAlertKind::Recovered => [
+            "It was failing because",
+            "Working again at",
+            "Was broken for",
+        ],
+    }
+}
+
 /// The bar colour of an alert.
 pub fn colour(alert: &Alert) -> u32 {
     match alert {
