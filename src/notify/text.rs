@@ -1,5 +1,450 @@
-//! Placeholder until the formatter lands.
-use crate::alert::Alert;
+//! Wording and length rules shared by the Slack and Discord formatters, so both platforms say the
+//! same thing and there is exactly one truncation that never cuts an escape sequence in half.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind};
+use crate::domain::{Account, HEALTHY_STATUS};
+
+/// Appended to text that was cut; counted inside the limit.
+pub const MARKER: &str = "…";
+/// Shown instead of a blank string, so no field is ever empty.
+pub const EMPTY: &str = "(empty)";
+/// U+200B: breaks `@everyone` and markup without changing what a reader sees.
+pub const ZWSP: char = '\u{200B}';
+
+/// Colours of the alert bar: Slack's brand red, green and amber.
+pub const RED: u32 = 0xE01E5A;
+pub const GREEN: u32 = 0x2EB67D;
+pub const AMBER: u32 = 0xECB22E;
+
+/// Caps of the untrusted parts of the headline, so it stays one short line whatever Ravan sends.
+const HEADLINE_NAME_MAX: usize = 40;
+const HEADLINE_STATUS_MAX: usize = 24;
+
+/// Joins `units` (pieces of already-escaped text) and keeps at most `max_chars` code points,
+/// ending with [`MARKER`] when something was cut. Cuts only between units, so an escape sequence
+/// such as `&amp;` or `\*` is kept whole or dropped whole. Stops reading at the first overflow.
+pub fn fit<I, S>(units: I, max_chars: usize) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let marker_len = MARKER.chars().count();
+    let mut out = String::new();
+    let mut len = 0;
+    // Byte length of `out` at the last unit boundary that still leaves room for the marker.
+    let mut keep = 0;
+    for unit in units {
+        let unit = unit.as_ref();
+        let n = unit.chars().count();
+        if len + n > max_chars {
+            if max_chars < marker_len {
+                return String::new();
+            }
+            out.truncate(keep);
+            out.push_str(MARKER);
+            return out;
+        }
+        out.push_str(unit);
+        len += n;
+        if len + marker_len <= max_chars {
+            keep = out.len();
+        }
+    }
+    out
+}
+
+/// Cuts `s` to at most `max_chars` code points, ending with [`MARKER`] when cut.
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    fit(s.chars().map(String::from), max_chars)
+}
+
+/// Turns `s` into escape units, one per character: `escape(previous, c, next)` gives the text for
+/// `c`. Control characters (newlines included) become spaces first, so untrusted text stays on
+/// one line and cannot start a quote, heading or list on a line of its own.
+pub fn escaped<'a, F>(s: &'a str, escape: F) -> impl Iterator<Item = String> + 'a
+where
+    F: Fn(Option<char>, char, Option<char>) -> String + 'a,
+{
+    let flat = |c: char| if c.is_control() { ' ' } else { c };
+    let mut chars = s.chars().map(flat).peekable();
+    let mut prev = None;
+    std::iter::from_fn(move || {
+        let c = chars.next()?;
+        let unit = escape(prev, c, chars.peek().copied());
+        prev = Some(c);
+        Some(unit)
+    })
+}
+
+/// Untrusted `s`, escaped by `escape` and cut to `max_chars`: the one path every piece of Ravan
+/// text takes into a message. A blank string shows as [`EMPTY`].
+pub fn render<F>(s: &str, max_chars: usize, escape: F) -> String
+where
+    F: Fn(Option<char>, char, Option<char>) -> String,
+{
+    let s = if s.trim().is_empty() { EMPTY } else { s };
+    fit(escaped(s, escape), max_chars)
+}
+
+/// `s` on one line, cut to `max_chars`, without escaping: for plain-text contexts.
+pub fn one_line(s: &str, max_chars: usize) -> String {
+    render(s, max_chars, |_, c, _| c.to_string())
+}
+
+/// True when `c` sits inside a word (`not_connected`), where `_` cannot open or close emphasis
+/// on either platform, so it can stay as it is.
+pub fn intraword(prev: Option<char>, next: Option<char>) -> bool {
+    prev.is_some_and(char::is_alphanumeric) && next.is_some_and(char::is_alphanumeric)
+}
+
+/// A duration as people say it, two units at most: "45s", "12m 5s", "3h 5m", "2d 4h".
+/// Negative durations (clock skew) show as "0s".
+pub fn human_duration(d: Duration) -> String {
+    let s = d.num_seconds().max(0);
+    let (days, hours, mins, secs) = (s / 86_400, s / 3_600 % 24, s / 60 % 60, s % 60);
+    let pair = |big: i64, bu: &str, small: i64, su: &str| {
+        if small == 0 {
+            format!("{big}{bu}")
+        } else {
+            format!("{big}{bu} {small}{su}")
+        }
+    };
+    match () {
+        _ if days > 0 => pair(days, "d", hours, "h"),
+        _ if hours > 0 => pair(hours, "h", mins, "m"),
+        _ if mins > 0 => pair(mins, "m", secs, "s"),
+        _ => format!("{secs}s"),
+    }
+}
+
+/// A plain UTC time, e.g. `2026-11-28 12:00:05 UTC` (no platform date markup: it is a control
+/// sequence in Slack).
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The status change, `from → to`, or `first seen to` when the agent was never seen healthy.
+/// `show` renders each (untrusted) status for the target context.
+pub fn change(from: Option<&str>, to: &str, show: impl Fn(&str) -> String) -> String {
+    match from {
+        Some(from) => format!("{} → {}", show(from), show(to)),
+        None => format!("first seen {}", show(to)),
+    }
+}
+
+/// How long the agent has been (or was) unhealthy at the time of the alert.
+pub fn unhealthy_for(a: &AgentAlert) -> Duration {
+    a.at - a.unhealthy_since
+}
+
+/// "12m 5s (since 2026-11-28 12:00:00 UTC)": how long, and since when, the agent is unhealthy.
+pub fn unhealthy_summary(a: &AgentAlert) -> String {
+    format!(
+        "{} (since {})",
+        human_duration(unhealthy_for(a)),
+        timestamp(a.unhealthy_since)
+    )
+}
+
+/// The label of the time an agent alert was seen.
+pub fn seen_label(kind: AgentAlertKind) -> &'static str {
+    match kind {
+        AgentAlertKind::Recovered => "Healthy again at",
+        _ => "Seen",
+    }
+}
+
+/// Labels of a monitor alert's reason, time seen and duration (`at - since`).
+pub fn monitor_labels(kind: MonitorAlertKind) -> [&'static str; 3] {
+    match kind {
+        MonitorAlertKind::Down => ["Reason", "Seen", "Failing for"],
+        MonitorAlertKind::Recovered => [
+            "It was failing because",
+            "Working again at",
+            "Was broken for",
+        ],
+    }
+}
+
+/// The bar colour of an alert.
+pub fn colour(alert: &Alert) -> u32 {
+    match alert {
+        Alert::Agent(a) if a.kind == AgentAlertKind::Recovered => GREEN,
+        Alert::Agent(_) => RED,
+        Alert::Monitor(m) if m.kind == MonitorAlertKind::Recovered => GREEN,
+        Alert::Monitor(_) => AMBER,
+    }
+}
+
+/// Accounts that need attention first (unhealthy status or an error), otherwise in Ravan's order,
+/// so a long list that has to be cut still shows the broken ones.
+pub fn worst_first(accounts: &[Account]) -> Vec<&Account> {
+    let mut sorted: Vec<&Account> = accounts.iter().collect();
+    sorted.sort_by_key(|a| a.status == HEALTHY_STATUS && a.error.is_none());
+    sorted
+}
+
+/// Renders `items` in order while at most `max_items` of them, costing at most `budget` in all,
+/// fit; returns the rendered ones and how many were left out. Stops at the first that does not
+/// fit, so the list is always a prefix, and renders nothing after it.
+pub fn take_fitting<T, R>(
+    items: &[T],
+    max_items: usize,
+    budget: usize,
+    render: impl Fn(&T) -> R,
+    cost: impl Fn(&R) -> usize,
+) -> (Vec<R>, usize) {
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for item in items.iter().take(max_items) {
+        let r = render(item);
+        used += cost(&r);
+        if used > budget {
+            break;
+        }
+        kept.push(r);
+    }
+    let left_out = items.len() - kept.len();
+    (kept, left_out)
+}
+
+/// The agent's name, unless it has none (a blank name counts as none: the id then names it).
+pub fn agent_name(agent: &AgentRef) -> Option<&str> {
+    agent.name.as_deref().filter(|n| !n.trim().is_empty())
+}
+
+/// The agent as the headline names it: `Sales bot (3f2504e0…)`, or the full id when unnamed.
+fn who(agent: &AgentRef) -> String {
+    let id = agent.id.to_string();
+    match agent_name(agent) {
+        Some(name) => format!(
+            "{} ({}{MARKER})",
+            one_line(name, HEADLINE_NAME_MAX),
+            &id[..8]
+        ),
+        None => id,
+    }
+}
+
+/// One plain line saying what happened, shared by both platforms (which escape it for their
+/// markup). Untrusted parts are capped, so it stays well under Slack's 150-char header.
 pub fn headline(alert: &Alert) -> String {
-    format!("{alert:?}")
+    let status = |s: &str| one_line(s, HEADLINE_STATUS_MAX);
+    match alert {
+        Alert::Agent(a) => {
+            let who = who(&a.agent);
+            let change = change(a.from.as_deref(), &a.to, status);
+            let dur = human_duration(unhealthy_for(a));
+            match a.kind {
+                AgentAlertKind::Down => format!("🔴 {who} lost its Cal.com connection: {change}"),
+                AgentAlertKind::Changed => {
+                    format!("🟠 {who}'s Cal.com connection changed: {change}")
+                }
+                AgentAlertKind::Reminder => {
+                    format!("⏰ {who} is still {} (for {dur})", status(&a.to))
+                }
+                AgentAlertKind::Recovered => {
+                    format!("✅ {who} recovered: {change} (unhealthy for {dur})")
+                }
+            }
+        }
+        Alert::Monitor(m) => match m.kind {
+            MonitorAlertKind::Down => "⚠️ ravan-watch cannot poll the Ravan API".to_owned(),
+            MonitorAlertKind::Recovered => format!(
+                "✅ ravan-watch can poll the Ravan API again (broken for {})",
+                human_duration(m.at - m.since)
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AgentAlert, MonitorAlert};
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, h, m, s).unwrap()
+    }
+
+    fn agent(kind: AgentAlertKind, name: Option<&str>, from: Option<&str>, to: &str) -> Alert {
+        Alert::Agent(AgentAlert {
+            kind,
+            agent: AgentRef {
+                id: "3f2504e0-4f89-11d3-9a0c-0305e82c3301".parse().unwrap(),
+                name: name.map(str::to_owned),
+            },
+            from: from.map(str::to_owned),
+            to: to.to_owned(),
+            connected: false,
+            accounts: vec![],
+            at: t(12, 12, 5),
+            unhealthy_since: t(12, 0, 0),
+        })
+    }
+
+    #[test]
+    fn truncate_keeps_short_text() {
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("", 0), "");
+    }
+
+    #[test]
+    fn truncate_counts_code_points_and_marks_the_cut() {
+        let s = "é".repeat(300);
+        let cut = truncate(&s, 256);
+        assert_eq!(cut.chars().count(), 256);
+        assert!(cut.ends_with(MARKER));
+        assert_eq!(cut.trim_end_matches(MARKER), "é".repeat(255));
+
+        let emoji = "🔥".repeat(10);
+        assert_eq!(truncate(&emoji, 4), "🔥🔥🔥…");
+        assert_eq!(truncate("abcd", 1), "…");
+        assert_eq!(truncate("abcd", 0), "");
+    }
+
+    #[test]
+    fn fit_never_splits_an_escape_sequence() {
+        let units = ["a", "&lt;", "&lt;", "&lt;"];
+        // "a&lt;" is 5 chars; the next unit would need 9 + 1 for the marker.
+        assert_eq!(fit(units, 9), "a&lt;…");
+        assert_eq!(fit(units, 13), "a&lt;&lt;&lt;");
+        assert_eq!(fit(units, 12), "a&lt;&lt;…");
+        assert_eq!(fit(units, 5), "a…");
+    }
+
+    #[test]
+    fn escaped_flattens_control_characters_and_sees_neighbours() {
+        let units: Vec<String> = escaped("a\nb", |p, c, n| {
+            format!("{}{c}{}", p.unwrap_or('^'), n.unwrap_or('$'))
+        })
+        .collect();
+        assert_eq!(units, ["^a ", "a b", " b$"]);
+    }
+
+    #[test]
+    fn render_shows_blank_text_as_empty() {
+        assert_eq!(one_line("  ", 50), EMPTY);
+        assert_eq!(one_line("a\r\nb", 50), "a  b");
+    }
+
+    #[test]
+    fn human_durations() {
+        let cases = [
+            (0, "0s"),
+            (45, "45s"),
+            (60, "1m"),
+            (12 * 60 + 5, "12m 5s"),
+            (12 * 60, "12m"),
+            (3 * 3600 + 5 * 60 + 59, "3h 5m"),
+            (4 * 3600, "4h"),
+            (2 * 86_400 + 4 * 3600 + 30, "2d 4h"),
+            (-30, "0s"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(human_duration(Duration::seconds(secs)), want, "{secs}s");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_plain_utc() {
+        assert_eq!(timestamp(t(12, 0, 5)), "2026-11-28 12:00:05 UTC");
+    }
+
+    #[test]
+    fn headlines_say_what_happened() {
+        let down = agent(
+            AgentAlertKind::Down,
+            Some("Sales bot"),
+            Some("active"),
+            "errored",
+        );
+        assert_eq!(
+            headline(&down),
+            "🔴 Sales bot (3f2504e0…) lost its Cal.com connection: active → errored"
+        );
+        let first = agent(AgentAlertKind::Down, None, None, "errored");
+        assert_eq!(
+            headline(&first),
+            "🔴 3f2504e0-4f89-11d3-9a0c-0305e82c3301 lost its Cal.com connection: first seen errored"
+        );
+        let changed = agent(
+            AgentAlertKind::Changed,
+            Some("Sales bot"),
+            Some("errored"),
+            "not_connected",
+        );
+        assert!(headline(&changed).contains("connection changed: errored → not_connected"));
+        let reminder = agent(
+            AgentAlertKind::Reminder,
+            Some("Sales bot"),
+            Some("active"),
+            "errored",
+        );
+        assert!(headline(&reminder).ends_with("is still errored (for 12m 5s)"));
+        let recovered = agent(
+            AgentAlertKind::Recovered,
+            Some("Sales bot"),
+            Some("errored"),
+            "active",
+        );
+        assert!(
+            headline(&recovered).ends_with("recovered: errored → active (unhealthy for 12m 5s)")
+        );
+        let monitor = Alert::Monitor(MonitorAlert {
+            kind: MonitorAlertKind::Recovered,
+            reason: "x".into(),
+            at: t(13, 0, 0),
+            since: t(12, 0, 0),
+        });
+        assert!(headline(&monitor).ends_with("again (broken for 1h)"));
+    }
+
+    #[test]
+    fn headline_stays_short_with_huge_untrusted_text() {
+        let huge = "é\n".repeat(5000);
+        let a = agent(AgentAlertKind::Changed, Some(&huge), Some(&huge), &huge);
+        let h = headline(&a);
+        assert!(h.chars().count() <= 150, "{} chars", h.chars().count());
+        assert!(!h.contains('\n'));
+    }
+
+    #[test]
+    fn take_fitting_respects_count_and_budget() {
+        let ten: Vec<usize> = (1..=10).collect();
+        let (kept, out) = take_fitting(&ten, 3, 100, |&i| i * 10, |_| 1);
+        assert_eq!((kept, out), (vec![10, 20, 30], 7));
+        let (kept, out) = take_fitting(&[5, 5, 1, 1], 10, 10, |&c| c, |&c| c);
+        assert_eq!((kept, out), (vec![5, 5], 2));
+        let (kept, out) = take_fitting(&[1, 2], 10, 10, |&c| c, |&c| c);
+        assert_eq!((kept, out), (vec![1, 2], 0));
+        let (kept, out) = take_fitting(&[1, 2], 0, 10, |&c| c, |&c| c);
+        assert_eq!((kept, out), (vec![], 2));
+    }
+
+    #[test]
+    fn broken_accounts_come_first() {
+        let acc = |status: &str, error: Option<&str>| Account {
+            id: status.into(),
+            account_name: String::new(),
+            status: status.into(),
+            error: error.map(Into::into),
+        };
+        let list = [
+            acc("active", None),
+            acc("errored", None),
+            acc("active", Some("x")),
+        ];
+        let order: Vec<_> = worst_first(&list)
+            .iter()
+            .map(|a| (a.status.as_str(), a.error.is_some()))
+            .collect();
+        assert_eq!(
+            order,
+            [("errored", false), ("active", true), ("active", false)]
+        );
+    }
 }

@@ -1,0 +1,842 @@
+//! The Slack and Discord payloads of every kind of alert, with normal and hostile input: they say
+//! what happened, cannot mention or link, and stay inside the platforms' limits (Discord's checked
+//! against its published schema too), since a payload over a limit is a lost alert.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, TimeZone, Utc};
+use ravan_watch::alert::{
+    AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind,
+};
+use ravan_watch::domain::Account;
+use ravan_watch::notify::{discord, slack};
+use serde_json::{Value, json};
+
+const ID: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+const ERROR: &str = "Invalid API key";
+const REASON: &str = "Ravan API refused the credentials (HTTP 401): invalid token";
+const HOSTILE: &str = "<!channel> @everyone <https://x|y>";
+const HOSTILE_2: &str = "<!here> @here <@U123> <#C42> <@&7> <!everyone>";
+const MARKUP: &str = "*bold* _it_ ~st~ `code` [x](https://e.com) # h > q ||sp|| __u__";
+const ZWSP: char = '\u{200B}';
+
+fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, h, m, s).unwrap()
+}
+
+fn account(name: &str, status: &str, error: Option<&str>) -> Account {
+    Account {
+        id: format!("acc-{name}"),
+        account_name: name.into(),
+        status: status.into(),
+        error: error.map(Into::into),
+    }
+}
+
+/// A normal agent alert of `kind`: unhealthy since 12:00:00, seen at 12:12:05.
+fn agent(kind: AgentAlertKind) -> AgentAlert {
+    let (from, to) = match kind {
+        AgentAlertKind::Down => ("active", "errored"),
+        AgentAlertKind::Changed => ("errored", "not_connected"),
+        AgentAlertKind::Reminder => ("active", "errored"),
+        AgentAlertKind::Recovered => ("errored", "active"),
+    };
+    AgentAlert {
+        kind,
+        agent: AgentRef {
+            id: ID.parse().unwrap(),
+            name: Some("Sales bot".into()),
+        },
+        from: Some(from.into()),
+        to: to.into(),
+        connected: false,
+        accounts: vec![
+            account("Main calendar", "errored", Some(ERROR)),
+            account("Backup", "active", None),
+        ],
+        at: t(12, 12, 5),
+        unhealthy_since: t(12, 0, 0),
+    }
+}
+
+fn monitor(kind: MonitorAlertKind) -> MonitorAlert {
+    MonitorAlert {
+        kind,
+        reason: REASON.into(),
+        at: t(12, 12, 5),
+        since: t(12, 0, 0),
+    }
+}
+
+const AGENT_KINDS: [AgentAlertKind; 4] = [
+    AgentAlertKind::Down,
+    AgentAlertKind::Changed,
+    AgentAlertKind::Reminder,
+    AgentAlertKind::Recovered,
+];
+const MONITOR_KINDS: [MonitorAlertKind; 2] = [MonitorAlertKind::Down, MonitorAlertKind::Recovered];
+
+/// Fillers for long text: ASCII, two-byte and four-byte characters, and the characters whose
+/// escapes are longest on each platform.
+const FILLERS: [&str; 7] = ["x", "é", "🔥", "<", "&", "*", "@"];
+
+/// Every kind of alert with every awkward input, labelled for failure messages.
+fn variants() -> Vec<(String, Alert)> {
+    let mut out = Vec::new();
+    for kind in AGENT_KINDS {
+        let mut add = |label: String, f: &dyn Fn(&mut AgentAlert)| {
+            let mut a = agent(kind);
+            f(&mut a);
+            out.push((format!("{kind:?} {label}"), Alert::Agent(a)));
+        };
+        add("normal".into(), &|_| {});
+        add("empty accounts".into(), &|a| a.accounts.clear());
+        add("from None".into(), &|a| a.from = None);
+        add("no name".into(), &|a| a.agent.name = None);
+        add("blank strings".into(), &|a| {
+            a.agent.name = Some(" ".into());
+            a.from = Some(String::new());
+            a.to = String::new();
+            a.accounts = vec![Account {
+                id: String::new(),
+                account_name: String::new(),
+                status: String::new(),
+                error: Some(" \n".into()),
+            }];
+        });
+        add("hostile".into(), &|a| hostile_agent(a, HOSTILE));
+        add("hostile 2".into(), &|a| hostile_agent(a, HOSTILE_2));
+        add("200 accounts".into(), &|a| {
+            a.accounts = (0..200)
+                .map(|i| account(&format!("cal {i}"), "errored", Some(ERROR)))
+                .collect();
+        });
+        for filler in FILLERS {
+            let long = filler.repeat(5000);
+            add(format!("5000 {filler:?} errors"), &|a| {
+                for acc in &mut a.accounts {
+                    acc.error = Some(long.clone());
+                }
+            });
+            add(format!("5000 {filler:?} names and statuses"), &|a| {
+                hostile_agent(a, &long)
+            });
+            add(format!("200 accounts with 5000 {filler:?}"), &|a| {
+                a.accounts = (0..200)
+                    .map(|_| account(&long, &long, Some(&long)))
+                    .collect();
+            });
+            add(format!("everything 5000 {filler:?}, 200 accounts"), &|a| {
+                a.accounts = vec![account("", "", None); 200];
+                hostile_agent(a, &long);
+            });
+        }
+    }
+    for kind in MONITOR_KINDS {
+        let mut add = |label: String, reason: &str| {
+            let mut m = monitor(kind);
+            m.reason = reason.into();
+            out.push((format!("Monitor {kind:?} {label}"), Alert::Monitor(m)));
+        };
+        add("normal".into(), REASON);
+        add("hostile".into(), HOSTILE);
+        add("hostile 2".into(), HOSTILE_2);
+        add("empty reason".into(), "");
+        for filler in FILLERS {
+            add(format!("5000 {filler:?} reason"), &filler.repeat(5000));
+        }
+    }
+    out
+}
+
+/// Puts `s` into every untrusted string of the alert.
+fn hostile_agent(a: &mut AgentAlert, s: &str) {
+    a.agent.name = Some(s.into());
+    a.from = Some(s.into());
+    a.to = s.into();
+    for acc in &mut a.accounts {
+        acc.id = s.into();
+        acc.account_name = s.into();
+        acc.status = s.into();
+        acc.error = Some(s.into());
+    }
+}
+
+/// Every string in `v`, keys excluded.
+fn strings(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s],
+        Value::Array(a) => a.iter().flat_map(strings).collect(),
+        Value::Object(o) => o.values().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+fn all_text(v: &Value) -> String {
+    strings(v).join("\n")
+}
+
+/// Discord text roughly as it renders: backslash escapes and zero-width spaces removed.
+fn discord_rendered(v: &Value) -> String {
+    let mut out = String::new();
+    let mut chars = all_text(v)
+        .chars()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek().is_some_and(|n| n.is_ascii_punctuation()) => {
+                out.push(chars.next().unwrap())
+            }
+            ZWSP => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn chars(v: &Value) -> usize {
+    v.as_str().map_or(0, |s| s.chars().count())
+}
+
+// ---------------------------------------------------------------- Slack checker
+
+/// Every Block Kit limit this crate relies on, plus: no `<` or `>` anywhere (the payload never
+/// contains control sequences) and every `&` in mrkdwn starts an entity.
+fn slack_violations(p: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let top = p["text"].as_str().unwrap_or("");
+    let n = top.chars().count();
+    bad_if(
+        &mut bad,
+        !(1..=4000).contains(&n),
+        format!("top-level text has {n} chars"),
+    );
+    let mut mrkdwn = vec![top];
+    // Text objects to check: (where, object, max chars).
+    let mut texts: Vec<(String, &Value, usize)> = Vec::new();
+    let empty = vec![];
+    let attachments = p["attachments"].as_array().unwrap_or(&empty);
+    bad_if(
+        &mut bad,
+        attachments.len() != 1,
+        format!("{} attachments", attachments.len()),
+    );
+    for att in attachments {
+        let colour = att["color"].as_str().unwrap_or("");
+        bad_if(
+            &mut bad,
+            colour.len() != 7
+                || !colour.starts_with('#')
+                || !colour[1..].chars().all(|c| c.is_ascii_hexdigit()),
+            format!("colour {colour:?}"),
+        );
+        let blocks = att["blocks"].as_array().unwrap_or(&empty);
+        bad_if(
+            &mut bad,
+            !(1..=50).contains(&blocks.len()),
+            format!("{} blocks", blocks.len()),
+        );
+        for (i, b) in blocks.iter().enumerate() {
+            match b["type"].as_str().unwrap_or("") {
+                "header" => {
+                    bad_if(
+                        &mut bad,
+                        b["text"]["type"] != "plain_text",
+                        format!("block {i}: header not plain_text"),
+                    );
+                    texts.push((format!("block {i} header"), &b["text"], 150));
+                }
+                "section" => {
+                    let fields = b["fields"].as_array().unwrap_or(&empty);
+                    bad_if(
+                        &mut bad,
+                        b["text"].is_null() && fields.is_empty(),
+                        format!("block {i}: section with neither text nor fields"),
+                    );
+                    if !b["text"].is_null() {
+                        texts.push((format!("block {i} section text"), &b["text"], 3000));
+                    }
+                    bad_if(
+                        &mut bad,
+                        fields.len() > 10,
+                        format!("block {i}: {} fields", fields.len()),
+                    );
+                    texts.extend(fields.iter().map(|f| (format!("block {i} field"), f, 2000)));
+                }
+                "context" => {
+                    let elements = b["elements"].as_array().unwrap_or(&empty);
+                    bad_if(
+                        &mut bad,
+                        !(1..=10).contains(&elements.len()),
+                        format!("block {i}: {} context elements", elements.len()),
+                    );
+                    texts.extend(
+                        elements
+                            .iter()
+                            .map(|e| (format!("block {i} context"), e, 3000)),
+                    );
+                }
+                other => bad.push(format!("block {i}: unexpected type {other:?}")),
+            }
+        }
+    }
+    for (at, t, max) in texts {
+        let n = chars(&t["text"]);
+        let kind = t["type"].as_str().unwrap_or("");
+        bad_if(
+            &mut bad,
+            !(1..=max).contains(&n) || !["mrkdwn", "plain_text"].contains(&kind),
+            format!("{at}: {kind:?} text of {n} chars (1..={max})"),
+        );
+        if kind == "mrkdwn" {
+            mrkdwn.extend(t["text"].as_str());
+        }
+    }
+    for s in strings(p) {
+        if s.contains(['<', '>']) {
+            bad.push(format!("angle bracket in {:?}", short(s)));
+        }
+    }
+    for s in mrkdwn {
+        let mut rest = s;
+        while let Some(i) = rest.find('&') {
+            rest = &rest[i..];
+            if !["&amp;", "&lt;", "&gt;"]
+                .iter()
+                .any(|e| rest.starts_with(e))
+            {
+                bad.push(format!("bare & in {:?}", short(s)));
+                break;
+            }
+            rest = &rest[1..];
+        }
+    }
+    bad
+}
+
+fn bad_if(bad: &mut Vec<String>, cond: bool, what: String) {
+    if cond {
+        bad.push(what);
+    }
+}
+
+fn short(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+// ---------------------------------------------------------------- Discord checker
+
+static DISCORD_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/reference/discord-execute-webhook.schema.json"
+    );
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}")),
+    )
+    .unwrap();
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap()
+});
+
+/// The schema, then the rest of [`discord_limit_violations`].
+fn discord_violations(p: &Value) -> Vec<String> {
+    let mut bad: Vec<String> = DISCORD_SCHEMA
+        .iter_errors(p)
+        .map(|e| format!("schema: {e} at {}", e.instance_path()))
+        .collect();
+    bad.extend(discord_limit_violations(p));
+    bad
+}
+
+/// Every limit Discord enforces, including those the schema does not model (non-blank fields,
+/// the 6000 total), and no mentions.
+fn discord_limit_violations(p: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    bad_if(
+        &mut bad,
+        p["allowed_mentions"] != json!({"parse": []}),
+        format!("allowed_mentions {}", p["allowed_mentions"]),
+    );
+    bad_if(
+        &mut bad,
+        !(1..=80).contains(&chars(&p["username"])),
+        "username".into(),
+    );
+    bad_if(&mut bad, chars(&p["content"]) > 2000, "content".into());
+    let empty = vec![];
+    let embeds = p["embeds"].as_array().unwrap_or(&empty);
+    bad_if(
+        &mut bad,
+        !(1..=10).contains(&embeds.len()),
+        format!("{} embeds", embeds.len()),
+    );
+    let mut total = 0;
+    for e in embeds {
+        let mut limit = |v: &Value, max: usize, what: &str| {
+            let n = chars(v);
+            total += n;
+            bad_if(
+                &mut bad,
+                n > max,
+                format!("{what} has {n} chars (max {max})"),
+            );
+        };
+        limit(&e["title"], 256, "title");
+        limit(&e["description"], 4096, "description");
+        limit(&e["footer"]["text"], 2048, "footer");
+        limit(&e["author"]["name"], 256, "author");
+        let fields = e["fields"].as_array().unwrap_or(&empty);
+        bad_if(
+            &mut bad,
+            fields.len() > 25,
+            format!("{} fields", fields.len()),
+        );
+        for f in fields {
+            for (key, max) in [("name", 256), ("value", 1024)] {
+                let s = f[key].as_str().unwrap_or("");
+                let n = s.chars().count();
+                total += n;
+                bad_if(
+                    &mut bad,
+                    s.trim().is_empty() || n > max,
+                    format!("field {key} has {n} chars (1..={max}): {:?}", short(s)),
+                );
+            }
+        }
+        bad_if(
+            &mut bad,
+            e["color"].as_u64().is_none_or(|c| c > 0xFF_FFFF),
+            "color".into(),
+        );
+        bad_if(
+            &mut bad,
+            DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap_or("")).is_err(),
+            "timestamp".into(),
+        );
+    }
+    bad_if(
+        &mut bad,
+        total > 6000,
+        format!("embed total {total} > 6000"),
+    );
+    for s in strings(p) {
+        let lower = s.to_lowercase();
+        bad_if(
+            &mut bad,
+            lower.contains("@everyone") || lower.contains("@here"),
+            format!("mention in {:?}", short(s)),
+        );
+        let unescaped_lt = s
+            .char_indices()
+            .any(|(i, c)| c == '<' && !s[..i].ends_with('\\'));
+        bad_if(
+            &mut bad,
+            unescaped_lt,
+            format!("unescaped < in {:?}", short(s)),
+        );
+    }
+    bad
+}
+
+fn assert_valid(label: &str, alert: &Alert) -> (Value, Value) {
+    let (s, d) = (slack::message(alert), discord::message(alert));
+    let bad = slack_violations(&s);
+    assert!(bad.is_empty(), "Slack, {label}: {bad:#?}");
+    let bad = discord_violations(&d);
+    assert!(bad.is_empty(), "Discord, {label}: {bad:#?}");
+    (s, d)
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn checkers_catch_broken_payloads() {
+    let slack_bad = json!({
+        "text": "",
+        "attachments": [{"color": "red", "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": "h".repeat(151)}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "<!channel> & co"}},
+            {"type": "section", "fields": (0..11).map(|_| json!({"type": "mrkdwn", "text": "f"})).collect::<Vec<_>>()},
+            {"type": "context", "elements": []},
+        ]}],
+    });
+    let bad = slack_violations(&slack_bad);
+    for want in [
+        "top-level text",
+        "colour",
+        "header",
+        "angle bracket",
+        "bare &",
+        "11 fields",
+        "0 context elements",
+    ] {
+        assert!(
+            bad.iter().any(|b| b.contains(want)),
+            "missed {want}: {bad:#?}"
+        );
+    }
+
+    let many = |n: usize| {
+        (0..n)
+            .map(|_| json!({"name": "n", "value": "v".repeat(1000)}))
+            .collect::<Vec<_>>()
+    };
+    let discord_bad = json!({
+        "username": "ravan-watch",
+        "allowed_mentions": {"parse": ["everyone"]},
+        "embeds": [{"title": "@everyone <@1>", "color": 1, "timestamp": "2026-11-28T12:00:00Z",
+                    "fields": many(7)}],
+    });
+    let bad = discord_violations(&discord_bad);
+    for want in [
+        "allowed_mentions",
+        "embed total 7021",
+        "mention in",
+        "unescaped <",
+    ] {
+        assert!(
+            bad.iter().any(|b| b.contains(want)),
+            "missed {want}: {bad:#?}"
+        );
+    }
+    let schema_bad = json!({"username": "", "embeds": [{"title": "t".repeat(257), "color": -1,
+                            "fields": [{"name": "n", "value": ""}]}]});
+    let bad = discord_violations(&schema_bad);
+    assert!(
+        bad.iter().filter(|b| b.starts_with("schema:")).count() >= 3,
+        "{bad:#?}"
+    );
+    assert!(bad.iter().any(|b| b.contains("field value")), "{bad:#?}");
+}
+
+#[test]
+fn every_kind_and_input_stays_within_limits() {
+    let variants = variants();
+    assert!(variants.len() > 100, "{} variants", variants.len());
+    for (label, alert) in &variants {
+        assert_valid(label, alert);
+    }
+}
+
+#[test]
+fn agent_alerts_name_the_agent_the_change_and_the_accounts() {
+    for kind in AGENT_KINDS {
+        let a = agent(kind);
+        let change = format!("{} → {}", a.from.as_deref().unwrap(), a.to);
+        let (s, d) = assert_valid(&format!("{kind:?}"), &Alert::Agent(a));
+        for (platform, text) in [("Slack", all_text(&s)), ("Discord", all_text(&d))] {
+            for want in [
+                ID,
+                "Sales bot",
+                change.as_str(),
+                "Connected",
+                "`false`",
+                "Main calendar",
+                "errored",
+                ERROR,
+                "Backup",
+                "2026-11-28 12:12:05 UTC",
+                "12m 5s",
+            ] {
+                assert!(
+                    text.contains(want),
+                    "{platform} {kind:?} lacks {want:?}:\n{text}"
+                );
+            }
+        }
+        assert_eq!(d["embeds"][0]["timestamp"], "2026-11-28T12:12:05Z");
+        assert_eq!(d["username"], "ravan-watch");
+    }
+}
+
+#[test]
+fn headlines_by_kind() {
+    let cases = [
+        (
+            AgentAlertKind::Down,
+            "Sales bot (3f2504e0…) lost its Cal.com connection: active → errored",
+        ),
+        (
+            AgentAlertKind::Changed,
+            "Sales bot (3f2504e0…)'s Cal.com connection changed: errored → not_connected",
+        ),
+        (
+            AgentAlertKind::Reminder,
+            "Sales bot (3f2504e0…) is still errored (for 4h 2m)",
+        ),
+        (
+            AgentAlertKind::Recovered,
+            "Sales bot (3f2504e0…) recovered: errored → active (unhealthy for 4h 2m)",
+        ),
+    ];
+    for (kind, want) in cases {
+        let mut a = agent(kind);
+        a.unhealthy_since = t(8, 10, 5);
+        let (s, d) = assert_valid(&format!("{kind:?}"), &Alert::Agent(a));
+        assert!(s["text"].as_str().unwrap().contains(want), "{}", s["text"]);
+        let header = &s["attachments"][0]["blocks"][0]["text"]["text"];
+        assert!(header.as_str().unwrap().contains(want), "{header}");
+        let title = discord_rendered(&d["embeds"][0]["title"]);
+        assert!(title.contains(want), "{title}");
+    }
+}
+
+#[test]
+fn colours_follow_the_kind() {
+    let red = ("#E01E5A", 0xE01E5A);
+    let green = ("#2EB67D", 0x2EB67D);
+    let amber = ("#ECB22E", 0xECB22E);
+    let cases = [
+        (Alert::Agent(agent(AgentAlertKind::Down)), red),
+        (Alert::Agent(agent(AgentAlertKind::Changed)), red),
+        (Alert::Agent(agent(AgentAlertKind::Reminder)), red),
+        (Alert::Agent(agent(AgentAlertKind::Recovered)), green),
+        (Alert::Monitor(monitor(MonitorAlertKind::Down)), amber),
+        (Alert::Monitor(monitor(MonitorAlertKind::Recovered)), green),
+    ];
+    for (alert, (hex, int)) in cases {
+        assert_eq!(
+            slack::message(&alert)["attachments"][0]["color"],
+            hex,
+            "{alert:?}"
+        );
+        assert_eq!(
+            discord::message(&alert)["embeds"][0]["color"],
+            int,
+            "{alert:?}"
+        );
+    }
+}
+
+#[test]
+fn first_observation_and_unnamed_agents() {
+    let mut a = agent(AgentAlertKind::Down);
+    a.from = None;
+    a.agent.name = None;
+    let (s, d) = assert_valid("first seen", &Alert::Agent(a));
+    for text in [all_text(&s), all_text(&d)] {
+        assert!(text.contains("first seen errored"), "{text}");
+        assert!(
+            text.contains(&format!("{ID} lost its Cal.com connection")),
+            "{text}"
+        );
+        assert!(!text.contains("(empty)"), "{text}");
+        assert!(!text.contains("Sales bot"), "{text}");
+    }
+}
+
+#[test]
+fn monitor_alerts_say_polling_is_broken_and_name_no_agent() {
+    let (s, d) = assert_valid(
+        "monitor down",
+        &Alert::Monitor(monitor(MonitorAlertKind::Down)),
+    );
+    let discord_text = discord_rendered(&d);
+    for text in [all_text(&s), discord_text] {
+        for want in [
+            "ravan-watch cannot poll the Ravan API",
+            REASON,
+            "2026-11-28 12:00:00 UTC",
+            "12m 5s",
+        ] {
+            assert!(text.contains(want), "lacks {want:?}:\n{text}");
+        }
+        for unwanted in ["lost its", "Agent", "Cal.com connection:", ID] {
+            assert!(!text.contains(unwanted), "has {unwanted:?}:\n{text}");
+        }
+    }
+
+    let (s, d) = assert_valid(
+        "monitor recovered",
+        &Alert::Monitor(monitor(MonitorAlertKind::Recovered)),
+    );
+    for text in [all_text(&s), discord_rendered(&d)] {
+        assert!(
+            text.contains("ravan-watch can poll the Ravan API again (broken for 12m 5s)"),
+            "{text}"
+        );
+        assert!(!text.contains("cannot"), "{text}");
+    }
+}
+
+#[test]
+fn ravan_text_cannot_mention_or_link_in_slack() {
+    for hostile in [HOSTILE, HOSTILE_2] {
+        let mut a = agent(AgentAlertKind::Down);
+        hostile_agent(&mut a, hostile);
+        let mut m = monitor(MonitorAlertKind::Down);
+        m.reason = hostile.into();
+        for alert in [Alert::Agent(a), Alert::Monitor(m)] {
+            let (s, _) = assert_valid(hostile, &alert);
+            let raw = s.to_string();
+            for forbidden in ["<!", "<http", "<@", "<#", "<", ">"] {
+                assert!(!raw.contains(forbidden), "{forbidden:?} in {raw}");
+            }
+            let text = all_text(&s);
+            // Shown, escaped, not dropped.
+            let first = hostile.split(' ').next().unwrap();
+            let shown = first.replace('<', "&lt;").replace('>', "&gt;");
+            assert!(text.contains(&shown), "{shown:?} not in {text}");
+            assert!(text.contains(&format!("@{ZWSP}")), "{text}");
+        }
+    }
+}
+
+#[test]
+fn ravan_text_cannot_mention_or_link_in_discord() {
+    for hostile in [HOSTILE, HOSTILE_2] {
+        let mut a = agent(AgentAlertKind::Down);
+        hostile_agent(&mut a, hostile);
+        let mut m = monitor(MonitorAlertKind::Down);
+        m.reason = hostile.into();
+        for alert in [Alert::Agent(a), Alert::Monitor(m)] {
+            let (_, d) = assert_valid(hostile, &alert);
+            assert_eq!(d["allowed_mentions"], json!({"parse": []}));
+            let raw = all_text(&d);
+            for forbidden in ["@everyone", "@here"] {
+                assert!(!raw.contains(forbidden), "{forbidden:?} in {raw}");
+            }
+            for tag in ["<@", "<#", "<!", "<http"] {
+                let bare = raw
+                    .match_indices(tag)
+                    .any(|(i, _)| !raw[..i].ends_with('\\'));
+                assert!(!bare, "unescaped {tag:?} in {raw}");
+            }
+            assert!(raw.contains(r"\<!channel\>") || raw.contains(r"\<!here\>"));
+            // Still readable once rendered.
+            assert!(discord_rendered(&d).contains(hostile), "{raw}");
+        }
+    }
+}
+
+#[test]
+fn ravan_text_cannot_break_the_markup() {
+    let mut a = agent(AgentAlertKind::Down);
+    hostile_agent(&mut a, MARKUP);
+    let mut m = monitor(MonitorAlertKind::Down);
+    m.reason = MARKUP.into();
+    for alert in [Alert::Agent(a), Alert::Monitor(m)] {
+        let (s, d) = assert_valid("markup", &alert);
+        // Everything Slack parses as mrkdwn: all but the plain_text header.
+        let mut slack = s.clone();
+        slack["attachments"][0]["blocks"][0] = Value::Null;
+        let slack_text = all_text(&slack);
+        for raw in ["*bold*", "_it_", "~st~", "`code`", "__u__"] {
+            assert!(!slack_text.contains(raw), "Slack has {raw:?}: {slack_text}");
+        }
+        assert!(
+            slack_text.contains(&format!("{ZWSP}*{ZWSP}bold{ZWSP}*{ZWSP}")),
+            "{slack_text}"
+        );
+
+        let discord_text = all_text(&d);
+        for raw in [
+            "*bold*", "_it_", "~st~", "`code`", "[x](", "||sp||", "__u__",
+        ] {
+            assert!(
+                !discord_text.contains(raw),
+                "Discord has {raw:?}: {discord_text}"
+            );
+        }
+        for escaped in [
+            r"\*bold\*",
+            r"\[x\](https://e.com)",
+            r"\# h \> q",
+            r"\|\|sp\|\|",
+        ] {
+            assert!(
+                discord_text.contains(escaped),
+                "Discord lacks {escaped:?}: {discord_text}"
+            );
+        }
+        assert!(discord_rendered(&d).contains(MARKUP));
+    }
+}
+
+#[test]
+fn snake_case_statuses_stay_readable() {
+    let (s, d) = assert_valid("changed", &Alert::Agent(agent(AgentAlertKind::Changed)));
+    assert!(all_text(&s).contains("errored → not_connected"));
+    assert!(all_text(&d).contains("errored → not_connected"));
+}
+
+#[test]
+fn many_accounts_are_listed_as_far_as_they_fit_then_counted() {
+    let mut a = agent(AgentAlertKind::Down);
+    a.accounts = (0..200)
+        .map(|i| account(&format!("cal {i}"), "errored", Some(ERROR)))
+        .collect();
+    let (s, d) = assert_valid("200 accounts", &Alert::Agent(a));
+
+    let slack_text = all_text(&s);
+    assert!(slack_text.contains("cal 19"), "{slack_text}");
+    assert!(!slack_text.contains("cal 20"), "{slack_text}");
+    assert!(
+        slack_text.contains("…and 180 more accounts"),
+        "{slack_text}"
+    );
+
+    let fields = d["embeds"][0]["fields"].as_array().unwrap();
+    let listed = fields
+        .iter()
+        .filter(|f| f["name"].as_str().unwrap().starts_with("cal "))
+        .count();
+    assert!(listed >= 15, "only {listed} accounts listed");
+    let more = format!("…and {} more accounts", 200 - listed);
+    assert!(all_text(&d).contains(&more), "no {more:?}");
+}
+
+#[test]
+fn a_broken_account_is_listed_even_behind_many_healthy_ones() {
+    let mut a = agent(AgentAlertKind::Down);
+    a.accounts = (0..200)
+        .map(|i| account(&format!("cal {i}"), "active", None))
+        .collect();
+    a.accounts
+        .push(account("the broken one", "errored", Some(ERROR)));
+    let (s, d) = assert_valid("one broken of 201", &Alert::Agent(a));
+    for text in [all_text(&s), all_text(&d)] {
+        assert!(text.contains("the broken one"));
+        assert!(text.contains(ERROR));
+    }
+}
+
+#[test]
+fn long_text_is_cut_with_a_marker_not_dropped() {
+    let mut a = agent(AgentAlertKind::Down);
+    a.accounts[0].error = Some("é".repeat(5000));
+    let (s, d) = assert_valid("long error", &Alert::Agent(a));
+    for text in [all_text(&s), all_text(&d)] {
+        assert!(
+            text.contains(&format!("{}…", "é".repeat(500))),
+            "no cut error"
+        );
+    }
+
+    let mut m = monitor(MonitorAlertKind::Down);
+    m.reason = "<".repeat(5000);
+    let (s, d) = assert_valid("long reason", &Alert::Monitor(m));
+    // Cut between escapes: the text ends with a whole entity, then the marker.
+    assert!(all_text(&s).contains("&lt;&lt;…"));
+    assert!(all_text(&d).contains(r"\<\<…"));
+}
+
+/// The Discord total is the tightest limit: sweep account sizes so that the listed accounts land
+/// at every distance from it, including the few characters the "…and N more" field needs.
+#[test]
+fn discord_total_holds_at_every_fill_level() {
+    for len in 1..=700 {
+        let mut a = agent(AgentAlertKind::Down);
+        a.accounts = (0..200)
+            .map(|i| account(&i.to_string(), "errored", Some(&"e".repeat(len))))
+            .collect();
+        let d = discord::message(&Alert::Agent(a));
+        let bad = discord_limit_violations(&d);
+        assert!(bad.is_empty(), "error length {len}: {bad:#?}");
+    }
+}
