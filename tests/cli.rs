@@ -160,7 +160,7 @@ async fn serve_exits_0_on_sigterm() {
             ("LOG_FORMAT", "json"),
         ],
     );
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
