@@ -17,3 +17,4 @@ pub mod secret;
 pub mod serve;
 pub mod telemetry;
 pub mod tracker;
+pub mod util;

@@ -12,6 +12,8 @@ use url::Url;
 
 use crate::config::RavanAuth;
 use crate::domain::{AgentId, Observation};
+use crate::notify::text::truncate;
+use crate::util::root_cause;
 
 /// Answers larger than this are not read: a status fits in a few hundred bytes.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -169,15 +171,6 @@ impl RavanClient {
     }
 }
 
-/// The innermost error message: reqwest's own says only "error sending request".
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
 enum ReadError {
     Transport(reqwest::Error),
     TooLarge,
@@ -232,16 +225,9 @@ pub fn classify(status: u16, body: &[u8]) -> Result<Observation, PollFailure> {
 /// Reads `{"message", "code"}` leniently: error bodies are for humans and may be anything.
 fn error_body(body: &[u8]) -> ErrorBody {
     let mut err: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    err.message = err.message.map(|m| clip(m.trim()));
-    err.code = err.code.map(|c| clip(c.trim()));
+    err.message = err.message.map(|m| truncate(m.trim(), MAX_MESSAGE_CHARS));
+    err.code = err.code.map(|c| truncate(c.trim(), MAX_MESSAGE_CHARS));
     err
-}
-
-fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_MESSAGE_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
 }
 
 #[cfg(test)]

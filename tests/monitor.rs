@@ -54,16 +54,8 @@ fn agent_ids(n: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_keeps_at_most_poll_concurrency_requests_in_flight() {
     let ravan = FakeRavan::start().await;
-    let ids = agent_ids(8);
     let delay = Duration::from_millis(300);
-    for id in &ids {
-        ravan.set_answer(
-            id,
-            ResponseTemplate::new(200)
-                .set_body_json(status_body("active", None))
-                .set_delay(delay),
-        );
-    }
+    let ids = slow_agents(&ravan, 8, delay);
     let report = monitor(&ravan, &ids, 2, 2).run_cycle().await;
     assert_eq!((report.polled, report.failed), (8, 0));
     let arrivals = ravan.arrivals();
@@ -82,16 +74,8 @@ async fn a_cycle_keeps_at_most_poll_concurrency_requests_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polls_within_the_limit_run_concurrently() {
     let ravan = FakeRavan::start().await;
-    let ids = agent_ids(4);
     let delay = Duration::from_secs(2);
-    for id in &ids {
-        ravan.set_answer(
-            id,
-            ResponseTemplate::new(200)
-                .set_body_json(status_body("active", None))
-                .set_delay(delay),
-        );
-    }
+    let ids = slow_agents(&ravan, 4, delay);
     monitor(&ravan, &ids, 4, 2).run_cycle().await;
     let arrivals = ravan.arrivals();
     assert_eq!(arrivals.len(), 4);

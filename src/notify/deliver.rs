@@ -15,7 +15,8 @@ use futures::future::BoxFuture;
 use reqwest::header::RETRY_AFTER;
 use serde::Deserialize;
 
-use super::{Platform, Webhook};
+use super::{Platform, Webhook, text};
+use crate::util::root_cause;
 
 /// Answer bodies are cut to this many characters before they reach a log line.
 const MAX_ANSWER_CHARS: usize = 200;
@@ -173,7 +174,12 @@ pub fn classify(
     retry_after_header: Option<f64>,
     body: &str,
 ) -> Result<(), DeliveryError> {
-    let answer = || format!("HTTP {status}: {}", clip(body.trim()));
+    let answer = || {
+        format!(
+            "HTTP {status}: {}",
+            text::truncate(body.trim(), MAX_ANSWER_CHARS)
+        )
+    };
     match (platform, status) {
         (Platform::Slack, 200) if body.trim() == "ok" => Ok(()),
         (Platform::Slack, 200) => Err(DeliveryError::Permanent(format!(
@@ -204,18 +210,8 @@ fn transport_error(e: reqwest::Error, timeout: Duration) -> DeliveryError {
         return DeliveryError::Transient(format!("no answer within {timeout:?}"));
     }
     let e = e.without_url();
-    let mut cause: &(dyn std::error::Error + 'static) = &e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
+    let cause = root_cause(&e);
     DeliveryError::Transient(format!("request failed: {cause}"))
-}
-
-fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_ANSWER_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
 }
 
 #[cfg(test)]
