@@ -51,6 +51,16 @@ fn agent_ids(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// `n` agents whose status answer takes `delay`.
+fn slow_agents(ravan: &FakeRavan, n: usize, delay: Duration) -> Vec<String> {
+    let ids = agent_ids(n);
+    for id in &ids {
+        let answer = ResponseTemplate::new(200).set_body_json(status_body("active", None));
+        ravan.set_answer(id, answer.set_delay(delay));
+    }
+    ids
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_keeps_at_most_poll_concurrency_requests_in_flight() {
     let ravan = FakeRavan::start().await;
