@@ -3,6 +3,7 @@
 //! line naming the variable instead of failing later in the middle of a poll cycle.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
@@ -82,7 +83,47 @@ pub struct Config {
     pub slack_webhook: Option<Webhook>,
     pub discord_webhook: Option<Webhook>,
     pub log_format: LogFormat,
+    /// Bearer token of the management API; `serve` requires it unless `listen_addr` is loopback.
+    pub admin_token: Option<Secret>,
+    pub listen_addr: SocketAddr,
+    pub database_url: String,
+    /// Hosts a webhook URL given over the API may point at.
+    pub webhook_allowed_hosts: AllowedHosts,
 }
+
+/// `WEBHOOK_ALLOWED_HOSTS`: `host` or `host:port` entries, compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHosts(Vec<(String, Option<u16>)>);
+
+impl AllowedHosts {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let mut hosts = Vec::new();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            // Parse as the authority of a URL so `host`, `host:port` and `[::1]:8080` all work.
+            let url = Url::parse(&format!("http://{entry}/"))
+                .ok()
+                .filter(|u| u.host_str().is_some() && u.path() == "/" && u.username().is_empty())
+                .ok_or_else(|| format!("{entry:?} is not a host or host:port"))?;
+            let host = url.host_str().expect("checked").to_ascii_lowercase();
+            hosts.push((host, url.port()));
+        }
+        Ok(Self(hosts))
+    }
+
+    /// Whether `url`'s host (and port, when the entry names one) is listed.
+    pub fn allows(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        let port = url.port_or_known_default();
+        self.0
+            .iter()
+            .any(|(h, p)| *h == host && p.is_none_or(|p| Some(p) == port))
+    }
+}
+
+pub const DEFAULT_ALLOWED_HOSTS: &str =
+    "hooks.slack.com,discord.com,discordapp.com,ptb.discord.com,canary.discord.com";
 
 /// The environment as strings; envy maps `RAVAN_API_TOKEN` to `ravan_api_token` and so on.
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +141,10 @@ struct RawEnv {
     success_threshold: Option<String>,
     reminder_interval: Option<String>,
     log_format: Option<String>,
+    admin_token: Option<String>,
+    listen_addr: Option<String>,
+    database_url: Option<String>,
+    webhook_allowed_hosts: Option<String>,
 }
 
 impl Config {
@@ -195,7 +240,38 @@ impl Config {
                 ));
             }
         };
+        let admin_token = set(raw.admin_token)
+            .map(|t| credential("ADMIN_TOKEN", t))
+            .transpose()?;
+        let listen_addr = set(raw.listen_addr)
+            .as_deref()
+            .unwrap_or("0.0.0.0:8080")
+            .parse::<SocketAddr>()
+            .map_err(|e| {
+                ConfigError::new(
+                    "LISTEN_ADDR",
+                    format!("expected ip:port, e.g. 0.0.0.0:8080 ({e})"),
+                )
+            })?;
+        let database_url =
+            set(raw.database_url).unwrap_or_else(|| "sqlite://ravan-watch.db".to_owned());
+        if !database_url.starts_with("sqlite:") {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must be a sqlite: URL, e.g. sqlite:///data/ravan-watch.db",
+            ));
+        }
+        let webhook_allowed_hosts = AllowedHosts::parse(
+            set(raw.webhook_allowed_hosts)
+                .as_deref()
+                .unwrap_or(DEFAULT_ALLOWED_HOSTS),
+        )
+        .map_err(|e| ConfigError::new("WEBHOOK_ALLOWED_HOSTS", e))?;
         Ok(Self {
+            admin_token,
+            listen_addr,
+            database_url,
+            webhook_allowed_hosts,
             base_url,
             auth,
             poll_timeout,
@@ -217,6 +293,22 @@ impl Config {
                 "not set: set RAVAN_API_TOKEN (Bearer token) or RAVAN_API_KEY (X-Api-Key)",
             )
         })
+    }
+
+    /// The management API's token, or an error when `serve` may not run without one: an
+    /// unauthenticated API is only acceptable on a loopback address.
+    pub fn require_admin_token(&self) -> Result<Option<&Secret>, ConfigError> {
+        match &self.admin_token {
+            Some(token) => Ok(Some(token)),
+            None if self.listen_addr.ip().is_loopback() => Ok(None),
+            None => Err(ConfigError::new(
+                "ADMIN_TOKEN",
+                format!(
+                    "not set: required unless LISTEN_ADDR is a loopback address (it is {})",
+                    self.listen_addr
+                ),
+            )),
+        }
     }
 
     /// The default webhooks, Slack first.
@@ -325,6 +417,15 @@ mod tests {
         assert!(c.default_webhooks().is_empty());
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.require_auth().is_err());
+        assert_eq!(c.listen_addr.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.database_url, "sqlite://ravan-watch.db");
+        assert!(c.require_admin_token().is_err(), "0.0.0.0 needs a token");
+        let slack: Url = "https://hooks.slack.com/services/T/B/x".parse().unwrap();
+        assert!(c.webhook_allowed_hosts.allows(&slack));
+        assert!(
+            !c.webhook_allowed_hosts
+                .allows(&"https://evil.example/x".parse().unwrap())
+        );
     }
 
     #[test]
@@ -372,6 +473,10 @@ mod tests {
             ("SUCCESS_THRESHOLD", "x"),
             ("REMINDER_INTERVAL", "4 hours later"),
             ("LOG_FORMAT", "xml"),
+            ("LISTEN_ADDR", "localhost"),
+            ("DATABASE_URL", "postgres://x"),
+            ("WEBHOOK_ALLOWED_HOSTS", "https://hooks.slack.com/x"),
+            ("ADMIN_TOKEN", "has space"),
         ];
         for (var, value) in cases {
             let err = Config::from_pairs([(*var, *value)]).unwrap_err();
@@ -388,6 +493,32 @@ mod tests {
         let err =
             Config::from_pairs([("SLACK_WEBHOOK_URL", "https://x y/SECRETTOKEN")]).unwrap_err();
         assert!(!err.to_string().contains("SECRETTOKEN"));
+    }
+
+    #[test]
+    fn admin_token_may_be_omitted_only_on_loopback() {
+        for addr in ["127.0.0.1:8080", "[::1]:9000"] {
+            let c = Config::from_pairs([("LISTEN_ADDR", addr)]).unwrap();
+            assert_eq!(c.require_admin_token().unwrap(), None, "{addr}");
+        }
+        let c = Config::from_pairs([("ADMIN_TOKEN", "adm")]).unwrap();
+        assert_eq!(c.require_admin_token().unwrap(), Some(&Secret::new("adm")));
+        let err = Config::from_pairs([("LISTEN_ADDR", "10.0.0.5:8080")])
+            .unwrap()
+            .require_admin_token()
+            .unwrap_err();
+        assert_eq!(err.var, "ADMIN_TOKEN");
+    }
+
+    #[test]
+    fn allowed_hosts_match_host_and_optional_port() {
+        let hosts = AllowedHosts::parse("Hooks.Slack.com, 127.0.0.1:9000").unwrap();
+        let ok = |u: &str| hosts.allows(&u.parse().unwrap());
+        assert!(ok("https://hooks.slack.com/services/x"));
+        assert!(ok("http://127.0.0.1:9000/hook"));
+        assert!(!ok("http://127.0.0.1:9001/hook"), "another port");
+        assert!(!ok("https://hooks.slack.com.evil.example/x"));
+        assert!(AllowedHosts::parse("a b").is_err());
     }
 
     #[test]

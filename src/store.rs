@@ -1,0 +1,509 @@
+//! SQLite persistence (sqlx): watched agents, the tracker's state, and the outbox of alerts.
+//!
+//! The store is what makes a restart harmless. A poll cycle's state changes and the alerts they
+//! produce are written in one transaction ([`Store::commit_cycle`]), so after a crash either
+//! both exist or neither does: an alert is never lost and never produced twice. Queries are
+//! runtime-checked (`sqlx::query`), so building needs no database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+use url::Url;
+
+use crate::alert::Alert;
+use crate::domain::AgentId;
+use crate::notify::{Platform, Webhook};
+use crate::secret::SecretUrl;
+use crate::tracker::{AgentState, MonitorState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("agent {0} is already watched")]
+    Conflict(AgentId),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data does not parse: {0}")]
+    Corrupt(String),
+}
+
+/// A watched agent as stored: the operator's settings and the tracker's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub agent_id: AgentId,
+    pub name: Option<String>,
+    pub slack_webhook_url: Option<SecretUrl>,
+    pub discord_webhook_url: Option<SecretUrl>,
+    pub muted: bool,
+    pub muted_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub state: AgentState,
+}
+
+impl AgentRecord {
+    /// The agent's own webhooks; empty when it has none (its alerts then go to the defaults).
+    pub fn own_webhooks(&self) -> Vec<Webhook> {
+        let slack = self
+            .slack_webhook_url
+            .clone()
+            .map(|u| Webhook::new(Platform::Slack, u));
+        let discord = self
+            .discord_webhook_url
+            .clone()
+            .map(|u| Webhook::new(Platform::Discord, u));
+        slack.into_iter().chain(discord).collect()
+    }
+}
+
+/// A new agent, already validated by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewAgent {
+    pub name: Option<String>,
+    pub slack_webhook_url: Option<Url>,
+    pub discord_webhook_url: Option<Url>,
+    pub muted: bool,
+    pub muted_until: Option<DateTime<Utc>>,
+}
+
+/// A partial update: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentPatch {
+    pub name: Option<Option<String>>,
+    pub slack_webhook_url: Option<Option<Url>>,
+    pub discord_webhook_url: Option<Option<Url>>,
+    pub muted: Option<bool>,
+    pub muted_until: Option<Option<DateTime<Utc>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One alert for one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub webhook: Webhook,
+    pub alert: Alert,
+    pub status: OutboxStatus,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn platform_name(p: Platform) -> &'static str {
+    match p {
+        Platform::Slack => "slack",
+        Platform::Discord => "discord",
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path`, `sqlite::memory:`),
+    /// in WAL mode, and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed cycle (state + alerts) survives power loss, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        // An in-memory database exists once per connection: keep it to one.
+        let max = if url.contains(":memory:") { 1 } else { 4 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- agents
+
+    /// Adds an agent; [`StoreError::Conflict`] when it is already watched.
+    pub async fn insert_agent(
+        &self,
+        id: AgentId,
+        new: &NewAgent,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO agents (agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO NOTHING",
+        )
+        .bind(id.to_string())
+        .bind(&new.name)
+        .bind(new.slack_webhook_url.as_ref().map(Url::as_str))
+        .bind(new.discord_webhook_url.as_ref().map(Url::as_str))
+        .bind(new.muted)
+        .bind(new.muted_until.map(millis))
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Conflict(id));
+        }
+        self.agent(id)
+            .await?
+            .ok_or_else(|| corrupt("agent", "vanished after insert"))
+    }
+
+    /// Adds each id that is not watched yet (the `WATCH_AGENT_IDS` merge); returns how many
+    /// were new. Idempotent: running it at every start-up changes nothing the second time.
+    pub async fn ensure_agents(
+        &self,
+        ids: &[AgentId],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0;
+        for id in ids {
+            added += sqlx::query("INSERT INTO agents (agent_id, created_at) VALUES (?, ?) ON CONFLICT (agent_id) DO NOTHING")
+                .bind(id.to_string())
+                .bind(millis(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    pub async fn agent(&self, id: AgentId) -> Result<Option<AgentRecord>, StoreError> {
+        sqlx::query("SELECT * FROM agents WHERE agent_id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| agent_from_row(&row))
+            .transpose()
+    }
+
+    /// Every watched agent, oldest first.
+    pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        sqlx::query("SELECT * FROM agents ORDER BY created_at, agent_id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect()
+    }
+
+    /// Applies `patch`; `None` when the agent is not watched.
+    pub async fn update_agent(
+        &self,
+        id: AgentId,
+        patch: &AgentPatch,
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM agents WHERE agent_id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let key = id.to_string();
+        if let Some(name) = &patch.name {
+            sqlx::query("UPDATE agents SET name = ? WHERE agent_id = ?")
+                .bind(name)
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(url) = &patch.slack_webhook_url {
+            sqlx::query("UPDATE agents SET slack_webhook_url = ? WHERE agent_id = ?")
+                .bind(url.as_ref().map(Url::as_str))
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(url) = &patch.discord_webhook_url {
+            sqlx::query("UPDATE agents SET discord_webhook_url = ? WHERE agent_id = ?")
+                .bind(url.as_ref().map(Url::as_str))
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(muted) = patch.muted {
+            sqlx::query("UPDATE agents SET muted = ? WHERE agent_id = ?")
+                .bind(muted)
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(until) = patch.muted_until {
+            sqlx::query("UPDATE agents SET muted_until = ? WHERE agent_id = ?")
+                .bind(until.map(millis))
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.agent(id).await
+    }
+
+    /// Stops watching an agent; `false` when it was not watched. Its alerts already in the
+    /// outbox stay there and are still delivered.
+    pub async fn delete_agent(&self, id: AgentId) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM agents WHERE agent_id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    // ---------------------------------------------------------------- poll cycles
+
+    pub async fn monitor_state(&self) -> Result<MonitorState, StoreError> {
+        match sqlx::query("SELECT state FROM monitor_state WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => serde_json::from_str(row.get::<&str, _>("state"))
+                .map_err(|e| corrupt("monitor state", e)),
+            None => Ok(MonitorState::default()),
+        }
+    }
+
+    /// Writes a cycle's outcome in one transaction: every agent's new state, the monitor's
+    /// state, and one outbox entry per (alert, destination). An agent removed while the cycle
+    /// ran keeps no state and gets no alert. Returns the number of outbox entries written.
+    pub async fn commit_cycle(
+        &self,
+        agents: &[(AgentId, AgentState, Vec<(Alert, Vec<Webhook>)>)],
+        monitor: &MonitorState,
+        monitor_alerts: &[(Alert, Vec<Webhook>)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = 0;
+        for (id, state, alerts) in agents {
+            let updated = sqlx::query("UPDATE agents SET state = ? WHERE agent_id = ?")
+                .bind(to_json(state))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if updated == 0 {
+                continue;
+            }
+            for (alert, hooks) in alerts {
+                written += insert_outbox(&mut tx, alert, hooks, now).await?;
+            }
+        }
+        sqlx::query("INSERT INTO monitor_state (id, state) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state")
+            .bind(to_json(monitor))
+            .execute(&mut *tx)
+            .await?;
+        for (alert, hooks) in monitor_alerts {
+            written += insert_outbox(&mut tx, alert, hooks, now).await?;
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    // ---------------------------------------------------------------- outbox
+
+    /// For each destination, its oldest pending entry: entries to one destination go out in
+    /// order, so a later one waits while an earlier one is being retried.
+    pub async fn outbox_heads(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM outbox WHERE id IN
+               (SELECT MIN(id) FROM outbox WHERE status = 'pending' GROUP BY platform, url)
+             ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(outbox_from_row)
+        .collect()
+    }
+
+    pub async fn outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StoreError> {
+        sqlx::query("SELECT * FROM outbox WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| outbox_from_row(&r))
+            .transpose()
+    }
+
+    /// Every entry, oldest first (for tests and inspection).
+    pub async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        sqlx::query("SELECT * FROM outbox ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(outbox_from_row)
+            .collect()
+    }
+
+    pub async fn outbox_pending(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await?
+                .get("n"),
+        )
+    }
+
+    pub async fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_error = NULL, finished_at = ? WHERE id = ?")
+            .bind(millis(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn schedule_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
+            .bind(error)
+            .bind(millis(next_attempt_at))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives up on an entry, keeping it and the reason.
+    pub async fn mark_failed(
+        &self,
+        id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, finished_at = ? WHERE id = ?")
+            .bind(reason)
+            .bind(millis(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn insert_outbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    alert: &Alert,
+    hooks: &[Webhook],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let (agent_id, kind) = match alert {
+        Alert::Agent(a) => (Some(a.agent.id.to_string()), to_json(&a.kind)),
+        Alert::Monitor(m) => (None, to_json(&m.kind)),
+    };
+    let kind = kind.trim_matches('"').to_owned();
+    for hook in hooks {
+        sqlx::query(
+            "INSERT INTO outbox (platform, url, agent_id, kind, alert, next_attempt_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(platform_name(hook.platform))
+        .bind(hook.url.expose().as_str())
+        .bind(&agent_id)
+        .bind(&kind)
+        .bind(to_json(alert))
+        .bind(millis(now))
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(hooks.len())
+}
+
+fn url_column(row: &SqliteRow, column: &str) -> Result<Option<SecretUrl>, StoreError> {
+    row.get::<Option<String>, _>(column)
+        .map(|s| {
+            Url::parse(&s)
+                .map(SecretUrl::new)
+                .map_err(|e| corrupt(column, e))
+        })
+        .transpose()
+}
+
+fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
+    let id: String = row.get("agent_id");
+    let state: &str = row.get("state");
+    Ok(AgentRecord {
+        agent_id: id.parse().map_err(|e| corrupt("agent_id", e))?,
+        name: row.get("name"),
+        slack_webhook_url: url_column(row, "slack_webhook_url")?,
+        discord_webhook_url: url_column(row, "discord_webhook_url")?,
+        muted: row.get("muted"),
+        muted_until: row.get::<Option<i64>, _>("muted_until").map(from_millis),
+        created_at: from_millis(row.get("created_at")),
+        state: serde_json::from_str(state).map_err(|e| corrupt("agent state", e))?,
+    })
+}
+
+fn outbox_from_row(row: &SqliteRow) -> Result<OutboxEntry, StoreError> {
+    let platform = match row.get::<&str, _>("platform") {
+        "slack" => Platform::Slack,
+        "discord" => Platform::Discord,
+        other => return Err(corrupt("outbox platform", other)),
+    };
+    let url = Url::parse(row.get("url")).map_err(|e| corrupt("outbox url", e))?;
+    let status = match row.get::<&str, _>("status") {
+        "pending" => OutboxStatus::Pending,
+        "delivered" => OutboxStatus::Delivered,
+        _ => OutboxStatus::Failed,
+    };
+    Ok(OutboxEntry {
+        id: row.get("id"),
+        webhook: Webhook::new(platform, SecretUrl::new(url)),
+        alert: serde_json::from_str(row.get("alert")).map_err(|e| corrupt("outbox alert", e))?,
+        status,
+        attempts: row.get::<i64, _>("attempts").try_into().unwrap_or(u32::MAX),
+        next_attempt_at: from_millis(row.get("next_attempt_at")),
+        last_error: row.get("last_error"),
+        created_at: from_millis(row.get("created_at")),
+    })
+}
