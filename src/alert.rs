@@ -72,3 +72,22 @@ pub enum Alert {
     Agent(AgentAlert),
     Monitor(MonitorAlert),
 }
+
+impl Alert {
+    /// `down`, `changed`, `reminder`, `recovered`, `monitor_down`, `monitor_recovered`: for
+    /// metrics labels and logs.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Alert::Agent(a) => match a.kind {
+                AgentAlertKind::Down => "down",
+                AgentAlertKind::Changed => "changed",
+                AgentAlertKind::Reminder => "reminder",
+                AgentAlertKind::Recovered => "recovered",
+            },
+            Alert::Monitor(m) => match m.kind {
+                MonitorAlertKind::Down => "monitor_down",
+                MonitorAlertKind::Recovered => "monitor_recovered",
+            },
+        }
+    }
+}

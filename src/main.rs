@@ -65,7 +65,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match cli.command {
         Command::Serve => {
-            if let Err(e) = config.require_auth() {
+            if let Err(e) = config.require_auth().and(config.require_admin_token()) {
                 return config_error(&e);
             }
             match runtime.block_on(serve::run(config, serve::shutdown_signal())) {

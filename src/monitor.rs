@@ -1,20 +1,22 @@
-//! One poll cycle: poll every watched agent (a bounded number at a time), feed the results to
-//! the tracker, and hand the alerts it produces to the notifier.
+//! One poll cycle: read the watched agents from the store, poll them (a bounded number at a
+//! time), feed the results to the tracker, and commit the new states together with the alerts
+//! they produced — one transaction — then wake the outbox.
 //!
 //! All polls of a cycle finish before any state changes, so the monitor-level verdict ("every
 //! poll failed") and the alerts of a cycle are decided together, from one consistent picture.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! The store is read at the start of every cycle, so an agent added over the API is polled from
+//! the next cycle on and a removed one is not.
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::alert::{AgentRef, Alert};
-use crate::domain::{AgentId, Observation};
-use crate::notify::Notifier;
+use crate::domain::Observation;
+use crate::metrics;
+use crate::notify::{Outbox, Webhook};
 use crate::ravan::{PollFailure, RavanClient};
-use crate::tracker::{AgentState, CycleSummary, MonitorState, Thresholds};
+use crate::store::{AgentRecord, AgentUpdate, Routed, Store, StoreError};
+use crate::tracker::{CycleSummary, Thresholds};
 
 /// What a cycle did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,59 +26,58 @@ pub struct CycleReport {
     pub alerts: Vec<Alert>,
 }
 
-#[derive(Default)]
-struct Tracked {
-    agents: HashMap<AgentId, AgentState>,
-    monitor: MonitorState,
-}
-
 pub struct Monitor {
     ravan: RavanClient,
-    agents: Vec<AgentRef>,
+    store: Store,
+    outbox: Outbox,
+    /// Where alerts go for agents without webhooks of their own, and monitor alerts.
+    defaults: Vec<Webhook>,
     thresholds: Thresholds,
     concurrency: usize,
-    notifier: Arc<Notifier>,
-    tracked: Mutex<Tracked>,
 }
 
 impl Monitor {
     pub fn new(
         ravan: RavanClient,
-        agents: Vec<AgentRef>,
+        store: Store,
+        outbox: Outbox,
+        defaults: Vec<Webhook>,
         thresholds: Thresholds,
         concurrency: usize,
-        notifier: Arc<Notifier>,
     ) -> Self {
         Self {
             ravan,
-            agents,
+            store,
+            outbox,
+            defaults,
             thresholds,
             concurrency: concurrency.max(1),
-            notifier,
-            tracked: Mutex::default(),
         }
     }
 
-    /// The tracked state of one agent (a copy), if it has been polled.
-    pub fn agent_state(&self, id: &AgentId) -> Option<AgentState> {
-        self.tracked
-            .lock()
-            .expect("tracker lock")
-            .agents
-            .get(id)
-            .cloned()
+    /// An agent's own webhooks when it has any, else the defaults.
+    fn route(&self, agent: &AgentRecord) -> Vec<Webhook> {
+        let own = agent.own_webhooks();
+        if own.is_empty() {
+            self.defaults.clone()
+        } else {
+            own
+        }
     }
 
-    /// Polls every agent once and acts on the results.
-    pub async fn run_cycle(&self) -> CycleReport {
+    /// Polls every watched agent once and records the outcome.
+    pub async fn run_cycle(&self) -> Result<CycleReport, StoreError> {
         let started = std::time::Instant::now();
+        let agents = self.store.agents().await?;
+        let mut monitor = self.store.monitor_state().await?;
+
         // Owned values in the stream keep the cycle's future `Send` for the scheduler's spawn.
-        let results: Vec<(AgentRef, DateTime<Utc>, Result<Observation, PollFailure>)> =
-            futures::stream::iter(self.agents.clone())
+        let results: Vec<(AgentRecord, DateTime<Utc>, Result<Observation, PollFailure>)> =
+            futures::stream::iter(agents)
                 .map(|agent| {
                     let ravan = self.ravan.clone();
                     async move {
-                        let result = ravan.status(&agent.id).await;
+                        let result = ravan.status(&agent.agent_id).await;
                         (agent, Utc::now(), result)
                     }
                 })
@@ -85,40 +86,65 @@ impl Monitor {
                 .await;
 
         let mut summary = CycleSummary::default();
-        let mut alerts = Vec::new();
-        {
-            let mut tracked = self.tracked.lock().expect("tracker lock");
-            for (agent, at, result) in results {
-                summary.polled += 1;
-                let state = tracked.agents.entry(agent.id).or_default();
-                match result {
-                    Ok(obs) => {
-                        alerts.extend(
-                            state
-                                .observe(&agent, &obs, at, &self.thresholds)
-                                .map(Alert::Agent),
-                        );
-                    }
-                    Err(failure) => {
-                        tracing::debug!(agent_id = %agent.id, error = %failure, "poll failed");
-                        summary.failed += 1;
-                        let described = failure.to_string();
-                        if failure.is_auth() && summary.auth_failure.is_none() {
-                            summary.auth_failure = Some(described.clone());
-                        }
-                        summary
-                            .first_failure
-                            .get_or_insert_with(|| described.clone());
-                        state.poll_failed(described, at);
+        let mut report = CycleReport::default();
+        let mut updates = Vec::with_capacity(results.len());
+        for (agent, at, result) in results {
+            summary.polled += 1;
+            let mut state = agent.state.clone();
+            let mut alerts = Vec::new();
+            match result {
+                Ok(obs) => {
+                    ::metrics::counter!(metrics::POLLS, "outcome" => "observation").increment(1);
+                    let who = AgentRef {
+                        id: agent.agent_id,
+                        name: agent.name.clone(),
+                    };
+                    if let Some(alert) = state.observe(&who, &obs, at, &self.thresholds) {
+                        alerts.push((Alert::Agent(alert), self.route(&agent)));
                     }
                 }
+                Err(failure) => {
+                    ::metrics::counter!(metrics::POLLS, "outcome" => failure.kind()).increment(1);
+                    tracing::debug!(agent_id = %agent.agent_id, error = %failure, "poll failed");
+                    summary.failed += 1;
+                    let described = failure.to_string();
+                    if failure.is_auth() && summary.auth_failure.is_none() {
+                        summary.auth_failure = Some(described.clone());
+                    }
+                    summary
+                        .first_failure
+                        .get_or_insert_with(|| described.clone());
+                    state.poll_failed(described, at);
+                }
             }
-            alerts.extend(
-                tracked
-                    .monitor
-                    .cycle(&summary, Utc::now(), &self.thresholds)
-                    .map(Alert::Monitor),
-            );
+            report.alerts.extend(alerts.iter().map(|(a, _)| a.clone()));
+            updates.push(AgentUpdate {
+                agent_id: agent.agent_id,
+                state,
+                alerts,
+            });
+        }
+        let monitor_alerts: Vec<Routed> = monitor
+            .cycle(&summary, Utc::now(), &self.thresholds)
+            .map(|a| (Alert::Monitor(a), self.defaults.clone()))
+            .into_iter()
+            .collect();
+        report
+            .alerts
+            .extend(monitor_alerts.iter().map(|(a, _)| a.clone()));
+
+        let queued = self
+            .store
+            .commit_cycle(&updates, &monitor, &monitor_alerts, Utc::now())
+            .await?;
+        for alert in &report.alerts {
+            ::metrics::counter!(metrics::ALERTS, "kind" => alert.kind_name()).increment(1);
+            tracing::info!(alert = %crate::notify::text::headline(alert), "alert");
+        }
+        if queued > 0 {
+            self.outbox.wake();
+        } else if !report.alerts.is_empty() {
+            tracing::warn!("alerts produced but no webhook is configured: they are only logged");
         }
         if summary.failed > 0 {
             tracing::warn!(
@@ -128,14 +154,9 @@ impl Monitor {
                 "some polls failed"
             );
         }
-        tracing::debug!(polled = summary.polled, alerts = alerts.len(), elapsed = ?started.elapsed(), "cycle done");
-        for alert in &alerts {
-            self.notifier.notify(alert);
-        }
-        CycleReport {
-            polled: summary.polled,
-            failed: summary.failed,
-            alerts,
-        }
+        tracing::debug!(polled = summary.polled, alerts = report.alerts.len(), elapsed = ?started.elapsed(), "cycle done");
+        report.polled = summary.polled;
+        report.failed = summary.failed;
+        Ok(report)
     }
 }

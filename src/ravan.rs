@@ -59,6 +59,18 @@ fn code_suffix(code: &Option<String>) -> String {
 }
 
 impl PollFailure {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::Rejected { .. } => "rejected",
+            Self::Server { .. } => "server_error",
+            Self::Timeout(_) => "timeout",
+            Self::Connection(_) => "connection",
+            Self::BadBody(_) => "bad_body",
+        }
+    }
+
     /// A failure that will repeat for every agent until an operator acts.
     pub fn is_auth(&self) -> bool {
         matches!(self, Self::Unauthorized { .. })

@@ -33,7 +33,11 @@ impl Scheduler {
                     tracing::warn!("previous poll cycle still running: this tick is skipped");
                     return;
                 };
-                monitor.run_cycle().await;
+                if let Err(e) = monitor.run_cycle().await {
+                    // The cycle's state was not saved: the next cycle starts from the last saved
+                    // state, so its alerts are produced again rather than lost.
+                    tracing::error!(error = %e, "poll cycle failed");
+                }
             })
         })?;
         inner.add(job).await?;

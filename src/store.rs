@@ -82,6 +82,17 @@ pub struct AgentPatch {
     pub muted_until: Option<Option<DateTime<Utc>>>,
 }
 
+/// An alert and the webhooks it goes to.
+pub type Routed = (Alert, Vec<Webhook>);
+
+/// One agent's outcome of a poll cycle: its new state and the alerts it produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentUpdate {
+    pub agent_id: AgentId,
+    pub state: AgentState,
+    pub alerts: Vec<Routed>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OutboxStatus {
@@ -312,24 +323,24 @@ impl Store {
     /// ran keeps no state and gets no alert. Returns the number of outbox entries written.
     pub async fn commit_cycle(
         &self,
-        agents: &[(AgentId, AgentState, Vec<(Alert, Vec<Webhook>)>)],
+        agents: &[AgentUpdate],
         monitor: &MonitorState,
-        monitor_alerts: &[(Alert, Vec<Webhook>)],
+        monitor_alerts: &[Routed],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut written = 0;
-        for (id, state, alerts) in agents {
+        for update in agents {
             let updated = sqlx::query("UPDATE agents SET state = ? WHERE agent_id = ?")
-                .bind(to_json(state))
-                .bind(id.to_string())
+                .bind(to_json(&update.state))
+                .bind(update.agent_id.to_string())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if updated == 0 {
                 continue;
             }
-            for (alert, hooks) in alerts {
+            for (alert, hooks) in &update.alerts {
                 written += insert_outbox(&mut tx, alert, hooks, now).await?;
             }
         }
@@ -359,6 +370,17 @@ impl Store {
         .iter()
         .map(outbox_from_row)
         .collect()
+    }
+
+    /// The oldest pending entry for one destination.
+    pub async fn outbox_head_for(&self, hook: &Webhook) -> Result<Option<OutboxEntry>, StoreError> {
+        sqlx::query("SELECT * FROM outbox WHERE status = 'pending' AND platform = ? AND url = ? ORDER BY id LIMIT 1")
+            .bind(platform_name(hook.platform))
+            .bind(hook.url.expose().as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| outbox_from_row(&r))
+            .transpose()
     }
 
     pub async fn outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StoreError> {

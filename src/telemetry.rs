@@ -16,7 +16,8 @@ pub fn init(format: LogFormat) -> Result<(), ConfigError> {
                 reason: format!("not a log filter ({e})"),
             })?
         }
-        _ => EnvFilter::new("info"),
+        // The scheduler crate logs its own start-up at info: noise for an operator.
+        _ => EnvFilter::new("info,tokio_cron_scheduler=warn"),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

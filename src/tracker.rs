@@ -40,8 +40,10 @@ pub struct OpenOutage {
     pub last_notified_at: DateTime<Utc>,
 }
 
-/// Everything the tracker remembers about one agent.
+/// Everything the tracker remembers about one agent. Stored as JSON; missing fields take their
+/// defaults, so a new agent is `{}` and a field added later reads from old rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AgentState {
     /// The latest observation; `None` before the first.
     pub last: Option<Observation>,
@@ -191,6 +193,7 @@ impl CycleSummary {
 
 /// The monitor's own health: the same thresholds as agents, counted in cycles.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MonitorState {
     /// Consecutive cycles in trouble, and when that run began.
     pub trouble_streak: u32,

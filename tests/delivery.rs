@@ -1,53 +1,53 @@
-//! Webhook delivery against wiremock sinks: what is retried, what is not, and how long it waits.
-//! Backoff waits go through a recording sleeper, so the tests assert the exact waits without
-//! sleeping for them.
+//! Durable delivery: the outbox worker against wiremock sinks. Each pass is given the time, so
+//! retries are checked by when they are scheduled, without waiting for them.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ravan_watch::notify::{DeliveryError, Platform, RetryPolicy, Sender, Webhook};
+use chrono::{DateTime, TimeZone, Utc};
+use ravan_watch::alert::{Alert, MonitorAlert, MonitorAlertKind};
+use ravan_watch::notify::{Outbox, Platform, RetryPolicy, Webhook};
 use ravan_watch::secret::SecretUrl;
+use ravan_watch::store::{OutboxEntry, OutboxStatus, Store};
+use ravan_watch::tracker::MonitorState;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-type Waits = Arc<Mutex<Vec<Duration>>>;
-
 fn policy() -> RetryPolicy {
     RetryPolicy {
-        min_delay: Duration::from_millis(100),
-        max_delay: Duration::from_secs(5),
-        max_retries: 3,
-        max_rate_limit_wait: Duration::from_secs(60),
+        min_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(60),
+        max_age: Duration::from_secs(3600),
+        max_rate_limit_wait: Duration::from_secs(300),
         timeout: Duration::from_millis(500),
     }
 }
 
-/// A sender whose backoff waits are recorded and return at once.
-fn sender() -> (Sender, Waits) {
-    let waits: Waits = Arc::default();
-    let recorded = waits.clone();
-    let sender = Sender::new(policy())
+/// Now, to the millisecond the store keeps.
+fn t0() -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(Utc::now().timestamp_millis())
         .unwrap()
-        .with_sleep(Arc::new(move |d| {
-            recorded.lock().unwrap().push(d);
-            Box::pin(async {})
-        }));
-    (sender, waits)
 }
 
-fn hook(server: &MockServer, platform: Platform) -> Webhook {
-    let url = format!("{}/hook/SECRET-TOKEN", server.uri())
-        .parse()
-        .unwrap();
-    Webhook::new(platform, SecretUrl::new(url))
+fn secs(s: f64) -> chrono::Duration {
+    chrono::Duration::milliseconds((s * 1000.0) as i64)
 }
 
-async fn sink_answering(answers: Vec<ResponseTemplate>) -> MockServer {
+fn alert(reason: &str) -> Alert {
+    let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    Alert::Monitor(MonitorAlert {
+        kind: MonitorAlertKind::Down,
+        reason: reason.into(),
+        at,
+        since: at,
+    })
+}
+
+/// A sink answering `answers` in order (the last one for every further request).
+async fn sink(answers: Vec<ResponseTemplate>) -> MockServer {
     let server = MockServer::start().await;
     let n = answers.len();
     for (i, answer) in answers.into_iter().enumerate() {
-        // Each answer once, in order; the last one for any further request.
         let mock = Mock::given(method("POST"))
             .and(path("/hook/SECRET-TOKEN"))
             .respond_with(answer);
@@ -61,175 +61,221 @@ async fn sink_answering(answers: Vec<ResponseTemplate>) -> MockServer {
     server
 }
 
-fn body() -> serde_json::Value {
-    json!({"text": "hello"})
+fn hook(server: &MockServer, platform: Platform) -> Webhook {
+    let url = format!("{}/hook/SECRET-TOKEN", server.uri())
+        .parse()
+        .unwrap();
+    Webhook::new(platform, SecretUrl::new(url))
+}
+
+async fn outbox_with(alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let rows: Vec<_> = alerts
+        .iter()
+        .map(|(a, h)| (a.clone(), vec![h.clone()]))
+        .collect();
+    store
+        .commit_cycle(&[], &MonitorState::default(), &rows, Utc::now())
+        .await
+        .unwrap();
+    let outbox = Outbox::new(store.clone(), policy()).unwrap();
+    (store, outbox)
+}
+
+async fn entries(store: &Store) -> Vec<OutboxEntry> {
+    store.outbox().await.unwrap()
+}
+
+async fn requests(server: &MockServer) -> Vec<serde_json::Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
 }
 
 #[tokio::test]
 async fn server_error_then_ok_delivers_once() {
-    let server = sink_answering(vec![
+    let server = sink(vec![
         ResponseTemplate::new(500).set_body_string("rollup_error"),
         ResponseTemplate::new(200).set_body_string("ok"),
     ])
     .await;
-    let (sender, waits) = sender();
-    sender
-        .deliver(&hook(&server, Platform::Slack), &body())
-        .await
-        .unwrap();
-    let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests.len(), 2, "one failure, one success, nothing after");
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&requests[1].body).unwrap(),
-        body()
-    );
-    let waits = waits.lock().unwrap().clone();
-    assert_eq!(waits.len(), 1);
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let now = t0();
+
+    let r = outbox.pass(now).await.unwrap();
+    assert_eq!((r.delivered, r.retrying, r.failed), (0, 1, 0));
+    let e = &entries(&store).await[0];
+    assert_eq!((e.status, e.attempts), (OutboxStatus::Pending, 1));
+    assert_eq!(e.last_error.as_deref(), Some("HTTP 500: rollup_error"));
+    let wait = e.next_attempt_at - now;
     assert!(
-        waits[0] >= Duration::from_millis(100) && waits[0] <= Duration::from_millis(200),
-        "jittered first backoff: {waits:?}"
+        wait >= secs(1.0) && wait <= secs(2.0),
+        "jittered first backoff: {wait}"
     );
+
+    assert_eq!(
+        outbox.pass(now).await.unwrap(),
+        Default::default(),
+        "not due yet"
+    );
+    assert_eq!(requests(&server).await.len(), 1);
+
+    let r = outbox.pass(now + secs(3.0)).await.unwrap();
+    assert_eq!(r.delivered, 1);
+    assert_eq!(entries(&store).await[0].status, OutboxStatus::Delivered);
+    let sent = requests(&server).await;
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0], sent[1], "the same message both times");
+
+    assert_eq!(
+        outbox.pass(now + secs(600.0)).await.unwrap(),
+        Default::default(),
+        "delivered once"
+    );
+    assert_eq!(requests(&server).await.len(), 2);
 }
 
 #[tokio::test]
 async fn slack_429_waits_retry_after() {
-    let server = sink_answering(vec![
-        ResponseTemplate::new(429)
-            .insert_header("retry-after", "7")
-            .set_body_string("rate_limited"),
+    let server = sink(vec![
+        ResponseTemplate::new(429).insert_header("retry-after", "7"),
         ResponseTemplate::new(200).set_body_string("ok"),
     ])
     .await;
-    let (sender, waits) = sender();
-    sender
-        .deliver(&hook(&server, Platform::Slack), &body())
-        .await
-        .unwrap();
-    assert_eq!(*waits.lock().unwrap(), vec![Duration::from_secs(7)]);
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let now = t0();
+    outbox.pass(now).await.unwrap();
+    assert_eq!(entries(&store).await[0].next_attempt_at - now, secs(7.0));
+    assert_eq!(
+        outbox.pass(now + secs(6.9)).await.unwrap().delivered,
+        0,
+        "not before Retry-After"
+    );
+    assert_eq!(outbox.pass(now + secs(7.0)).await.unwrap().delivered, 1);
+    assert_eq!(requests(&server).await.len(), 2);
 }
 
 #[tokio::test]
 async fn discord_429_waits_retry_after_from_the_body() {
-    let server = sink_answering(vec![
+    let server = sink(vec![
         ResponseTemplate::new(429)
             .insert_header("retry-after", "1")
             .set_body_json(json!({"message": "You are being rate limited.", "retry_after": 2.5, "global": false})),
         ResponseTemplate::new(204),
     ])
     .await;
-    let (sender, waits) = sender();
-    sender
-        .deliver(&hook(&server, Platform::Discord), &body())
-        .await
-        .unwrap();
-    assert_eq!(*waits.lock().unwrap(), vec![Duration::from_millis(2500)]);
-    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    let now = t0();
+    outbox.pass(now).await.unwrap();
+    assert_eq!(entries(&store).await[0].next_attempt_at - now, secs(2.5));
+    assert_eq!(outbox.pass(now + secs(2.5)).await.unwrap().delivered, 1);
 }
 
 #[tokio::test]
 async fn overlong_retry_after_is_capped() {
-    let server = sink_answering(vec![
+    let server = sink(vec![
         ResponseTemplate::new(429).insert_header("retry-after", "86400"),
-        ResponseTemplate::new(204),
     ])
     .await;
-    let (sender, waits) = sender();
-    sender
-        .deliver(&hook(&server, Platform::Discord), &body())
-        .await
-        .unwrap();
-    assert_eq!(*waits.lock().unwrap(), vec![Duration::from_secs(60)]);
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    let now = t0();
+    outbox.pass(now).await.unwrap();
+    assert_eq!(entries(&store).await[0].next_attempt_at - now, secs(300.0));
 }
 
 #[tokio::test]
-async fn not_found_is_not_retried_and_the_url_is_not_in_the_error() {
-    let server = sink_answering(vec![
+async fn not_found_is_not_retried_and_kept_as_failed() {
+    let server = sink(vec![
         ResponseTemplate::new(404).set_body_string("no_service"),
     ])
     .await;
-    let (sender, waits) = sender();
-    let err = sender
-        .deliver(&hook(&server, Platform::Slack), &body())
-        .await
-        .unwrap_err();
-    assert_eq!(err, DeliveryError::Permanent("HTTP 404: no_service".into()));
-    assert_eq!(server.received_requests().await.unwrap().len(), 1);
-    assert!(waits.lock().unwrap().is_empty());
-    let hook = hook(&server, Platform::Slack);
-    assert!(!hook.to_string().contains("SECRET-TOKEN"), "{hook}");
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let r = outbox.pass(t0()).await.unwrap();
+    assert_eq!(r.failed, 1);
+    let e = &entries(&store).await[0];
+    assert_eq!(e.status, OutboxStatus::Failed);
+    assert_eq!(e.last_error.as_deref(), Some("HTTP 404: no_service"));
+    assert_eq!(
+        outbox.pass(t0() + secs(3600.0)).await.unwrap(),
+        Default::default()
+    );
+    assert_eq!(requests(&server).await.len(), 1, "never retried");
 }
 
 #[tokio::test]
 async fn discord_unknown_webhook_is_not_retried() {
-    let server = sink_answering(vec![
-        ResponseTemplate::new(404)
-            .set_body_json(json!({"message": "Unknown Webhook", "code": 10015})),
-    ])
-    .await;
-    let (sender, _) = sender();
-    let err = sender
-        .deliver(&hook(&server, Platform::Discord), &body())
-        .await
-        .unwrap_err();
-    assert!(
-        !err.is_retryable() && err.to_string().contains("Unknown Webhook"),
-        "{err}"
-    );
-    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    let server =
+        sink(vec![ResponseTemplate::new(404).set_body_json(
+            json!({"message": "Unknown Webhook", "code": 10015}),
+        )])
+        .await;
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    outbox.pass(t0()).await.unwrap();
+    let e = &entries(&store).await[0];
+    assert_eq!(e.status, OutboxStatus::Failed);
+    assert!(e.last_error.as_deref().unwrap().contains("Unknown Webhook"));
+    assert_eq!(requests(&server).await.len(), 1);
 }
 
 #[tokio::test]
-async fn persistent_server_errors_give_up_after_the_retry_limit() {
-    let server = sink_answering(vec![ResponseTemplate::new(503)]).await;
-    let (sender, waits) = sender();
-    let err = sender
-        .deliver(&hook(&server, Platform::Discord), &body())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, DeliveryError::Transient(ref m) if m.contains("503")),
-        "{err:?}"
-    );
+async fn slack_200_without_ok_is_not_success() {
+    let server = sink(vec![
+        ResponseTemplate::new(200).set_body_string("invalid_payload"),
+    ])
+    .await;
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    outbox.pass(t0()).await.unwrap();
+    assert_eq!(entries(&store).await[0].status, OutboxStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_message_still_failing_past_max_age_is_marked_failed() {
+    let server = sink(vec![ResponseTemplate::new(503)]).await;
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    let now = t0();
+    assert_eq!(outbox.pass(now).await.unwrap().retrying, 1);
     assert_eq!(
-        server.received_requests().await.unwrap().len(),
-        4,
-        "1 attempt + 3 retries"
+        outbox.pass(now + secs(1800.0)).await.unwrap().retrying,
+        1,
+        "still young: retried"
     );
-    let waits = waits.lock().unwrap().clone();
-    assert_eq!(waits.len(), 3);
-    assert!(waits[2] > waits[0], "backoff grows: {waits:?}");
+    assert_eq!(outbox.pass(now + secs(3601.0)).await.unwrap().failed, 1);
+    let e = &entries(&store).await[0];
+    assert_eq!(e.status, OutboxStatus::Failed);
+    assert!(
+        e.last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("gave up after 3 attempts"),
+        "{:?}",
+        e.last_error
+    );
 }
 
 #[tokio::test]
 async fn timeouts_are_retried() {
-    let server = sink_answering(vec![
+    let server = sink(vec![
         ResponseTemplate::new(200)
             .set_body_string("ok")
             .set_delay(Duration::from_secs(3)),
         ResponseTemplate::new(200).set_body_string("ok"),
     ])
     .await;
-    let (sender, waits) = sender();
-    sender
-        .deliver(&hook(&server, Platform::Slack), &body())
-        .await
-        .unwrap();
-    assert_eq!(waits.lock().unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn slack_200_without_ok_is_not_success() {
-    let server = sink_answering(vec![
-        ResponseTemplate::new(200).set_body_string("invalid_payload"),
-    ])
-    .await;
-    let (sender, _) = sender();
-    let err = sender
-        .deliver(&hook(&server, Platform::Slack), &body())
-        .await
-        .unwrap_err();
-    assert!(!err.is_retryable());
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let now = t0();
+    assert_eq!(outbox.pass(now).await.unwrap().retrying, 1);
+    assert!(
+        entries(&store).await[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("no answer within")
+    );
+    assert_eq!(outbox.pass(now + secs(5.0)).await.unwrap().delivered, 1);
 }
 
 #[tokio::test]
@@ -242,12 +288,60 @@ async fn connection_errors_are_retried_and_do_not_leak_the_url() {
     let url = format!("http://127.0.0.1:{port}/hook/SECRET-TOKEN")
         .parse()
         .unwrap();
-    let (sender, waits) = sender();
-    let err = sender
-        .deliver(&Webhook::new(Platform::Slack, SecretUrl::new(url)), &body())
+    let hook = Webhook::new(Platform::Slack, SecretUrl::new(url));
+    let (store, outbox) = outbox_with(&[(alert("a"), hook)]).await;
+    assert_eq!(outbox.pass(t0()).await.unwrap().retrying, 1);
+    let error = entries(&store).await[0].last_error.clone().unwrap();
+    assert!(!error.contains("SECRET-TOKEN"), "{error}");
+}
+
+#[tokio::test]
+async fn one_destination_is_delivered_in_order_and_a_retry_holds_back_later_alerts() {
+    let server = sink(vec![
+        ResponseTemplate::new(502),
+        ResponseTemplate::new(200).set_body_string("ok"),
+    ])
+    .await;
+    let h = hook(&server, Platform::Slack);
+    let (store, outbox) = outbox_with(&[
+        (alert("first"), h.clone()),
+        (alert("second"), h.clone()),
+        (alert("third"), h),
+    ])
+    .await;
+    let now = t0();
+    let r = outbox.pass(now).await.unwrap();
+    assert_eq!(
+        (r.delivered, r.retrying),
+        (0, 1),
+        "the second waits behind the first"
+    );
+    assert_eq!(requests(&server).await.len(), 1);
+    let r = outbox.pass(now + secs(5.0)).await.unwrap();
+    assert_eq!(r.delivered, 3);
+    assert_eq!(store.outbox_pending().await.unwrap(), 0);
+    let order: Vec<String> = requests(&server)
         .await
-        .unwrap_err();
-    assert!(err.is_retryable());
-    assert!(!err.to_string().contains("SECRET-TOKEN"), "{err}");
-    assert_eq!(waits.lock().unwrap().len(), 3);
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    assert!(
+        order[1].contains("first") && order[2].contains("second") && order[3].contains("third"),
+        "{order:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_destination_does_not_hold_up_another() {
+    let broken = sink(vec![ResponseTemplate::new(500)]).await;
+    let working = sink(vec![ResponseTemplate::new(204)]).await;
+    let (store, outbox) = outbox_with(&[
+        (alert("a"), hook(&broken, Platform::Discord)),
+        (alert("a"), hook(&working, Platform::Discord)),
+        (alert("b"), hook(&working, Platform::Discord)),
+    ])
+    .await;
+    let r = outbox.pass(t0()).await.unwrap();
+    assert_eq!((r.delivered, r.retrying), (2, 1));
+    assert_eq!(store.outbox_pending().await.unwrap(), 1);
 }

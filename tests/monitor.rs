@@ -7,42 +7,52 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
+
 use common::{AGENT_A, FakeRavan, status_body, wait_until};
-use ravan_watch::alert::{AgentRef, Alert, MonitorAlertKind};
+use ravan_watch::alert::{Alert, MonitorAlertKind};
 use ravan_watch::config::{PollSchedule, RavanAuth};
+use ravan_watch::domain::AgentId;
 use ravan_watch::monitor::Monitor;
-use ravan_watch::notify::{Notifier, RetryPolicy, Sender};
+use ravan_watch::notify::{Outbox, RetryPolicy};
 use ravan_watch::ravan::RavanClient;
 use ravan_watch::scheduler::Scheduler;
 use ravan_watch::secret::Secret;
+use ravan_watch::store::Store;
 use ravan_watch::tracker::Thresholds;
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
-fn monitor(ravan: &FakeRavan, agents: &[String], concurrency: usize, failure: u32) -> Monitor {
+async fn monitor(
+    ravan: &FakeRavan,
+    agents: &[String],
+    concurrency: usize,
+    failure: u32,
+) -> (Monitor, Store) {
     let client = RavanClient::new(
         ravan.uri().parse().unwrap(),
         &RavanAuth::Bearer(Secret::new("t")),
         Duration::from_secs(10),
     )
     .unwrap();
-    let notifier = Arc::new(Notifier::start(
-        Sender::new(RetryPolicy::default()).unwrap(),
-        vec![],
-    ));
-    let agents = agents
-        .iter()
-        .map(|id| AgentRef {
-            id: id.parse().unwrap(),
-            name: None,
-        })
-        .collect();
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let ids: Vec<AgentId> = agents.iter().map(|id| id.parse().unwrap()).collect();
+    store.ensure_agents(&ids, Utc::now()).await.unwrap();
+    let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
     let thresholds = Thresholds {
         failure: NonZeroU32::new(failure).unwrap(),
         success: NonZeroU32::new(1).unwrap(),
         reminder: None,
     };
-    Monitor::new(client, agents, thresholds, concurrency, notifier)
+    let monitor = Monitor::new(
+        client,
+        store.clone(),
+        outbox,
+        vec![],
+        thresholds,
+        concurrency,
+    );
+    (monitor, store)
 }
 
 fn agent_ids(n: usize) -> Vec<String> {
@@ -66,7 +76,12 @@ async fn a_cycle_keeps_at_most_poll_concurrency_requests_in_flight() {
     let ravan = FakeRavan::start().await;
     let delay = Duration::from_millis(300);
     let ids = slow_agents(&ravan, 8, delay);
-    let report = monitor(&ravan, &ids, 2, 2).run_cycle().await;
+    let report = monitor(&ravan, &ids, 2, 2)
+        .await
+        .0
+        .run_cycle()
+        .await
+        .unwrap();
     assert_eq!((report.polled, report.failed), (8, 0));
     let arrivals = ravan.arrivals();
     assert_eq!(arrivals.len(), 8);
@@ -86,7 +101,12 @@ async fn polls_within_the_limit_run_concurrently() {
     let ravan = FakeRavan::start().await;
     let delay = Duration::from_secs(2);
     let ids = slow_agents(&ravan, 4, delay);
-    monitor(&ravan, &ids, 4, 2).run_cycle().await;
+    monitor(&ravan, &ids, 4, 2)
+        .await
+        .0
+        .run_cycle()
+        .await
+        .unwrap();
     let arrivals = ravan.arrivals();
     assert_eq!(arrivals.len(), 4);
     // All four were sent before the first was answered.
@@ -105,8 +125,8 @@ async fn bad_credentials_raise_one_monitor_alert_naming_no_agent() {
             json!({"success": false, "message": "Invalid token"}),
         )));
     let ids = agent_ids(3);
-    let m = monitor(&ravan, &ids, 4, 1);
-    let report = m.run_cycle().await;
+    let (m, store) = monitor(&ravan, &ids, 4, 1).await;
+    let report = m.run_cycle().await.unwrap();
     assert_eq!(report.failed, 3);
     assert_eq!(report.alerts.len(), 1);
     match &report.alerts[0] {
@@ -120,8 +140,16 @@ async fn bad_credentials_raise_one_monitor_alert_naming_no_agent() {
         }
         other => panic!("expected a monitor alert, got {other:?}"),
     }
-    assert!(m.run_cycle().await.alerts.is_empty(), "not repeated");
-    let state = m.agent_state(&ids[0].parse().unwrap()).unwrap();
+    assert!(
+        m.run_cycle().await.unwrap().alerts.is_empty(),
+        "not repeated"
+    );
+    let state = store
+        .agent(ids[0].parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .state;
     assert!(state.last.is_none(), "a failed poll sets no status");
     assert!(state.last_error.unwrap().contains("401"));
 }
@@ -136,7 +164,7 @@ async fn a_cycle_still_running_at_the_next_tick_is_not_started_twice() {
             .set_body_json(status_body("active", None))
             .set_delay(slow),
     );
-    let m = Arc::new(monitor(&ravan, &[AGENT_A.to_owned()], 4, 2));
+    let m = Arc::new(monitor(&ravan, &[AGENT_A.to_owned()], 4, 2).await.0);
     let scheduler = Scheduler::start(&PollSchedule::parse("* * * * * *").unwrap(), m)
         .await
         .unwrap();

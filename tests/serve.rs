@@ -50,6 +50,7 @@ impl Sinks {
 }
 
 struct Running {
+    _db: tempfile::TempDir,
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -58,7 +59,11 @@ async fn start(ravan: &FakeRavan, sinks: &Sinks, agents: &str) -> Running {
     let slack = format!("{}/services/T0/B0/slack-secret", sinks.slack.uri());
     let discord = format!("{}/api/webhooks/1/discord-secret", sinks.discord.uri());
     let base = ravan.uri();
+    let db = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/state.db", db.path().display());
     let config = Config::from_pairs([
+        ("DATABASE_URL", database.as_str()),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
         ("RAVAN_API_TOKEN", "test-token"),
         ("RAVAN_API_BASE_URL", base.as_str()),
         ("WATCH_AGENT_IDS", agents),
@@ -74,7 +79,11 @@ async fn start(ravan: &FakeRavan, sinks: &Sinks, agents: &str) -> Running {
     let task = tokio::spawn(serve::run(config, async move {
         let _ = stopped.await;
     }));
-    Running { stop, task }
+    Running {
+        _db: db,
+        stop,
+        task,
+    }
 }
 
 impl Running {

@@ -1,17 +1,16 @@
-//! Posting one message to one webhook, with the platforms' success rules and retries.
+//! Posting one message to one webhook, and the platforms' rules for what comes next.
 //!
 //! Success is what each platform says it is (Slack: 200 with the body `ok`; Discord: any 2xx).
-//! 5xx answers, timeouts and connection errors are retried with jittered exponential backoff
-//! (backon); a 429 waits what the platform asked for; any other 4xx is final, because sending
-//! the same payload to the same URL will get the same answer.
+//! 5xx answers, timeouts and connection errors are worth retrying after a jittered exponential
+//! backoff (backon computes it); a 429 waits what the platform asked for; any other 4xx is
+//! final, because sending the same payload to the same URL will get the same answer. The retries
+//! themselves are scheduled durably by the outbox ([`super::outbox`]), not in memory here.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use std::future::Future;
 
-use futures::future::BoxFuture;
 use reqwest::header::RETRY_AFTER;
 use serde::Deserialize;
 
@@ -27,8 +26,8 @@ pub struct RetryPolicy {
     /// First backoff delay; each further one doubles, with jitter, up to `max_delay`.
     pub min_delay: Duration,
     pub max_delay: Duration,
-    /// Retries after the first attempt (429s included).
-    pub max_retries: usize,
+    /// A message still failing this long after it was produced is marked failed.
+    pub max_age: Duration,
     /// The longest `Retry-After` honoured; a longer one is waited for this long and retried.
     pub max_rate_limit_wait: Duration,
     /// One request's time limit.
@@ -36,16 +35,35 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// About two minutes of retrying: long enough for a platform hiccup, short enough that the
-    /// in-memory queue does not grow without bound.
+    /// Retries every 1 s, 2 s, 4 s … up to 5 minutes apart, for a day: a chat platform's bad
+    /// hour costs no alert, and a webhook that stays broken is reported instead of retried
+    /// forever.
     fn default() -> Self {
         Self {
             min_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(60),
-            max_retries: 6,
+            max_delay: Duration::from_secs(300),
+            max_age: Duration::from_secs(24 * 3600),
             max_rate_limit_wait: Duration::from_secs(300),
             timeout: Duration::from_secs(10),
         }
+    }
+}
+
+impl RetryPolicy {
+    /// How long to wait after the `attempt`-th failure (1-based) of one message: `Retry-After`
+    /// for a 429, else the jittered exponential backoff.
+    pub fn delay_after(&self, attempt: u32, error: &DeliveryError) -> Duration {
+        if let DeliveryError::RateLimited(wait) = error {
+            return (*wait).min(self.max_rate_limit_wait);
+        }
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .without_max_times()
+            .with_jitter()
+            .build()
+            .nth(attempt.saturating_sub(1) as usize)
+            .unwrap_or(self.max_delay)
     }
 }
 
@@ -69,14 +87,10 @@ impl DeliveryError {
     }
 }
 
-/// Waits for a backoff delay. Swappable so tests can record the waits instead of sleeping.
-pub type SleepFn = Arc<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
-
 #[derive(Clone)]
 pub struct Sender {
     http: reqwest::Client,
-    policy: RetryPolicy,
-    sleep: SleepFn,
+    timeout: Duration,
 }
 
 #[derive(Deserialize)]
@@ -85,68 +99,24 @@ struct DiscordRateLimit {
 }
 
 impl Sender {
-    pub fn new(policy: RetryPolicy) -> reqwest::Result<Self> {
+    pub fn new(timeout: Duration) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(crate::ravan::USER_AGENT)
-            .timeout(policy.timeout)
+            .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self {
-            http,
-            policy,
-            sleep: Arc::new(|d| Box::pin(tokio::time::sleep(d))),
-        })
-    }
-
-    /// Replaces how backoff delays are waited (tests).
-    pub fn with_sleep(mut self, sleep: SleepFn) -> Self {
-        self.sleep = sleep;
-        self
-    }
-
-    /// Posts `body` until the platform accepts it, retrying what is worth retrying.
-    /// Returns the last error when it gives up.
-    ///
-    /// The returned future owns everything it uses: a retry future that borrows trips rustc's
-    /// higher-ranked `Send` check when a worker spawns it (rust-lang/rust#102211).
-    pub fn deliver(
-        &self,
-        hook: &Webhook,
-        body: &serde_json::Value,
-    ) -> impl Future<Output = Result<(), DeliveryError>> + Send + use<> {
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.policy.min_delay)
-            .with_max_delay(self.policy.max_delay)
-            .with_max_times(self.policy.max_retries)
-            .with_jitter();
-        let sleep = self.sleep.clone();
-        let max_wait = self.policy.max_rate_limit_wait;
-        let name = hook.to_string();
-        let (this, hook, body) = (self.clone(), hook.clone(), body.clone());
-        let attempt = move || this.send_once(&hook, &body);
-        attempt
-            .retry(backoff)
-            .sleep(move |d| sleep(d))
-            .when(|e: &DeliveryError| e.is_retryable())
-            .adjust(move |err: &DeliveryError, next: Option<Duration>| match (err, next) {
-                // Still bounded by the retry count: `next` is None once it is used up.
-                (DeliveryError::RateLimited(wait), Some(_)) => Some((*wait).min(max_wait)),
-                _ => next,
-            })
-            .notify(move |err: &DeliveryError, wait: Duration| {
-                tracing::warn!(webhook = %name, error = %err, "delivery failed, retrying in {wait:?}");
-            })
+        Ok(Self { http, timeout })
     }
 
     /// One POST, classified. The request is built before the future starts, so the future
     /// owns everything it touches (and is `Send + 'static`, as the retry loop needs).
-    pub fn send_once(
+    pub fn send(
         &self,
         hook: &Webhook,
         body: &serde_json::Value,
     ) -> impl Future<Output = Result<(), DeliveryError>> + Send + use<> {
         let request = self.http.post(hook.url.expose().clone()).json(body);
-        let (platform, timeout) = (hook.platform, self.policy.timeout);
+        let (platform, timeout) = (hook.platform, self.timeout);
         async move {
             let response = request
                 .send()
@@ -218,6 +188,32 @@ fn transport_error(e: reqwest::Error, timeout: Duration) -> DeliveryError {
 mod tests {
     use super::*;
     use DeliveryError::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_the_cap_and_429_waits_as_asked() {
+        let policy = RetryPolicy::default();
+        let transient = Transient("HTTP 500".into());
+        let first = policy.delay_after(1, &transient);
+        assert!(
+            first >= Duration::from_secs(1) && first <= Duration::from_secs(2),
+            "{first:?}"
+        );
+        let fourth = policy.delay_after(4, &transient);
+        assert!(
+            fourth >= Duration::from_secs(8) && fourth <= Duration::from_secs(16),
+            "{fourth:?}"
+        );
+        let late = policy.delay_after(40, &transient);
+        assert!(late <= Duration::from_secs(600), "capped: {late:?}");
+        assert_eq!(
+            policy.delay_after(1, &RateLimited(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            policy.delay_after(1, &RateLimited(Duration::from_secs(9999))),
+            Duration::from_secs(300)
+        );
+    }
 
     #[test]
     fn slack_success_is_200_ok_only() {

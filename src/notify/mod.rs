@@ -1,20 +1,20 @@
 //! Turning alerts into chat messages and getting them delivered.
 //!
 //! Formatting ([`slack`], [`discord`], [`text`]) is pure; [`deliver`] is the only place that
-//! talks to a webhook; [`Notifier`] keeps one ordered queue per webhook so a slow or
-//! rate-limited destination never holds up another.
+//! talks to a webhook; [`outbox`] sends what the store's outbox holds, in order per
+//! destination, so a slow or rate-limited destination never holds up another and nothing is
+//! lost across a restart.
 
 pub mod deliver;
 pub mod discord;
+pub mod outbox;
 pub mod slack;
 pub mod text;
-
-mod notifier;
 
 use std::fmt;
 
 pub use deliver::{DeliveryError, RetryPolicy, Sender};
-pub use notifier::Notifier;
+pub use outbox::Outbox;
 
 use crate::alert::Alert;
 use crate::secret::SecretUrl;
