@@ -1,0 +1,354 @@
+//! The SQLite store on temporary databases: migration from empty, agents, the cycle commit and
+//! the outbox surviving a reopen.
+
+use chrono::{TimeZone, Utc};
+use ravan_watch::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
+use ravan_watch::domain::{AgentId, Observation};
+use ravan_watch::notify::{Platform, Webhook};
+use ravan_watch::secret::SecretUrl;
+use ravan_watch::store::{AgentPatch, AgentUpdate, NewAgent, OutboxStatus, Store, StoreError};
+use ravan_watch::tracker::{AgentState, MonitorState};
+
+const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+const B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
+
+fn id(s: &str) -> AgentId {
+    s.parse().unwrap()
+}
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+}
+
+async fn temp_store() -> (Store, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    (Store::open(&url).await.unwrap(), dir, url)
+}
+
+fn hook(name: &str) -> Webhook {
+    Webhook::new(
+        Platform::Slack,
+        SecretUrl::new(
+            format!("https://hooks.slack.com/services/T/B/{name}")
+                .parse()
+                .unwrap(),
+        ),
+    )
+}
+
+fn down(agent: &str) -> Alert {
+    Alert::Agent(AgentAlert {
+        kind: AgentAlertKind::Down,
+        agent: AgentRef {
+            id: id(agent),
+            name: Some("Sales".into()),
+        },
+        from: Some("active".into()),
+        to: "errored".into(),
+        connected: false,
+        accounts: vec![],
+        at: now(),
+        unhealthy_since: now(),
+    })
+}
+
+fn errored_state() -> AgentState {
+    AgentState {
+        last: Some(Observation {
+            status: "errored".into(),
+            connected: false,
+            accounts: vec![],
+        }),
+        health_streak: 2,
+        ..AgentState::default()
+    }
+}
+
+#[tokio::test]
+async fn migrates_an_empty_database_and_reopens_it() {
+    let (store, _dir, url) = temp_store().await;
+    assert!(store.agents().await.unwrap().is_empty());
+    assert_eq!(store.outbox_pending().await.unwrap(), 0);
+    assert_eq!(
+        store.monitor_state().await.unwrap(),
+        MonitorState::default()
+    );
+    store.ping().await.unwrap();
+    drop(store);
+    let again = Store::open(&url).await.unwrap();
+    again.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn database_file_is_in_wal_mode() {
+    let (store, dir, _) = temp_store().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    assert!(
+        dir.path().join("state.db-wal").exists(),
+        "WAL file present"
+    );
+}
+
+#[tokio::test]
+async fn insert_conflict_get_list_delete() {
+    let (store, _dir, _) = temp_store().await;
+    let new = NewAgent {
+        name: Some("Sales".into()),
+        slack_webhook_url: Some("https://hooks.slack.com/services/T/B/x".parse().unwrap()),
+        ..NewAgent::default()
+    };
+    let rec = store.insert_agent(id(A), &new, now()).await.unwrap();
+    assert_eq!(rec.name.as_deref(), Some("Sales"));
+    assert_eq!(rec.created_at, now());
+    assert_eq!(rec.state, AgentState::default());
+    assert_eq!(rec.own_webhooks().len(), 1);
+    assert!(matches!(
+        store.insert_agent(id(A), &new, now()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .insert_agent(
+            id(B),
+            &NewAgent::default(),
+            now() + chrono::Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = store
+        .agents()
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.agent_id)
+        .collect();
+    assert_eq!(ids, vec![id(A), id(B)], "oldest first");
+    assert!(store.delete_agent(id(A)).await.unwrap());
+    assert!(!store.delete_agent(id(A)).await.unwrap());
+    assert!(store.agent(id(A)).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn ensure_agents_is_idempotent_and_keeps_existing_settings() {
+    let (store, _dir, _) = temp_store().await;
+    store
+        .insert_agent(
+            id(A),
+            &NewAgent {
+                name: Some("Kept".into()),
+                ..NewAgent::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.ensure_agents(&[id(A), id(B)], now()).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.ensure_agents(&[id(A), id(B)], now()).await.unwrap(),
+        0
+    );
+    assert_eq!(store.agents().await.unwrap().len(), 2);
+    assert_eq!(
+        store.agent(id(A)).await.unwrap().unwrap().name.as_deref(),
+        Some("Kept")
+    );
+}
+
+#[tokio::test]
+async fn patch_changes_only_what_it_names_and_null_clears() {
+    let (store, _dir, _) = temp_store().await;
+    let new = NewAgent {
+        name: Some("Sales".into()),
+        discord_webhook_url: Some("https://discord.com/api/webhooks/1/x".parse().unwrap()),
+        ..NewAgent::default()
+    };
+    store.insert_agent(id(A), &new, now()).await.unwrap();
+    let until = now() + chrono::Duration::hours(1);
+    let rec = store
+        .update_agent(
+            id(A),
+            &AgentPatch {
+                muted: Some(true),
+                muted_until: Some(Some(until)),
+                ..AgentPatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rec.muted);
+    assert_eq!(rec.muted_until, Some(until));
+    assert_eq!(rec.name.as_deref(), Some("Sales"), "untouched");
+    assert!(rec.discord_webhook_url.is_some(), "untouched");
+    let rec = store
+        .update_agent(
+            id(A),
+            &AgentPatch {
+                name: Some(None),
+                discord_webhook_url: Some(None),
+                ..AgentPatch::default()
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((rec.name, rec.discord_webhook_url), (None, None));
+    assert!(rec.muted, "untouched");
+    assert!(
+        store
+            .update_agent(id(B), &AgentPatch::default())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_cycle_commits_states_and_alerts_together() {
+    let (store, _dir, url) = temp_store().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    let update = AgentUpdate {
+        agent_id: id(A),
+        state: errored_state(),
+        alerts: vec![(down(A), vec![hook("one"), hook("two")])],
+    };
+    let monitor = MonitorState {
+        trouble_streak: 1,
+        ..MonitorState::default()
+    };
+    assert_eq!(
+        store
+            .commit_cycle(&[update], &monitor, &[], now())
+            .await
+            .unwrap(),
+        2
+    );
+
+    drop(store);
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(
+        store.agent(id(A)).await.unwrap().unwrap().state,
+        errored_state()
+    );
+    assert_eq!(store.monitor_state().await.unwrap(), monitor);
+    let outbox = store.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(
+        outbox
+            .iter()
+            .all(|e| e.status == OutboxStatus::Pending && e.alert == down(A) && e.attempts == 0)
+    );
+    assert_eq!(
+        store.outbox_heads().await.unwrap().len(),
+        2,
+        "one head per destination"
+    );
+}
+
+#[tokio::test]
+async fn an_agent_removed_during_the_cycle_keeps_no_state_and_gets_no_alert() {
+    let (store, _dir, _) = temp_store().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    store.delete_agent(id(A)).await.unwrap();
+    let update = AgentUpdate {
+        agent_id: id(A),
+        state: errored_state(),
+        alerts: vec![(down(A), vec![hook("x")])],
+    };
+    assert_eq!(
+        store
+            .commit_cycle(&[update], &MonitorState::default(), &[], now())
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store.agent(id(A)).await.unwrap().is_none());
+    assert!(store.outbox().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn removing_an_agent_keeps_its_pending_alerts() {
+    let (store, _dir, _) = temp_store().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    let update = AgentUpdate {
+        agent_id: id(A),
+        state: errored_state(),
+        alerts: vec![(down(A), vec![hook("x")])],
+    };
+    store
+        .commit_cycle(&[update], &MonitorState::default(), &[], now())
+        .await
+        .unwrap();
+    store.delete_agent(id(A)).await.unwrap();
+    assert_eq!(store.outbox_pending().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn outbox_heads_are_the_oldest_pending_per_destination() {
+    let (store, _dir, _) = temp_store().await;
+    let rows = vec![
+        (down(A), vec![hook("one")]),
+        (down(B), vec![hook("one"), hook("two")]),
+    ];
+    store
+        .commit_cycle(&[], &MonitorState::default(), &rows, now())
+        .await
+        .unwrap();
+    let all = store.outbox().await.unwrap();
+    let heads: Vec<i64> = store
+        .outbox_heads()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(heads, vec![all[0].id, all[2].id]);
+    store.mark_delivered(all[0].id, now()).await.unwrap();
+    let heads: Vec<i64> = store
+        .outbox_heads()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(heads, vec![all[1].id, all[2].id]);
+    store
+        .mark_failed(all[1].id, "HTTP 404: no_service", now())
+        .await
+        .unwrap();
+    let failed = store.outbox_entry(all[1].id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.last_error.as_deref()),
+        (OutboxStatus::Failed, Some("HTTP 404: no_service"))
+    );
+    assert_eq!(store.outbox_pending().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn unreadable_stored_data_is_an_error_not_a_panic() {
+    let (store, dir, _) = temp_store().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    drop(store);
+    let path = dir.path().join("state.db");
+    let raw = sqlx_raw(&path, "UPDATE agents SET state = 'not json'").await;
+    assert_eq!(raw, 1);
+    let store = Store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    assert!(matches!(store.agents().await, Err(StoreError::Corrupt(_))));
+}
+
+async fn sqlx_raw(path: &std::path::Path, sql: &str) -> u64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(sql)
+        .execute(&mut conn)
+        .await
+        .unwrap()
+        .rows_affected()
+}
