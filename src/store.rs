@@ -149,8 +149,11 @@ impl Store {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // FULL: a committed cycle (state + alerts) survives power loss, not only a crash.
-            .synchronous(SqliteSynchronous::Full)
+            // NORMAL in WAL mode: a commit survives a process crash (SIGKILL, OOM) and skips
+            // the fsync, which keeps the send-then-mark window short. A power loss can undo
+            // the last commits, but a cycle's state and its alerts roll back together, so the
+            // next cycle produces those alerts again: nothing is lost.
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         // An in-memory database exists once per connection: keep it to one.

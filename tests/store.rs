@@ -84,10 +84,7 @@ async fn migrates_an_empty_database_and_reopens_it() {
 async fn database_file_is_in_wal_mode() {
     let (store, dir, _) = temp_store().await;
     store.ensure_agents(&[id(A)], now()).await.unwrap();
-    assert!(
-        dir.path().join("state.db-wal").exists(),
-        "WAL file present"
-    );
+    assert!(dir.path().join("state.db-wal").exists(), "WAL file present");
 }
 
 #[tokio::test]

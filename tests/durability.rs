@@ -1,0 +1,168 @@
+//! Restarts, with the real binary as a child process killed by SIGKILL: nothing alerted twice,
+//! nothing pending lost.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{AGENT_A, FakeRavan, wait_until};
+use ravan_watch::store::{OutboxStatus, Store};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
+const LIMIT: Duration = Duration::from_secs(30);
+
+struct Service {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Service {
+    fn new(ravan: &FakeRavan, slack: &MockServer) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("RAVAN_API_TOKEN", "t".to_owned()),
+            ("RAVAN_API_BASE_URL", ravan.uri()),
+            ("WATCH_AGENT_IDS", AGENT_A.to_owned()),
+            ("POLL_SCHEDULE", "* * * * * *".to_owned()),
+            ("FAILURE_THRESHOLD", "1".to_owned()),
+            (
+                "SLACK_WEBHOOK_URL",
+                format!("{}/services/T0/B0/secret", slack.uri()),
+            ),
+            (
+                "DATABASE_URL",
+                format!("sqlite://{}/state.db", dir.path().display()),
+            ),
+            ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+        ];
+        let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        Self { dir, env }
+    }
+
+    /// Outbox entries the service has marked delivered (read from its database).
+    async fn delivered(&self) -> usize {
+        let url = format!("sqlite://{}/state.db", self.dir.path().display());
+        let Ok(store) = Store::open(&url).await else {
+            return 0;
+        };
+        let entries = store.outbox().await.unwrap_or_default();
+        entries
+            .iter()
+            .filter(|e| e.status == OutboxStatus::Delivered)
+            .count()
+    }
+
+    fn start(&self) -> Child {
+        Command::new(BIN)
+            .arg("serve")
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+}
+
+fn kill9(mut child: Child) {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+async fn slack_requests(slack: &MockServer) -> usize {
+    slack.received_requests().await.unwrap_or_default().len()
+}
+
+async fn mount_slack(slack: &MockServer, status: u16, body: &str) {
+    slack.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status).set_body_string(body))
+        .mount(slack)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_alerted_before_sigkill_is_not_alerted_again() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "errored", Some("revoked"));
+    let slack = MockServer::start().await;
+    mount_slack(&slack, 200, "ok").await;
+    let service = Service::new(&ravan, &slack);
+
+    let child = service.start();
+    wait_until(LIMIT, "the down alert", || async {
+        slack_requests(&slack).await == 1
+    })
+    .await;
+    // "Alerted" means the service recorded the delivery: a kill between the webhook's answer and
+    // that record is the one window where at-least-once delivery repeats a message.
+    wait_until(LIMIT, "the delivery to be recorded", || async {
+        service.delivered().await == 1
+    })
+    .await;
+    kill9(child);
+
+    let polls = ravan.polls().await;
+    let child = service.start();
+    wait_until(LIMIT, "three cycles after the restart", || async {
+        ravan.polls().await >= polls + 3
+    })
+    .await;
+    assert_eq!(
+        slack_requests(&slack).await,
+        1,
+        "no second down alert after the restart"
+    );
+
+    // The restarted service still tracks the outage: the recovery comes, once.
+    ravan.set_status(AGENT_A, "active", None);
+    wait_until(LIMIT, "the recovery", || async {
+        slack_requests(&slack).await == 2
+    })
+    .await;
+    let body =
+        String::from_utf8_lossy(&slack.received_requests().await.unwrap()[1].body).to_lowercase();
+    assert!(body.contains("recovered"), "{body}");
+    kill9(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_pending_at_sigkill_is_delivered_after_restart_once() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "errored", Some("revoked"));
+    let slack = MockServer::start().await;
+    mount_slack(&slack, 503, "down for maintenance").await;
+    let service = Service::new(&ravan, &slack);
+
+    let child = service.start();
+    wait_until(LIMIT, "a failed first delivery", || async {
+        slack_requests(&slack).await >= 1
+    })
+    .await;
+    kill9(child);
+
+    mount_slack(&slack, 200, "ok").await; // also clears the recorded requests
+    let polls = ravan.polls().await;
+    let child = service.start();
+    wait_until(LIMIT, "the pending alert", || async {
+        slack_requests(&slack).await >= 1
+    })
+    .await;
+    wait_until(LIMIT, "three more cycles", || async {
+        ravan.polls().await >= polls + 3
+    })
+    .await;
+    let requests = slack.received_requests().await.unwrap();
+    assert_eq!(
+        requests.len(),
+        1,
+        "delivered once, and no new alert for the same outage"
+    );
+    let body = String::from_utf8_lossy(&requests[0].body);
+    assert!(body.contains(AGENT_A) && body.contains("revoked"), "{body}");
+    kill9(child);
+}
