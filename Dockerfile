@@ -20,6 +20,10 @@ RUN apt-get update \
 COPY --from=build /src/target/release/ravan-watch /usr/local/bin/ravan-watch
 USER ravan
 WORKDIR /data
-ENV LOG_FORMAT=json
+ENV LOG_FORMAT=json \
+    DATABASE_URL=sqlite:///data/ravan-watch.db \
+    LISTEN_ADDR=0.0.0.0:8080
+VOLUME /data
+EXPOSE 8080
 ENTRYPOINT ["ravan-watch"]
 CMD ["serve"]

@@ -25,6 +25,8 @@ const SHUTDOWN_STEP: Duration = Duration::from_secs(4);
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let auth = config.require_auth()?;
     config.require_admin_token()?;
+    // Install the metrics recorder before anything counts.
+    crate::metrics::handle();
     let ravan = RavanClient::new(config.base_url.clone(), auth, config.poll_timeout)?;
     let store = Store::open(&config.database_url)
         .await
