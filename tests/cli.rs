@@ -263,3 +263,19 @@ async fn shutdown_keeps_and_reports_an_alert_it_could_not_deliver() {
         "the webhook URL is masked in every line"
     );
 }
+
+#[tokio::test]
+async fn serve_refuses_a_public_listener_without_an_admin_token() {
+    let out = run(
+        &["serve"],
+        &[("RAVAN_API_TOKEN", "t"), ("LISTEN_ADDR", "0.0.0.0:0")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("ADMIN_TOKEN") && err.contains("loopback"),
+        "{err}"
+    );
+}

@@ -7,7 +7,7 @@ use ravan_watch::domain::{AgentId, Observation};
 use ravan_watch::notify::{Platform, Webhook};
 use ravan_watch::secret::SecretUrl;
 use ravan_watch::store::{AgentPatch, AgentUpdate, NewAgent, OutboxStatus, Store, StoreError};
-use ravan_watch::tracker::{AgentState, MonitorState};
+use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
 
 const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 const B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
