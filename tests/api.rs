@@ -206,7 +206,9 @@ fn set(keys: &[&str]) -> BTreeSet<String> {
 
 fn assert_no_secret(text: &str) {
     for secret in SECRETS {
-        assert!(!text.contains(secret), "{secret} leaked in {text}");
+        if let Some(line) = text.lines().find(|l| l.contains(secret)) {
+            panic!("{secret} leaked in: {line}");
+        }
     }
 }
 
@@ -1212,8 +1214,46 @@ async fn unknown_routes_and_methods_get_the_envelope() {
 
 // ------------------------------------------------------------------ secrets
 
+/// Everything the process logs (at debug and above) from the first call on.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn capture_logs() -> LogBuffer {
+    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = LogBuffer::default();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(buffer.clone())
+            .init();
+        buffer
+    })
+    .clone()
+}
+
 #[tokio::test]
-async fn no_answer_contains_a_webhook_secret() {
+async fn no_answer_or_log_line_contains_a_webhook_secret() {
+    let logs = capture_logs();
     let app = TestApp::start().await;
     let mut texts: Vec<String> = Vec::new();
     let mut headers: Vec<HeaderMap> = Vec::new();
@@ -1246,6 +1286,26 @@ async fn no_answer_contains_a_webhook_secret() {
         "{all}"
     );
     assert!(all.contains("http://127.0.0.1:9000/hook/***"), "{all}");
+
+    // A wrong token and a failing database are logged, without the secrets.
+    let resp = app
+        .anon(Method::GET, "/agents")
+        .bearer_auth(format!("{TOKEN}-wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    app.store.close().await;
+    let resp = app.get_agent(AGENT_A).await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("agent added over the API"),
+        "logs are captured: {logged}"
+    );
+    assert!(logged.contains("request failed"), "{logged}");
+    assert_no_secret(&logged);
+    assert!(!logged.contains(TOKEN), "the admin token was logged");
 }
 
 // ------------------------------------------------------------------ concurrency
