@@ -6,6 +6,7 @@
 //! can be tested without a network or a clock.
 
 pub mod alert;
+pub mod api;
 pub mod check;
 pub mod config;
 pub mod domain;

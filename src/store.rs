@@ -173,6 +173,11 @@ impl Store {
         Ok(())
     }
 
+    /// Closes every connection; later calls fail. For shutdown (and tests of `/readyz`).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     // ---------------------------------------------------------------- agents
 
     /// Adds an agent; [`StoreError::Conflict`] when it is already watched.

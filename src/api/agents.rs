@@ -1,0 +1,421 @@
+//! `/agents`: add, list, read, change and remove watched agents.
+//!
+//! Request bodies are deserialized strictly (unknown fields are an error, so an operator's typo
+//! is not silently ignored), then parsed once into the store's typed values ([`NewAgent`],
+//! [`AgentPatch`]). Answers show webhook URLs masked, never in full.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use super::ApiState;
+use super::error::{AgentIdPath, ApiError, ApiJson, ErrorBody};
+use super::values::{AgentName, WebhookUrl, parse_rfc3339};
+use crate::config::AllowedHosts;
+use crate::domain::{Account, AgentId};
+use crate::secret::SecretUrl;
+use crate::store::{AgentPatch, AgentRecord, NewAgent};
+use crate::tracker::AgentState;
+
+// ------------------------------------------------------------------ requests
+
+/// `POST /agents`: start watching an agent.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgent {
+    /// The Ravan agent's UUID (any spelling; stored and shown in canonical lowercase).
+    #[schema(format = Uuid, example = "3f2504e0-4f89-11d3-9a0c-0305e82c3301")]
+    pub agent_id: String,
+    /// A label: trimmed, 1 to 100 characters. `null` or absent: no name.
+    #[serde(default)]
+    #[schema(max_length = 100, min_length = 1, example = "Sales line")]
+    pub name: Option<String>,
+    /// The agent's own Slack webhook (else alerts go to the default one).
+    #[serde(default)]
+    #[schema(format = Uri)]
+    pub slack_webhook_url: Option<String>,
+    /// The agent's own Discord webhook (else alerts go to the default one).
+    #[serde(default)]
+    #[schema(format = Uri)]
+    pub discord_webhook_url: Option<String>,
+    /// No alerts while true. Default false.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = bool, default = false)]
+    pub muted: Option<bool>,
+}
+
+/// `PATCH /agents/{agent_id}`: change any of these fields; absent ones stay as they are, and
+/// `null` clears a nullable one.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgent {
+    /// New label (trimmed, 1 to 100 characters); `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, max_length = 100, min_length = 1)]
+    pub name: Option<Option<String>>,
+    /// `null` removes it: alerts go to the default Slack webhook again.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uri)]
+    pub slack_webhook_url: Option<Option<String>>,
+    /// `null` removes it: alerts go to the default Discord webhook again.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = Uri)]
+    pub discord_webhook_url: Option<Option<String>>,
+    /// Not nullable.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = bool)]
+    pub muted: Option<bool>,
+    /// RFC 3339 time until which alerts are held back; `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub muted_until: Option<Option<String>>,
+}
+
+/// Present (even as `null`) becomes `Some`, so `#[serde(default)]` leaves absent as `None`.
+fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A field that may be absent but not `null`.
+fn not_null<'de, T, D>(d: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+fn name(raw: Option<String>) -> Result<Option<String>, ApiError> {
+    raw.map(|n| AgentName::parse(&n).map(AgentName::into_inner))
+        .transpose()
+}
+
+fn webhook(
+    field: &str,
+    raw: Option<String>,
+    allowed: &AllowedHosts,
+) -> Result<Option<url::Url>, ApiError> {
+    raw.map(|u| WebhookUrl::parse(field, &u, allowed).map(WebhookUrl::into_inner))
+        .transpose()
+}
+
+impl CreateAgent {
+    /// The id and the store's new agent, or the first rule broken.
+    pub fn parse(self, allowed: &AllowedHosts) -> Result<(AgentId, NewAgent), ApiError> {
+        let id: AgentId = self.agent_id.parse().map_err(|_| {
+            ApiError::invalid_field(
+                "agent_id",
+                "must be a UUID such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+            )
+        })?;
+        Ok((
+            id,
+            NewAgent {
+                name: name(self.name)?,
+                slack_webhook_url: webhook("slack_webhook_url", self.slack_webhook_url, allowed)?,
+                discord_webhook_url: webhook(
+                    "discord_webhook_url",
+                    self.discord_webhook_url,
+                    allowed,
+                )?,
+                muted: self.muted.unwrap_or(false),
+                muted_until: None,
+            },
+        ))
+    }
+}
+
+impl UpdateAgent {
+    pub fn parse(self, allowed: &AllowedHosts) -> Result<AgentPatch, ApiError> {
+        Ok(AgentPatch {
+            name: self.name.map(name).transpose()?,
+            slack_webhook_url: self
+                .slack_webhook_url
+                .map(|u| webhook("slack_webhook_url", u, allowed))
+                .transpose()?,
+            discord_webhook_url: self
+                .discord_webhook_url
+                .map(|u| webhook("discord_webhook_url", u, allowed))
+                .transpose()?,
+            muted: self.muted,
+            muted_until: self
+                .muted_until
+                .map(|t| t.map(|t| parse_rfc3339("muted_until", &t)).transpose())
+                .transpose()?,
+        })
+    }
+}
+
+// ------------------------------------------------------------------ answers
+
+/// A watched agent: the operator's settings and what the last polls found.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Agent {
+    #[schema(format = Uuid, example = "3f2504e0-4f89-11d3-9a0c-0305e82c3301")]
+    pub agent_id: String,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    pub muted: bool,
+    #[schema(required = true)]
+    pub muted_until: Option<DateTime<Utc>>,
+    /// Masked: the secret last path segment is `***`.
+    #[schema(
+        required = true,
+        example = "https://hooks.slack.com/services/T0/B0/***"
+    )]
+    pub slack_webhook_url: Option<String>,
+    /// Masked: the secret last path segment is `***`.
+    #[schema(required = true, example = "https://discord.com/api/webhooks/123/***")]
+    pub discord_webhook_url: Option<String>,
+    /// Why the last alert to this agent's webhooks could not be delivered; `null` when none.
+    #[schema(required = true)]
+    pub delivery_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub state: AgentStatus,
+}
+
+/// What the polls found; every field is `null` (and `accounts` empty) before the first
+/// observation.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentStatus {
+    /// Ravan's raw status: `active` is healthy, anything else is not.
+    #[schema(required = true, example = "active")]
+    pub status: Option<String>,
+    #[schema(required = true)]
+    pub connected: Option<bool>,
+    #[schema(required = true)]
+    pub healthy: Option<bool>,
+    /// Since when the agent has had its current health.
+    #[schema(required = true)]
+    pub since: Option<DateTime<Utc>>,
+    /// The last poll, successful or not.
+    #[schema(required = true)]
+    pub last_checked_at: Option<DateTime<Utc>>,
+    /// Why the last poll failed; `null` after a successful one.
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    pub accounts: Vec<AccountStatus>,
+}
+
+/// One Cal.com account of the agent, as Ravan last reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AccountStatus {
+    pub id: String,
+    pub account_name: String,
+    pub status: String,
+    #[schema(required = true)]
+    pub error: Option<String>,
+}
+
+/// `GET /agents`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AgentList {
+    pub agents: Vec<Agent>,
+}
+
+impl From<&Account> for AccountStatus {
+    fn from(a: &Account) -> Self {
+        Self {
+            id: a.id.clone(),
+            account_name: a.account_name.clone(),
+            status: a.status.clone(),
+            error: a.error.clone(),
+        }
+    }
+}
+
+impl From<&AgentState> for AgentStatus {
+    fn from(s: &AgentState) -> Self {
+        let last = s.last.as_ref();
+        Self {
+            status: last.map(|o| o.status.clone()),
+            connected: last.map(|o| o.connected),
+            healthy: last.map(|o| o.is_healthy()),
+            since: s.health_since,
+            last_checked_at: s.last_checked_at,
+            last_error: s.last_error.clone(),
+            accounts: last
+                .map(|o| o.accounts.iter().map(AccountStatus::from).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl From<&AgentRecord> for Agent {
+    fn from(r: &AgentRecord) -> Self {
+        Self {
+            agent_id: r.agent_id.to_string(),
+            name: r.name.clone(),
+            muted: r.muted,
+            muted_until: r.muted_until,
+            slack_webhook_url: r.slack_webhook_url.as_ref().map(SecretUrl::masked),
+            discord_webhook_url: r.discord_webhook_url.as_ref().map(SecretUrl::masked),
+            delivery_error: None,
+            created_at: r.created_at,
+            state: AgentStatus::from(&r.state),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ handlers
+
+/// Start watching an agent.
+#[utoipa::path(
+    post,
+    path = "/agents",
+    tag = "agents",
+    request_body = CreateAgent,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, description = "Watched from now on", body = Agent,
+            headers(("Location" = String, description = "`/agents/{agent_id}`"))),
+        (status = 400, description = "Bad body or agent id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 409, description = "Already watched", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub async fn create_agent(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<CreateAgent>,
+) -> Result<Response, ApiError> {
+    let (id, new) = body.parse(&state.allowed_hosts)?;
+    let record = state.store.insert_agent(id, &new, Utc::now()).await?;
+    tracing::info!(
+        agent_id = %id,
+        own_slack = record.slack_webhook_url.is_some(),
+        own_discord = record.discord_webhook_url.is_some(),
+        muted = record.muted,
+        "agent added over the API"
+    );
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/agents/{id}"))],
+        Json(Agent::from(&record)),
+    )
+        .into_response())
+}
+
+/// Every watched agent, oldest first.
+#[utoipa::path(
+    get,
+    path = "/agents",
+    tag = "agents",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The watched agents", body = AgentList),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub async fn list_agents(State(state): State<ApiState>) -> Result<Json<AgentList>, ApiError> {
+    let agents = state.store.agents().await?;
+    Ok(Json(AgentList {
+        agents: agents.iter().map(Agent::from).collect(),
+    }))
+}
+
+/// One watched agent.
+#[utoipa::path(
+    get,
+    path = "/agents/{agent_id}",
+    tag = "agents",
+    params(("agent_id" = uuid::Uuid, Path, description = "The agent's UUID")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The agent", body = Agent),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "Not watched", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub async fn get_agent(
+    State(state): State<ApiState>,
+    AgentIdPath(id): AgentIdPath,
+) -> Result<Json<Agent>, ApiError> {
+    let record = state
+        .store
+        .agent(id)
+        .await?
+        .ok_or_else(|| ApiError::agent_not_found(id))?;
+    Ok(Json(Agent::from(&record)))
+}
+
+/// Change an agent's settings.
+#[utoipa::path(
+    patch,
+    path = "/agents/{agent_id}",
+    tag = "agents",
+    params(("agent_id" = uuid::Uuid, Path, description = "The agent's UUID")),
+    request_body = UpdateAgent,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "The agent as changed", body = Agent),
+        (status = 400, description = "Bad body or agent id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "Not watched", body = ErrorBody),
+        (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not application/json", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub async fn update_agent(
+    State(state): State<ApiState>,
+    AgentIdPath(id): AgentIdPath,
+    ApiJson(body): ApiJson<UpdateAgent>,
+) -> Result<Json<Agent>, ApiError> {
+    let patch = body.parse(&state.allowed_hosts)?;
+    let record = state
+        .store
+        .update_agent(id, &patch)
+        .await?
+        .ok_or_else(|| ApiError::agent_not_found(id))?;
+    tracing::info!(
+        agent_id = %id,
+        name = patch.name.is_some(),
+        slack_webhook_url = patch.slack_webhook_url.is_some(),
+        discord_webhook_url = patch.discord_webhook_url.is_some(),
+        muted = patch.muted.is_some(),
+        muted_until = patch.muted_until.is_some(),
+        "agent changed over the API (fields marked true were sent)"
+    );
+    Ok(Json(Agent::from(&record)))
+}
+
+/// Stop watching an agent. Alerts about it already queued are still delivered.
+#[utoipa::path(
+    delete,
+    path = "/agents/{agent_id}",
+    tag = "agents",
+    params(("agent_id" = uuid::Uuid, Path, description = "The agent's UUID")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 204, description = "No longer watched"),
+        (status = 400, description = "The id is not a UUID", body = ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
+        (status = 404, description = "Not watched", body = ErrorBody),
+        (status = 500, description = "Internal error", body = ErrorBody),
+    )
+)]
+pub async fn delete_agent(
+    State(state): State<ApiState>,
+    AgentIdPath(id): AgentIdPath,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_agent(id).await? {
+        tracing::info!(agent_id = %id, "agent removed over the API");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::agent_not_found(id))
+    }
+}

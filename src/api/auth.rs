@@ -1,0 +1,160 @@
+//! The admin token: `Authorization: Bearer …` on `/agents`, HTTP basic auth (any user name, the
+//! token as password) on the status page. Comparisons are constant-time (`subtle`); a token
+//! never reaches a log line or an answer.
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::secret::Secret;
+
+/// Middleware for the `/agents` routes: lets the request through when the bearer token matches
+/// (or when no token is configured), else answers 401 `unauthorized`.
+pub async fn require_bearer(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    if let Some(expected) = &state.admin_token {
+        if let Err(e) = check_bearer(req.headers(), expected) {
+            tracing::debug!(method = %req.method(), path = req.uri().path(), "admin API request refused: {}", e.message());
+            return e.into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn check_bearer(headers: &HeaderMap, expected: &Secret) -> Result<(), ApiError> {
+    let given = credentials(headers, "Bearer").ok_or_else(|| {
+        ApiError::unauthorized_bearer(
+            "missing admin token: send `Authorization: Bearer <ADMIN_TOKEN>`",
+        )
+    })?;
+    if same(given.as_bytes(), expected) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized_bearer("wrong admin token"))
+    }
+}
+
+/// The status page's check: HTTP basic auth, any user name, the admin token as password.
+pub fn check_basic(headers: &HeaderMap, expected: Option<&Secret>) -> Result<(), ApiError> {
+    let Some(expected) = expected else {
+        return Ok(());
+    };
+    let refused = || ApiError::unauthorized_basic("sign in with the admin token as the password");
+    let encoded = credentials(headers, "Basic").ok_or_else(refused)?;
+    let decoded = base64_decode(encoded).ok_or_else(refused)?;
+    // `user:password`; the user name may be empty, the password may contain ':'.
+    let colon = decoded
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or_else(refused)?;
+    if same(&decoded[colon + 1..], expected) {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+/// The credentials of `Authorization: <scheme> <credentials>`; the scheme is case-insensitive.
+fn credentials<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (given_scheme, rest) = value.split_once(' ')?;
+    given_scheme
+        .eq_ignore_ascii_case(scheme)
+        .then(|| rest.trim())
+        .filter(|c| !c.is_empty())
+}
+
+/// Constant-time in the content; the length is not secret (and `ct_eq` says false at once).
+fn same(given: &[u8], expected: &Secret) -> bool {
+    given.ct_eq(expected.expose().as_bytes()).into()
+}
+
+/// Standard base64 (RFC 4648, with or without padding), as browsers send basic credentials.
+fn base64_decode(input: &str) -> Option<Vec<u8>> {
+    fn value(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let trimmed = input.trim_end_matches('=');
+    if input.len() - trimmed.len() > 2 || trimmed.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
+    for chunk in trimmed.as_bytes().chunks(4) {
+        let mut acc = 0u32;
+        for &c in chunk {
+            acc = (acc << 6) | value(c)?;
+        }
+        // Left-align the bits of a short final chunk, then take its whole bytes.
+        acc <<= 6 * (4 - chunk.len() as u32);
+        let bytes = acc.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn base64_decodes_padded_and_unpadded() {
+        assert_eq!(base64_decode("").unwrap(), b"");
+        assert_eq!(base64_decode("Zg==").unwrap(), b"f");
+        assert_eq!(base64_decode("Zm8=").unwrap(), b"fo");
+        assert_eq!(base64_decode("Zm9v").unwrap(), b"foo");
+        assert_eq!(base64_decode("Zm9vYg").unwrap(), b"foob");
+        assert_eq!(
+            base64_decode("YWRtaW46czNjcjN0Oi8/").unwrap(),
+            b"admin:s3cr3t:/?"
+        );
+        for bad in ["Z", "Zg===", "Zm9v!", "Zm9v Zm9v"] {
+            assert_eq!(base64_decode(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_needs_the_exact_token() {
+        let token = Secret::new("s3cr3t");
+        assert!(check_bearer(&headers("Bearer s3cr3t"), &token).is_ok());
+        assert!(check_bearer(&headers("bearer s3cr3t"), &token).is_ok());
+        for bad in [
+            "Bearer s3cr3",
+            "Bearer s3cr3tt",
+            "Basic s3cr3t",
+            "Bearer ",
+            "s3cr3t",
+        ] {
+            assert!(check_bearer(&headers(bad), &token).is_err(), "{bad}");
+        }
+        assert!(check_bearer(&HeaderMap::new(), &token).is_err());
+    }
+
+    #[test]
+    fn basic_takes_any_user_and_the_token_as_password() {
+        let token = Secret::new("s3cr3t");
+        // "anyone:s3cr3t", ":s3cr3t", "anyone:wrong", "s3cr3t"
+        assert!(check_basic(&headers("Basic YW55b25lOnMzY3IzdA=="), Some(&token)).is_ok());
+        assert!(check_basic(&headers("Basic OnMzY3IzdA=="), Some(&token)).is_ok());
+        assert!(check_basic(&headers("Basic YW55b25lOndyb25n"), Some(&token)).is_err());
+        assert!(check_basic(&headers("Basic czNjcjN0"), Some(&token)).is_err());
+        assert!(check_basic(&HeaderMap::new(), Some(&token)).is_err());
+        assert!(check_basic(&HeaderMap::new(), None).is_ok());
+    }
+}

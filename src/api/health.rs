@@ -1,0 +1,142 @@
+//! Probes and metrics, without authentication: `/healthz` (the process answers), `/readyz` (the
+//! database answers and the scheduler runs), `/metrics` (Prometheus text).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::ApiState;
+
+/// How long `/readyz` waits for the database before calling it unavailable.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The Prometheus text format's content type.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// `GET /healthz`: `{"status": "ok"}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// `GET /readyz`: the verdict and each check.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Readiness {
+    pub status: Ready,
+    pub checks: ReadinessChecks,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ready {
+    Ok,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    pub database: DatabaseCheck,
+    pub scheduler: SchedulerCheck,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseCheck {
+    Ok,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SchedulerCheck {
+    Running,
+    NotRunning,
+}
+
+/// Liveness: the process answers HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is alive", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+    })
+}
+
+/// Readiness: the database answers and the poll scheduler runs.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready; `checks` says which part", body = Readiness),
+    )
+)]
+pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readiness>) {
+    let database = match tokio::time::timeout(PING_TIMEOUT, state.store.ping()).await {
+        Ok(Ok(())) => DatabaseCheck::Ok,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            DatabaseCheck::Unavailable
+        }
+        Err(_) => {
+            tracing::warn!("readiness: the database did not answer within {PING_TIMEOUT:?}");
+            DatabaseCheck::Unavailable
+        }
+    };
+    let scheduler = if state.scheduler_running.load(Ordering::Acquire) {
+        SchedulerCheck::Running
+    } else {
+        SchedulerCheck::NotRunning
+    };
+    let ready = database == DatabaseCheck::Ok && scheduler == SchedulerCheck::Running;
+    let (code, status) = if ready {
+        (StatusCode::OK, Ready::Ok)
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, Ready::Unavailable)
+    };
+    (
+        code,
+        Json(Readiness {
+            status,
+            checks: ReadinessChecks {
+                database,
+                scheduler,
+            },
+        }),
+    )
+}
+
+/// The process's metrics in Prometheus text format; the outbox gauge is read from the database
+/// first (when it does not answer, the last value stays).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String,
+        content_type = "text/plain; version=0.0.4"))
+)]
+pub async fn metrics(State(state): State<ApiState>) -> Response {
+    // Installs the recorder first, so the gauge below is recorded rather than dropped.
+    crate::metrics::handle();
+    match state.store.outbox_pending().await {
+        Ok(n) => ::metrics::gauge!(crate::metrics::OUTBOX_PENDING).set(n as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot count the outbox"),
+    }
+    (
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
+        crate::metrics::render(),
+    )
+        .into_response()
+}

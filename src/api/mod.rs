@@ -1,0 +1,84 @@
+//! The management HTTP API (axum): `/agents` to manage watched agents (bearer token), the status
+//! page `/` (basic auth), and `/healthz`, `/readyz`, `/metrics`, `/openapi.json` (no auth).
+//! `serve` runs `axum::serve(listener, api::router(state))`.
+//!
+//! Choices where the contract is silent:
+//! - Every error, including axum's own rejections, unknown routes (404 `not_found`) and wrong
+//!   methods (405, code `invalid_request`, with `Allow`), is the envelope
+//!   `{"error": {"code", "message"}}` ([`error::ApiError`]). Messages name the field and the rule
+//!   (`name: must be 1 to 100 characters ...`); a 500 says only "internal error" and the detail
+//!   goes to the log.
+//! - Bodies: JSON objects only (`application/json` or `application/*+json`), at most 64 KiB,
+//!   unknown fields refused. `POST` takes no `muted_until` (the contract lists the POST fields;
+//!   set it with `PATCH`). `muted` may be absent but not `null`.
+//! - `name`: trimmed, 1 to 100 characters (Unicode scalar values) after trimming, no control
+//!   characters. An empty or blank name is a 400, not "no name": `null` (or leaving it out)
+//!   means no name, and `null` in a PATCH removes it.
+//! - Webhook URLs: `https`, or `http` to a loopback host (127.0.0.0/8, `::1`, `localhost`); no
+//!   user name or password in them; host (or host:port) in `WEBHOOK_ALLOWED_HOSTS`. Errors may
+//!   name the host, never the path.
+//! - `muted_until`: RFC 3339 with any offset, stored and shown in UTC; a past time is accepted.
+//! - `/readyz` answers `{"status": "ok"|"unavailable", "checks": {"database": "ok"|"unavailable",
+//!   "scheduler": "running"|"not_running"}}` with 200 or 503 (not the error envelope: 503 has no
+//!   code in the contract's list). The database has 2 s to answer.
+//! - `/metrics` still renders when the outbox cannot be counted (the gauge keeps its last value).
+//! - The status page answers 401 with the JSON envelope and `WWW-Authenticate: Basic`.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::get;
+
+pub mod agents;
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod openapi;
+pub mod status_page;
+pub mod values;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: crate::store::Store,
+    /// `None`: no auth required (serve allows this only on loopback).
+    pub admin_token: Option<crate::secret::Secret>,
+    /// Hosts a webhook URL given over the API may point at (`WEBHOOK_ALLOWED_HOSTS`).
+    pub allowed_hosts: crate::config::AllowedHosts,
+    /// Set true by `serve` once the scheduler runs; /readyz needs it and a database that answers.
+    pub scheduler_running: Arc<AtomicBool>,
+}
+
+/// The whole API. Request bodies are limited to 64 KiB ([`error::MAX_BODY_BYTES`]).
+pub fn router(state: ApiState) -> Router {
+    let agents = Router::new()
+        .route(
+            "/agents",
+            get(agents::list_agents).post(agents::create_agent),
+        )
+        .route(
+            "/agents/{agent_id}",
+            get(agents::get_agent)
+                .patch(agents::update_agent)
+                .delete(agents::delete_agent),
+        )
+        // route_layer: only matched routes need the token, so an unknown path is a 404.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_bearer,
+        ));
+    Router::new()
+        .merge(agents)
+        .route("/", get(status_page::status_page))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(error::MAX_BODY_BYTES))
+        .with_state(state)
+}
