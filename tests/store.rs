@@ -53,6 +53,7 @@ fn down(agent: &str) -> Alert {
     })
 }
 
+/// An agent in an alerted outage, reminder clock included: what a restart must not forget.
 fn errored_state() -> AgentState {
     AgentState {
         last: Some(Observation {
@@ -61,6 +62,11 @@ fn errored_state() -> AgentState {
             accounts: vec![],
         }),
         health_streak: 2,
+        outage: Some(OpenOutage {
+            alerted_status: "errored".into(),
+            since: now(),
+            last_notified_at: now() + chrono::Duration::minutes(5),
+        }),
         ..AgentState::default()
     }
 }
