@@ -1,16 +1,22 @@
 //! `ravan-watch serve`: opens the store, merges `WATCH_AGENT_IDS` into it, and runs the
-//! scheduler (poll cycles) and the outbox worker (delivery) until told to stop. Then it stops in
+//! scheduler (poll cycles), the outbox worker (delivery) and the management API until told to
+//! stop. Then it stops in
 //! order: no new cycles, the running cycle finishes (bounded), the delivery in progress finishes
 //! (bounded). Anything not yet delivered stays in the outbox for the next start.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use tokio::sync::watch;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
 
+use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::monitor::Monitor;
 use crate::notify::{Outbox, RetryPolicy};
@@ -20,11 +26,33 @@ use crate::store::Store;
 
 /// Each shutdown step's limit; together they fit in Docker's default 10 s stop timeout.
 const SHUTDOWN_STEP: Duration = Duration::from_secs(4);
+/// Open API requests are short; they get this long to finish.
+const HTTP_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// A started service: the scheduler, the delivery worker and the HTTP API, running.
+pub struct Service {
+    addr: SocketAddr,
+    store: Store,
+    scheduler: Scheduler,
+    scheduler_running: Arc<AtomicBool>,
+    stop_delivery: watch::Sender<bool>,
+    delivery: JoinHandle<()>,
+    stop_http: oneshot::Sender<()>,
+    http: JoinHandle<std::io::Result<()>>,
+}
 
 /// Runs the service until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let service = start(config).await?;
+    shutdown.await;
+    service.stop().await;
+    Ok(())
+}
+
+/// Opens the store, merges `WATCH_AGENT_IDS`, binds `LISTEN_ADDR` and starts everything.
+pub async fn start(config: Config) -> anyhow::Result<Service> {
     let auth = config.require_auth()?;
-    config.require_admin_token()?;
+    let admin_token = config.require_admin_token()?.cloned();
     // Install the metrics recorder before anything counts.
     crate::metrics::handle();
     let ravan = RavanClient::new(config.base_url.clone(), auth, config.poll_timeout)?;
@@ -41,6 +69,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             "neither SLACK_WEBHOOK_URL nor DISCORD_WEBHOOK_URL is set: agents without webhooks of their own alert only in the log"
         );
     }
+    let listener = TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("binding LISTEN_ADDR {}", config.listen_addr))?;
+    let addr = listener.local_addr()?;
     let outbox = Outbox::new(store.clone(), RetryPolicy::default())
         .context("building the webhook client")?;
     let monitor = Arc::new(Monitor::new(
@@ -52,42 +84,91 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         config.poll_concurrency.get(),
     ));
 
-    let (stop, stopped) = watch::channel(false);
+    let (stop_delivery, stopped) = watch::channel(false);
     let delivery = tokio::spawn({
         let outbox = outbox.clone();
         async move { outbox.run(stopped).await }
     });
+    let scheduler_running = Arc::new(AtomicBool::new(false));
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let router = api::router(ApiState {
+        store: store.clone(),
+        admin_token,
+        allowed_hosts: config.webhook_allowed_hosts.clone(),
+        scheduler_running: scheduler_running.clone(),
+    });
+    let http = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .into_future(),
+    );
     let scheduler = Scheduler::start(&config.poll_schedule, monitor)
         .await
         .context("starting the poll scheduler")?;
+    scheduler_running.store(true, Ordering::SeqCst);
     let watched = store.agents().await?.len();
     tracing::info!(
+        %addr,
         agents = watched,
         added_from_env = added,
         schedule = config.poll_schedule.as_str(),
         ravan = %config.base_url,
         "ravan-watch is watching"
     );
+    Ok(Service {
+        addr,
+        store,
+        scheduler,
+        scheduler_running,
+        stop_delivery,
+        delivery,
+        stop_http,
+        http,
+    })
+}
 
-    shutdown.await;
-    tracing::info!("shutting down");
-    scheduler.stop(SHUTDOWN_STEP).await;
-    stop.send_replace(true);
-    let abort = delivery.abort_handle();
-    if tokio::time::timeout(SHUTDOWN_STEP, delivery).await.is_err() {
-        abort.abort();
-        tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
+impl Service {
+    /// Where the HTTP API listens (useful with `LISTEN_ADDR=127.0.0.1:0`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
-    match store.outbox_pending().await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(
-            pending = n,
-            "alerts not yet delivered stay in the outbox and are sent after the next start"
-        ),
-        Err(e) => tracing::error!(error = %e, "cannot count the outbox at shutdown"),
+
+    /// Stops in order: no new cycles, the running cycle finishes, the delivery in progress
+    /// finishes, the HTTP API stops; each step bounded.
+    pub async fn stop(self) {
+        tracing::info!("shutting down");
+        self.scheduler_running.store(false, Ordering::SeqCst);
+        self.scheduler.stop(SHUTDOWN_STEP).await;
+        self.stop_delivery.send_replace(true);
+        let abort = self.delivery.abort_handle();
+        if tokio::time::timeout(SHUTDOWN_STEP, self.delivery)
+            .await
+            .is_err()
+        {
+            abort.abort();
+            tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
+        }
+        match self.store.outbox_pending().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                pending = n,
+                "alerts not yet delivered stay in the outbox and are sent after the next start"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot count the outbox at shutdown"),
+        }
+        let _ = self.stop_http.send(());
+        let abort = self.http.abort_handle();
+        if tokio::time::timeout(HTTP_SHUTDOWN, self.http)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Completes on Ctrl-C or SIGTERM (what `docker stop` sends).

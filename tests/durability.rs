@@ -3,10 +3,11 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{AGENT_A, FakeRavan, wait_until};
+use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
 use ravan_watch::store::{OutboxStatus, Store};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -56,15 +57,40 @@ impl Service {
     }
 
     fn start(&self) -> Child {
-        Command::new(BIN)
+        self.start_with_addr().0
+    }
+
+    /// Starts the service and reads the API's address from its start-up log line.
+    fn start_with_addr(&self) -> (Child, String) {
+        let mut child = Command::new(BIN)
             .arg("serve")
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("ADMIN_TOKEN", "admin-secret")
             .current_dir(self.dir.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
-            .unwrap()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep reading so the child never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("addr=").nth(1) {
+                    let _ = tx.send(
+                        rest.split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(LIMIT)
+            .expect("the start-up line with the address");
+        (child, addr)
     }
 }
 
@@ -164,5 +190,50 @@ async fn an_alert_pending_at_sigkill_is_delivered_after_restart_once() {
     );
     let body = String::from_utf8_lossy(&requests[0].body);
     assert!(body.contains(AGENT_A) && body.contains("revoked"), "{body}");
+    kill9(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_added_over_the_api_survive_sigkill() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    ravan.set_status(AGENT_B, "active", None);
+    let slack = MockServer::start().await;
+    mount_slack(&slack, 200, "ok").await;
+    let service = Service::new(&ravan, &slack);
+    let http = reqwest::Client::new();
+
+    let (child, addr) = service.start_with_addr();
+    let created = http
+        .post(format!("http://{addr}/agents"))
+        .bearer_auth("admin-secret")
+        .json(&serde_json::json!({"agent_id": AGENT_B, "name": "Support bot", "muted": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    kill9(child);
+
+    let (child, addr) = service.start_with_addr();
+    let list: serde_json::Value = http
+        .get(format!("http://{addr}/agents"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agents = list["agents"].as_array().unwrap();
+    assert_eq!(agents.len(), 2, "{list}");
+    let b = agents
+        .iter()
+        .find(|a| a["agent_id"] == AGENT_B)
+        .expect("B survived");
+    assert_eq!(b["name"], "Support bot");
+    wait_until(LIMIT, "B polled after the restart", || async {
+        ravan.polls_of(AGENT_B).await >= 1
+    })
+    .await;
     kill9(child);
 }

@@ -222,3 +222,111 @@ async fn a_blip_shorter_than_the_threshold_says_nothing() {
     assert_eq!(sinks.counts().await, (0, 0));
     running.shutdown().await;
 }
+
+/// The API and the poll cycle together: an agent added over the API is polled from the next
+/// cycle on; a removed one is not, and its pending alert is still delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_added_and_removed_over_the_api() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    ravan.set_status(AGENT_B, "errored", Some("Cal.com token revoked"));
+    // Slack is down at first: the alert about B waits in the outbox.
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&slack)
+        .await;
+    let db = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/state.db", db.path().display());
+    let base = ravan.uri();
+    let hook = format!("{}/services/T0/B0/secret", slack.uri());
+    let config = Config::from_pairs([
+        ("RAVAN_API_TOKEN", "t"),
+        ("RAVAN_API_BASE_URL", base.as_str()),
+        ("WATCH_AGENT_IDS", AGENT_A),
+        ("POLL_SCHEDULE", "* * * * * *"),
+        ("FAILURE_THRESHOLD", "2"),
+        ("SLACK_WEBHOOK_URL", hook.as_str()),
+        ("DATABASE_URL", database.as_str()),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("ADMIN_TOKEN", "admin-secret"),
+    ])
+    .unwrap();
+    let service = serve::start(config).await.unwrap();
+    let api = format!("http://{}", service.addr());
+    let http = reqwest::Client::new();
+
+    let created = http
+        .post(format!("{api}/agents"))
+        .bearer_auth("admin-secret")
+        .json(&json!({"agent_id": AGENT_B, "name": "Support bot"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    wait_until(LIMIT, "B polled", || async {
+        ravan.polls_of(AGENT_B).await >= 2
+    })
+    .await;
+    wait_until(LIMIT, "the alert about B tried", || async {
+        !slack
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    })
+    .await;
+    let agent: serde_json::Value = http
+        .get(format!("{api}/agents/{AGENT_B}"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(agent["state"]["status"], "errored");
+    assert_eq!(agent["state"]["healthy"], false);
+
+    let deleted = http
+        .delete(format!("{api}/agents/{AGENT_B}"))
+        .bearer_auth("admin-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let polls_of_b = ravan.polls_of(AGENT_B).await;
+    let polls_of_a = ravan.polls_of(AGENT_A).await;
+    wait_until(LIMIT, "three more cycles", || async {
+        ravan.polls_of(AGENT_A).await >= polls_of_a + 3
+    })
+    .await;
+    assert!(
+        ravan.polls_of(AGENT_B).await <= polls_of_b + 1,
+        "a removed agent is not polled (one poll may have been in flight)"
+    );
+
+    // Slack recovers: the alert about the removed agent is still delivered.
+    slack.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    // The entry has been failing for a few seconds: its next retry can be up to ~10 s away.
+    wait_until(Duration::from_secs(60), "the pending alert", || async {
+        !slack
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    })
+    .await;
+    let body =
+        String::from_utf8_lossy(&slack.received_requests().await.unwrap()[0].body).into_owned();
+    assert!(
+        body.contains("Support bot") && body.contains(AGENT_B),
+        "{body}"
+    );
+
+    service.stop().await;
+}

@@ -123,6 +123,15 @@ impl FakeRavan {
         *self.fallback.lock().unwrap() = answer;
     }
 
+    /// Status polls of one agent received so far.
+    pub async fn polls_of(&self, agent: &str) -> usize {
+        let requests = self.server.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.url.path().contains(agent))
+            .count()
+    }
+
     /// Status polls received so far.
     pub async fn polls(&self) -> usize {
         self.server
