@@ -68,6 +68,10 @@ impl Monitor {
     /// Polls every watched agent once and records the outcome.
     pub async fn run_cycle(&self) -> Result<CycleReport, StoreError> {
         let started = std::time::Instant::now();
+        let lifted = self.store.lift_expired_mutes(Utc::now()).await?;
+        if lifted > 0 {
+            tracing::info!(agents = lifted, "mutes ended");
+        }
         let agents = self.store.agents().await?;
         let mut monitor = self.store.monitor_state().await?;
 
@@ -99,7 +103,8 @@ impl Monitor {
                         id: agent.agent_id,
                         name: agent.name.clone(),
                     };
-                    if let Some(alert) = state.observe(&who, &obs, at, &self.thresholds) {
+                    let muted = agent.is_muted(at);
+                    if let Some(alert) = state.observe(&who, &obs, at, &self.thresholds, muted) {
                         alerts.push((Alert::Agent(alert), self.route(&agent)));
                     }
                 }

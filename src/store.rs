@@ -48,6 +48,11 @@ pub struct AgentRecord {
 }
 
 impl AgentRecord {
+    /// Muted now: `muted`, until `muted_until` when it has one.
+    pub fn is_muted(&self, now: DateTime<Utc>) -> bool {
+        self.muted && self.muted_until.is_none_or(|until| now < until)
+    }
+
     /// The agent's own webhooks; empty when it has none (its alerts then go to the defaults).
     pub fn own_webhooks(&self) -> Vec<Webhook> {
         let slack = self
@@ -301,6 +306,18 @@ impl Store {
         }
         tx.commit().await?;
         self.agent(id).await
+    }
+
+    /// Lifts every mute whose end time has passed (`muted` and `muted_until` cleared), so the
+    /// agent's JSON shows what is in force. Returns how many were lifted.
+    pub async fn lift_expired_mutes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE agents SET muted = 0, muted_until = NULL WHERE muted_until IS NOT NULL AND muted_until <= ?",
+        )
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Stops watching an agent; `false` when it was not watched. Its alerts already in the

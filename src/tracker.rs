@@ -11,6 +11,9 @@
 //!   [`AgentAlertKind::Reminder`].
 //! - `success` consecutive healthy observations close it: one [`AgentAlertKind::Recovered`].
 //! - A healthy first observation says nothing; an unhealthy one alerts once the threshold is met.
+//! - A muted agent is tracked but alerts nothing: no outage opens while muted (so an agent still
+//!   unhealthy when the mute lifts alerts on the next observation), an open one closes silently
+//!   on recovery, and no change or reminder is sent or counted as sent.
 
 use std::num::NonZeroU32;
 
@@ -83,6 +86,7 @@ impl AgentState {
         obs: &Observation,
         at: DateTime<Utc>,
         th: &Thresholds,
+        muted: bool,
     ) -> Option<AgentAlert> {
         let healthy = obs.is_healthy();
         let prev = self.last.as_ref();
@@ -118,6 +122,9 @@ impl AgentState {
         };
 
         match (&mut self.outage, healthy) {
+            // Muted: no outage is opened, so the alert comes on the first cycle after the mute
+            // lifts if the agent is still unhealthy.
+            (None, false) if muted => None,
             (None, false) if self.health_streak >= th.failure.get() => {
                 self.outage = Some(OpenOutage {
                     alerted_status: obs.status.clone(),
@@ -139,6 +146,10 @@ impl AgentState {
                 let from = outage.alerted_status.clone();
                 let since = outage.since;
                 self.outage = None;
+                // Muted: the outage closes silently.
+                if muted {
+                    return None;
+                }
                 Some(alert(
                     AgentAlertKind::Recovered,
                     Some(from),
@@ -146,6 +157,8 @@ impl AgentState {
                     since,
                 ))
             }
+            // Muted: no change or reminder, and none is recorded as sent.
+            (Some(_), false) if muted => None,
             (Some(outage), false) => {
                 if obs.status != outage.alerted_status && self.status_streak >= th.failure.get() {
                     let from = std::mem::replace(&mut outage.alerted_status, obs.status.clone());
@@ -304,7 +317,8 @@ mod tests {
             + Duration::minutes(m)
     }
 
-    /// Feeds statuses one minute apart ("!" is a failed poll); returns (minute, alert) pairs.
+    /// Feeds statuses one minute apart ("!" is a failed poll, a trailing "~" a muted
+    /// observation); returns (minute, alert) pairs.
     fn run(
         state: &mut AgentState,
         th: &Thresholds,
@@ -317,7 +331,12 @@ mod tests {
                 state.poll_failed("HTTP 500".into(), t(m));
                 continue;
             }
-            if let Some(a) = state.observe(&agent(), &obs(s), t(m), th) {
+            // A trailing "~" marks an observation made while the agent is muted.
+            let (s, muted) = match s.strip_suffix('~') {
+                Some(s) => (s, true),
+                None => (*s, false),
+            };
+            if let Some(a) = state.observe(&agent(), &obs(s), t(m), th, muted) {
                 out.push((m, a.kind, a.from, a.to));
             }
         }
@@ -356,7 +375,7 @@ mod tests {
         let mut s = AgentState::default();
         let th = th(3, 1, None);
         for m in 0..3 {
-            let a = s.observe(&agent(), &obs("errored"), t(m), &th);
+            let a = s.observe(&agent(), &obs("errored"), t(m), &th, false);
             assert_eq!(a.is_some(), m == 2, "minute {m}");
             if let Some(a) = a {
                 assert_eq!(a.unhealthy_since, t(0));
@@ -420,7 +439,7 @@ mod tests {
         ];
         let mut recovered = None;
         for (m, st) in statuses.iter().enumerate() {
-            if let Some(a) = s.observe(&agent(), &obs(st), t(m as i64), &th) {
+            if let Some(a) = s.observe(&agent(), &obs(st), t(m as i64), &th, false) {
                 recovered = Some(a);
             }
         }
@@ -538,7 +557,7 @@ mod tests {
         .iter()
         .enumerate()
         {
-            alerts.extend(s.observe(&agent(), &obs(st), t(m as i64), &th));
+            alerts.extend(s.observe(&agent(), &obs(st), t(m as i64), &th, false));
         }
         let kinds: Vec<_> = alerts.iter().map(|a| (a.kind, a.at)).collect();
         assert_eq!(kinds, vec![(Down, t(0)), (Changed, t(2)), (Reminder, t(5))]);
@@ -579,7 +598,7 @@ mod tests {
     #[test]
     fn poll_failure_is_recorded_and_cleared() {
         let mut s = AgentState::default();
-        s.observe(&agent(), &obs("active"), t(0), &th(2, 1, None));
+        s.observe(&agent(), &obs("active"), t(0), &th(2, 1, None), false);
         s.poll_failed("timeout".into(), t(1));
         assert_eq!(s.last_error.as_deref(), Some("timeout"));
         assert_eq!(s.last_checked_at, Some(t(1)));
@@ -589,7 +608,7 @@ mod tests {
             "active",
             "status unchanged"
         );
-        s.observe(&agent(), &obs("active"), t(2), &th(2, 1, None));
+        s.observe(&agent(), &obs("active"), t(2), &th(2, 1, None), false);
         assert_eq!(s.last_error, None);
     }
 
@@ -611,6 +630,66 @@ mod tests {
         );
         let kinds: Vec<_> = got.iter().map(|g| g.1).collect();
         assert_eq!(kinds, vec![Down, Recovered, Down, Recovered]);
+    }
+
+    #[test]
+    fn a_muted_agent_alerts_nothing_and_alerts_once_unmuted_if_still_unhealthy() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(2, 1, Some(2)),
+            &[
+                "active~", "errored~", "errored~", "errored~", "errored", "errored", "errored",
+            ],
+        );
+        let kinds: Vec<_> = got.iter().map(|(m, k, ..)| (*m, *k)).collect();
+        assert_eq!(kinds, vec![(4, Down), (6, Reminder)], "{got:?}");
+        assert_eq!(
+            got[0].2.as_deref(),
+            Some("active"),
+            "the change the team did not hear about"
+        );
+    }
+
+    #[test]
+    fn a_recovery_while_muted_closes_the_outage_silently() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(1, 1, Some(1)),
+            &["errored", "errored~", "active~", "active", "active"],
+        );
+        assert_eq!(got, vec![(0, Down, None, "errored".into())]);
+        assert!(!s.is_alerting());
+    }
+
+    #[test]
+    fn muted_changes_and_reminders_are_not_sent_nor_counted_as_sent() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(1, 1, Some(2)),
+            &[
+                "errored",
+                "not_connected~",
+                "not_connected~",
+                "not_connected~",
+                "not_connected",
+            ],
+        );
+        let kinds: Vec<_> = got.iter().map(|(m, k, ..)| (*m, *k)).collect();
+        assert_eq!(kinds, vec![(0, Down), (4, Changed)], "{got:?}");
+    }
+
+    #[test]
+    fn an_agent_muted_from_the_start_and_healthy_when_unmuted_says_nothing() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(1, 1, None),
+            &["errored~", "errored~", "active", "active"],
+        );
+        assert!(got.is_empty(), "{got:?}");
     }
 
     fn summary(polled: usize, failed: usize, auth: bool) -> CycleSummary {

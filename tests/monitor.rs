@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use common::{AGENT_A, FakeRavan, status_body, wait_until};
-use ravan_watch::alert::{Alert, MonitorAlertKind};
+use ravan_watch::alert::{AgentAlertKind, Alert, MonitorAlertKind};
 use ravan_watch::config::{PollSchedule, RavanAuth};
 use ravan_watch::domain::AgentId;
 use ravan_watch::monitor::Monitor;
@@ -18,7 +18,7 @@ use ravan_watch::notify::{Outbox, RetryPolicy};
 use ravan_watch::ravan::RavanClient;
 use ravan_watch::scheduler::Scheduler;
 use ravan_watch::secret::Secret;
-use ravan_watch::store::Store;
+use ravan_watch::store::{AgentPatch, Store};
 use ravan_watch::tracker::Thresholds;
 use serde_json::json;
 use wiremock::ResponseTemplate;
@@ -182,4 +182,83 @@ async fn a_cycle_still_running_at_the_next_tick_is_not_started_twice() {
             "cycles overlapped: polls {gap:?} apart"
         );
     }
+}
+
+async fn mute(store: &Store, agent: &str, muted: bool, until: Option<chrono::DateTime<Utc>>) {
+    let patch = AgentPatch {
+        muted: Some(muted),
+        muted_until: Some(until),
+        ..AgentPatch::default()
+    };
+    store
+        .update_agent(agent.parse().unwrap(), &patch)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_muted_agent_is_polled_but_alerts_nothing_and_unmuting_it_while_unhealthy_alerts_once() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "errored", Some("revoked"));
+    let (m, store) = monitor(&ravan, &[AGENT_A.to_owned()], 4, 1).await;
+    mute(&store, AGENT_A, true, None).await;
+    for _ in 0..3 {
+        let report = m.run_cycle().await.unwrap();
+        assert_eq!(report.polled, 1, "still polled");
+        assert!(report.alerts.is_empty(), "muted: {:?}", report.alerts);
+    }
+    let state = store
+        .agent(AGENT_A.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .state;
+    assert_eq!(state.last.unwrap().status, "errored", "still tracked");
+
+    mute(&store, AGENT_A, false, None).await;
+    let report = m.run_cycle().await.unwrap();
+    assert_eq!(report.alerts.len(), 1, "the alert comes on the next cycle");
+    assert!(matches!(&report.alerts[0], Alert::Agent(a) if a.kind == AgentAlertKind::Down));
+    assert!(m.run_cycle().await.unwrap().alerts.is_empty(), "once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mute_with_an_end_time_lifts_by_itself() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "errored", Some("revoked"));
+    let (m, store) = monitor(&ravan, &[AGENT_A.to_owned()], 4, 1).await;
+    let id: AgentId = AGENT_A.parse().unwrap();
+
+    mute(
+        &store,
+        AGENT_A,
+        true,
+        Some(Utc::now() + chrono::Duration::hours(1)),
+    )
+    .await;
+    assert!(
+        m.run_cycle().await.unwrap().alerts.is_empty(),
+        "muted until later"
+    );
+    assert!(store.agent(id).await.unwrap().unwrap().muted);
+
+    mute(
+        &store,
+        AGENT_A,
+        true,
+        Some(Utc::now() - chrono::Duration::seconds(1)),
+    )
+    .await;
+    let report = m.run_cycle().await.unwrap();
+    assert_eq!(
+        report.alerts.len(),
+        1,
+        "the mute ended: {:?}",
+        report.alerts
+    );
+    let agent = store.agent(id).await.unwrap().unwrap();
+    assert!(
+        !agent.muted && agent.muted_until.is_none(),
+        "the lifted mute is cleared"
+    );
 }
