@@ -659,8 +659,8 @@ async fn the_agent_shows_the_trackers_state() {
         name: None,
     };
     let mut state = AgentState::default();
-    state.observe(&agent_ref, &obs, at(0), &thresholds);
-    state.observe(&agent_ref, &obs, at(30), &thresholds);
+    state.observe(&agent_ref, &obs, at(0), &thresholds, false);
+    state.observe(&agent_ref, &obs, at(30), &thresholds, false);
     app.store
         .commit_cycle(
             &[AgentUpdate {
@@ -718,7 +718,7 @@ async fn the_agent_shows_the_trackers_state() {
     assert_eq!(agent["state"]["last_error"], "timeout after 10s");
     assert_eq!(agent["state"]["last_checked_at"], "2025-06-15T15:07:40Z");
 
-    state.observe(&agent_ref, &healthy, at(90), &thresholds);
+    state.observe(&agent_ref, &healthy, at(90), &thresholds, false);
     app.store
         .commit_cycle(
             &[AgentUpdate {
@@ -1099,6 +1099,7 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
         &obs,
         at(0),
         &th,
+        false,
     );
     app.store
         .commit_cycle(
