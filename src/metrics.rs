@@ -11,6 +11,7 @@ pub const POLLS: &str = "ravan_watch_polls_total";
 pub const ALERTS: &str = "ravan_watch_alerts_total";
 pub const DELIVERIES: &str = "ravan_watch_deliveries_total";
 pub const OUTBOX_PENDING: &str = "ravan_watch_outbox_pending";
+pub const WEBHOOKS_DEAD: &str = "ravan_watch_webhooks_dead";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -32,6 +33,10 @@ pub fn handle() -> &'static PrometheusHandle {
             "Webhook delivery attempts, by platform and outcome."
         );
         metrics::describe_gauge!(OUTBOX_PENDING, "Alerts in the outbox not yet delivered.");
+        metrics::describe_gauge!(
+            WEBHOOKS_DEAD,
+            "Webhooks that answered gone (no_service, 404 …) and get nothing more."
+        );
         handle
     })
 }

@@ -55,16 +55,6 @@ impl Monitor {
         }
     }
 
-    /// An agent's own webhooks when it has any, else the defaults.
-    fn route(&self, agent: &AgentRecord) -> Vec<Webhook> {
-        let own = agent.own_webhooks();
-        if own.is_empty() {
-            self.defaults.clone()
-        } else {
-            own
-        }
-    }
-
     /// Polls every watched agent once and records the outcome.
     pub async fn run_cycle(&self) -> Result<CycleReport, StoreError> {
         let started = std::time::Instant::now();
@@ -105,7 +95,7 @@ impl Monitor {
                     };
                     let muted = agent.is_muted(at);
                     if let Some(alert) = state.observe(&who, &obs, at, &self.thresholds, muted) {
-                        alerts.push((Alert::Agent(alert), self.route(&agent)));
+                        alerts.push((Alert::Agent(alert), agent.destinations(&self.defaults)));
                     }
                 }
                 Err(failure) => {

@@ -64,6 +64,10 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         .await
         .context("adding WATCH_AGENT_IDS")?;
     let defaults = config.default_webhooks();
+    // A restart is the operator's way to say the default webhooks work again.
+    for hook in &defaults {
+        store.clear_webhook_dead(hook).await?;
+    }
     if defaults.is_empty() {
         tracing::warn!(
             "neither SLACK_WEBHOOK_URL nor DISCORD_WEBHOOK_URL is set: agents without webhooks of their own alert only in the log"
@@ -79,7 +83,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         ravan,
         store.clone(),
         outbox.clone(),
-        defaults,
+        defaults.clone(),
         config.thresholds,
         config.poll_concurrency.get(),
     ));
@@ -96,6 +100,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         admin_token,
         allowed_hosts: config.webhook_allowed_hosts.clone(),
         scheduler_running: scheduler_running.clone(),
+        default_webhooks: defaults,
     });
     let http = tokio::spawn(
         axum::serve(listener, router)

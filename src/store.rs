@@ -53,6 +53,16 @@ impl AgentRecord {
         self.muted && self.muted_until.is_none_or(|until| now < until)
     }
 
+    /// Where this agent's alerts go: its own webhooks when it has any, else the defaults.
+    pub fn destinations(&self, defaults: &[Webhook]) -> Vec<Webhook> {
+        let own = self.own_webhooks();
+        if own.is_empty() {
+            defaults.to_vec()
+        } else {
+            own
+        }
+    }
+
     /// The agent's own webhooks; empty when it has none (its alerts then go to the defaults).
     pub fn own_webhooks(&self) -> Vec<Webhook> {
         let slack = self
@@ -106,10 +116,21 @@ pub enum OutboxStatus {
     Failed,
 }
 
+/// A webhook that answered "gone", and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadWebhook {
+    pub webhook: Webhook,
+    pub reason: String,
+    pub since: DateTime<Utc>,
+}
+
 /// One alert for one destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub id: i64,
+    /// The poll cycle that produced it (its commit time in ms): one cycle's alerts to one
+    /// destination go out together.
+    pub batch: i64,
     pub webhook: Webhook,
     pub alert: Alert,
     pub status: OutboxStatus,
@@ -276,6 +297,19 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Setting a URL (even the same one again) is the operator's word that it works now.
+        for (platform, url) in [
+            ("slack", &patch.slack_webhook_url),
+            ("discord", &patch.discord_webhook_url),
+        ] {
+            if let Some(Some(url)) = url {
+                sqlx::query("DELETE FROM dead_webhooks WHERE platform = ? AND url = ?")
+                    .bind(platform)
+                    .bind(url.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         if let Some(url) = &patch.slack_webhook_url {
             sqlx::query("UPDATE agents SET slack_webhook_url = ? WHERE agent_id = ?")
                 .bind(url.as_ref().map(Url::as_str))
@@ -382,6 +416,57 @@ impl Store {
 
     // ---------------------------------------------------------------- outbox
 
+    /// Records that a webhook answered "gone"; `true` when it was not known dead before.
+    pub async fn mark_webhook_dead(
+        &self,
+        hook: &Webhook,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO dead_webhooks (platform, url, reason, since) VALUES (?, ?, ?, ?)
+             ON CONFLICT (platform, url) DO NOTHING",
+        )
+        .bind(platform_name(hook.platform))
+        .bind(hook.url.expose().as_str())
+        .bind(reason)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
+    /// Forgets that a webhook was dead (its URL was set again).
+    pub async fn clear_webhook_dead(&self, hook: &Webhook) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dead_webhooks WHERE platform = ? AND url = ?")
+            .bind(platform_name(hook.platform))
+            .bind(hook.url.expose().as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn dead_webhooks(&self) -> Result<Vec<DeadWebhook>, StoreError> {
+        sqlx::query("SELECT * FROM dead_webhooks ORDER BY since")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let platform = match row.get::<&str, _>("platform") {
+                    "slack" => Platform::Slack,
+                    _ => Platform::Discord,
+                };
+                let url = Url::parse(row.get("url")).map_err(|e| corrupt("dead webhook url", e))?;
+                Ok(DeadWebhook {
+                    webhook: Webhook::new(platform, SecretUrl::new(url)),
+                    reason: row.get("reason"),
+                    since: from_millis(row.get("since")),
+                })
+            })
+            .collect()
+    }
+
     /// For each destination, its oldest pending entry: entries to one destination go out in
     /// order, so a later one waits while an earlier one is being retried.
     pub async fn outbox_heads(&self) -> Result<Vec<OutboxEntry>, StoreError> {
@@ -436,43 +521,72 @@ impl Store {
         )
     }
 
-    pub async fn mark_delivered(&self, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_error = NULL, finished_at = ? WHERE id = ?")
-            .bind(millis(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+    /// The pending entries of one destination produced by one cycle, oldest first.
+    pub async fn outbox_batch(
+        &self,
+        hook: &Webhook,
+        batch: i64,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM outbox WHERE status = 'pending' AND platform = ? AND url = ? AND batch = ? ORDER BY id",
+        )
+        .bind(platform_name(hook.platform))
+        .bind(hook.url.expose().as_str())
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(outbox_from_row)
+        .collect()
+    }
+
+    /// Marks entries delivered (they went out in one message, or one each).
+    pub async fn mark_delivered(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_error = NULL, finished_at = ?
+             WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(millis(now))
+        .bind(to_json(&ids))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     pub async fn schedule_retry(
         &self,
-        id: i64,
+        ids: &[i64],
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
-            .bind(error)
-            .bind(millis(next_attempt_at))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+             WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(error)
+        .bind(millis(next_attempt_at))
+        .bind(to_json(&ids))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    /// Gives up on an entry, keeping it and the reason.
+    /// Gives up on entries, keeping them and the reason.
     pub async fn mark_failed(
         &self,
-        id: i64,
+        ids: &[i64],
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, finished_at = ? WHERE id = ?")
-            .bind(reason)
-            .bind(millis(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, finished_at = ?
+             WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(reason)
+        .bind(millis(now))
+        .bind(to_json(&ids))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }
@@ -490,14 +604,15 @@ async fn insert_outbox(
     let kind = kind.trim_matches('"').to_owned();
     for hook in hooks {
         sqlx::query(
-            "INSERT INTO outbox (platform, url, agent_id, kind, alert, next_attempt_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (platform, url, agent_id, kind, alert, next_attempt_at, created_at, batch)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(platform_name(hook.platform))
         .bind(hook.url.expose().as_str())
         .bind(&agent_id)
         .bind(&kind)
         .bind(to_json(alert))
+        .bind(millis(now))
         .bind(millis(now))
         .bind(millis(now))
         .execute(&mut **tx)
@@ -545,6 +660,7 @@ fn outbox_from_row(row: &SqliteRow) -> Result<OutboxEntry, StoreError> {
     };
     Ok(OutboxEntry {
         id: row.get("id"),
+        batch: row.get("batch"),
         webhook: Webhook::new(platform, SecretUrl::new(url)),
         alert: serde_json::from_str(row.get("alert")).map_err(|e| corrupt("outbox alert", e))?,
         status,

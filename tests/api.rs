@@ -77,6 +77,7 @@ impl TestApp {
             allowed_hosts: AllowedHosts::parse(&format!("{DEFAULT_ALLOWED_HOSTS},127.0.0.1:9000"))
                 .unwrap(),
             scheduler_running: scheduler_running.clone(),
+            default_webhooks: vec![],
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -1660,4 +1661,47 @@ async fn every_documented_route_is_served() {
         let status = req.send().await.unwrap().status();
         assert!(status.is_success(), "{method} {path}: {status}");
     }
+}
+
+#[tokio::test]
+async fn a_dead_webhook_shows_in_delivery_error_until_its_url_is_set_again() {
+    let app = TestApp::start().await;
+    app.create(json!({"agent_id": AGENT_A, "slack_webhook_url": SLACK}))
+        .await;
+    let agent: Value = app.get_agent(AGENT_A).await.json().await.unwrap();
+    assert_eq!(agent["delivery_error"], Value::Null);
+
+    let hook = Webhook::new(Platform::Slack, SecretUrl::new(SLACK.parse().unwrap()));
+    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    assert!(
+        app.store
+            .mark_webhook_dead(&hook, "HTTP 404: no_service", now)
+            .await
+            .unwrap()
+    );
+    let agent: Value = app.get_agent(AGENT_A).await.json().await.unwrap();
+    let error = agent["delivery_error"]
+        .as_str()
+        .expect("delivery_error is set");
+    assert!(
+        error.contains("no_service") && error.contains(SLACK_MASKED),
+        "{error}"
+    );
+    assert!(!error.contains("SLACKSECRET123"), "{error}");
+    let list: Value = app
+        .authed(Method::GET, "/agents")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["agents"][0]["delivery_error"], agent["delivery_error"]);
+
+    // Setting the URL again (here: the same one) clears it.
+    let agent = app
+        .patched(AGENT_A, json!({"slack_webhook_url": SLACK}))
+        .await;
+    assert_eq!(agent["delivery_error"], Value::Null);
+    assert!(app.store.dead_webhooks().await.unwrap().is_empty());
 }

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use ravan_watch::alert::{Alert, MonitorAlert, MonitorAlertKind};
+use ravan_watch::alert::{
+    AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind,
+};
 use ravan_watch::notify::{Outbox, Platform, RetryPolicy, Webhook};
 use ravan_watch::secret::SecretUrl;
 use ravan_watch::store::{OutboxEntry, OutboxStatus, Store};
@@ -20,6 +22,8 @@ fn policy() -> RetryPolicy {
         max_age: Duration::from_secs(3600),
         max_rate_limit_wait: Duration::from_secs(300),
         timeout: Duration::from_millis(500),
+        // Pacing has its own tests; here it would only slow the others down.
+        slack_interval: Duration::ZERO,
     }
 }
 
@@ -40,6 +44,28 @@ fn alert(reason: &str) -> Alert {
         reason: reason.into(),
         at,
         since: at,
+    })
+}
+
+fn agent_id(i: u32) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
+/// A down alert about the `i`-th (unnamed) agent.
+fn down(i: u32) -> Alert {
+    let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    Alert::Agent(AgentAlert {
+        kind: AgentAlertKind::Down,
+        agent: AgentRef {
+            id: agent_id(i).parse().unwrap(),
+            name: None,
+        },
+        from: Some("active".into()),
+        to: "errored".into(),
+        connected: false,
+        accounts: vec![],
+        at,
+        unhealthy_since: at,
     })
 }
 
@@ -344,4 +370,245 @@ async fn a_failing_destination_does_not_hold_up_another() {
     let r = outbox.pass(t0()).await.unwrap();
     assert_eq!((r.delivered, r.retrying), (2, 1));
     assert_eq!(store.outbox_pending().await.unwrap(), 1);
+}
+
+/// Alerts committed as separate poll cycles (batches), one alert each.
+async fn commit_batches(store: &Store, batches: &[Vec<(Alert, Webhook)>]) {
+    for (i, batch) in batches.iter().enumerate() {
+        let rows: Vec<_> = batch
+            .iter()
+            .map(|(a, h)| (a.clone(), vec![h.clone()]))
+            .collect();
+        let at = Utc::now() + chrono::Duration::milliseconds(i as i64 + 1);
+        store
+            .commit_cycle(&[], &MonitorState::default(), &rows, at)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_dead_webhook_gets_nothing_more_and_its_later_alerts_are_kept_as_failed() {
+    let server = sink(vec![
+        ResponseTemplate::new(404).set_body_string("no_service"),
+    ])
+    .await;
+    let h = hook(&server, Platform::Slack);
+    let (store, outbox) = outbox_with(&[(alert("first"), h.clone())]).await;
+    commit_batches(&store, &[vec![(alert("second"), h.clone())]]).await;
+    let r = outbox.pass(t0() + secs(1.0)).await.unwrap();
+    assert_eq!((r.failed, r.messages), (2, 1), "the second is not sent");
+    assert_eq!(requests(&server).await.len(), 1);
+    let dead = store.dead_webhooks().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].reason, "HTTP 404: no_service");
+    let later = &entries(&store).await[1];
+    assert_eq!(later.status, OutboxStatus::Failed);
+    assert!(
+        later
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("webhook is dead"),
+        "{:?}",
+        later.last_error
+    );
+
+    commit_batches(&store, &[vec![(alert("third"), h.clone())]]).await;
+    outbox.pass(t0() + secs(2.0)).await.unwrap();
+    assert_eq!(
+        requests(&server).await.len(),
+        1,
+        "still nothing sent to a dead webhook"
+    );
+    store.clear_webhook_dead(&h).await.unwrap();
+    commit_batches(&store, &[vec![(alert("fourth"), h)]]).await;
+    outbox.pass(t0() + secs(3.0)).await.unwrap();
+    assert_eq!(requests(&server).await.len(), 2, "tried again once cleared");
+}
+
+#[tokio::test]
+async fn a_discord_invalid_token_marks_the_webhook_dead() {
+    let server = sink(vec![ResponseTemplate::new(401).set_body_json(
+        json!({"message": "Invalid Webhook Token", "code": 50027}),
+    )])
+    .await;
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    outbox.pass(t0()).await.unwrap();
+    assert_eq!(store.dead_webhooks().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_invalid_payload_fails_the_message_but_not_the_webhook() {
+    let server = sink(vec![
+        ResponseTemplate::new(400).set_body_string("invalid_payload"),
+    ])
+    .await;
+    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    assert_eq!(outbox.pass(t0()).await.unwrap().failed, 1);
+    assert!(store.dead_webhooks().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_few_alerts_of_one_cycle_go_one_by_one_and_more_go_as_one_message() {
+    let server = sink(vec![ResponseTemplate::new(204)]).await;
+    let h = hook(&server, Platform::Discord);
+    let three: Vec<_> = (0..3)
+        .map(|i| (alert(&format!("a{i}")), h.clone()))
+        .collect();
+    let (store, outbox) = outbox_with(&three).await;
+    let r = outbox.pass(t0() + secs(1.0)).await.unwrap();
+    assert_eq!((r.delivered, r.messages), (3, 3));
+    let five: Vec<_> = (0..5).map(|i| (down(i), h.clone())).collect();
+    commit_batches(&store, &[five]).await;
+    let r = outbox.pass(t0() + secs(2.0)).await.unwrap();
+    assert_eq!((r.delivered, r.messages), (5, 1));
+    let sent = requests(&server).await;
+    assert_eq!(sent.len(), 4);
+    let grouped = sent[3].to_string();
+    for i in 0..5 {
+        assert!(grouped.contains(&agent_id(i)), "{grouped}");
+    }
+    assert!(
+        entries(&store)
+            .await
+            .iter()
+            .all(|e| e.status == OutboxStatus::Delivered)
+    );
+}
+
+/// Arrival times of the requests a sink received, via a responder that records them.
+struct Recording {
+    arrivals: std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+    answers: std::sync::Mutex<std::collections::VecDeque<ResponseTemplate>>,
+    last: ResponseTemplate,
+}
+
+impl wiremock::Respond for Recording {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.arrivals
+            .lock()
+            .unwrap()
+            .push(std::time::Instant::now());
+        self.answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| self.last.clone())
+    }
+}
+
+async fn recording_sink(
+    answers: Vec<ResponseTemplate>,
+    last: ResponseTemplate,
+) -> (
+    MockServer,
+    std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+) {
+    let server = MockServer::start().await;
+    let arrivals = std::sync::Arc::default();
+    Mock::given(method("POST"))
+        .respond_with(Recording {
+            arrivals: std::sync::Arc::clone(&arrivals),
+            answers: std::sync::Mutex::new(answers.into()),
+            last,
+        })
+        .mount(&server)
+        .await;
+    (server, arrivals)
+}
+
+/// Runs the worker until `done` holds (or a deadline), then stops it.
+async fn run_worker_until(outbox: &Outbox, server: &MockServer, n: usize) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = {
+        let outbox = outbox.clone();
+        tokio::spawn(async move { outbox.run(stopped).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while requests(server).await.len() < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {n} requests"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send_replace(true);
+    worker.await.unwrap();
+}
+
+#[tokio::test]
+async fn slack_gets_at_most_one_message_a_second() {
+    let (server, arrivals) =
+        recording_sink(vec![], ResponseTemplate::new(200).set_body_string("ok")).await;
+    let h = hook(&server, Platform::Slack);
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let outbox = Outbox::new(
+        store.clone(),
+        RetryPolicy {
+            slack_interval: Duration::from_secs(1),
+            ..policy()
+        },
+    )
+    .unwrap();
+    let rows: Vec<_> = (0..3)
+        .map(|i| (alert(&format!("m{i}")), vec![h.clone()]))
+        .collect();
+    store
+        .commit_cycle(&[], &MonitorState::default(), &rows, Utc::now())
+        .await
+        .unwrap();
+    run_worker_until(&outbox, &server, 3).await;
+    let t = arrivals.lock().unwrap().clone();
+    for pair in t.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(990),
+            "{:?}",
+            pair[1] - pair[0]
+        );
+    }
+}
+
+#[tokio::test]
+async fn discord_waits_when_its_bucket_is_empty() {
+    let empty = ResponseTemplate::new(204)
+        .insert_header("x-ratelimit-remaining", "0")
+        .insert_header("x-ratelimit-reset-after", "1.5");
+    let (server, arrivals) = recording_sink(vec![empty], ResponseTemplate::new(204)).await;
+    let h = hook(&server, Platform::Discord);
+    let (_store, outbox) = outbox_with(&[(alert("a"), h.clone()), (alert("b"), h)]).await;
+    run_worker_until(&outbox, &server, 2).await;
+    let t = arrivals.lock().unwrap().clone();
+    assert!(
+        t[1] - t[0] >= Duration::from_millis(1450),
+        "{:?}",
+        t[1] - t[0]
+    );
+}
+
+#[tokio::test]
+async fn after_a_429_both_forms_deliver_once_after_the_wait_in_order() {
+    for (platform, limited, ok) in [
+        (
+            Platform::Slack,
+            ResponseTemplate::new(429).insert_header("retry-after", "1"),
+            ResponseTemplate::new(200).set_body_string("ok"),
+        ),
+        (
+            Platform::Discord,
+            ResponseTemplate::new(429).set_body_json(json!({"message": "You are being rate limited.", "retry_after": 1.2, "global": false})),
+            ResponseTemplate::new(204),
+        ),
+    ] {
+        let (server, arrivals) = recording_sink(vec![limited], ok).await;
+        let h = hook(&server, platform);
+        let (store, outbox) = outbox_with(&[(alert("first"), h.clone()), (alert("second"), h)]).await;
+        run_worker_until(&outbox, &server, 3).await;
+        let t = arrivals.lock().unwrap().clone();
+        assert!(t[1] - t[0] >= Duration::from_millis(990), "{platform}: waited {:?}", t[1] - t[0]);
+        let sent = requests(&server).await;
+        assert_eq!(sent.len(), 3, "{platform}: the limited one again, then the next: no duplicate");
+        assert!(sent[1].to_string().contains("first") && sent[2].to_string().contains("second"), "{platform}: in order");
+        assert!(entries(&store).await.iter().all(|e| e.status == OutboxStatus::Delivered));
+    }
 }

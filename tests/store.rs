@@ -309,7 +309,7 @@ async fn outbox_heads_are_the_oldest_pending_per_destination() {
         .map(|e| e.id)
         .collect();
     assert_eq!(heads, vec![all[0].id, all[2].id]);
-    store.mark_delivered(all[0].id, now()).await.unwrap();
+    store.mark_delivered(&[all[0].id], now()).await.unwrap();
     let heads: Vec<i64> = store
         .outbox_heads()
         .await
@@ -319,7 +319,7 @@ async fn outbox_heads_are_the_oldest_pending_per_destination() {
         .collect();
     assert_eq!(heads, vec![all[1].id, all[2].id]);
     store
-        .mark_failed(all[1].id, "HTTP 404: no_service", now())
+        .mark_failed(&[all[1].id], "HTTP 404: no_service", now())
         .await
         .unwrap();
     let failed = store.outbox_entry(all[1].id).await.unwrap().unwrap();

@@ -17,8 +17,9 @@ use super::error::{AgentIdPath, ApiError, ApiJson, ErrorBody};
 use super::values::{AgentName, WebhookUrl, parse_rfc3339};
 use crate::config::AllowedHosts;
 use crate::domain::{Account, AgentId};
+use crate::notify::Webhook;
 use crate::secret::SecretUrl;
-use crate::store::{AgentPatch, AgentRecord, NewAgent};
+use crate::store::{AgentPatch, AgentRecord, DeadWebhook, NewAgent};
 use crate::tracker::AgentState;
 
 // ------------------------------------------------------------------ requests
@@ -249,8 +250,22 @@ impl From<&AgentState> for AgentStatus {
     }
 }
 
-impl From<&AgentRecord> for Agent {
-    fn from(r: &AgentRecord) -> Self {
+impl Agent {
+    /// The agent as answered, with the problems of the webhooks its alerts go to.
+    fn new(r: &AgentRecord, defaults: &[Webhook], dead: &[DeadWebhook]) -> Self {
+        let problems: Vec<String> = r
+            .destinations(defaults)
+            .iter()
+            .filter_map(|hook| dead.iter().find(|d| d.webhook == *hook))
+            .map(|d| {
+                format!(
+                    "{} is dead since {}: {}",
+                    d.webhook,
+                    d.since.to_rfc3339(),
+                    d.reason
+                )
+            })
+            .collect();
         Self {
             agent_id: r.agent_id.to_string(),
             name: r.name.clone(),
@@ -258,11 +273,17 @@ impl From<&AgentRecord> for Agent {
             muted_until: r.muted_until,
             slack_webhook_url: r.slack_webhook_url.as_ref().map(SecretUrl::masked),
             discord_webhook_url: r.discord_webhook_url.as_ref().map(SecretUrl::masked),
-            delivery_error: None,
+            delivery_error: (!problems.is_empty()).then(|| problems.join("; ")),
             created_at: r.created_at,
             state: AgentStatus::from(&r.state),
         }
     }
+}
+
+/// One agent as answered.
+async fn answer(state: &ApiState, record: &AgentRecord) -> Result<Agent, ApiError> {
+    let dead = state.store.dead_webhooks().await?;
+    Ok(Agent::new(record, &state.default_webhooks, &dead))
 }
 
 // ------------------------------------------------------------------ handlers
@@ -301,7 +322,7 @@ pub async fn create_agent(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/agents/{id}"))],
-        Json(Agent::from(&record)),
+        Json(answer(&state, &record).await?),
     )
         .into_response())
 }
@@ -320,8 +341,12 @@ pub async fn create_agent(
 )]
 pub async fn list_agents(State(state): State<ApiState>) -> Result<Json<AgentList>, ApiError> {
     let agents = state.store.agents().await?;
+    let dead = state.store.dead_webhooks().await?;
     Ok(Json(AgentList {
-        agents: agents.iter().map(Agent::from).collect(),
+        agents: agents
+            .iter()
+            .map(|a| Agent::new(a, &state.default_webhooks, &dead))
+            .collect(),
     }))
 }
 
@@ -349,7 +374,7 @@ pub async fn get_agent(
         .agent(id)
         .await?
         .ok_or_else(|| ApiError::agent_not_found(id))?;
-    Ok(Json(Agent::from(&record)))
+    Ok(Json(answer(&state, &record).await?))
 }
 
 /// Change an agent's settings.
@@ -390,7 +415,7 @@ pub async fn update_agent(
         muted_until = patch.muted_until.is_some(),
         "agent changed over the API (fields marked true were sent)"
     );
-    Ok(Json(Agent::from(&record)))
+    Ok(Json(answer(&state, &record).await?))
 }
 
 /// Stop watching an agent. Alerts about it already queued are still delivered.

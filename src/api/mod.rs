@@ -50,6 +50,9 @@ pub struct ApiState {
     pub allowed_hosts: crate::config::AllowedHosts,
     /// Set true by `serve` once the scheduler runs; /readyz needs it and a database that answers.
     pub scheduler_running: Arc<AtomicBool>,
+    /// `SLACK_WEBHOOK_URL` / `DISCORD_WEBHOOK_URL`: where agents without their own go, so an
+    /// agent's `delivery_error` can report a dead default webhook too.
+    pub default_webhooks: Vec<crate::notify::Webhook>,
 }
 
 /// The whole API. Request bodies are limited to 64 KiB ([`error::MAX_BODY_BYTES`]).

@@ -17,6 +17,17 @@ use serde::Deserialize;
 use super::{Platform, Webhook, text};
 use crate::util::root_cause;
 
+/// Slack answers that mean the webhook is gone, whatever the status code.
+const SLACK_DEAD: &[&str] = &[
+    "no_service",
+    "no_active_hooks",
+    "channel_not_found",
+    "channel_is_archived",
+    "invalid_token",
+    "team_disabled",
+    "action_prohibited",
+];
+
 /// Answer bodies are cut to this many characters before they reach a log line.
 const MAX_ANSWER_CHARS: usize = 200;
 
@@ -32,6 +43,8 @@ pub struct RetryPolicy {
     pub max_rate_limit_wait: Duration,
     /// One request's time limit.
     pub timeout: Duration,
+    /// Slack allows about one message a second per webhook: the least time between two.
+    pub slack_interval: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -45,6 +58,7 @@ impl Default for RetryPolicy {
             max_age: Duration::from_secs(24 * 3600),
             max_rate_limit_wait: Duration::from_secs(300),
             timeout: Duration::from_secs(10),
+            slack_interval: Duration::from_secs(1),
         }
     }
 }
@@ -67,6 +81,15 @@ impl RetryPolicy {
     }
 }
 
+/// What a successful answer says about the next request to the same webhook (Discord's
+/// `X-RateLimit-Remaining` / `X-RateLimit-Reset-After`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    Free,
+    /// The bucket is empty: wait this long before the next message.
+    WaitBeforeNext(Duration),
+}
+
 /// Why a message was not delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
@@ -76,14 +99,18 @@ pub enum DeliveryError {
     /// 5xx, timeout or connection error: worth retrying.
     #[error("{0}")]
     Transient(String),
-    /// Any other answer: retrying will not help.
+    /// The message was refused (e.g. Slack `400 invalid_payload`): retrying will not help.
     #[error("{0}")]
     Permanent(String),
+    /// The webhook itself is gone or refused (Slack `404 no_service`, `410 channel_is_archived`,
+    /// `403 invalid_token`; Discord 401/403/404): nothing more should be sent to it.
+    #[error("{0}")]
+    Dead(String),
 }
 
 impl DeliveryError {
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, Self::Permanent(_))
+        matches!(self, Self::RateLimited(_) | Self::Transient(_))
     }
 }
 
@@ -114,7 +141,7 @@ impl Sender {
         &self,
         hook: &Webhook,
         body: &serde_json::Value,
-    ) -> impl Future<Output = Result<(), DeliveryError>> + Send + use<> {
+    ) -> impl Future<Output = Result<Pace, DeliveryError>> + Send + use<> {
         let request = self.http.post(hook.url.expose().clone()).json(body);
         let (platform, timeout) = (hook.platform, self.timeout);
         async move {
@@ -123,16 +150,30 @@ impl Sender {
                 .await
                 .map_err(|e| transport_error(e, timeout))?;
             let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get(RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<f64>().ok());
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            };
+            let retry_after = header(RETRY_AFTER.as_str());
+            let pace = match (
+                header("x-ratelimit-remaining"),
+                header("x-ratelimit-reset-after"),
+            ) {
+                (Some(remaining), Some(reset))
+                    if remaining < 1.0 && reset.is_finite() && reset > 0.0 =>
+                {
+                    Pace::WaitBeforeNext(Duration::from_secs_f64(reset))
+                }
+                _ => Pace::Free,
+            };
             let text = response
                 .text()
                 .await
                 .map_err(|e| transport_error(e, timeout))?;
-            classify(platform, status, retry_after, &text)
+            classify(platform, status, retry_after, &text).map(|()| pace)
         }
     }
 }
@@ -170,6 +211,12 @@ pub fn classify(
             )))
         }
         (_, 500..=599) => Err(DeliveryError::Transient(answer())),
+        (Platform::Slack, 403 | 404 | 410) | (Platform::Discord, 401 | 403 | 404) => {
+            Err(DeliveryError::Dead(answer()))
+        }
+        (Platform::Slack, _) if SLACK_DEAD.contains(&body.trim()) => {
+            Err(DeliveryError::Dead(answer()))
+        }
         _ => Err(DeliveryError::Permanent(answer())),
     }
 }
@@ -289,6 +336,7 @@ mod tests {
         ] {
             let err = classify(platform, status, None, body).unwrap_err();
             assert!(!err.is_retryable(), "{status}");
+            assert_eq!(matches!(err, Dead(_)), status != 400, "{status} {body}");
             assert!(err.to_string().contains(&status.to_string()));
             assert!(
                 err.to_string()
