@@ -5,20 +5,30 @@
 
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const POLLS: &str = "ravan_watch_polls_total";
 pub const ALERTS: &str = "ravan_watch_alerts_total";
 pub const DELIVERIES: &str = "ravan_watch_deliveries_total";
 pub const OUTBOX_PENDING: &str = "ravan_watch_outbox_pending";
 pub const WEBHOOKS_DEAD: &str = "ravan_watch_webhooks_dead";
+pub const POLL_DURATION: &str = "ravan_watch_poll_duration_seconds";
+pub const AGENTS: &str = "ravan_watch_agents";
+pub const LAST_GOOD_CYCLE: &str = "ravan_watch_last_successful_cycle_timestamp_seconds";
+
+/// Poll latency buckets, seconds: a healthy API answers in tens of milliseconds, the default
+/// timeout is 10 s.
+const POLL_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The process's Prometheus handle, installing the recorder the first time.
 pub fn handle() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(POLL_DURATION.to_owned()), POLL_BUCKETS)
+            .expect("buckets are not empty")
+            .build_recorder();
         let handle = recorder.handle();
         // Another recorder may exist when the library is embedded; then ours only renders
         // what it has, which is nothing, rather than failing the service.

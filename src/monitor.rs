@@ -71,7 +71,10 @@ impl Monitor {
                 .map(|agent| {
                     let ravan = self.ravan.clone();
                     async move {
+                        let started = std::time::Instant::now();
                         let result = ravan.status(&agent.agent_id).await;
+                        ::metrics::histogram!(metrics::POLL_DURATION)
+                            .record(started.elapsed().as_secs_f64());
                         (agent, Utc::now(), result)
                     }
                 })
@@ -128,10 +131,24 @@ impl Monitor {
             .alerts
             .extend(monitor_alerts.iter().map(|(a, _)| a.clone()));
 
+        let (mut healthy, mut unhealthy, mut unknown) = (0, 0, 0);
+        for update in &updates {
+            match update.state.last.as_ref().map(Observation::is_healthy) {
+                Some(true) => healthy += 1,
+                Some(false) => unhealthy += 1,
+                None => unknown += 1,
+            }
+        }
         let queued = self
             .store
             .commit_cycle(&updates, &monitor, &monitor_alerts, Utc::now())
             .await?;
+        ::metrics::gauge!(metrics::AGENTS, "health" => "healthy").set(healthy as f64);
+        ::metrics::gauge!(metrics::AGENTS, "health" => "unhealthy").set(unhealthy as f64);
+        ::metrics::gauge!(metrics::AGENTS, "health" => "unknown").set(unknown as f64);
+        if summary.polled > summary.failed {
+            ::metrics::gauge!(metrics::LAST_GOOD_CYCLE).set(Utc::now().timestamp() as f64);
+        }
         for alert in &report.alerts {
             ::metrics::counter!(metrics::ALERTS, "kind" => alert.kind_name()).increment(1);
             tracing::info!(alert = %crate::notify::text::headline(alert), "alert");

@@ -1,0 +1,144 @@
+//! `/metrics` from a running service: it parses as Prometheus text, and its counters move as
+//! agents are polled and alerts are sent. Alone in its test binary, because the metrics
+//! recorder is process-wide.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{AGENT_A, FakeRavan, wait_until};
+use ravan_watch::config::Config;
+use ravan_watch::serve;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn scrape(api: &str) -> prometheus_parse::Scrape {
+    let text = reqwest::get(format!("{api}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines)
+        .unwrap_or_else(|e| panic!("not Prometheus text ({e}):\n{text}"))
+}
+
+/// The value of `name` with the given labels (0 when absent); histograms give their count.
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => *v,
+            prometheus_parse::Value::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_move_as_alerts_are_sent() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let db = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/state.db", db.path().display());
+    let base = ravan.uri();
+    let hook = format!("{}/services/T0/B0/secret", slack.uri());
+    let config = Config::from_pairs([
+        ("RAVAN_API_TOKEN", "t"),
+        ("RAVAN_API_BASE_URL", base.as_str()),
+        ("WATCH_AGENT_IDS", AGENT_A),
+        ("POLL_SCHEDULE", "* * * * * *"),
+        ("FAILURE_THRESHOLD", "1"),
+        ("SLACK_WEBHOOK_URL", hook.as_str()),
+        ("DATABASE_URL", database.as_str()),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+    ])
+    .unwrap();
+    let service = serve::start(config).await.unwrap();
+    let api = format!("http://{}", service.addr());
+
+    wait_until(LIMIT, "a first poll", || async { ravan.polls().await >= 1 }).await;
+    wait_until(LIMIT, "the cycle's metrics", || async {
+        value(
+            &scrape(&api).await,
+            "ravan_watch_agents",
+            &[("health", "healthy")],
+        ) == 1.0
+    })
+    .await;
+    let before = scrape(&api).await;
+    assert!(
+        value(
+            &before,
+            "ravan_watch_polls_total",
+            &[("outcome", "observation")]
+        ) >= 1.0
+    );
+    assert!(
+        value(&before, "ravan_watch_poll_duration_seconds", &[]) >= 1.0,
+        "latency histogram"
+    );
+    assert!(
+        value(
+            &before,
+            "ravan_watch_last_successful_cycle_timestamp_seconds",
+            &[]
+        ) > 1.7e9
+    );
+    assert_eq!(
+        value(&before, "ravan_watch_alerts_total", &[("kind", "down")]),
+        0.0
+    );
+
+    ravan.set_status(AGENT_A, "errored", Some("revoked"));
+    wait_until(LIMIT, "the alert delivered", || async {
+        !slack
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    })
+    .await;
+    wait_until(LIMIT, "the delivery counted", || async {
+        value(
+            &scrape(&api).await,
+            "ravan_watch_deliveries_total",
+            &[("platform", "slack"), ("outcome", "delivered")],
+        ) == 1.0
+    })
+    .await;
+    let after = scrape(&api).await;
+    assert_eq!(
+        value(&after, "ravan_watch_alerts_total", &[("kind", "down")]),
+        1.0
+    );
+    assert_eq!(
+        value(&after, "ravan_watch_agents", &[("health", "unhealthy")]),
+        1.0
+    );
+    assert_eq!(value(&after, "ravan_watch_outbox_pending", &[]), 0.0);
+    assert!(
+        value(
+            &after,
+            "ravan_watch_polls_total",
+            &[("outcome", "observation")]
+        ) > value(
+            &before,
+            "ravan_watch_polls_total",
+            &[("outcome", "observation")]
+        )
+    );
+    service.stop().await;
+}
