@@ -262,3 +262,95 @@ async fn a_mute_with_an_end_time_lifts_by_itself() {
         "the lifted mute is cleared"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
+    use ravan_watch::notify::{Platform, Webhook};
+    use ravan_watch::secret::SecretUrl;
+    use ravan_watch::store::NewAgent;
+
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "errored", Some("revoked"));
+    ravan.set_status(common::AGENT_B, "errored", Some("revoked"));
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let own: url::Url = "https://hooks.slack.com/services/T1/B1/own"
+        .parse()
+        .unwrap();
+    let new = NewAgent {
+        slack_webhook_url: Some(own.clone()),
+        ..NewAgent::default()
+    };
+    store
+        .insert_agent(AGENT_A.parse().unwrap(), &new, Utc::now())
+        .await
+        .unwrap();
+    store
+        .ensure_agents(&[common::AGENT_B.parse().unwrap()], Utc::now())
+        .await
+        .unwrap();
+    let default_slack = Webhook::new(
+        Platform::Slack,
+        SecretUrl::new(
+            "https://hooks.slack.com/services/T0/B0/default"
+                .parse()
+                .unwrap(),
+        ),
+    );
+    let default_discord = Webhook::new(
+        Platform::Discord,
+        SecretUrl::new(
+            "https://discord.com/api/webhooks/1/default"
+                .parse()
+                .unwrap(),
+        ),
+    );
+    let client = RavanClient::new(
+        ravan.uri().parse().unwrap(),
+        &RavanAuth::Bearer(Secret::new("t")),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
+    let thresholds = Thresholds {
+        failure: NonZeroU32::new(1).unwrap(),
+        success: NonZeroU32::new(1).unwrap(),
+        reminder: None,
+    };
+    let m = Monitor::new(
+        client,
+        store.clone(),
+        outbox,
+        vec![default_slack.clone(), default_discord.clone()],
+        thresholds,
+        4,
+    );
+
+    assert_eq!(m.run_cycle().await.unwrap().alerts.len(), 2);
+    let mut routes: Vec<(String, String)> = store
+        .outbox()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| match &e.alert {
+            Alert::Agent(a) => (a.agent.id.to_string(), e.webhook.url.expose().to_string()),
+            Alert::Monitor(_) => panic!("no monitor alert expected"),
+        })
+        .collect();
+    routes.sort();
+    let mut expected = vec![
+        (AGENT_A.to_owned(), own.to_string()),
+        (
+            common::AGENT_B.to_owned(),
+            default_slack.url.expose().to_string(),
+        ),
+        (
+            common::AGENT_B.to_owned(),
+            default_discord.url.expose().to_string(),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(
+        routes, expected,
+        "A only to its own webhook; B to both defaults"
+    );
+}
