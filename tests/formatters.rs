@@ -2,8 +2,6 @@
 //! what happened, cannot mention or link, and stay inside the platforms' limits (Discord's checked
 //! against its published schema too), since a payload over a limit is a lost alert.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::alert::{
     AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind,
@@ -11,6 +9,9 @@ use ravan_watch::alert::{
 use ravan_watch::domain::Account;
 use ravan_watch::notify::{discord, slack};
 use serde_json::{Value, json};
+
+mod common;
+use common::limits::*;
 
 const ID: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 const ERROR: &str = "Invalid API key";
@@ -162,185 +163,6 @@ fn hostile_agent(a: &mut AgentAlert, s: &str) {
     }
 }
 
-/// Every string in `v`, keys excluded.
-fn strings(v: &Value) -> Vec<&str> {
-    match v {
-        Value::String(s) => vec![s],
-        Value::Array(a) => a.iter().flat_map(strings).collect(),
-        Value::Object(o) => o.values().flat_map(strings).collect(),
-        _ => vec![],
-    }
-}
-
-fn all_text(v: &Value) -> String {
-    strings(v).join("\n")
-}
-
-/// Discord text roughly as it renders: backslash escapes and zero-width spaces removed.
-fn discord_rendered(v: &Value) -> String {
-    let mut out = String::new();
-    let mut chars = all_text(v)
-        .chars()
-        .collect::<Vec<_>>()
-        .into_iter()
-        .peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek().is_some_and(|n| n.is_ascii_punctuation()) => {
-                out.push(chars.next().unwrap())
-            }
-            ZWSP => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn chars(v: &Value) -> usize {
-    v.as_str().map_or(0, |s| s.chars().count())
-}
-
-// ---------------------------------------------------------------- Slack checker
-
-/// Every Block Kit limit this crate relies on, plus: no `<` or `>` anywhere (the payload never
-/// contains control sequences) and every `&` in mrkdwn starts an entity.
-fn slack_violations(p: &Value) -> Vec<String> {
-    let mut bad = Vec::new();
-    let top = p["text"].as_str().unwrap_or("");
-    let n = top.chars().count();
-    bad_if(
-        &mut bad,
-        !(1..=4000).contains(&n),
-        format!("top-level text has {n} chars"),
-    );
-    let mut mrkdwn = vec![top];
-    // Text objects to check: (where, object, max chars).
-    let mut texts: Vec<(String, &Value, usize)> = Vec::new();
-    let empty = vec![];
-    let attachments = p["attachments"].as_array().unwrap_or(&empty);
-    bad_if(
-        &mut bad,
-        attachments.len() != 1,
-        format!("{} attachments", attachments.len()),
-    );
-    for att in attachments {
-        let colour = att["color"].as_str().unwrap_or("");
-        bad_if(
-            &mut bad,
-            colour.len() != 7
-                || !colour.starts_with('#')
-                || !colour[1..].chars().all(|c| c.is_ascii_hexdigit()),
-            format!("colour {colour:?}"),
-        );
-        let blocks = att["blocks"].as_array().unwrap_or(&empty);
-        bad_if(
-            &mut bad,
-            !(1..=50).contains(&blocks.len()),
-            format!("{} blocks", blocks.len()),
-        );
-        for (i, b) in blocks.iter().enumerate() {
-            match b["type"].as_str().unwrap_or("") {
-                "header" => {
-                    bad_if(
-                        &mut bad,
-                        b["text"]["type"] != "plain_text",
-                        format!("block {i}: header not plain_text"),
-                    );
-                    texts.push((format!("block {i} header"), &b["text"], 150));
-                }
-                "section" => {
-                    let fields = b["fields"].as_array().unwrap_or(&empty);
-                    bad_if(
-                        &mut bad,
-                        b["text"].is_null() && fields.is_empty(),
-                        format!("block {i}: section with neither text nor fields"),
-                    );
-                    if !b["text"].is_null() {
-                        texts.push((format!("block {i} section text"), &b["text"], 3000));
-                    }
-                    bad_if(
-                        &mut bad,
-                        fields.len() > 10,
-                        format!("block {i}: {} fields", fields.len()),
-                    );
-                    texts.extend(fields.iter().map(|f| (format!("block {i} field"), f, 2000)));
-                }
-                "context" => {
-                    let elements = b["elements"].as_array().unwrap_or(&empty);
-                    bad_if(
-                        &mut bad,
-                        !(1..=10).contains(&elements.len()),
-                        format!("block {i}: {} context elements", elements.len()),
-                    );
-                    texts.extend(
-                        elements
-                            .iter()
-                            .map(|e| (format!("block {i} context"), e, 3000)),
-                    );
-                }
-                other => bad.push(format!("block {i}: unexpected type {other:?}")),
-            }
-        }
-    }
-    for (at, t, max) in texts {
-        let n = chars(&t["text"]);
-        let kind = t["type"].as_str().unwrap_or("");
-        bad_if(
-            &mut bad,
-            !(1..=max).contains(&n) || !["mrkdwn", "plain_text"].contains(&kind),
-            format!("{at}: {kind:?} text of {n} chars (1..={max})"),
-        );
-        if kind == "mrkdwn" {
-            mrkdwn.extend(t["text"].as_str());
-        }
-    }
-    for s in strings(p) {
-        if s.contains(['<', '>']) {
-            bad.push(format!("angle bracket in {:?}", short(s)));
-        }
-    }
-    for s in mrkdwn {
-        let mut rest = s;
-        while let Some(i) = rest.find('&') {
-            rest = &rest[i..];
-            if !["&amp;", "&lt;", "&gt;"]
-                .iter()
-                .any(|e| rest.starts_with(e))
-            {
-                bad.push(format!("bare & in {:?}", short(s)));
-                break;
-            }
-            rest = &rest[1..];
-        }
-    }
-    bad
-}
-
-fn bad_if(bad: &mut Vec<String>, cond: bool, what: String) {
-    if cond {
-        bad.push(what);
-    }
-}
-
-fn short(s: &str) -> String {
-    s.chars().take(80).collect()
-}
-
-// ---------------------------------------------------------------- Discord checker
-
-/// Discord's execute-webhook body schema, from Discord's own API spec. Kept in the repository so
-/// the tests run from a fresh clone; `schema_fixture_matches_the_shared_reference` keeps it equal
-/// to the team's reference copy wherever that copy is present.
-const DISCORD_SCHEMA_JSON: &str = include_str!("fixtures/discord-execute-webhook.schema.json");
-
-static DISCORD_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
-    let schema: Value = serde_json::from_str(DISCORD_SCHEMA_JSON).unwrap();
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap()
-});
-
 #[test]
 fn schema_fixture_matches_the_shared_reference() {
     let path = concat!(
@@ -355,106 +177,6 @@ fn schema_fixture_matches_the_shared_reference() {
         ),
         Err(_) => eprintln!("no shared reference at {path}: checked against the fixture only"),
     }
-}
-
-/// The schema, then the rest of [`discord_limit_violations`].
-fn discord_violations(p: &Value) -> Vec<String> {
-    let mut bad: Vec<String> = DISCORD_SCHEMA
-        .iter_errors(p)
-        .map(|e| format!("schema: {e} at {}", e.instance_path()))
-        .collect();
-    bad.extend(discord_limit_violations(p));
-    bad
-}
-
-/// Every limit Discord enforces, including those the schema does not model (non-blank fields,
-/// the 6000 total), and no mentions.
-fn discord_limit_violations(p: &Value) -> Vec<String> {
-    let mut bad = Vec::new();
-    bad_if(
-        &mut bad,
-        p["allowed_mentions"] != json!({"parse": []}),
-        format!("allowed_mentions {}", p["allowed_mentions"]),
-    );
-    bad_if(
-        &mut bad,
-        !(1..=80).contains(&chars(&p["username"])),
-        "username".into(),
-    );
-    bad_if(&mut bad, chars(&p["content"]) > 2000, "content".into());
-    let empty = vec![];
-    let embeds = p["embeds"].as_array().unwrap_or(&empty);
-    bad_if(
-        &mut bad,
-        !(1..=10).contains(&embeds.len()),
-        format!("{} embeds", embeds.len()),
-    );
-    let mut total = 0;
-    for e in embeds {
-        let mut limit = |v: &Value, max: usize, what: &str| {
-            let n = chars(v);
-            total += n;
-            bad_if(
-                &mut bad,
-                n > max,
-                format!("{what} has {n} chars (max {max})"),
-            );
-        };
-        limit(&e["title"], 256, "title");
-        limit(&e["description"], 4096, "description");
-        limit(&e["footer"]["text"], 2048, "footer");
-        limit(&e["author"]["name"], 256, "author");
-        let fields = e["fields"].as_array().unwrap_or(&empty);
-        bad_if(
-            &mut bad,
-            fields.len() > 25,
-            format!("{} fields", fields.len()),
-        );
-        for f in fields {
-            for (key, max) in [("name", 256), ("value", 1024)] {
-                let s = f[key].as_str().unwrap_or("");
-                let n = s.chars().count();
-                total += n;
-                bad_if(
-                    &mut bad,
-                    s.trim().is_empty() || n > max,
-                    format!("field {key} has {n} chars (1..={max}): {:?}", short(s)),
-                );
-            }
-        }
-        bad_if(
-            &mut bad,
-            e["color"].as_u64().is_none_or(|c| c > 0xFF_FFFF),
-            "color".into(),
-        );
-        bad_if(
-            &mut bad,
-            DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap_or("")).is_err(),
-            "timestamp".into(),
-        );
-    }
-    bad_if(
-        &mut bad,
-        total > 6000,
-        format!("embed total {total} > 6000"),
-    );
-    for s in strings(p) {
-        let lower = s.to_lowercase();
-        bad_if(
-            &mut bad,
-            lower.contains("@everyone") || lower.contains("@here"),
-            format!("mention in {:?}", short(s)),
-        );
-        let unescaped_lt = s
-            .char_indices()
-            .any(|(i, c)| c == '<' && !s[..i].ends_with('\\'));
-        bad_if(
-            &mut bad,
-            unescaped_lt,
-            format!("unescaped < in {:?}", short(s)),
-        );
-    }
-    bad
 }
 
 fn assert_valid(label: &str, alert: &Alert) -> (Value, Value) {
@@ -852,5 +574,124 @@ fn discord_total_holds_at_every_fill_level() {
         let d = discord::message(&Alert::Agent(a));
         let bad = discord_limit_violations(&d);
         assert!(bad.is_empty(), "error length {len}: {bad:#?}");
+    }
+}
+
+// ---------------------------------------------------------------- grouped messages
+
+fn down_of(i: usize, name: Option<String>, error: &str) -> Alert {
+    let mut a = agent(AgentAlertKind::Down);
+    a.agent.id = format!("00000000-0000-4000-8000-{i:012}").parse().unwrap();
+    a.agent.name = name;
+    a.accounts = vec![account("Main", "errored", Some(error))];
+    Alert::Agent(a)
+}
+
+fn assert_group_valid(label: &str, alerts: &[Alert]) -> (Value, Value) {
+    let (s, d) = (slack::group_message(alerts), discord::group_message(alerts));
+    let bad = slack_violations(&s);
+    assert!(bad.is_empty(), "Slack, {label}: {bad:#?}");
+    let bad = discord_violations(&d);
+    assert!(bad.is_empty(), "Discord, {label}: {bad:#?}");
+    (s, d)
+}
+
+#[test]
+fn a_thousand_agent_outage_is_one_message_with_the_total_within_limits() {
+    let alerts: Vec<Alert> = (0..1000)
+        .map(|i| down_of(i, Some(format!("Agent {i}")), ERROR))
+        .collect();
+    let (s, d) = assert_group_valid("1000 downs", &alerts);
+    for (name, text) in [("slack", all_text(&s)), ("discord", discord_rendered(&d))] {
+        assert!(
+            text.contains("1000 agents lost their Cal.com connection"),
+            "{name}: {text}"
+        );
+        assert!(
+            text.contains("00000000-0000-4000-8000-000000000000"),
+            "{name}: the first agent listed"
+        );
+        assert!(text.contains(ERROR), "{name}: first errors shown");
+        let listed = (0..1000)
+            .filter(|i| text.contains(&format!("8000-{i:012}")))
+            .count();
+        assert!(listed >= 10, "{name}: only {listed} agents listed");
+        assert!(
+            text.contains(&format!("…and {} more", 1000 - listed)),
+            "{name}: {listed} listed, no exact rest in {text}"
+        );
+    }
+}
+
+#[test]
+fn a_small_group_names_every_agent() {
+    let alerts: Vec<Alert> = (0..5).map(|i| down_of(i, None, ERROR)).collect();
+    let (s, d) = assert_group_valid("5 downs", &alerts);
+    for text in [all_text(&s), all_text(&d)] {
+        for i in 0..5 {
+            assert!(
+                text.contains(&format!("00000000-0000-4000-8000-{i:012}")),
+                "{text}"
+            );
+        }
+        assert!(!text.contains("more"), "nothing cut: {text}");
+    }
+}
+
+#[test]
+fn a_mixed_group_counts_each_kind_exactly_and_is_red() {
+    let mut alerts: Vec<Alert> = (0..7).map(|i| down_of(i, None, ERROR)).collect();
+    for (kind, n) in [
+        (AgentAlertKind::Recovered, 3),
+        (AgentAlertKind::Changed, 2),
+        (AgentAlertKind::Reminder, 4),
+    ] {
+        for _ in 0..n {
+            alerts.push(Alert::Agent(agent(kind)));
+        }
+    }
+    alerts.push(Alert::Monitor(monitor(MonitorAlertKind::Down)));
+    let (s, d) = assert_group_valid("mixed", &alerts);
+    let headline = ravan_watch::notify::text::group_headline(&alerts);
+    for part in [
+        "7 agents lost",
+        "2 agents changed",
+        "4 agents still unhealthy",
+        "3 agents recovered",
+        "cannot poll",
+    ] {
+        assert!(headline.contains(part), "{part} in {headline}");
+    }
+    assert_eq!(d["embeds"][0]["color"], json!(0xE01E5A));
+    assert_eq!(s["attachments"][0]["color"], "#E01E5A");
+    let recovered: Vec<Alert> = (0..4)
+        .map(|_| Alert::Agent(agent(AgentAlertKind::Recovered)))
+        .collect();
+    assert_eq!(
+        discord::group_message(&recovered)["embeds"][0]["color"],
+        json!(0x2EB67D)
+    );
+}
+
+#[test]
+fn groups_of_every_size_with_hostile_and_long_text_stay_within_limits_and_escaped() {
+    let long_error = format!("{HOSTILE} {}", "é🔥<&*@".repeat(900));
+    let long_name = format!("{HOSTILE_2} {}", "x".repeat(5000));
+    for n in [2, 3, 4, 10, 37, 100, 1000, 10_000] {
+        let alerts: Vec<Alert> = (0..n)
+            .map(|i| down_of(i, Some(long_name.clone()), &long_error))
+            .collect();
+        let (s, d) = assert_group_valid(&format!("{n} hostile"), &alerts);
+        let slack_text = all_text(&s);
+        assert!(
+            !slack_text.contains("<!") && !slack_text.contains("<http"),
+            "{n}: Slack control sequence"
+        );
+        let discord_text = all_text(&d);
+        assert!(
+            !discord_text.contains("@everyone") && !discord_text.contains("@here"),
+            "{n}: Discord mention"
+        );
+        assert_eq!(d["allowed_mentions"], json!({"parse": []}));
     }
 }

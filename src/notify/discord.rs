@@ -54,6 +54,46 @@ pub fn message(alert: &Alert) -> Value {
     })
 }
 
+/// Discord's description limit.
+const DESCRIPTION_MAX: usize = 4096;
+
+/// One message for several alerts of the same poll cycle: the exact counts as the title, then
+/// one line per alert, most severe first, as far as the limits allow, then "…and N more".
+pub fn group_message(alerts: &[Alert]) -> Value {
+    let title = escape(&text::group_headline(alerts), TITLE_MAX);
+    // Room for "\n…and N more" at the end.
+    let (lines, left_out) = text::group_lines(
+        alerts,
+        DESCRIPTION_MAX - 32,
+        |s, max| escape(s, max),
+        |id| format!("`{id}`"),
+    );
+    let mut description = lines.join("\n");
+    if left_out > 0 {
+        description.push('\n');
+        description.push_str(&text::and_more(left_out));
+    }
+    let at = alerts
+        .iter()
+        .map(|a| match a {
+            Alert::Agent(a) => a.at,
+            Alert::Monitor(m) => m.at,
+        })
+        .max()
+        .unwrap_or_default();
+    json!({
+        "username": "ravan-watch",
+        "allowed_mentions": {"parse": []},
+        "embeds": [{
+            "title": title,
+            "description": description,
+            "color": text::group_colour(alerts),
+            "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "footer": {"text": FOOTER},
+        }],
+    })
+}
+
 /// One character of untrusted text as Discord markdown (see the module doc).
 fn unit(prev: Option<char>, c: char, next: Option<char>) -> String {
     match c {

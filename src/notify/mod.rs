@@ -67,13 +67,9 @@ impl Webhook {
 impl Webhook {
     /// One message for several alerts of the same poll cycle.
     pub fn render_group(&self, alerts: &[Alert]) -> serde_json::Value {
-        // Until the grouped formatters land: a plain list of headlines.
-        let text: Vec<String> = alerts.iter().map(text::headline).collect();
         match self.platform {
-            Platform::Slack => serde_json::json!({ "text": text.join("\n") }),
-            Platform::Discord => {
-                serde_json::json!({ "content": text.join("\n"), "allowed_mentions": {"parse": []} })
-            }
+            Platform::Slack => slack::group_message(alerts),
+            Platform::Discord => discord::group_message(alerts),
         }
     }
 }

@@ -47,6 +47,50 @@ pub fn message(alert: &Alert) -> Value {
     })
 }
 
+/// Sections a grouped message may use for its list.
+const GROUP_SECTIONS: usize = 4;
+
+/// One message for several alerts of the same poll cycle: the exact counts as the header, then
+/// one line per alert, most severe first, as far as the limits allow, then "…and N more".
+pub fn group_message(alerts: &[Alert]) -> Value {
+    let headline = text::group_headline(alerts);
+    // Each section holds whole lines; 200 characters of slack per section for the packing.
+    let (lines, left_out) = text::group_lines(
+        alerts,
+        GROUP_SECTIONS * (SECTION_MAX - 200),
+        |s, max| escape(s, max),
+        |id| format!("`{id}`"),
+    );
+    let mut blocks = vec![header(&headline)];
+    let mut current = String::new();
+    for line in lines {
+        if !current.is_empty() && current.chars().count() + 1 + line.chars().count() > SECTION_MAX {
+            blocks.push(section(std::mem::take(&mut current)));
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&line);
+    }
+    if !current.is_empty() {
+        blocks.push(section(current));
+    }
+    if left_out > 0 {
+        blocks.push(section(format!("_{}_", text::and_more(left_out))));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [mrkdwn("ravan-watch · Cal.com connection monitor for Ravan agents".into())],
+    }));
+    json!({
+        "text": escape(&headline, TEXT_MAX),
+        "attachments": [{
+            "color": format!("#{:06X}", text::group_colour(alerts)),
+            "blocks": blocks,
+        }],
+    })
+}
+
 /// One character of untrusted text as mrkdwn (see the module doc).
 fn unit(prev: Option<char>, c: char, next: Option<char>) -> String {
     match c {

@@ -1,6 +1,8 @@
 //! Shared test fakes: a scriptable Ravan API and waiting with a deadline instead of sleeping.
 #![allow(dead_code)]
 
+pub mod limits;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
