@@ -62,12 +62,8 @@ const DESCRIPTION_MAX: usize = 4096;
 pub fn group_message(alerts: &[Alert]) -> Value {
     let title = escape(&text::group_headline(alerts), TITLE_MAX);
     // Room for "\n…and N more" at the end.
-    let (lines, left_out) = text::group_lines(
-        alerts,
-        DESCRIPTION_MAX - 32,
-        |s, max| escape(s, max),
-        |id| format!("`{id}`"),
-    );
+    let (lines, left_out) =
+        text::group_lines(alerts, DESCRIPTION_MAX - 32, escape, |id| format!("`{id}`"));
     let mut description = lines.join("\n");
     if left_out > 0 {
         description.push('\n');

@@ -55,12 +55,10 @@ const GROUP_SECTIONS: usize = 4;
 pub fn group_message(alerts: &[Alert]) -> Value {
     let headline = text::group_headline(alerts);
     // Each section holds whole lines; 200 characters of slack per section for the packing.
-    let (lines, left_out) = text::group_lines(
-        alerts,
-        GROUP_SECTIONS * (SECTION_MAX - 200),
-        |s, max| escape(s, max),
-        |id| format!("`{id}`"),
-    );
+    let (lines, left_out) =
+        text::group_lines(alerts, GROUP_SECTIONS * (SECTION_MAX - 200), escape, |id| {
+            format!("`{id}`")
+        });
     let mut blocks = vec![header(&headline)];
     let mut current = String::new();
     for line in lines {

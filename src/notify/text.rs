@@ -260,6 +260,148 @@ pub fn headline(alert: &Alert) -> String {
     }
 }
 
+// ------------------------------------------------------------------ grouped messages
+
+/// Lines a grouped message lists before "…and N more": enough to see who, short enough to read.
+pub const GROUP_LINES_MAX: usize = 40;
+
+/// Severity order of a grouped message: what needs action first.
+fn rank(alert: &Alert) -> u8 {
+    match alert {
+        Alert::Monitor(m) if m.kind == MonitorAlertKind::Down => 0,
+        Alert::Agent(a) => match a.kind {
+            AgentAlertKind::Down => 1,
+            AgentAlertKind::Changed => 2,
+            AgentAlertKind::Reminder => 3,
+            AgentAlertKind::Recovered => 4,
+        },
+        Alert::Monitor(_) => 5,
+    }
+}
+
+/// The alerts, most severe first, each kind in its original order.
+pub fn group_sorted(alerts: &[Alert]) -> Vec<&Alert> {
+    let mut sorted: Vec<&Alert> = alerts.iter().collect();
+    sorted.sort_by_key(|a| rank(a));
+    sorted
+}
+
+/// The counts of a grouped message, always exact however much of the list fits:
+/// "🔴 37 agents lost their Cal.com connection · ✅ 5 recovered".
+pub fn group_headline(alerts: &[Alert]) -> String {
+    let count = |r: u8| alerts.iter().filter(|a| rank(a) == r).count();
+    let agents = |n: usize| {
+        if n == 1 {
+            "1 agent".to_owned()
+        } else {
+            format!("{n} agents")
+        }
+    };
+    let mut parts = Vec::new();
+    if count(0) > 0 {
+        parts.push("⚠️ ravan-watch cannot poll the Ravan API".to_owned());
+    }
+    for (r, say) in [
+        (1, "🔴 {} lost their Cal.com connection"),
+        (2, "🟠 {} changed status"),
+        (3, "⏰ {} still unhealthy"),
+        (4, "✅ {} recovered"),
+    ] {
+        let n = count(r);
+        if n > 0 {
+            parts.push(say.replace("{}", &agents(n)));
+        }
+    }
+    if count(5) > 0 {
+        parts.push("✅ ravan-watch can poll the Ravan API again".to_owned());
+    }
+    parts.join(" · ")
+}
+
+/// The colour of a grouped message: red if any agent is unhealthy, else amber if polling is
+/// broken, else green.
+pub fn group_colour(alerts: &[Alert]) -> u32 {
+    match alerts.iter().map(rank).min() {
+        Some(1..=3) => RED,
+        Some(0) if alerts.iter().any(|a| matches!(rank(a), 1..=3)) => RED,
+        Some(0) => AMBER,
+        _ => GREEN,
+    }
+}
+
+/// One line of a grouped message. `show(s, max)` escapes untrusted text for the platform and
+/// bounds it; `code(id)` renders an agent id. Each line stays under about 300 characters.
+pub fn group_line(
+    alert: &Alert,
+    show: impl Fn(&str, usize) -> String,
+    code: impl Fn(&str) -> String,
+) -> String {
+    match alert {
+        Alert::Agent(a) => {
+            let id = a.agent.id.to_string();
+            let who = match agent_name(&a.agent) {
+                Some(name) => format!("{} {}", show(name, 60), code(&id)),
+                None => code(&id),
+            };
+            let status = |s: &str| show(s, 24);
+            let first_error = worst_first(&a.accounts)
+                .into_iter()
+                .find_map(|acc| acc.error.as_deref())
+                .map(|e| format!(" — {}", show(e, 120)))
+                .unwrap_or_default();
+            let dur = human_duration(unhealthy_for(a));
+            match a.kind {
+                AgentAlertKind::Down => format!(
+                    "🔴 {who} — {}{first_error}",
+                    change(a.from.as_deref(), &a.to, status)
+                ),
+                AgentAlertKind::Changed => format!(
+                    "🟠 {who} — {}{first_error}",
+                    change(a.from.as_deref(), &a.to, status)
+                ),
+                AgentAlertKind::Reminder => {
+                    format!("⏰ {who} — still {} for {dur}{first_error}", status(&a.to))
+                }
+                AgentAlertKind::Recovered => format!("✅ {who} — recovered after {dur}"),
+            }
+        }
+        Alert::Monitor(m) if m.kind == MonitorAlertKind::Down => {
+            format!(
+                "⚠️ ravan-watch cannot poll the Ravan API: {}",
+                show(&m.reason, 200)
+            )
+        }
+        Alert::Monitor(m) => format!(
+            "✅ ravan-watch can poll the Ravan API again (broken for {})",
+            human_duration(m.at - m.since)
+        ),
+    }
+}
+
+/// The lines of a grouped message that fit `budget` characters (and [`GROUP_LINES_MAX`]), and
+/// how many were left out.
+pub fn group_lines(
+    alerts: &[Alert],
+    budget: usize,
+    show: impl Fn(&str, usize) -> String,
+    code: impl Fn(&str) -> String,
+) -> (Vec<String>, usize) {
+    let sorted = group_sorted(alerts);
+    take_fitting(
+        &sorted,
+        GROUP_LINES_MAX,
+        budget,
+        |a| group_line(a, &show, &code),
+        // Each line costs its length plus the newline that joins it.
+        |l| l.chars().count() + 1,
+    )
+}
+
+/// "…and 960 more", for the end of a cut list.
+pub fn and_more(n: usize) -> String {
+    format!("…and {n} more")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,146 +589,4 @@ mod tests {
             [("errored", false), ("active", true), ("active", false)]
         );
     }
-}
-
-// ------------------------------------------------------------------ grouped messages
-
-/// Lines a grouped message lists before "…and N more": enough to see who, short enough to read.
-pub const GROUP_LINES_MAX: usize = 40;
-
-/// Severity order of a grouped message: what needs action first.
-fn rank(alert: &Alert) -> u8 {
-    match alert {
-        Alert::Monitor(m) if m.kind == MonitorAlertKind::Down => 0,
-        Alert::Agent(a) => match a.kind {
-            AgentAlertKind::Down => 1,
-            AgentAlertKind::Changed => 2,
-            AgentAlertKind::Reminder => 3,
-            AgentAlertKind::Recovered => 4,
-        },
-        Alert::Monitor(_) => 5,
-    }
-}
-
-/// The alerts, most severe first, each kind in its original order.
-pub fn group_sorted(alerts: &[Alert]) -> Vec<&Alert> {
-    let mut sorted: Vec<&Alert> = alerts.iter().collect();
-    sorted.sort_by_key(|a| rank(a));
-    sorted
-}
-
-/// The counts of a grouped message, always exact however much of the list fits:
-/// "🔴 37 agents lost their Cal.com connection · ✅ 5 recovered".
-pub fn group_headline(alerts: &[Alert]) -> String {
-    let count = |r: u8| alerts.iter().filter(|a| rank(a) == r).count();
-    let agents = |n: usize| {
-        if n == 1 {
-            "1 agent".to_owned()
-        } else {
-            format!("{n} agents")
-        }
-    };
-    let mut parts = Vec::new();
-    if count(0) > 0 {
-        parts.push("⚠️ ravan-watch cannot poll the Ravan API".to_owned());
-    }
-    for (r, say) in [
-        (1, "🔴 {} lost their Cal.com connection"),
-        (2, "🟠 {} changed status"),
-        (3, "⏰ {} still unhealthy"),
-        (4, "✅ {} recovered"),
-    ] {
-        let n = count(r);
-        if n > 0 {
-            parts.push(say.replace("{}", &agents(n)));
-        }
-    }
-    if count(5) > 0 {
-        parts.push("✅ ravan-watch can poll the Ravan API again".to_owned());
-    }
-    parts.join(" · ")
-}
-
-/// The colour of a grouped message: red if any agent is unhealthy, else amber if polling is
-/// broken, else green.
-pub fn group_colour(alerts: &[Alert]) -> u32 {
-    match alerts.iter().map(rank).min() {
-        Some(1..=3) => RED,
-        Some(0) if alerts.iter().any(|a| matches!(rank(a), 1..=3)) => RED,
-        Some(0) => AMBER,
-        _ => GREEN,
-    }
-}
-
-/// One line of a grouped message. `show(s, max)` escapes untrusted text for the platform and
-/// bounds it; `code(id)` renders an agent id. Each line stays under about 300 characters.
-pub fn group_line(
-    alert: &Alert,
-    show: impl Fn(&str, usize) -> String,
-    code: impl Fn(&str) -> String,
-) -> String {
-    match alert {
-        Alert::Agent(a) => {
-            let id = a.agent.id.to_string();
-            let who = match agent_name(&a.agent) {
-                Some(name) => format!("{} {}", show(name, 60), code(&id)),
-                None => code(&id),
-            };
-            let status = |s: &str| show(s, 24);
-            let first_error = worst_first(&a.accounts)
-                .into_iter()
-                .find_map(|acc| acc.error.as_deref())
-                .map(|e| format!(" — {}", show(e, 120)))
-                .unwrap_or_default();
-            let dur = human_duration(unhealthy_for(a));
-            match a.kind {
-                AgentAlertKind::Down => format!(
-                    "🔴 {who} — {}{first_error}",
-                    change(a.from.as_deref(), &a.to, status)
-                ),
-                AgentAlertKind::Changed => format!(
-                    "🟠 {who} — {}{first_error}",
-                    change(a.from.as_deref(), &a.to, status)
-                ),
-                AgentAlertKind::Reminder => {
-                    format!("⏰ {who} — still {} for {dur}{first_error}", status(&a.to))
-                }
-                AgentAlertKind::Recovered => format!("✅ {who} — recovered after {dur}"),
-            }
-        }
-        Alert::Monitor(m) if m.kind == MonitorAlertKind::Down => {
-            format!(
-                "⚠️ ravan-watch cannot poll the Ravan API: {}",
-                show(&m.reason, 200)
-            )
-        }
-        Alert::Monitor(m) => format!(
-            "✅ ravan-watch can poll the Ravan API again (broken for {})",
-            human_duration(m.at - m.since)
-        ),
-    }
-}
-
-/// The lines of a grouped message that fit `budget` characters (and [`GROUP_LINES_MAX`]), and
-/// how many were left out.
-pub fn group_lines(
-    alerts: &[Alert],
-    budget: usize,
-    show: impl Fn(&str, usize) -> String,
-    code: impl Fn(&str) -> String,
-) -> (Vec<String>, usize) {
-    let sorted = group_sorted(alerts);
-    take_fitting(
-        &sorted,
-        GROUP_LINES_MAX,
-        budget,
-        |a| group_line(a, &show, &code),
-        // Each line costs its length plus the newline that joins it.
-        |l| l.chars().count() + 1,
-    )
-}
-
-/// "…and 960 more", for the end of a cut list.
-pub fn and_more(n: usize) -> String {
-    format!("…and {n} more")
 }
