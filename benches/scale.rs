@@ -1,0 +1,749 @@
+//! Scale benchmark: `cargo bench --bench scale` (release build; the run itself takes well under
+//! a minute on 2 cores, the first release build several minutes).
+//!
+//! Every figure comes from its own process, so peak RSS (VmHWM, which only grows) is that
+//! scenario's own and nothing else's:
+//!
+//! - `fake`: a fast fake Ravan API and a fake Slack/Discord sink on 127.0.0.1 (axum, one
+//!   thread). It records each webhook's arrival time on the system-wide monotonic clock, so the
+//!   outage scenario can compare it with its own.
+//! - `bare N`: the floor, a plain reqwest loop making the N status requests, 16 at a time.
+//!   Like `poll N`, it runs one warm-up pass, then `SCALE_CYCLES` (default 5) measured ones,
+//!   and reports the median.
+//! - `poll N`: ravan-watch's `Monitor::run_cycle` over N agents stored in SQLite.
+//! - `outage N`: N agents go `errored` with FAILURE_THRESHOLD 1; the delivery worker sends the
+//!   alerts to one Slack and one Discord webhook.
+//!
+//! The parent (what `cargo bench` runs) starts the fake, runs each scenario as a child, and
+//! prints one table. It talks only to 127.0.0.1 and stops by itself.
+
+use std::future::Future;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::num::NonZeroU32;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use chrono::Utc;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tokio::sync::watch;
+
+use ravan_watch::config::RavanAuth;
+use ravan_watch::domain::AgentId;
+use ravan_watch::monitor::Monitor;
+use ravan_watch::notify::{Outbox, Platform, RetryPolicy, Webhook};
+use ravan_watch::ravan::RavanClient;
+use ravan_watch::secret::{Secret, SecretUrl};
+use ravan_watch::store::{OutboxStatus, Store};
+use ravan_watch::tracker::Thresholds;
+
+/// `POLL_CONCURRENCY`'s default.
+const CONCURRENCY: usize = 16;
+const SIZES: [usize; 2] = [1_000, 10_000];
+const OUTAGE_AGENTS: usize = 1_000;
+/// One cycle is tens of milliseconds at 1,000 agents: one sample is noise, the median of a few
+/// is a figure. `SCALE_CYCLES=1` measures exactly one cycle.
+const DEFAULT_CYCLES: usize = 5;
+
+const TARGET_CPU_RATIO: f64 = 1.5;
+const TARGET_RSS_MIB: f64 = 64.0;
+const TARGET_MESSAGES: usize = 3;
+const TARGET_DELIVERY: Duration = Duration::from_secs(5);
+
+/// How long the outage scenario waits for the outbox to drain before giving up.
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(60);
+/// A child still running after this is stuck: it exits, and the bench reports the failure.
+const CHILD_WATCHDOG: Duration = Duration::from_secs(150);
+
+const CHILD_FLAG: &str = "--scale-child";
+
+const ACTIVE_BODY: &str = r#"{"success":true,"message":"Agent connection status retrieved","data":{"connected":true,"status":"active","accounts":[{"id":"acc-1","account_name":"Sales calendar","status":"active","error":""}]}}"#;
+const ERRORED_BODY: &str = r#"{"success":true,"message":"Agent connection status retrieved","data":{"connected":false,"status":"errored","accounts":[{"id":"acc-1","account_name":"Sales calendar","status":"errored","error":"Cal.com token expired"}]}}"#;
+
+const SLACK_PATH: &str = "/slack/services/T0000/B0000/bench-token";
+const DISCORD_PATH: &str = "/discord/api/webhooks/1/bench-token";
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything but the child flag means "run the benchmark".
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == CHILD_FLAG) {
+        Some(i) => child(&args[i + 1..]),
+        None => parent(),
+    }
+}
+
+// ------------------------------------------------------------------ measurements
+
+/// Process CPU time (user + system, all threads) so far.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// The system-wide monotonic clock in nanoseconds: comparable between processes.
+fn mono_ns() -> u64 {
+    // SAFETY: clock_gettime only writes the struct it is given.
+    let ts = unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        assert_eq!(libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts), 0);
+        ts
+    };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// This process's peak resident set size (VmHWM), in KiB.
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Measured cycles (or bare passes) after the warm-up; the median is reported.
+fn measured_cycles() -> usize {
+    std::env::var("SCALE_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_CYCLES)
+}
+
+/// Runs `cycle` `measured_cycles()` times, timing each run.
+async fn measure<F: Future<Output = ()>>(requests: usize, mut cycle: impl FnMut() -> F) -> Measure {
+    let (mut wall_s, mut cpu_s) = (Vec::new(), Vec::new());
+    for _ in 0..measured_cycles() {
+        let (cpu, t0) = (cpu_time(), Instant::now());
+        cycle().await;
+        wall_s.push(t0.elapsed().as_secs_f64());
+        cpu_s.push((cpu_time() - cpu).as_secs_f64());
+    }
+    Measure {
+        requests,
+        wall_s,
+        cpu_s,
+        peak_rss_kib: peak_rss_kib(),
+    }
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut xs = xs.to_vec();
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    if xs.len() % 2 == 0 {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    } else {
+        xs[mid]
+    }
+}
+
+/// The measured poll cycles (or bare passes) of one scenario: one sample per cycle.
+#[derive(Debug, Serialize, Deserialize)]
+struct Measure {
+    requests: usize,
+    wall_s: Vec<f64>,
+    cpu_s: Vec<f64>,
+    /// Taken after the last cycle: the process's peak over setup, warm-up and every cycle.
+    peak_rss_kib: u64,
+}
+
+impl Measure {
+    /// The median cycle's wall time.
+    fn wall(&self) -> Duration {
+        Duration::from_secs_f64(median(&self.wall_s))
+    }
+
+    /// The median cycle's CPU time, per request.
+    fn cpu_per_request(&self) -> Duration {
+        Duration::from_secs_f64(median(&self.cpu_s) / self.requests as f64)
+    }
+
+    /// The cheapest and dearest cycle's CPU time per request.
+    fn cpu_per_request_range(&self) -> (Duration, Duration) {
+        let per = |x: f64| Duration::from_secs_f64(x / self.requests as f64);
+        let min = self.cpu_s.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = self.cpu_s.iter().copied().fold(0.0, f64::max);
+        (per(min), per(max))
+    }
+
+    fn rss_mib(&self) -> f64 {
+        self.peak_rss_kib as f64 / 1024.0
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct OutageResult {
+    agents: usize,
+    down_alerts: usize,
+    cycle_wall_s: f64,
+    /// From `run_cycle` returning to the first / last webhook request arriving at the sink.
+    first_delivery_s: Option<f64>,
+    last_delivery_s: Option<f64>,
+    slack_messages: usize,
+    discord_messages: usize,
+    outbox_delivered: usize,
+    outbox_failed: usize,
+    outbox_pending: usize,
+    peak_rss_kib: u64,
+}
+
+// ------------------------------------------------------------------ parent
+
+/// The fake server process; killed when dropped (and it exits by itself when our end of its
+/// stdin closes, should this process die first).
+struct FakeProcess {
+    child: Child,
+    port: u16,
+}
+
+impl FakeProcess {
+    fn start() -> Self {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .args([CHILD_FLAG, "fake"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the fake server process");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("read the fake's port");
+        let port = line.trim().parse().expect("the fake prints its port");
+        Self { child, port }
+    }
+}
+
+impl Drop for FakeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs one scenario in a fresh process and reads the JSON line it prints.
+fn run_child<T: DeserializeOwned>(scenario: &str, agents: usize, port: u16) -> T {
+    eprintln!("scale: {scenario} {agents} …");
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .args([CHILD_FLAG, scenario, &agents.to_string(), &port.to_string()])
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("start a scenario process");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "scenario {scenario} {agents} failed ({}): {stdout}",
+        output.status
+    );
+    let line = stdout.lines().rev().find(|l| !l.trim().is_empty());
+    serde_json::from_str(line.unwrap_or_default()).unwrap_or_else(|e| {
+        panic!("scenario {scenario} {agents} printed no result ({e}): {stdout}")
+    })
+}
+
+fn parent() {
+    let started = Instant::now();
+    // Other work on the machine shows in the figures: print the load they were taken under.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    let fake = FakeProcess::start();
+    let mut rows = Vec::new();
+    for n in SIZES {
+        let bare: Measure = run_child("bare", n, fake.port);
+        let watch: Measure = run_child("poll", n, fake.port);
+        rows.push((n, bare, watch));
+    }
+    let outage: OutageResult = run_child("outage", OUTAGE_AGENTS, fake.port);
+    drop(fake);
+
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cycles = rows.first().map_or(0, |(_, _, w)| w.cpu_s.len());
+    println!();
+    println!(
+        "ravan-watch scale benchmark: fake Ravan on 127.0.0.1, concurrency {CONCURRENCY}, {cores} cores, load average before the run {load}"
+    );
+    println!(
+        "cycle wall, CPU/request: median of {cycles} cycles after 1 warm-up (CPU range: cheapest..dearest cycle); peak RSS: VmHWM, each scenario in its own process"
+    );
+    println!();
+    let row = |n: &str, what: &str, wall: String, cpu: String, range: String, rss: String| {
+        println!("{n:>7}  {what:<13} {wall:>10} {cpu:>12} {range:>19} {rss:>10}");
+    };
+    row(
+        "agents",
+        "",
+        "cycle wall".into(),
+        "CPU/request".into(),
+        "CPU range".into(),
+        "peak RSS".into(),
+    );
+    let range = |m: &Measure| {
+        let (lo, hi) = m.cpu_per_request_range();
+        format!("{}..{}", fmt_duration(lo), fmt_duration(hi))
+    };
+    for (n, bare, watch) in &rows {
+        for (agents, label, m) in [
+            (n.to_string(), "bare reqwest", bare),
+            (String::new(), "ravan-watch", watch),
+        ] {
+            row(
+                &agents,
+                label,
+                fmt_duration(m.wall()),
+                fmt_duration(m.cpu_per_request()),
+                range(m),
+                format!("{:.1} MiB", m.rss_mib()),
+            );
+        }
+        row(
+            "",
+            "ratio",
+            format!(
+                "{:.2}x",
+                watch.wall().as_secs_f64() / bare.wall().as_secs_f64()
+            ),
+            format!("{:.2}x", cpu_ratio(bare, watch)),
+            String::new(),
+            format!("{:.2}x", watch.rss_mib() / bare.rss_mib()),
+        );
+    }
+    println!();
+    for (n, bare, watch) in &rows {
+        let ratio = cpu_ratio(bare, watch);
+        println!(
+            "{n:>6} agents: CPU/poll ratio {ratio:.2}x (target <= {TARGET_CPU_RATIO}x) {}",
+            verdict(ratio <= TARGET_CPU_RATIO)
+        );
+    }
+    if let Some((n, _, watch)) = rows.iter().max_by_key(|(n, ..)| *n) {
+        println!(
+            "{n:>6} agents: ravan-watch peak RSS {:.1} MiB (target <= {TARGET_RSS_MIB} MiB) {}",
+            watch.rss_mib(),
+            verdict(watch.rss_mib() <= TARGET_RSS_MIB)
+        );
+    }
+
+    let o = &outage;
+    println!();
+    println!(
+        "outage: {} agents turn errored, FAILURE_THRESHOLD 1, default Slack + Discord webhooks",
+        o.agents
+    );
+    println!(
+        "  cycle: {} down alerts, run_cycle {}",
+        o.down_alerts,
+        fmt_duration(Duration::from_secs_f64(o.cycle_wall_s))
+    );
+    match (o.first_delivery_s, o.last_delivery_s) {
+        (Some(first), Some(last)) => {
+            let last = Duration::from_secs_f64(last.max(0.0));
+            println!(
+                "  end of cycle -> last webhook delivery {} (target <= {}) {}   (first after {})",
+                fmt_duration(last),
+                fmt_duration(TARGET_DELIVERY),
+                verdict(last <= TARGET_DELIVERY && o.outbox_pending == 0),
+                fmt_duration(Duration::from_secs_f64(first.max(0.0)))
+            );
+        }
+        _ => println!("  no webhook delivery arrived {}", verdict(false)),
+    }
+    for (name, count) in [("Slack", o.slack_messages), ("Discord", o.discord_messages)] {
+        println!(
+            "  {name:<8} messages received {count:>5} (target <= {TARGET_MESSAGES}) {}",
+            verdict(count <= TARGET_MESSAGES && count > 0)
+        );
+    }
+    println!(
+        "  outbox after: {} delivered, {} failed, {} still pending{}",
+        o.outbox_delivered,
+        o.outbox_failed,
+        o.outbox_pending,
+        if o.outbox_pending > 0 {
+            format!(" (gave up waiting after {DELIVERY_DEADLINE:?})")
+        } else {
+            String::new()
+        }
+    );
+    println!("  peak RSS {:.1} MiB", o.peak_rss_kib as f64 / 1024.0);
+    println!();
+    println!("total benchmark time {}", fmt_duration(started.elapsed()));
+}
+
+fn cpu_ratio(bare: &Measure, watch: &Measure) -> f64 {
+    watch.cpu_per_request().as_secs_f64() / bare.cpu_per_request().as_secs_f64()
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "ok" } else { "MISSED" }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
+
+// ------------------------------------------------------------------ children
+
+fn child(args: &[String]) {
+    let scenario = args.first().map(String::as_str).unwrap_or_default();
+    if scenario == "fake" {
+        return fake_server();
+    }
+    let agents: usize = args.get(1).and_then(|a| a.parse().ok()).expect("agents");
+    let port: u16 = args.get(2).and_then(|a| a.parse().ok()).expect("port");
+    std::thread::spawn(|| {
+        std::thread::sleep(CHILD_WATCHDOG);
+        eprintln!("scale: scenario still running after {CHILD_WATCHDOG:?}; giving up");
+        std::process::exit(3);
+    });
+    // The service's runtime: `Runtime::new()`, one worker per core.
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let base = format!("http://127.0.0.1:{port}");
+    let line = match scenario {
+        "bare" => serde_json::to_string(&runtime.block_on(bare(agents, &base))),
+        "poll" => serde_json::to_string(&runtime.block_on(poll(agents, &base))),
+        "outage" => serde_json::to_string(&runtime.block_on(outage(agents, &base))),
+        other => panic!("unknown scenario {other:?}"),
+    };
+    println!("{}", line.expect("results serialize"));
+}
+
+fn agent_ids(n: usize) -> Vec<AgentId> {
+    (0..n)
+        .map(|i| {
+            format!("00000000-0000-4000-8000-{i:012}")
+                .parse()
+                .expect("a UUID")
+        })
+        .collect()
+}
+
+async fn control(base: &str, path: &str) -> String {
+    let client = reqwest::Client::new();
+    let response = client
+        .put(format!("{base}/control/{path}"))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .unwrap_or_else(|e| panic!("fake control {path}: {e}"));
+    response.text().await.expect("control answer")
+}
+
+/// The floor: the same N requests, 16 at a time, bodies read, nothing else.
+async fn bare(n: usize, base: &str) -> Measure {
+    control(base, "mode/active").await;
+    let ids: Vec<String> = agent_ids(n).iter().map(ToString::to_string).collect();
+    let client = reqwest::Client::new();
+    let pass = || {
+        futures::stream::iter(&ids)
+            .map(|id| {
+                let request = client
+                    .get(format!("{base}/api/v1/calcom/agents/{id}/status"))
+                    .bearer_auth("bench-token");
+                async move {
+                    let response = request.send().await.ok()?;
+                    let ok = response.status() == StatusCode::OK;
+                    let body = response.bytes().await.ok()?;
+                    (ok && !body.is_empty()).then_some(())
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .filter(|r| std::future::ready(r.is_some()))
+            .count()
+    };
+    assert_eq!(pass().await, n, "warm-up: every request answered 200");
+    measure(n, || async {
+        assert_eq!(pass().await, n, "every request answered 200");
+    })
+    .await
+}
+
+/// Logs and metrics as `serve` has them (info level; the lines go nowhere).
+fn service_instrumentation() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "info,tokio_cron_scheduler=warn",
+        ))
+        .with_writer(std::io::sink)
+        .try_init();
+    ravan_watch::metrics::handle();
+}
+
+/// A monitor over `n` agents in a fresh SQLite database, with the delivery worker running.
+struct Service {
+    monitor: Monitor,
+    store: Store,
+    stop: watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Service {
+    async fn start(n: usize, base: &str, defaults: Vec<Webhook>, failure: u32) -> Self {
+        service_instrumentation();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let store = Store::open(&url).await.expect("open the store");
+        store
+            .ensure_agents(&agent_ids(n), Utc::now())
+            .await
+            .expect("add the agents");
+        let ravan = RavanClient::new(
+            base.parse().expect("base URL"),
+            &RavanAuth::Bearer(Secret::new("bench-token")),
+            Duration::from_secs(10),
+        )
+        .expect("Ravan client");
+        let outbox = Outbox::new(store.clone(), RetryPolicy::default()).expect("webhook client");
+        let thresholds = Thresholds {
+            failure: NonZeroU32::new(failure).expect("non-zero"),
+            success: NonZeroU32::MIN,
+            reminder: None,
+        };
+        let monitor = Monitor::new(
+            ravan,
+            store.clone(),
+            outbox.clone(),
+            defaults,
+            thresholds,
+            CONCURRENCY,
+        );
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(async move { outbox.run(stopped).await });
+        Self {
+            monitor,
+            store,
+            stop,
+            worker,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.worker.await;
+        self.store.close().await;
+    }
+}
+
+fn webhooks(base: &str) -> Vec<Webhook> {
+    let url = |path: &str| SecretUrl::new(format!("{base}{path}").parse().expect("URL"));
+    vec![
+        Webhook::new(Platform::Slack, url(SLACK_PATH)),
+        Webhook::new(Platform::Discord, url(DISCORD_PATH)),
+    ]
+}
+
+/// ravan-watch: one warm-up cycle, then the measured cycles, all agents healthy.
+async fn poll(n: usize, base: &str) -> Measure {
+    control(base, "mode/active").await;
+    // FAILURE_THRESHOLD's default, and default webhooks as a deployment would have them.
+    let service = Service::start(n, base, webhooks(base), 2).await;
+    let warm = service.monitor.run_cycle().await.expect("warm-up cycle");
+    assert_eq!((warm.polled, warm.failed), (n, 0), "warm-up cycle");
+    let measured = measure(n, || async {
+        let report = service.monitor.run_cycle().await.expect("cycle");
+        assert_eq!((report.polled, report.failed), (n, 0), "measured cycle");
+        assert!(report.alerts.is_empty(), "healthy agents raise no alert");
+    })
+    .await;
+    service.stop().await;
+    measured
+}
+
+#[derive(Deserialize)]
+struct SinkStats {
+    slack: Arrivals,
+    discord: Arrivals,
+}
+
+#[derive(Deserialize)]
+struct Arrivals {
+    count: usize,
+    first_ns: Option<u64>,
+    last_ns: Option<u64>,
+}
+
+/// `n` healthy agents turn errored at once; how fast and in how many messages does the team
+/// hear about it?
+async fn outage(n: usize, base: &str) -> OutageResult {
+    control(base, "mode/active").await;
+    control(base, "sink/reset").await;
+    let service = Service::start(n, base, webhooks(base), 1).await;
+    let warm = service.monitor.run_cycle().await.expect("healthy cycle");
+    assert_eq!((warm.polled, warm.failed), (n, 0), "healthy cycle");
+    assert!(warm.alerts.is_empty(), "healthy agents raise no alert");
+
+    control(base, "mode/errored").await;
+    let t0 = Instant::now();
+    let report = service.monitor.run_cycle().await.expect("outage cycle");
+    let cycle_end = mono_ns();
+    let cycle_wall = t0.elapsed();
+    assert_eq!((report.polled, report.failed), (n, 0), "outage cycle");
+    let down_alerts = report
+        .alerts
+        .iter()
+        .filter(|a| a.kind_name() == "down")
+        .count();
+
+    // The worker was woken by the cycle; wait for it to empty the outbox.
+    let deadline = Instant::now() + DELIVERY_DEADLINE;
+    while service.store.outbox_pending().await.expect("outbox count") > 0
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let entries = service.store.outbox().await.expect("outbox");
+    let status_count = |s: OutboxStatus| entries.iter().filter(|e| e.status == s).count();
+    let (delivered, failed, pending) = (
+        status_count(OutboxStatus::Delivered),
+        status_count(OutboxStatus::Failed),
+        status_count(OutboxStatus::Pending),
+    );
+    service.stop().await;
+
+    let stats: SinkStats =
+        serde_json::from_str(&control(base, "sink").await).expect("sink stats parse");
+    let since_cycle = |ns: u64| (ns as f64 - cycle_end as f64) / 1e9;
+    let first = [stats.slack.first_ns, stats.discord.first_ns]
+        .into_iter()
+        .flatten()
+        .min();
+    let last = [stats.slack.last_ns, stats.discord.last_ns]
+        .into_iter()
+        .flatten()
+        .max();
+    OutageResult {
+        agents: n,
+        down_alerts,
+        cycle_wall_s: cycle_wall.as_secs_f64(),
+        first_delivery_s: first.map(since_cycle),
+        last_delivery_s: last.map(since_cycle),
+        slack_messages: stats.slack.count,
+        discord_messages: stats.discord.count,
+        outbox_delivered: delivered,
+        outbox_failed: failed,
+        outbox_pending: pending,
+        peak_rss_kib: peak_rss_kib(),
+    }
+}
+
+// ------------------------------------------------------------------ the fake server
+
+/// Whether status requests are answered `errored` (else `active`).
+static ERRORED: AtomicBool = AtomicBool::new(false);
+
+#[derive(Default)]
+struct Sink {
+    slack: Mutex<Vec<u64>>,
+    discord: Mutex<Vec<u64>>,
+}
+
+fn fake_server() {
+    // One thread: the measured process keeps the other core(s).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    // Exit when the parent goes away (its end of our stdin closes).
+    std::thread::spawn(|| {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        std::process::exit(0);
+    });
+    runtime.block_on(async {
+        let sink = Arc::new(Sink::default());
+        let app = Router::new()
+            .route("/api/v1/calcom/agents/{id}/status", get(status))
+            .route(SLACK_PATH, post(slack))
+            .route(DISCORD_PATH, post(discord))
+            .route("/control/mode/{mode}", put(set_mode))
+            .route("/control/sink", put(sink_stats))
+            .route("/control/sink/reset", put(sink_reset))
+            .with_state(sink);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("address").port();
+        let mut out = std::io::stdout();
+        writeln!(out, "{port}")
+            .and_then(|()| out.flush())
+            .expect("print the port");
+        axum::serve(listener, app).await.expect("serve");
+    });
+}
+
+async fn status(Path(_id): Path<String>) -> impl IntoResponse {
+    let body = if ERRORED.load(Ordering::Relaxed) {
+        ERRORED_BODY
+    } else {
+        ACTIVE_BODY
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body)
+}
+
+async fn slack(State(sink): State<Arc<Sink>>, _body: Bytes) -> &'static str {
+    sink.slack.lock().expect("lock").push(mono_ns());
+    "ok"
+}
+
+async fn discord(State(sink): State<Arc<Sink>>, _body: Bytes) -> StatusCode {
+    sink.discord.lock().expect("lock").push(mono_ns());
+    StatusCode::NO_CONTENT
+}
+
+async fn set_mode(Path(mode): Path<String>) -> StatusCode {
+    match mode.as_str() {
+        "active" => ERRORED.store(false, Ordering::Relaxed),
+        "errored" => ERRORED.store(true, Ordering::Relaxed),
+        _ => return StatusCode::BAD_REQUEST,
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn sink_stats(State(sink): State<Arc<Sink>>) -> String {
+    let arrivals = |times: &Mutex<Vec<u64>>| {
+        let times = times.lock().expect("lock");
+        serde_json::json!({
+            "count": times.len(),
+            "first_ns": times.iter().min(),
+            "last_ns": times.iter().max(),
+        })
+    };
+    serde_json::json!({
+        "slack": arrivals(&sink.slack),
+        "discord": arrivals(&sink.discord),
+    })
+    .to_string()
+}
+
+async fn sink_reset(State(sink): State<Arc<Sink>>) -> StatusCode {
+    sink.slack.lock().expect("lock").clear();
+    sink.discord.lock().expect("lock").clear();
+    StatusCode::NO_CONTENT
+}
