@@ -7,15 +7,15 @@
 //! The store is read at the start of every cycle, so an agent added over the API is polled from
 //! the next cycle on and a removed one is not.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
 
 use crate::alert::{AgentRef, Alert};
 use crate::domain::Observation;
 use crate::metrics;
 use crate::notify::{Outbox, Webhook};
-use crate::ravan::{PollFailure, RavanClient};
-use crate::store::{AgentRecord, AgentUpdate, Routed, Store, StoreError};
+use crate::ravan::RavanClient;
+use crate::store::{AgentUpdate, Routed, Store, StoreError};
 use crate::tracker::{CycleSummary, Thresholds};
 
 /// What a cycle did, for logs and tests.
@@ -66,26 +66,25 @@ impl Monitor {
         let mut monitor = self.store.monitor_state().await?;
 
         // Owned values in the stream keep the cycle's future `Send` for the scheduler's spawn.
-        let results: Vec<(AgentRecord, DateTime<Utc>, Result<Observation, PollFailure>)> =
-            futures::stream::iter(agents)
-                .map(|agent| {
-                    let ravan = self.ravan.clone();
-                    async move {
-                        let started = std::time::Instant::now();
-                        let result = ravan.status(&agent.agent_id).await;
-                        ::metrics::histogram!(metrics::POLL_DURATION)
-                            .record(started.elapsed().as_secs_f64());
-                        (agent, Utc::now(), result)
-                    }
-                })
-                .buffered(self.concurrency)
-                .collect()
-                .await;
+        // Each result is folded into its update as it arrives: an agent's record is dropped once
+        // it is polled, rather than every record and every result being held to the end.
+        let mut updates = Vec::with_capacity(agents.len());
+        let mut results = futures::stream::iter(agents)
+            .map(|agent| {
+                let ravan = self.ravan.clone();
+                async move {
+                    let started = std::time::Instant::now();
+                    let result = ravan.status(&agent.agent_id).await;
+                    ::metrics::histogram!(metrics::POLL_DURATION)
+                        .record(started.elapsed().as_secs_f64());
+                    (agent, Utc::now(), result)
+                }
+            })
+            .buffered(self.concurrency);
 
         let mut summary = CycleSummary::default();
         let mut report = CycleReport::default();
-        let mut updates = Vec::with_capacity(results.len());
-        for (agent, at, result) in results {
+        while let Some((agent, at, result)) = results.next().await {
             summary.polled += 1;
             let mut state = agent.state.clone();
             let mut alerts = Vec::new();
