@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -272,12 +273,15 @@ impl Store {
 
     /// Every watched agent, oldest first.
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        sqlx::query("SELECT * FROM agents ORDER BY created_at, agent_id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(agent_from_row)
-            .collect()
+        // Row by row: each row is parsed and dropped as it arrives, so 10,000 raw rows and
+        // 10,000 records are never in memory at once.
+        let mut rows = sqlx::query("SELECT * FROM agents ORDER BY created_at, agent_id")
+            .fetch(&self.pool);
+        let mut agents = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            agents.push(agent_from_row(&row)?);
+        }
+        Ok(agents)
     }
 
     /// Applies `patch`; `None` when the agent is not watched.
