@@ -1,14 +1,25 @@
 # syntax=docker/dockerfile:1
-# Multi-stage: build with the Rust toolchain, run from a slim image as a non-root user.
-# TLS is rustls (no OpenSSL); the runtime image only needs CA certificates.
+# ravan-watch: build with the Rust toolchain, run from a slim Debian image as a non-root user.
+# TLS is rustls (no OpenSSL): the binary needs only the C runtime, plus CA certificates to
+# trust api.ravan.ai, Slack and Discord.
+#
+#   docker build -t ravan-watch .
+#   docker run -d --name ravan-watch --env-file .env -p 8080:8080 -v ravan-watch:/data ravan-watch
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-# Dependencies first, in their own layer: a source change does not rebuild them.
+# Dependencies first, in a layer of their own: a change to the sources does not rebuild them.
+# Stub targets stand in for the real ones (the manifest names a bench, so it needs a file too).
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+RUN mkdir -p src benches \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs \
+    && echo 'fn main() {}' > benches/scale.rs \
     && cargo build --release --locked \
     && rm -rf src
+# The migrations and the status page's templates are compiled into the binary.
+COPY migrations ./migrations
+COPY templates ./templates
 COPY src ./src
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
@@ -16,14 +27,18 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --create-home --home-dir /data ravan
+    && useradd --system --uid 10001 --user-group --create-home --home-dir /data ravan
 COPY --from=build /src/target/release/ravan-watch /usr/local/bin/ravan-watch
-USER ravan
+USER 10001:10001
 WORKDIR /data
 ENV LOG_FORMAT=json \
     DATABASE_URL=sqlite:///data/ravan-watch.db \
     LISTEN_ADDR=0.0.0.0:8080
+# Watched agents, their state and undelivered alerts: keep this volume across upgrades.
 VOLUME /data
 EXPOSE 8080
+# GET /healthz on the local listener; the binary needs no curl in the image.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["ravan-watch", "healthcheck"]
 ENTRYPOINT ["ravan-watch"]
 CMD ["serve"]
