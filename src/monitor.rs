@@ -69,14 +69,17 @@ impl Monitor {
         // Each result is folded into its update as it arrives: an agent's record is dropped once
         // it is polled, rather than every record and every result being held to the end.
         let mut updates = Vec::with_capacity(agents.len());
+        // Metric handles are looked up once per cycle, not once per poll.
+        let latency = ::metrics::histogram!(metrics::POLL_DURATION);
+        let observations = ::metrics::counter!(metrics::POLLS, "outcome" => "observation");
         let mut results = futures::stream::iter(agents)
             .map(|agent| {
                 let ravan = self.ravan.clone();
+                let latency = latency.clone();
                 async move {
                     let started = std::time::Instant::now();
                     let result = ravan.status(&agent.agent_id).await;
-                    ::metrics::histogram!(metrics::POLL_DURATION)
-                        .record(started.elapsed().as_secs_f64());
+                    latency.record(started.elapsed().as_secs_f64());
                     (agent, Utc::now(), result)
                 }
             })
@@ -86,11 +89,12 @@ impl Monitor {
         let mut report = CycleReport::default();
         while let Some((agent, at, result)) = results.next().await {
             summary.polled += 1;
-            let mut state = agent.state.clone();
+            let mut agent = agent;
+            let mut state = std::mem::take(&mut agent.state);
             let mut alerts = Vec::new();
             match result {
                 Ok(obs) => {
-                    ::metrics::counter!(metrics::POLLS, "outcome" => "observation").increment(1);
+                    observations.increment(1);
                     let who = AgentRef {
                         id: agent.agent_id,
                         name: agent.name.clone(),

@@ -154,7 +154,8 @@ fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
-/// Agents whose new state one `UPDATE` writes (a JSON array bound as one parameter).
+/// Agents whose new state one `UPDATE` writes: two parameters each, well inside SQLite's
+/// 32,766.
 const STATE_WRITE_CHUNK: usize = 1_000;
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -275,8 +276,8 @@ impl Store {
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
         // Row by row: each row is parsed and dropped as it arrives, so 10,000 raw rows and
         // 10,000 records are never in memory at once.
-        let mut rows = sqlx::query("SELECT * FROM agents ORDER BY created_at, agent_id")
-            .fetch(&self.pool);
+        let mut rows =
+            sqlx::query("SELECT * FROM agents ORDER BY created_at, agent_id").fetch(&self.pool);
         let mut agents = Vec::new();
         while let Some(row) = rows.try_next().await? {
             agents.push(agent_from_row(&row)?);
@@ -403,22 +404,19 @@ impl Store {
         // statement per chunk instead of one per agent keeps a 10,000-agent cycle from paying
         // 10,000 round trips to SQLite's worker thread.
         for chunk in agents.chunks(STATE_WRITE_CHUNK) {
-            let mut batch = String::with_capacity(chunk.len() * 512);
-            batch.push('[');
-            for (i, update) in chunk.iter().enumerate() {
-                if i > 0 {
-                    batch.push(',');
-                }
-                batch.push_str(&to_json(&(update.agent_id.to_string(), &update.state)));
+            let mut sql = String::with_capacity(80 + chunk.len() * 6);
+            sql.push_str("WITH u(id, state) AS (VALUES ");
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "(?,?)" } else { ",(?,?)" });
             }
-            batch.push(']');
-            sqlx::query(
-                "UPDATE agents SET state = u.value ->> 1
-                 FROM json_each(?) AS u WHERE agents.agent_id = u.value ->> 0",
-            )
-            .bind(batch)
-            .execute(&mut *tx)
-            .await?;
+            sql.push_str(") UPDATE agents SET state = u.state FROM u WHERE agents.agent_id = u.id");
+            let mut query = sqlx::query(&sql);
+            for update in chunk {
+                query = query
+                    .bind(update.agent_id.to_string())
+                    .bind(to_json(&update.state));
+            }
+            query.execute(&mut *tx).await?;
         }
         // Alerts are few; each goes in only if its agent is still watched (not removed while
         // the cycle ran).

@@ -272,6 +272,46 @@ async fn an_agent_removed_during_the_cycle_keeps_no_state_and_gets_no_alert() {
     assert!(store.outbox().await.unwrap().is_empty());
 }
 
+/// A cycle's states are written a chunk at a time: every agent of a large cycle gets its own
+/// state, in order, across chunk boundaries, and an agent in no update keeps its state.
+#[tokio::test]
+async fn a_large_cycle_writes_every_agents_state() {
+    let (store, _dir, _) = temp_store().await;
+    let ids: Vec<AgentId> = (0..2_501)
+        .map(|i| id(&format!("00000000-0000-4000-8000-{i:012}")))
+        .collect();
+    store.ensure_agents(&ids, now()).await.unwrap();
+    let updates: Vec<AgentUpdate> = ids[..2_500]
+        .iter()
+        .enumerate()
+        .map(|(i, agent)| {
+            let mut state = errored_state();
+            state.health_streak = i as u32;
+            AgentUpdate {
+                agent_id: *agent,
+                state,
+                alerts: vec![],
+            }
+        })
+        .collect();
+    store
+        .commit_cycle(&updates, &MonitorState::default(), &[], now())
+        .await
+        .unwrap();
+    let stored = store.agents().await.unwrap();
+    assert_eq!(stored.len(), 2_501);
+    for (i, agent) in stored.iter().enumerate().take(2_500) {
+        assert_eq!(agent.agent_id, ids[i]);
+        assert_eq!(agent.state.health_streak, i as u32, "agent {i}");
+        assert_eq!(agent.state.last, errored_state().last);
+    }
+    assert_eq!(
+        stored[2_500].state,
+        AgentState::default(),
+        "not in the cycle"
+    );
+}
+
 #[tokio::test]
 async fn removing_an_agent_keeps_its_pending_alerts() {
     let (store, _dir, _) = temp_store().await;
