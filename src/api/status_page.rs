@@ -284,3 +284,352 @@ fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
         format!("in {text}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Account, AgentId, Observation};
+    use crate::notify::{Platform, Webhook};
+    use crate::secret::SecretUrl;
+    use crate::store::{AgentRecord, DeadWebhook};
+    use crate::tracker::AgentState;
+
+    const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+    const B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
+    const C: &str = "0d4e5f60-7a8b-4c9d-8e0f-112233445566";
+
+    /// Minute `m` after a fixed start.
+    fn t(m: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + TimeDelta::minutes(m)
+    }
+
+    fn now() -> DateTime<Utc> {
+        t(60)
+    }
+
+    fn record(id: &str, name: Option<&str>) -> AgentRecord {
+        AgentRecord {
+            agent_id: id.parse::<AgentId>().unwrap(),
+            name: name.map(str::to_owned),
+            slack_webhook_url: None,
+            discord_webhook_url: None,
+            muted: false,
+            muted_until: None,
+            created_at: t(0),
+            state: AgentState::default(),
+        }
+    }
+
+    /// `r` after an observation of `status` at minute `m` (healthy since minute `since`).
+    fn observed(mut r: AgentRecord, status: &str, error: Option<&str>, m: i64) -> AgentRecord {
+        r.state.last = Some(Observation {
+            status: status.to_owned(),
+            connected: status == "active",
+            accounts: vec![Account {
+                id: "acc-1".into(),
+                account_name: "Sales calendar".into(),
+                status: status.to_owned(),
+                error: error.map(str::to_owned),
+            }],
+        });
+        r.state.observed_at = Some(t(m));
+        r.state.health_since = Some(t(m - 10));
+        r.state.last_checked_at = Some(t(m));
+        r
+    }
+
+    fn view(r: &AgentRecord) -> Agent {
+        Agent::new(r, &[], &[])
+    }
+
+    fn ok_monitor() -> MonitorHealth {
+        MonitorHealth {
+            scheduler_running: true,
+            last_good_cycle_at: Some(t(59)),
+            failing_since: None,
+            last_poll_error: None,
+        }
+    }
+
+    fn page(records: &[AgentRecord]) -> String {
+        let agents: Vec<Agent> = records.iter().map(view).collect();
+        render(&agents, &ok_monitor(), now())
+    }
+
+    /// The HTML of one agent's card.
+    fn card<'h>(html: &'h str, id: &str) -> &'h str {
+        let start = html
+            .find(&format!("id=\"agent-{id}\""))
+            .unwrap_or_else(|| panic!("no card for {id} in {html}"));
+        let end = start + html[start..].find("</article>").unwrap();
+        &html[start..end]
+    }
+
+    #[test]
+    fn untrusted_text_is_escaped() {
+        let mut r = observed(
+            record(A, Some("<script>alert('x')</script> & co")),
+            "<b>errored</b>",
+            Some("<img src=x onerror=alert(1)>"),
+            59,
+        );
+        r.state.last_error = Some("\"quoted\" <i>".into());
+        let html = page(&[r]);
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<b>") && !html.contains("<img") && !html.contains("<i>"));
+        assert!(
+            html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#38; co"),
+            "{html}"
+        );
+        assert!(html.contains("&#60;b&#62;errored&#60;/b&#62;"), "{html}");
+        assert!(
+            html.contains("&#60;img src=x onerror=alert(1)&#62;"),
+            "{html}"
+        );
+        assert!(html.contains("&#34;quoted&#34; &#60;i&#62;"), "{html}");
+    }
+
+    #[test]
+    fn unhealthy_first_then_unknown_then_healthy() {
+        let html = page(&[
+            observed(record(A, Some("alpha")), "active", None, 59),
+            record(B, Some("beta")),
+            observed(record(C, Some("gamma")), "errored", Some("expired"), 59),
+        ]);
+        let pos = |id: &str| html.find(&format!("id=\"agent-{id}\"")).unwrap();
+        assert!(pos(C) < pos(B) && pos(B) < pos(A), "{html}");
+        assert!(html.contains("1 unhealthy, 1 unknown, 1 healthy"), "{html}");
+        assert!(html.contains("3 watched agents"));
+        assert!(
+            html.contains("<title>(1 unhealthy) ravan-watch</title>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn within_a_health_named_agents_go_by_name_then_unnamed() {
+        let html = page(&[
+            observed(record(A, None), "active", None, 59),
+            observed(record(B, Some("zulu")), "active", None, 59),
+            observed(record(C, Some("Alpha")), "active", None, 59),
+        ]);
+        let pos = |id: &str| html.find(&format!("id=\"agent-{id}\"")).unwrap();
+        assert!(pos(C) < pos(B) && pos(B) < pos(A));
+        assert!(card(&html, A).contains("(no name)"));
+    }
+
+    #[test]
+    fn healthy_agent_shows_status_since_and_last_check() {
+        let html = page(&[observed(record(A, Some("Sales bot")), "active", None, 58)]);
+        let c = card(&html, A);
+        assert!(c.contains("data-health=\"healthy\""), "{c}");
+        assert!(c.contains(">healthy<"), "{c}");
+        assert!(c.contains("active (connected)"), "{c}");
+        assert!(c.contains("Sales bot") && c.contains(A));
+        // Since 12:48, last checked 12:58, the page at 13:00.
+        assert!(
+            c.contains("2026-11-28T12:48:00Z") && c.contains("12 min ago"),
+            "{c}"
+        );
+        assert!(
+            c.contains("2026-11-28T12:58:00Z") && c.contains("2 min ago"),
+            "{c}"
+        );
+        assert!(c.contains("Muted</dt><dd>no"), "{c}");
+        assert!(!c.contains("Delivery"), "{c}");
+    }
+
+    #[test]
+    fn unhealthy_agent_shows_status_and_account_errors() {
+        let html = page(&[observed(
+            record(A, Some("Support")),
+            "not_connected",
+            Some("Cal.com token revoked"),
+            59,
+        )]);
+        let c = card(&html, A);
+        assert!(c.contains("data-health=\"unhealthy\""), "{c}");
+        assert!(c.contains("not_connected (not connected)"), "{c}");
+        assert!(c.contains("Sales calendar: not_connected"), "{c}");
+        assert!(c.contains("Cal.com token revoked"), "{c}");
+    }
+
+    #[test]
+    fn never_polled_agent_is_unknown() {
+        let html = page(&[record(A, Some("New"))]);
+        let c = card(&html, A);
+        assert!(c.contains("data-health=\"unknown\""), "{c}");
+        assert!(c.contains("unknown: not polled yet"), "{c}");
+        assert!(
+            c.contains("Status</dt><dd class=\"status\">not polled yet"),
+            "{c}"
+        );
+        assert!(c.contains("Last checked</dt><dd>never"), "{c}");
+        assert!(!c.contains("Accounts"), "{c}");
+    }
+
+    #[test]
+    fn agent_whose_polls_fail_before_any_observation_says_why() {
+        let mut r = record(A, Some("Ghost"));
+        r.state
+            .poll_failed("Ravan answered 404: Agent not found".into(), t(59));
+        let c = &card(&page(&[r]), A).to_owned();
+        assert!(c.contains("unknown: polls fail"), "{c}");
+        assert!(
+            c.contains("failed: Ravan answered 404: Agent not found"),
+            "{c}"
+        );
+        assert!(c.contains("2026-11-28T12:59:00Z"), "{c}");
+    }
+
+    #[test]
+    fn muted_until_is_shown_and_an_expired_mute_is_not() {
+        let mut until = observed(record(A, None), "errored", None, 59);
+        until.muted = true;
+        until.muted_until = Some(t(180));
+        let mut forever = observed(record(B, None), "errored", None, 59);
+        forever.muted = true;
+        let mut expired = observed(record(C, None), "errored", None, 59);
+        expired.muted = true;
+        expired.muted_until = Some(t(30));
+        let html = page(&[until, forever, expired]);
+        let c = card(&html, A);
+        assert!(
+            c.contains("Muted</dt><dd>yes, until <time datetime=\"2026-11-28T15:00:00Z\">"),
+            "{c}"
+        );
+        assert!(c.contains("in 2 h"), "{c}");
+        assert!(card(&html, B).contains("Muted</dt><dd>yes</dd>"));
+        assert!(card(&html, C).contains("Muted</dt><dd>no</dd>"));
+    }
+
+    #[test]
+    fn delivery_error_is_shown_with_the_masked_webhook() {
+        let mut r = record(A, Some("Routed"));
+        let url = SecretUrl::new(
+            "https://hooks.slack.com/services/T0/B0/secret"
+                .parse()
+                .unwrap(),
+        );
+        r.slack_webhook_url = Some(url.clone());
+        let dead = DeadWebhook {
+            webhook: Webhook::new(Platform::Slack, url),
+            reason: "no_service".into(),
+            since: t(50),
+        };
+        let agent = Agent::new(&r, &[], &[dead]);
+        assert!(agent.delivery_error.is_some());
+        let html = render(&[agent], &ok_monitor(), now());
+        let c = card(&html, A);
+        assert!(c.contains("Delivery</dt><dd class=\"warn\">"), "{c}");
+        assert!(
+            c.contains("no_service") && c.contains("hooks.slack.com"),
+            "{c}"
+        );
+        assert!(!html.contains("secret"), "{html}");
+    }
+
+    #[test]
+    fn empty_list_says_so() {
+        let html = page(&[]);
+        assert!(html.contains("0 watched agents"), "{html}");
+        assert!(html.contains("No agents are watched yet"), "{html}");
+        assert!(!html.contains("<article"));
+    }
+
+    #[test]
+    fn monitor_health_is_shown() {
+        let agents: Vec<Agent> = Vec::new();
+        let ok = render(&agents, &ok_monitor(), now());
+        assert!(ok.contains("Ravan API</dt><dd>reachable"), "{ok}");
+        assert!(
+            ok.contains("2026-11-28T12:59:00Z") && ok.contains("1 min ago"),
+            "{ok}"
+        );
+        assert!(ok.contains("Scheduler</dt><dd>running"), "{ok}");
+
+        let failing = MonitorHealth {
+            failing_since: Some(t(50)),
+            last_poll_error: Some("Ravan answered 500 <db down>".into()),
+            ..ok_monitor()
+        };
+        let html = render(&agents, &failing, now());
+        assert!(
+            html.contains("class=\"card unhealthy\" id=\"monitor\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("unreachable or refusing the credentials since"),
+            "{html}"
+        );
+        assert!(html.contains("2026-11-28T12:50:00Z"), "{html}");
+        assert!(
+            html.contains("Ravan answered 500 &#60;db down&#62;"),
+            "{html}"
+        );
+
+        let starting = MonitorHealth {
+            last_good_cycle_at: None,
+            ..ok_monitor()
+        };
+        let html = render(&agents, &starting, now());
+        assert!(html.contains("no poll cycle yet") && html.contains("none yet"));
+
+        let stopped = MonitorHealth {
+            scheduler_running: false,
+            ..ok_monitor()
+        };
+        assert!(render(&agents, &stopped, now()).contains("not running"));
+    }
+
+    #[test]
+    fn monitor_health_comes_from_the_stored_state_and_the_agents() {
+        let mut failing = record(A, None);
+        failing.state.poll_failed("older".into(), t(10));
+        let mut latest = record(B, None);
+        latest.state.poll_failed("latest".into(), t(20));
+        let agents = [view(&failing), view(&latest)];
+        let state = MonitorState {
+            trouble_streak: 3,
+            trouble_since: Some(t(8)),
+            last_good_cycle_at: Some(t(5)),
+            ..MonitorState::default()
+        };
+        let h = MonitorHealth::new(&state, true, &agents);
+        assert_eq!(h.failing_since, Some(t(8)));
+        assert_eq!(h.last_good_cycle_at, Some(t(5)));
+        assert_eq!(h.last_poll_error.as_deref(), Some("latest"));
+        let fine = MonitorState {
+            last_good_cycle_at: Some(t(5)),
+            ..MonitorState::default()
+        };
+        assert_eq!(MonitorHealth::new(&fine, true, &agents).failing_since, None);
+    }
+
+    #[test]
+    fn page_refreshes_itself_fits_a_phone_and_has_a_dark_mode_without_scripts() {
+        let html = page(&[record(A, None)]);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains(r#"<meta http-equiv="refresh" content="30">"#));
+        assert!(
+            html.contains(
+                r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#
+            )
+        );
+        assert!(html.contains("@media (prefers-color-scheme:dark)"));
+        assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn relative_times_read_naturally() {
+        assert_eq!(relative(now(), now()), "just now");
+        assert_eq!(relative(now() - TimeDelta::seconds(42), now()), "42 s ago");
+        assert_eq!(relative(t(55), now()), "5 min ago");
+        assert_eq!(relative(t(0), now()), "1 h ago");
+        assert_eq!(relative(t(-65), now()), "2 h 5 min ago");
+        assert_eq!(relative(t(60 + 26 * 60), now()), "in 1 d 2 h");
+    }
+}
