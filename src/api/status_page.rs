@@ -110,7 +110,7 @@ pub fn render(agents: &[Agent], health: &MonitorHealth, now: DateTime<Utc>) -> S
     });
     let count = |rank: Rank| cards.iter().filter(|c| c.rank == rank).count();
     let page = Page {
-        now: iso(now),
+        now: Stamp::new(now, now),
         unhealthy: count(Rank::Unhealthy),
         unknown: count(Rank::Unknown),
         healthy: count(Rank::Healthy),
@@ -124,7 +124,7 @@ pub fn render(agents: &[Agent], health: &MonitorHealth, now: DateTime<Utc>) -> S
 #[derive(Template)]
 #[template(path = "status.html")]
 struct Page {
-    now: String,
+    now: Stamp,
     unhealthy: usize,
     unknown: usize,
     healthy: usize,
@@ -134,7 +134,10 @@ struct Page {
 
 /// A time, absolute and relative to the page's `now`.
 struct Stamp {
+    /// RFC 3339, for the `datetime` attribute.
     iso: String,
+    /// `2026-11-28 12:00:00 UTC`.
+    text: String,
     ago: String,
 }
 
@@ -142,6 +145,7 @@ impl Stamp {
     fn new(t: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         Self {
             iso: iso(t),
+            text: t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
             ago: relative(t, now),
         }
     }
@@ -438,6 +442,7 @@ mod tests {
             c.contains("2026-11-28T12:58:00Z") && c.contains("2 min ago"),
             "{c}"
         );
+        assert!(c.contains(">2026-11-28 12:58:00 UTC</time>"), "{c}");
         assert!(c.contains("Muted</dt><dd>no"), "{c}");
         assert!(!c.contains("Delivery"), "{c}");
     }
