@@ -1150,28 +1150,39 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
             !html.contains("<script>") && !html.contains("<b>errored"),
             "{html}"
         );
+        // askama's escapes: `&#60;` for `<`, `&#38;` for `&`, `&#39;` for `'`.
         assert!(
-            html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co"),
+            html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#38; co"),
             "{html}"
         );
         assert!(html.contains(AGENT_A) && html.contains(AGENT_B), "{html}");
-        // Agent B's row: status, healthy, last checked, not muted.
-        let row_b = html.lines().find(|l| l.contains(AGENT_B)).unwrap();
-        for cell in [
-            "&lt;b&gt;errored&lt;/b&gt;",
-            "<td>no</td>",
+        // Each agent's card: B observed unhealthy, A never polled and muted; B comes first.
+        let card = |id: &str| {
+            let start = html.find(&format!("id=\"agent-{id}\"")).unwrap();
+            let end = start + html[start..].find("</article>").unwrap();
+            html[start..end].to_owned()
+        };
+        assert!(
+            html.find(&format!("agent-{AGENT_B}")) < html.find(&format!("agent-{AGENT_A}")),
+            "unhealthy first"
+        );
+        let card_b = card(AGENT_B);
+        for text in [
+            "&#60;b&#62;errored&#60;/b&#62;",
+            "data-health=\"unhealthy\"",
             "2025-06-15T15:06:40Z",
+            "Muted</dt><dd>no",
         ] {
-            assert!(row_b.contains(cell), "{cell} not in {row_b}");
+            assert!(card_b.contains(text), "{text} not in {card_b}");
         }
-        let row_a = html.lines().find(|l| l.contains(AGENT_A)).unwrap();
-        for cell in [
-            "not checked yet",
-            "<td>unknown</td>",
-            "<td>never</td>",
-            "<td>yes</td>",
+        let card_a = card(AGENT_A);
+        for text in [
+            "not polled yet",
+            "data-health=\"unknown\"",
+            "Last checked</dt><dd>never",
+            "Muted</dt><dd>yes",
         ] {
-            assert!(row_a.contains(cell), "{cell} not in {row_a}");
+            assert!(card_a.contains(text), "{text} not in {card_a}");
         }
     }
 }

@@ -252,7 +252,7 @@ impl From<&AgentState> for AgentStatus {
 
 impl Agent {
     /// The agent as answered, with the problems of the webhooks its alerts go to.
-    fn new(r: &AgentRecord, defaults: &[Webhook], dead: &[DeadWebhook]) -> Self {
+    pub(crate) fn new(r: &AgentRecord, defaults: &[Webhook], dead: &[DeadWebhook]) -> Self {
         let problems: Vec<String> = r
             .destinations(defaults)
             .iter()
