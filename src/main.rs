@@ -39,7 +39,7 @@ enum Command {
     /// 2 when none is configured.
     NotifyTest,
     /// Watch the whole pipeline work against a simulated Ravan API on 127.0.0.1: five agents
-    /// fail and recover over about 45 seconds, and each alert is shown in the terminal. Needs no
+    /// fail and recover over about 40 seconds, and each alert is shown in the terminal. Needs no
     /// token and no webhook (alerts also go to SLACK_WEBHOOK_URL / DISCORD_WEBHOOK_URL when set).
     /// Ctrl-C stops it; exit 0.
     Demo,

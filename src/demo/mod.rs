@@ -24,6 +24,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::{get, post};
 use chrono::Utc;
+use futures::FutureExt;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -50,6 +51,11 @@ const STOP_STEP: Duration = Duration::from_secs(4);
 /// Runs the demo until its script ends or `shutdown` completes; either way a clean stop.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let started = Instant::now();
+    // Polling it once installs the signal handlers: from here on, Ctrl-C is a clean stop.
+    tokio::pin!(shutdown);
+    if shutdown.as_mut().now_or_never().is_some() {
+        return Ok(());
+    }
     let colour = std::io::stdout().is_terminal();
     let cast = Arc::new(script::agents());
 
@@ -136,7 +142,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .await
         .context("starting the poll scheduler")?;
 
-    tokio::pin!(shutdown);
     let mut script_done: Option<Instant> = None;
     let interrupted = loop {
         tokio::select! {
