@@ -243,16 +243,7 @@ impl Config {
         let admin_token = set(raw.admin_token)
             .map(|t| credential("ADMIN_TOKEN", t))
             .transpose()?;
-        let listen_addr = set(raw.listen_addr)
-            .as_deref()
-            .unwrap_or("0.0.0.0:8080")
-            .parse::<SocketAddr>()
-            .map_err(|e| {
-                ConfigError::new(
-                    "LISTEN_ADDR",
-                    format!("expected ip:port, e.g. 0.0.0.0:8080 ({e})"),
-                )
-            })?;
+        let listen_addr = listen_addr(raw.listen_addr)?;
         let database_url =
             set(raw.database_url).unwrap_or_else(|| "sqlite://ravan-watch.db".to_owned());
         if !database_url.starts_with("sqlite:") {
@@ -319,6 +310,31 @@ impl Config {
             .cloned()
             .collect()
     }
+}
+
+/// `LISTEN_ADDR` alone, from the process environment: for `healthcheck`, which must not fail
+/// because some other setting is missing or wrong.
+pub fn listen_addr_from_env() -> Result<SocketAddr, ConfigError> {
+    match std::env::var("LISTEN_ADDR") {
+        Ok(v) => listen_addr(Some(v)),
+        Err(std::env::VarError::NotPresent) => listen_addr(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(ConfigError::new("LISTEN_ADDR", "is not valid UTF-8"))
+        }
+    }
+}
+
+fn listen_addr(value: Option<String>) -> Result<SocketAddr, ConfigError> {
+    set(value)
+        .as_deref()
+        .unwrap_or("0.0.0.0:8080")
+        .parse::<SocketAddr>()
+        .map_err(|e| {
+            ConfigError::new(
+                "LISTEN_ADDR",
+                format!("expected ip:port, e.g. 0.0.0.0:8080 ({e})"),
+            )
+        })
 }
 
 /// An empty value counts as unset, as it does in most env files (`SLACK_WEBHOOK_URL=`).

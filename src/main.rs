@@ -4,10 +4,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ravan_watch::config::{Config, ConfigError};
+use ravan_watch::config::{self, Config, ConfigError};
 use ravan_watch::domain::AgentId;
 use ravan_watch::ravan::RavanClient;
-use ravan_watch::{check, serve, telemetry};
+use ravan_watch::{check, demo, healthcheck, notify_test, serve, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +34,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send one test message to every configured default webhook (SLACK_WEBHOOK_URL,
+    /// DISCORD_WEBHOOK_URL) and print what each answered. Exit 0 all delivered, 1 otherwise,
+    /// 2 when none is configured.
+    NotifyTest,
+    /// Watch the whole pipeline work against a simulated Ravan API on 127.0.0.1: five agents
+    /// fail and recover over about 40 seconds, and each alert is shown in the terminal. Needs no
+    /// token and no webhook (alerts also go to SLACK_WEBHOOK_URL / DISCORD_WEBHOOK_URL when set).
+    /// Ctrl-C stops it; exit 0.
+    Demo,
+    /// GET /healthz on the local listener (LISTEN_ADDR; 0.0.0.0 and :: mean loopback), for the
+    /// container's HEALTHCHECK. Exit 0 healthy, 1 not. Reads no other setting.
+    Healthcheck,
 }
 
 fn main() -> ExitCode {
@@ -55,11 +67,37 @@ fn main() -> ExitCode {
             });
         }
     }
+    if let Command::Healthcheck = cli.command {
+        // Only LISTEN_ADDR: a missing token or database must not make the service look sick.
+        let addr = match config::listen_addr_from_env() {
+            Ok(addr) => addr,
+            Err(e) => return config_error(&e),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        return match runtime.block_on(healthcheck::check(addr, healthcheck::TIMEOUT)) {
+            Ok(url) => {
+                println!("healthy: {url}");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("ravan-watch: unhealthy: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => return config_error(&e),
     };
-    if let Err(e) = telemetry::init(config.log_format) {
+    // The demo keeps the terminal for its story: warnings and errors only, unless RUST_LOG says.
+    let default_filter = match cli.command {
+        Command::Demo => "warn",
+        _ => "info,tokio_cron_scheduler=warn",
+    };
+    if let Err(e) = telemetry::init_with_default(config.log_format, default_filter) {
         return config_error(&e);
     }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -114,6 +152,38 @@ fn main() -> ExitCode {
             }
             ExitCode::from(check::exit_code(&results))
         }
+        Command::NotifyTest => {
+            let webhooks = config.default_webhooks();
+            if webhooks.is_empty() {
+                return config_error(&ConfigError {
+                    var: "SLACK_WEBHOOK_URL",
+                    reason: "not set, nor DISCORD_WEBHOOK_URL: notify-test needs at least one default webhook".into(),
+                });
+            }
+            match runtime.block_on(notify_test::send_all(
+                &webhooks,
+                notify_test::Limits::default(),
+            )) {
+                Ok(outcomes) => {
+                    for outcome in &outcomes {
+                        println!("{}", outcome.line());
+                    }
+                    ExitCode::from(notify_test::exit_code(&outcomes))
+                }
+                Err(e) => {
+                    eprintln!("ravan-watch: cannot build the webhook client: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo => match runtime.block_on(demo::run(config, serve::shutdown_signal())) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ravan-watch: demo failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Healthcheck => unreachable!("handled before the configuration is read"),
     }
 }
 

@@ -9,6 +9,13 @@ use crate::config::{ConfigError, LogFormat};
 /// Installs the global subscriber. `RUST_LOG` defaults to `info`; a filter that does not parse
 /// is a configuration error like any other.
 pub fn init(format: LogFormat) -> Result<(), ConfigError> {
+    // The scheduler crate logs its own start-up at info: noise for an operator.
+    init_with_default(format, "info,tokio_cron_scheduler=warn")
+}
+
+/// [`init`] with another filter when `RUST_LOG` is unset (`demo` keeps the terminal for its
+/// story with `warn`).
+pub fn init_with_default(format: LogFormat, default_filter: &str) -> Result<(), ConfigError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(value) if !value.trim().is_empty() => {
             EnvFilter::try_new(value.trim()).map_err(|e| ConfigError {
@@ -16,8 +23,7 @@ pub fn init(format: LogFormat) -> Result<(), ConfigError> {
                 reason: format!("not a log filter ({e})"),
             })?
         }
-        // The scheduler crate logs its own start-up at info: noise for an operator.
-        _ => EnvFilter::new("info,tokio_cron_scheduler=warn"),
+        _ => EnvFilter::new(default_filter),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -142,6 +142,17 @@ impl Sender {
         hook: &Webhook,
         body: &serde_json::Value,
     ) -> impl Future<Output = Result<Pace, DeliveryError>> + Send + use<> {
+        let answered = self.send_answered(hook, body);
+        async move { answered.await.map(|(pace, _)| pace) }
+    }
+
+    /// [`Sender::send`], also saying what the webhook answered on success (`HTTP 200: ok`),
+    /// for commands that show it. Failures carry the answer in the error.
+    pub fn send_answered(
+        &self,
+        hook: &Webhook,
+        body: &serde_json::Value,
+    ) -> impl Future<Output = Result<(Pace, String), DeliveryError>> + Send + use<> {
         let request = self.http.post(hook.url.expose().clone()).json(body);
         let (platform, timeout) = (hook.platform, self.timeout);
         async move {
@@ -173,8 +184,18 @@ impl Sender {
                 .text()
                 .await
                 .map_err(|e| transport_error(e, timeout))?;
-            classify(platform, status, retry_after, &text).map(|()| pace)
+            classify(platform, status, retry_after, &text).map(|()| (pace, answer(status, &text)))
         }
+    }
+}
+
+/// An answer as one short line: `HTTP 404: no_service`, or `HTTP 204` with no body.
+pub fn answer(status: u16, body: &str) -> String {
+    let body = text::one_line(body.trim(), MAX_ANSWER_CHARS);
+    if body == text::EMPTY {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {body}")
     }
 }
 

@@ -1,0 +1,119 @@
+//! `ravan-watch demo`: the real binary, no settings at all, read as a user would see it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
+
+/// The demo with an empty environment in an empty folder, and its stdout as a channel of lines.
+fn start() -> (Child, mpsc::Receiver<String>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("demo")
+        .env_clear()
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx, dir)
+}
+
+/// Lines until one contains `needle`, or panics after `limit`.
+fn read_until(rx: &mpsc::Receiver<String>, needle: &str, limit: Duration) -> Vec<String> {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let found = line.contains(needle);
+                seen.push(line);
+                if found {
+                    return seen;
+                }
+            }
+            Err(_) => panic!("no {needle:?} within {limit:?}; got:\n{}", seen.join("\n")),
+        }
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the demo did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn shows_an_alert_then_stops_cleanly_on_ctrl_c() {
+    let started = Instant::now();
+    let (mut child, rx, _dir) = start();
+    let intro = read_until(&rx, "Ctrl-C", Duration::from_secs(15));
+    assert!(
+        intro.iter().any(|l| l.contains("simulated Ravan API")),
+        "{intro:?}"
+    );
+    let lines = read_until(&rx, "lost its Cal.com connection", Duration::from_secs(30));
+    let first_alert = started.elapsed();
+    let alert = lines.last().unwrap();
+    assert!(alert.contains("Sales line"), "{alert}");
+    assert!(
+        !alert.contains('\x1b'),
+        "no colour codes when stdout is not a terminal"
+    );
+
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let status = wait_exit(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0), "Ctrl-C is a clean stop");
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l.starts_with("Demo stopped after")),
+        "{rest:?}"
+    );
+    eprintln!("first alert after {first_alert:?}");
+}
+
+/// The whole script, about 40 s: `cargo test --test demo -- --ignored`.
+#[test]
+#[ignore = "runs the whole ~40 s script"]
+fn the_whole_script_runs_to_its_summary() {
+    let started = Instant::now();
+    let (mut child, rx, _dir) = start();
+    let lines = read_until(&rx, "Demo finished after", Duration::from_secs(75));
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
+    let summary = lines.last().unwrap();
+    assert!(
+        summary.contains("7 alert messages shown (3 down, 1 changed, 3 recovered)"),
+        "{summary}"
+    );
+    let text = lines.join("\n");
+    assert!(text.contains("changed: errored → not_connected"), "{text}");
+    assert!(
+        !text.contains("Night shift ("),
+        "the blip raised nothing: {text}"
+    );
+    assert!(!text.contains("Front desk ("), "{text}");
+    eprintln!("the demo took {:?}", started.elapsed());
+}

@@ -1,0 +1,184 @@
+//! `ravan-watch notify-test` against fake Slack and Discord webhooks on 127.0.0.1.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::bodies;
+use common::limits::assert_within_limits;
+use serde_json::json;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
+
+/// The binary with only `env` set, in an empty folder of its own (no `.env` is read).
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(dir.path());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    drop(dir);
+    out
+}
+
+fn all_output(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn webhook(answer: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn both_webhooks_get_one_valid_test_message() {
+    let slack = webhook(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let discord = webhook(ResponseTemplate::new(204)).await;
+    let slack_url = format!("{}/services/T0/B0/slack-SECRET", slack.uri());
+    let discord_url = format!("{}/api/webhooks/1/discord-SECRET", discord.uri());
+    // No Ravan token, admin token or database: notify-test needs none of them.
+    let out = run(
+        &["notify-test"],
+        &[
+            ("SLACK_WEBHOOK_URL", slack_url.as_str()),
+            ("DISCORD_WEBHOOK_URL", discord_url.as_str()),
+        ],
+    )
+    .await;
+    let all = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+
+    let slack_bodies = bodies(&slack).await;
+    assert_eq!(slack_bodies.len(), 1, "{slack_bodies:?}");
+    assert_within_limits("slack", &slack_bodies[0]);
+    assert!(
+        slack_bodies[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("ravan-watch test message — no agent is affected")
+    );
+    let discord_bodies = bodies(&discord).await;
+    assert_eq!(discord_bodies.len(), 1, "{discord_bodies:?}");
+    assert_within_limits("discord", &discord_bodies[0]);
+    assert_eq!(discord_bodies[0]["allowed_mentions"], json!({"parse": []}));
+    assert!(
+        discord_bodies[0]["embeds"][0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("no agent is affected")
+    );
+
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("slack") && lines[0].contains("HTTP 200: ok"),
+        "{stdout}"
+    );
+    assert!(lines[0].contains("/services/T0/B0/***"), "{stdout}");
+    assert!(
+        lines[1].starts_with("discord") && lines[1].contains("HTTP 204"),
+        "{stdout}"
+    );
+    assert!(!all.contains("SECRET"), "the URLs are masked: {all}");
+}
+
+#[tokio::test]
+async fn a_dead_slack_webhook_is_reported_with_its_answer_and_status_1() {
+    let slack = webhook(ResponseTemplate::new(404).set_body_string("no_service")).await;
+    let slack_url = format!("{}/services/T0/B0/slack-SECRET", slack.uri());
+    let out = run(
+        &["notify-test"],
+        &[("SLACK_WEBHOOK_URL", slack_url.as_str())],
+    )
+    .await;
+    let all = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("HTTP 404: no_service"), "{all}");
+    assert!(all.contains("NOT delivered"), "{all}");
+    assert!(
+        !all.contains(&slack_url) && !all.contains("SECRET"),
+        "{all}"
+    );
+    assert_eq!(
+        bodies(&slack).await.len(),
+        1,
+        "a dead webhook is not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limited_discord_webhook_is_waited_for_once() {
+    let discord = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_json(json!({"message": "You are being rate limited.", "retry_after": 0.3, "global": false})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&discord)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&discord)
+        .await;
+    let url = format!("{}/api/webhooks/1/discord-SECRET", discord.uri());
+    let out = run(&["notify-test"], &[("DISCORD_WEBHOOK_URL", url.as_str())]).await;
+    let all = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert_eq!(bodies(&discord).await.len(), 2);
+    assert!(all.contains("HTTP 204"), "{all}");
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_briefly_then_reported() {
+    let slack = webhook(ResponseTemplate::new(503).set_body_string("rollup_error")).await;
+    let url = format!("{}/services/T0/B0/slack-SECRET", slack.uri());
+    let started = std::time::Instant::now();
+    let out = run(&["notify-test"], &[("SLACK_WEBHOOK_URL", url.as_str())]).await;
+    let all = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("HTTP 503: rollup_error"), "{all}");
+    assert_eq!(bodies(&slack).await.len(), 3, "two quick retries");
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn no_webhook_is_a_configuration_error() {
+    let out = run(&["notify-test"], &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("SLACK_WEBHOOK_URL") && err.contains("DISCORD_WEBHOOK_URL"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn help_for_the_new_commands() {
+    for command in ["notify-test", "demo", "healthcheck"] {
+        let out = run(&[command, "--help"], &[]).await;
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{command}"
+        );
+    }
+}
