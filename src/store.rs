@@ -274,28 +274,13 @@ impl Store {
 
     /// Every watched agent, oldest first.
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        // A JSON array per 1,000 agents: a poll cycle reads every agent, and SQLite builds
-        // these arrays far faster than 10,000 rows cross from its worker thread one by one,
-        // while one chunk at a time keeps memory small. A state that is not valid JSON is
-        // passed as a string, so it fails to parse below as `Corrupt` instead of failing the
-        // query.
-        let mut chunks = sqlx::query(
-            "SELECT json_group_array(json_array(agent_id, name, slack_webhook_url,
-                    discord_webhook_url, muted, muted_until, created_at,
-                    CASE WHEN json_valid(state) THEN json(state) ELSE state END)
-                    ORDER BY created_at, agent_id) AS agents
-             FROM (SELECT *, (row_number() OVER (ORDER BY created_at, agent_id) - 1) / 1000
-                   AS chunk FROM agents)
-             GROUP BY chunk ORDER BY chunk",
-        )
-        .fetch(&self.pool);
+        // Row by row: each row is parsed and dropped as it arrives, so 10,000 raw rows and
+        // 10,000 records are never in memory at once.
+        let mut rows =
+            sqlx::query("SELECT * FROM agents ORDER BY created_at, agent_id").fetch(&self.pool);
         let mut agents = Vec::new();
-        while let Some(row) = chunks.try_next().await? {
-            let chunk: Vec<StoredAgent<'_>> = serde_json::from_str(row.get::<&str, _>("agents"))
-                .map_err(|e| corrupt("agents", e))?;
-            for agent in chunk {
-                agents.push(agent.parse()?);
-            }
+        while let Some(row) = rows.try_next().await? {
+            agents.push(agent_from_row(&row)?);
         }
         Ok(agents)
     }
@@ -674,43 +659,6 @@ fn url_column(row: &SqliteRow, column: &str) -> Result<Option<SecretUrl>, StoreE
                 .map_err(|e| corrupt(column, e))
         })
         .transpose()
-}
-
-/// An agent as [`Store::agents`] reads it: the columns of `agents`, in order.
-#[derive(Deserialize)]
-struct StoredAgent<'a>(
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    i64,
-    Option<i64>,
-    i64,
-    #[serde(borrow)] &'a serde_json::value::RawValue,
-);
-
-impl StoredAgent<'_> {
-    fn parse(self) -> Result<AgentRecord, StoreError> {
-        let url = |column: &str, value: Option<String>| {
-            value
-                .map(|s| {
-                    Url::parse(&s)
-                        .map(SecretUrl::new)
-                        .map_err(|e| corrupt(column, e))
-                })
-                .transpose()
-        };
-        Ok(AgentRecord {
-            agent_id: self.0.parse().map_err(|e| corrupt("agent_id", e))?,
-            name: self.1,
-            slack_webhook_url: url("slack_webhook_url", self.2)?,
-            discord_webhook_url: url("discord_webhook_url", self.3)?,
-            muted: self.4 != 0,
-            muted_until: self.5.map(from_millis),
-            created_at: from_millis(self.6),
-            state: serde_json::from_str(self.7.get()).map_err(|e| corrupt("agent state", e))?,
-        })
-    }
 }
 
 fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
