@@ -7,16 +7,19 @@
 //! The store is read at the start of every cycle, so an agent added over the API is polled from
 //! the next cycle on and a removed one is not.
 
-use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::alert::{AgentRef, Alert};
-use crate::domain::Observation;
+use crate::domain::{AgentId, Observation};
 use crate::metrics;
 use crate::notify::{Outbox, Webhook};
 use crate::ravan::RavanClient;
 use crate::store::{AgentUpdate, Routed, Store, StoreError};
-use crate::tracker::{CycleSummary, Thresholds};
+use crate::tracker::{AgentState, CycleSummary, Thresholds};
 
 /// What a cycle did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +37,11 @@ pub struct Monitor {
     defaults: Vec<Webhook>,
     thresholds: Thresholds,
     concurrency: usize,
+    /// The states the last cycle committed, by agent and its `created_at`. Poll cycles are the
+    /// only writers of agent state and never run two at once, so the next cycle can take the
+    /// states from here and read only the agents' settings — the state's JSON is most of a
+    /// cycle's read. `None` (at start, or after a cycle failed) means: read everything.
+    states: Mutex<Option<HashMap<AgentId, (DateTime<Utc>, AgentState)>>>,
 }
 
 impl Monitor {
@@ -52,6 +60,7 @@ impl Monitor {
             defaults,
             thresholds,
             concurrency: concurrency.max(1),
+            states: Mutex::new(None),
         }
     }
 
@@ -62,7 +71,26 @@ impl Monitor {
         if lifted > 0 {
             tracing::info!(agents = lifted, "mutes ended");
         }
-        let agents = self.store.agents().await?;
+        // Taken, not borrowed: if anything below fails, the next cycle reads every state.
+        let known = self.states.lock().expect("not poisoned").take();
+        let agents = match known {
+            Some(mut known) => {
+                let mut agents = self.store.agent_settings().await?;
+                for agent in &mut agents {
+                    // An agent removed and added again since has a new created_at: its old
+                    // state is not its state.
+                    match known.remove(&agent.agent_id) {
+                        Some((created_at, state)) if created_at == agent.created_at => {
+                            agent.state = state;
+                        }
+                        _ => {}
+                    }
+                }
+                agents
+            }
+            None => self.store.agents().await?,
+        };
+        let mut created = Vec::with_capacity(agents.len());
         let mut monitor = self.store.monitor_state().await?;
 
         // Owned values in the stream keep the cycle's future `Send` for the scheduler's spawn.
@@ -119,6 +147,7 @@ impl Monitor {
                 }
             }
             report.alerts.extend(alerts.iter().map(|(a, _)| a.clone()));
+            created.push(agent.created_at);
             updates.push(AgentUpdate {
                 agent_id: agent.agent_id,
                 state,
@@ -146,6 +175,13 @@ impl Monitor {
             .store
             .commit_cycle(&updates, &monitor, &monitor_alerts, Utc::now())
             .await?;
+        *self.states.lock().expect("not poisoned") = Some(
+            updates
+                .into_iter()
+                .zip(created)
+                .map(|(u, created_at)| (u.agent_id, (created_at, u.state)))
+                .collect(),
+        );
         ::metrics::gauge!(metrics::AGENTS, "health" => "healthy").set(healthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unhealthy").set(unhealthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unknown").set(unknown as f64);

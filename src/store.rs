@@ -285,6 +285,22 @@ impl Store {
         Ok(agents)
     }
 
+    /// Every watched agent's settings without its tracker state (left at the default), in
+    /// the order of [`Store::agents`]: for a poll cycle that already holds the states it wrote.
+    pub async fn agent_settings(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        let mut rows = sqlx::query(
+            "SELECT agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until,
+                    created_at
+             FROM agents ORDER BY created_at, agent_id",
+        )
+        .fetch(&self.pool);
+        let mut agents = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            agents.push(settings_from_row(&row)?);
+        }
+        Ok(agents)
+    }
+
     /// Applies `patch`; `None` when the agent is not watched.
     pub async fn update_agent(
         &self,
@@ -662,8 +678,16 @@ fn url_column(row: &SqliteRow, column: &str) -> Result<Option<SecretUrl>, StoreE
 }
 
 fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
-    let id: String = row.get("agent_id");
     let state: &str = row.get("state");
+    Ok(AgentRecord {
+        state: serde_json::from_str(state).map_err(|e| corrupt("agent state", e))?,
+        ..settings_from_row(row)?
+    })
+}
+
+/// An agent's settings; its state left at the default (the row need not have it).
+fn settings_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
+    let id: String = row.get("agent_id");
     Ok(AgentRecord {
         agent_id: id.parse().map_err(|e| corrupt("agent_id", e))?,
         name: row.get("name"),
@@ -672,7 +696,7 @@ fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
         muted: row.get("muted"),
         muted_until: row.get::<Option<i64>, _>("muted_until").map(from_millis),
         created_at: from_millis(row.get("created_at")),
-        state: serde_json::from_str(state).map_err(|e| corrupt("agent state", e))?,
+        state: AgentState::default(),
     })
 }
 

@@ -354,3 +354,41 @@ async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
         "A only to its own webhook; B to both defaults"
     );
 }
+
+fn down_alerts(report: &ravan_watch::monitor::CycleReport) -> usize {
+    report
+        .alerts
+        .iter()
+        .filter(|a| matches!(a, Alert::Agent(a) if a.kind == AgentAlertKind::Down))
+        .count()
+}
+
+/// A cycle keeps the states it committed for the next one; an agent removed and added again in
+/// between is a new agent (fresh state, so its outage is announced again), and one that stays
+/// keeps its state (no second alert).
+#[tokio::test]
+async fn an_agent_removed_and_added_again_starts_afresh() {
+    let ravan = FakeRavan::start().await;
+    let b = "00000000-0000-4000-8000-00000000000b";
+    ravan.set_status(AGENT_A, "errored", Some("Invalid API key"));
+    ravan.set_status(b, "errored", Some("Invalid API key"));
+    let (monitor, store) = monitor(&ravan, &[AGENT_A.to_owned(), b.to_owned()], 4, 1).await;
+    assert_eq!(down_alerts(&monitor.run_cycle().await.unwrap()), 2);
+    assert_eq!(down_alerts(&monitor.run_cycle().await.unwrap()), 0);
+
+    let a: AgentId = AGENT_A.parse().unwrap();
+    assert!(store.delete_agent(a).await.unwrap());
+    // A later created_at than the first one, even on a coarse clock.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store
+        .insert_agent(a, &Default::default(), Utc::now())
+        .await
+        .unwrap();
+    let report = monitor.run_cycle().await.unwrap();
+    assert_eq!(down_alerts(&report), 1, "{:?}", report.alerts);
+    assert!(
+        matches!(&report.alerts[0], Alert::Agent(alert) if alert.agent.id == a),
+        "the re-added agent, not the one that stayed"
+    );
+    assert_eq!(down_alerts(&monitor.run_cycle().await.unwrap()), 0);
+}
