@@ -5,7 +5,9 @@
 //! All polls of a cycle finish before any state changes, so the monitor-level verdict ("every
 //! poll failed") and the alerts of a cycle are decided together, from one consistent picture.
 //! The store is read at the start of every cycle, so an agent added over the API is polled from
-//! the next cycle on and a removed one is not.
+//! the next cycle on and a removed one is not. The agents' tracker states are read from it only
+//! by the first cycle (and after a failed one): later cycles take them from what the previous
+//! cycle committed, since cycles are their only writer, and read just the agents' settings.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -29,6 +31,9 @@ pub struct CycleReport {
     pub alerts: Vec<Alert>,
 }
 
+/// Each agent's state as last committed, with the agent's `created_at` to tell a re-added agent.
+type KnownStates = HashMap<AgentId, (DateTime<Utc>, AgentState)>;
+
 pub struct Monitor {
     ravan: RavanClient,
     store: Store,
@@ -41,7 +46,7 @@ pub struct Monitor {
     /// only writers of agent state and never run two at once, so the next cycle can take the
     /// states from here and read only the agents' settings — the state's JSON is most of a
     /// cycle's read. `None` (at start, or after a cycle failed) means: read everything.
-    states: Mutex<Option<HashMap<AgentId, (DateTime<Utc>, AgentState)>>>,
+    states: Mutex<Option<KnownStates>>,
 }
 
 impl Monitor {
