@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::notify::deliver::{DeliveryError, Sender};
 use crate::notify::text;
-use crate::notify::{Platform, Webhook};
+use crate::notify::{Platform, RetryPolicy, Webhook};
 
 /// What every test message says, so nobody mistakes it for an alert.
 pub const TEST_TEXT: &str = "ravan-watch test message — no agent is affected";
@@ -28,8 +28,11 @@ pub struct Limits {
     pub timeout: Duration,
     /// A `429` asking for longer than this is reported, not waited out.
     pub max_rate_limit_wait: Duration,
-    /// Retries after a `5xx`, timeout or connection error (1 s, then 2 s apart).
+    /// Retries after a `5xx`, timeout or connection error, with the alerts' jittered
+    /// exponential backoff from [`Limits::first_retry_delay`].
     pub transient_retries: u32,
+    /// The first retry's delay; each further one doubles, with jitter.
+    pub first_retry_delay: Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +42,7 @@ impl Default for Limits {
             timeout: Duration::from_secs(10),
             max_rate_limit_wait: Duration::from_secs(10),
             transient_retries: 2,
+            first_retry_delay: Duration::from_secs(1),
         }
     }
 }
@@ -100,8 +104,8 @@ fn version() -> String {
 }
 
 /// The Slack test message: the alerts' layout (blocks in a coloured attachment), no mentions.
-pub fn slack_message(host: &str) -> Value {
-    let sent = text::timestamp(Utc::now());
+pub fn slack_message(host: &str, now: DateTime<Utc>) -> Value {
+    let sent = text::timestamp(now);
     json!({
         "text": format!("🧪 {TEST_TEXT}"),
         "attachments": [{
@@ -120,7 +124,7 @@ pub fn slack_message(host: &str) -> Value {
 }
 
 /// The Discord test message: the alerts' layout (one embed), `allowed_mentions` off.
-pub fn discord_message(host: &str) -> Value {
+pub fn discord_message(host: &str, now: DateTime<Utc>) -> Value {
     json!({
         "username": "ravan-watch",
         "allowed_mentions": {"parse": []},
@@ -132,17 +136,17 @@ pub fn discord_message(host: &str) -> Value {
                 {"name": "Host", "value": format!("`{host}`"), "inline": true},
                 {"name": "Version", "value": version(), "inline": true},
             ],
-            "timestamp": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "footer": {"text": "ravan-watch"},
         }],
     })
 }
 
-/// The test message for `hook`'s platform.
-pub fn message(hook: &Webhook, host: &str) -> Value {
+/// The test message for `hook`'s platform, sent at `now`.
+pub fn message(hook: &Webhook, host: &str, now: DateTime<Utc>) -> Value {
     match hook.platform {
-        Platform::Slack => slack_message(host),
-        Platform::Discord => discord_message(host),
+        Platform::Slack => slack_message(host, now),
+        Platform::Discord => discord_message(host, now),
     }
 }
 
@@ -152,7 +156,7 @@ pub async fn send_all(webhooks: &[Webhook], limits: Limits) -> reqwest::Result<V
     let host = hostname();
     let outcomes = futures::future::join_all(webhooks.iter().map(|hook| {
         let sender = sender.clone();
-        let body = message(hook, &host);
+        let body = message(hook, &host, Utc::now());
         async move {
             let result =
                 match tokio::time::timeout(limits.total, send_one(&sender, hook, &body, limits))
@@ -178,6 +182,14 @@ async fn send_one(
     limits: Limits,
 ) -> Result<String, String> {
     let deadline = Instant::now() + limits.total;
+    // The delays are the alerts' own (backoff, or what a 429 asked for); only how many
+    // retries a person at a terminal waits for is this command's.
+    let policy = RetryPolicy {
+        min_delay: limits.first_retry_delay,
+        max_rate_limit_wait: limits.max_rate_limit_wait,
+        timeout: limits.timeout,
+        ..RetryPolicy::default()
+    };
     let mut waited_for_rate_limit = false;
     let mut retries = 0;
     loop {
@@ -185,20 +197,19 @@ async fn send_one(
             Ok((_, answer)) => return Ok(answer),
             Err(err) => err,
         };
-        let wait = match &err {
-            DeliveryError::RateLimited(wait)
-                if !waited_for_rate_limit && *wait <= limits.max_rate_limit_wait =>
-            {
-                waited_for_rate_limit = true;
-                *wait
+        let retry = match &err {
+            DeliveryError::RateLimited(wait) => {
+                !std::mem::replace(&mut waited_for_rate_limit, true)
+                    && *wait <= limits.max_rate_limit_wait
             }
-            DeliveryError::Transient(_) if retries < limits.transient_retries => {
+            DeliveryError::Transient(_) => {
                 retries += 1;
-                Duration::from_secs(1 << (retries - 1))
+                retries <= limits.transient_retries
             }
-            _ => return Err(describe(&err)),
+            DeliveryError::Permanent(_) | DeliveryError::Dead(_) => false,
         };
-        if Instant::now() + wait >= deadline {
+        let wait = policy.delay_after(retries, &err);
+        if !retry || Instant::now() + wait >= deadline {
             return Err(describe(&err));
         }
         tokio::time::sleep(wait).await;
