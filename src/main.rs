@@ -95,7 +95,7 @@ fn main() -> ExitCode {
     // The demo keeps the terminal for its story: warnings and errors only, unless RUST_LOG says.
     let default_filter = match cli.command {
         Command::Demo => "warn",
-        _ => "info,tokio_cron_scheduler=warn",
+        _ => telemetry::DEFAULT_FILTER,
     };
     if let Err(e) = telemetry::init_with_default(config.log_format, default_filter) {
         return config_error(&e);

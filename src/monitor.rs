@@ -120,9 +120,8 @@ impl Monitor {
 
         let mut summary = CycleSummary::default();
         let mut report = CycleReport::default();
-        while let Some((agent, at, result)) = results.next().await {
+        while let Some((mut agent, at, result)) = results.next().await {
             summary.polled += 1;
-            let mut agent = agent;
             let mut state = std::mem::take(&mut agent.state);
             let mut alerts = Vec::new();
             match result {

@@ -48,10 +48,16 @@ pub struct AgentRecord {
     pub state: AgentState,
 }
 
+/// Whether an agent with these mute settings is muted at `now`: `muted`, until `until` when
+/// it has one. The tracker's rule, and what the status page shows.
+pub fn muted_at(muted: bool, until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    muted && until.is_none_or(|until| now < until)
+}
+
 impl AgentRecord {
     /// Muted now: `muted`, until `muted_until` when it has one.
     pub fn is_muted(&self, now: DateTime<Utc>) -> bool {
-        self.muted && self.muted_until.is_none_or(|until| now < until)
+        muted_at(self.muted, self.muted_until, now)
     }
 
     /// Where this agent's alerts go: its own webhooks when it has any, else the defaults.
@@ -274,31 +280,25 @@ impl Store {
 
     /// Every watched agent, oldest first.
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        // Row by row: each row is parsed and dropped as it arrives, so 10,000 raw rows and
-        // 10,000 records are never in memory at once.
-        let mut rows =
-            sqlx::query("SELECT * FROM agents ORDER BY created_at, agent_id").fetch(&self.pool);
-        let mut agents = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            agents.push(agent_from_row(&row)?);
-        }
-        Ok(agents)
+        read_agents(
+            &self.pool,
+            "SELECT * FROM agents ORDER BY created_at, agent_id",
+            agent_from_row,
+        )
+        .await
     }
 
     /// Every watched agent's settings without its tracker state (left at the default), in
     /// the order of [`Store::agents`]: for a poll cycle that already holds the states it wrote.
     pub async fn agent_settings(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        let mut rows = sqlx::query(
+        read_agents(
+            &self.pool,
             "SELECT agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until,
                     created_at
              FROM agents ORDER BY created_at, agent_id",
+            settings_from_row,
         )
-        .fetch(&self.pool);
-        let mut agents = Vec::new();
-        while let Some(row) = rows.try_next().await? {
-            agents.push(settings_from_row(&row)?);
-        }
-        Ok(agents)
+        .await
     }
 
     /// Applies `patch`; `None` when the agent is not watched.
@@ -675,6 +675,21 @@ fn url_column(row: &SqliteRow, column: &str) -> Result<Option<SecretUrl>, StoreE
                 .map_err(|e| corrupt(column, e))
         })
         .transpose()
+}
+
+/// Runs `sql` and parses its rows with `parse` one by one, each dropped as it arrives: 10,000
+/// raw rows and 10,000 records are never in memory at once.
+async fn read_agents(
+    pool: &SqlitePool,
+    sql: &'static str,
+    parse: fn(&SqliteRow) -> Result<AgentRecord, StoreError>,
+) -> Result<Vec<AgentRecord>, StoreError> {
+    let mut rows = sqlx::query(sql).fetch(pool);
+    let mut agents = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        agents.push(parse(&row)?);
+    }
+    Ok(agents)
 }
 
 fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {

@@ -9,9 +9,12 @@ use crate::config::{ConfigError, LogFormat};
 /// Installs the global subscriber. `RUST_LOG` defaults to `info`; a filter that does not parse
 /// is a configuration error like any other.
 pub fn init(format: LogFormat) -> Result<(), ConfigError> {
-    // The scheduler crate logs its own start-up at info: noise for an operator.
-    init_with_default(format, "info,tokio_cron_scheduler=warn")
+    init_with_default(format, DEFAULT_FILTER)
 }
+
+/// The filter when `RUST_LOG` is unset. The scheduler crate logs its own start-up at info:
+/// noise for an operator.
+pub const DEFAULT_FILTER: &str = "info,tokio_cron_scheduler=warn";
 
 /// [`init`] with another filter when `RUST_LOG` is unset (`demo` keeps the terminal for its
 /// story with `warn`).

@@ -19,6 +19,7 @@ use super::ApiState;
 use super::agents::{AccountStatus, Agent};
 use super::auth::check_basic;
 use super::error::{ApiError, ErrorBody};
+use crate::store::muted_at;
 use crate::tracker::MonitorState;
 
 /// The status page.
@@ -225,8 +226,7 @@ impl Card {
             }
             None => (Rank::Unknown, "unknown", "unknown: not polled yet"),
         };
-        // Muted now: `muted`, until `muted_until` when it has one (as the tracker decides).
-        let muted = a.muted && a.muted_until.is_none_or(|until| now < until);
+        let muted = muted_at(a.muted, a.muted_until, now);
         Self {
             rank,
             class,
