@@ -2,38 +2,12 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{AGENT_A, FakeRavan, wait_until};
+use common::{AGENT_A, BIN, FakeRavan, free_port, run_bin, wait_until};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
-
-async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir(dir.path());
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    drop(dir);
-    out
-}
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test]
 async fn healthy_against_a_running_serve() {
@@ -61,7 +35,7 @@ async fn healthy_against_a_running_serve() {
     wait_until(Duration::from_secs(30), "serve to be healthy", || {
         let listen = listen_check.clone();
         async move {
-            run(&["healthcheck"], &[("LISTEN_ADDR", listen.as_str())])
+            run_bin(&["healthcheck"], &[("LISTEN_ADDR", listen.as_str())])
                 .await
                 .status
                 .code()
@@ -71,7 +45,7 @@ async fn healthy_against_a_running_serve() {
     .await;
     // 0.0.0.0 means "this machine": the check goes to loopback. Other settings, missing or
     // wrong, do not matter to it.
-    let out = run(
+    let out = run_bin(
         &["healthcheck"],
         &[
             ("LISTEN_ADDR", &format!("0.0.0.0:{port}")),
@@ -101,7 +75,7 @@ async fn healthy_against_a_running_serve() {
 #[tokio::test]
 async fn unhealthy_when_nothing_listens_or_the_answer_is_wrong() {
     let port = free_port();
-    let out = run(
+    let out = run_bin(
         &["healthcheck"],
         &[("LISTEN_ADDR", &format!("127.0.0.1:{port}"))],
     )
@@ -118,7 +92,7 @@ async fn unhealthy_when_nothing_listens_or_the_answer_is_wrong() {
         .mount(&server)
         .await;
     let addr = server.address().to_string();
-    let out = run(&["healthcheck"], &[("LISTEN_ADDR", addr.as_str())]).await;
+    let out = run_bin(&["healthcheck"], &[("LISTEN_ADDR", addr.as_str())]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 503: starting"));
 }
@@ -134,13 +108,13 @@ async fn healthy_answer_from_any_listener() {
         .mount(&server)
         .await;
     let addr = server.address().to_string();
-    let out = run(&["healthcheck"], &[("LISTEN_ADDR", addr.as_str())]).await;
+    let out = run_bin(&["healthcheck"], &[("LISTEN_ADDR", addr.as_str())]).await;
     assert_eq!(out.status.code(), Some(0));
 }
 
 #[tokio::test]
 async fn a_bad_listen_addr_is_a_configuration_error() {
-    let out = run(&["healthcheck"], &[("LISTEN_ADDR", "localhost")]).await;
+    let out = run_bin(&["healthcheck"], &[("LISTEN_ADDR", "localhost")]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -378,10 +378,13 @@ async fn an_agent_removed_and_added_again_starts_afresh() {
 
     let a: AgentId = AGENT_A.parse().unwrap();
     assert!(store.delete_agent(a).await.unwrap());
-    // A later created_at than the first one, even on a coarse clock.
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    // Added again later: a created_at after the first one's.
     store
-        .insert_agent(a, &Default::default(), Utc::now())
+        .insert_agent(
+            a,
+            &Default::default(),
+            Utc::now() + chrono::TimeDelta::seconds(1),
+        )
         .await
         .unwrap();
     let report = monitor.run_cycle().await.unwrap();

@@ -2,30 +2,13 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::bodies;
 use common::limits::assert_within_limits;
+use common::{bodies, run_bin};
 use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
-
-/// The binary with only `env` set, in an empty folder of its own (no `.env` is read).
-async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir(dir.path());
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    drop(dir);
-    out
-}
 
 fn all_output(out: &Output) -> String {
     format!(
@@ -51,7 +34,7 @@ async fn both_webhooks_get_one_valid_test_message() {
     let slack_url = format!("{}/services/T0/B0/slack-SECRET", slack.uri());
     let discord_url = format!("{}/api/webhooks/1/discord-SECRET", discord.uri());
     // No Ravan token, admin token or database: notify-test needs none of them.
-    let out = run(
+    let out = run_bin(
         &["notify-test"],
         &[
             ("SLACK_WEBHOOK_URL", slack_url.as_str()),
@@ -101,7 +84,7 @@ async fn both_webhooks_get_one_valid_test_message() {
 async fn a_dead_slack_webhook_is_reported_with_its_answer_and_status_1() {
     let slack = webhook(ResponseTemplate::new(404).set_body_string("no_service")).await;
     let slack_url = format!("{}/services/T0/B0/slack-SECRET", slack.uri());
-    let out = run(
+    let out = run_bin(
         &["notify-test"],
         &[("SLACK_WEBHOOK_URL", slack_url.as_str())],
     )
@@ -139,7 +122,7 @@ async fn a_rate_limited_discord_webhook_is_waited_for_once() {
         .mount(&discord)
         .await;
     let url = format!("{}/api/webhooks/1/discord-SECRET", discord.uri());
-    let out = run(&["notify-test"], &[("DISCORD_WEBHOOK_URL", url.as_str())]).await;
+    let out = run_bin(&["notify-test"], &[("DISCORD_WEBHOOK_URL", url.as_str())]).await;
     let all = all_output(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert_eq!(bodies(&discord).await.len(), 2);
@@ -151,7 +134,7 @@ async fn a_server_error_is_retried_briefly_then_reported() {
     let slack = webhook(ResponseTemplate::new(503).set_body_string("rollup_error")).await;
     let url = format!("{}/services/T0/B0/slack-SECRET", slack.uri());
     let started = std::time::Instant::now();
-    let out = run(&["notify-test"], &[("SLACK_WEBHOOK_URL", url.as_str())]).await;
+    let out = run_bin(&["notify-test"], &[("SLACK_WEBHOOK_URL", url.as_str())]).await;
     let all = all_output(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("HTTP 503: rollup_error"), "{all}");
@@ -161,7 +144,7 @@ async fn a_server_error_is_retried_briefly_then_reported() {
 
 #[tokio::test]
 async fn no_webhook_is_a_configuration_error() {
-    let out = run(&["notify-test"], &[]).await;
+    let out = run_bin(&["notify-test"], &[]).await;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -174,7 +157,7 @@ async fn no_webhook_is_a_configuration_error() {
 #[tokio::test]
 async fn help_for_the_new_commands() {
     for command in ["notify-test", "demo", "healthcheck"] {
-        let out = run(&[command, "--help"], &[]).await;
+        let out = run_bin(&[command, "--help"], &[]).await;
         assert_eq!(out.status.code(), Some(0), "{command}");
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("Usage"),
