@@ -34,12 +34,11 @@ use axum::routing::{get, post, put};
 use chrono::Utc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use tokio::sync::watch;
 
 use ravan_watch::config::RavanAuth;
 use ravan_watch::domain::AgentId;
 use ravan_watch::monitor::Monitor;
-use ravan_watch::notify::{Outbox, Platform, RetryPolicy, Webhook};
+use ravan_watch::notify::{Outbox, Platform, RetryPolicy, Webhook, Worker};
 use ravan_watch::ravan::RavanClient;
 use ravan_watch::secret::{Secret, SecretUrl};
 use ravan_watch::store::{OutboxStatus, Store};
@@ -499,8 +498,7 @@ fn service_instrumentation() {
 struct Service {
     monitor: Monitor,
     store: Store,
-    stop: watch::Sender<bool>,
-    worker: tokio::task::JoinHandle<()>,
+    worker: Worker,
     _dir: tempfile::TempDir,
 }
 
@@ -534,20 +532,17 @@ impl Service {
             thresholds,
             CONCURRENCY,
         );
-        let (stop, stopped) = watch::channel(false);
-        let worker = tokio::spawn(async move { outbox.run(stopped).await });
+        let worker = outbox.spawn();
         Self {
             monitor,
             store,
-            stop,
             worker,
             _dir: dir,
         }
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.worker.await;
+        self.worker.stop(DELIVERY_DEADLINE).await;
         self.store.close().await;
     }
 }

@@ -13,13 +13,13 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::monitor::Monitor;
-use crate::notify::{Outbox, RetryPolicy};
+use crate::notify::{Outbox, RetryPolicy, Worker};
 use crate::ravan::RavanClient;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
@@ -35,8 +35,7 @@ pub struct Service {
     store: Store,
     scheduler: Scheduler,
     scheduler_running: Arc<AtomicBool>,
-    stop_delivery: watch::Sender<bool>,
-    delivery: JoinHandle<()>,
+    delivery: Worker,
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
 }
@@ -88,11 +87,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         config.poll_concurrency.get(),
     ));
 
-    let (stop_delivery, stopped) = watch::channel(false);
-    let delivery = tokio::spawn({
-        let outbox = outbox.clone();
-        async move { outbox.run(stopped).await }
-    });
+    let delivery = outbox.spawn();
     let scheduler_running = Arc::new(AtomicBool::new(false));
     let (stop_http, http_stopped) = oneshot::channel::<()>();
     let router = api::router(ApiState {
@@ -127,7 +122,6 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         store,
         scheduler,
         scheduler_running,
-        stop_delivery,
         delivery,
         stop_http,
         http,
@@ -146,13 +140,7 @@ impl Service {
         tracing::info!("shutting down");
         self.scheduler_running.store(false, Ordering::SeqCst);
         self.scheduler.stop(SHUTDOWN_STEP).await;
-        self.stop_delivery.send_replace(true);
-        let abort = self.delivery.abort_handle();
-        if tokio::time::timeout(SHUTDOWN_STEP, self.delivery)
-            .await
-            .is_err()
-        {
-            abort.abort();
+        if !self.delivery.stop(SHUTDOWN_STEP).await {
             tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
         }
         match self.store.outbox_pending().await {

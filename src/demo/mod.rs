@@ -27,7 +27,7 @@ use chrono::Utc;
 use futures::FutureExt;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 use crate::config::{Config, PollSchedule, RavanAuth};
 use crate::domain::AgentId;
@@ -133,11 +133,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
 
     print_intro(&cast, &format!("http://{ravan_addr}"), &real);
 
-    let (stop_delivery, stopped) = watch::channel(false);
-    let delivery = tokio::spawn({
-        let outbox = outbox.clone();
-        async move { outbox.run(stopped).await }
-    });
+    let delivery = outbox.spawn();
     let scheduler = Scheduler::start(&PollSchedule::parse(SCHEDULE).expect("valid"), monitor)
         .await
         .context("starting the poll scheduler")?;
@@ -164,11 +160,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     };
 
     scheduler.stop(STOP_STEP).await;
-    stop_delivery.send_replace(true);
-    let abort = delivery.abort_handle();
-    if tokio::time::timeout(STOP_STEP, delivery).await.is_err() {
-        abort.abort();
-    }
+    delivery.stop(STOP_STEP).await;
     let pending = store.outbox_pending().await.unwrap_or(0);
     store.close().await;
     let _ = stop_ravan.send(());

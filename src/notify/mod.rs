@@ -14,7 +14,7 @@ pub mod text;
 use std::fmt;
 
 pub use deliver::{DeliveryError, RetryPolicy, Sender};
-pub use outbox::Outbox;
+pub use outbox::{Outbox, Worker};
 
 use crate::alert::Alert;
 use crate::secret::SecretUrl;

@@ -71,6 +71,26 @@ fn key(hook: &Webhook) -> String {
     format!("{} {}", hook.platform, hook.url.expose())
 }
 
+/// A running delivery worker ([`Outbox::spawn`]).
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Stops the worker, letting a send in progress finish for at most `limit`; `false` when
+    /// it did not and was abandoned (its entry stays pending for the next start).
+    pub async fn stop(self, limit: std::time::Duration) -> bool {
+        self.stop.send_replace(true);
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(limit, self.task).await.is_err() {
+            abort.abort();
+            return false;
+        }
+        true
+    }
+}
+
 impl Outbox {
     pub fn new(store: Store, policy: RetryPolicy) -> reqwest::Result<Self> {
         Ok(Self {
@@ -85,6 +105,16 @@ impl Outbox {
     /// Wakes the worker: new entries were written.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Runs the worker in a task of its own until [`Worker::stop`].
+    pub fn spawn(&self) -> Worker {
+        let (stop, stopped) = watch::channel(false);
+        let outbox = self.clone();
+        Worker {
+            stop,
+            task: tokio::spawn(async move { outbox.run(stopped).await }),
+        }
     }
 
     /// Runs passes until `stop` turns true; a send in progress is finished first.
