@@ -4,15 +4,21 @@
 //!
 //! All polls of a cycle finish before any state changes, so the monitor-level verdict ("every
 //! poll failed") and the alerts of a cycle are decided together, from one consistent picture.
-//! The store is read at the start of every cycle, so an agent added over the API is polled from
-//! the next cycle on and a removed one is not. The agents' tracker states are read from it only
-//! by the first cycle (and after a failed one): later cycles take them from what the previous
-//! cycle committed, since cycles are their only writer, and read just the agents' settings.
+//!
+//! What a cycle reads and writes is kept to what changed, because at 10,000 agents reading and
+//! writing every agent each cycle cost more CPU than the polls themselves:
+//! - Each cycle asks the store for its settings version; an agent added, changed or removed
+//!   over the API moves it, and the cycle then re-reads the agents' settings, so the change
+//!   takes effect from the next cycle on. Otherwise it polls the agents it already holds.
+//! - The tracker states are read only by the first cycle (and after a failed one): cycles are
+//!   their only writer, so later ones keep what they committed.
+//! - A state is written only when it changed in substance ([`differs_from`](crate::tracker::AgentState::differs_from)); that
+//!   the others were polled too is one row for the whole cycle ([`Polled`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
 
 use crate::alert::{AgentRef, Alert};
@@ -20,8 +26,8 @@ use crate::domain::{AgentId, Observation};
 use crate::metrics;
 use crate::notify::{Outbox, Webhook};
 use crate::ravan::RavanClient;
-use crate::store::{AgentUpdate, Routed, Store, StoreError};
-use crate::tracker::{AgentState, CycleSummary, Thresholds};
+use crate::store::{AgentRecord, AgentUpdate, Polled, Routed, Store, StoreError, Watched};
+use crate::tracker::{CycleSummary, Thresholds};
 
 /// What a cycle did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,10 +35,9 @@ pub struct CycleReport {
     pub polled: usize,
     pub failed: usize,
     pub alerts: Vec<Alert>,
+    /// Agents whose state was written: those that changed in substance or alerted.
+    pub saved: usize,
 }
-
-/// Each agent's state as last committed, with the agent's `created_at` to tell a re-added agent.
-type KnownStates = HashMap<AgentId, (DateTime<Utc>, AgentState)>;
 
 pub struct Monitor {
     ravan: RavanClient,
@@ -42,11 +47,11 @@ pub struct Monitor {
     defaults: Vec<Webhook>,
     thresholds: Thresholds,
     concurrency: usize,
-    /// The states the last cycle committed, by agent and its `created_at`. Poll cycles are the
-    /// only writers of agent state and never run two at once, so the next cycle can take the
-    /// states from here and read only the agents' settings — the state's JSON is most of a
-    /// cycle's read. `None` (at start, or after a cycle failed) means: read everything.
-    states: Mutex<Option<KnownStates>>,
+    /// The agents the last cycle polled, with the states it committed, at its settings
+    /// version. Poll cycles are the only writers of agent state and never run two at once, so
+    /// the next cycle can start from here. `None` (at start, or after a cycle failed) means:
+    /// read everything.
+    known: Mutex<Option<Watched>>,
 }
 
 impl Monitor {
@@ -65,7 +70,7 @@ impl Monitor {
             defaults,
             thresholds,
             concurrency: concurrency.max(1),
-            states: Mutex::new(None),
+            known: Mutex::new(None),
         }
     }
 
@@ -76,32 +81,24 @@ impl Monitor {
         if lifted > 0 {
             tracing::info!(agents = lifted, "mutes ended");
         }
-        // Taken, not borrowed: if anything below fails, the next cycle reads every state.
-        let known = self.states.lock().expect("not poisoned").take();
-        let agents = match known {
-            Some(mut known) => {
-                let mut agents = self.store.agent_settings().await?;
-                for agent in &mut agents {
-                    // An agent removed and added again since has a new created_at: its old
-                    // state is not its state.
-                    match known.remove(&agent.agent_id) {
-                        Some((created_at, state)) if created_at == agent.created_at => {
-                            agent.state = state;
-                        }
-                        _ => {}
-                    }
-                }
-                agents
-            }
-            None => self.store.agents().await?,
+        // Taken, not borrowed: if anything below fails, the next cycle reads everything.
+        let known = self.known.lock().expect("not poisoned").take();
+        let Watched { version, agents } = match known {
+            Some(known) if known.version == self.store.settings_version().await? => known,
+            Some(known) => self.reread_settings(known).await?,
+            None => self.store.watched(true).await?,
         };
-        let mut created = Vec::with_capacity(agents.len());
         let mut monitor = self.store.monitor_state().await?;
+        let polled = Polled {
+            version,
+            started_at: Utc::now(),
+        };
 
         // Owned values in the stream keep the cycle's future `Send` for the scheduler's spawn.
         // Each result is folded into its update as it arrives: an agent's record is dropped once
         // it is polled, rather than every record and every result being held to the end.
-        let mut updates = Vec::with_capacity(agents.len());
+        let mut updates = Vec::new();
+        let mut next = Vec::with_capacity(agents.len());
         // Metric handles are looked up once per cycle, not once per poll.
         let latency = ::metrics::histogram!(metrics::POLL_DURATION);
         let observations = ::metrics::counter!(metrics::POLLS, "outcome" => "observation");
@@ -122,7 +119,7 @@ impl Monitor {
         let mut report = CycleReport::default();
         while let Some((mut agent, at, result)) = results.next().await {
             summary.polled += 1;
-            let mut state = std::mem::take(&mut agent.state);
+            let saved = agent.state.clone();
             let mut alerts = Vec::new();
             match result {
                 Ok(obs) => {
@@ -132,7 +129,8 @@ impl Monitor {
                         name: agent.name.clone(),
                     };
                     let muted = agent.is_muted(at);
-                    if let Some(alert) = state.observe(&who, &obs, at, &self.thresholds, muted) {
+                    let alert = agent.state.observe(&who, &obs, at, &self.thresholds, muted);
+                    if let Some(alert) = alert {
                         alerts.push((Alert::Agent(alert), agent.destinations(&self.defaults)));
                     }
                 }
@@ -147,16 +145,18 @@ impl Monitor {
                     summary
                         .first_failure
                         .get_or_insert_with(|| described.clone());
-                    state.poll_failed(described, at);
+                    agent.state.poll_failed(described, at);
                 }
             }
             report.alerts.extend(alerts.iter().map(|(a, _)| a.clone()));
-            created.push(agent.created_at);
-            updates.push(AgentUpdate {
-                agent_id: agent.agent_id,
-                state,
-                alerts,
-            });
+            if !alerts.is_empty() || agent.state.differs_from(&saved) {
+                updates.push(AgentUpdate {
+                    agent_id: agent.agent_id,
+                    state: agent.state.clone(),
+                    alerts,
+                });
+            }
+            next.push(agent);
         }
         let monitor_alerts: Vec<Routed> = monitor
             .cycle(&summary, Utc::now(), &self.thresholds)
@@ -168,8 +168,8 @@ impl Monitor {
             .extend(monitor_alerts.iter().map(|(a, _)| a.clone()));
 
         let (mut healthy, mut unhealthy, mut unknown) = (0, 0, 0);
-        for update in &updates {
-            match update.state.last.as_ref().map(Observation::is_healthy) {
+        for agent in &next {
+            match agent.state.last.as_ref().map(Observation::is_healthy) {
                 Some(true) => healthy += 1,
                 Some(false) => unhealthy += 1,
                 None => unknown += 1,
@@ -177,15 +177,18 @@ impl Monitor {
         }
         let queued = self
             .store
-            .commit_cycle(&updates, &monitor, &monitor_alerts, Utc::now())
+            .commit_cycle(
+                Some(polled),
+                &updates,
+                &monitor,
+                &monitor_alerts,
+                Utc::now(),
+            )
             .await?;
-        *self.states.lock().expect("not poisoned") = Some(
-            updates
-                .into_iter()
-                .zip(created)
-                .map(|(u, created_at)| (u.agent_id, (created_at, u.state)))
-                .collect(),
-        );
+        *self.known.lock().expect("not poisoned") = Some(Watched {
+            version,
+            agents: next,
+        });
         ::metrics::gauge!(metrics::AGENTS, "health" => "healthy").set(healthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unhealthy").set(unhealthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unknown").set(unknown as f64);
@@ -212,6 +215,23 @@ impl Monitor {
         tracing::debug!(polled = summary.polled, alerts = report.alerts.len(), elapsed = ?started.elapsed(), "cycle done");
         report.polled = summary.polled;
         report.failed = summary.failed;
+        report.saved = updates.len();
         Ok(report)
+    }
+
+    /// The agents' settings changed since `known` was read: reads them again and carries each
+    /// agent's state over from `known`. An agent removed and added again since is a new agent
+    /// (another `added_version`): its old state is not its state.
+    async fn reread_settings(&self, known: Watched) -> Result<Watched, StoreError> {
+        let mut states: HashMap<AgentId, AgentRecord> =
+            known.agents.into_iter().map(|a| (a.agent_id, a)).collect();
+        let mut watched = self.store.watched(false).await?;
+        for agent in &mut watched.agents {
+            match states.remove(&agent.agent_id) {
+                Some(old) if old.added_version == agent.added_version => agent.state = old.state,
+                _ => {}
+            }
+        }
+        Ok(watched)
     }
 }

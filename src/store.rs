@@ -45,7 +45,31 @@ pub struct AgentRecord {
     pub muted: bool,
     pub muted_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The settings version that added this agent: tells it from an earlier agent of the
+    /// same id, removed since.
+    pub added_version: SettingsVersion,
+    /// What the tracker last saved. Read with [`Store::agents`], its `last_checked_at` is
+    /// the start of the last cycle that polled the agent when that is later than the save.
     pub state: AgentState,
+}
+
+/// Counts the changes to the agents' settings (moved by the database's own triggers): equal
+/// versions mean the same agents with the same settings.
+pub type SettingsVersion = i64;
+
+/// The watched agents as one consistent snapshot, and the settings version it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub version: SettingsVersion,
+    pub agents: Vec<AgentRecord>,
+}
+
+/// Which agents a poll cycle polled: every agent of the snapshot at `version`; the polls
+/// began at `started_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Polled {
+    pub version: SettingsVersion,
+    pub started_at: DateTime<Utc>,
 }
 
 /// Whether an agent with these mute settings is muted at `now`: `muted`, until `until` when
@@ -107,7 +131,8 @@ pub struct AgentPatch {
 /// An alert and the webhooks it goes to.
 pub type Routed = (Alert, Vec<Webhook>);
 
-/// One agent's outcome of a poll cycle: its new state and the alerts it produced.
+/// One agent's outcome of a poll cycle that changed its state in substance (see
+/// [`AgentState::differs_from`]) or produced alerts: its new state and the alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentUpdate {
     pub agent_id: AgentId,
@@ -150,6 +175,17 @@ pub struct OutboxEntry {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+}
+
+/// Every agent column, and `last_poll_at`: when the last committed cycle began, for the agents
+/// it polled (those added at or before its settings version).
+macro_rules! agents_with_last_poll {
+    () => {
+        "SELECT agents.*,
+                CASE WHEN agents.added_version <= m.polled_version THEN m.polled_at END
+                    AS last_poll_at
+         FROM agents LEFT JOIN monitor_state m ON m.id = 1"
+    };
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -270,7 +306,7 @@ impl Store {
     }
 
     pub async fn agent(&self, id: AgentId) -> Result<Option<AgentRecord>, StoreError> {
-        sqlx::query("SELECT * FROM agents WHERE agent_id = ?")
+        sqlx::query(concat!(agents_with_last_poll!(), " WHERE agent_id = ?"))
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?
@@ -280,25 +316,52 @@ impl Store {
 
     /// Every watched agent, oldest first.
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
         read_agents(
-            &self.pool,
-            "SELECT * FROM agents ORDER BY created_at, agent_id",
+            &mut conn,
+            concat!(agents_with_last_poll!(), " ORDER BY created_at, agent_id"),
             agent_from_row,
         )
         .await
     }
 
-    /// Every watched agent's settings without its tracker state (left at the default), in
-    /// the order of [`Store::agents`]: for a poll cycle that already holds the states it wrote.
-    pub async fn agent_settings(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        read_agents(
-            &self.pool,
-            "SELECT agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until,
-                    created_at
-             FROM agents ORDER BY created_at, agent_id",
-            settings_from_row,
+    /// The current settings version: a poll cycle holding the agents of this version need
+    /// not read them again.
+    pub async fn settings_version(&self) -> Result<SettingsVersion, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT version FROM settings_version WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
         )
-        .await
+    }
+
+    /// Every watched agent, oldest first, and the settings version they are at, read in one
+    /// transaction so the two agree. Without `states` each state is left at the default: for
+    /// a poll cycle that holds the states it wrote, since the state's JSON is most of the read.
+    pub async fn watched(&self, states: bool) -> Result<Watched, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let version = sqlx::query_scalar("SELECT version FROM settings_version WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        let agents = if states {
+            read_agents(
+                &mut tx,
+                concat!(agents_with_last_poll!(), " ORDER BY created_at, agent_id"),
+                agent_from_row,
+            )
+            .await?
+        } else {
+            read_agents(
+                &mut tx,
+                "SELECT agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until,
+                        created_at, added_version
+                 FROM agents ORDER BY created_at, agent_id",
+                settings_from_row,
+            )
+            .await?
+        };
+        tx.commit().await?;
+        Ok(Watched { version, agents })
     }
 
     /// Applies `patch`; `None` when the agent is not watched.
@@ -404,11 +467,14 @@ impl Store {
         }
     }
 
-    /// Writes a cycle's outcome in one transaction: every agent's new state, the monitor's
-    /// state, and one outbox entry per (alert, destination). An agent removed while the cycle
-    /// ran keeps no state and gets no alert. Returns the number of outbox entries written.
+    /// Writes a cycle's outcome in one transaction: the agents' new states, the monitor's
+    /// state, which agents the cycle polled and when (`polled`; `None` for a cycle that polled
+    /// nothing of the agents), and one outbox entry per (alert, destination). An agent removed
+    /// while the cycle ran keeps no state and gets no alert, and one added again under the same
+    /// id is not given the removed one's state. Returns the number of outbox entries written.
     pub async fn commit_cycle(
         &self,
+        polled: Option<Polled>,
         agents: &[AgentUpdate],
         monitor: &MonitorState,
         monitor_alerts: &[Routed],
@@ -416,23 +482,27 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut written = 0;
-        // Every agent's state changes every cycle (`last_checked`), so all are written; one
+        // Only changed states come here, but after an outage that can be every agent: one
         // statement per chunk instead of one per agent keeps a 10,000-agent cycle from paying
         // 10,000 round trips to SQLite's worker thread.
+        let version = polled.map_or(SettingsVersion::MAX, |p| p.version);
         for chunk in agents.chunks(STATE_WRITE_CHUNK) {
-            let mut sql = String::with_capacity(80 + chunk.len() * 6);
+            let mut sql = String::with_capacity(120 + chunk.len() * 6);
             sql.push_str("WITH u(id, state) AS (VALUES ");
             for i in 0..chunk.len() {
                 sql.push_str(if i == 0 { "(?,?)" } else { ",(?,?)" });
             }
-            sql.push_str(") UPDATE agents SET state = u.state FROM u WHERE agents.agent_id = u.id");
+            sql.push_str(
+                ") UPDATE agents SET state = u.state FROM u
+                 WHERE agents.agent_id = u.id AND agents.added_version <= ?",
+            );
             let mut query = sqlx::query(&sql);
             for update in chunk {
                 query = query
                     .bind(update.agent_id.to_string())
                     .bind(to_json(&update.state));
             }
-            query.execute(&mut *tx).await?;
+            query.bind(version).execute(&mut *tx).await?;
         }
         // Alerts are few; each goes in only if its agent is still watched (not removed while
         // the cycle ran).
@@ -449,10 +519,17 @@ impl Store {
                 written += insert_outbox(&mut tx, alert, hooks, now).await?;
             }
         }
-        sqlx::query("INSERT INTO monitor_state (id, state) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state")
-            .bind(to_json(monitor))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO monitor_state (id, state, polled_version, polled_at) VALUES (1, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+                 polled_version = coalesce(excluded.polled_version, polled_version),
+                 polled_at = coalesce(excluded.polled_at, polled_at)",
+        )
+        .bind(to_json(monitor))
+        .bind(polled.map(|p| p.version))
+        .bind(polled.map(|p| millis(p.started_at)))
+        .execute(&mut *tx)
+        .await?;
         for (alert, hooks) in monitor_alerts {
             written += insert_outbox(&mut tx, alert, hooks, now).await?;
         }
@@ -680,11 +757,11 @@ fn url_column(row: &SqliteRow, column: &str) -> Result<Option<SecretUrl>, StoreE
 /// Runs `sql` and parses its rows with `parse` one by one, each dropped as it arrives: 10,000
 /// raw rows and 10,000 records are never in memory at once.
 async fn read_agents(
-    pool: &SqlitePool,
+    conn: &mut sqlx::SqliteConnection,
     sql: &'static str,
     parse: fn(&SqliteRow) -> Result<AgentRecord, StoreError>,
 ) -> Result<Vec<AgentRecord>, StoreError> {
-    let mut rows = sqlx::query(sql).fetch(pool);
+    let mut rows = sqlx::query(sql).fetch(conn);
     let mut agents = Vec::new();
     while let Some(row) = rows.try_next().await? {
         agents.push(parse(&row)?);
@@ -694,10 +771,17 @@ async fn read_agents(
 
 fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
     let state: &str = row.get("state");
-    Ok(AgentRecord {
+    let mut agent = AgentRecord {
         state: serde_json::from_str(state).map_err(|e| corrupt("agent state", e))?,
         ..settings_from_row(row)?
-    })
+    };
+    // Read with the last cycle (agents_with_last_poll): the agent was checked when that cycle
+    // began, if it polled the agent, even when nothing of its state needed saving.
+    let last_poll = row.get::<Option<i64>, _>("last_poll_at").map(from_millis);
+    if last_poll > agent.state.last_checked_at {
+        agent.state.last_checked_at = last_poll;
+    }
+    Ok(agent)
 }
 
 /// An agent's settings; its state left at the default (the row need not have it).
@@ -711,6 +795,7 @@ fn settings_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
         muted: row.get("muted"),
         muted_until: row.get::<Option<i64>, _>("muted_until").map(from_millis),
         created_at: from_millis(row.get("created_at")),
+        added_version: row.get("added_version"),
         state: AgentState::default(),
     })
 }

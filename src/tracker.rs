@@ -73,6 +73,31 @@ impl AgentState {
         self.outage.is_some()
     }
 
+    /// Whether this state differs from `saved` in anything but the times of the last poll
+    /// (`observed_at`, `last_checked_at`): what a cycle must write. A steady agent's polls
+    /// change only those times, and the store knows them from the cycle instead.
+    pub fn differs_from(&self, saved: &AgentState) -> bool {
+        // Spelled out so that a new field cannot be forgotten here.
+        let AgentState {
+            last,
+            observed_at: _,
+            health_streak,
+            health_since,
+            status_streak,
+            status_before_run,
+            outage,
+            last_checked_at: _,
+            last_error,
+        } = self;
+        *last != saved.last
+            || *health_streak != saved.health_streak
+            || *health_since != saved.health_since
+            || *status_streak != saved.status_streak
+            || *status_before_run != saved.status_before_run
+            || *outage != saved.outage
+            || *last_error != saved.last_error
+    }
+
     /// Records a failed poll. It says nothing about the agent, so no streak moves.
     pub fn poll_failed(&mut self, error: String, at: DateTime<Utc>) {
         self.last_checked_at = Some(at);
@@ -90,8 +115,11 @@ impl AgentState {
     ) -> Option<AgentAlert> {
         let healthy = obs.is_healthy();
         let prev = self.last.as_ref();
+        // Streaks count only as far as a threshold looks: beyond it a steady agent's state
+        // stops changing, and a cycle has nothing of it to save.
+        let cap = th.failure.max(th.success).get();
         if prev.map(Observation::is_healthy) == Some(healthy) {
-            self.health_streak += 1;
+            self.health_streak = (self.health_streak + 1).min(cap);
         } else {
             if !healthy {
                 self.status_before_run = prev.map(|p| p.status.clone());
@@ -100,11 +128,13 @@ impl AgentState {
             self.health_since = Some(at);
         }
         if prev.map(|p| p.status == obs.status) == Some(true) {
-            self.status_streak += 1;
+            self.status_streak = (self.status_streak + 1).min(cap);
         } else {
             self.status_streak = 1;
         }
-        self.last = Some(obs.clone());
+        if prev != Some(obs) {
+            self.last = Some(obs.clone());
+        }
         self.observed_at = Some(at);
         self.last_checked_at = Some(at);
         self.last_error = None;
@@ -349,7 +379,9 @@ mod tests {
     fn healthy_agent_says_nothing() {
         let mut s = AgentState::default();
         assert!(run(&mut s, &th(2, 1, None), &["active"; 10]).is_empty());
-        assert_eq!(s.health_streak, 10);
+        // Counted only as far as the larger threshold looks.
+        assert_eq!(s.health_streak, 2);
+        assert_eq!(s.status_streak, 2);
         assert!(!s.is_alerting());
     }
 
@@ -593,6 +625,99 @@ mod tests {
         let got = run(&mut s, &th(1, 1, Some(1)), &["errored", "!", "!", "!"]);
         assert_eq!(got.len(), 1);
         assert!(s.is_alerting());
+    }
+
+    #[test]
+    fn a_steady_agent_stops_changing_but_for_its_poll_times() {
+        let th = th(3, 2, None);
+        let mut s = AgentState::default();
+        let mut changed = Vec::new();
+        for m in 0..6 {
+            let before = s.clone();
+            s.observe(&agent(), &obs("active"), t(m), &th, false);
+            changed.push(s.differs_from(&before));
+        }
+        // First observation, then the streak counting up to 3: after that only times move.
+        assert_eq!(changed, [true, true, true, false, false, false]);
+        assert_eq!(s.last_checked_at, Some(t(5)));
+
+        // The same failure again changes nothing to save; a different one, or an
+        // observation after it, does.
+        let before = s.clone();
+        s.poll_failed("HTTP 500".into(), t(6));
+        assert!(s.differs_from(&before));
+        let before = s.clone();
+        s.poll_failed("HTTP 500".into(), t(7));
+        assert!(!s.differs_from(&before));
+        s.poll_failed("HTTP 502".into(), t(8));
+        assert!(s.differs_from(&before));
+        let before = s.clone();
+        s.observe(&agent(), &obs("active"), t(9), &th, false);
+        assert!(s.differs_from(&before), "the error is cleared");
+
+        // A new status, or the same status with other account details, is a change.
+        let before = s.clone();
+        let mut other = obs("active");
+        other.accounts[0].account_name = "Renamed".into();
+        s.observe(&agent(), &other, t(10), &th, false);
+        assert!(s.differs_from(&before));
+        let before = s.clone();
+        s.observe(&agent(), &obs("errored"), t(11), &th, false);
+        assert!(s.differs_from(&before));
+    }
+
+    /// The store saves a state only when [`AgentState::differs_from`] the saved one. Whatever
+    /// the sequence, a tracker restarted from the saved state decides exactly what the one that
+    /// kept running decides: the skipped writes held nothing a decision reads.
+    #[test]
+    fn a_state_restored_from_its_last_save_decides_the_same() {
+        const STEPS: [&str; 6] = [
+            "active",
+            "errored",
+            "not_connected",
+            "!",
+            "errored~",
+            "active~",
+        ];
+        const LEN: u32 = 5;
+        let mut runs = 0;
+        for (failure, success, reminder) in (1..=3)
+            .flat_map(|f| (1..=3).map(move |s| (f, s)))
+            .flat_map(|(f, s)| [None, Some(2)].map(move |r| (f, s, r)))
+        {
+            let th = th(failure, success, reminder);
+            for n in 0..STEPS.len().pow(LEN) {
+                let seq: Vec<&str> = (0..LEN)
+                    .map(|i| STEPS[n / STEPS.len().pow(i) % STEPS.len()])
+                    .collect();
+                let (mut live, mut saved) = (AgentState::default(), AgentState::default());
+                for (m, step) in seq.iter().enumerate() {
+                    let mut restored = saved.clone();
+                    let live_alert = run_step(&mut live, &th, step, m as i64);
+                    let restored_alert = run_step(&mut restored, &th, step, m as i64);
+                    assert_eq!(live_alert, restored_alert, "{seq:?} at step {m}, {th:?}");
+                    assert!(!live.differs_from(&restored), "{seq:?} at step {m}, {th:?}");
+                    if live.differs_from(&saved) {
+                        saved = live.clone();
+                    }
+                }
+                runs += 1;
+            }
+        }
+        assert_eq!(runs, 18 * 6usize.pow(LEN));
+    }
+
+    /// One step of [`run`]'s notation: the alert it produced, if any.
+    fn run_step(s: &mut AgentState, th: &Thresholds, step: &str, m: i64) -> Option<AgentAlert> {
+        if step == "!" {
+            s.poll_failed("HTTP 500".into(), t(m));
+            return None;
+        }
+        let (status, muted) = match step.strip_suffix('~') {
+            Some(status) => (status, true),
+            None => (step, false),
+        };
+        s.observe(&agent(), &obs(status), t(m), th, muted)
     }
 
     #[test]

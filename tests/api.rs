@@ -664,6 +664,7 @@ async fn the_agent_shows_the_trackers_state() {
     state.observe(&agent_ref, &obs, at(30), &thresholds, false);
     app.store
         .commit_cycle(
+            None,
             &[AgentUpdate {
                 agent_id: id(AGENT_A),
                 state: state.clone(),
@@ -703,6 +704,7 @@ async fn the_agent_shows_the_trackers_state() {
     };
     app.store
         .commit_cycle(
+            None,
             &[AgentUpdate {
                 agent_id: id(AGENT_A),
                 state: state.clone(),
@@ -722,6 +724,7 @@ async fn the_agent_shows_the_trackers_state() {
     state.observe(&agent_ref, &healthy, at(90), &thresholds, false);
     app.store
         .commit_cycle(
+            None,
             &[AgentUpdate {
                 agent_id: id(AGENT_A),
                 state,
@@ -1061,7 +1064,13 @@ async fn metrics_are_prometheus_text_with_the_outbox_gauge() {
     ];
     let written = app
         .store
-        .commit_cycle(&[], &MonitorState::default(), &[(alert, hooks)], at(0))
+        .commit_cycle(
+            None,
+            &[],
+            &MonitorState::default(),
+            &[(alert, hooks)],
+            at(0),
+        )
         .await
         .unwrap();
     assert_eq!(written, 2);
@@ -1104,6 +1113,7 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
     );
     app.store
         .commit_cycle(
+            None,
             &[AgentUpdate {
                 agent_id: id(AGENT_B),
                 state,

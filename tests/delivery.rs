@@ -101,7 +101,7 @@ async fn outbox_with(alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
         .map(|(a, h)| (a.clone(), vec![h.clone()]))
         .collect();
     store
-        .commit_cycle(&[], &MonitorState::default(), &rows, Utc::now())
+        .commit_cycle(None, &[], &MonitorState::default(), &rows, Utc::now())
         .await
         .unwrap();
     let outbox = Outbox::new(store.clone(), policy()).unwrap();
@@ -381,7 +381,7 @@ async fn commit_batches(store: &Store, batches: &[Vec<(Alert, Webhook)>]) {
             .collect();
         let at = Utc::now() + chrono::Duration::milliseconds(i as i64 + 1);
         store
-            .commit_cycle(&[], &MonitorState::default(), &rows, at)
+            .commit_cycle(None, &[], &MonitorState::default(), &rows, at)
             .await
             .unwrap();
     }
@@ -555,7 +555,7 @@ async fn slack_gets_at_most_one_message_a_second() {
         .map(|i| (alert(&format!("m{i}")), vec![h.clone()]))
         .collect();
     store
-        .commit_cycle(&[], &MonitorState::default(), &rows, Utc::now())
+        .commit_cycle(None, &[], &MonitorState::default(), &rows, Utc::now())
         .await
         .unwrap();
     run_worker_until(&outbox, &server, 3).await;

@@ -29,30 +29,35 @@ async fn monitor(
     concurrency: usize,
     failure: u32,
 ) -> (Monitor, Store) {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let ids: Vec<AgentId> = agents.iter().map(|id| id.parse().unwrap()).collect();
+    store.ensure_agents(&ids, Utc::now()).await.unwrap();
+    let monitor = monitor_on(ravan, &store, concurrency, failure);
+    (monitor, store)
+}
+
+/// A monitor on an existing store, as after a restart.
+fn monitor_on(ravan: &FakeRavan, store: &Store, concurrency: usize, failure: u32) -> Monitor {
     let client = RavanClient::new(
         ravan.uri().parse().unwrap(),
         &RavanAuth::Bearer(Secret::new("t")),
         Duration::from_secs(10),
     )
     .unwrap();
-    let store = Store::open("sqlite::memory:").await.unwrap();
-    let ids: Vec<AgentId> = agents.iter().map(|id| id.parse().unwrap()).collect();
-    store.ensure_agents(&ids, Utc::now()).await.unwrap();
     let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
     let thresholds = Thresholds {
         failure: NonZeroU32::new(failure).unwrap(),
         success: NonZeroU32::new(1).unwrap(),
         reminder: None,
     };
-    let monitor = Monitor::new(
+    Monitor::new(
         client,
         store.clone(),
         outbox,
         vec![],
         thresholds,
         concurrency,
-    );
-    (monitor, store)
+    )
 }
 
 fn agent_ids(n: usize) -> Vec<String> {
@@ -377,14 +382,11 @@ async fn an_agent_removed_and_added_again_starts_afresh() {
     assert_eq!(down_alerts(&monitor.run_cycle().await.unwrap()), 0);
 
     let a: AgentId = AGENT_A.parse().unwrap();
+    let first = store.agent(a).await.unwrap().unwrap();
     assert!(store.delete_agent(a).await.unwrap());
-    // Added again later: a created_at after the first one's.
+    // Added again within the same millisecond: only the settings version tells them apart.
     store
-        .insert_agent(
-            a,
-            &Default::default(),
-            Utc::now() + chrono::TimeDelta::seconds(1),
-        )
+        .insert_agent(a, &Default::default(), first.created_at)
         .await
         .unwrap();
     let report = monitor.run_cycle().await.unwrap();
@@ -394,4 +396,70 @@ async fn an_agent_removed_and_added_again_starts_afresh() {
         "the re-added agent, not the one that stayed"
     );
     assert_eq!(down_alerts(&monitor.run_cycle().await.unwrap()), 0);
+}
+
+/// Steady agents cost a cycle no writes: only changed states are saved, yet every agent shows
+/// as checked by the last cycle, a settings change made between cycles is used by the next one,
+/// and a monitor started afresh on the same database decides as the running one would have.
+#[tokio::test]
+async fn steady_agents_are_not_rewritten_and_changes_between_cycles_are_seen() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(3);
+    for id in &ids {
+        ravan.set_status(id, "active", None);
+    }
+    let (monitor, store) = monitor(&ravan, &ids, 4, 2).await;
+    // First observations, then the streaks count up to the threshold (2): saved both times.
+    assert_eq!(monitor.run_cycle().await.unwrap().saved, 3);
+    assert_eq!(monitor.run_cycle().await.unwrap().saved, 3);
+    let before = Utc::now();
+    let report = monitor.run_cycle().await.unwrap();
+    assert_eq!(
+        (report.polled, report.saved),
+        (3, 0),
+        "nothing changed in substance"
+    );
+    for agent in store.agents().await.unwrap() {
+        let checked = agent.state.last_checked_at.unwrap();
+        assert!(
+            checked >= before - chrono::TimeDelta::milliseconds(1),
+            "{checked} < {before}"
+        );
+        assert_eq!(agent.state.last.unwrap().status, "active");
+    }
+
+    // A name given between cycles is in the next cycle's alert.
+    let a: AgentId = ids[0].parse().unwrap();
+    ravan.set_status(&ids[0], "errored", Some("Invalid API key"));
+    let report = monitor.run_cycle().await.unwrap();
+    assert_eq!((report.alerts.len(), report.saved), (0, 1), "one of two");
+    let patch = AgentPatch {
+        name: Some(Some("Front desk".into())),
+        ..Default::default()
+    };
+    store.update_agent(a, &patch).await.unwrap().unwrap();
+    let report = monitor.run_cycle().await.unwrap();
+    assert_eq!(down_alerts(&report), 1, "{:?}", report.alerts);
+    assert!(
+        matches!(&report.alerts[0], Alert::Agent(alert)
+            if alert.agent.id == a && alert.agent.name.as_deref() == Some("Front desk")),
+        "{:?}",
+        report.alerts
+    );
+
+    // One observation of two before a restart; the restarted monitor completes the threshold.
+    let b: AgentId = ids[1].parse().unwrap();
+    ravan.set_status(&ids[1], "errored", Some("Invalid API key"));
+    let report = monitor.run_cycle().await.unwrap();
+    assert_eq!((report.alerts.len(), report.saved), (0, 1));
+    drop(monitor);
+    let restarted = monitor_on(&ravan, &store, 4, 2);
+    let report = restarted.run_cycle().await.unwrap();
+    assert_eq!(report.alerts.len(), 1, "{:?}", report.alerts);
+    assert!(
+        matches!(&report.alerts[0], Alert::Agent(alert)
+            if alert.agent.id == b && alert.kind == AgentAlertKind::Down),
+        "{:?}",
+        report.alerts
+    );
 }

@@ -6,7 +6,9 @@ use ravan_watch::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
 use ravan_watch::domain::{AgentId, Observation};
 use ravan_watch::notify::{Platform, Webhook};
 use ravan_watch::secret::SecretUrl;
-use ravan_watch::store::{AgentPatch, AgentUpdate, NewAgent, OutboxStatus, Store, StoreError};
+use ravan_watch::store::{
+    AgentPatch, AgentUpdate, NewAgent, OutboxStatus, Polled, Store, StoreError,
+};
 use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
 
 const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
@@ -224,7 +226,7 @@ async fn a_cycle_commits_states_and_alerts_together() {
     };
     assert_eq!(
         store
-            .commit_cycle(&[update], &monitor, &[], now())
+            .commit_cycle(None, &[update], &monitor, &[], now())
             .await
             .unwrap(),
         2
@@ -263,13 +265,214 @@ async fn an_agent_removed_during_the_cycle_keeps_no_state_and_gets_no_alert() {
     };
     assert_eq!(
         store
-            .commit_cycle(&[update], &MonitorState::default(), &[], now())
+            .commit_cycle(None, &[update], &MonitorState::default(), &[], now())
             .await
             .unwrap(),
         0
     );
     assert!(store.agent(id(A)).await.unwrap().is_none());
     assert!(store.outbox().await.unwrap().is_empty());
+}
+
+/// Poll cycles re-read the agents' settings only when the settings version moved: every
+/// change to an agent's settings must move it, and a cycle's state writes must not.
+#[tokio::test]
+async fn every_settings_change_moves_the_settings_version_and_state_writes_do_not() {
+    let (store, _dir, _) = temp_store().await;
+    let mut seen = vec![store.settings_version().await.unwrap()];
+    let step = async |what: &str, seen: &mut Vec<i64>| {
+        let v = store.settings_version().await.unwrap();
+        assert!(v > *seen.last().unwrap(), "{what} did not move the version");
+        seen.push(v);
+    };
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    step("adding an agent at start-up", &mut seen).await;
+    store
+        .insert_agent(id(B), &NewAgent::default(), now())
+        .await
+        .unwrap();
+    step("adding an agent over the API", &mut seen).await;
+    for patch in [
+        AgentPatch {
+            name: Some(Some("Sales".into())),
+            ..Default::default()
+        },
+        AgentPatch {
+            slack_webhook_url: Some(Some(
+                "https://hooks.slack.com/services/T/B/x".parse().unwrap(),
+            )),
+            ..Default::default()
+        },
+        AgentPatch {
+            discord_webhook_url: Some(Some(
+                "https://discord.com/api/webhooks/1/x".parse().unwrap(),
+            )),
+            ..Default::default()
+        },
+        AgentPatch {
+            muted: Some(true),
+            ..Default::default()
+        },
+        AgentPatch {
+            muted_until: Some(Some(now())),
+            ..Default::default()
+        },
+    ] {
+        store.update_agent(id(A), &patch).await.unwrap().unwrap();
+        step(&format!("{patch:?}"), &mut seen).await;
+    }
+    assert_eq!(store.lift_expired_mutes(now()).await.unwrap(), 1);
+    step("a mute ending", &mut seen).await;
+    store.delete_agent(id(B)).await.unwrap();
+    step("removing an agent", &mut seen).await;
+
+    let before = store.settings_version().await.unwrap();
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    let update = AgentUpdate {
+        agent_id: id(A),
+        state: errored_state(),
+        alerts: vec![],
+    };
+    store
+        .commit_cycle(None, &[update], &MonitorState::default(), &[], now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent(id(A)).await.unwrap().unwrap().state,
+        errored_state()
+    );
+    assert_eq!(
+        store.settings_version().await.unwrap(),
+        before,
+        "no settings changed"
+    );
+    let watched = store.watched(false).await.unwrap();
+    assert_eq!(watched.version, before);
+    assert_eq!(watched.agents.len(), 1);
+    assert_eq!(
+        watched.agents[0].state,
+        AgentState::default(),
+        "settings only"
+    );
+    assert_eq!(
+        store.watched(true).await.unwrap().agents[0].state,
+        errored_state()
+    );
+}
+
+/// A cycle writes only the states that changed; the agents it polled and did not write were
+/// still checked, at the start of the cycle, and the agent JSON says so. An agent added after
+/// the cycle read its agents was not polled by it, and one removed and added again meanwhile is
+/// not given the removed one's state.
+#[tokio::test]
+async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
+    let (store, _dir, url) = temp_store().await;
+    store.ensure_agents(&[id(A), id(B)], now()).await.unwrap();
+    let snapshot = store.watched(true).await.unwrap();
+    let c = "00000000-0000-4000-8000-00000000000c";
+    store.ensure_agents(&[id(c)], now()).await.unwrap();
+    store.delete_agent(id(B)).await.unwrap();
+    store
+        .insert_agent(id(B), &NewAgent::default(), now())
+        .await
+        .unwrap();
+
+    let started = now() + chrono::Duration::minutes(1);
+    let polled_b = AgentState {
+        last_checked_at: Some(started + chrono::Duration::seconds(2)),
+        ..errored_state()
+    };
+    let update = AgentUpdate {
+        agent_id: id(B),
+        state: polled_b,
+        alerts: vec![],
+    };
+    let polled = Polled {
+        version: snapshot.version,
+        started_at: started,
+    };
+    store
+        .commit_cycle(
+            Some(polled),
+            &[update],
+            &MonitorState::default(),
+            &[],
+            now(),
+        )
+        .await
+        .unwrap();
+
+    drop(store);
+    let store = Store::open(&url).await.unwrap();
+    let a = store.agent(id(A)).await.unwrap().unwrap();
+    assert_eq!(
+        a.state.last_checked_at,
+        Some(started),
+        "polled, nothing to save"
+    );
+    assert_eq!(a.state.last, None);
+    let b = store.agent(id(B)).await.unwrap().unwrap();
+    assert_eq!(
+        b.state,
+        AgentState::default(),
+        "re-added after the cycle read its agents"
+    );
+    let c = store.agent(id(c)).await.unwrap().unwrap();
+    assert_eq!(
+        c.state.last_checked_at, None,
+        "added after the cycle read its agents"
+    );
+    let listed = store.agents().await.unwrap();
+    assert_eq!(listed.iter().find(|x| x.agent_id == id(A)), Some(&a));
+
+    // A saved state with a later check than the cycle's start keeps its own time.
+    let later = started + chrono::Duration::seconds(3);
+    let update = AgentUpdate {
+        agent_id: id(A),
+        state: AgentState {
+            last_checked_at: Some(later),
+            ..errored_state()
+        },
+        alerts: vec![],
+    };
+    let snapshot = store.watched(false).await.unwrap();
+    let polled = Polled {
+        version: snapshot.version,
+        started_at: started,
+    };
+    store
+        .commit_cycle(
+            Some(polled),
+            &[update],
+            &MonitorState::default(),
+            &[],
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .agent(id(A))
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .last_checked_at,
+        Some(later)
+    );
+    let b = store.agent(id(B)).await.unwrap().unwrap();
+    assert_eq!(
+        b.state.last_checked_at,
+        Some(started),
+        "polled by this cycle"
+    );
+    // A commit that polled nothing keeps the last cycle's record.
+    store
+        .commit_cycle(None, &[], &MonitorState::default(), &[], now())
+        .await
+        .unwrap();
+    let b = store.agent(id(B)).await.unwrap().unwrap();
+    assert_eq!(b.state.last_checked_at, Some(started));
 }
 
 /// A cycle's states are written a chunk at a time: every agent of a large cycle gets its own
@@ -295,7 +498,7 @@ async fn a_large_cycle_writes_every_agents_state() {
         })
         .collect();
     store
-        .commit_cycle(&updates, &MonitorState::default(), &[], now())
+        .commit_cycle(None, &updates, &MonitorState::default(), &[], now())
         .await
         .unwrap();
     let stored = store.agents().await.unwrap();
@@ -322,7 +525,7 @@ async fn removing_an_agent_keeps_its_pending_alerts() {
         alerts: vec![(down(A), vec![hook("x")])],
     };
     store
-        .commit_cycle(&[update], &MonitorState::default(), &[], now())
+        .commit_cycle(None, &[update], &MonitorState::default(), &[], now())
         .await
         .unwrap();
     store.delete_agent(id(A)).await.unwrap();
@@ -337,7 +540,7 @@ async fn outbox_heads_are_the_oldest_pending_per_destination() {
         (down(B), vec![hook("one"), hook("two")]),
     ];
     store
-        .commit_cycle(&[], &MonitorState::default(), &rows, now())
+        .commit_cycle(None, &[], &MonitorState::default(), &rows, now())
         .await
         .unwrap();
     let all = store.outbox().await.unwrap();

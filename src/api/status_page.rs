@@ -323,6 +323,7 @@ mod tests {
             muted: false,
             muted_until: None,
             created_at: t(0),
+            added_version: 0,
             state: AgentState::default(),
         }
     }
