@@ -16,6 +16,11 @@
 //!
 //! The parent (what `cargo bench` runs) starts the fake, runs each scenario as a child, and
 //! prints one table. It talks only to 127.0.0.1 and stops by itself.
+//!
+//! On a small shared machine one process's CPU per request can differ from the next one's by a
+//! quarter (thread placement, wake-ups), more than ravan-watch's own overhead. So `bare N` and
+//! `poll N` each run in `SCALE_ROUNDS` (default 3) processes, alternating, and a figure is the
+//! median of the processes' medians; the table also prints every process's own figure.
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -51,6 +56,8 @@ const OUTAGE_AGENTS: usize = 1_000;
 /// One cycle is tens of milliseconds at 1,000 agents: one sample is noise, the median of a few
 /// is a figure. `SCALE_CYCLES=1` measures exactly one cycle.
 const DEFAULT_CYCLES: usize = 5;
+/// Processes per scenario and size, alternating bare and ravan-watch.
+const DEFAULT_ROUNDS: usize = 3;
 
 const TARGET_CPU_RATIO: f64 = 1.5;
 const TARGET_RSS_MIB: f64 = 64.0;
@@ -142,6 +149,15 @@ async fn measure<F: Future<Output = ()>>(requests: usize, mut cycle: impl FnMut(
     }
 }
 
+/// Processes per scenario (`SCALE_ROUNDS`).
+fn rounds() -> usize {
+    std::env::var("SCALE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_ROUNDS)
+}
+
 fn median(xs: &[f64]) -> f64 {
     let mut xs = xs.to_vec();
     xs.sort_by(f64::total_cmp);
@@ -184,6 +200,49 @@ impl Measure {
 
     fn rss_mib(&self) -> f64 {
         self.peak_rss_kib as f64 / 1024.0
+    }
+}
+
+/// One scenario measured in several processes.
+struct Runs(Vec<Measure>);
+
+impl Runs {
+    fn median_of(&self, f: impl Fn(&Measure) -> Duration) -> Duration {
+        let xs: Vec<f64> = self.0.iter().map(|m| f(m).as_secs_f64()).collect();
+        Duration::from_secs_f64(median(&xs))
+    }
+
+    /// The median process's median cycle.
+    fn wall(&self) -> Duration {
+        self.median_of(Measure::wall)
+    }
+
+    /// The median process's median cycle, per request.
+    fn cpu_per_request(&self) -> Duration {
+        self.median_of(Measure::cpu_per_request)
+    }
+
+    /// The cheapest and dearest cycle of any process, per request.
+    fn cpu_per_request_range(&self) -> (Duration, Duration) {
+        let ranges = self.0.iter().map(Measure::cpu_per_request_range);
+        ranges.fold((Duration::MAX, Duration::ZERO), |(lo, hi), (l, h)| {
+            (lo.min(l), hi.max(h))
+        })
+    }
+
+    /// The highest peak of any process.
+    fn rss_mib(&self) -> f64 {
+        self.0.iter().map(Measure::rss_mib).fold(0.0, f64::max)
+    }
+
+    /// Each process's median CPU per request, in the order they ran.
+    fn per_process(&self) -> String {
+        let each: Vec<String> = self
+            .0
+            .iter()
+            .map(|m| fmt_duration(m.cpu_per_request()))
+            .collect();
+        each.join(", ")
     }
 }
 
@@ -268,21 +327,28 @@ fn parent() {
     let fake = FakeProcess::start();
     let mut rows = Vec::new();
     for n in SIZES {
-        let bare: Measure = run_child("bare", n, fake.port);
-        let watch: Measure = run_child("poll", n, fake.port);
+        let (mut bare, mut watch) = (Runs(Vec::new()), Runs(Vec::new()));
+        for _ in 0..rounds() {
+            bare.0.push(run_child("bare", n, fake.port));
+            watch.0.push(run_child("poll", n, fake.port));
+        }
         rows.push((n, bare, watch));
     }
     let outage: OutageResult = run_child("outage", OUTAGE_AGENTS, fake.port);
     drop(fake);
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cycles = rows.first().map_or(0, |(_, _, w)| w.cpu_s.len());
+    let cycles = rows
+        .first()
+        .and_then(|(_, _, w)| w.0.first())
+        .map_or(0, |m| m.cpu_s.len());
+    let processes = rows.first().map_or(0, |(_, _, w)| w.0.len());
     println!();
     println!(
         "ravan-watch scale benchmark: fake Ravan on 127.0.0.1, concurrency {CONCURRENCY}, {cores} cores, load average before the run {load}"
     );
     println!(
-        "cycle wall, CPU/request: median of {cycles} cycles after 1 warm-up (CPU range: cheapest..dearest cycle); peak RSS: VmHWM, each scenario in its own process"
+        "cycle wall, CPU/request: median of {processes} processes' medians of {cycles} cycles after 1 warm-up (CPU range: cheapest..dearest cycle of any); peak RSS: VmHWM, the highest of the processes"
     );
     println!();
     let row = |n: &str, what: &str, wall: String, cpu: String, range: String, rss: String| {
@@ -296,7 +362,7 @@ fn parent() {
         "CPU range".into(),
         "peak RSS".into(),
     );
-    let range = |m: &Measure| {
+    let range = |m: &Runs| {
         let (lo, hi) = m.cpu_per_request_range();
         format!("{}..{}", fmt_duration(lo), fmt_duration(hi))
     };
@@ -325,6 +391,12 @@ fn parent() {
             String::new(),
             format!("{:.2}x", watch.rss_mib() / bare.rss_mib()),
         );
+    }
+    println!();
+    println!("CPU/request of each process, in the order they ran:");
+    for (n, bare, watch) in &rows {
+        println!("{n:>7}  bare reqwest  {}", bare.per_process());
+        println!("{:>7}  ravan-watch   {}", "", watch.per_process());
     }
     println!();
     for (n, bare, watch) in &rows {
@@ -388,7 +460,7 @@ fn parent() {
     println!("total benchmark time {}", fmt_duration(started.elapsed()));
 }
 
-fn cpu_ratio(bare: &Measure, watch: &Measure) -> f64 {
+fn cpu_ratio(bare: &Runs, watch: &Runs) -> f64 {
     watch.cpu_per_request().as_secs_f64() / bare.cpu_per_request().as_secs_f64()
 }
 
