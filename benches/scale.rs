@@ -123,13 +123,18 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// Measured cycles (or bare passes) after the warm-up; the median is reported.
-fn measured_cycles() -> usize {
-    std::env::var("SCALE_CYCLES")
+/// A positive count from the environment variable `name`, else `default`.
+fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_CYCLES)
+        .unwrap_or(default)
+}
+
+/// Measured cycles (or bare passes) after the warm-up; the median is reported.
+fn measured_cycles() -> usize {
+    env_count("SCALE_CYCLES", DEFAULT_CYCLES)
 }
 
 /// Runs `cycle` `measured_cycles()` times, timing each run.
@@ -151,11 +156,7 @@ async fn measure<F: Future<Output = ()>>(requests: usize, mut cycle: impl FnMut(
 
 /// Processes per scenario (`SCALE_ROUNDS`).
 fn rounds() -> usize {
-    std::env::var("SCALE_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_ROUNDS)
+    env_count("SCALE_ROUNDS", DEFAULT_ROUNDS)
 }
 
 fn median(xs: &[f64]) -> f64 {

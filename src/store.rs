@@ -2,8 +2,10 @@
 //!
 //! The store is what makes a restart harmless. A poll cycle's state changes and the alerts they
 //! produce are written in one transaction ([`Store::commit_cycle`]), so after a crash either
-//! both exist or neither does: an alert is never lost and never produced twice. Queries are
-//! runtime-checked (`sqlx::query`), so building needs no database.
+//! both exist or neither does: an alert is never lost and never produced twice. Only the states
+//! that changed in substance are written; which agents a cycle polled, and when, is one row
+//! (see `migrations/0003_settings_version.sql`). Queries are runtime-checked (`sqlx::query`),
+//! so building needs no database.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -177,6 +179,8 @@ pub struct Store {
     pool: SqlitePool,
 }
 
+const SETTINGS_VERSION: &str = "SELECT version FROM settings_version WHERE id = 1";
+
 /// Every agent column, and `last_poll_at`: when the last committed cycle began, for the agents
 /// it polled (those added at or before its settings version).
 macro_rules! agents_with_last_poll {
@@ -328,11 +332,9 @@ impl Store {
     /// The current settings version: a poll cycle holding the agents of this version need
     /// not read them again.
     pub async fn settings_version(&self) -> Result<SettingsVersion, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT version FROM settings_version WHERE id = 1")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(SETTINGS_VERSION)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Every watched agent, oldest first, and the settings version they are at, read in one
@@ -340,7 +342,7 @@ impl Store {
     /// a poll cycle that holds the states it wrote, since the state's JSON is most of the read.
     pub async fn watched(&self, states: bool) -> Result<Watched, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let version = sqlx::query_scalar("SELECT version FROM settings_version WHERE id = 1")
+        let version = sqlx::query_scalar(SETTINGS_VERSION)
             .fetch_one(&mut *tx)
             .await?;
         let agents = if states {

@@ -387,20 +387,7 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
         state: polled_b,
         alerts: vec![],
     };
-    let polled = Polled {
-        version: snapshot.version,
-        started_at: started,
-    };
-    store
-        .commit_cycle(
-            Some(polled),
-            &[update],
-            &MonitorState::default(),
-            &[],
-            now(),
-        )
-        .await
-        .unwrap();
+    commit_polled(&store, snapshot.version, started, update).await;
 
     drop(store);
     let store = Store::open(&url).await.unwrap();
@@ -436,20 +423,7 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
         alerts: vec![],
     };
     let snapshot = store.watched(false).await.unwrap();
-    let polled = Polled {
-        version: snapshot.version,
-        started_at: started,
-    };
-    store
-        .commit_cycle(
-            Some(polled),
-            &[update],
-            &MonitorState::default(),
-            &[],
-            now(),
-        )
-        .await
-        .unwrap();
+    commit_polled(&store, snapshot.version, started, update).await;
     assert_eq!(
         store
             .agent(id(A))
@@ -473,6 +447,29 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
         .unwrap();
     let b = store.agent(id(B)).await.unwrap().unwrap();
     assert_eq!(b.state.last_checked_at, Some(started));
+}
+
+/// Commits a cycle that polled the agents of `version` from `started` and saved `update`.
+async fn commit_polled(
+    store: &Store,
+    version: i64,
+    started: chrono::DateTime<Utc>,
+    update: AgentUpdate,
+) {
+    let polled = Polled {
+        version,
+        started_at: started,
+    };
+    store
+        .commit_cycle(
+            Some(polled),
+            &[update],
+            &MonitorState::default(),
+            &[],
+            now(),
+        )
+        .await
+        .unwrap();
 }
 
 /// A cycle's states are written a chunk at a time: every agent of a large cycle gets its own

@@ -197,7 +197,8 @@ pub struct AgentStatus {
     /// Since when the agent has had its current health.
     #[schema(required = true)]
     pub since: Option<DateTime<Utc>>,
-    /// The last poll, successful or not.
+    /// When the agent was last polled, successfully or not: the start of the poll cycle that
+    /// polled it (or the poll's own time, when its state was saved then).
     #[schema(required = true)]
     pub last_checked_at: Option<DateTime<Utc>>,
     /// Why the last poll failed; `null` after a successful one.
