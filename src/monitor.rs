@@ -35,7 +35,8 @@ pub struct CycleReport {
     pub polled: usize,
     pub failed: usize,
     pub alerts: Vec<Alert>,
-    /// Agents whose state was written: those that changed in substance or alerted.
+    /// Agents whose state went to the store to be written: those that changed in substance
+    /// or alerted (the store skips any removed, or re-added, while the cycle ran).
     pub saved: usize,
 }
 

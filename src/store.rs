@@ -470,10 +470,12 @@ impl Store {
     }
 
     /// Writes a cycle's outcome in one transaction: the agents' new states, the monitor's
-    /// state, which agents the cycle polled and when (`polled`; `None` for a cycle that polled
-    /// nothing of the agents), and one outbox entry per (alert, destination). An agent removed
-    /// while the cycle ran keeps no state and gets no alert, and one added again under the same
-    /// id is not given the removed one's state. Returns the number of outbox entries written.
+    /// state, which agents the cycle polled and when (`polled`), and one outbox entry per
+    /// (alert, destination). An agent removed while the cycle ran keeps no state and gets no
+    /// alert; with `polled`, one removed and added again under the same id (after
+    /// `polled.version`) gets neither the removed one's state nor its alerts. `None` records no
+    /// cycle and so cannot tell a re-added agent: for writes that are not a poll cycle's.
+    /// Returns the number of outbox entries written.
     pub async fn commit_cycle(
         &self,
         polled: Option<Polled>,
@@ -506,14 +508,16 @@ impl Store {
             }
             query.bind(version).execute(&mut *tx).await?;
         }
-        // Alerts are few; each goes in only if its agent is still watched (not removed while
-        // the cycle ran).
+        // Alerts are few; each goes in only if its agent is still the one watched (not removed,
+        // nor removed and added again, while the cycle ran): like its state.
         for update in agents.iter().filter(|u| !u.alerts.is_empty()) {
-            let watched = sqlx::query("SELECT 1 FROM agents WHERE agent_id = ?")
-                .bind(update.agent_id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
+            let watched =
+                sqlx::query("SELECT 1 FROM agents WHERE agent_id = ? AND added_version <= ?")
+                    .bind(update.agent_id.to_string())
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some();
             if !watched {
                 continue;
             }

@@ -50,18 +50,20 @@ pub struct OpenOutage {
 pub struct AgentState {
     /// The latest observation; `None` before the first.
     pub last: Option<Observation>,
-    /// When it was made.
+    /// When it was made. Like `last_checked_at`, as saved it is the time of the last poll that
+    /// changed the state in substance (see [`AgentState::differs_from`]).
     pub observed_at: Option<DateTime<Utc>>,
-    /// Consecutive observations with the health of `last`.
+    /// Consecutive observations with the health of `last`, counted up to the larger threshold.
     pub health_streak: u32,
     /// When that run of equal health began.
     pub health_since: Option<DateTime<Utc>>,
-    /// Consecutive observations of exactly `last.status`.
+    /// Consecutive observations of exactly `last.status`, counted up to the larger threshold.
     pub status_streak: u32,
     /// The status observed just before the current unhealthy run began (`None`: there was none).
     pub status_before_run: Option<String>,
     pub outage: Option<OpenOutage>,
-    /// When the agent was last polled, successfully or not.
+    /// When the agent was last polled, successfully or not. As saved, the last poll that
+    /// changed the state; the store adds the start of the last cycle that polled the agent.
     pub last_checked_at: Option<DateTime<Utc>>,
     /// Why the last poll failed; cleared by the next observation.
     pub last_error: Option<String>,
@@ -116,7 +118,9 @@ impl AgentState {
         let healthy = obs.is_healthy();
         let prev = self.last.as_ref();
         // Streaks count only as far as a threshold looks: beyond it a steady agent's state
-        // stops changing, and a cycle has nothing of it to save.
+        // stops changing, and a cycle has nothing of it to save. The one decision this can
+        // change: a threshold raised across a restart, for an agent unhealthy through a mute
+        // (its streak stopped at the old threshold, so the new one counts on from there).
         let cap = th.failure.max(th.success).get();
         if prev.map(Observation::is_healthy) == Some(healthy) {
             self.health_streak = (self.health_streak + 1).min(cap);

@@ -363,7 +363,7 @@ async fn every_settings_change_moves_the_settings_version_and_state_writes_do_no
 /// A cycle writes only the states that changed; the agents it polled and did not write were
 /// still checked, at the start of the cycle, and the agent JSON says so. An agent added after
 /// the cycle read its agents was not polled by it, and one removed and added again meanwhile is
-/// not given the removed one's state.
+/// given neither the removed one's state nor its alerts.
 #[tokio::test]
 async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
     let (store, _dir, url) = temp_store().await;
@@ -385,9 +385,13 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
     let update = AgentUpdate {
         agent_id: id(B),
         state: polled_b,
-        alerts: vec![],
+        alerts: vec![(down(B), vec![hook("x")])],
     };
-    commit_polled(&store, snapshot.version, started, update).await;
+    assert_eq!(
+        commit_polled(&store, snapshot.version, started, update).await,
+        0
+    );
+    assert!(store.outbox().await.unwrap().is_empty(), "not the new B's");
 
     drop(store);
     let store = Store::open(&url).await.unwrap();
@@ -420,10 +424,14 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
             last_checked_at: Some(later),
             ..errored_state()
         },
-        alerts: vec![],
+        alerts: vec![(down(A), vec![hook("x")])],
     };
     let snapshot = store.watched(false).await.unwrap();
-    commit_polled(&store, snapshot.version, started, update).await;
+    assert_eq!(
+        commit_polled(&store, snapshot.version, started, update).await,
+        1,
+        "A was polled: its alert goes in"
+    );
     assert_eq!(
         store
             .agent(id(A))
@@ -449,13 +457,14 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
     assert_eq!(b.state.last_checked_at, Some(started));
 }
 
-/// Commits a cycle that polled the agents of `version` from `started` and saved `update`.
+/// Commits a cycle that polled the agents of `version` from `started` and saved `update`;
+/// returns the outbox entries written.
 async fn commit_polled(
     store: &Store,
     version: i64,
     started: chrono::DateTime<Utc>,
     update: AgentUpdate,
-) {
+) -> usize {
     let polled = Polled {
         version,
         started_at: started,
@@ -469,7 +478,7 @@ async fn commit_polled(
             now(),
         )
         .await
-        .unwrap();
+        .unwrap()
 }
 
 /// A cycle's states are written a chunk at a time: every agent of a large cycle gets its own
