@@ -95,30 +95,28 @@ impl Monitor {
             started_at: Utc::now(),
         };
 
-        // Owned values in the stream keep the cycle's future `Send` for the scheduler's spawn.
-        // Each result is folded into its update as it arrives: an agent's record is dropped once
-        // it is polled, rather than every record and every result being held to the end.
         let mut updates = Vec::new();
         let mut next = Vec::with_capacity(agents.len());
         // Metric handles are looked up once per cycle, not once per poll.
         let latency = ::metrics::histogram!(metrics::POLL_DURATION);
         let observations = ::metrics::counter!(metrics::POLLS, "outcome" => "observation");
-        let mut results = futures::stream::iter(agents)
-            .map(|agent| {
-                let ravan = self.ravan.clone();
-                let latency = latency.clone();
-                async move {
-                    let started = std::time::Instant::now();
-                    let result = ravan.status(&agent.agent_id).await;
-                    latency.record(started.elapsed().as_secs_f64());
-                    (agent, Utc::now(), result)
-                }
+        // A poll carries only its agent's id; `buffered` answers in the order it was given, so
+        // each answer meets its agent's record by position, and is folded in as it arrives.
+        let ids: Vec<AgentId> = agents.iter().map(|a| a.agent_id).collect();
+        let (ravan, latency) = (&self.ravan, &latency);
+        let mut results = futures::stream::iter(ids)
+            .map(|id| async move {
+                let started = std::time::Instant::now();
+                let result = ravan.status(&id).await;
+                latency.record(started.elapsed().as_secs_f64());
+                (Utc::now(), result)
             })
-            .buffered(self.concurrency);
+            .buffered(self.concurrency)
+            .zip(futures::stream::iter(agents));
 
         let mut summary = CycleSummary::default();
         let mut report = CycleReport::default();
-        while let Some((mut agent, at, result)) = results.next().await {
+        while let Some(((at, result), mut agent)) = results.next().await {
             summary.polled += 1;
             let saved = agent.state.clone();
             let mut alerts = Vec::new();

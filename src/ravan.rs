@@ -82,6 +82,8 @@ impl PollFailure {
 pub enum ClientError {
     #[error("the Ravan credential contains characters an HTTP header cannot carry")]
     InvalidCredential,
+    #[error("the Ravan API base URL cannot have a path")]
+    BaseUrl,
     #[error("cannot build the HTTP client: {0}")]
     Http(reqwest::Error),
 }
@@ -103,6 +105,8 @@ struct ErrorBody {
 pub struct RavanClient {
     http: reqwest::Client,
     base_url: Url,
+    /// The path of `{base}/api/v1/calcom/agents/`, worked out once: a poll appends its id.
+    agents_path: String,
     timeout: Duration,
 }
 
@@ -129,8 +133,15 @@ impl RavanClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(ClientError::Http)?;
+        let mut agents = base_url.clone();
+        agents
+            .path_segments_mut()
+            .map_err(|()| ClientError::BaseUrl)?
+            .pop_if_empty()
+            .extend(["api", "v1", "calcom", "agents", ""]);
         Ok(Self {
             http,
+            agents_path: agents.path().to_owned(),
             base_url,
             timeout,
         })
@@ -139,18 +150,8 @@ impl RavanClient {
     /// `{base}/api/v1/calcom/agents/{id}/status`, keeping any path prefix of the base URL.
     pub fn status_url(&self, agent: &AgentId) -> Url {
         let mut url = self.base_url.clone();
-        {
-            let mut segments = url.path_segments_mut().expect("http(s) URLs have a path");
-            segments.pop_if_empty();
-            segments.extend([
-                "api",
-                "v1",
-                "calcom",
-                "agents",
-                &agent.to_string(),
-                "status",
-            ]);
-        }
+        // A UUID needs no escaping.
+        url.set_path(&format!("{}{agent}/status", self.agents_path));
         url
     }
 
@@ -245,6 +246,34 @@ fn error_body(body: &[u8]) -> ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_url_keeps_the_base_url_and_any_path_prefix() {
+        let agent: AgentId = "3f2504e0-4f89-11d3-9a0c-0305e82c3301".parse().unwrap();
+        let auth = RavanAuth::Bearer(crate::secret::Secret::new("t"));
+        for (base, want) in [
+            (
+                "https://api.ravan.ai",
+                "https://api.ravan.ai/api/v1/calcom/agents/3f2504e0-4f89-11d3-9a0c-0305e82c3301/status",
+            ),
+            (
+                "https://api.ravan.ai/",
+                "https://api.ravan.ai/api/v1/calcom/agents/3f2504e0-4f89-11d3-9a0c-0305e82c3301/status",
+            ),
+            (
+                "http://127.0.0.1:9000/ravan",
+                "http://127.0.0.1:9000/ravan/api/v1/calcom/agents/3f2504e0-4f89-11d3-9a0c-0305e82c3301/status",
+            ),
+            (
+                "http://127.0.0.1:9000/ravan/",
+                "http://127.0.0.1:9000/ravan/api/v1/calcom/agents/3f2504e0-4f89-11d3-9a0c-0305e82c3301/status",
+            ),
+        ] {
+            let client =
+                RavanClient::new(base.parse().unwrap(), &auth, Duration::from_secs(1)).unwrap();
+            assert_eq!(client.status_url(&agent).as_str(), want, "{base}");
+        }
+    }
 
     #[test]
     fn classify_documented_answers() {
