@@ -19,7 +19,7 @@
 //!
 //! On a small shared machine one process's CPU per request can differ from the next one's by a
 //! quarter (thread placement, wake-ups), more than ravan-watch's own overhead. So `bare N` and
-//! `poll N` each run in `SCALE_ROUNDS` (default 3) processes, alternating, and a figure is the
+//! `poll N` each run in `SCALE_ROUNDS` (default 5) processes, alternating, and a figure is the
 //! median of the processes' medians; the table also prints every process's own figure.
 
 use std::future::Future;
@@ -57,7 +57,7 @@ const OUTAGE_AGENTS: usize = 1_000;
 /// is a figure. `SCALE_CYCLES=1` measures exactly one cycle.
 const DEFAULT_CYCLES: usize = 5;
 /// Processes per scenario and size, alternating bare and ravan-watch.
-const DEFAULT_ROUNDS: usize = 3;
+const DEFAULT_ROUNDS: usize = 5;
 
 const TARGET_CPU_RATIO: f64 = 1.5;
 const TARGET_RSS_MIB: f64 = 64.0;
