@@ -320,13 +320,7 @@ impl Store {
 
     /// Every watched agent, oldest first.
     pub async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        read_agents(
-            &mut conn,
-            concat!(agents_with_last_poll!(), " ORDER BY created_at, agent_id"),
-            agent_from_row,
-        )
-        .await
+        Ok(self.watched(true).await?.agents)
     }
 
     /// The current settings version: a poll cycle holding the agents of this version need
@@ -490,6 +484,9 @@ impl Store {
         // statement per chunk instead of one per agent keeps a 10,000-agent cycle from paying
         // 10,000 round trips to SQLite's worker thread.
         let version = polled.map_or(SettingsVersion::MAX, |p| p.version);
+        // The agents whose state went in: still the ones the cycle polled (not removed, nor
+        // removed and added again, while it ran). Their alerts go in with them; no others'.
+        let mut written_states = std::collections::HashSet::new();
         for chunk in agents.chunks(STATE_WRITE_CHUNK) {
             let mut sql = String::with_capacity(120 + chunk.len() * 6);
             sql.push_str("WITH u(id, state) AS (VALUES ");
@@ -498,7 +495,8 @@ impl Store {
             }
             sql.push_str(
                 ") UPDATE agents SET state = u.state FROM u
-                 WHERE agents.agent_id = u.id AND agents.added_version <= ?",
+                 WHERE agents.agent_id = u.id AND agents.added_version <= ?
+                 RETURNING agents.agent_id",
             );
             let mut query = sqlx::query(&sql);
             for update in chunk {
@@ -506,19 +504,13 @@ impl Store {
                     .bind(update.agent_id.to_string())
                     .bind(to_json(&update.state));
             }
-            query.bind(version).execute(&mut *tx).await?;
+            let mut rows = query.bind(version).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                written_states.insert(row.get::<String, _>(0));
+            }
         }
-        // Alerts are few; each goes in only if its agent is still the one watched (not removed,
-        // nor removed and added again, while the cycle ran): like its state.
         for update in agents.iter().filter(|u| !u.alerts.is_empty()) {
-            let watched =
-                sqlx::query("SELECT 1 FROM agents WHERE agent_id = ? AND added_version <= ?")
-                    .bind(update.agent_id.to_string())
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .is_some();
-            if !watched {
+            if !written_states.contains(&update.agent_id.to_string()) {
                 continue;
             }
             for (alert, hooks) in &update.alerts {
