@@ -579,14 +579,7 @@ async fn without_an_admin_token_no_auth_is_asked() {
 #[tokio::test]
 async fn get_lists_and_reads_agents() {
     let app = TestApp::start().await;
-    let list: Value = app
-        .authed(Method::GET, "/agents")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = common::json_of(app.authed(Method::GET, "/agents")).await;
     assert_eq!(list, json!({"agents": []}));
 
     let a = app
@@ -1352,14 +1345,7 @@ async fn fifty_parallel_posts_are_all_created_once() {
     for task in tasks {
         assert_eq!(task.await.unwrap(), StatusCode::CREATED);
     }
-    let list: Value = app
-        .authed(Method::GET, "/agents")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = common::json_of(app.authed(Method::GET, "/agents")).await;
     let listed: Vec<String> = list["agents"]
         .as_array()
         .unwrap()
@@ -1608,34 +1594,13 @@ async fn openapi_documents_every_route_with_its_schemas() {
     let mut broken = agent.clone();
     broken["state"].as_object_mut().unwrap().remove("accounts");
     assert!(!agent_schema.is_valid(&broken), "the check can fail");
-    let list: Value = app
-        .authed(Method::GET, "/agents")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = common::json_of(app.authed(Method::GET, "/agents")).await;
     assert!(validator(&doc, "AgentList").is_valid(&list));
     let error: Value = app.get_agent(AGENT_B).await.json().await.unwrap();
     assert!(validator(&doc, "ErrorBody").is_valid(&error), "{error}");
-    let ready: Value = app
-        .anon(Method::GET, "/readyz")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = common::json_of(app.anon(Method::GET, "/readyz")).await;
     assert!(validator(&doc, "Readiness").is_valid(&ready), "{ready}");
-    let health: Value = app
-        .anon(Method::GET, "/healthz")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = common::json_of(app.anon(Method::GET, "/healthz")).await;
     assert!(validator(&doc, "Health").is_valid(&health), "{health}");
     let create_schema = validator(&doc, "CreateAgent");
     assert!(create_schema.is_valid(&json!({"agent_id": AGENT_B, "muted": true})));
@@ -1648,14 +1613,7 @@ async fn openapi_documents_every_route_with_its_schemas() {
 #[tokio::test]
 async fn every_documented_route_is_served() {
     let app = TestApp::start().await;
-    let doc: Value = app
-        .anon(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = common::json_of(app.anon(Method::GET, "/openapi.json")).await;
     app.create(json!({"agent_id": AGENT_A})).await;
     let mut routes: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -1709,14 +1667,7 @@ async fn a_dead_webhook_shows_in_delivery_error_until_its_url_is_set_again() {
         "{error}"
     );
     assert!(!error.contains("SLACKSECRET123"), "{error}");
-    let list: Value = app
-        .authed(Method::GET, "/agents")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = common::json_of(app.authed(Method::GET, "/agents")).await;
     assert_eq!(list["agents"][0]["delivery_error"], agent["delivery_error"]);
 
     // Setting the URL again (here: the same one) clears it.

@@ -172,11 +172,7 @@ async fn serve_exits_0_on_sigterm() {
         ravan.polls().await >= 1
     })
     .await;
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::signal(&child, libc::SIGTERM);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
@@ -239,10 +235,7 @@ async fn shutdown_keeps_and_reports_an_alert_it_could_not_deliver() {
     )
     .await;
     let started = std::time::Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    common::signal(&child, libc::SIGTERM);
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();

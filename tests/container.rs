@@ -219,9 +219,7 @@ async fn serve_runs_as_a_non_root_user_and_healthcheck_sees_it() {
         matches!(child.try_wait(), Ok(None)),
         "serve still runs as uid {uid}"
     );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    common::signal(&child, libc::SIGTERM);
     let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
         .await
         .unwrap();

@@ -215,15 +215,11 @@ async fn agents_added_over_the_api_survive_sigkill() {
     kill9(child);
 
     let (child, addr) = service.start_with_addr();
-    let list: serde_json::Value = http
-        .get(format!("http://{addr}/agents"))
-        .bearer_auth("admin-secret")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = common::json_of(
+        http.get(format!("http://{addr}/agents"))
+            .bearer_auth("admin-secret"),
+    )
+    .await;
     let agents = list["agents"].as_array().unwrap();
     assert_eq!(agents.len(), 2, "{list}");
     let b = agents

@@ -62,10 +62,7 @@ async fn healthy_against_a_running_serve() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("127.0.0.1:{port}/healthz")));
 
-    Command::new("kill")
-        .args(["-TERM", &serve.id().to_string()])
-        .status()
-        .unwrap();
+    common::signal(&serve, libc::SIGTERM);
     let status = tokio::task::spawn_blocking(move || serve.wait().unwrap())
         .await
         .unwrap();

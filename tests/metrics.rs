@@ -9,8 +9,7 @@ use std::time::Duration;
 use common::{AGENT_A, FakeRavan, wait_until};
 use ravan_watch::config::Config;
 use ravan_watch::serve;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -46,11 +45,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)])
 async fn metrics_parse_and_move_as_alerts_are_sent() {
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "active", None);
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
-        .mount(&slack)
-        .await;
+    let slack = common::webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
     let db = tempfile::tempdir().unwrap();
     let database = format!("sqlite://{}/state.db", db.path().display());
     let base = ravan.uri();

@@ -5,7 +5,7 @@ mod common;
 use std::process::Output;
 
 use common::limits::assert_within_limits;
-use common::{bodies, run_bin};
+use common::{bodies, run_bin, webhook_sink};
 use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -18,19 +18,10 @@ fn all_output(out: &Output) -> String {
     )
 }
 
-async fn webhook(answer: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(answer)
-        .mount(&server)
-        .await;
-    server
-}
-
 #[tokio::test]
 async fn both_webhooks_get_one_valid_test_message() {
-    let slack = webhook(ResponseTemplate::new(200).set_body_string("ok")).await;
-    let discord = webhook(ResponseTemplate::new(204)).await;
+    let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let discord = webhook_sink(ResponseTemplate::new(204)).await;
     let slack_url = format!("{}/services/T0/B0/slack-SECRET", slack.uri());
     let discord_url = format!("{}/api/webhooks/1/discord-SECRET", discord.uri());
     // No Ravan token, admin token or database: notify-test needs none of them.
@@ -82,7 +73,7 @@ async fn both_webhooks_get_one_valid_test_message() {
 
 #[tokio::test]
 async fn a_dead_slack_webhook_is_reported_with_its_answer_and_status_1() {
-    let slack = webhook(ResponseTemplate::new(404).set_body_string("no_service")).await;
+    let slack = webhook_sink(ResponseTemplate::new(404).set_body_string("no_service")).await;
     let slack_url = format!("{}/services/T0/B0/slack-SECRET", slack.uri());
     let out = run_bin(
         &["notify-test"],
@@ -131,7 +122,7 @@ async fn a_rate_limited_discord_webhook_is_waited_for_once() {
 
 #[tokio::test]
 async fn a_server_error_is_retried_briefly_then_reported() {
-    let slack = webhook(ResponseTemplate::new(503).set_body_string("rollup_error")).await;
+    let slack = webhook_sink(ResponseTemplate::new(503).set_body_string("rollup_error")).await;
     let url = format!("{}/services/T0/B0/slack-SECRET", slack.uri());
     let started = std::time::Instant::now();
     let out = run_bin(&["notify-test"], &[("SLACK_WEBHOOK_URL", url.as_str())]).await;

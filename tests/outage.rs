@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use chrono::Utc;
-use common::FakeRavan;
+use common::{FakeRavan, bodies, webhook_sink};
 use ravan_watch::config::RavanAuth;
 use ravan_watch::domain::AgentId;
 use ravan_watch::monitor::Monitor;
@@ -17,29 +17,9 @@ use ravan_watch::secret::{Secret, SecretUrl};
 use ravan_watch::store::Store;
 use ravan_watch::tracker::Thresholds;
 use serde_json::Value;
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::ResponseTemplate;
 
 const AGENTS: usize = 1000;
-
-async fn sink(answer: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(answer)
-        .mount(&server)
-        .await;
-    server
-}
-
-async fn bodies(server: &MockServer) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_agents_failing_in_one_cycle_make_at_most_three_messages_per_destination() {
@@ -47,8 +27,8 @@ async fn a_thousand_agents_failing_in_one_cycle_make_at_most_three_messages_per_
     ravan.answer_all(Some(ResponseTemplate::new(200).set_body_json(
         common::status_body("errored", Some("Cal.com token revoked")),
     )));
-    let slack = sink(ResponseTemplate::new(200).set_body_string("ok")).await;
-    let discord = sink(ResponseTemplate::new(204)).await;
+    let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let discord = webhook_sink(ResponseTemplate::new(204)).await;
     let hooks = vec![
         Webhook::new(
             Platform::Slack,

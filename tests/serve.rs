@@ -276,15 +276,11 @@ async fn agents_added_and_removed_over_the_api() {
             .is_empty()
     })
     .await;
-    let agent: serde_json::Value = http
-        .get(format!("{api}/agents/{AGENT_B}"))
-        .bearer_auth("admin-secret")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agent: serde_json::Value = common::json_of(
+        http.get(format!("{api}/agents/{AGENT_B}"))
+            .bearer_auth("admin-secret"),
+    )
+    .await;
     assert_eq!(agent["state"]["status"], "errored");
     assert_eq!(agent["state"]["healthy"], false);
 

@@ -17,7 +17,7 @@ use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
 use ravan_watch::config::Config;
 use ravan_watch::serve;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -118,15 +118,7 @@ async fn the_status_page_renders_every_agent_in_chromium() {
     // Real poll cycles: wait until every agent is checked, the four Ravan knows are observed,
     // and B's dead webhook is known.
     let agents = || async {
-        let list: Value = http
-            .get(format!("{api}/agents"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = common::json_of(http.get(format!("{api}/agents")).bearer_auth(TOKEN)).await;
         list["agents"].as_array().cloned().unwrap_or_default()
     };
     wait_until(LIMIT, "every agent polled, B's webhook dead", || async {

@@ -144,6 +144,28 @@ impl FakeRavan {
     }
 }
 
+/// A webhook fake that gives every POST `answer`.
+pub async fn webhook_sink(answer: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Sends `request` and reads its answer as JSON; panics if either fails.
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Sends `signal` (`libc::SIGTERM`, `libc::SIGINT` …) to `child`.
+pub fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: kill has no memory preconditions; a stale pid only makes it fail.
+    let sent = unsafe { libc::kill(child.id() as i32, signal) };
+    assert_eq!(sent, 0, "signal {signal} to {}", child.id());
+}
+
 /// Requests a mock server received, as JSON bodies.
 pub async fn bodies(server: &MockServer) -> Vec<serde_json::Value> {
     server
