@@ -560,7 +560,7 @@ async fn bare(n: usize, base: &str) -> Measure {
 fn service_instrumentation() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "info,tokio_cron_scheduler=warn",
+            ravan_watch::telemetry::DEFAULT_FILTER,
         ))
         .with_writer(std::io::sink)
         .try_init();
