@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Account, AgentId};
+use crate::domain::{Account, AgentId, Connection};
 
 /// The agent an alert is about. The name is the operator's label, when one was given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +24,10 @@ pub enum AgentAlertKind {
     Reminder,
     /// Healthy again for the success threshold.
     Recovered,
+    /// Ravan answers 404 for the agent, failure-threshold polls in a row: deleted, or a wrong id.
+    Missing,
+    /// Ravan answers for the agent again after a missing alert.
+    Found,
 }
 
 /// A change in one agent's Cal.com connection.
@@ -37,10 +41,15 @@ pub struct AgentAlert {
     pub to: String,
     pub connected: bool,
     pub accounts: Vec<Account>,
+    /// Which connection `to` is the status of; `None` for a missing alert, and in alerts
+    /// queued before it was recorded.
+    #[serde(default)]
+    pub connection: Option<Connection>,
     /// When the change was observed (for a recovery: the first healthy observation).
     pub at: DateTime<Utc>,
-    /// When the agent was first seen unhealthy in this outage. `at - unhealthy_since` is the
-    /// downtime a recovery reports and the duration a reminder reports.
+    /// When the agent was first seen unhealthy in this outage (for missing and found: when
+    /// Ravan began answering 404). `at - unhealthy_since` is the downtime a recovery reports
+    /// and the duration a reminder reports.
     pub unhealthy_since: DateTime<Utc>,
 }
 
@@ -74,7 +83,7 @@ pub enum Alert {
 }
 
 impl Alert {
-    /// `down`, `changed`, `reminder`, `recovered`, `monitor_down`, `monitor_recovered`: for
+    /// `down`, `changed`, `reminder`, `recovered`, `missing`, `found`, `monitor_down`, `monitor_recovered`: for
     /// metrics labels and logs.
     pub fn kind_name(&self) -> &'static str {
         match self {
@@ -83,6 +92,8 @@ impl Alert {
                 AgentAlertKind::Changed => "changed",
                 AgentAlertKind::Reminder => "reminder",
                 AgentAlertKind::Recovered => "recovered",
+                AgentAlertKind::Missing => "missing",
+                AgentAlertKind::Found => "found",
             },
             Alert::Monitor(m) => match m.kind {
                 MonitorAlertKind::Down => "monitor_down",

@@ -1,4 +1,7 @@
-//! `ravan-watch check`: poll agents once and report, for scripts and for a quick look.
+//! `ravan-watch check`: poll agents once and report, for scripts and for a quick look;
+//! `check --all` does it for every agent the credentials can list, the audit a new user runs
+//! first. Each poll is the service's own ([`RavanClient::poll`]): the effective connection,
+//! org-linked ones included.
 //!
 //! Exit status: 0 all active, 1 any unhealthy, 2 a poll failed (a failure outranks an unhealthy
 //! agent, since it means the answer is incomplete).
@@ -7,21 +10,47 @@ use futures::StreamExt;
 use serde_json::json;
 
 use crate::domain::{AgentId, Observation};
-use crate::ravan::{PollFailure, RavanClient};
+use crate::ravan::{ListedAgent, PollFailure, RavanClient};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
     pub agent_id: AgentId,
+    /// The agent's name in the listing (`check --all`), with `(inactive)` when it says so.
+    pub name: Option<String>,
     pub result: Result<Observation, PollFailure>,
 }
 
+/// An agent to check: its id, and its name when the listing gave one.
+pub type Target = (AgentId, Option<String>);
+
+/// The agents of a listing as check targets, in the listing's order.
+pub fn targets(listed: &[ListedAgent]) -> Vec<Target> {
+    listed
+        .iter()
+        .map(|a| {
+            let name = match (&a.name, a.is_inactive()) {
+                (Some(n), true) => Some(format!("{n} (inactive)")),
+                (None, true) => Some("(inactive)".to_owned()),
+                (n, false) => n.clone(),
+            };
+            (a.id, name)
+        })
+        .collect()
+}
+
 /// Polls each agent once, `concurrency` at a time, keeping the given order.
-pub async fn poll_all(client: &RavanClient, ids: &[AgentId], concurrency: usize) -> Vec<Checked> {
-    futures::stream::iter(ids)
-        .map(|id| async move {
+pub async fn poll_all(
+    client: &RavanClient,
+    agents: &[Target],
+    concurrency: usize,
+    check_org_linked: bool,
+) -> Vec<Checked> {
+    futures::stream::iter(agents)
+        .map(|(id, name)| async move {
             Checked {
                 agent_id: *id,
-                result: client.status(id).await,
+                name: name.clone(),
+                result: client.poll(id, check_org_linked).await,
             }
         })
         .buffered(concurrency.max(1))
@@ -47,16 +76,25 @@ pub fn exit_code(results: &[Checked]) -> u8 {
 pub fn table(results: &[Checked]) -> String {
     let mut rows = vec![[
         "AGENT".to_owned(),
+        "NAME".to_owned(),
         "STATUS".to_owned(),
+        "CONNECTION".to_owned(),
         "CONNECTED".to_owned(),
         "ACCOUNTS".to_owned(),
         "ERROR".to_owned(),
     ]];
     for c in results {
+        let name = c
+            .name
+            .as_deref()
+            .map(printable)
+            .unwrap_or_else(|| "-".into());
         rows.push(match &c.result {
             Ok(obs) => [
                 c.agent_id.to_string(),
+                name,
                 printable(&obs.status),
+                obs.connection().label().to_owned(),
                 obs.connected.to_string(),
                 obs.accounts
                     .iter()
@@ -72,14 +110,16 @@ pub fn table(results: &[Checked]) -> String {
             ],
             Err(failure) => [
                 c.agent_id.to_string(),
+                name,
                 "poll failed".to_owned(),
+                "-".to_owned(),
                 "-".to_owned(),
                 "-".to_owned(),
                 printable(&failure.to_string()),
             ],
         });
     }
-    let widths: Vec<usize> = (0..5)
+    let widths: Vec<usize> = (0..7)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -102,16 +142,20 @@ pub fn json(results: &[Checked]) -> serde_json::Value {
         .map(|c| match &c.result {
             Ok(obs) => json!({
                 "agent_id": c.agent_id,
+                "name": c.name,
                 "healthy": obs.is_healthy(),
                 "status": obs.status,
+                "connection": obs.connection().as_str(),
                 "connected": obs.connected,
                 "accounts": obs.accounts,
                 "error": null,
             }),
             Err(failure) => json!({
                 "agent_id": c.agent_id,
+                "name": c.name,
                 "healthy": null,
                 "status": null,
+                "connection": null,
                 "connected": null,
                 "accounts": [],
                 "error": failure.to_string(),
@@ -140,6 +184,7 @@ mod tests {
 
     fn ok(status: &str) -> Result<Observation, PollFailure> {
         Ok(Observation {
+            connection: Some(crate::domain::Connection::Private),
             status: status.into(),
             connected: status == "active",
             accounts: vec![Account {
@@ -154,14 +199,17 @@ mod tests {
     #[test]
     fn exit_codes() {
         let active = Checked {
+            name: None,
             agent_id: id(1),
             result: ok("active"),
         };
         let errored = Checked {
+            name: None,
             agent_id: id(2),
             result: ok("errored"),
         };
         let failed = Checked {
+            name: None,
             agent_id: id(3),
             result: Err(PollFailure::Timeout(std::time::Duration::from_secs(1))),
         };
@@ -175,10 +223,12 @@ mod tests {
     fn table_strips_control_characters_and_shows_each_agent() {
         let out = table(&[
             Checked {
+                name: None,
                 agent_id: id(1),
                 result: ok("errored"),
             },
             Checked {
+                name: None,
                 agent_id: id(2),
                 result: Err(PollFailure::Connection("refused".into())),
             },
@@ -196,6 +246,7 @@ mod tests {
     #[test]
     fn json_shape() {
         let v = json(&[Checked {
+            name: None,
             agent_id: id(1),
             result: ok("errored"),
         }]);

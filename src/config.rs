@@ -62,6 +62,22 @@ impl PollSchedule {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The first tick strictly after `t` (UTC, as the scheduler runs it); `None` if the
+    /// pattern has none.
+    pub fn next_after(
+        &self,
+        t: chrono::DateTime<chrono::Utc>,
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(&self.0)
+            .ok()?
+            .find_next_occurrence(&t, false)
+            .ok()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +96,12 @@ pub struct Config {
     pub poll_schedule: PollSchedule,
     pub thresholds: Thresholds,
     pub watch_agent_ids: Vec<AgentId>,
+    /// `WATCH_ALL_AGENTS`: also watch every agent the credentials can list.
+    pub watch_all_agents: bool,
+    /// How often the organisation's agents are listed when `watch_all_agents` is on.
+    pub discovery_interval: Duration,
+    /// `CHECK_ORG_LINKED`: ask `/info` when `/status` finds no private connection.
+    pub check_org_linked: bool,
     pub slack_webhook: Option<Webhook>,
     pub discord_webhook: Option<Webhook>,
     pub log_format: LogFormat,
@@ -134,6 +156,9 @@ struct RawEnv {
     slack_webhook_url: Option<String>,
     discord_webhook_url: Option<String>,
     watch_agent_ids: Option<String>,
+    watch_all_agents: Option<String>,
+    discovery_interval: Option<String>,
+    check_org_linked: Option<String>,
     poll_schedule: Option<String>,
     poll_timeout: Option<String>,
     poll_concurrency: Option<String>,
@@ -194,6 +219,24 @@ impl Config {
             .map(|u| webhook("DISCORD_WEBHOOK_URL", Platform::Discord, &u))
             .transpose()?;
         let watch_agent_ids = agent_ids(set(raw.watch_agent_ids).as_deref().unwrap_or(""))?;
+        let watch_all_agents = boolean(
+            "WATCH_ALL_AGENTS",
+            set(raw.watch_all_agents).as_deref().unwrap_or("false"),
+        )?;
+        let check_org_linked = boolean(
+            "CHECK_ORG_LINKED",
+            set(raw.check_org_linked).as_deref().unwrap_or("true"),
+        )?;
+        let discovery_interval = duration(
+            "DISCOVERY_INTERVAL",
+            set(raw.discovery_interval).as_deref().unwrap_or("5m"),
+        )?;
+        if discovery_interval < Duration::from_secs(1) {
+            return Err(ConfigError::new(
+                "DISCOVERY_INTERVAL",
+                "must be at least 1s",
+            ));
+        }
         let poll_schedule = PollSchedule::parse(
             set(raw.poll_schedule)
                 .as_deref()
@@ -270,6 +313,9 @@ impl Config {
             poll_schedule,
             thresholds,
             watch_agent_ids,
+            watch_all_agents,
+            discovery_interval,
+            check_org_linked,
             slack_webhook,
             discord_webhook,
             log_format,
@@ -395,6 +441,18 @@ fn duration(var: &'static str, value: &str) -> Result<Duration, ConfigError> {
     })
 }
 
+/// `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`), any case.
+fn boolean(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::new(
+            var,
+            format!("expected true or false, got {value:?}"),
+        )),
+    }
+}
+
 fn positive(var: &'static str, value: &str) -> Result<usize, ConfigError> {
     match value.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
@@ -430,6 +488,9 @@ mod tests {
         assert_eq!(c.thresholds.success.get(), 1);
         assert_eq!(c.thresholds.reminder, None);
         assert!(c.watch_agent_ids.is_empty());
+        assert!(!c.watch_all_agents);
+        assert_eq!(c.discovery_interval, Duration::from_secs(300));
+        assert!(c.check_org_linked);
         assert!(c.default_webhooks().is_empty());
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.require_auth().is_err());
@@ -461,8 +522,14 @@ mod tests {
             ("REMINDER_INTERVAL", "4h"),
             ("SLACK_WEBHOOK_URL", "http://127.0.0.1:1/slack"),
             ("LOG_FORMAT", "json"),
+            ("WATCH_ALL_AGENTS", "TRUE"),
+            ("DISCOVERY_INTERVAL", "90s"),
+            ("CHECK_ORG_LINKED", "false"),
         ])
         .unwrap();
+        assert!(c.watch_all_agents);
+        assert_eq!(c.discovery_interval, Duration::from_secs(90));
+        assert!(!c.check_org_linked);
         assert_eq!(c.auth, Some(RavanAuth::ApiKey(Secret::new("k"))));
         assert_eq!(c.watch_agent_ids.len(), 1, "duplicates are merged");
         assert_eq!(c.poll_timeout, Duration::from_millis(1500));
@@ -493,6 +560,10 @@ mod tests {
             ("DATABASE_URL", "postgres://x"),
             ("WEBHOOK_ALLOWED_HOSTS", "https://hooks.slack.com/x"),
             ("ADMIN_TOKEN", "has space"),
+            ("WATCH_ALL_AGENTS", "maybe"),
+            ("CHECK_ORG_LINKED", "2"),
+            ("DISCOVERY_INTERVAL", "0"),
+            ("DISCOVERY_INTERVAL", "soon"),
         ];
         for (var, value) in cases {
             let err = Config::from_pairs([(*var, *value)]).unwrap_err();

@@ -58,6 +58,40 @@ pub struct Account {
     pub error: Option<String>,
 }
 
+/// Which Cal.com connection an observation describes. `/status` sees only the agent's private
+/// connection; an agent that books through its organisation's shared account has none there,
+/// and only `/info` tells that it is `org_linked`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    /// The agent's own Cal.com key (what `/status` reports).
+    Private,
+    /// The organisation's shared Cal.com account, linked to the agent (from `/info`).
+    OrgLinked,
+    /// No connection at all.
+    None,
+}
+
+impl Connection {
+    /// `private`, `org_linked`, `none`: the agent JSON's `state.connection`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::OrgLinked => "org_linked",
+            Self::None => "none",
+        }
+    }
+
+    /// How people read it: `private`, `org-linked`, `none`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::OrgLinked => "org-linked",
+            Self::None => "none",
+        }
+    }
+}
+
 /// What one successful poll says about an agent's Cal.com connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
@@ -66,13 +100,44 @@ pub struct Observation {
     pub connected: bool,
     #[serde(default)]
     pub accounts: Vec<Account>,
+    /// Which connection `status` is of. `None` in observations saved before it was recorded
+    /// (all from `/status`): [`Observation::connection`] works it out for those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<Connection>,
 }
 
 impl Observation {
     pub fn is_healthy(&self) -> bool {
         self.status == HEALTHY_STATUS
     }
+
+    /// `/status`'s answer "no private connection": `not_connected` with no accounts. Only then
+    /// can the agent still book through an org-linked account.
+    pub fn has_no_private_connection(&self) -> bool {
+        self.status == NOT_CONNECTED && self.accounts.is_empty()
+    }
+
+    /// The connection this observation is of; for one saved without it, what `/status` alone
+    /// said: no private connection is `none`, anything else `private`.
+    pub fn connection(&self) -> Connection {
+        self.connection
+            .unwrap_or(if self.has_no_private_connection() {
+                Connection::None
+            } else {
+                Connection::Private
+            })
+    }
+
+    /// The account of an org-linked connection (the only one it lists), for naming it.
+    pub fn org_account(&self) -> Option<&Account> {
+        (self.connection() == Connection::OrgLinked)
+            .then(|| self.accounts.first())
+            .flatten()
+    }
 }
+
+/// `/status`'s status for an agent without a private connection.
+pub const NOT_CONNECTED: &str = "not_connected";
 
 fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let value = Option::<String>::deserialize(d)?;

@@ -10,6 +10,7 @@ pub mod api;
 pub mod check;
 pub mod config;
 pub mod demo;
+pub mod discovery;
 pub mod domain;
 pub mod healthcheck;
 pub mod metrics;

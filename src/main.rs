@@ -24,12 +24,15 @@ struct Cli {
 enum Command {
     /// Run the service: poll on the schedule, track, alert. Stops cleanly on SIGTERM / Ctrl-C.
     Serve,
-    /// Poll each agent once and print its status. Exit 0 all active, 1 any unhealthy,
-    /// 2 a poll failed or bad input.
+    /// Poll each agent once and print its status and effective connection (private,
+    /// org-linked, none). Exit 0 all active, 1 any unhealthy, 2 a poll failed or bad input.
     Check {
         /// Agent UUIDs.
-        #[arg(required = true, value_name = "AGENT_ID")]
+        #[arg(required_unless_present = "all", value_name = "AGENT_ID")]
         agent_ids: Vec<String>,
+        /// Check every agent the credentials can list (GET /api/v1/agents/) instead.
+        #[arg(long, conflicts_with = "agent_ids")]
+        all: bool,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -114,11 +117,15 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { agent_ids, json } => {
+        Command::Check {
+            agent_ids,
+            all,
+            json,
+        } => {
             let mut ids = Vec::new();
             for raw in &agent_ids {
                 match raw.parse::<AgentId>() {
-                    Ok(id) => ids.push(id),
+                    Ok(id) => ids.push((id, None)),
                     Err(e) => {
                         eprintln!("ravan-watch: {e}");
                         return ExitCode::from(2);
@@ -137,10 +144,28 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if all {
+                match runtime.block_on(client.list_agents()) {
+                    Ok(listing) => {
+                        if listing.unusable_ids > 0 {
+                            eprintln!(
+                                "ravan-watch: {} listed agents have an id that is not a UUID and are left out",
+                                listing.unusable_ids
+                            );
+                        }
+                        ids = check::targets(&listing.agents);
+                    }
+                    Err(e) => {
+                        eprintln!("ravan-watch: cannot list the agents: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             let results = runtime.block_on(check::poll_all(
                 &client,
                 &ids,
                 config.poll_concurrency.get(),
+                config.check_org_linked,
             ));
             if json {
                 println!(

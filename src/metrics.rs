@@ -14,6 +14,8 @@ pub const OUTBOX_PENDING: &str = "ravan_watch_outbox_pending";
 pub const WEBHOOKS_DEAD: &str = "ravan_watch_webhooks_dead";
 pub const POLL_DURATION: &str = "ravan_watch_poll_duration_seconds";
 pub const AGENTS: &str = "ravan_watch_agents";
+pub const CYCLE_OVERRUNS: &str = "ravan_watch_cycle_overruns_total";
+pub const DISCOVERIES: &str = "ravan_watch_discoveries_total";
 pub const LAST_GOOD_CYCLE: &str = "ravan_watch_last_successful_cycle_timestamp_seconds";
 
 /// Poll latency buckets, seconds: a healthy API answers in tens of milliseconds, the default
@@ -38,6 +40,14 @@ pub fn handle() -> &'static PrometheusHandle {
             "Polls of the Ravan API, by outcome (observation or failure kind)."
         );
         metrics::describe_counter!(ALERTS, "Alerts produced, by kind.");
+        metrics::describe_counter!(
+            CYCLE_OVERRUNS,
+            "Poll cycles that ran past the next tick of POLL_SCHEDULE (that tick was skipped)."
+        );
+        metrics::describe_counter!(
+            DISCOVERIES,
+            "Listings of the organisation's agents (WATCH_ALL_AGENTS), by outcome."
+        );
         metrics::describe_counter!(
             DELIVERIES,
             "Webhook delivery attempts, by platform and outcome."

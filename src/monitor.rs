@@ -22,12 +22,13 @@ use chrono::Utc;
 use futures::StreamExt;
 
 use crate::alert::{AgentRef, Alert};
+use crate::config::PollSchedule;
 use crate::domain::{AgentId, Observation};
 use crate::metrics;
 use crate::notify::{Outbox, Webhook};
-use crate::ravan::RavanClient;
-use crate::store::{AgentRecord, AgentUpdate, Polled, Routed, Store, StoreError, Watched};
-use crate::tracker::{CycleSummary, Thresholds};
+use crate::ravan::{PollFailure, RavanClient};
+use crate::store::{AgentRecord, AgentUpdate, Polled, Routed, Source, Store, StoreError, Watched};
+use crate::tracker::{CycleSummary, Overrun, Thresholds};
 
 /// What a cycle did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +49,12 @@ pub struct Monitor {
     defaults: Vec<Webhook>,
     thresholds: Thresholds,
     concurrency: usize,
+    /// `CHECK_ORG_LINKED`: ask `/info` when `/status` finds no private connection.
+    check_org_linked: bool,
+    /// The schedule cycles run on, to tell when one overran its interval.
+    schedule: Option<PollSchedule>,
+    /// Whether the last cycle overran: a run of overruns is logged once, at its start.
+    overrunning: std::sync::atomic::AtomicBool,
     /// The agents the last cycle polled, with the states it committed, at its settings
     /// version. Poll cycles are the only writers of agent state and never run two at once, so
     /// the next cycle can start from here. `None` (at start, or after a cycle failed) means:
@@ -71,8 +78,24 @@ impl Monitor {
             defaults,
             thresholds,
             concurrency: concurrency.max(1),
+            check_org_linked: true,
+            schedule: None,
+            overrunning: std::sync::atomic::AtomicBool::new(false),
             known: Mutex::new(None),
         }
+    }
+
+    /// `CHECK_ORG_LINKED` (on unless this says otherwise).
+    pub fn check_org_linked(mut self, on: bool) -> Self {
+        self.check_org_linked = on;
+        self
+    }
+
+    /// The schedule the cycles run on: a cycle that runs past its next tick is an overrun,
+    /// logged, counted and shown on the status page.
+    pub fn schedule(mut self, schedule: PollSchedule) -> Self {
+        self.schedule = Some(schedule);
+        self
     }
 
     /// Polls every watched agent once and records the outcome.
@@ -103,11 +126,11 @@ impl Monitor {
         // A poll carries only its agent's id; `buffered` answers in the order it was given, so
         // each answer meets its agent's record by position, and is folded in as it arrives.
         let ids: Vec<AgentId> = agents.iter().map(|a| a.agent_id).collect();
-        let (ravan, latency) = (&self.ravan, &latency);
+        let (ravan, latency, org) = (&self.ravan, &latency, self.check_org_linked);
         let mut results = futures::stream::iter(ids)
             .map(|id| async move {
                 let started = std::time::Instant::now();
-                let result = ravan.status(&id).await;
+                let result = ravan.poll(&id, org).await;
                 latency.record(started.elapsed().as_secs_f64());
                 (Utc::now(), result)
             })
@@ -116,22 +139,21 @@ impl Monitor {
 
         let mut summary = CycleSummary::default();
         let mut report = CycleReport::default();
+        let mut throttled = 0usize;
         while let Some(((at, result), mut agent)) = results.next().await {
             summary.polled += 1;
             let saved = agent.state.clone();
-            let mut alerts = Vec::new();
-            match result {
+            let who = AgentRef {
+                id: agent.agent_id,
+                name: agent.display_name().map(str::to_owned),
+            };
+            let muted = agent.is_muted(at);
+            let produced = match result {
                 Ok(obs) => {
                     observations.increment(1);
-                    let who = AgentRef {
-                        id: agent.agent_id,
-                        name: agent.name.clone(),
-                    };
-                    let muted = agent.is_muted(at);
-                    let alert = agent.state.observe(&who, &obs, at, &self.thresholds, muted);
-                    if let Some(alert) = alert {
-                        alerts.push((Alert::Agent(alert), agent.destinations(&self.defaults)));
-                    }
+                    agent
+                        .state
+                        .record_observation(&who, &obs, at, &self.thresholds, muted)
                 }
                 Err(failure) => {
                     ::metrics::counter!(metrics::POLLS, "outcome" => failure.kind()).increment(1);
@@ -141,12 +163,31 @@ impl Monitor {
                     if failure.is_auth() && summary.auth_failure.is_none() {
                         summary.auth_failure = Some(described.clone());
                     }
+                    if matches!(failure, PollFailure::Throttled { .. }) {
+                        throttled += 1;
+                    }
                     summary
                         .first_failure
                         .get_or_insert_with(|| described.clone());
-                    agent.state.poll_failed(described, at);
+                    if failure.is_not_found() {
+                        summary.not_found += 1;
+                        // Watch-all unwatches an agent the listing drops; its 404s alert nothing.
+                        let quiet = muted || agent.source == Source::Discovered;
+                        let alert =
+                            agent
+                                .state
+                                .not_found(&who, described, at, &self.thresholds, quiet);
+                        alert.into_iter().collect()
+                    } else {
+                        agent.state.poll_failed(described, at);
+                        Vec::new()
+                    }
                 }
-            }
+            };
+            let alerts: Vec<Routed> = produced
+                .into_iter()
+                .map(|a| (Alert::Agent(a), agent.destinations(&self.defaults)))
+                .collect();
             report.alerts.extend(alerts.iter().map(|(a, _)| a.clone()));
             if !alerts.is_empty() || agent.state.differs_from(&saved) {
                 updates.push(AgentUpdate {
@@ -157,6 +198,7 @@ impl Monitor {
             }
             next.push(agent);
         }
+        self.check_overrun(&mut monitor, polled.started_at, throttled > 0);
         let monitor_alerts: Vec<Routed> = monitor
             .cycle(&summary, Utc::now(), &self.thresholds)
             .map(|a| (Alert::Monitor(a), self.defaults.clone()))
@@ -216,6 +258,50 @@ impl Monitor {
         report.failed = summary.failed;
         report.saved = updates.len();
         Ok(report)
+    }
+
+    /// Records, counts and logs (once per run of overruns) a cycle whose polls ran past the
+    /// next tick of the schedule.
+    fn check_overrun(
+        &self,
+        monitor: &mut crate::tracker::MonitorState,
+        started_at: chrono::DateTime<Utc>,
+        throttled: bool,
+    ) {
+        let Some(next_tick) = self
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(started_at))
+        else {
+            return;
+        };
+        let now = Utc::now();
+        let overrun = Overrun::of(
+            started_at,
+            now - started_at,
+            next_tick - started_at,
+            self.concurrency,
+            throttled,
+        );
+        let was = self
+            .overrunning
+            .swap(overrun.is_some(), std::sync::atomic::Ordering::Relaxed);
+        let Some(overrun) = overrun else { return };
+        ::metrics::counter!(metrics::CYCLE_OVERRUNS).increment(1);
+        if !was {
+            tracing::warn!(
+                took_ms = overrun.took_ms,
+                interval_ms = overrun.interval_ms,
+                poll_concurrency = self.concurrency,
+                throttled,
+                "a poll cycle took {:.1}s, longer than the {:.1}s until the next tick of POLL_SCHEDULE (the ticks it ran into are skipped): {}",
+                overrun.took_ms as f64 / 1000.0,
+                overrun.interval_ms as f64 / 1000.0,
+                overrun.advice()
+            );
+        }
+        monitor.overruns += 1;
+        monitor.last_overrun = Some(overrun);
     }
 
     /// The agents' settings changed since `known` was read: reads them again and carries each

@@ -1,7 +1,8 @@
 //! Runs poll cycles on the cron schedule (tokio-cron-scheduler).
 //!
 //! A cycle that outlasts the interval is not started twice: the next tick finds the cycle lock
-//! taken, logs that it skipped, and leaves the running cycle alone.
+//! taken and leaves the running cycle alone. The monitor logs the overrun itself, once, with
+//! its length and advice (see `Monitor::schedule`), so a skipped tick is only a debug line.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +31,7 @@ impl Scheduler {
             let lock = lock.clone();
             Box::pin(async move {
                 let Ok(_running) = lock.try_lock() else {
-                    tracing::warn!("previous poll cycle still running: this tick is skipped");
+                    tracing::debug!("previous poll cycle still running: this tick is skipped");
                     return;
                 };
                 if let Err(e) = monitor.run_cycle().await {

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::discovery::{Discovery, DiscoveryTask};
 use crate::monitor::Monitor;
 use crate::notify::{Outbox, RetryPolicy, Worker};
 use crate::ravan::RavanClient;
@@ -36,6 +37,7 @@ pub struct Service {
     scheduler: Scheduler,
     scheduler_running: Arc<AtomicBool>,
     delivery: Worker,
+    discovery: Option<DiscoveryTask>,
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
 }
@@ -78,14 +80,21 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     let addr = listener.local_addr()?;
     let outbox = Outbox::new(store.clone(), RetryPolicy::default())
         .context("building the webhook client")?;
-    let monitor = Arc::new(Monitor::new(
-        ravan,
-        store.clone(),
-        outbox.clone(),
-        defaults.clone(),
-        config.thresholds,
-        config.poll_concurrency.get(),
-    ));
+    let discovery = config
+        .watch_all_agents
+        .then(|| Discovery::new(ravan.clone(), store.clone()).spawn(config.discovery_interval));
+    let monitor = Arc::new(
+        Monitor::new(
+            ravan,
+            store.clone(),
+            outbox.clone(),
+            defaults.clone(),
+            config.thresholds,
+            config.poll_concurrency.get(),
+        )
+        .check_org_linked(config.check_org_linked)
+        .schedule(config.poll_schedule.clone()),
+    );
 
     let delivery = outbox.spawn();
     let scheduler_running = Arc::new(AtomicBool::new(false));
@@ -114,6 +123,8 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         agents = watched,
         added_from_env = added,
         schedule = config.poll_schedule.as_str(),
+        watch_all = config.watch_all_agents,
+        check_org_linked = config.check_org_linked,
         ravan = %config.base_url,
         "ravan-watch is watching"
     );
@@ -123,6 +134,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         scheduler,
         scheduler_running,
         delivery,
+        discovery,
         stop_http,
         http,
     })
@@ -139,6 +151,9 @@ impl Service {
     pub async fn stop(self) {
         tracing::info!("shutting down");
         self.scheduler_running.store(false, Ordering::SeqCst);
+        if let Some(discovery) = self.discovery {
+            discovery.stop().await;
+        }
         self.scheduler.stop(SHUTDOWN_STEP).await;
         if !self.delivery.stop(SHUTDOWN_STEP).await {
             tracing::warn!("a delivery was still in progress at shutdown and was abandoned");

@@ -37,11 +37,59 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Where a watched agent came from. Watch-all removes only the agents it added itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// `WATCH_AGENT_IDS`.
+    Env,
+    /// `POST /agents`.
+    Api,
+    /// The organisation's listing (`WATCH_ALL_AGENTS`).
+    Discovered,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Env => "env",
+            Self::Api => "api",
+            Self::Discovered => "discovered",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "env" => Ok(Self::Env),
+            "api" => Ok(Self::Api),
+            "discovered" => Ok(Self::Discovered),
+            other => Err(corrupt("agent source", format!("{other:?}"))),
+        }
+    }
+}
+
+/// What one complete listing changed ([`Store::apply_listing`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListingApplied {
+    /// Agents watched from now on.
+    pub added: Vec<AgentId>,
+    /// Discovered agents unwatched: absent from two complete listings in a row.
+    pub removed: Vec<AgentId>,
+    /// Listed agents left unwatched because they were removed over the API.
+    pub excluded: usize,
+    /// Watched agents whose listed name changed.
+    pub renamed: usize,
+}
+
 /// A watched agent as stored: the operator's settings and the tracker's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentRecord {
     pub agent_id: AgentId,
+    /// The name the operator set (over the API); see [`AgentRecord::display_name`].
     pub name: Option<String>,
+    /// The agent's name in the organisation's listing, when watch-all has seen it.
+    pub listed_name: Option<String>,
+    pub source: Source,
     pub slack_webhook_url: Option<SecretUrl>,
     pub discord_webhook_url: Option<SecretUrl>,
     pub muted: bool,
@@ -81,6 +129,11 @@ pub fn muted_at(muted: bool, until: Option<DateTime<Utc>>, now: DateTime<Utc>) -
 }
 
 impl AgentRecord {
+    /// The name alerts and answers show: the operator's, else the listing's.
+    pub fn display_name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.listed_name.as_deref())
+    }
+
     /// Muted now: `muted`, until `muted_until` when it has one.
     pub fn is_muted(&self, now: DateTime<Utc>) -> bool {
         muted_at(self.muted, self.muted_until, now)
@@ -267,9 +320,10 @@ impl Store {
         new: &NewAgent,
         now: DateTime<Utc>,
     ) -> Result<AgentRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query(
-            "INSERT INTO agents (agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO NOTHING",
+            "INSERT INTO agents (agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until, created_at, source)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'api') ON CONFLICT (agent_id) DO NOTHING",
         )
         .bind(id.to_string())
         .bind(&new.name)
@@ -278,11 +332,17 @@ impl Store {
         .bind(new.muted)
         .bind(new.muted_until.map(millis))
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if result.rows_affected() == 0 {
             return Err(StoreError::Conflict(id));
         }
+        // Added again by hand: watch-all may list it from now on.
+        sqlx::query("DELETE FROM unwatched_agents WHERE agent_id = ?")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         self.agent(id)
             .await?
             .ok_or_else(|| corrupt("agent", "vanished after insert"))
@@ -290,6 +350,7 @@ impl Store {
 
     /// Adds each id that is not watched yet (the `WATCH_AGENT_IDS` merge); returns how many
     /// were new. Idempotent: running it at every start-up changes nothing the second time.
+    /// An id already watched becomes `env`-sourced, so watch-all never removes it.
     pub async fn ensure_agents(
         &self,
         ids: &[AgentId],
@@ -298,12 +359,24 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut added = 0;
         for id in ids {
-            added += sqlx::query("INSERT INTO agents (agent_id, created_at) VALUES (?, ?) ON CONFLICT (agent_id) DO NOTHING")
+            let new = sqlx::query(
+                "INSERT INTO agents (agent_id, created_at, source) VALUES (?, ?, 'env')
+                 ON CONFLICT (agent_id) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if new == 0 {
+                sqlx::query(
+                    "UPDATE agents SET source = 'env' WHERE agent_id = ? AND source <> 'env'",
+                )
                 .bind(id.to_string())
-                .bind(millis(now))
                 .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .await?;
+            }
+            added += new;
         }
         tx.commit().await?;
         Ok(added)
@@ -349,8 +422,8 @@ impl Store {
         } else {
             read_agents(
                 &mut tx,
-                "SELECT agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until,
-                        created_at, added_version
+                "SELECT agent_id, name, listed_name, source, slack_webhook_url, discord_webhook_url,
+                        muted, muted_until, created_at, added_version
                  FROM agents ORDER BY created_at, agent_id",
                 settings_from_row,
             )
@@ -441,13 +514,122 @@ impl Store {
     }
 
     /// Stops watching an agent; `false` when it was not watched. Its alerts already in the
-    /// outbox stay there and are still delivered.
-    pub async fn delete_agent(&self, id: AgentId) -> Result<bool, StoreError> {
+    /// outbox stay there and are still delivered. Watch-all does not add it back until it is
+    /// added again ([`Store::insert_agent`]).
+    pub async fn delete_agent(&self, id: AgentId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let result = sqlx::query("DELETE FROM agents WHERE agent_id = ?")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() > 0)
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO unwatched_agents (agent_id, since) VALUES (?, ?)
+             ON CONFLICT (agent_id) DO UPDATE SET since = excluded.since",
+        )
+        .bind(id.to_string())
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Brings the watched agents in line with one complete listing of the organisation
+    /// (`listed`: its agents to watch, with their listed names), in one transaction: a listed
+    /// agent not watched is added as `discovered` (unless it was removed over the API); every
+    /// watched agent listed gets its listed name; a `discovered` agent absent from this and
+    /// the previous complete listing is unwatched. Agents from the env or the API are never
+    /// removed here.
+    pub async fn apply_listing(
+        &self,
+        listed: &[(AgentId, Option<String>)],
+        now: DateTime<Utc>,
+    ) -> Result<ListingApplied, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut current = std::collections::HashMap::new();
+        {
+            let mut rows =
+                sqlx::query("SELECT agent_id, source, listed_name, absent_listings FROM agents")
+                    .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let id: AgentId = text(&row, "agent_id")?
+                    .parse()
+                    .map_err(|e| corrupt("agent_id", e))?;
+                let source = Source::parse(&text(&row, "source")?)?;
+                let listed_name: Option<String> = column(&row, "listed_name")?;
+                let absent: i64 = column(&row, "absent_listings")?;
+                current.insert(id, (source, listed_name, absent));
+            }
+        }
+        let unwatched: std::collections::HashSet<String> =
+            sqlx::query_scalar("SELECT agent_id FROM unwatched_agents")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let mut applied = ListingApplied::default();
+        let mut listed_ids = std::collections::HashSet::new();
+        for (id, name) in listed {
+            listed_ids.insert(*id);
+            let key = id.to_string();
+            match current.get(id) {
+                Some((_, old_name, absent)) => {
+                    if old_name != name {
+                        applied.renamed += 1;
+                        sqlx::query("UPDATE agents SET listed_name = ? WHERE agent_id = ?")
+                            .bind(name)
+                            .bind(&key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    if *absent != 0 {
+                        sqlx::query("UPDATE agents SET absent_listings = 0 WHERE agent_id = ?")
+                            .bind(&key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                None if unwatched.contains(&key) => applied.excluded += 1,
+                None => {
+                    sqlx::query(
+                        "INSERT INTO agents (agent_id, listed_name, created_at, source)
+                         VALUES (?, ?, ?, 'discovered')",
+                    )
+                    .bind(&key)
+                    .bind(name)
+                    .bind(millis(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    applied.added.push(*id);
+                }
+            }
+        }
+        for (id, (source, _, absent)) in &current {
+            if *source != Source::Discovered || listed_ids.contains(id) {
+                continue;
+            }
+            let key = id.to_string();
+            if absent + 1 >= 2 {
+                sqlx::query("DELETE FROM agents WHERE agent_id = ?")
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await?;
+                applied.removed.push(*id);
+            } else {
+                sqlx::query(
+                    "UPDATE agents SET absent_listings = absent_listings + 1 WHERE agent_id = ?",
+                )
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        applied.removed.sort();
+        Ok(applied)
     }
 
     // ---------------------------------------------------------------- poll cycles
@@ -742,6 +924,18 @@ async fn insert_outbox(
     Ok(hooks.len())
 }
 
+/// A column's value, or [`StoreError::Corrupt`] naming it when it does not decode.
+fn column<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| corrupt(name, e))
+}
+
+fn text(row: &SqliteRow, name: &str) -> Result<String, StoreError> {
+    column(row, name)
+}
+
 fn url_column(row: &SqliteRow, column: &str) -> Result<Option<SecretUrl>, StoreError> {
     row.get::<Option<String>, _>(column)
         .map(|s| {
@@ -788,6 +982,8 @@ fn settings_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
     Ok(AgentRecord {
         agent_id: id.parse().map_err(|e| corrupt("agent_id", e))?,
         name: row.get("name"),
+        listed_name: column(row, "listed_name")?,
+        source: Source::parse(&text(row, "source")?)?,
         slack_webhook_url: url_column(row, "slack_webhook_url")?,
         discord_webhook_url: url_column(row, "discord_webhook_url")?,
         muted: row.get("muted"),

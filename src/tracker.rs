@@ -14,6 +14,11 @@
 //! - A muted agent is tracked but alerts nothing: no outage opens while muted (so an agent still
 //!   unhealthy when the mute lifts alerts on the next observation), an open one closes silently
 //!   on recovery, and no change or reminder is sent or counted as sent.
+//! - Missing agents: a `/status` 404 is a failed poll like any other for the rules above, but
+//!   `failure` of them in a row (other failed polls between them neither count nor break the
+//!   run) is one [`AgentAlertKind::Missing`]; the next observation after it is one
+//!   [`AgentAlertKind::Found`]. Mutes apply as to outages. Feed each observation through
+//!   [`AgentState::record_observation`], which ends a missing run before the rules above look.
 
 use std::num::NonZeroU32;
 
@@ -22,6 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::{AgentAlert, AgentAlertKind, AgentRef, MonitorAlert, MonitorAlertKind};
 use crate::domain::Observation;
+
+/// The `to` of a missing alert, and the `from` of a found one.
+pub const NOT_FOUND: &str = "not_found";
 
 /// How many observations make a change real, and how often to remind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +75,13 @@ pub struct AgentState {
     pub last_checked_at: Option<DateTime<Utc>>,
     /// Why the last poll failed; cleared by the next observation.
     pub last_error: Option<String>,
+    /// When Ravan began answering 404 for the agent; `None` once it answers again.
+    pub missing_since: Option<DateTime<Utc>>,
+    /// Consecutive 404s (other failures in between neither count nor break the run), counted
+    /// up to the failure threshold.
+    pub missing_streak: u32,
+    /// Whether the current missing run was alerted (so its end is announced).
+    pub missing_alerted: bool,
 }
 
 impl AgentState {
@@ -90,8 +105,14 @@ impl AgentState {
             outage,
             last_checked_at: _,
             last_error,
+            missing_since,
+            missing_streak,
+            missing_alerted,
         } = self;
         *last != saved.last
+            || *missing_since != saved.missing_since
+            || *missing_streak != saved.missing_streak
+            || *missing_alerted != saved.missing_alerted
             || *health_streak != saved.health_streak
             || *health_since != saved.health_since
             || *status_streak != saved.status_streak
@@ -106,7 +127,81 @@ impl AgentState {
         self.last_error = Some(error);
     }
 
-    /// Records an observation and returns the alert it completes, if any.
+    /// Records a `/status` 404 and returns the missing alert it completes, if any. `quiet`:
+    /// count, but alert nothing (a muted agent, or one that watch-all found, which is unwatched
+    /// when the listing drops it instead).
+    pub fn not_found(
+        &mut self,
+        agent: &AgentRef,
+        error: String,
+        at: DateTime<Utc>,
+        th: &Thresholds,
+        quiet: bool,
+    ) -> Option<AgentAlert> {
+        self.poll_failed(error, at);
+        let since = *self.missing_since.get_or_insert(at);
+        self.missing_streak = (self.missing_streak + 1).min(th.failure.get());
+        if self.missing_alerted || quiet || self.missing_streak < th.failure.get() {
+            return None;
+        }
+        self.missing_alerted = true;
+        Some(AgentAlert {
+            kind: AgentAlertKind::Missing,
+            agent: agent.clone(),
+            from: self.last.as_ref().map(|o| o.status.clone()),
+            to: NOT_FOUND.to_owned(),
+            connected: false,
+            accounts: Vec::new(),
+            connection: None,
+            at,
+            unhealthy_since: since,
+        })
+    }
+
+    /// Records an observation: ends a missing run (its found alert first, when it was
+    /// alerted), then applies the connection rules ([`AgentState::observe`]).
+    pub fn record_observation(
+        &mut self,
+        agent: &AgentRef,
+        obs: &Observation,
+        at: DateTime<Utc>,
+        th: &Thresholds,
+        muted: bool,
+    ) -> Vec<AgentAlert> {
+        let found = self.found(agent, obs, at, muted);
+        found
+            .into_iter()
+            .chain(self.observe(agent, obs, at, th, muted))
+            .collect()
+    }
+
+    /// Ends a missing run, if any: the found alert when the run was alerted and the agent is
+    /// not muted (muted, it ends silently).
+    fn found(
+        &mut self,
+        agent: &AgentRef,
+        obs: &Observation,
+        at: DateTime<Utc>,
+        muted: bool,
+    ) -> Option<AgentAlert> {
+        let since = self.missing_since.take()?;
+        self.missing_streak = 0;
+        let alerted = std::mem::take(&mut self.missing_alerted);
+        (alerted && !muted).then(|| AgentAlert {
+            kind: AgentAlertKind::Found,
+            agent: agent.clone(),
+            from: Some(NOT_FOUND.to_owned()),
+            to: obs.status.clone(),
+            connected: obs.connected,
+            accounts: obs.accounts.clone(),
+            connection: Some(obs.connection()),
+            at,
+            unhealthy_since: since,
+        })
+    }
+
+    /// Records an observation and returns the alert it completes, if any, by the connection
+    /// rules alone (see [`AgentState::record_observation`] for what else an observation ends).
     pub fn observe(
         &mut self,
         agent: &AgentRef,
@@ -151,6 +246,7 @@ impl AgentState {
             to: obs.status.clone(),
             connected: obs.connected,
             accounts: obs.accounts.clone(),
+            connection: Some(obs.connection()),
             at: when,
             unhealthy_since: since,
         };
@@ -217,7 +313,11 @@ impl AgentState {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CycleSummary {
     pub polled: usize,
+    /// Polls that gave no observation, 404s included.
     pub failed: usize,
+    /// Of those, the 404s: Ravan answered, about an agent it does not know. They say the API
+    /// works, so they are not polling trouble.
+    pub not_found: usize,
     /// The first 401/403 of the cycle, described: credentials are wrong for every agent.
     pub auth_failure: Option<String>,
     /// The first failure of the cycle, described.
@@ -230,9 +330,10 @@ impl CycleSummary {
         if let Some(auth) = &self.auth_failure {
             return Some(auth.clone());
         }
-        if self.polled > 0 && self.failed == self.polled {
+        let asked = self.polled - self.not_found.min(self.polled);
+        if asked > 0 && self.failed == self.polled {
             let first = self.first_failure.as_deref().unwrap_or("unknown error");
-            return Some(format!("all {} polls failed; first: {first}", self.polled));
+            return Some(format!("all {asked} polls failed; first: {first}"));
         }
         None
     }
@@ -252,6 +353,69 @@ pub struct MonitorState {
     pub alerted_since: Option<DateTime<Utc>>,
     /// When the last cycle with at least one successful poll ended.
     pub last_good_cycle_at: Option<DateTime<Utc>>,
+    /// The last poll cycle that ran past the next tick of the schedule.
+    pub last_overrun: Option<Overrun>,
+    /// How many cycles have overrun in all.
+    pub overruns: u64,
+}
+
+/// A poll cycle that took longer than the time between two ticks of the schedule: the ticks
+/// it ran into were skipped, so agents were polled less often than asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overrun {
+    pub started_at: DateTime<Utc>,
+    /// How long the cycle's polls took, and the time the schedule gave them.
+    pub took_ms: u64,
+    pub interval_ms: u64,
+    /// Whether Ravan throttled (429) the cycle: then more concurrency would not help.
+    pub throttled: bool,
+    /// The `POLL_CONCURRENCY` that would fit the cycle in its interval, with a margin.
+    pub suggested_concurrency: usize,
+}
+
+impl Overrun {
+    /// The overrun of a cycle that began at `started_at`, took `took` and had `interval` until
+    /// the next tick, with `concurrency` polls at a time; `None` if it did not overrun.
+    pub fn of(
+        started_at: DateTime<Utc>,
+        took: Duration,
+        interval: Duration,
+        concurrency: usize,
+        throttled: bool,
+    ) -> Option<Self> {
+        if took <= interval {
+            return None;
+        }
+        let took_ms = took.num_milliseconds().max(0) as u64;
+        let interval_ms = interval.num_milliseconds().max(1) as u64;
+        // The work is the same, spread over more requests at once; a quarter more for margin.
+        let scaled = (concurrency as u64)
+            .saturating_mul(took_ms)
+            .saturating_mul(5)
+            / (interval_ms * 4);
+        Some(Self {
+            started_at,
+            took_ms,
+            interval_ms,
+            throttled,
+            suggested_concurrency: usize::try_from(scaled + 1).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// What the operator can do, in one sentence.
+    pub fn advice(&self) -> String {
+        let secs = self.took_ms.div_ceil(1000) + 1;
+        if self.throttled {
+            format!(
+                "Ravan throttled this cycle, so more concurrency would not help: poll less often (POLL_SCHEDULE ticks at least {secs}s apart)"
+            )
+        } else {
+            format!(
+                "raise POLL_CONCURRENCY to about {} or space POLL_SCHEDULE ticks at least {secs}s apart",
+                self.suggested_concurrency
+            )
+        }
+    }
 }
 
 impl MonitorState {
@@ -332,6 +496,7 @@ mod tests {
 
     fn obs(status: &str) -> Observation {
         Observation {
+            connection: Some(crate::domain::Connection::Private),
             status: status.into(),
             connected: status == "active",
             accounts: vec![Account {
@@ -825,6 +990,7 @@ mod tests {
         CycleSummary {
             polled,
             failed,
+            not_found: 0,
             auth_failure: auth.then(|| "Ravan API refused the credentials (HTTP 401)".into()),
             first_failure: (failed > 0).then(|| "server error (HTTP 500)".into()),
         }

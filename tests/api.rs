@@ -31,8 +31,9 @@ const DISCORD_MASKED: &str = "https://discord.com/api/webhooks/42/***";
 /// A loopback host listed in the test's WEBHOOK_ALLOWED_HOSTS.
 const LOCAL_HOOK: &str = "http://127.0.0.1:9000/hook/LOCALSECRET789";
 const SECRETS: [&str; 3] = ["SLACKSECRET123", "DISCORDSECRET456", "LOCALSECRET789"];
-const AGENT_KEYS: [&str; 9] = [
+const AGENT_KEYS: [&str; 10] = [
     "agent_id",
+    "source",
     "name",
     "muted",
     "muted_until",
@@ -42,8 +43,10 @@ const AGENT_KEYS: [&str; 9] = [
     "created_at",
     "state",
 ];
-const STATE_KEYS: [&str; 7] = [
+const STATE_KEYS: [&str; 9] = [
     "status",
+    "connection",
+    "missing_since",
     "connected",
     "healthy",
     "since",
@@ -235,6 +238,7 @@ async fn post_creates_an_agent_with_location_and_the_contract_shape() {
     assert_eq!(keys(&agent), set(&AGENT_KEYS));
     assert_eq!(agent["agent_id"], AGENT_A, "canonical lowercase");
     assert_eq!(agent["name"], "Sales line", "trimmed");
+    assert_eq!(agent["source"], "api");
     assert_eq!(agent["muted"], true);
     assert_eq!(agent["muted_until"], Value::Null);
     assert_eq!(agent["slack_webhook_url"], SLACK_MASKED);
@@ -642,6 +646,7 @@ async fn the_agent_shows_the_trackers_state() {
             status: "errored".to_owned(),
             error: Some("token expired".to_owned()),
         }],
+        connection: Some(ravan_watch::domain::Connection::Private),
     };
     let thresholds = ravan_watch::tracker::Thresholds {
         failure: 2.try_into().unwrap(),
@@ -674,6 +679,8 @@ async fn the_agent_shows_the_trackers_state() {
         agent["state"],
         json!({
             "status": "errored",
+            "connection": "private",
+            "missing_since": null,
             "connected": false,
             "healthy": false,
             "since": "2025-06-15T15:06:40Z",
@@ -694,6 +701,7 @@ async fn the_agent_shows_the_trackers_state() {
         status: "active".to_owned(),
         connected: true,
         accounts: vec![],
+        connection: None,
     };
     app.store
         .commit_cycle(
@@ -1088,6 +1096,7 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
         status: "<b>errored</b>".to_owned(),
         connected: false,
         accounts: vec![],
+        connection: None,
     };
     let th = ravan_watch::tracker::Thresholds {
         failure: 1.try_into().unwrap(),

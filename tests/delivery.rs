@@ -64,6 +64,7 @@ fn down(i: u32) -> Alert {
         to: "errored".into(),
         connected: false,
         accounts: vec![],
+        connection: None,
         at,
         unhealthy_since: at,
     })

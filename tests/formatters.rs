@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::alert::{
     AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind,
 };
-use ravan_watch::domain::Account;
+use ravan_watch::domain::{Account, Connection};
 use ravan_watch::notify::{discord, slack};
 use serde_json::{Value, json};
 
@@ -41,6 +41,8 @@ fn agent(kind: AgentAlertKind) -> AgentAlert {
         AgentAlertKind::Changed => ("errored", "not_connected"),
         AgentAlertKind::Reminder => ("active", "errored"),
         AgentAlertKind::Recovered => ("errored", "active"),
+        AgentAlertKind::Missing => ("errored", "not_found"),
+        AgentAlertKind::Found => ("not_found", "errored"),
     };
     AgentAlert {
         kind,
@@ -55,6 +57,7 @@ fn agent(kind: AgentAlertKind) -> AgentAlert {
             account("Main calendar", "errored", Some(ERROR)),
             account("Backup", "active", None),
         ],
+        connection: Some(Connection::Private),
         at: t(12, 12, 5),
         unhealthy_since: t(12, 0, 0),
     }
@@ -69,11 +72,13 @@ fn monitor(kind: MonitorAlertKind) -> MonitorAlert {
     }
 }
 
-const AGENT_KINDS: [AgentAlertKind; 4] = [
+const AGENT_KINDS: [AgentAlertKind; 6] = [
     AgentAlertKind::Down,
     AgentAlertKind::Changed,
     AgentAlertKind::Reminder,
     AgentAlertKind::Recovered,
+    AgentAlertKind::Missing,
+    AgentAlertKind::Found,
 ];
 const MONITOR_KINDS: [MonitorAlertKind; 2] = [MonitorAlertKind::Down, MonitorAlertKind::Recovered];
 
@@ -94,6 +99,13 @@ fn variants() -> Vec<(String, Alert)> {
         add("empty accounts".into(), &|a| a.accounts.clear());
         add("from None".into(), &|a| a.from = None);
         add("no name".into(), &|a| a.agent.name = None);
+        add("no connection recorded".into(), &|a| a.connection = None);
+        add("org-linked".into(), &|a| {
+            org_linked(a, "Acme team calendar")
+        });
+        add("connection none".into(), &|a| {
+            a.connection = Some(Connection::None)
+        });
         add("blank strings".into(), &|a| {
             a.agent.name = Some(" ".into());
             a.from = Some(String::new());
@@ -150,8 +162,16 @@ fn variants() -> Vec<(String, Alert)> {
     out
 }
 
-/// Puts `s` into every untrusted string of the alert.
+/// Makes the alert one of an org-linked connection through the account `name`.
+fn org_linked(a: &mut AgentAlert, name: &str) {
+    a.connection = Some(Connection::OrgLinked);
+    a.accounts = vec![account(name, &a.to.clone(), None)];
+}
+
+/// Puts `s` into every untrusted string of the alert (an org-linked one, so the account's
+/// name is in the connection too).
 fn hostile_agent(a: &mut AgentAlert, s: &str) {
+    a.connection = Some(Connection::OrgLinked);
     a.agent.name = Some(s.into());
     a.from = Some(s.into());
     a.to = s.into();
@@ -261,7 +281,10 @@ fn every_kind_and_input_stays_within_limits() {
 
 #[test]
 fn agent_alerts_name_the_agent_the_change_and_the_accounts() {
-    for kind in AGENT_KINDS {
+    for kind in AGENT_KINDS
+        .into_iter()
+        .filter(|k| *k != AgentAlertKind::Missing)
+    {
         let a = agent(kind);
         let change = format!("{} → {}", a.from.as_deref().unwrap(), a.to);
         let (s, d) = assert_valid(&format!("{kind:?}"), &Alert::Agent(a));
@@ -272,6 +295,8 @@ fn agent_alerts_name_the_agent_the_change_and_the_accounts() {
                 change.as_str(),
                 "Connected",
                 "`false`",
+                "Connection",
+                "private",
                 "Main calendar",
                 "errored",
                 ERROR,
@@ -309,6 +334,14 @@ fn headlines_by_kind() {
             AgentAlertKind::Recovered,
             "Sales bot (3f2504e0…) recovered: errored → active (unhealthy for 4h 2m)",
         ),
+        (
+            AgentAlertKind::Missing,
+            "Sales bot (3f2504e0…) not found at Ravan: deleted, or a wrong id?",
+        ),
+        (
+            AgentAlertKind::Found,
+            "Sales bot (3f2504e0…) is found at Ravan again (missing for 4h 2m)",
+        ),
     ];
     for (kind, want) in cases {
         let mut a = agent(kind);
@@ -332,6 +365,8 @@ fn colours_follow_the_kind() {
         (Alert::Agent(agent(AgentAlertKind::Changed)), red),
         (Alert::Agent(agent(AgentAlertKind::Reminder)), red),
         (Alert::Agent(agent(AgentAlertKind::Recovered)), green),
+        (Alert::Agent(agent(AgentAlertKind::Missing)), amber),
+        (Alert::Agent(agent(AgentAlertKind::Found)), green),
         (Alert::Monitor(monitor(MonitorAlertKind::Down)), amber),
         (Alert::Monitor(monitor(MonitorAlertKind::Recovered)), green),
     ];
@@ -694,4 +729,80 @@ fn groups_of_every_size_with_hostile_and_long_text_stay_within_limits_and_escape
         );
         assert_eq!(d["allowed_mentions"], json!({"parse": []}));
     }
+}
+
+#[test]
+fn missing_alerts_say_what_ravan_answers_and_what_to_do_not_a_broken_connection() {
+    let a = agent(AgentAlertKind::Missing);
+    let (s, d) = assert_valid("missing", &Alert::Agent(a));
+    for (platform, text) in [("Slack", all_text(&s)), ("Discord", all_text(&d))] {
+        for want in [
+            ID,
+            "Sales bot",
+            "not found at Ravan: deleted, or a wrong id?",
+            "404 Not Found",
+            &format!("DELETE /agents/{ID}"),
+            "Not found for",
+            "12m 5s",
+        ] {
+            assert!(text.contains(want), "{platform} lacks {want:?}:\n{text}");
+        }
+        for unwanted in ["lost its Cal.com connection", "Connected", "Main calendar"] {
+            assert!(
+                !text.contains(unwanted),
+                "{platform} has {unwanted:?}:\n{text}"
+            );
+        }
+    }
+    let found = agent(AgentAlertKind::Found);
+    let (s, d) = assert_valid("found", &Alert::Agent(found));
+    for text in [all_text(&s), all_text(&d)] {
+        assert!(text.contains("Was missing for"), "{text}");
+        assert!(text.contains("Answering again at"), "{text}");
+    }
+}
+
+#[test]
+fn org_linked_alerts_say_so_and_name_the_account() {
+    let mut a = agent(AgentAlertKind::Down);
+    org_linked(&mut a, "Acme team calendar");
+    let (s, d) = assert_valid("org-linked", &Alert::Agent(a));
+    for text in [all_text(&s), all_text(&d)] {
+        assert!(
+            text.contains("lost its (org-linked) Cal.com connection"),
+            "{text}"
+        );
+        assert!(text.contains("org-linked (Acme team calendar)"), "{text}");
+    }
+    let mut a = agent(AgentAlertKind::Down);
+    a.connection = Some(Connection::None);
+    a.accounts.clear();
+    let (s, d) = assert_valid("none", &Alert::Agent(a));
+    for text in [all_text(&s), all_text(&d)] {
+        assert!(!text.contains("org-linked"), "{text}");
+        assert!(text.contains("none"), "{text}");
+    }
+}
+
+#[test]
+fn a_group_counts_missing_and_found_agents_and_is_amber_without_outages() {
+    let alerts = vec![
+        Alert::Agent(agent(AgentAlertKind::Missing)),
+        Alert::Agent(agent(AgentAlertKind::Missing)),
+        Alert::Agent(agent(AgentAlertKind::Found)),
+    ];
+    let (s, d) = assert_group_valid("missing group", &alerts);
+    let headline = ravan_watch::notify::text::group_headline(&alerts);
+    assert!(
+        headline.contains("2 agents not found at Ravan"),
+        "{headline}"
+    );
+    assert!(headline.contains("1 agent found again"), "{headline}");
+    assert_eq!(d["embeds"][0]["color"], json!(0xECB22E));
+    assert_eq!(s["attachments"][0]["color"], "#ECB22E");
+    let text = all_text(&s);
+    assert!(
+        text.contains("not found at Ravan (deleted, or a wrong id?)"),
+        "{text}"
+    );
 }

@@ -383,7 +383,7 @@ async fn an_agent_removed_and_added_again_starts_afresh() {
 
     let a: AgentId = AGENT_A.parse().unwrap();
     let first = store.agent(a).await.unwrap().unwrap();
-    assert!(store.delete_agent(a).await.unwrap());
+    assert!(store.delete_agent(a, Utc::now()).await.unwrap());
     // Added again within the same millisecond: only the settings version tells them apart.
     store
         .insert_agent(a, &Default::default(), first.created_at)

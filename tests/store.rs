@@ -50,6 +50,7 @@ fn down(agent: &str) -> Alert {
         to: "errored".into(),
         connected: false,
         accounts: vec![],
+        connection: None,
         at: now(),
         unhealthy_since: now(),
     })
@@ -62,6 +63,7 @@ fn errored_state() -> AgentState {
             status: "errored".into(),
             connected: false,
             accounts: vec![],
+            connection: None,
         }),
         health_streak: 2,
         outage: Some(OpenOutage {
@@ -128,8 +130,8 @@ async fn insert_conflict_get_list_delete() {
         .map(|a| a.agent_id)
         .collect();
     assert_eq!(ids, vec![id(A), id(B)], "oldest first");
-    assert!(store.delete_agent(id(A)).await.unwrap());
-    assert!(!store.delete_agent(id(A)).await.unwrap());
+    assert!(store.delete_agent(id(A), Utc::now()).await.unwrap());
+    assert!(!store.delete_agent(id(A), Utc::now()).await.unwrap());
     assert!(store.agent(id(A)).await.unwrap().is_none());
 }
 
@@ -257,7 +259,7 @@ async fn a_cycle_commits_states_and_alerts_together() {
 async fn an_agent_removed_during_the_cycle_keeps_no_state_and_gets_no_alert() {
     let (store, _dir, _) = temp_store().await;
     store.ensure_agents(&[id(A)], now()).await.unwrap();
-    store.delete_agent(id(A)).await.unwrap();
+    store.delete_agent(id(A), Utc::now()).await.unwrap();
     let update = AgentUpdate {
         agent_id: id(A),
         state: errored_state(),
@@ -323,7 +325,7 @@ async fn every_settings_change_moves_the_settings_version_and_state_writes_do_no
     }
     assert_eq!(store.lift_expired_mutes(now()).await.unwrap(), 1);
     step("a mute ending", &mut seen).await;
-    store.delete_agent(id(B)).await.unwrap();
+    store.delete_agent(id(B), Utc::now()).await.unwrap();
     step("removing an agent", &mut seen).await;
 
     let before = store.settings_version().await.unwrap();
@@ -371,7 +373,7 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
     let snapshot = store.watched(true).await.unwrap();
     let c = "00000000-0000-4000-8000-00000000000c";
     store.ensure_agents(&[id(c)], now()).await.unwrap();
-    store.delete_agent(id(B)).await.unwrap();
+    store.delete_agent(id(B), Utc::now()).await.unwrap();
     store
         .insert_agent(id(B), &NewAgent::default(), now())
         .await
@@ -534,7 +536,7 @@ async fn removing_an_agent_keeps_its_pending_alerts() {
         .commit_cycle(None, &[update], &MonitorState::default(), &[], now())
         .await
         .unwrap();
-    store.delete_agent(id(A)).await.unwrap();
+    store.delete_agent(id(A), Utc::now()).await.unwrap();
     assert_eq!(store.outbox_pending().await.unwrap(), 1);
 }
 

@@ -162,6 +162,8 @@ impl UpdateAgent {
 pub struct Agent {
     #[schema(format = Uuid, example = "3f2504e0-4f89-11d3-9a0c-0305e82c3301")]
     pub agent_id: String,
+    /// The name set over the API, else the agent's name in the organisation's listing
+    /// (watch-all), else `null`.
     #[schema(required = true)]
     pub name: Option<String>,
     pub muted: bool,
@@ -180,6 +182,10 @@ pub struct Agent {
     #[schema(required = true)]
     pub delivery_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Where the agent came from: `env` (WATCH_AGENT_IDS), `api` (POST /agents) or
+    /// `discovered` (WATCH_ALL_AGENTS). Watch-all removes only the agents it discovered.
+    #[schema(example = "api")]
+    pub source: &'static str,
     pub state: AgentStatus,
 }
 
@@ -190,6 +196,10 @@ pub struct AgentStatus {
     /// Ravan's raw status: `active` is healthy, anything else is not.
     #[schema(required = true, example = "active")]
     pub status: Option<String>,
+    /// Which Cal.com connection `status` is of: `private` (the agent's own, from `/status`),
+    /// `org_linked` (the organisation's shared account, from `/info`) or `none`.
+    #[schema(required = true, example = "org_linked")]
+    pub connection: Option<&'static str>,
     #[schema(required = true)]
     pub connected: Option<bool>,
     #[schema(required = true)]
@@ -204,6 +214,10 @@ pub struct AgentStatus {
     /// Why the last poll failed; `null` after a successful one.
     #[schema(required = true)]
     pub last_error: Option<String>,
+    /// When Ravan began answering 404 for the agent (deleted, or a wrong id); `null` while
+    /// it answers.
+    #[schema(required = true)]
+    pub missing_since: Option<DateTime<Utc>>,
     pub accounts: Vec<AccountStatus>,
 }
 
@@ -239,11 +253,13 @@ impl From<&AgentState> for AgentStatus {
         let last = s.last.as_ref();
         Self {
             status: last.map(|o| o.status.clone()),
+            connection: last.map(|o| o.connection().as_str()),
             connected: last.map(|o| o.connected),
             healthy: last.map(|o| o.is_healthy()),
             since: s.health_since,
             last_checked_at: s.last_checked_at,
             last_error: s.last_error.clone(),
+            missing_since: s.missing_since,
             accounts: last
                 .map(|o| o.accounts.iter().map(AccountStatus::from).collect())
                 .unwrap_or_default(),
@@ -269,13 +285,14 @@ impl Agent {
             .collect();
         Self {
             agent_id: r.agent_id.to_string(),
-            name: r.name.clone(),
+            name: r.display_name().map(str::to_owned),
             muted: r.muted,
             muted_until: r.muted_until,
             slack_webhook_url: r.slack_webhook_url.as_ref().map(SecretUrl::masked),
             discord_webhook_url: r.discord_webhook_url.as_ref().map(SecretUrl::masked),
             delivery_error: (!problems.is_empty()).then(|| problems.join("; ")),
             created_at: r.created_at,
+            source: r.source.as_str(),
             state: AgentStatus::from(&r.state),
         }
     }
@@ -438,7 +455,7 @@ pub async fn delete_agent(
     State(state): State<ApiState>,
     AgentIdPath(id): AgentIdPath,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_agent(id).await? {
+    if state.store.delete_agent(id, Utc::now()).await? {
         tracing::info!(agent_id = %id, "agent removed over the API");
         Ok(StatusCode::NO_CONTENT)
     } else {

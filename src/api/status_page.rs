@@ -20,7 +20,7 @@ use super::agents::{AccountStatus, Agent};
 use super::auth::check_basic;
 use super::error::{ApiError, ErrorBody};
 use crate::store::muted_at;
-use crate::tracker::MonitorState;
+use crate::tracker::{MonitorState, Overrun};
 
 /// The status page.
 #[utoipa::path(
@@ -78,6 +78,9 @@ pub struct MonitorHealth {
     pub failing_since: Option<DateTime<Utc>>,
     /// The most recent poll error of any agent, to say why.
     pub last_poll_error: Option<String>,
+    /// The last poll cycle that ran past the next tick of the schedule, and how many have.
+    pub last_overrun: Option<Overrun>,
+    pub overruns: u64,
 }
 
 impl MonitorHealth {
@@ -96,6 +99,8 @@ impl MonitorHealth {
             last_good_cycle_at: state.last_good_cycle_at,
             failing_since,
             last_poll_error,
+            last_overrun: state.last_overrun.clone(),
+            overruns: state.overruns,
         }
     }
 }
@@ -160,7 +165,12 @@ struct MonitorView {
     error: Option<String>,
     last_good: Option<Stamp>,
     scheduler_running: bool,
+    /// The last overrun within a day: when, and what it says.
+    overrun: Option<(Stamp, String)>,
 }
+
+/// An overrun older than this no longer shows on the page.
+const OVERRUN_SHOWN_FOR: TimeDelta = TimeDelta::hours(24);
 
 impl MonitorView {
     fn new(h: &MonitorHealth, now: DateTime<Utc>) -> Self {
@@ -186,6 +196,21 @@ impl MonitorView {
             error: h.last_poll_error.clone().filter(|_| failing),
             last_good: h.last_good_cycle_at.map(|t| Stamp::new(t, now)),
             scheduler_running: h.scheduler_running,
+            overrun: h
+                .last_overrun
+                .as_ref()
+                .filter(|o| now - o.started_at < OVERRUN_SHOWN_FOR)
+                .map(|o| {
+                    let said = format!(
+                        "took {:.1} s of the {:.1} s between ticks ({} overrun{} in all): {}",
+                        o.took_ms as f64 / 1000.0,
+                        o.interval_ms as f64 / 1000.0,
+                        h.overruns,
+                        if h.overruns == 1 { "" } else { "s" },
+                        o.advice()
+                    );
+                    (Stamp::new(o.started_at, now), said)
+                }),
         }
     }
 }
@@ -207,6 +232,10 @@ struct Card {
     id: String,
     status: Option<String>,
     connected: Option<bool>,
+    /// `private`, `org-linked (Acme Team)`, `none`.
+    connection: Option<String>,
+    source: &'static str,
+    missing_since: Option<Stamp>,
     since: Option<Stamp>,
     last_checked: Option<Stamp>,
     last_error: Option<String>,
@@ -219,6 +248,9 @@ struct Card {
 impl Card {
     fn new(a: &Agent, now: DateTime<Utc>) -> Self {
         let (rank, class, health) = match a.state.healthy {
+            _ if a.state.missing_since.is_some() => {
+                (Rank::Unhealthy, "unhealthy", "not found at Ravan")
+            }
             Some(false) => (Rank::Unhealthy, "unhealthy", "unhealthy"),
             Some(true) => (Rank::Healthy, "healthy", "healthy"),
             None if a.state.last_error.is_some() => {
@@ -235,6 +267,20 @@ impl Card {
             id: a.agent_id.clone(),
             status: a.state.status.clone(),
             connected: a.state.connected,
+            connection: a.state.connection.map(|c| {
+                let named = a
+                    .state
+                    .accounts
+                    .first()
+                    .map(|acc| acc.account_name.as_str())
+                    .filter(|n| c == "org_linked" && !n.trim().is_empty());
+                match named {
+                    Some(name) => format!("org-linked ({name})"),
+                    None => c.replace('_', "-"),
+                }
+            }),
+            source: a.source,
+            missing_since: a.state.missing_since.map(|t| Stamp::new(t, now)),
             since: a.state.since.map(|t| Stamp::new(t, now)),
             last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now)),
             last_error: a.state.last_error.clone(),
@@ -324,6 +370,8 @@ mod tests {
             muted_until: None,
             created_at: t(0),
             added_version: 0,
+            listed_name: None,
+            source: crate::store::Source::Api,
             state: AgentState::default(),
         }
     }
@@ -339,6 +387,7 @@ mod tests {
                 status: status.to_owned(),
                 error: error.map(str::to_owned),
             }],
+            connection: None,
         });
         r.state.observed_at = Some(t(m));
         r.state.health_since = Some(t(m - 10));
@@ -356,6 +405,8 @@ mod tests {
             last_good_cycle_at: Some(t(59)),
             failing_since: None,
             last_poll_error: None,
+            last_overrun: None,
+            overruns: 0,
         }
     }
 

@@ -418,6 +418,7 @@ mod tests {
             },
             from: Some("active".into()),
             to: "not_connected".into(),
+            connection: Some(crate::domain::Connection::Private),
             connected: false,
             accounts: vec![Account {
                 id: "acc-1".into(),

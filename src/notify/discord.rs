@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use crate::alert::{AgentAlert, Alert, MonitorAlert};
+use crate::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert};
 use crate::domain::Account;
 use crate::notify::text::{self, ZWSP};
 
@@ -149,10 +149,23 @@ fn agent_fields(a: &AgentAlert, title_len: usize) -> Vec<Field> {
             text::change(a.from.as_deref(), &a.to, |s| escape(s, 500)),
             true,
         ),
-        Field::new("Connected", format!("`{}`", a.connected), true),
-        Field::new(seen, text::timestamp(a.at), true),
-        Field::new("Unhealthy for", text::unhealthy_summary(a), true),
     ];
+    if a.kind != AgentAlertKind::Missing {
+        fields.push(Field::new("Connected", format!("`{}`", a.connected), true));
+    }
+    if let Some(connection) = text::connection(a, |s| escape(s, 200)) {
+        fields.push(Field::new("Connection", connection, true));
+    }
+    fields.push(Field::new(seen, text::timestamp(a.at), true));
+    fields.push(Field::new(
+        text::duration_label(a.kind),
+        text::unhealthy_summary(a),
+        true,
+    ));
+    if a.kind == AgentAlertKind::Missing {
+        fields.push(Field::new("What to do", text::missing_hint(a), false));
+        return fields;
+    }
     if a.accounts.is_empty() {
         fields.push(Field::new(
             "Accounts",

@@ -10,7 +10,7 @@
 
 use serde_json::{Value, json};
 
-use crate::alert::{AgentAlert, Alert, MonitorAlert};
+use crate::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert};
 use crate::domain::Account;
 use crate::notify::text::{self, ZWSP};
 
@@ -144,14 +144,30 @@ fn agent_blocks(a: &AgentAlert, blocks: &mut Vec<Value>) {
         None => format!("`{id}`"),
     };
     let seen = text::seen_label(a.kind);
-    blocks.push(json!({"type": "section", "fields": [
+    let mut facts = vec![
         field("Agent", agent),
-        field("Change", text::change(a.from.as_deref(), &a.to, |s| escape(s, 900))),
-        field("Connected", format!("`{}`", a.connected)),
-        field(seen, text::timestamp(a.at)),
-        field("Unhealthy for", text::unhealthy_summary(a)),
-    ]}));
+        field(
+            "Change",
+            text::change(a.from.as_deref(), &a.to, |s| escape(s, 900)),
+        ),
+    ];
+    if a.kind != AgentAlertKind::Missing {
+        facts.push(field("Connected", format!("`{}`", a.connected)));
+    }
+    if let Some(connection) = text::connection(a, |s| escape(s, 300)) {
+        facts.push(field("Connection", connection));
+    }
+    facts.push(field(seen, text::timestamp(a.at)));
+    facts.push(field(
+        text::duration_label(a.kind),
+        text::unhealthy_summary(a),
+    ));
+    blocks.push(json!({"type": "section", "fields": facts}));
 
+    if a.kind == AgentAlertKind::Missing {
+        blocks.push(section(text::missing_hint(a)));
+        return;
+    }
     if a.accounts.is_empty() {
         blocks.push(section("_No Cal.com accounts reported._".into()));
         return;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind};
-use crate::domain::{Account, HEALTHY_STATUS};
+use crate::domain::{Account, Connection, HEALTHY_STATUS};
 
 /// Appended to text that was cut; counted inside the limit.
 pub const MARKER: &str = "…";
@@ -152,8 +152,46 @@ pub fn unhealthy_summary(a: &AgentAlert) -> String {
 pub fn seen_label(kind: AgentAlertKind) -> &'static str {
     match kind {
         AgentAlertKind::Recovered => "Healthy again at",
+        AgentAlertKind::Found => "Answering again at",
         _ => "Seen",
     }
+}
+
+/// The label of `at - unhealthy_since` in an agent alert.
+pub fn duration_label(kind: AgentAlertKind) -> &'static str {
+    match kind {
+        AgentAlertKind::Missing => "Not found for",
+        AgentAlertKind::Found => "Was missing for",
+        _ => "Unhealthy for",
+    }
+}
+
+/// What a missing alert tells the reader to do.
+pub fn missing_hint(a: &AgentAlert) -> String {
+    format!(
+        "Ravan answers 404 Not Found for this agent: it was deleted, or its id is wrong. \
+         Check the id in Ravan; to stop watching it, DELETE /agents/{}.",
+        a.agent.id
+    )
+}
+
+/// Which connection the alert's status is of, e.g. `org-linked (Acme Team)`; the account's
+/// name rendered by `show`. `None` when the alert does not know (a missing alert, or one queued
+/// before connections were recorded).
+pub fn connection(a: &AgentAlert, show: impl Fn(&str) -> String) -> Option<String> {
+    let connection = a.connection?;
+    let named = match connection {
+        Connection::OrgLinked => a
+            .accounts
+            .first()
+            .map(|acc| acc.account_name.as_str())
+            .filter(|n| !n.trim().is_empty()),
+        _ => None,
+    };
+    Some(match named {
+        Some(name) => format!("{} ({})", connection.label(), show(name)),
+        None => connection.label().to_owned(),
+    })
 }
 
 /// Labels of a monitor alert's reason, time seen and duration (`at - since`).
@@ -171,7 +209,10 @@ pub fn monitor_labels(kind: MonitorAlertKind) -> [&'static str; 3] {
 /// The bar colour of an alert.
 pub fn colour(alert: &Alert) -> u32 {
     match alert {
-        Alert::Agent(a) if a.kind == AgentAlertKind::Recovered => GREEN,
+        Alert::Agent(a) if matches!(a.kind, AgentAlertKind::Recovered | AgentAlertKind::Found) => {
+            GREEN
+        }
+        Alert::Agent(a) if a.kind == AgentAlertKind::Missing => AMBER,
         Alert::Agent(_) => RED,
         Alert::Monitor(m) if m.kind == MonitorAlertKind::Recovered => GREEN,
         Alert::Monitor(_) => AMBER,
@@ -237,16 +278,29 @@ pub fn headline(alert: &Alert) -> String {
             let who = who(&a.agent);
             let change = change(a.from.as_deref(), &a.to, status);
             let dur = human_duration(unhealthy_for(a));
+            // Named only when it is not the private one people assume.
+            let via = match a.connection {
+                Some(Connection::OrgLinked) => " (org-linked)",
+                _ => "",
+            };
             match a.kind {
-                AgentAlertKind::Down => format!("🔴 {who} lost its Cal.com connection: {change}"),
+                AgentAlertKind::Down => {
+                    format!("🔴 {who} lost its{via} Cal.com connection: {change}")
+                }
                 AgentAlertKind::Changed => {
-                    format!("🟠 {who}'s Cal.com connection changed: {change}")
+                    format!("🟠 {who}'s{via} Cal.com connection changed: {change}")
                 }
                 AgentAlertKind::Reminder => {
                     format!("⏰ {who} is still {} (for {dur})", status(&a.to))
                 }
                 AgentAlertKind::Recovered => {
                     format!("✅ {who} recovered: {change} (unhealthy for {dur})")
+                }
+                AgentAlertKind::Missing => {
+                    format!("❓ {who} not found at Ravan: deleted, or a wrong id?")
+                }
+                AgentAlertKind::Found => {
+                    format!("🔎 {who} is found at Ravan again (missing for {dur})")
                 }
             }
         }
@@ -273,9 +327,11 @@ fn rank(alert: &Alert) -> u8 {
             AgentAlertKind::Down => 1,
             AgentAlertKind::Changed => 2,
             AgentAlertKind::Reminder => 3,
-            AgentAlertKind::Recovered => 4,
+            AgentAlertKind::Missing => 4,
+            AgentAlertKind::Recovered => 5,
+            AgentAlertKind::Found => 6,
         },
-        Alert::Monitor(_) => 5,
+        Alert::Monitor(_) => 7,
     }
 }
 
@@ -305,27 +361,30 @@ pub fn group_headline(alerts: &[Alert]) -> String {
         (1, "🔴 {} lost their Cal.com connection"),
         (2, "🟠 {} changed status"),
         (3, "⏰ {} still unhealthy"),
-        (4, "✅ {} recovered"),
+        (4, "❓ {} not found at Ravan"),
+        (5, "✅ {} recovered"),
+        (6, "🔎 {} found again"),
     ] {
         let n = count(r);
         if n > 0 {
             parts.push(say.replace("{}", &agents(n)));
         }
     }
-    if count(5) > 0 {
+    if count(7) > 0 {
         parts.push("✅ ravan-watch can poll the Ravan API again".to_owned());
     }
     parts.join(" · ")
 }
 
 /// The colour of a grouped message: red if any agent is unhealthy, else amber if polling is
-/// broken, else green.
+/// broken or an agent is missing, else green.
 pub fn group_colour(alerts: &[Alert]) -> u32 {
-    match alerts.iter().map(rank).min() {
-        Some(1..=3) => RED,
-        Some(0) if alerts.iter().any(|a| matches!(rank(a), 1..=3)) => RED,
-        Some(0) => AMBER,
-        _ => GREEN,
+    if alerts.iter().any(|a| matches!(rank(a), 1..=3)) {
+        RED
+    } else if alerts.iter().any(|a| matches!(rank(a), 0 | 4)) {
+        AMBER
+    } else {
+        GREEN
     }
 }
 
@@ -350,19 +409,27 @@ pub fn group_line(
                 .map(|e| format!(" — {}", show(e, 120)))
                 .unwrap_or_default();
             let dur = human_duration(unhealthy_for(a));
+            let via = match a.connection {
+                Some(Connection::OrgLinked) => " (org-linked)",
+                _ => "",
+            };
             match a.kind {
                 AgentAlertKind::Down => format!(
-                    "🔴 {who} — {}{first_error}",
+                    "🔴 {who} — {}{via}{first_error}",
                     change(a.from.as_deref(), &a.to, status)
                 ),
                 AgentAlertKind::Changed => format!(
-                    "🟠 {who} — {}{first_error}",
+                    "🟠 {who} — {}{via}{first_error}",
                     change(a.from.as_deref(), &a.to, status)
                 ),
                 AgentAlertKind::Reminder => {
                     format!("⏰ {who} — still {} for {dur}{first_error}", status(&a.to))
                 }
                 AgentAlertKind::Recovered => format!("✅ {who} — recovered after {dur}"),
+                AgentAlertKind::Missing => {
+                    format!("❓ {who} — not found at Ravan (deleted, or a wrong id?)")
+                }
+                AgentAlertKind::Found => format!("🔎 {who} — found again after {dur}"),
             }
         }
         Alert::Monitor(m) if m.kind == MonitorAlertKind::Down => {
@@ -423,6 +490,7 @@ mod tests {
             to: to.to_owned(),
             connected: false,
             accounts: vec![],
+            connection: None,
             at: t(12, 12, 5),
             unhealthy_since: t(12, 0, 0),
         })

@@ -1,0 +1,127 @@
+//! Watch-all (`WATCH_ALL_AGENTS`): list the organisation's agents at start and every
+//! `DISCOVERY_INTERVAL`, and bring the watched agents in line with each complete listing.
+//!
+//! A listing is acted on only when it is complete ([`RavanClient::list_agents`] checks the
+//! pages against `meta.total`); a failed or partial one changes nothing, because treating a
+//! missing page as "those agents are gone" would unwatch them. Even a complete listing removes a
+//! discovered agent only when it is absent a second time in a row, so one odd answer cannot
+//! unwatch anything. What the store does with a listing is [`Store::apply_listing`].
+//!
+//! Listed agents that say they are inactive are left alone (they take no calls, so they book
+//! nothing); only id, name and status are read from the listing, whose agent objects carry
+//! secrets.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::metrics;
+use crate::ravan::{ListingError, RavanClient};
+use crate::store::{ListingApplied, Store, StoreError};
+
+/// Why a discovery round changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error(
+        "listing the organisation's agents failed, so the watched agents stay as they are: {0}"
+    )]
+    Listing(#[from] ListingError),
+    #[error("the listing could not be applied: {0}")]
+    Store(#[from] StoreError),
+}
+
+#[derive(Clone)]
+pub struct Discovery {
+    ravan: RavanClient,
+    store: Store,
+}
+
+impl Discovery {
+    pub fn new(ravan: RavanClient, store: Store) -> Self {
+        Self { ravan, store }
+    }
+
+    /// One round: list, then apply. Logs one line either way.
+    pub async fn run_once(&self) -> Result<ListingApplied, DiscoveryError> {
+        let result = self.round().await;
+        let outcome = match &result {
+            Ok(applied) => {
+                tracing::info!(
+                    added = applied.added.len(),
+                    removed = applied.removed.len(),
+                    excluded = applied.excluded,
+                    renamed = applied.renamed,
+                    "listed the organisation's agents"
+                );
+                "complete"
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "agent discovery changed nothing");
+                "failed"
+            }
+        };
+        ::metrics::counter!(metrics::DISCOVERIES, "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn round(&self) -> Result<ListingApplied, DiscoveryError> {
+        let listing = self.ravan.list_agents().await?;
+        if listing.unusable_ids > 0 {
+            tracing::warn!(
+                entries = listing.unusable_ids,
+                "the listing has agents whose id is not a UUID: they cannot be polled and are skipped"
+            );
+        }
+        let active: Vec<_> = listing
+            .agents
+            .into_iter()
+            .filter(|a| !a.is_inactive())
+            .map(|a| (a.id, a.name))
+            .collect();
+        let applied = self.store.apply_listing(&active, Utc::now()).await?;
+        for id in &applied.added {
+            tracing::debug!(agent_id = %id, "agent discovered: watched from now on");
+        }
+        for id in &applied.removed {
+            tracing::info!(agent_id = %id, "agent no longer listed twice in a row: unwatched");
+        }
+        Ok(applied)
+    }
+
+    /// Runs a round now and then every `interval` until stopped.
+    pub fn spawn(self, interval: Duration) -> DiscoveryTask {
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = ticks.tick() => {}
+                }
+                tokio::select! {
+                    _ = &mut stopped => return,
+                    _ = self.run_once() => {}
+                }
+            }
+        });
+        DiscoveryTask { stop, task }
+    }
+}
+
+/// A running discovery loop.
+pub struct DiscoveryTask {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl DiscoveryTask {
+    /// Stops the loop; a round in progress is dropped, and its transaction with it (a
+    /// listing is applied whole or not at all).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
