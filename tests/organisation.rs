@@ -1,0 +1,509 @@
+//! Ravan as organisations use it, through the real service (in-process `serve`, its router and
+//! scheduler) against fakes of Ravan, Slack and Discord on loopback: org-linked calendars,
+//! missing agents, throttling, overruns, and the request cost of a cycle.
+
+mod common;
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::{
+    AGENT_A, AGENT_B, FakeRavan, bodies, info_body, no_private_body, status_body, wait_until,
+    webhook_sink,
+};
+use ravan_watch::alert::{AgentAlertKind, Alert, MonitorAlertKind};
+use ravan_watch::config::{Config, PollSchedule, RavanAuth};
+use ravan_watch::domain::AgentId;
+use ravan_watch::monitor::Monitor;
+use ravan_watch::notify::{Outbox, RetryPolicy};
+use ravan_watch::ravan::RavanClient;
+use ravan_watch::secret::Secret;
+use ravan_watch::serve::{self, Service};
+use ravan_watch::store::Store;
+use ravan_watch::tracker::Thresholds;
+use serde_json::{Value, json};
+use wiremock::{MockServer, ResponseTemplate};
+
+const LIMIT: Duration = Duration::from_secs(20);
+const TOKEN: &str = "adm-org-T0KEN";
+const AGENT_C: &str = "0d4e5f60-7a8b-4c9d-8e0f-112233445566";
+
+/// The service, polling every second, with a Slack sink.
+struct App {
+    service: Service,
+    slack: MockServer,
+    http: reqwest::Client,
+    _db: tempfile::TempDir,
+}
+
+impl App {
+    async fn start(ravan: &FakeRavan, agents: &str, extra: &[(&str, &str)]) -> Self {
+        let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
+        let hook = format!("{}/services/T0/B0/slack-secret", slack.uri());
+        let db = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}/state.db", db.path().display());
+        let base = ravan.uri();
+        let mut pairs = vec![
+            ("DATABASE_URL", database.as_str()),
+            ("LISTEN_ADDR", "127.0.0.1:0"),
+            ("ADMIN_TOKEN", TOKEN),
+            ("RAVAN_API_TOKEN", "test-token"),
+            ("RAVAN_API_BASE_URL", base.as_str()),
+            ("WATCH_AGENT_IDS", agents),
+            ("POLL_SCHEDULE", "* * * * * *"),
+            ("POLL_TIMEOUT", "5s"),
+            ("FAILURE_THRESHOLD", "2"),
+            ("SLACK_WEBHOOK_URL", hook.as_str()),
+        ];
+        pairs.extend_from_slice(extra);
+        let config = Config::from_pairs(pairs).unwrap();
+        let service = serve::start(config).await.unwrap();
+        Self {
+            service,
+            slack,
+            http: reqwest::Client::new(),
+            _db: db,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.service.addr())
+    }
+
+    async fn agent(&self, id: &str) -> Value {
+        self.http
+            .get(self.url(&format!("/agents/{id}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn status_page(&self) -> String {
+        self.http
+            .get(self.url("/"))
+            .basic_auth("admin", Some(TOKEN))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn alerts(&self) -> Vec<String> {
+        bodies(&self.slack)
+            .await
+            .iter()
+            .map(|b| b["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Waits until `check` holds for the agent's JSON.
+    async fn wait_agent(&self, id: &str, what: &str, check: impl Fn(&Value) -> bool) {
+        wait_until(LIMIT, what, || async { check(&self.agent(id).await) }).await;
+    }
+
+    async fn stop(self) {
+        self.service.stop().await;
+    }
+}
+
+/// Lets `n` more poll cycles of `agents` agents happen.
+async fn more_cycles(ravan: &FakeRavan, agents: usize, n: usize) {
+    let target = ravan.polls().await + agents * n;
+    wait_until(LIMIT, "more poll cycles", || async {
+        ravan.polls().await >= target
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_linked_agent_is_healthy_and_only_it_costs_a_second_request() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    ravan.set_org_linked(AGENT_B, "active", "Acme team calendar");
+    let app = App::start(&ravan, &format!("{AGENT_A},{AGENT_B}"), &[]).await;
+    more_cycles(&ravan, 2, 3).await;
+
+    let b = app.agent(AGENT_B).await;
+    assert_eq!(b["state"]["status"], "active", "{b}");
+    assert_eq!(b["state"]["healthy"], true);
+    assert_eq!(b["state"]["connection"], "org_linked");
+    assert_eq!(
+        b["state"]["accounts"][0]["account_name"],
+        "Acme team calendar"
+    );
+    let a = app.agent(AGENT_A).await;
+    assert_eq!(a["state"]["connection"], "private");
+    assert!(app.alerts().await.is_empty(), "no false alarm on day one");
+    let page = app.status_page().await;
+    assert!(page.contains("org-linked (Acme team calendar)"), "{page}");
+    // Stopped (a running cycle finishes first), the counts are final: only B's polls asked
+    // /info, one each.
+    app.stop().await;
+    let (status, info) = (ravan.requests("status").await, ravan.requests("info").await);
+    let b_polls = ravan.polls_of(AGENT_B).await;
+    assert_eq!(info, b_polls, "one /info per poll of B, none for A");
+    assert!(status >= 6 && info >= 3, "{status} {info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_org_linked_outage_alerts_once_naming_the_account_and_recovers() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_org_linked(AGENT_A, "active", "Acme team calendar");
+    let app = App::start(&ravan, AGENT_A, &[]).await;
+    more_cycles(&ravan, 1, 2).await;
+    ravan.set_org_linked(AGENT_A, "errored", "Acme team calendar");
+    wait_until(LIMIT, "the down alert", || async {
+        !app.alerts().await.is_empty()
+    })
+    .await;
+    let body = bodies(&app.slack).await[0].to_string();
+    assert!(
+        body.contains("lost its (org-linked) Cal.com connection: active → errored"),
+        "{body}"
+    );
+    assert!(body.contains("org-linked (Acme team calendar)"), "{body}");
+
+    ravan.set_org_linked(AGENT_A, "active", "Acme team calendar");
+    wait_until(LIMIT, "the recovery", || async {
+        app.alerts().await.len() == 2
+    })
+    .await;
+    assert!(app.alerts().await[1].contains("recovered"));
+    more_cycles(&ravan, 1, 2).await;
+    assert_eq!(app.alerts().await.len(), 2, "one message each");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_connection_at_all_is_not_connected_and_a_failed_info_is_no_observation() {
+    let ravan = FakeRavan::start().await;
+    // A: no private connection and /info says none: really not connected.
+    ravan.set_answer(
+        AGENT_A,
+        ResponseTemplate::new(200).set_body_json(no_private_body()),
+    );
+    ravan.set_info(
+        AGENT_A,
+        ResponseTemplate::new(200).set_body_json(info_body("none", "", "")),
+    );
+    // B: /info fails. C: /info says a type nobody documented.
+    ravan.set_answer(
+        AGENT_B,
+        ResponseTemplate::new(200).set_body_json(no_private_body()),
+    );
+    ravan.set_info(AGENT_B, ResponseTemplate::new(500));
+    ravan.set_answer(
+        AGENT_C,
+        ResponseTemplate::new(200).set_body_json(no_private_body()),
+    );
+    let mut odd = info_body("org_linked", "active", "Pool");
+    odd["data"]["type"] = json!("team_pool");
+    ravan.set_info(AGENT_C, ResponseTemplate::new(200).set_body_json(odd));
+    let app = App::start(&ravan, &format!("{AGENT_A},{AGENT_B},{AGENT_C}"), &[]).await;
+
+    wait_until(LIMIT, "A's down alert", || async {
+        !app.alerts().await.is_empty()
+    })
+    .await;
+    more_cycles(&ravan, 3, 2).await;
+    let alerts = app.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains(AGENT_A) && alerts[0].contains("not_connected"),
+        "{alerts:?}"
+    );
+    let a = app.agent(AGENT_A).await;
+    assert_eq!(a["state"]["connection"], "none");
+    assert_eq!(a["state"]["status"], "not_connected");
+
+    for (id, want) in [
+        (AGENT_B, "/info (the org-linked connection) failed"),
+        (AGENT_C, "unknown connection type \\\"team_pool\\\""),
+    ] {
+        let v = app.agent(id).await;
+        assert_eq!(v["state"]["status"], Value::Null, "{v}");
+        let error = v["state"]["last_error"].to_string();
+        assert!(error.contains(want), "{id}: {error}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_check_org_linked_off_info_is_never_asked() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_org_linked(AGENT_A, "active", "Acme team calendar");
+    let app = App::start(&ravan, AGENT_A, &[("CHECK_ORG_LINKED", "false")]).await;
+    wait_until(LIMIT, "the down alert", || async {
+        !app.alerts().await.is_empty()
+    })
+    .await;
+    let a = app.agent(AGENT_A).await;
+    assert_eq!(a["state"]["connection"], "none");
+    assert_eq!(ravan.requests("info").await, 0);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_agent_alerts_once_then_found_and_shows_since_when() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    // B is never set: the fake answers 404 NOT_FOUND, as Ravan does for a deleted agent.
+    let app = App::start(&ravan, &format!("{AGENT_A},{AGENT_B}"), &[]).await;
+    wait_until(LIMIT, "the missing alert", || async {
+        !app.alerts().await.is_empty()
+    })
+    .await;
+    more_cycles(&ravan, 2, 3).await;
+    let alerts = app.alerts().await;
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one missing alert, not one per cycle: {alerts:?}"
+    );
+    assert!(
+        alerts[0].contains("not found at Ravan: deleted, or a wrong id?"),
+        "{alerts:?}"
+    );
+    assert!(!alerts[0].contains("lost its"), "not a down alert");
+    let b = app.agent(AGENT_B).await;
+    assert!(b["state"]["missing_since"].is_string(), "{b}");
+    assert_eq!(
+        app.agent(AGENT_A).await["state"]["missing_since"],
+        Value::Null
+    );
+    let page = app.status_page().await;
+    assert!(page.contains("not found at Ravan"), "{page}");
+    // The API answering 404s for one agent is not the monitor failing.
+    assert!(!app.alerts().await.iter().any(|a| a.contains("cannot poll")));
+
+    ravan.set_status(AGENT_B, "active", None);
+    wait_until(LIMIT, "the found alert", || async {
+        app.alerts().await.len() == 2
+    })
+    .await;
+    assert!(
+        app.alerts().await[1].contains("is found at Ravan again"),
+        "{:?}",
+        app.alerts().await
+    );
+    app.wait_agent(AGENT_B, "missing_since cleared", |b| {
+        b["state"]["missing_since"].is_null()
+    })
+    .await;
+    app.stop().await;
+}
+
+// ------------------------------------------------------------------ the monitor directly
+
+fn thresholds(failure: u32) -> Thresholds {
+    Thresholds {
+        failure: NonZeroU32::new(failure).unwrap(),
+        success: NonZeroU32::new(1).unwrap(),
+        reminder: None,
+    }
+}
+
+async fn monitor(ravan: &FakeRavan, ids: &[String], concurrency: usize) -> (Monitor, Store) {
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let ids: Vec<AgentId> = ids.iter().map(|id| id.parse().unwrap()).collect();
+    store.ensure_agents(&ids, Utc::now()).await.unwrap();
+    let client = RavanClient::new(
+        ravan.uri().parse().unwrap(),
+        &RavanAuth::Bearer(Secret::new("t")),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
+    let monitor = Monitor::new(
+        client,
+        store.clone(),
+        outbox,
+        vec![],
+        thresholds(2),
+        concurrency,
+    );
+    (monitor, store)
+}
+
+fn agent_ids(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
+        .collect()
+}
+
+/// The request cost README documents: private agents 1 request, the others 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_agents_half_org_linked_cost_exactly_1500_requests_a_cycle() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(1000);
+    for (i, id) in ids.iter().enumerate() {
+        if i % 2 == 0 {
+            ravan.set_status(id, "active", None);
+        } else {
+            ravan.set_org_linked(id, "active", "Org calendar");
+        }
+    }
+    let (monitor, store) = monitor(&ravan, &ids, 16).await;
+    for cycle in 1..=2 {
+        let report = monitor.run_cycle().await.unwrap();
+        assert_eq!((report.polled, report.failed), (1000, 0));
+        assert!(report.alerts.is_empty());
+        assert_eq!(ravan.requests("status").await, 1000 * cycle);
+        assert_eq!(ravan.requests("info").await, 500 * cycle);
+        assert_eq!(ravan.requests("listing").await, 0);
+    }
+    let healthy = store
+        .agents()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|a| a.state.last.as_ref().is_some_and(|o| o.is_healthy()))
+        .count();
+    assert_eq!(healthy, 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_pauses_the_rest_of_the_cycle_for_as_long_as_retry_after_asks() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(3);
+    ravan.set_answer(
+        &ids[0],
+        ResponseTemplate::new(429).insert_header("retry-after", "1"),
+    );
+    ravan.set_status(&ids[1], "active", None);
+    ravan.set_status(&ids[2], "active", None);
+    let (monitor, _store) = monitor(&ravan, &ids, 1).await;
+    let report = monitor.run_cycle().await.unwrap();
+    assert_eq!((report.polled, report.failed), (3, 1));
+    let arrivals = ravan.arrivals();
+    assert_eq!(arrivals.len(), 3);
+    let gap = arrivals[1] - arrivals[0];
+    assert!(
+        gap >= Duration::from_millis(990),
+        "the next request waited only {gap:?}"
+    );
+    // The pause is over: the rest of the cycle went at full speed again.
+    assert!(arrivals[2] - arrivals[1] < Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_throttling_raises_the_monitor_alert_and_no_agent_alert() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(2);
+    ravan.answer_all(Some(
+        ResponseTemplate::new(429).insert_header("retry-after", "0"),
+    ));
+    let (monitor, store) = monitor(&ravan, &ids, 2).await;
+    let first = monitor.run_cycle().await.unwrap();
+    assert!(first.alerts.is_empty());
+    let second = monitor.run_cycle().await.unwrap();
+    let kinds: Vec<_> = second
+        .alerts
+        .iter()
+        .map(|a| match a {
+            Alert::Monitor(m) => format!("monitor {:?}", m.kind),
+            Alert::Agent(a) => format!("agent {:?}", a.kind),
+        })
+        .collect();
+    assert_eq!(kinds, vec![format!("monitor {:?}", MonitorAlertKind::Down)]);
+    if let Alert::Monitor(m) = &second.alerts[0] {
+        assert!(m.reason.contains("429"), "{}", m.reason);
+    }
+    for agent in store.agents().await.unwrap() {
+        assert!(agent.state.last.is_none(), "a 429 is no observation");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_longer_than_its_interval_is_recorded_as_an_overrun() {
+    // The recorder is process-wide: installed before anything counts.
+    ravan_watch::metrics::handle();
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(2);
+    for id in &ids {
+        ravan.set_answer(
+            id,
+            ResponseTemplate::new(200)
+                .set_body_json(status_body("active", None))
+                .set_delay(Duration::from_millis(1100)),
+        );
+    }
+    let (monitor, store) = monitor(&ravan, &ids, 1).await;
+    let monitor = monitor.schedule(PollSchedule::parse("* * * * * *").unwrap());
+    monitor.run_cycle().await.unwrap();
+    let state = store.monitor_state().await.unwrap();
+    let overrun = state.last_overrun.expect("an overrun is recorded");
+    assert_eq!(state.overruns, 1);
+    assert!(overrun.took_ms >= 2200, "{overrun:?}");
+    assert!(overrun.interval_ms <= 1000, "{overrun:?}");
+    assert!(!overrun.throttled);
+    assert!(overrun.suggested_concurrency >= 3, "{overrun:?}");
+    assert!(overrun.advice().contains("POLL_CONCURRENCY"));
+    let metrics = ravan_watch::metrics::render();
+    let counted = metrics
+        .lines()
+        .find(|l| l.starts_with("ravan_watch_cycle_overruns_total"))
+        .unwrap_or_else(|| panic!("no overrun counter in {metrics}"));
+    assert!(!counted.ends_with(" 0"), "{counted}");
+
+    // A cycle that fits leaves the count alone.
+    for id in &ids {
+        ravan.set_status(id, "active", None);
+    }
+    let fast = monitor_with_hourly_schedule(&ravan, &store);
+    fast.run_cycle().await.unwrap();
+    assert_eq!(store.monitor_state().await.unwrap().overruns, 1);
+}
+
+fn monitor_with_hourly_schedule(ravan: &FakeRavan, store: &Store) -> Monitor {
+    let client = RavanClient::new(
+        ravan.uri().parse().unwrap(),
+        &RavanAuth::Bearer(Secret::new("t")),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
+    Monitor::new(client, store.clone(), outbox, vec![], thresholds(2), 4)
+        .schedule(PollSchedule::parse("0 0 * * * *").unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_agent_of_watch_all_alerts_nothing_and_others_alert_once() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(2);
+    let (monitor, store) = monitor(&ravan, &ids, 2).await;
+    // The second is a discovered agent: the listing, not its 404s, decides about it.
+    store
+        .apply_listing(&[(agent_ids(3)[2].parse().unwrap(), None)], Utc::now())
+        .await
+        .unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..4 {
+        for alert in monitor.run_cycle().await.unwrap().alerts {
+            if let Alert::Agent(a) = alert {
+                kinds.push((a.agent.id.to_string(), a.kind));
+            }
+        }
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            (ids[0].clone(), AgentAlertKind::Missing),
+            (ids[1].clone(), AgentAlertKind::Missing),
+        ],
+        "env agents alert once each; the discovered one not at all"
+    );
+    let discovered = store
+        .agent(agent_ids(3)[2].parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(discovered.state.missing_since.is_some());
+}
