@@ -26,7 +26,7 @@ use crate::config::PollSchedule;
 use crate::domain::{AgentId, Observation};
 use crate::metrics;
 use crate::notify::{Outbox, Webhook};
-use crate::ravan::{PollFailure, RavanClient};
+use crate::ravan::RavanClient;
 use crate::store::{AgentRecord, AgentUpdate, Polled, Routed, Source, Store, StoreError, Watched};
 use crate::tracker::{CycleSummary, Overrun, Thresholds};
 
@@ -163,7 +163,7 @@ impl Monitor {
                     if failure.is_auth() && summary.auth_failure.is_none() {
                         summary.auth_failure = Some(described.clone());
                     }
-                    if matches!(failure, PollFailure::Throttled { .. }) {
+                    if failure.is_throttled() {
                         throttled += 1;
                     }
                     summary
