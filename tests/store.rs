@@ -7,9 +7,11 @@ use ravan_watch::domain::{AgentId, Observation};
 use ravan_watch::notify::{Platform, Webhook};
 use ravan_watch::secret::SecretUrl;
 use ravan_watch::store::{
-    AgentPatch, AgentUpdate, NewAgent, OutboxStatus, Polled, Store, StoreError,
+    AgentPatch, AgentRecord, AgentUpdate, ListingApplied, NewAgent, OutboxStatus, Polled, Source,
+    Store, StoreError,
 };
 use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
+use sqlx::Row;
 
 const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 const B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
@@ -605,4 +607,484 @@ async fn sqlx_raw(path: &std::path::Path, sql: &str) -> u64 {
         .await
         .unwrap()
         .rows_affected()
+}
+
+// ---------------------------------------------------------------- watch-all listings
+
+const C: &str = "c0ffee00-1d2e-4f3a-8b4c-5d6e7f809103";
+
+/// A listing of `entries`, each agent with its listed name.
+fn listing(entries: &[(&str, &str)]) -> Vec<(AgentId, Option<String>)> {
+    entries
+        .iter()
+        .map(|(agent, name)| (id(agent), Some((*name).to_owned())))
+        .collect()
+}
+
+async fn watched_agent(store: &Store, agent: &str) -> AgentRecord {
+    store
+        .agent(id(agent))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{agent} is not watched"))
+}
+
+async fn is_watched(store: &Store, agent: &str) -> bool {
+    store.agent(id(agent)).await.unwrap().is_some()
+}
+
+/// Applies `entries` and returns what it changed.
+async fn apply(store: &Store, entries: &[(&str, &str)]) -> ListingApplied {
+    store.apply_listing(&listing(entries), now()).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_listed_agent_not_watched_is_discovered_and_the_same_listing_again_changes_nothing() {
+    let (store, _dir, _) = temp_store().await;
+    let before = store.settings_version().await.unwrap();
+
+    let applied = apply(&store, &[(A, "Sales")]).await;
+    assert_eq!(
+        applied,
+        ListingApplied {
+            added: vec![id(A)],
+            ..ListingApplied::default()
+        }
+    );
+    let a = watched_agent(&store, A).await;
+    assert_eq!(a.source, Source::Discovered);
+    assert_eq!(a.listed_name.as_deref(), Some("Sales"));
+    assert_eq!(a.name, None, "the operator set no name");
+    assert_eq!(a.display_name(), Some("Sales"), "the listing's name shows");
+    assert_eq!(a.created_at, now());
+    assert_eq!(a.state, AgentState::default());
+    let added = store.settings_version().await.unwrap();
+    assert!(added > before, "adding an agent moves the settings version");
+
+    let agents = store.agents().await.unwrap();
+    assert_eq!(
+        apply(&store, &[(A, "Sales")]).await,
+        ListingApplied::default()
+    );
+    assert_eq!(store.settings_version().await.unwrap(), added);
+    assert_eq!(store.agents().await.unwrap(), agents);
+}
+
+#[tokio::test]
+async fn a_listed_agent_already_watched_keeps_its_source_and_the_operators_name_wins() {
+    let (store, _dir, _) = temp_store().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    store
+        .insert_agent(id(B), &NewAgent::default(), now())
+        .await
+        .unwrap();
+    let before = store.settings_version().await.unwrap();
+
+    let applied = apply(&store, &[(A, "Alpha"), (B, "Beta")]).await;
+    assert_eq!(
+        applied,
+        ListingApplied {
+            renamed: 2,
+            ..ListingApplied::default()
+        },
+        "both get their listed name; neither is added"
+    );
+    assert!(store.settings_version().await.unwrap() > before);
+    let a = watched_agent(&store, A).await;
+    assert_eq!(
+        (a.source, a.listed_name.as_deref(), a.display_name()),
+        (Source::Env, Some("Alpha"), Some("Alpha"))
+    );
+    let b = watched_agent(&store, B).await;
+    assert_eq!(
+        (b.source, b.listed_name.as_deref()),
+        (Source::Api, Some("Beta"))
+    );
+
+    let named = AgentPatch {
+        name: Some(Some("Front desk".into())),
+        ..AgentPatch::default()
+    };
+    let b = store.update_agent(id(B), &named).await.unwrap().unwrap();
+    assert_eq!(
+        b.display_name(),
+        Some("Front desk"),
+        "the operator's name wins"
+    );
+    assert_eq!(b.listed_name.as_deref(), Some("Beta"), "still recorded");
+
+    let unchanged = store.settings_version().await.unwrap();
+    assert_eq!(
+        apply(&store, &[(A, "Alpha"), (B, "Beta")]).await,
+        ListingApplied::default(),
+        "no listed name changed"
+    );
+    assert_eq!(store.settings_version().await.unwrap(), unchanged);
+
+    let applied = apply(&store, &[(A, "Alpha"), (B, "Beta II")]).await;
+    assert_eq!(
+        applied,
+        ListingApplied {
+            renamed: 1,
+            ..ListingApplied::default()
+        }
+    );
+    assert!(
+        store.settings_version().await.unwrap() > unchanged,
+        "a new listed name is a settings change"
+    );
+    let b = watched_agent(&store, B).await;
+    assert_eq!(b.listed_name.as_deref(), Some("Beta II"));
+    assert_eq!(
+        b.name.as_deref(),
+        Some("Front desk"),
+        "untouched by listings"
+    );
+    assert_eq!(b.display_name(), Some("Front desk"));
+    assert_eq!(b.source, Source::Api);
+    let a = watched_agent(&store, A).await;
+    assert_eq!(
+        (a.source, a.listed_name.as_deref()),
+        (Source::Env, Some("Alpha"))
+    );
+}
+
+#[tokio::test]
+async fn a_discovered_agent_is_removed_only_when_absent_from_two_listings_in_a_row() {
+    let (store, _dir, _) = temp_store().await;
+    apply(&store, &[(A, "a"), (B, "b")]).await;
+
+    // absent
+    let version = store.settings_version().await.unwrap();
+    assert_eq!(apply(&store, &[(B, "b")]).await, ListingApplied::default());
+    assert!(is_watched(&store, A).await, "absent once: still watched");
+    assert_eq!(
+        store.settings_version().await.unwrap(),
+        version,
+        "counting an absence changes no setting"
+    );
+    // present: the count restarts
+    assert_eq!(
+        apply(&store, &[(A, "a"), (B, "b")]).await,
+        ListingApplied::default()
+    );
+    // absent
+    assert_eq!(apply(&store, &[(B, "b")]).await, ListingApplied::default());
+    assert!(
+        is_watched(&store, A).await,
+        "absent, present, absent: still watched"
+    );
+    // absent a second time in a row
+    let applied = apply(&store, &[(B, "b")]).await;
+    assert_eq!(
+        applied,
+        ListingApplied {
+            removed: vec![id(A)],
+            ..ListingApplied::default()
+        }
+    );
+    assert!(!is_watched(&store, A).await);
+    assert!(is_watched(&store, B).await, "listed every time");
+    assert!(
+        store.settings_version().await.unwrap() > version,
+        "a removal moves the settings version"
+    );
+    assert!(store.outbox().await.unwrap().is_empty(), "no alert for it");
+
+    // Several removed at once come back sorted.
+    let mut many: Vec<(AgentId, Option<String>)> = (0..20)
+        .rev()
+        .map(|i| (id(&format!("00000000-0000-4000-8000-{i:012}")), None))
+        .collect();
+    many.push((id(B), None));
+    store.apply_listing(&many, now()).await.unwrap();
+    apply(&store, &[]).await;
+    let applied = apply(&store, &[]).await;
+    let mut all: Vec<AgentId> = many.iter().map(|(agent, _)| *agent).collect();
+    all.sort();
+    assert_eq!(applied.removed, all);
+    assert!(store.agents().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn env_and_api_agents_are_never_removed_by_listings() {
+    let (store, _dir, _) = temp_store().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    store
+        .insert_agent(id(B), &NewAgent::default(), now())
+        .await
+        .unwrap();
+    apply(&store, &[(A, "a"), (B, "b"), (C, "c")]).await;
+    // C, discovered, goes at its second absence; A and B stay however many there are.
+    for round in 0..6 {
+        let applied = apply(&store, &[]).await;
+        let removed = if round == 1 { vec![id(C)] } else { vec![] };
+        assert_eq!(applied.removed, removed, "round {round}");
+    }
+    assert_eq!(watched_agent(&store, A).await.source, Source::Env);
+    assert_eq!(watched_agent(&store, B).await.source, Source::Api);
+    assert_eq!(store.agents().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_agent_removed_over_the_api_is_not_listed_back_until_added_again() {
+    let (store, dir, _) = temp_store().await;
+    let unwatched = async || {
+        sqlx_rows(
+            &dir.path().join("state.db"),
+            "SELECT agent_id FROM unwatched_agents",
+        )
+        .await
+        .iter()
+        .map(|row| row.get::<String, _>("agent_id"))
+        .collect::<Vec<_>>()
+    };
+    apply(&store, &[(A, "a"), (B, "b")]).await;
+    assert!(store.delete_agent(id(A), now()).await.unwrap());
+    assert_eq!(unwatched().await, [A]);
+    for _ in 0..3 {
+        let applied = apply(&store, &[(A, "a"), (B, "b")]).await;
+        assert_eq!(
+            applied,
+            ListingApplied {
+                excluded: 1,
+                ..ListingApplied::default()
+            }
+        );
+        assert!(!is_watched(&store, A).await);
+    }
+
+    let a = store
+        .insert_agent(id(A), &NewAgent::default(), now())
+        .await
+        .unwrap();
+    assert_eq!(a.source, Source::Api);
+    assert!(
+        unwatched().await.is_empty(),
+        "added again: no longer excluded"
+    );
+    let applied = apply(&store, &[(A, "a"), (B, "b")]).await;
+    assert_eq!(
+        applied,
+        ListingApplied {
+            renamed: 1,
+            ..ListingApplied::default()
+        },
+        "watched again: listed, not excluded, not added"
+    );
+    let a = watched_agent(&store, A).await;
+    assert_eq!(
+        (a.source, a.listed_name.as_deref()),
+        (Source::Api, Some("a"))
+    );
+    for _ in 0..3 {
+        let applied = apply(&store, &[(B, "b")]).await;
+        assert!(applied.removed.is_empty(), "{applied:?}");
+    }
+    assert_eq!(watched_agent(&store, A).await.source, Source::Api);
+}
+
+#[tokio::test]
+async fn an_agent_removed_over_the_api_stays_excluded_after_a_reopen() {
+    let (store, _dir, url) = temp_store().await;
+    apply(&store, &[(A, "a")]).await;
+    assert!(store.delete_agent(id(A), now()).await.unwrap());
+    store.close().await;
+    drop(store);
+
+    let store = Store::open(&url).await.unwrap();
+    let applied = apply(&store, &[(A, "a"), (B, "b")]).await;
+    assert_eq!(
+        applied,
+        ListingApplied {
+            added: vec![id(B)],
+            excluded: 1,
+            ..ListingApplied::default()
+        }
+    );
+    assert!(!is_watched(&store, A).await);
+}
+
+#[tokio::test]
+async fn ensure_agents_makes_a_discovered_agent_env_sourced() {
+    let (store, _dir, _) = temp_store().await;
+    apply(&store, &[(A, "a")]).await;
+    let before = store.settings_version().await.unwrap();
+    assert_eq!(store.ensure_agents(&[id(A)], now()).await.unwrap(), 0);
+    let a = watched_agent(&store, A).await;
+    assert_eq!(a.source, Source::Env);
+    assert_eq!(a.listed_name.as_deref(), Some("a"), "kept");
+    let after = store.settings_version().await.unwrap();
+    assert!(after > before, "a source change is a settings change");
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    assert_eq!(
+        store.settings_version().await.unwrap(),
+        after,
+        "already env"
+    );
+    for _ in 0..3 {
+        assert!(apply(&store, &[]).await.removed.is_empty());
+    }
+    assert!(is_watched(&store, A).await);
+}
+
+#[tokio::test]
+async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent() {
+    let (store, _dir, _) = temp_store().await;
+    apply(&store, &[(A, "a")]).await;
+    let update = AgentUpdate {
+        agent_id: id(A),
+        state: errored_state(),
+        alerts: vec![],
+    };
+    store
+        .commit_cycle(None, &[update], &MonitorState::default(), &[], now())
+        .await
+        .unwrap();
+    let old = watched_agent(&store, A).await;
+    assert_eq!(old.state, errored_state(), "the old agent has a state");
+    let snapshot = store.watched(false).await.unwrap();
+
+    apply(&store, &[]).await;
+    assert_eq!(apply(&store, &[]).await.removed, vec![id(A)]);
+    let later = now() + chrono::Duration::hours(1);
+    let applied = store
+        .apply_listing(&listing(&[(A, "a")]), later)
+        .await
+        .unwrap();
+    assert_eq!(applied.added, vec![id(A)]);
+    let new = watched_agent(&store, A).await;
+    assert!(new.added_version > old.added_version);
+    assert!(new.added_version > snapshot.version);
+    assert_eq!(new.created_at, later);
+    assert_eq!(new.state, AgentState::default());
+    assert_eq!(new.source, Source::Discovered);
+
+    // The cycle that polled the old agent commits after it was replaced.
+    let update = AgentUpdate {
+        agent_id: id(A),
+        state: errored_state(),
+        alerts: vec![(down(A), vec![hook("x")])],
+    };
+    assert_eq!(
+        commit_polled(&store, snapshot.version, now(), update).await,
+        0
+    );
+    assert_eq!(
+        watched_agent(&store, A).await.state,
+        AgentState::default(),
+        "not the old agent's state, nor its check time"
+    );
+    assert!(store.outbox().await.unwrap().is_empty(), "not its alert");
+}
+
+#[tokio::test]
+async fn a_listing_of_a_thousand_agents_applies_at_once_and_again_changes_nothing() {
+    let (store, _dir, _) = temp_store().await;
+    let listed: Vec<(AgentId, Option<String>)> = (0..1_000)
+        .map(|i| {
+            (
+                id(&format!("00000000-0000-4000-8000-{i:012}")),
+                Some(format!("agent {i}")),
+            )
+        })
+        .collect();
+    let applied = store.apply_listing(&listed, now()).await.unwrap();
+    let ids: Vec<AgentId> = listed.iter().map(|(agent, _)| *agent).collect();
+    assert_eq!(applied.added, ids);
+    assert_eq!(
+        (applied.removed.len(), applied.excluded, applied.renamed),
+        (0, 0, 0)
+    );
+    let agents = store.agents().await.unwrap();
+    assert_eq!(agents.len(), 1_000);
+    for (agent, (listed_id, name)) in agents.iter().zip(&listed) {
+        assert_eq!(agent.agent_id, *listed_id);
+        assert_eq!(agent.listed_name, *name);
+        assert_eq!(agent.source, Source::Discovered);
+    }
+
+    let version = store.settings_version().await.unwrap();
+    assert_eq!(
+        store.apply_listing(&listed, now()).await.unwrap(),
+        ListingApplied::default()
+    );
+    assert_eq!(store.settings_version().await.unwrap(), version);
+    assert_eq!(store.agents().await.unwrap(), agents);
+}
+
+/// What a listing writes, read from the database itself: the source, the listed name and the
+/// absence count, and nothing else of the agent's row.
+#[tokio::test]
+async fn a_listing_writes_only_the_source_the_listed_name_and_the_absence_count() {
+    let (store, dir, _) = temp_store().await;
+    store.ensure_agents(&[id(C)], now()).await.unwrap();
+    apply(&store, &[(A, "Sales"), (B, "Support"), (C, "Billing")]).await;
+    apply(&store, &[(B, "Support")]).await;
+
+    let rows = sqlx_rows(
+        &dir.path().join("state.db"),
+        "SELECT agent_id, source, listed_name, absent_listings, name, slack_webhook_url,
+                discord_webhook_url, muted, muted_until, state
+         FROM agents ORDER BY agent_id",
+    )
+    .await;
+    let got: Vec<(String, String, Option<String>, i64)> = rows
+        .iter()
+        .map(|row| {
+            (
+                row.get("agent_id"),
+                row.get("source"),
+                row.get("listed_name"),
+                row.get("absent_listings"),
+            )
+        })
+        .collect();
+    let want = vec![
+        (
+            A.to_owned(),
+            "discovered".to_owned(),
+            Some("Sales".to_owned()),
+            1,
+        ),
+        (
+            B.to_owned(),
+            "discovered".to_owned(),
+            Some("Support".to_owned()),
+            0,
+        ),
+        (
+            C.to_owned(),
+            "env".to_owned(),
+            Some("Billing".to_owned()),
+            0,
+        ),
+    ];
+    assert_eq!(got, want);
+    for row in &rows {
+        let rest: (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            bool,
+            Option<i64>,
+            String,
+        ) = (
+            row.get("name"),
+            row.get("slack_webhook_url"),
+            row.get("discord_webhook_url"),
+            row.get("muted"),
+            row.get("muted_until"),
+            row.get("state"),
+        );
+        assert_eq!(rest, (None, None, None, false, None, "{}".to_owned()));
+    }
+}
+
+async fn sqlx_rows(path: &std::path::Path, sql: &str) -> Vec<sqlx::sqlite::SqliteRow> {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(sql).fetch_all(&mut conn).await.unwrap()
 }
