@@ -110,6 +110,15 @@ impl PollFailure {
         }
     }
 
+    /// Ravan answered 429, to `/status` or to the `/info` after it.
+    pub fn is_throttled(&self) -> bool {
+        match self {
+            Self::Throttled { .. } => true,
+            Self::Info(inner) => inner.is_throttled(),
+            _ => false,
+        }
+    }
+
     /// `/status` answered 404: the agent is not known to Ravan. (A 404 from `/info` is not
     /// this: `/status` has just answered for the agent.)
     pub fn is_not_found(&self) -> bool {
@@ -194,6 +203,8 @@ struct ErrorBody {
     message: Option<String>,
     #[serde(default)]
     code: Option<String>,
+    #[serde(default)]
+    success: Option<bool>,
 }
 
 /// One agent of the organisation's listing: only what the service needs. The listing's agent
@@ -407,6 +418,13 @@ impl RavanClient {
                     None => listing.unusable_ids += 1,
                 }
             }
+            // A page that brings agents again will not add up: stop now rather than page on
+            // through a server that ignores `offset` (up to `MAX_LISTED_AGENTS` requests).
+            if repeated > 0 {
+                return Err(ListingError::Incomplete(format!(
+                    "the page at offset {offset} brought {repeated} agents already received (repeated across pages)"
+                )));
+            }
             offset += received;
             if offset as u64 >= expected {
                 break;
@@ -414,9 +432,9 @@ impl RavanClient {
         }
         let expected = total.unwrap_or_default();
         let distinct = (listing.agents.len() + listing.unusable_ids) as u64;
-        if repeated > 0 || distinct != expected {
+        if distinct != expected {
             return Err(ListingError::Incomplete(format!(
-                "{distinct} distinct agents received ({repeated} repeated across pages), but meta.total is {expected}"
+                "{distinct} agents received, but meta.total is {expected}"
             )));
         }
         Ok(listing)
@@ -533,9 +551,14 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
 /// tell more, see [`RavanClient::poll`]).
 pub fn classify(status: u16, body: &[u8]) -> Result<Observation, PollFailure> {
     if status == 404 {
-        return Err(PollFailure::NotFound {
-            message: error_body(body).message.unwrap_or_default(),
-        });
+        // Only Ravan's own answer about the agent: a 404 page from a proxy, or from a wrong
+        // RAVAN_API_BASE_URL, would make every agent look deleted.
+        let err = error_body(body);
+        if err.code.as_deref() == Some("NOT_FOUND") || err.success == Some(false) {
+            return Err(PollFailure::NotFound {
+                message: err.message.unwrap_or_default(),
+            });
+        }
     }
     let data = ok_data::<StatusBody, _>(status, body, |b| b.data)?;
     let mut obs = Observation {
@@ -829,5 +852,762 @@ mod tests {
         let long = format!(r#"{{"message":"{}"}}"#, "x".repeat(5000));
         let err = classify(502, long.as_bytes()).unwrap_err().to_string();
         assert!(err.chars().count() < 300, "{}", err.len());
+    }
+
+    // ----- /info -----
+
+    fn info(data: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"success": true, "message": "ok", "data": data}))
+            .unwrap()
+    }
+
+    #[test]
+    fn info_org_linked_is_an_org_linked_account_with_its_name_and_id() {
+        for (status, connected) in [("active", true), ("errored", false)] {
+            for (id, want_id) in [
+                (serde_json::json!(4242), "4242"),
+                (serde_json::json!("acc-77"), "acc-77"),
+            ] {
+                let body = info(serde_json::json!({
+                    "connected": connected, "type": "org_linked", "calcom_account_id": id,
+                    "account_name": "Org calendar", "status": status,
+                    "api_base_url": "https://api.cal.com/v2",
+                }));
+                assert_eq!(
+                    classify_info(200, &body).unwrap(),
+                    EffectiveAccount::Account {
+                        connection: Connection::OrgLinked,
+                        status: status.into(),
+                        connected,
+                        account: Account {
+                            id: want_id.into(),
+                            account_name: "Org calendar".into(),
+                            status: status.into(),
+                            error: None,
+                        },
+                    },
+                    "{status} {want_id}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn info_without_connected_takes_it_from_the_status() {
+        for (status, connected) in [("active", true), ("errored", false)] {
+            let body = info(serde_json::json!({"type": "org_linked", "status": status}));
+            let Ok(EffectiveAccount::Account {
+                connected: got,
+                account,
+                ..
+            }) = classify_info(200, &body)
+            else {
+                panic!("{status}: not an account");
+            };
+            assert_eq!(got, connected, "{status}");
+            assert_eq!(
+                (account.id.as_str(), account.account_name.as_str()),
+                ("", "")
+            );
+        }
+    }
+
+    #[test]
+    fn info_agent_is_the_private_connection_and_none_is_none() {
+        let body = info(serde_json::json!({
+            "connected": true, "type": "agent", "calcom_account_id": 9,
+            "account_name": "Own key", "status": "active",
+        }));
+        let Ok(EffectiveAccount::Account {
+            connection,
+            status,
+            account,
+            ..
+        }) = classify_info(200, &body)
+        else {
+            panic!("not an account");
+        };
+        assert_eq!(connection, Connection::Private);
+        assert_eq!(status, "active");
+        assert_eq!(account.account_name, "Own key");
+
+        let none = info(serde_json::json!({
+            "connected": false, "type": "none", "calcom_account_id": null,
+            "account_name": null, "status": "not_connected", "api_base_url": null,
+        }));
+        assert_eq!(classify_info(200, &none).unwrap(), EffectiveAccount::None);
+        // `none` needs no status.
+        let bare = info(serde_json::json!({"type": "none"}));
+        assert_eq!(classify_info(200, &bare).unwrap(), EffectiveAccount::None);
+    }
+
+    #[test]
+    fn info_of_an_unknown_type_is_a_bad_body_naming_it_cut_short() {
+        let body = info(serde_json::json!({"type": "team_pool", "status": "active"}));
+        let err = classify_info(200, &body).unwrap_err();
+        let PollFailure::BadBody(message) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(message.contains("\"team_pool\""), "{message}");
+
+        let long = format!("pool{}", "x".repeat(10_000));
+        let body = info(serde_json::json!({"type": long, "status": "active"}));
+        let err = classify_info(200, &body).unwrap_err();
+        let PollFailure::BadBody(message) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(message.contains("\"poolxxx"), "{message}");
+        assert!(message.contains(crate::notify::text::MARKER), "{message}");
+        assert!(message.chars().count() < 120, "{}", message.chars().count());
+        assert!(err.to_string().chars().count() < 200);
+        // Case matters: the documented values are lowercase.
+        let body = info(serde_json::json!({"type": "ORG_LINKED", "status": "active"}));
+        assert!(matches!(
+            classify_info(200, &body),
+            Err(PollFailure::BadBody(m)) if m.contains("ORG_LINKED")
+        ));
+    }
+
+    #[test]
+    fn info_unusable_answers_are_failures() {
+        let bad_bodies: [(&str, &[u8]); 12] = [
+            ("no type", &info(serde_json::json!({"status": "active"}))),
+            (
+                "type null",
+                &info(serde_json::json!({"type": null, "status": "active"})),
+            ),
+            (
+                "type a number",
+                &info(serde_json::json!({"type": 3, "status": "active"})),
+            ),
+            (
+                "org_linked, no status",
+                &info(serde_json::json!({"type": "org_linked"})),
+            ),
+            (
+                "org_linked, status null",
+                &info(serde_json::json!({"type": "org_linked", "status": null})),
+            ),
+            (
+                "agent, blank status",
+                &info(serde_json::json!({"type": "agent", "status": "  "})),
+            ),
+            ("not json", b"<html>hi</html>"),
+            ("empty", b""),
+            ("data null", br#"{"success":true,"data":null}"#),
+            ("no data", br#"{"success":true}"#),
+            ("data a string", br#"{"data":"org_linked"}"#),
+            ("an array", b"[1,2,3]"),
+        ];
+        for (what, body) in bad_bodies {
+            let got = classify_info(200, body);
+            assert!(
+                matches!(got, Err(PollFailure::BadBody(_))),
+                "{what}: {got:?}"
+            );
+        }
+        let got = classify_info(200, &info(serde_json::json!({"type": "org_linked"})));
+        assert!(
+            matches!(&got, Err(PollFailure::BadBody(m)) if m.contains("status")),
+            "{got:?}"
+        );
+        let got = classify_info(200, &info(serde_json::json!({"status": "active"})));
+        assert!(
+            matches!(&got, Err(PollFailure::BadBody(m)) if m.contains("type")),
+            "{got:?}"
+        );
+
+        let err = classify_info(401, br#"{"success":false,"message":"bad token"}"#).unwrap_err();
+        assert!(err.is_auth(), "{err:?}");
+        assert!(classify_info(403, b"nope").unwrap_err().is_auth());
+        // A 404 from /info is no missing agent: /status has just answered for it.
+        let err = classify_info(404, br#"{"message":"nope","code":"NOT_FOUND"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            PollFailure::Rejected {
+                status: 404,
+                code: Some("NOT_FOUND".into()),
+                message: "nope".into()
+            }
+        );
+        assert!(!err.is_not_found());
+        assert!(matches!(
+            classify_info(400, b"{}"),
+            Err(PollFailure::Rejected { status: 400, .. })
+        ));
+        assert_eq!(
+            classify_info(500, b"not json").unwrap_err(),
+            PollFailure::Server {
+                status: 500,
+                message: String::new()
+            }
+        );
+        assert!(matches!(
+            classify_info(302, b""),
+            Err(PollFailure::BadBody(m)) if m.contains("302")
+        ));
+    }
+
+    #[test]
+    fn info_odd_account_ids_do_not_panic() {
+        for id in [
+            serde_json::json!(null),
+            serde_json::json!(1.5),
+            serde_json::json!(-1),
+            serde_json::json!(u64::MAX),
+            serde_json::json!(true),
+            serde_json::json!([1, 2]),
+            serde_json::json!({"id": 1}),
+            serde_json::json!("x".repeat(5000)),
+        ] {
+            let body = info(serde_json::json!({
+                "type": "org_linked", "status": "active", "calcom_account_id": id.clone(),
+                "account_name": "Org",
+            }));
+            let Ok(EffectiveAccount::Account { account, .. }) = classify_info(200, &body) else {
+                panic!("{id}: not an account");
+            };
+            assert!(account.id.chars().count() <= MAX_MESSAGE_CHARS, "{id}");
+        }
+        // A number JSON cannot hold as f64 is a body that does not parse.
+        let body = br#"{"data":{"type":"org_linked","status":"active","calcom_account_id":1e400}}"#;
+        assert!(matches!(
+            classify_info(200, body),
+            Err(PollFailure::BadBody(_))
+        ));
+    }
+
+    // ----- /status -----
+
+    #[test]
+    fn status_404_is_not_found() {
+        let err = classify(
+            404,
+            br#"{"success":false,"message":"Agent not found","code":"NOT_FOUND"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            PollFailure::NotFound {
+                message: "Agent not found".into()
+            }
+        );
+        assert!(err.is_not_found());
+        assert!(!err.is_auth());
+        assert_eq!(err.kind(), "not_found");
+        // Ravan's error shape, either half of it, says "not found"...
+        for body in [
+            &br#"{"code":"NOT_FOUND"}"#[..],
+            br#"{"success":false}"#,
+        ] {
+            assert!(classify(404, body).unwrap_err().is_not_found());
+        }
+        // ...but a 404 page that is not Ravan's (a proxy, a wrong base URL) is only a failed
+        // poll: it must not make every agent look deleted.
+        for body in [
+            &b""[..],
+            b"<html>Not Found</html>",
+            b"null",
+            b"[]",
+            br#"{"detail":"Not Found"}"#,
+            br#"{"success":true,"code":"OTHER"}"#,
+        ] {
+            let err = classify(404, body).unwrap_err();
+            assert!(!err.is_not_found(), "{:?}", String::from_utf8_lossy(body));
+            assert!(
+                matches!(err, PollFailure::Rejected { status: 404, .. }),
+                "{err:?}"
+            );
+        }
+        // Other failures are not "not found", nor is /info's.
+        assert!(!classify(500, b"").unwrap_err().is_not_found());
+        assert!(!classify(410, b"").unwrap_err().is_not_found());
+        let info = PollFailure::Info(Box::new(PollFailure::NotFound {
+            message: String::new(),
+        }));
+        assert!(!info.is_not_found());
+    }
+
+    #[test]
+    fn status_leaves_the_connection_of_no_private_connection_undecided() {
+        let none = br#"{"success":true,"message":"No agent-level connection found","data":{"connected":false,"status":"not_connected","accounts":[]}}"#;
+        let obs = classify(200, none).unwrap();
+        assert_eq!(obs.connection, None);
+        assert!(obs.has_no_private_connection());
+        // Without the field, `accounts` defaults to none: the same answer.
+        let obs = classify(
+            200,
+            br#"{"data":{"connected":false,"status":"not_connected"}}"#,
+        )
+        .unwrap();
+        assert_eq!(obs.connection, None);
+        assert!(obs.has_no_private_connection());
+
+        let ok = br#"{"success":true,"data":{"connected":true,"status":"active","accounts":[{"id":"a","account_name":"Main","status":"active","error":""}]}}"#;
+        let obs = classify(200, ok).unwrap();
+        assert_eq!(obs.connection, Some(Connection::Private));
+        assert!(!obs.has_no_private_connection());
+        // not_connected with an account listed is a private connection that is down.
+        let down = br#"{"data":{"connected":false,"status":"not_connected","accounts":[{"id":"a","status":"not_connected"}]}}"#;
+        let obs = classify(200, down).unwrap();
+        assert_eq!(obs.connection, Some(Connection::Private));
+        // Any other status without accounts, too.
+        let errored = br#"{"data":{"connected":false,"status":"errored","accounts":[]}}"#;
+        assert_eq!(
+            classify(200, errored).unwrap().connection,
+            Some(Connection::Private)
+        );
+    }
+
+    // ----- Retry-After -----
+
+    fn http_date(s: &str) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::parse_from_rfc2822(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    const NOW: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_within_bounds() {
+        let now = http_date(NOW);
+        for (value, want) in [
+            ("5", Some(Duration::from_secs(5))),
+            (" 5 ", Some(Duration::from_secs(5))),
+            ("1.5", Some(Duration::from_millis(1500))),
+            ("0", Some(Duration::ZERO)),
+            ("300", Some(MAX_THROTTLE_WAIT)),
+            ("301", Some(MAX_THROTTLE_WAIT)),
+            ("1e20", Some(MAX_THROTTLE_WAIT)),
+            ("99999999999999999999999999999999", Some(MAX_THROTTLE_WAIT)),
+            ("inf", None),
+            ("+inf", None),
+            ("-inf", None),
+            ("infinity", None),
+            ("NaN", None),
+            ("nan", None),
+            ("-3", None),
+            ("-0.5", None),
+            ("1e400", None),
+            ("", None),
+            ("   ", None),
+            ("soon", None),
+            ("5 seconds", None),
+            ("0x10", None),
+            (
+                "Sun, 06 Nov 1994 08:49:44 GMT",
+                Some(Duration::from_secs(7)),
+            ),
+            ("Sun, 06 Nov 1994 08:49:37 GMT", Some(Duration::ZERO)),
+            ("Sun, 06 Nov 1994 08:49:36 GMT", Some(Duration::ZERO)),
+            ("Thu, 01 Jan 1970 00:00:00 GMT", Some(Duration::ZERO)),
+            ("Mon, 06 Nov 1995 08:49:37 GMT", Some(MAX_THROTTLE_WAIT)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(MAX_THROTTLE_WAIT)),
+            // The same instant written with an offset.
+            (
+                "Sun, 06 Nov 1994 09:49:44 +0100",
+                Some(Duration::from_secs(7)),
+            ),
+        ] {
+            assert_eq!(retry_after(value, now), want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_never_panics_nor_exceeds_the_bound() {
+        let now = http_date(NOW);
+        let mut hostile: Vec<String> = [
+            "-0",
+            "-0.0",
+            "+0",
+            "+5",
+            "0.0000000001",
+            "5e-324",
+            "1e-400",
+            "1.7976931348623157e308",
+            "-1.7976931348623157e308",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-18446744073709551616",
+            "1_000",
+            "1,5",
+            "١",
+            "５",
+            "\u{0}",
+            "\t7\t",
+            "e",
+            ".",
+            "-",
+            "+",
+            "1e",
+            "Sun, 06 Nov 1994 08:49:37",
+            "Sun, 06 Nov 1994 08:49:37 +9999",
+            "Sun, 06 Nov 1994 23:59:60 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Mon, 01 Jan 0001 00:00:00 GMT",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 06 Nov 99999 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 -2359",
+            "Sun, 06 Nov 1994 08:49:37 +2359",
+            "2026-11-28T12:00:00Z",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        hostile.push("9".repeat(400));
+        hostile.push(format!("0.{}1", "0".repeat(400)));
+        hostile.push(format!("1e{}", "9".repeat(50)));
+        hostile.push(format!("1e-{}", "9".repeat(50)));
+        hostile.push("x".repeat(100_000));
+        for n in [-1e300, -1.0, -1e-300, 1e-300, 0.4, 299.999, 300.0001, 1e300] {
+            hostile.push(n.to_string());
+            hostile.push(format!("{n:e}"));
+        }
+        for value in &hostile {
+            let got = retry_after(value, now);
+            assert!(
+                got.is_none_or(|d| d <= MAX_THROTTLE_WAIT),
+                "{value:?} gave {got:?}"
+            );
+            if value.trim().starts_with('-') && value.trim().parse::<f64>().is_ok_and(|v| v < 0.0) {
+                assert_eq!(got, None, "{value:?}: negative");
+            }
+        }
+        assert_eq!(retry_after("1e300", now), Some(MAX_THROTTLE_WAIT));
+        assert_eq!(retry_after("-1e-300", now), None);
+        assert_eq!(retry_after("x", now), None);
+        // A date, whatever `now` is.
+        for now in [
+            chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            chrono::DateTime::<chrono::Utc>::MAX_UTC,
+            chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        ] {
+            for value in ["Sun, 06 Nov 1994 08:49:37 GMT", "7", "NaN"] {
+                let got = retry_after(value, now);
+                assert!(
+                    got.is_none_or(|d| d <= MAX_THROTTLE_WAIT),
+                    "{value:?} at {now}"
+                );
+            }
+        }
+    }
+
+    // ----- The listing -----
+
+    fn listed(status: Option<&str>) -> ListedAgent {
+        ListedAgent {
+            id: "3f2504e0-4f89-11d3-9a0c-0305e82c3301".parse().unwrap(),
+            name: None,
+            status: status.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn listed_agent_inactive_statuses() {
+        for (status, inactive) in [
+            (Some("INACTIVE"), true),
+            (Some("AGENT_STATUS_INACTIVE"), true),
+            (Some("inactive"), true),
+            (Some("agent_status_inactive"), true),
+            (Some(" Inactive "), true),
+            (Some("ACTIVE"), false),
+            (Some("AGENT_STATUS_ACTIVE"), false),
+            (Some("active"), false),
+            (Some("AGENT_STATUS_UNSPECIFIED"), false),
+            (Some("PAUSED"), false),
+            (Some("INACTIVE_SOON"), false),
+            (Some("AGENT_STATUS_"), false),
+            (Some(""), false),
+            (None, false),
+        ] {
+            assert_eq!(listed(status).is_inactive(), inactive, "{status:?}");
+        }
+    }
+
+    const ID_1: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+    const ID_2: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
+
+    fn page_of(value: serde_json::Value) -> Result<ListingPage, PollFailure> {
+        classify_listing_page(200, &serde_json::to_vec(&value).unwrap())
+    }
+
+    fn ids_and_names(page: &ListingPage) -> Vec<(String, Option<String>)> {
+        page.entries
+            .iter()
+            .map(|e| {
+                let e = e.as_ref().expect("a usable entry");
+                (e.id.to_string(), e.name.clone())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn listing_both_shapes_read_alike() {
+        let camel = page_of(serde_json::json!({
+            "success": true, "message": "Agents retrieved",
+            "data": [
+                {"id": ID_1, "agentName": "Sales", "status": "ACTIVE",
+                 "calcomApiKey": "cal_live_x", "prompt": "…"},
+                {"id": ID_2, "agentName": "Support", "status": "INACTIVE"},
+            ],
+            "meta": {"total": "2", "limit": "100", "offset": "0"},
+        }))
+        .unwrap();
+        let snake = page_of(serde_json::json!({
+            "success": true,
+            "data": [
+                {"id": ID_1, "name": "Sales", "status": "AGENT_STATUS_ACTIVE"},
+                {"id": ID_2, "agent_name": "Support", "status": "AGENT_STATUS_INACTIVE",
+                 "voice": {"id": 3}},
+            ],
+            "meta": {"total": 2, "limit": 100, "offset": 0},
+        }))
+        .unwrap();
+        let want = vec![
+            (ID_1.to_owned(), Some("Sales".to_owned())),
+            (ID_2.to_owned(), Some("Support".to_owned())),
+        ];
+        for (shape, page) in [("camel", &camel), ("snake", &snake)] {
+            assert_eq!(page.total, 2, "{shape}");
+            assert_eq!(ids_and_names(page), want, "{shape}");
+            let inactive: Vec<bool> = page
+                .entries
+                .iter()
+                .map(|e| e.as_ref().unwrap().is_inactive())
+                .collect();
+            assert_eq!(inactive, [false, true], "{shape}");
+        }
+        assert_eq!(
+            camel.entries[0].as_ref().unwrap().status.as_deref(),
+            Some("ACTIVE")
+        );
+        assert_eq!(
+            snake.entries[0].as_ref().unwrap().status.as_deref(),
+            Some("AGENT_STATUS_ACTIVE")
+        );
+    }
+
+    #[test]
+    fn listing_names_are_trimmed_cut_and_optional() {
+        let page = page_of(serde_json::json!({
+            "data": [
+                {"id": ID_1, "agentName": "  ", "name": " Fallback ", "status": 7},
+                {"id": ID_2, "agentName": "n".repeat(1000), "status": "s".repeat(1000)},
+                {"id": ID_1.to_uppercase()},
+            ],
+            "meta": {"total": 3},
+        }))
+        .unwrap();
+        let first = page.entries[0].as_ref().unwrap();
+        assert_eq!(first.name.as_deref(), Some("Fallback"));
+        assert_eq!(first.status, None, "a status that is no string is none");
+        let second = page.entries[1].as_ref().unwrap();
+        assert_eq!(second.name.as_ref().unwrap().chars().count(), 100);
+        assert_eq!(second.status.as_ref().unwrap().chars().count(), 40);
+        let third = page.entries[2].as_ref().unwrap();
+        assert_eq!(third.id.to_string(), ID_1, "any UUID spelling");
+        assert_eq!((third.name.as_ref(), third.status.as_ref()), (None, None));
+    }
+
+    #[test]
+    fn listing_entries_without_a_uuid_are_none() {
+        let page = page_of(serde_json::json!({
+            "data": [
+                {"id": "agent-1", "name": "Not a UUID"},
+                {"id": 12, "name": "A number"},
+                {"id": null},
+                {"name": "No id"},
+                {"id": ""},
+                {"id": "../../etc/passwd"},
+                {"id": ID_1, "name": "Good"},
+            ],
+            "meta": {"total": 7},
+        }))
+        .unwrap();
+        let usable: Vec<bool> = page.entries.iter().map(Option::is_some).collect();
+        assert_eq!(usable, [false, false, false, false, false, false, true]);
+    }
+
+    #[test]
+    fn listing_pages_without_a_believable_total_are_bad_bodies() {
+        let data = serde_json::json!([{"id": ID_1, "name": "A"}]);
+        let cases = [
+            (
+                "missing",
+                serde_json::json!({"data": data, "meta": {}}),
+                "no `meta.total`",
+            ),
+            (
+                "no meta",
+                serde_json::json!({"data": data}),
+                "no `meta.total`",
+            ),
+            (
+                "null",
+                serde_json::json!({"data": data, "meta": {"total": null}}),
+                "no `meta.total`",
+            ),
+            (
+                "meta null",
+                serde_json::json!({"data": data, "meta": null}),
+                "no `meta.total`",
+            ),
+            (
+                "negative",
+                serde_json::json!({"data": data, "meta": {"total": -1}}),
+                "not a whole number",
+            ),
+            (
+                "negative string",
+                serde_json::json!({"data": data, "meta": {"total": "-1"}}),
+                "not a whole number",
+            ),
+            (
+                "fraction",
+                serde_json::json!({"data": data, "meta": {"total": 1.5}}),
+                "not a whole number",
+            ),
+            (
+                "text",
+                serde_json::json!({"data": data, "meta": {"total": "abc"}}),
+                "not a whole number",
+            ),
+            (
+                "empty text",
+                serde_json::json!({"data": data, "meta": {"total": ""}}),
+                "not a whole number",
+            ),
+            (
+                "bool",
+                serde_json::json!({"data": data, "meta": {"total": true}}),
+                "not a whole number",
+            ),
+            (
+                "object",
+                serde_json::json!({"data": data, "meta": {"total": {"n": 1}}}),
+                "not a whole number",
+            ),
+            (
+                "10^12",
+                serde_json::json!({"data": data, "meta": {"total": 1_000_000_000_000u64}}),
+                "not believable",
+            ),
+            (
+                "10^12 as text",
+                serde_json::json!({"data": data, "meta": {"total": "1000000000000"}}),
+                "not believable",
+            ),
+            (
+                "past u64",
+                serde_json::json!({"data": data, "meta": {"total": "18446744073709551616"}}),
+                "not a whole number",
+            ),
+            (
+                "no data",
+                serde_json::json!({"meta": {"total": 1}}),
+                "no `data` array",
+            ),
+            (
+                "data null",
+                serde_json::json!({"data": null, "meta": {"total": 1}}),
+                "no `data` array",
+            ),
+            (
+                "data an object",
+                serde_json::json!({"data": {"id": ID_1}, "meta": {"total": 1}}),
+                "expected a sequence",
+            ),
+            (
+                "data a string",
+                serde_json::json!({"data": "agents", "meta": {"total": 1}}),
+                "expected a sequence",
+            ),
+            (
+                "an entry no object",
+                serde_json::json!({"data": [1], "meta": {"total": 1}}),
+                "does not parse",
+            ),
+        ];
+        for (what, body, want) in cases {
+            match page_of(body) {
+                Err(PollFailure::BadBody(m)) => assert!(m.contains(want), "{what}: {m}"),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
+        // The largest believable total is believed.
+        let page = page_of(serde_json::json!({
+            "data": [], "meta": {"total": MAX_LISTED_AGENTS}
+        }))
+        .unwrap();
+        assert_eq!(page.total, MAX_LISTED_AGENTS);
+        assert!(
+            page_of(serde_json::json!({"data": [], "meta": {"total": MAX_LISTED_AGENTS + 1}}))
+                .is_err()
+        );
+        assert_eq!(
+            page_of(serde_json::json!({"data": [], "meta": {"total": " 0 "}}))
+                .unwrap()
+                .total,
+            0
+        );
+    }
+
+    #[test]
+    fn listing_answers_that_are_not_a_page_are_failures() {
+        for body in [
+            &b"not json"[..],
+            b"",
+            b"<html>",
+            b"{\"data\": [",
+            b"[]",
+            b"null",
+        ] {
+            let got = classify_listing_page(200, body);
+            assert!(
+                matches!(&got, Err(PollFailure::BadBody(m)) if m.contains("does not parse")),
+                "{:?}: {got:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(classify_listing_page(401, b"").unwrap_err().is_auth());
+        assert!(matches!(
+            classify_listing_page(500, b""),
+            Err(PollFailure::Server { status: 500, .. })
+        ));
+        assert!(matches!(
+            classify_listing_page(404, b""),
+            Err(PollFailure::Rejected { status: 404, .. })
+        ));
+        assert!(matches!(
+            classify_listing_page(302, b""),
+            Err(PollFailure::BadBody(_))
+        ));
+    }
+
+    #[test]
+    fn a_listed_secret_is_not_kept() {
+        let secret = "cal_live_SECRET";
+        let page = page_of(serde_json::json!({
+            "data": [
+                {"id": ID_1, "agentName": "Sales", "status": "ACTIVE", "calcomApiKey": secret,
+                 "calcom": {"apiKey": secret}},
+                {"id": ID_2, "name": "Support", "calcom_api_key": secret},
+            ],
+            "meta": {"total": 2},
+        }))
+        .unwrap();
+        assert!(!format!("{page:?}").contains(secret), "{page:?}");
+        for entry in &page.entries {
+            let agent = entry.as_ref().unwrap();
+            assert!(!format!("{agent:?}").contains(secret), "{agent:?}");
+            assert!(!format!("{agent:#?}").contains("SECRET"));
+        }
+        // So it is the secret that is absent, not the whole entry.
+        assert_eq!(
+            page.entries[0].as_ref().unwrap().name.as_deref(),
+            Some("Sales")
+        );
     }
 }

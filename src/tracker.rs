@@ -838,55 +838,352 @@ mod tests {
     /// The store saves a state only when [`AgentState::differs_from`] the saved one. Whatever
     /// the sequence, a tracker restarted from the saved state decides exactly what the one that
     /// kept running decides: the skipped writes held nothing a decision reads.
+    ///
+    /// Every sequence of `LEN` steps, walked as a tree so that sequences sharing a prefix share
+    /// its work (the same checks as replaying each sequence from the start, in a fraction of
+    /// the time).
     #[test]
     fn a_state_restored_from_its_last_save_decides_the_same() {
-        const STEPS: [&str; 6] = [
+        const STEPS: [&str; 8] = [
             "active",
             "errored",
             "not_connected",
             "!",
             "errored~",
             "active~",
+            "?",
+            "?~",
         ];
-        const LEN: u32 = 5;
-        let mut runs = 0;
+        const LEN: usize = 5;
+
+        #[derive(Default)]
+        struct Tally {
+            runs: usize,
+            missing: usize,
+            found: usize,
+        }
+
+        fn walk(
+            th: &Thresholds,
+            live: &AgentState,
+            saved: &AgentState,
+            seq: &mut Vec<&'static str>,
+            tally: &mut Tally,
+        ) {
+            if seq.len() == LEN {
+                tally.runs += 1;
+                return;
+            }
+            let m = seq.len();
+            for step in STEPS {
+                seq.push(step);
+                let mut live = live.clone();
+                let mut restored = saved.clone();
+                let live_alerts = run_step(&mut live, th, step, m as i64);
+                let restored_alerts = run_step(&mut restored, th, step, m as i64);
+                assert_eq!(live_alerts, restored_alerts, "{seq:?} at step {m}, {th:?}");
+                assert!(!live.differs_from(&restored), "{seq:?} at step {m}, {th:?}");
+                for a in &live_alerts {
+                    match a.kind {
+                        Missing => tally.missing += 1,
+                        Found => tally.found += 1,
+                        _ => {}
+                    }
+                }
+                let saved = if live.differs_from(saved) {
+                    live.clone()
+                } else {
+                    saved.clone()
+                };
+                walk(th, &live, &saved, seq, tally);
+                seq.pop();
+            }
+        }
+
+        let mut tally = Tally::default();
         for (failure, success, reminder) in (1..=3)
             .flat_map(|f| (1..=3).map(move |s| (f, s)))
             .flat_map(|(f, s)| [None, Some(2)].map(move |r| (f, s, r)))
         {
             let th = th(failure, success, reminder);
-            for n in 0..STEPS.len().pow(LEN) {
-                let seq: Vec<&str> = (0..LEN)
-                    .map(|i| STEPS[n / STEPS.len().pow(i) % STEPS.len()])
-                    .collect();
-                let (mut live, mut saved) = (AgentState::default(), AgentState::default());
-                for (m, step) in seq.iter().enumerate() {
-                    let mut restored = saved.clone();
-                    let live_alert = run_step(&mut live, &th, step, m as i64);
-                    let restored_alert = run_step(&mut restored, &th, step, m as i64);
-                    assert_eq!(live_alert, restored_alert, "{seq:?} at step {m}, {th:?}");
-                    assert!(!live.differs_from(&restored), "{seq:?} at step {m}, {th:?}");
-                    if live.differs_from(&saved) {
-                        saved = live.clone();
-                    }
-                }
-                runs += 1;
-            }
+            walk(
+                &th,
+                &AgentState::default(),
+                &AgentState::default(),
+                &mut Vec::new(),
+                &mut tally,
+            );
         }
-        assert_eq!(runs, 18 * 6usize.pow(LEN));
+        assert_eq!(tally.runs, 18 * STEPS.len().pow(LEN as u32));
+        // The 404 steps were exercised, not just present.
+        assert!(tally.missing > 0 && tally.found > 0);
     }
 
-    /// One step of [`run`]'s notation: the alert it produced, if any.
-    fn run_step(s: &mut AgentState, th: &Thresholds, step: &str, m: i64) -> Option<AgentAlert> {
-        if step == "!" {
-            s.poll_failed("HTTP 500".into(), t(m));
-            return None;
+    /// One step of [`run`]'s notation, plus "?" for a 404 and "?~" for a quiet one: the alerts
+    /// it produced. Observations go through [`AgentState::record_observation`].
+    fn run_step(s: &mut AgentState, th: &Thresholds, step: &str, m: i64) -> Vec<AgentAlert> {
+        match step {
+            "!" => {
+                s.poll_failed("HTTP 500".into(), t(m));
+                return Vec::new();
+            }
+            "?" | "?~" => {
+                let quiet = step == "?~";
+                return s
+                    .not_found(&agent(), "HTTP 404".into(), t(m), th, quiet)
+                    .into_iter()
+                    .collect();
+            }
+            _ => {}
         }
         let (status, muted) = match step.strip_suffix('~') {
             Some(status) => (status, true),
             None => (step, false),
         };
-        s.observe(&agent(), &obs(status), t(m), th, muted)
+        s.record_observation(&agent(), &obs(status), t(m), th, muted)
+    }
+
+    /// [`run`] in [`run_step`]'s notation: (minute, kind, from, to) of every alert.
+    fn run_steps(
+        s: &mut AgentState,
+        th: &Thresholds,
+        steps: &[&str],
+    ) -> Vec<(i64, AgentAlertKind, Option<String>, String)> {
+        let mut out = Vec::new();
+        for (m, step) in steps.iter().enumerate() {
+            for a in run_step(s, th, step, m as i64) {
+                out.push((m as i64, a.kind, a.from, a.to));
+            }
+        }
+        out
+    }
+
+    /// `n` copies of `step`, for building sequences.
+    fn times(n: u32, step: &'static str) -> Vec<&'static str> {
+        vec![step; n as usize]
+    }
+
+    #[test]
+    fn failure_threshold_404s_in_a_row_are_one_missing_alert_then_found() {
+        for f in 1..=3u32 {
+            let th = th(f, 1, Some(1));
+            let mut s = AgentState::default();
+            s.record_observation(&agent(), &obs("active"), t(0), &th, false);
+            let mut alerts = Vec::new();
+            // 404s from minute 1: the f-th is the alert, the next ones say nothing.
+            for m in 1..=(f as i64 + 4) {
+                let a = s.not_found(&agent(), "HTTP 404".into(), t(m), &th, false);
+                assert_eq!(a.is_some(), m == f as i64, "f={f}, minute {m}");
+                alerts.extend(a);
+                assert_eq!(s.missing_since, Some(t(1)), "f={f}");
+                assert_eq!(s.last_error.as_deref(), Some("HTTP 404"));
+            }
+            assert_eq!(alerts.len(), 1);
+            let missing = &alerts[0];
+            assert_eq!(missing.kind, Missing);
+            assert_eq!(missing.agent, agent());
+            assert_eq!(missing.from.as_deref(), Some("active"));
+            assert_eq!(missing.to, NOT_FOUND);
+            assert_eq!(missing.to, "not_found");
+            assert_eq!(missing.at, t(f as i64));
+            assert_eq!(missing.unhealthy_since, t(1), "the first 404");
+            assert!(!missing.connected);
+            assert!(missing.accounts.is_empty());
+            assert_eq!(missing.connection, None);
+            assert!(s.missing_alerted);
+            assert_eq!(s.missing_streak, f, "counted up to the threshold");
+            // A 404 is no observation: the last one stands, no outage, no reminder.
+            assert_eq!(s.last.as_ref().unwrap().status, "active");
+            assert!(!s.is_alerting());
+
+            let at = t(f as i64 + 5);
+            let found = s.record_observation(&agent(), &obs("active"), at, &th, false);
+            assert_eq!(found.len(), 1, "f={f}: {found:?}");
+            let found = &found[0];
+            assert_eq!(found.kind, Found);
+            assert_eq!(found.from.as_deref(), Some(NOT_FOUND));
+            assert_eq!(found.to, "active");
+            assert!(found.connected);
+            assert_eq!(found.connection, Some(crate::domain::Connection::Private));
+            assert_eq!(found.accounts, obs("active").accounts);
+            assert_eq!((found.at, found.unhealthy_since), (at, t(1)));
+            assert_eq!(
+                (s.missing_since, s.missing_streak, s.missing_alerted),
+                (None, 0, false),
+                "f={f}: the run is over"
+            );
+            assert_eq!(s.last_error, None);
+            // And it is over for good: the next observation says nothing.
+            let next = s.record_observation(&agent(), &obs("active"), at, &th, false);
+            assert!(next.is_empty(), "{next:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_agent_from_its_first_poll_has_no_from() {
+        for f in 1..=3u32 {
+            let mut s = AgentState::default();
+            let got = run_steps(&mut s, &th(f, 1, None), &times(f, "?"));
+            assert_eq!(
+                got,
+                vec![(f as i64 - 1, Missing, None, NOT_FOUND.into())],
+                "f={f}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_observation_ending_a_missing_run_gives_found_then_its_connection_alert() {
+        for f in 1..=3u32 {
+            let th = th(f, 1, None);
+            let fi = f as i64;
+            // Unhealthy before and after: Down, Missing, Found, and the outage goes on.
+            let mut s = AgentState::default();
+            let steps = [times(f, "errored"), times(f, "?"), times(2, "errored")].concat();
+            let got = run_steps(&mut s, &th, &steps);
+            assert_eq!(
+                got,
+                vec![
+                    (fi - 1, Down, None, "errored".into()),
+                    (
+                        2 * fi - 1,
+                        Missing,
+                        Some("errored".into()),
+                        NOT_FOUND.into()
+                    ),
+                    (2 * fi, Found, Some(NOT_FOUND.into()), "errored".into()),
+                ],
+                "f={f}"
+            );
+            assert!(s.is_alerting());
+
+            // Down, Missing, then back healthy: Found, then Recovered, in that order.
+            let mut s = AgentState::default();
+            let steps = [times(f, "errored"), times(f, "?"), vec!["active"]].concat();
+            let got = run_steps(&mut s, &th, &steps);
+            assert_eq!(
+                got,
+                vec![
+                    (fi - 1, Down, None, "errored".into()),
+                    (
+                        2 * fi - 1,
+                        Missing,
+                        Some("errored".into()),
+                        NOT_FOUND.into()
+                    ),
+                    (2 * fi, Found, Some(NOT_FOUND.into()), "active".into()),
+                    (2 * fi, Recovered, Some("errored".into()), "active".into()),
+                ],
+                "f={f}"
+            );
+            assert!(!s.is_alerting());
+
+            // Healthy, Missing, then back broken: Found first, Down once the failure
+            // threshold of observations is met (on the same step when it is 1).
+            let mut s = AgentState::default();
+            let steps = [vec!["active"], times(f, "?"), times(f, "errored")].concat();
+            let got = run_steps(&mut s, &th, &steps);
+            assert_eq!(
+                got,
+                vec![
+                    (fi, Missing, Some("active".into()), NOT_FOUND.into()),
+                    (fi + 1, Found, Some(NOT_FOUND.into()), "errored".into()),
+                    (2 * fi, Down, Some("active".into()), "errored".into()),
+                ],
+                "f={f}"
+            );
+            assert_eq!(s.missing_since, None);
+        }
+    }
+
+    #[test]
+    fn other_poll_failures_between_404s_neither_count_nor_break_the_run() {
+        let th = th(3, 1, None);
+        let mut s = AgentState::default();
+        let got = run_steps(&mut s, &th, &["active", "?", "!", "!", "?", "!"]);
+        assert!(got.is_empty(), "two 404s: {got:?}");
+        assert_eq!(s.missing_streak, 2, "the failures did not count");
+        assert_eq!(s.missing_since, Some(t(1)), "nor break the run");
+        assert_eq!(s.last_error.as_deref(), Some("HTTP 500"));
+        let missing = s.not_found(&agent(), "HTTP 404".into(), t(6), &th, false);
+        let missing = missing.expect("the third 404");
+        assert_eq!((missing.kind, missing.unhealthy_since), (Missing, t(1)));
+        // Failures after the alert change nothing either; the observation is found.
+        let got = run_steps(&mut s, &th, &["!", "!", "!", "!", "!", "!", "!", "active"]);
+        assert_eq!(
+            got,
+            vec![(7, Found, Some(NOT_FOUND.into()), "active".into())]
+        );
+
+        // An observation does break the run, unalerted: no found, and counting restarts.
+        let mut s = AgentState::default();
+        let got = run_steps(&mut s, &th, &["?", "?", "active", "?", "?", "!", "?"]);
+        assert_eq!(
+            got,
+            vec![(6, Missing, Some("active".into()), NOT_FOUND.into())]
+        );
+        assert_eq!(s.missing_since, Some(t(3)));
+    }
+
+    #[test]
+    fn quiet_404s_never_alert_and_end_without_found() {
+        for f in 1..=3u32 {
+            let th = th(f, 1, None);
+            let mut s = AgentState::default();
+            let steps = [vec!["active"], times(f + 3, "?~"), vec!["active"]].concat();
+            let got = run_steps(&mut s, &th, &steps);
+            assert!(got.is_empty(), "f={f}: {got:?}");
+            assert_eq!(
+                (s.missing_since, s.missing_streak, s.missing_alerted),
+                (None, 0, false)
+            );
+
+            // Quiet, then a missing alert once the mute lifts while still 404, on the first
+            // loud 404, dated from the first quiet one.
+            let mut s = AgentState::default();
+            let steps = [vec!["active"], times(f + 1, "?~"), times(3, "?")].concat();
+            let got = run_steps(&mut s, &th, &steps);
+            assert_eq!(
+                got,
+                vec![(
+                    f as i64 + 2,
+                    Missing,
+                    Some("active".into()),
+                    NOT_FOUND.into()
+                )],
+                "f={f}"
+            );
+            assert_eq!(s.missing_since, Some(t(1)));
+
+            // Alerted, then muted: the run ends silently, and for good.
+            let mut s = AgentState::default();
+            let steps = [times(f, "?"), vec!["active~", "active", "active"]].concat();
+            let got = run_steps(&mut s, &th, &steps);
+            assert_eq!(
+                got,
+                vec![(f as i64 - 1, Missing, None, NOT_FOUND.into())],
+                "f={f}"
+            );
+            assert_eq!(s.missing_since, None);
+
+            // A quiet 404 after an alerted one does not take the found back.
+            let mut s = AgentState::default();
+            let steps = [times(f, "?"), vec!["?~", "?~", "active"]].concat();
+            let got = run_steps(&mut s, &th, &steps);
+            assert_eq!(
+                got.iter().map(|g| g.1).collect::<Vec<_>>(),
+                [Missing, Found],
+                "f={f}"
+            );
+        }
+    }
+
+    #[test]
+    fn quiet_404s_below_the_threshold_then_loud_ones_count_together() {
+        let th = th(3, 1, None);
+        let mut s = AgentState::default();
+        let got = run_steps(&mut s, &th, &["?~", "?", "?"]);
+        assert_eq!(got, vec![(2, Missing, None, NOT_FOUND.into())]);
     }
 
     #[test]
