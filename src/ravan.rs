@@ -1096,10 +1096,7 @@ mod tests {
         assert!(!err.is_auth());
         assert_eq!(err.kind(), "not_found");
         // Ravan's error shape, either half of it, says "not found"...
-        for body in [
-            &br#"{"code":"NOT_FOUND"}"#[..],
-            br#"{"success":false}"#,
-        ] {
+        for body in [&br#"{"code":"NOT_FOUND"}"#[..], br#"{"success":false}"#] {
             assert!(classify(404, body).unwrap_err().is_not_found());
         }
         // ...but a 404 page that is not Ravan's (a proxy, a wrong base URL) is only a failed
