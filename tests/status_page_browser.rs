@@ -51,8 +51,9 @@ async fn the_status_page_renders_every_agent_in_chromium() {
     }
 
     // Ravan: A healthy, B errored with an account error, C not connected, D inactive (muted
-    // below), E unknown to Ravan (every poll a 404, so never observed).
+    // below), E never observed (every poll a 502; a 404 would make it "not found at Ravan").
     let ravan = FakeRavan::start().await;
+    ravan.set_answer(AGENT_E, wiremock::ResponseTemplate::new(502));
     ravan.set_status(AGENT_A, "active", None);
     ravan.set_status(AGENT_B, "errored", Some("Cal.com token revoked"));
     ravan.set_status(AGENT_C, "not_connected", Some("Calendar not linked"));

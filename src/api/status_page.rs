@@ -279,7 +279,11 @@ impl Card {
                     None => c.replace('_', "-"),
                 }
             }),
-            source: a.source,
+            source: match a.source {
+                "env" => "from WATCH_AGENT_IDS",
+                "api" => "added over the API",
+                _ => "discovered in the organisation",
+            },
             missing_since: a.state.missing_since.map(|t| Stamp::new(t, now)),
             since: a.state.since.map(|t| Stamp::new(t, now)),
             last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now)),
