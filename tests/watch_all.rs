@@ -157,8 +157,6 @@ async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
     assert_eq!(of(AGENT_A)["source"], "env");
     assert_eq!(of(&id(7))["source"], "discovered");
     assert_eq!(of(&id(7))["name"], "Agent 7", "named from the listing");
-    // Two pages of 100 each round.
-    assert_eq!(ravan.requests("listing").await % 2, 0);
 
     // From here the listing lacks agents 0..5 (105 agents, still two pages): any listing
     // wrongly taken as complete twice would unwatch them. The second page fails first.
