@@ -1,4 +1,6 @@
-//! Small helpers shared by the HTTP adapters.
+//! Small helpers shared by the adapters: error chains, and the one truncation that never cuts
+//! an escape sequence in half (the formatters build on it; the Ravan client clips upstream text
+//! with it), kept here so that no lower layer needs `notify`.
 
 /// The innermost message of an error chain: reqwest's own top-level message says only "error
 /// sending request", while the cause says what happened ("connection refused").
@@ -8,4 +10,45 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cause = next;
     }
     cause.to_string()
+}
+
+/// Appended to text that was cut; counted inside the limit.
+pub const MARKER: &str = "…";
+
+/// Joins `units` (pieces of already-escaped text) and keeps at most `max_chars` code points,
+/// ending with [`MARKER`] when something was cut. Cuts only between units, so an escape sequence
+/// such as `&amp;` or `\*` is kept whole or dropped whole. Stops reading at the first overflow.
+pub fn fit<I, S>(units: I, max_chars: usize) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let marker_len = MARKER.chars().count();
+    let mut out = String::new();
+    let mut len = 0;
+    // Byte length of `out` at the last unit boundary that still leaves room for the marker.
+    let mut keep = 0;
+    for unit in units {
+        let unit = unit.as_ref();
+        let n = unit.chars().count();
+        if len + n > max_chars {
+            if max_chars < marker_len {
+                return String::new();
+            }
+            out.truncate(keep);
+            out.push_str(MARKER);
+            return out;
+        }
+        out.push_str(unit);
+        len += n;
+        if len + marker_len <= max_chars {
+            keep = out.len();
+        }
+    }
+    out
+}
+
+/// Cuts `s` to at most `max_chars` code points, ending with [`MARKER`] when cut.
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    fit(s.chars().map(String::from), max_chars)
 }

@@ -5,9 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind};
 use crate::domain::{Account, Connection, HEALTHY_STATUS};
+pub use crate::util::{MARKER, fit, truncate};
 
-/// Appended to text that was cut; counted inside the limit.
-pub const MARKER: &str = "…";
 /// Shown instead of a blank string, so no field is ever empty.
 pub const EMPTY: &str = "(empty)";
 /// U+200B: breaks `@everyone` and markup without changing what a reader sees.
@@ -21,44 +20,6 @@ pub const AMBER: u32 = 0xECB22E;
 /// Caps of the untrusted parts of the headline, so it stays one short line whatever Ravan sends.
 const HEADLINE_NAME_MAX: usize = 40;
 const HEADLINE_STATUS_MAX: usize = 24;
-
-/// Joins `units` (pieces of already-escaped text) and keeps at most `max_chars` code points,
-/// ending with [`MARKER`] when something was cut. Cuts only between units, so an escape sequence
-/// such as `&amp;` or `\*` is kept whole or dropped whole. Stops reading at the first overflow.
-pub fn fit<I, S>(units: I, max_chars: usize) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<str>,
-{
-    let marker_len = MARKER.chars().count();
-    let mut out = String::new();
-    let mut len = 0;
-    // Byte length of `out` at the last unit boundary that still leaves room for the marker.
-    let mut keep = 0;
-    for unit in units {
-        let unit = unit.as_ref();
-        let n = unit.chars().count();
-        if len + n > max_chars {
-            if max_chars < marker_len {
-                return String::new();
-            }
-            out.truncate(keep);
-            out.push_str(MARKER);
-            return out;
-        }
-        out.push_str(unit);
-        len += n;
-        if len + marker_len <= max_chars {
-            keep = out.len();
-        }
-    }
-    out
-}
-
-/// Cuts `s` to at most `max_chars` code points, ending with [`MARKER`] when cut.
-pub fn truncate(s: &str, max_chars: usize) -> String {
-    fit(s.chars().map(String::from), max_chars)
-}
 
 /// Turns `s` into escape units, one per character: `escape(previous, c, next)` gives the text for
 /// `c`. Control characters (newlines included) become spaces first, so untrusted text stays on

@@ -13,7 +13,7 @@ use url::Url;
 
 use super::{PollFailure, RavanClient, ok_data};
 use crate::domain::AgentId;
-use crate::notify::text::truncate;
+use crate::util::truncate;
 
 /// A page of the agent listing carries whole agent objects (prompts, settings): roomier.
 const MAX_LISTING_BODY_BYTES: usize = 16 << 20;
@@ -170,7 +170,7 @@ impl RavanClient {
         let mut total: Option<u64> = None;
         loop {
             let (status, body) = self
-                .get(self.listing_url(offset), MAX_LISTING_BODY_BYTES)
+                .get(self.listing_url(offset), MAX_LISTING_BODY_BYTES, None)
                 .await
                 .map_err(|failure| ListingError::Request { offset, failure })?;
             let page = classify_listing_page(status, &body).map_err(|failure| match failure {
