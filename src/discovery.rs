@@ -11,6 +11,8 @@
 //! nothing); only id, name and status are read from the listing, whose agent objects carry
 //! secrets.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -32,20 +34,48 @@ pub enum DiscoveryError {
     Store(#[from] StoreError),
 }
 
+/// Whether the last listing was complete, shared with the poll cycles: while it is, a
+/// discovered agent that Ravan answers 404 for is left to the listing (which unwatches it
+/// within two intervals) instead of raising a missing alert. While listings fail, or without
+/// watch-all, its 404s alert like any agent's.
+#[derive(Clone, Debug, Default)]
+pub struct ListingHealth(Arc<AtomicBool>);
+
+impl ListingHealth {
+    pub fn is_complete(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, complete: bool) {
+        self.0.store(complete, Ordering::Release);
+    }
+}
+
 #[derive(Clone)]
 pub struct Discovery {
     ravan: RavanClient,
     store: Store,
+    health: ListingHealth,
 }
 
 impl Discovery {
     pub fn new(ravan: RavanClient, store: Store) -> Self {
-        Self { ravan, store }
+        Self {
+            ravan,
+            store,
+            health: ListingHealth::default(),
+        }
+    }
+
+    /// Whether the last round's listing was complete (false before the first).
+    pub fn health(&self) -> ListingHealth {
+        self.health.clone()
     }
 
     /// One round: list, then apply. Logs one line either way.
     pub async fn run_once(&self) -> Result<ListingApplied, DiscoveryError> {
         let result = self.round().await;
+        self.health.set(result.is_ok());
         let outcome = match &result {
             Ok(applied) => {
                 tracing::info!(

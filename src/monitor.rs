@@ -23,6 +23,7 @@ use futures::StreamExt;
 
 use crate::alert::{AgentRef, Alert};
 use crate::config::PollSchedule;
+use crate::discovery::ListingHealth;
 use crate::domain::{AgentId, Observation};
 use crate::metrics;
 use crate::notify::{Outbox, Webhook};
@@ -53,6 +54,8 @@ pub struct Monitor {
     check_org_linked: bool,
     /// The schedule cycles run on, to tell when one overran its interval.
     schedule: Option<PollSchedule>,
+    /// Watch-all's listing health, when watch-all is on: see [`ListingHealth`].
+    listing: Option<ListingHealth>,
     /// Whether the last cycle overran: a run of overruns is logged once, at its start.
     overrunning: std::sync::atomic::AtomicBool,
     /// The agents the last cycle polled, with the states it committed, at its settings
@@ -80,6 +83,7 @@ impl Monitor {
             concurrency: concurrency.max(1),
             check_org_linked: true,
             schedule: None,
+            listing: None,
             overrunning: std::sync::atomic::AtomicBool::new(false),
             known: Mutex::new(None),
         }
@@ -88,6 +92,12 @@ impl Monitor {
     /// `CHECK_ORG_LINKED` (on unless this says otherwise).
     pub fn check_org_linked(mut self, on: bool) -> Self {
         self.check_org_linked = on;
+        self
+    }
+
+    /// Watch-all is on, and this tells whether its listings are complete.
+    pub fn watch_all(mut self, listing: ListingHealth) -> Self {
+        self.listing = Some(listing);
         self
     }
 
@@ -127,10 +137,17 @@ impl Monitor {
         // each answer meets its agent's record by position, and is folded in as it arrives.
         let ids: Vec<AgentId> = agents.iter().map(|a| a.agent_id).collect();
         let (ravan, latency, org) = (&self.ravan, &latency, self.check_org_linked);
+        // Polls wait at Ravan's throttle gate only up to the next tick.
+        let deadline = self
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(polled.started_at))
+            .and_then(|tick| (tick - Utc::now()).to_std().ok())
+            .map(|left| tokio::time::Instant::now() + left);
         let mut results = futures::stream::iter(ids)
             .map(|id| async move {
                 let started = std::time::Instant::now();
-                let result = ravan.poll(&id, org).await;
+                let result = ravan.poll_until(&id, org, deadline).await;
                 latency.record(started.elapsed().as_secs_f64());
                 (Utc::now(), result)
             })
@@ -140,6 +157,10 @@ impl Monitor {
         let mut summary = CycleSummary::default();
         let mut report = CycleReport::default();
         let mut throttled = 0usize;
+        let listing_ok = self
+            .listing
+            .as_ref()
+            .is_some_and(ListingHealth::is_complete);
         while let Some(((at, result), mut agent)) = results.next().await {
             summary.polled += 1;
             let saved = agent.state.clone();
@@ -166,13 +187,17 @@ impl Monitor {
                     if failure.is_throttled() {
                         throttled += 1;
                     }
-                    summary
-                        .first_failure
-                        .get_or_insert_with(|| described.clone());
+                    if !failure.is_not_found() {
+                        summary
+                            .first_failure
+                            .get_or_insert_with(|| described.clone());
+                    }
                     if failure.is_not_found() {
                         summary.not_found += 1;
-                        // Watch-all unwatches an agent the listing drops; its 404s alert nothing.
-                        let quiet = muted || agent.source == Source::Discovered;
+                        // While watch-all's listings work, they unwatch an agent Ravan no
+                        // longer lists: a discovered agent's 404s alert nothing meanwhile.
+                        let left_to_listing = agent.source == Source::Discovered && listing_ok;
+                        let quiet = muted || left_to_listing;
                         let alert =
                             agent
                                 .state

@@ -80,21 +80,23 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     let addr = listener.local_addr()?;
     let outbox = Outbox::new(store.clone(), RetryPolicy::default())
         .context("building the webhook client")?;
-    let discovery = config
-        .watch_all_agents
-        .then(|| Discovery::new(ravan.clone(), store.clone()).spawn(config.discovery_interval));
-    let monitor = Arc::new(
-        Monitor::new(
-            ravan,
-            store.clone(),
-            outbox.clone(),
-            defaults.clone(),
-            config.thresholds,
-            config.poll_concurrency.get(),
-        )
-        .check_org_linked(config.check_org_linked)
-        .schedule(config.poll_schedule.clone()),
-    );
+    let mut monitor = Monitor::new(
+        ravan.clone(),
+        store.clone(),
+        outbox.clone(),
+        defaults.clone(),
+        config.thresholds,
+        config.poll_concurrency.get(),
+    )
+    .check_org_linked(config.check_org_linked)
+    .schedule(config.poll_schedule.clone());
+    let mut discovery = None;
+    if config.watch_all_agents {
+        let listing = Discovery::new(ravan, store.clone());
+        monitor = monitor.watch_all(listing.health());
+        discovery = Some(listing.spawn(config.discovery_interval));
+    }
+    let monitor = Arc::new(monitor);
 
     let delivery = outbox.spawn();
     let scheduler_running = Arc::new(AtomicBool::new(false));

@@ -449,6 +449,14 @@ impl Store {
             return Ok(None);
         }
         let key = id.to_string();
+        // Settings the operator gave are never dropped with the agent: a discovered agent
+        // changed over the API becomes the operator's, which watch-all does not remove.
+        sqlx::query(
+            "UPDATE agents SET source = 'api' WHERE agent_id = ? AND source = 'discovered'",
+        )
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
         if let Some(name) = &patch.name {
             sqlx::query("UPDATE agents SET name = ? WHERE agent_id = ?")
                 .bind(name)
@@ -548,7 +556,9 @@ impl Store {
         listed: &[(AgentId, Option<String>)],
         now: DateTime<Utc>,
     ) -> Result<ListingApplied, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // It reads, then writes: taking the write lock up front keeps a write committed in
+        // between from failing the whole round with "database is locked".
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut current = std::collections::HashMap::new();
         {
             let mut rows =

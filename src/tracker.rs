@@ -333,7 +333,13 @@ impl CycleSummary {
         let asked = self.polled - self.not_found.min(self.polled);
         if asked > 0 && self.failed == self.polled {
             let first = self.first_failure.as_deref().unwrap_or("unknown error");
-            return Some(format!("all {asked} polls failed; first: {first}"));
+            let found_none = match self.not_found {
+                0 => String::new(),
+                n => format!(" ({n} more answered 404)"),
+            };
+            return Some(format!(
+                "all {asked} polls failed{found_none}; first: {first}"
+            ));
         }
         None
     }

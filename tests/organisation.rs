@@ -474,36 +474,124 @@ fn monitor_with_hourly_schedule(ravan: &FakeRavan, store: &Store) -> Monitor {
         .schedule(PollSchedule::parse("0 0 * * * *").unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_agent_of_watch_all_alerts_nothing_and_others_alert_once() {
-    let ravan = FakeRavan::start().await;
-    let ids = agent_ids(2);
-    let (monitor, store) = monitor(&ravan, &ids, 2).await;
-    // The second is a discovered agent: the listing, not its 404s, decides about it.
-    store
-        .apply_listing(&[(agent_ids(3)[2].parse().unwrap(), None)], Utc::now())
-        .await
-        .unwrap();
+/// Agent alerts of `cycles` more cycles, as (agent id, kind).
+async fn agent_alerts(monitor: &Monitor, cycles: usize) -> Vec<(String, AgentAlertKind)> {
     let mut kinds = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..cycles {
         for alert in monitor.run_cycle().await.unwrap().alerts {
             if let Alert::Agent(a) = alert {
                 kinds.push((a.agent.id.to_string(), a.kind));
             }
         }
     }
+    kinds
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovered_agents_404s_are_left_to_the_listing_only_while_listings_work() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(3);
+    // ids[0] is from the env; ids[2] is listed (so discovered) but Ravan answers 404 for its
+    // status, as for an agent deleted between a listing and the polls.
+    ravan.set_listing(
+        common::Shape::Snake,
+        vec![common::listed_agent(
+            common::Shape::Snake,
+            &ids[2],
+            "Gone soon",
+            true,
+        )],
+    );
+    let (monitor, store) = monitor(&ravan, &ids[..1], 2).await;
+    let client = RavanClient::new(
+        ravan.uri().parse().unwrap(),
+        &RavanAuth::Bearer(Secret::new("t")),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let discovery = ravan_watch::discovery::Discovery::new(client, store.clone());
+    let monitor = monitor.watch_all(discovery.health());
+    discovery.run_once().await.unwrap();
+    assert!(discovery.health().is_complete());
+
+    assert_eq!(
+        agent_alerts(&monitor, 4).await,
+        vec![(ids[0].clone(), AgentAlertKind::Missing)],
+        "the env agent alerts; the discovered one is left to the listing"
+    );
+    let discovered = store.agent(ids[2].parse().unwrap()).await.unwrap().unwrap();
+    assert!(discovered.state.missing_since.is_some());
+
+    // Listings fail from now on: nothing would ever unwatch it, so its 404s alert after all.
+    ravan.set_listing_all(Some(ResponseTemplate::new(403)));
+    assert!(discovery.run_once().await.is_err());
+    assert!(!discovery.health().is_complete());
+    assert_eq!(
+        agent_alerts(&monitor, 2).await,
+        vec![(ids[2].clone(), AgentAlertKind::Missing)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_watch_all_a_discovered_agent_alerts_missing_like_any_other() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(2);
+    let (monitor, store) = monitor(&ravan, &ids[..1], 2).await;
+    // Found by an earlier watch-all; WATCH_ALL_AGENTS is off now.
+    store
+        .apply_listing(&[(ids[1].parse().unwrap(), None)], Utc::now())
+        .await
+        .unwrap();
+    let mut kinds = agent_alerts(&monitor, 3).await;
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         kinds,
         vec![
             (ids[0].clone(), AgentAlertKind::Missing),
             (ids[1].clone(), AgentAlertKind::Missing),
-        ],
-        "env agents alert once each; the discovered one not at all"
+        ]
     );
-    let discovered = store
-        .agent(agent_ids(3)[2].parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(discovered.state.missing_since.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_beyond_the_next_tick_ends_the_cycle_without_more_requests() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(3);
+    ravan.answer_all(Some(
+        ResponseTemplate::new(429).insert_header("retry-after", "300"),
+    ));
+    let (monitor, store) = monitor(&ravan, &ids, 1).await;
+    let monitor = monitor.schedule(PollSchedule::parse("* * * * * *").unwrap());
+    let started = std::time::Instant::now();
+    let first = monitor.run_cycle().await.unwrap();
+    assert_eq!((first.polled, first.failed), (3, 3));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the cycle did not wait out the 300 s: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(ravan.requests("status").await, 1, "one request, then none");
+    let second = monitor.run_cycle().await.unwrap();
+    assert_eq!(
+        ravan.requests("status").await,
+        1,
+        "still none while the gate is shut"
+    );
+    let monitor_alerts: Vec<_> = second
+        .alerts
+        .iter()
+        .filter_map(|a| match a {
+            Alert::Monitor(m) => Some(m.kind),
+            Alert::Agent(_) => None,
+        })
+        .collect();
+    assert_eq!(monitor_alerts, vec![MonitorAlertKind::Down]);
+    assert!(
+        store
+            .agents()
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| a.state.last.is_none())
+    );
 }

@@ -1088,3 +1088,26 @@ async fn sqlx_rows(path: &std::path::Path, sql: &str) -> Vec<sqlx::sqlite::Sqlit
         .unwrap();
     sqlx::query(sql).fetch_all(&mut conn).await.unwrap()
 }
+
+#[tokio::test]
+async fn a_discovered_agent_changed_over_the_api_becomes_the_operators() {
+    let (store, _dir, _) = temp_store().await;
+    apply(&store, &[(A, "Front desk"), (B, "Sales")]).await;
+    let patch = AgentPatch {
+        muted: Some(true),
+        ..AgentPatch::default()
+    };
+    let changed = store.update_agent(id(A), &patch).await.unwrap().unwrap();
+    assert_eq!(
+        changed.source,
+        Source::Api,
+        "the operator's settings are not dropped"
+    );
+    assert_eq!(watched_agent(&store, B).await.source, Source::Discovered);
+    for _ in 0..3 {
+        apply(&store, &[]).await;
+    }
+    assert!(is_watched(&store, A).await, "never removed by the listing");
+    assert!(watched_agent(&store, A).await.muted);
+    assert!(!is_watched(&store, B).await, "the untouched one is");
+}

@@ -219,6 +219,10 @@ pub struct AgentStatus {
     #[schema(required = true)]
     pub missing_since: Option<DateTime<Utc>>,
     pub accounts: Vec<AccountStatus>,
+    /// Whether the missing alert went out (the 404s reached the failure threshold): what the
+    /// status page calls "not found at Ravan". Not part of the JSON.
+    #[serde(skip)]
+    pub missing_alerted: bool,
 }
 
 /// One Cal.com account of the agent, as Ravan last reported it.
@@ -260,6 +264,7 @@ impl From<&AgentState> for AgentStatus {
             last_checked_at: s.last_checked_at,
             last_error: s.last_error.clone(),
             missing_since: s.missing_since,
+            missing_alerted: s.missing_alerted,
             accounts: last
                 .map(|o| o.accounts.iter().map(AccountStatus::from).collect())
                 .unwrap_or_default(),

@@ -248,9 +248,7 @@ struct Card {
 impl Card {
     fn new(a: &Agent, now: DateTime<Utc>) -> Self {
         let (rank, class, health) = match a.state.healthy {
-            _ if a.state.missing_since.is_some() => {
-                (Rank::Unhealthy, "unhealthy", "not found at Ravan")
-            }
+            _ if a.state.missing_alerted => (Rank::Unhealthy, "unhealthy", "not found at Ravan"),
             Some(false) => (Rank::Unhealthy, "unhealthy", "unhealthy"),
             Some(true) => (Rank::Healthy, "healthy", "healthy"),
             None if a.state.last_error.is_some() => {

@@ -18,8 +18,7 @@ use url::Url;
 
 use crate::config::RavanAuth;
 use crate::domain::{Account, AgentId, Connection, Observation};
-use crate::notify::text::truncate;
-use crate::util::root_cause;
+use crate::util::{root_cause, truncate};
 
 mod listing;
 
@@ -188,8 +187,6 @@ struct ErrorBody {
     message: Option<String>,
     #[serde(default)]
     code: Option<String>,
-    #[serde(default)]
-    success: Option<bool>,
 }
 
 #[derive(Clone)]
@@ -282,7 +279,23 @@ impl RavanClient {
         agent: &AgentId,
         check_org_linked: bool,
     ) -> Result<Observation, PollFailure> {
-        let mut obs = self.status(agent).await?;
+        self.poll_until(agent, check_org_linked, None).await
+    }
+
+    /// [`RavanClient::poll`], for a poll cycle that ends at `deadline` (the next tick): when a
+    /// 429 has closed the gate beyond it, the poll fails as throttled at once, without a
+    /// request. A long `Retry-After` then ends the cycle instead of stretching it over hours,
+    /// and persistent throttling reaches the monitor alert in `FAILURE_THRESHOLD` cycles.
+    pub async fn poll_until(
+        &self,
+        agent: &AgentId,
+        check_org_linked: bool,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Observation, PollFailure> {
+        let (status, body) = self
+            .get(self.status_url(agent), MAX_BODY_BYTES, deadline)
+            .await?;
+        let mut obs = classify(status, &body)?;
         if !obs.has_no_private_connection() {
             return Ok(obs);
         }
@@ -290,7 +303,14 @@ impl RavanClient {
         if !check_org_linked {
             return Ok(obs);
         }
-        match self.info(agent).await {
+        let info = match self
+            .get(self.info_url(agent), MAX_BODY_BYTES, deadline)
+            .await
+        {
+            Ok((status, body)) => classify_info(status, &body),
+            Err(failure) => Err(failure),
+        };
+        match info {
             Ok(EffectiveAccount::None) => Ok(obs),
             Ok(EffectiveAccount::Account {
                 connection,
@@ -310,20 +330,28 @@ impl RavanClient {
     /// `/status` of one agent, once: its private connection. Never retries: the next cycle is
     /// the retry.
     pub async fn status(&self, agent: &AgentId) -> Result<Observation, PollFailure> {
-        let (status, body) = self.get(self.status_url(agent), MAX_BODY_BYTES).await?;
+        let (status, body) = self
+            .get(self.status_url(agent), MAX_BODY_BYTES, None)
+            .await?;
         classify(status, &body)
     }
 
     /// `/info` of one agent, once: the account it effectively books through.
     pub async fn info(&self, agent: &AgentId) -> Result<EffectiveAccount, PollFailure> {
-        let (status, body) = self.get(self.info_url(agent), MAX_BODY_BYTES).await?;
+        let (status, body) = self.get(self.info_url(agent), MAX_BODY_BYTES, None).await?;
         classify_info(status, &body)
     }
 
-    /// Waits at the throttle gate, sends a GET, reads at most `cap` bytes of the answer. A 429
-    /// closes the gate and is a [`PollFailure::Throttled`].
-    async fn get(&self, url: Url, cap: usize) -> Result<(u16, Vec<u8>), PollFailure> {
-        self.wait_for_gate().await;
+    /// Waits at the throttle gate (not past `deadline`: then it is a throttled failure at
+    /// once), sends a GET, reads at most `cap` bytes of the answer. A 429 closes the gate and is
+    /// a [`PollFailure::Throttled`].
+    async fn get(
+        &self,
+        url: Url,
+        cap: usize,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(u16, Vec<u8>), PollFailure> {
+        self.wait_for_gate(deadline).await?;
         let response = self
             .http
             .get(url)
@@ -358,25 +386,40 @@ impl RavanClient {
     }
 
     fn close_gate(&self, wait: Duration) {
-        let until = tokio::time::Instant::now() + wait;
+        let now = tokio::time::Instant::now();
+        let until = now + wait;
         let mut gate = self
             .throttled_until
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let was_open = gate.is_none_or(|g| g <= now);
         if gate.is_none_or(|g| g < until) {
             *gate = Some(until);
         }
-        tracing::warn!(
-            wait_secs = wait.as_secs(),
-            "Ravan API answered 429: no request is sent until the wait it asked for is over"
-        );
+        drop(gate);
+        // Requests in flight when the gate closes may bring more 429s: one line for the pause.
+        if was_open {
+            tracing::warn!(
+                wait_secs = wait.as_secs_f64(),
+                "Ravan API answered 429: no request is sent until the wait it asked for is over"
+            );
+        }
     }
 
-    async fn wait_for_gate(&self) {
+    async fn wait_for_gate(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), PollFailure> {
         // Read again after each sleep: another request may have moved the gate meanwhile.
         while let Some(until) = self.throttled_until() {
+            if deadline.is_some_and(|d| until > d) {
+                return Err(PollFailure::Throttled {
+                    retry_after: until - tokio::time::Instant::now(),
+                });
+            }
             tokio::time::sleep_until(until).await;
         }
+        Ok(())
     }
 
     fn transport_failure(&self, e: reqwest::Error) -> PollFailure {
@@ -434,7 +477,11 @@ pub fn classify(status: u16, body: &[u8]) -> Result<Observation, PollFailure> {
         // Only Ravan's own answer about the agent: a 404 page from a proxy, or from a wrong
         // RAVAN_API_BASE_URL, would make every agent look deleted.
         let err = error_body(body);
-        if err.code.as_deref() == Some("NOT_FOUND") || err.success == Some(false) {
+        if err
+            .code
+            .as_deref()
+            .is_some_and(|c| c.eq_ignore_ascii_case("NOT_FOUND"))
+        {
             return Err(PollFailure::NotFound {
                 message: err.message.unwrap_or_default(),
             });
@@ -754,7 +801,7 @@ mod tests {
             panic!("{err:?}");
         };
         assert!(message.contains("\"poolxxx"), "{message}");
-        assert!(message.contains(crate::notify::text::MARKER), "{message}");
+        assert!(message.contains(crate::util::MARKER), "{message}");
         assert!(message.chars().count() < 120, "{}", message.chars().count());
         assert!(err.to_string().chars().count() < 200);
         // Case matters: the documented values are lowercase.
@@ -892,8 +939,8 @@ mod tests {
         assert!(err.is_not_found());
         assert!(!err.is_auth());
         assert_eq!(err.kind(), "not_found");
-        // Ravan's error shape, either half of it, says "not found"...
-        for body in [&br#"{"code":"NOT_FOUND"}"#[..], br#"{"success":false}"#] {
+        // Ravan's error code says "not found"...
+        for body in [&br#"{"code":"NOT_FOUND"}"#[..], br#"{"code":"not_found"}"#] {
             assert!(classify(404, body).unwrap_err().is_not_found());
         }
         // ...but a 404 page that is not Ravan's (a proxy, a wrong base URL) is only a failed
@@ -905,6 +952,7 @@ mod tests {
             b"[]",
             br#"{"detail":"Not Found"}"#,
             br#"{"success":true,"code":"OTHER"}"#,
+            br#"{"success":false,"message":"Cannot GET /v1/api/v1/calcom/agents/x/status"}"#,
         ] {
             let err = classify(404, body).unwrap_err();
             assert!(!err.is_not_found(), "{:?}", String::from_utf8_lossy(body));
