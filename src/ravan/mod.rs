@@ -41,7 +41,8 @@ pub enum PollFailure {
     /// 401/403: the credentials are wrong for every agent, not just this one.
     #[error("Ravan API refused the credentials (HTTP {status}){}", msg(.message))]
     Unauthorized { status: u16, message: String },
-    /// 404 from `/status`: Ravan does not know the agent (deleted, or a wrong id).
+    /// 404 from `/status` with Ravan's `NOT_FOUND` code: Ravan does not know the agent (deleted,
+    /// or a wrong id).
     #[error("agent not found at Ravan (HTTP 404){}", msg(.message))]
     NotFound { message: String },
     /// 429: Ravan asks us to slow down; the client waits `retry_after` before its next request.
