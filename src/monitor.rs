@@ -187,11 +187,6 @@ impl Monitor {
                     if failure.is_throttled() {
                         throttled += 1;
                     }
-                    if !failure.is_not_found() {
-                        summary
-                            .first_failure
-                            .get_or_insert_with(|| described.clone());
-                    }
                     if failure.is_not_found() {
                         summary.not_found += 1;
                         // While watch-all's listings work, they unwatch an agent Ravan no
@@ -204,6 +199,10 @@ impl Monitor {
                                 .not_found(&who, described, at, &self.thresholds, quiet);
                         alert.into_iter().collect()
                     } else {
+                        // 404s say the API works: the monitor's reason names a real failure.
+                        summary
+                            .first_failure
+                            .get_or_insert_with(|| described.clone());
                         agent.state.poll_failed(described, at);
                         Vec::new()
                     }
