@@ -52,3 +52,16 @@ where
 pub fn truncate(s: &str, max_chars: usize) -> String {
     fit(s.chars().map(String::from), max_chars)
 }
+
+/// A wait that outside input asks for, in (possibly fractional) seconds, as a `Duration` of at
+/// most `max`; `None` for NaN or a negative value. The one way such a number becomes a
+/// `Duration`: `Duration::from_secs_f64` panics on values it cannot hold (1e20, infinity).
+pub fn bounded_secs(secs: f64, max: std::time::Duration) -> Option<std::time::Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    // Compared before converting; `min` on a finite bound also tames infinity.
+    Some(std::time::Duration::from_secs_f64(
+        secs.min(max.as_secs_f64()),
+    ))
+}

@@ -613,3 +613,64 @@ async fn after_a_429_both_forms_deliver_once_after_the_wait_in_order() {
         assert!(entries(&store).await.iter().all(|e| e.status == OutboxStatus::Delivered));
     }
 }
+
+/// A webhook's rate-limit answers are outside input: however absurd the wait they ask for
+/// (1e20 s, NaN, negative), classifying and pacing never panic, and every wait is bounded.
+#[tokio::test]
+async fn hostile_rate_limit_waits_never_panic_and_are_bounded() {
+    use ravan_watch::notify::deliver::{Pace, classify};
+    use ravan_watch::notify::{DeliveryError, Platform, Sender};
+
+    let cap = std::time::Duration::from_secs(300);
+    for header in [
+        Some(1e20),
+        Some(f64::MAX),
+        Some(f64::INFINITY),
+        Some(f64::NAN),
+        Some(-1.0),
+        None,
+    ] {
+        for body in [
+            "",
+            r#"{"retry_after": 1e20, "global": false}"#,
+            r#"{"retry_after": 1.7976931348623157e308}"#,
+            r#"{"retry_after": -3}"#,
+        ] {
+            for platform in [Platform::Slack, Platform::Discord] {
+                match classify(platform, 429, header, body) {
+                    Err(DeliveryError::RateLimited(wait)) => {
+                        assert!(wait <= cap, "{header:?} {body}: {wait:?}")
+                    }
+                    other => panic!("{header:?} {body}: {other:?}"),
+                }
+            }
+        }
+    }
+
+    // Discord's bucket headers on a success: the pause before the next message is bounded too.
+    for reset in ["1e20", "1.7976931348623157e308", "inf", "NaN", "-2"] {
+        let discord = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(
+                ResponseTemplate::new(204)
+                    .insert_header("x-ratelimit-remaining", "0")
+                    .insert_header("x-ratelimit-reset-after", reset),
+            )
+            .mount(&discord)
+            .await;
+        let hook = ravan_watch::notify::Webhook::new(
+            Platform::Discord,
+            ravan_watch::secret::SecretUrl::new(
+                format!("{}/api/webhooks/1/tok", discord.uri())
+                    .parse()
+                    .unwrap(),
+            ),
+        );
+        let sender = Sender::new(std::time::Duration::from_secs(5)).unwrap();
+        let pace = sender.send(&hook, &serde_json::json!({})).await.unwrap();
+        match pace {
+            Pace::WaitBeforeNext(wait) => assert!(wait <= cap, "{reset}: {wait:?}"),
+            Pace::Free => {}
+        }
+    }
+}

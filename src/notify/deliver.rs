@@ -15,7 +15,7 @@ use reqwest::header::RETRY_AFTER;
 use serde::Deserialize;
 
 use super::{Platform, Webhook, text};
-use crate::util::root_cause;
+use crate::util::{bounded_secs, root_cause};
 
 /// Slack answers that mean the webhook is gone, whatever the status code.
 const SLACK_DEAD: &[&str] = &[
@@ -114,6 +114,10 @@ impl DeliveryError {
     }
 }
 
+/// The longest wait a webhook's answer can impose (a 429's `Retry-After` or `retry_after`,
+/// Discord's bucket reset); the retry policy's cap on rate-limit waits is the same 5 min.
+pub const MAX_PACE_WAIT: Duration = Duration::from_secs(300);
+
 #[derive(Clone)]
 pub struct Sender {
     http: reqwest::Client,
@@ -173,10 +177,11 @@ impl Sender {
                 header("x-ratelimit-remaining"),
                 header("x-ratelimit-reset-after"),
             ) {
-                (Some(remaining), Some(reset))
-                    if remaining < 1.0 && reset.is_finite() && reset > 0.0 =>
-                {
-                    Pace::WaitBeforeNext(Duration::from_secs_f64(reset))
+                (Some(remaining), Some(reset)) if remaining < 1.0 => {
+                    match bounded_secs(reset, MAX_PACE_WAIT) {
+                        Some(wait) if !wait.is_zero() => Pace::WaitBeforeNext(wait),
+                        _ => Pace::Free,
+                    }
                 }
                 _ => Pace::Free,
             };
@@ -224,12 +229,12 @@ pub fn classify(
             let from_body = serde_json::from_str::<DiscordRateLimit>(body)
                 .ok()
                 .map(|b| b.retry_after);
-            let secs = from_body
+            let wait = from_body
                 .or(retry_after_header)
-                .filter(|s| s.is_finite() && *s >= 0.0);
-            Err(DeliveryError::RateLimited(Duration::from_secs_f64(
-                secs.unwrap_or(1.0),
-            )))
+                .and_then(|s| bounded_secs(s, MAX_PACE_WAIT));
+            Err(DeliveryError::RateLimited(
+                wait.unwrap_or(Duration::from_secs(1)),
+            ))
         }
         (_, 500..=599) => Err(DeliveryError::Transient(answer())),
         (Platform::Slack, 403 | 404 | 410) | (Platform::Discord, 401 | 403 | 404) => {

@@ -440,12 +440,10 @@ impl RavanClient {
 pub fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        if !secs.is_finite() || secs < 0.0 {
+        if secs.is_infinite() {
             return None;
         }
-        // Compared before converting: from_secs_f64 panics on values it cannot hold.
-        let max = MAX_THROTTLE_WAIT.as_secs_f64();
-        return Some(Duration::from_secs_f64(secs.min(max)));
+        return crate::util::bounded_secs(secs, MAX_THROTTLE_WAIT);
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let wait = (at.with_timezone(&chrono::Utc) - now)
