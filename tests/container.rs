@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -128,9 +129,31 @@ fn the_dockerfile_has_what_operators_rely_on() {
     }
 }
 
+/// The binary as the image's user can run it. The build's own copy may lie where that user
+/// cannot reach (a checkout under `/root`, or in a `mktemp -d` folder), so it is copied into a
+/// folder of the user's own under the system's temporary directory.
+struct ImageBinary {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl ImageBinary {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ravan-watch");
+        std::fs::copy(BIN, &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(dir.path(), Some(IMAGE_UID), Some(IMAGE_UID)).unwrap();
+        }
+        Self { _dir: dir, path }
+    }
+}
+
 /// The binary with an empty environment and `env`; as the image's user when we are root.
-fn as_image_user(args: &[&str], env: &[(&str, String)], dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+fn as_image_user(bin: &ImageBinary, args: &[&str], env: &[(&str, String)], dir: &Path) -> Command {
+    let mut cmd = Command::new(&bin.path);
     cmd.args(args)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -152,8 +175,12 @@ fn uid_of(child: &Child) -> u32 {
         .expect("Uid line")
 }
 
-async fn healthcheck(env: &[(&str, String)], dir: &Path) -> (Option<i32>, String) {
-    let mut cmd = as_image_user(&["healthcheck"], env, dir);
+async fn healthcheck(
+    bin: &ImageBinary,
+    env: &[(&str, String)],
+    dir: &Path,
+) -> (Option<i32>, String) {
+    let mut cmd = as_image_user(bin, &["healthcheck"], env, dir);
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
@@ -167,6 +194,7 @@ async fn healthcheck(env: &[(&str, String)], dir: &Path) -> (Option<i32>, String
 async fn serve_runs_as_a_non_root_user_and_healthcheck_sees_it() {
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "active", None);
+    let bin = ImageBinary::new();
     let dir = tempfile::tempdir().unwrap();
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -189,10 +217,10 @@ async fn serve_runs_as_a_non_root_user_and_healthcheck_sees_it() {
     ];
 
     // Nothing listens yet: unhealthy.
-    let (code, output) = healthcheck(&env, dir.path()).await;
+    let (code, output) = healthcheck(&bin, &env, dir.path()).await;
     assert_eq!(code, Some(1), "{output}");
 
-    let mut child = as_image_user(&["serve"], &env, dir.path())
+    let mut child = as_image_user(&bin, &["serve"], &env, dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -205,7 +233,7 @@ async fn serve_runs_as_a_non_root_user_and_healthcheck_sees_it() {
     // Healthy once the listener is up; polled with a deadline.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let healthy = loop {
-        let (code, output) = healthcheck(&env, dir.path()).await;
+        let (code, output) = healthcheck(&bin, &env, dir.path()).await;
         if code == Some(0) {
             break true;
         }
