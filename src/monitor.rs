@@ -63,6 +63,9 @@ pub struct Monitor {
     /// the next cycle can start from here. `None` (at start, or after a cycle failed) means:
     /// read everything.
     known: Mutex<Option<Watched>>,
+    /// Held for the whole of a cycle: two cycles of one monitor never run at once, whoever
+    /// calls them (the scheduler also skips a tick that finds a cycle running).
+    cycle: tokio::sync::Mutex<()>,
 }
 
 impl Monitor {
@@ -86,6 +89,7 @@ impl Monitor {
             listing: None,
             overrunning: std::sync::atomic::AtomicBool::new(false),
             known: Mutex::new(None),
+            cycle: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -108,8 +112,10 @@ impl Monitor {
         self
     }
 
-    /// Polls every watched agent once and records the outcome.
+    /// Polls every watched agent once and records the outcome. A call made while another
+    /// cycle runs waits for it to finish.
     pub async fn run_cycle(&self) -> Result<CycleReport, StoreError> {
+        let _one_at_a_time = self.cycle.lock().await;
         let started = std::time::Instant::now();
         let lifted = self.store.lift_expired_mutes(Utc::now()).await?;
         if lifted > 0 {

@@ -463,3 +463,23 @@ async fn steady_agents_are_not_rewritten_and_changes_between_cycles_are_seen() {
         report.alerts
     );
 }
+
+/// Two cycles of one monitor never run at once, whoever calls them: the second starts polling
+/// only after the first has committed (issue 12, item 6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_cycles_called_at_once_run_one_after_the_other() {
+    let ravan = FakeRavan::start().await;
+    let delay = Duration::from_millis(300);
+    let ids = slow_agents(&ravan, 2, delay);
+    let (monitor, _store) = monitor(&ravan, &ids, 2, 2).await;
+    let (a, b) = tokio::join!(monitor.run_cycle(), monitor.run_cycle());
+    assert_eq!(a.unwrap().polled, 2);
+    assert_eq!(b.unwrap().polled, 2);
+    let arrivals = ravan.arrivals();
+    assert_eq!(arrivals.len(), 4);
+    assert!(
+        arrivals[2] - arrivals[1] >= delay - Duration::from_millis(30),
+        "the second cycle polled while the first was still waiting: {:?}",
+        arrivals.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
+    );
+}
