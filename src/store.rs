@@ -249,8 +249,11 @@ fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+/// A stored time; one out of chrono's range is corrupt, not 1970.
+fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| corrupt("time", format!("{ms} ms is out of range")))
 }
 
 /// Agents whose new state one `UPDATE` writes: two parameters each, well inside SQLite's
@@ -649,8 +652,9 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
         {
-            Some(row) => serde_json::from_str(row.get::<&str, _>("state"))
-                .map_err(|e| corrupt("monitor state", e)),
+            Some(row) => {
+                serde_json::from_str(&text(&row, "state")?).map_err(|e| corrupt("monitor state", e))
+            }
             None => Ok(MonitorState::default()),
         }
     }
@@ -698,7 +702,7 @@ impl Store {
             }
             let mut rows = query.bind(version).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                written_states.insert(row.get::<String, _>(0));
+                written_states.insert(row.try_get::<String, _>(0)?);
             }
         }
         for update in agents.iter().filter(|u| !u.alerts.is_empty()) {
@@ -766,15 +770,14 @@ impl Store {
             .await?
             .iter()
             .map(|row| {
-                let platform = match row.get::<&str, _>("platform") {
-                    "slack" => Platform::Slack,
-                    _ => Platform::Discord,
-                };
-                let url = Url::parse(row.get("url")).map_err(|e| corrupt("dead webhook url", e))?;
+                let platform =
+                    platform(&text(row, "platform")?).map_err(|e| within(e, "dead webhook"))?;
+                let url =
+                    Url::parse(&text(row, "url")?).map_err(|e| corrupt("dead webhook url", e))?;
                 Ok(DeadWebhook {
                     webhook: Webhook::new(platform, SecretUrl::new(url)),
-                    reason: row.get("reason"),
-                    since: from_millis(row.get("since")),
+                    reason: text(row, "reason")?,
+                    since: time(row, "since").map_err(|e| within(e, "dead webhook"))?,
                 })
             })
             .collect()
@@ -827,10 +830,9 @@ impl Store {
 
     pub async fn outbox_pending(&self) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status = 'pending'")
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
                 .fetch_one(&self.pool)
-                .await?
-                .get("n"),
+                .await?,
         )
     }
 
@@ -946,12 +948,32 @@ fn text(row: &SqliteRow, name: &str) -> Result<String, StoreError> {
     column(row, name)
 }
 
-fn url_column(row: &SqliteRow, column: &str) -> Result<Option<SecretUrl>, StoreError> {
-    row.get::<Option<String>, _>(column)
+/// A time column (Unix milliseconds).
+fn time(row: &SqliteRow, name: &str) -> Result<DateTime<Utc>, StoreError> {
+    from_millis(column(row, name)?).map_err(|e| within(e, name))
+}
+
+fn optional_time(row: &SqliteRow, name: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    column::<Option<i64>>(row, name)?
+        .map(from_millis)
+        .transpose()
+        .map_err(|e| within(e, name))
+}
+
+/// `e`, said to be about `place` (a column, or a row's key).
+fn within(e: StoreError, place: &str) -> StoreError {
+    match e {
+        StoreError::Corrupt(why) => StoreError::Corrupt(format!("{place}: {why}")),
+        other => other,
+    }
+}
+
+fn url_column(row: &SqliteRow, name: &str) -> Result<Option<SecretUrl>, StoreError> {
+    column::<Option<String>>(row, name)?
         .map(|s| {
             Url::parse(&s)
                 .map(SecretUrl::new)
-                .map_err(|e| corrupt(column, e))
+                .map_err(|e| corrupt(name, e))
         })
         .transpose()
 }
@@ -971,60 +993,90 @@ async fn read_agents(
     Ok(agents)
 }
 
+/// The key of an agent's row, for errors: what an operator can look up.
+fn agent_key(row: &SqliteRow) -> String {
+    row.try_get::<String, _>("agent_id")
+        .map(|id| format!("agent {id:?}"))
+        .unwrap_or_else(|_| "agent (unreadable agent_id)".to_owned())
+}
+
 fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
-    let state: &str = row.get("state");
-    let mut agent = AgentRecord {
-        state: serde_json::from_str(state).map_err(|e| corrupt("agent state", e))?,
-        ..settings_from_row(row)?
+    let read = || -> Result<AgentRecord, StoreError> {
+        let state = text(row, "state")?;
+        let mut agent = AgentRecord {
+            state: serde_json::from_str(&state).map_err(|e| corrupt("state", e))?,
+            ..settings_from_row(row)?
+        };
+        // Read with the last cycle (agents_with_last_poll): the agent was checked when that
+        // cycle began, if it polled the agent, even when nothing of its state needed saving.
+        let last_poll = optional_time(row, "last_poll_at")?;
+        if last_poll > agent.state.last_checked_at {
+            agent.state.last_checked_at = last_poll;
+        }
+        Ok(agent)
     };
-    // Read with the last cycle (agents_with_last_poll): the agent was checked when that cycle
-    // began, if it polled the agent, even when nothing of its state needed saving.
-    let last_poll = row.get::<Option<i64>, _>("last_poll_at").map(from_millis);
-    if last_poll > agent.state.last_checked_at {
-        agent.state.last_checked_at = last_poll;
-    }
-    Ok(agent)
+    read().map_err(|e| within(e, &agent_key(row)))
 }
 
 /// An agent's settings; its state left at the default (the row need not have it).
 fn settings_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
-    let id: String = row.get("agent_id");
-    Ok(AgentRecord {
-        agent_id: id.parse().map_err(|e| corrupt("agent_id", e))?,
-        name: row.get("name"),
-        listed_name: column(row, "listed_name")?,
-        source: Source::parse(&text(row, "source")?)?,
-        slack_webhook_url: url_column(row, "slack_webhook_url")?,
-        discord_webhook_url: url_column(row, "discord_webhook_url")?,
-        muted: row.get("muted"),
-        muted_until: row.get::<Option<i64>, _>("muted_until").map(from_millis),
-        created_at: from_millis(row.get("created_at")),
-        added_version: row.get("added_version"),
-        state: AgentState::default(),
-    })
+    let read = || -> Result<AgentRecord, StoreError> {
+        Ok(AgentRecord {
+            agent_id: text(row, "agent_id")?
+                .parse()
+                .map_err(|e| corrupt("agent_id", e))?,
+            name: column(row, "name")?,
+            listed_name: column(row, "listed_name")?,
+            source: Source::parse(&text(row, "source")?)?,
+            slack_webhook_url: url_column(row, "slack_webhook_url")?,
+            discord_webhook_url: url_column(row, "discord_webhook_url")?,
+            muted: column(row, "muted")?,
+            muted_until: optional_time(row, "muted_until")?,
+            created_at: time(row, "created_at")?,
+            added_version: column(row, "added_version")?,
+            state: AgentState::default(),
+        })
+    };
+    read().map_err(|e| within(e, &agent_key(row)))
+}
+
+fn platform(name: &str) -> Result<Platform, StoreError> {
+    match name {
+        "slack" => Ok(Platform::Slack),
+        "discord" => Ok(Platform::Discord),
+        other => Err(corrupt(
+            "platform",
+            format!("{other:?} is not slack or discord"),
+        )),
+    }
 }
 
 fn outbox_from_row(row: &SqliteRow) -> Result<OutboxEntry, StoreError> {
-    let platform = match row.get::<&str, _>("platform") {
-        "slack" => Platform::Slack,
-        "discord" => Platform::Discord,
-        other => return Err(corrupt("outbox platform", other)),
+    let read = || -> Result<OutboxEntry, StoreError> {
+        let url = Url::parse(&text(row, "url")?).map_err(|e| corrupt("url", e))?;
+        let status = match text(row, "status")?.as_str() {
+            "pending" => OutboxStatus::Pending,
+            "delivered" => OutboxStatus::Delivered,
+            "failed" => OutboxStatus::Failed,
+            other => return Err(corrupt("status", format!("{other:?} is not a status"))),
+        };
+        let attempts: i64 = column(row, "attempts")?;
+        Ok(OutboxEntry {
+            id: column(row, "id")?,
+            batch: column(row, "batch")?,
+            webhook: Webhook::new(platform(&text(row, "platform")?)?, SecretUrl::new(url)),
+            alert: serde_json::from_str(&text(row, "alert")?).map_err(|e| corrupt("alert", e))?,
+            status,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| corrupt("attempts", format!("{attempts} is out of range")))?,
+            next_attempt_at: time(row, "next_attempt_at")?,
+            last_error: column(row, "last_error")?,
+            created_at: time(row, "created_at")?,
+        })
     };
-    let url = Url::parse(row.get("url")).map_err(|e| corrupt("outbox url", e))?;
-    let status = match row.get::<&str, _>("status") {
-        "pending" => OutboxStatus::Pending,
-        "delivered" => OutboxStatus::Delivered,
-        _ => OutboxStatus::Failed,
-    };
-    Ok(OutboxEntry {
-        id: row.get("id"),
-        batch: row.get("batch"),
-        webhook: Webhook::new(platform, SecretUrl::new(url)),
-        alert: serde_json::from_str(row.get("alert")).map_err(|e| corrupt("outbox alert", e))?,
-        status,
-        attempts: row.get::<i64, _>("attempts").try_into().unwrap_or(u32::MAX),
-        next_attempt_at: from_millis(row.get("next_attempt_at")),
-        last_error: row.get("last_error"),
-        created_at: from_millis(row.get("created_at")),
-    })
+    let key = row
+        .try_get::<i64, _>("id")
+        .map(|id| format!("outbox entry id {id}"))
+        .unwrap_or_else(|_| "outbox entry (unreadable id)".to_owned());
+    read().map_err(|e| within(e, &key))
 }

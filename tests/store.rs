@@ -1111,3 +1111,99 @@ async fn a_discovered_agent_changed_over_the_api_becomes_the_operators() {
     assert!(watched_agent(&store, A).await.muted);
     assert!(!is_watched(&store, B).await, "the untouched one is");
 }
+
+// ---------------------------------------------------------------- rows that do not decode
+
+/// A stored value the code cannot read is a `StoreError` naming the row, never a panic and
+/// never a silent rewrite into another value (issue 12, item 5).
+#[tokio::test]
+async fn rows_that_do_not_decode_are_errors_naming_the_row_not_panics_or_rewrites() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "a text in an integer column",
+            "UPDATE agents SET created_at = 'yesterday'",
+            A,
+        ),
+        (
+            "a time out of range",
+            "UPDATE agents SET muted_until = 9223372036854775807, muted = 1",
+            A,
+        ),
+        (
+            "an unknown source",
+            "UPDATE agents SET source = 'martian'",
+            A,
+        ),
+        (
+            "a boolean that is text",
+            "UPDATE agents SET muted = 'maybe'",
+            A,
+        ),
+    ];
+    for (what, sql, key) in cases {
+        let (store, dir, _) = temp_store().await;
+        store.ensure_agents(&[id(A)], now()).await.unwrap();
+        // The column constraints of the migrations would refuse some of these: go around them.
+        let path = dir.path().join("state.db");
+        let sql = format!("PRAGMA ignore_check_constraints = ON; {sql}");
+        sqlx_raw(&path, &sql).await;
+        for result in [
+            store.agent(id(A)).await.map(|_| ()),
+            store.agents().await.map(|_| ()),
+            store.watched(false).await.map(|_| ()),
+        ] {
+            let err = result.expect_err(what).to_string();
+            assert!(err.contains(key), "{what}: the error names the row: {err}");
+        }
+    }
+
+    let (store, dir, _) = temp_store().await;
+    let path = dir.path().join("state.db");
+    store
+        .mark_webhook_dead(&hook("x"), "gone", now())
+        .await
+        .unwrap();
+    sqlx_raw(&path, "UPDATE dead_webhooks SET platform = 'teams'").await;
+    let err = store.dead_webhooks().await.expect_err("unknown platform");
+    assert!(err.to_string().contains("teams"), "{err}");
+
+    let (store, dir, _) = temp_store().await;
+    let path = dir.path().join("state.db");
+    store
+        .commit_cycle(
+            None,
+            &[],
+            &MonitorState::default(),
+            &[(down(A), vec![hook("y")])],
+            now(),
+        )
+        .await
+        .unwrap();
+    for (what, sql) in [
+        (
+            "an unknown status",
+            "PRAGMA ignore_check_constraints = ON; UPDATE outbox SET status = 'lost'",
+        ),
+        ("attempts out of range", "UPDATE outbox SET attempts = -1"),
+        (
+            "a time out of range",
+            "UPDATE outbox SET next_attempt_at = -9223372036854775807",
+        ),
+    ] {
+        let before = sqlx_rows(&path, "SELECT * FROM outbox").await.len();
+        sqlx_raw(&path, sql).await;
+        let err = store.outbox().await.expect_err(what).to_string();
+        assert!(
+            err.contains("outbox") && err.contains("id 1"),
+            "{what}: {err}"
+        );
+        // Restore for the next case.
+        sqlx_raw(
+            &path,
+            "PRAGMA ignore_check_constraints = ON; UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = 0",
+        )
+        .await;
+        assert_eq!(sqlx_rows(&path, "SELECT * FROM outbox").await.len(), before);
+    }
+    store.outbox().await.expect("restored rows read again");
+}
