@@ -215,8 +215,8 @@ pub struct DeadWebhook {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub id: i64,
-    /// The poll cycle that produced it (its commit time in ms): one cycle's alerts to one
-    /// destination go out together.
+    /// The poll cycle that produced it (a sequence, one number per cycle that queued alerts):
+    /// one cycle's alerts to one destination go out together.
     pub batch: i64,
     pub webhook: Webhook,
     pub alert: Alert,
@@ -705,12 +705,14 @@ impl Store {
                 written_states.insert(row.try_get::<String, _>(0)?);
             }
         }
+        let mut batch = None;
         for update in agents.iter().filter(|u| !u.alerts.is_empty()) {
             if !written_states.contains(&update.agent_id.to_string()) {
                 continue;
             }
             for (alert, hooks) in &update.alerts {
-                written += insert_outbox(&mut tx, alert, hooks, now).await?;
+                let batch = next_batch(&mut tx, &mut batch).await?;
+                written += insert_outbox(&mut tx, alert, hooks, batch, now).await?;
             }
         }
         sqlx::query(
@@ -725,7 +727,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for (alert, hooks) in monitor_alerts {
-            written += insert_outbox(&mut tx, alert, hooks, now).await?;
+            let batch = next_batch(&mut tx, &mut batch).await?;
+            written += insert_outbox(&mut tx, alert, hooks, batch, now).await?;
         }
         tx.commit().await?;
         Ok(written)
@@ -906,10 +909,28 @@ impl Store {
     }
 }
 
+/// The cycle's batch: taken from the sequence the first time the cycle queues an alert.
+async fn next_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: &mut Option<i64>,
+) -> Result<i64, StoreError> {
+    if let Some(batch) = *batch {
+        return Ok(batch);
+    }
+    let next: i64 = sqlx::query_scalar(
+        "UPDATE outbox_batch_sequence SET last = last + 1 WHERE id = 1 RETURNING last",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    *batch = Some(next);
+    Ok(next)
+}
+
 async fn insert_outbox(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     alert: &Alert,
     hooks: &[Webhook],
+    batch: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
     let (agent_id, kind) = match alert {
@@ -929,7 +950,7 @@ async fn insert_outbox(
         .bind(to_json(alert))
         .bind(millis(now))
         .bind(millis(now))
-        .bind(millis(now))
+        .bind(batch)
         .execute(&mut **tx)
         .await?;
     }

@@ -1207,3 +1207,50 @@ async fn rows_that_do_not_decode_are_errors_naming_the_row_not_panics_or_rewrite
     }
     store.outbox().await.expect("restored rows read again");
 }
+
+/// One cycle's alerts share a batch and the next cycle's get another, whatever the clock says:
+/// two commits at the same instant (or a clock stepped back) are never merged into one batch,
+/// and batches only grow (issue 12, item 7).
+#[tokio::test]
+async fn batches_follow_a_sequence_not_the_clock() {
+    let (store, _dir, _) = temp_store().await;
+    let commit = |at| {
+        let store = store.clone();
+        async move {
+            store
+                .commit_cycle(
+                    None,
+                    &[],
+                    &MonitorState::default(),
+                    &[
+                        (down(A), vec![hook("x"), hook("y")]),
+                        (down(B), vec![hook("x")]),
+                    ],
+                    at,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    commit(now()).await;
+    commit(now()).await;
+    commit(now() - chrono::Duration::hours(1)).await;
+    let batches: Vec<i64> = store
+        .outbox()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.batch)
+        .collect();
+    assert_eq!(batches.len(), 9);
+    for cycle in batches.chunks(3) {
+        assert!(
+            cycle.iter().all(|b| *b == cycle[0]),
+            "one batch a cycle: {batches:?}"
+        );
+    }
+    assert!(
+        batches[0] < batches[3] && batches[3] < batches[6],
+        "each cycle a later batch: {batches:?}"
+    );
+}
