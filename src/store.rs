@@ -345,6 +345,12 @@ impl Store {
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
+        revive(
+            &mut tx,
+            new.slack_webhook_url.as_ref(),
+            new.discord_webhook_url.as_ref(),
+        )
+        .await?;
         tx.commit().await?;
         self.agent(id)
             .await?
@@ -467,19 +473,12 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        // Setting a URL (even the same one again) is the operator's word that it works now.
-        for (platform, url) in [
-            ("slack", &patch.slack_webhook_url),
-            ("discord", &patch.discord_webhook_url),
-        ] {
-            if let Some(Some(url)) = url {
-                sqlx::query("DELETE FROM dead_webhooks WHERE platform = ? AND url = ?")
-                    .bind(platform)
-                    .bind(url.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
+        revive(
+            &mut tx,
+            patch.slack_webhook_url.as_ref().and_then(Option::as_ref),
+            patch.discord_webhook_url.as_ref().and_then(Option::as_ref),
+        )
+        .await?;
         if let Some(url) = &patch.slack_webhook_url {
             sqlx::query("UPDATE agents SET slack_webhook_url = ? WHERE agent_id = ?")
                 .bind(url.as_ref().map(Url::as_str))
@@ -907,6 +906,25 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Forgets that these webhook URLs were dead: setting a URL (even the same one again, with
+/// `POST` or `PATCH`) is the operator's word that it works now.
+async fn revive(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    slack: Option<&Url>,
+    discord: Option<&Url>,
+) -> Result<(), StoreError> {
+    for (platform, url) in [("slack", slack), ("discord", discord)] {
+        if let Some(url) = url {
+            sqlx::query("DELETE FROM dead_webhooks WHERE platform = ? AND url = ?")
+                .bind(platform)
+                .bind(url.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The cycle's batch: taken from the sequence the first time the cycle queues an alert.

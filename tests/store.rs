@@ -1254,3 +1254,27 @@ async fn batches_follow_a_sequence_not_the_clock() {
         "each cycle a later batch: {batches:?}"
     );
 }
+
+/// Adding an agent with a webhook known dead is the operator's word that it works now, as
+/// setting it with PATCH is (issue 12, item 8).
+#[tokio::test]
+async fn adding_an_agent_with_a_dead_webhook_clears_it() {
+    let (store, _dir, _) = temp_store().await;
+    let dead = hook("revived");
+    let other = hook("still-dead");
+    store.mark_webhook_dead(&dead, "no_service", now()).await.unwrap();
+    store.mark_webhook_dead(&other, "no_service", now()).await.unwrap();
+    let new = NewAgent {
+        slack_webhook_url: Some(dead.url.expose().clone()),
+        ..NewAgent::default()
+    };
+    store.insert_agent(id(A), &new, now()).await.unwrap();
+    let still: Vec<Webhook> = store
+        .dead_webhooks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.webhook)
+        .collect();
+    assert_eq!(still, vec![other]);
+}
