@@ -81,6 +81,23 @@ pub struct ListingApplied {
     pub renamed: usize,
 }
 
+impl StoreError {
+    /// The database could not be had in time: another writer held it past the busy timeout
+    /// (SQLite's BUSY or LOCKED), or no connection was free. Worth a retry, unlike the others.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::PoolTimedOut) => true,
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                // The primary result code is the low byte of the extended one (517 is BUSY).
+                e.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A watched agent as stored: the operator's settings and the tracker's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentRecord {
@@ -303,6 +320,13 @@ impl Store {
         Ok(Self { pool })
     }
 
+    /// A write transaction that takes SQLite's write lock up front (`BEGIN IMMEDIATE`), waiting
+    /// up to the busy timeout for it. A deferred one that reads first and writes later fails at
+    /// once ("database is locked") when another writer committed in between, and no wait helps.
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
     /// Whether the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -323,7 +347,7 @@ impl Store {
         new: &NewAgent,
         now: DateTime<Utc>,
     ) -> Result<AgentRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let result = sqlx::query(
             "INSERT INTO agents (agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until, created_at, source)
              VALUES (?, ?, ?, ?, ?, ?, ?, 'api') ON CONFLICT (agent_id) DO NOTHING",
@@ -365,7 +389,7 @@ impl Store {
         ids: &[AgentId],
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let mut added = 0;
         for id in ids {
             let new = sqlx::query(
@@ -448,7 +472,7 @@ impl Store {
         id: AgentId,
         patch: &AgentPatch,
     ) -> Result<Option<AgentRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let exists = sqlx::query("SELECT 1 FROM agents WHERE agent_id = ?")
             .bind(id.to_string())
             .fetch_optional(&mut *tx)
@@ -527,7 +551,7 @@ impl Store {
     /// outbox stay there and are still delivered. Watch-all does not add it back until it is
     /// added again ([`Store::insert_agent`]).
     pub async fn delete_agent(&self, id: AgentId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let result = sqlx::query("DELETE FROM agents WHERE agent_id = ?")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -558,9 +582,7 @@ impl Store {
         listed: &[(AgentId, Option<String>)],
         now: DateTime<Utc>,
     ) -> Result<ListingApplied, StoreError> {
-        // It reads, then writes: taking the write lock up front keeps a write committed in
-        // between from failing the whole round with "database is locked".
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.write().await?;
         let mut current = std::collections::HashMap::new();
         {
             let mut rows =
@@ -673,7 +695,7 @@ impl Store {
         monitor_alerts: &[Routed],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write().await?;
         let mut written = 0;
         // Only changed states come here, but after an outage that can be every agent: one
         // statement per chunk instead of one per agent keeps a 10,000-agent cycle from paying

@@ -1262,8 +1262,14 @@ async fn adding_an_agent_with_a_dead_webhook_clears_it() {
     let (store, _dir, _) = temp_store().await;
     let dead = hook("revived");
     let other = hook("still-dead");
-    store.mark_webhook_dead(&dead, "no_service", now()).await.unwrap();
-    store.mark_webhook_dead(&other, "no_service", now()).await.unwrap();
+    store
+        .mark_webhook_dead(&dead, "no_service", now())
+        .await
+        .unwrap();
+    store
+        .mark_webhook_dead(&other, "no_service", now())
+        .await
+        .unwrap();
     let new = NewAgent {
         slack_webhook_url: Some(dead.url.expose().clone()),
         ..NewAgent::default()

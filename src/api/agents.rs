@@ -327,6 +327,7 @@ async fn answer(state: &ApiState, record: &AgentRecord) -> Result<Agent, ApiErro
         (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "The database stayed busy; retry after `Retry-After` seconds (code `internal`)", body = ErrorBody),
     )
 )]
 pub async fn create_agent(
@@ -360,6 +361,7 @@ pub async fn create_agent(
         (status = 200, description = "The watched agents", body = AgentList),
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "The database stayed busy; retry after `Retry-After` seconds (code `internal`)", body = ErrorBody),
     )
 )]
 pub async fn list_agents(State(state): State<ApiState>) -> Result<Json<AgentList>, ApiError> {
@@ -386,6 +388,7 @@ pub async fn list_agents(State(state): State<ApiState>) -> Result<Json<AgentList
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
         (status = 404, description = "Not watched", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "The database stayed busy; retry after `Retry-After` seconds (code `internal`)", body = ErrorBody),
     )
 )]
 pub async fn get_agent(
@@ -416,6 +419,7 @@ pub async fn get_agent(
         (status = 413, description = "Body larger than 64 KiB", body = ErrorBody),
         (status = 415, description = "Body is not application/json", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "The database stayed busy; retry after `Retry-After` seconds (code `internal`)", body = ErrorBody),
     )
 )]
 pub async fn update_agent(
@@ -454,6 +458,7 @@ pub async fn update_agent(
         (status = 401, description = "Missing or wrong admin token", body = ErrorBody),
         (status = 404, description = "Not watched", body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
+        (status = 503, description = "The database stayed busy; retry after `Retry-After` seconds (code `internal`)", body = ErrorBody),
     )
 )]
 pub async fn delete_agent(

@@ -62,6 +62,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     challenge: Option<&'static str>,
+    /// Seconds for `Retry-After` (503).
+    retry_after: Option<u32>,
 }
 
 pub(crate) const BEARER_CHALLENGE: &str = "Bearer realm=\"ravan-watch\"";
@@ -74,6 +76,21 @@ impl ApiError {
             code,
             message: message.into(),
             challenge: None,
+            retry_after: None,
+        }
+    }
+
+    /// 503 with `Retry-After`: the database stayed busy past its wait. The contract's codes
+    /// have no "unavailable", so the code is `internal`; the status and header say retry.
+    pub fn busy(detail: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %detail, "request not served: the database stayed busy");
+        Self {
+            retry_after: Some(1),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Internal,
+                "the database is busy; retry in a moment",
+            )
         }
     }
 
@@ -152,6 +169,11 @@ impl IntoResponse for ApiError {
                 HeaderValue::from_static(challenge),
             );
         }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }
@@ -160,6 +182,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(id) => Self::conflict(format!("agent {id} is already watched")),
+            busy if busy.is_busy() => Self::busy(busy),
             other => Self::internal(other),
         }
     }
