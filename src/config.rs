@@ -111,6 +111,8 @@ pub struct Config {
     pub database_url: String,
     /// Hosts a webhook URL given over the API may point at.
     pub webhook_allowed_hosts: AllowedHosts,
+    /// `OUTBOX_RETENTION`: delivered and failed deliveries older than this are deleted.
+    pub outbox_retention: Duration,
 }
 
 /// `WEBHOOK_ALLOWED_HOSTS`: `host` or `host:port` entries, compared case-insensitively.
@@ -170,6 +172,7 @@ struct RawEnv {
     listen_addr: Option<String>,
     database_url: Option<String>,
     webhook_allowed_hosts: Option<String>,
+    outbox_retention: Option<String>,
 }
 
 impl Config {
@@ -301,7 +304,15 @@ impl Config {
                 .unwrap_or(DEFAULT_ALLOWED_HOSTS),
         )
         .map_err(|e| ConfigError::new("WEBHOOK_ALLOWED_HOSTS", e))?;
+        let outbox_retention = duration(
+            "OUTBOX_RETENTION",
+            set(raw.outbox_retention).as_deref().unwrap_or("7d"),
+        )?;
+        if outbox_retention < Duration::from_secs(60) {
+            return Err(ConfigError::new("OUTBOX_RETENTION", "must be at least 1m"));
+        }
         Ok(Self {
+            outbox_retention,
             admin_token,
             listen_addr,
             database_url,
@@ -491,6 +502,7 @@ mod tests {
         assert!(!c.watch_all_agents);
         assert_eq!(c.discovery_interval, Duration::from_secs(300));
         assert!(c.check_org_linked);
+        assert_eq!(c.outbox_retention, Duration::from_secs(7 * 86_400));
         assert!(c.default_webhooks().is_empty());
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.require_auth().is_err());
@@ -564,6 +576,8 @@ mod tests {
             ("CHECK_ORG_LINKED", "2"),
             ("DISCOVERY_INTERVAL", "0"),
             ("DISCOVERY_INTERVAL", "soon"),
+            ("OUTBOX_RETENTION", "forever"),
+            ("OUTBOX_RETENTION", "0"),
         ];
         for (var, value) in cases {
             let err = Config::from_pairs([(*var, *value)]).unwrap_err();

@@ -14,6 +14,8 @@ pub const OUTBOX_PENDING: &str = "ravan_watch_outbox_pending";
 pub const WEBHOOKS_DEAD: &str = "ravan_watch_webhooks_dead";
 pub const POLL_DURATION: &str = "ravan_watch_poll_duration_seconds";
 pub const AGENTS: &str = "ravan_watch_agents";
+pub const DATABASE_BYTES: &str = "ravan_watch_database_bytes";
+pub const OUTBOX_PRUNED: &str = "ravan_watch_outbox_pruned_total";
 pub const CYCLE_OVERRUNS: &str = "ravan_watch_cycle_overruns_total";
 pub const DISCOVERIES: &str = "ravan_watch_discoveries_total";
 pub const LAST_GOOD_CYCLE: &str = "ravan_watch_last_successful_cycle_timestamp_seconds";
@@ -40,6 +42,14 @@ pub fn handle() -> &'static PrometheusHandle {
             "Polls of the Ravan API, by outcome (observation or failure kind)."
         );
         metrics::describe_counter!(ALERTS, "Alerts produced, by kind.");
+        metrics::describe_gauge!(
+            DATABASE_BYTES,
+            "The database's size (SQLite pages in use and free)."
+        );
+        metrics::describe_counter!(
+            OUTBOX_PRUNED,
+            "Delivered and failed outbox entries deleted after OUTBOX_RETENTION."
+        );
         metrics::describe_counter!(
             CYCLE_OVERRUNS,
             "Poll cycles that ran past the next tick of POLL_SCHEDULE (that tick was skipped)."

@@ -29,6 +29,10 @@ use crate::store::Store;
 const SHUTDOWN_STEP: Duration = Duration::from_secs(4);
 /// Open API requests are short; they get this long to finish.
 const HTTP_SHUTDOWN: Duration = Duration::from_secs(1);
+/// How often finished outbox entries older than `OUTBOX_RETENTION` are deleted (and at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Rows one delete statement removes: a short write, so a poll cycle never waits long.
+const PRUNE_BATCH: u32 = 500;
 
 /// A started service: the scheduler, the delivery worker and the HTTP API, running.
 pub struct Service {
@@ -38,6 +42,7 @@ pub struct Service {
     scheduler_running: Arc<AtomicBool>,
     delivery: Worker,
     discovery: Option<DiscoveryTask>,
+    pruning: JoinHandle<()>,
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
 }
@@ -99,6 +104,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
     let monitor = Arc::new(monitor);
 
     let delivery = outbox.spawn();
+    let pruning = tokio::spawn(prune_outbox(store.clone(), config.outbox_retention));
     let scheduler_running = Arc::new(AtomicBool::new(false));
     let (stop_http, http_stopped) = oneshot::channel::<()>();
     let router = api::router(ApiState {
@@ -137,6 +143,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         scheduler_running,
         delivery,
         discovery,
+        pruning,
         stop_http,
         http,
     })
@@ -156,6 +163,8 @@ impl Service {
         if let Some(discovery) = self.discovery {
             discovery.stop().await;
         }
+        // Each delete is its own statement: stopping between two loses nothing.
+        self.pruning.abort();
         self.scheduler.stop(SHUTDOWN_STEP).await;
         if !self.delivery.stop(SHUTDOWN_STEP).await {
             tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
@@ -178,6 +187,29 @@ impl Service {
         }
         self.store.close().await;
         tracing::info!("stopped");
+    }
+}
+
+/// Deletes delivered and failed outbox entries older than `retention`, at start and then every
+/// [`PRUNE_EVERY`], so the database does not grow forever.
+async fn prune_outbox(store: Store, retention: Duration) {
+    let mut ticks = tokio::time::interval(PRUNE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match store.prune_outbox(Utc::now(), retention, PRUNE_BATCH).await {
+            Ok(0) => {}
+            Ok(n) => {
+                ::metrics::counter!(crate::metrics::OUTBOX_PRUNED).increment(n);
+                tracing::info!(
+                    deleted = n,
+                    "finished alert deliveries older than OUTBOX_RETENTION deleted"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot delete old alert deliveries; trying again later")
+            }
+        }
     }
 }
 

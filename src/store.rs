@@ -757,6 +757,50 @@ impl Store {
 
     // ---------------------------------------------------------------- outbox
 
+    /// Deletes delivered and failed entries that finished before `now - retention`, at most
+    /// `batch` rows a statement, each in its own short write, so a poll cycle waiting for the
+    /// database waits for one batch at most. Pending entries stay, however old. Returns how many
+    /// were deleted.
+    pub async fn prune_outbox(
+        &self,
+        now: DateTime<Utc>,
+        retention: Duration,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let cutoff = chrono::Duration::from_std(retention)
+            .ok()
+            .and_then(|r| now.checked_sub_signed(r))
+            .map_or(i64::MIN, millis);
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM outbox WHERE id IN (
+                     SELECT id FROM outbox
+                     WHERE status <> 'pending' AND finished_at IS NOT NULL AND finished_at < ?
+                     LIMIT ?)",
+            )
+            .bind(cutoff)
+            .bind(batch.max(1))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            deleted += n;
+            if n < u64::from(batch.max(1)) {
+                return Ok(deleted);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// The database's size in bytes (pages in use and free), for `/metrics`.
+    pub async fn database_bytes(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Records that a webhook answered "gone"; `true` when it was not known dead before.
     pub async fn mark_webhook_dead(
         &self,

@@ -137,3 +137,78 @@ async fn metrics_parse_and_move_as_alerts_are_sent() {
     );
     service.stop().await;
 }
+
+/// At start the service deletes finished deliveries older than `OUTBOX_RETENTION` (pending ones
+/// stay), counts them, and `/metrics` shows the database's size (issue 12, item 4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_finished_deliveries_are_deleted_and_the_database_size_is_shown() {
+    use ravan_watch::alert::{Alert, MonitorAlert, MonitorAlertKind};
+    use ravan_watch::notify::{Platform, Webhook};
+    use ravan_watch::secret::SecretUrl;
+    use ravan_watch::store::Store;
+    use ravan_watch::tracker::MonitorState;
+
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    let db = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}/state.db", db.path().display());
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    {
+        let store = Store::open(&database).await.unwrap();
+        let hook = Webhook::new(
+            Platform::Slack,
+            SecretUrl::new("https://hooks.slack.com/services/T/B/old".parse().unwrap()),
+        );
+        let alert = Alert::Monitor(MonitorAlert {
+            kind: MonitorAlertKind::Down,
+            reason: "old".into(),
+            at: long_ago,
+            since: long_ago,
+        });
+        for _ in 0..3 {
+            store
+                .commit_cycle(
+                    None,
+                    &[],
+                    &MonitorState::default(),
+                    &[(alert.clone(), vec![hook.clone()])],
+                    long_ago,
+                )
+                .await
+                .unwrap();
+        }
+        let ids: Vec<i64> = store.outbox().await.unwrap().iter().map(|e| e.id).collect();
+        store.mark_delivered(&ids[..1], long_ago).await.unwrap();
+        store
+            .mark_failed(&ids[1..2], "gone", long_ago)
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let base = ravan.uri();
+    let config = Config::from_pairs([
+        ("RAVAN_API_TOKEN", "t"),
+        ("RAVAN_API_BASE_URL", base.as_str()),
+        ("WATCH_AGENT_IDS", AGENT_A),
+        ("POLL_SCHEDULE", "0 0 0 1 1 *"),
+        ("DATABASE_URL", database.as_str()),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("OUTBOX_RETENTION", "7d"),
+    ])
+    .unwrap();
+    let service = serve::start(config).await.unwrap();
+    let api = format!("http://{}", service.addr());
+    let store = Store::open(&database).await.unwrap();
+    wait_until(LIMIT, "the old finished deliveries to go", || async {
+        store.outbox().await.unwrap().len() == 1
+    })
+    .await;
+    // The one that was pending stays (the worker gives it up, past its 24 h, but it finished
+    // only now, so its retention starts now).
+    let left = store.outbox().await.unwrap();
+    assert_eq!(left[0].id, 3, "{left:?}");
+    let scrape = scrape(&api).await;
+    assert!(value(&scrape, "ravan_watch_database_bytes", &[]) > 4096.0);
+    assert!(value(&scrape, "ravan_watch_outbox_pruned_total", &[]) >= 2.0);
+    service.stop().await;
+}

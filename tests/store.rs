@@ -1284,3 +1284,104 @@ async fn adding_an_agent_with_a_dead_webhook_clears_it() {
         .collect();
     assert_eq!(still, vec![other]);
 }
+
+// ---------------------------------------------------------------- retention
+
+/// Delivered and failed entries older than the retention go, in batches, and nothing else does;
+/// the database's size is known (issue 12, item 4).
+#[tokio::test]
+async fn finished_outbox_entries_older_than_the_retention_are_deleted_in_batches() {
+    let (store, dir, _) = temp_store().await;
+    let path = dir.path().join("state.db");
+    let day = chrono::Duration::days(1);
+    // 30 days of one cycle a day, 3 alerts each.
+    for d in 0..30 {
+        let at = now() - day * (30 - d);
+        store
+            .commit_cycle(
+                None,
+                &[],
+                &MonitorState::default(),
+                &[
+                    (down(A), vec![hook("x"), hook("y")]),
+                    (down(B), vec![hook("x")]),
+                ],
+                at,
+            )
+            .await
+            .unwrap();
+    }
+    let all = store.outbox().await.unwrap();
+    assert_eq!(all.len(), 90);
+    // Days 0..10 delivered, 10..20 failed, 20..30 pending; finished when produced.
+    for e in &all {
+        let age = (now() - e.created_at).num_days();
+        if age > 20 {
+            store.mark_delivered(&[e.id], e.created_at).await.unwrap();
+        } else if age > 10 {
+            store
+                .mark_failed(&[e.id], "gone", e.created_at)
+                .await
+                .unwrap();
+        }
+    }
+    let before = store.database_bytes().await.unwrap();
+    assert!(before > 0);
+
+    let retention = std::time::Duration::from_secs(7 * 86_400);
+    let deleted = store.prune_outbox(now(), retention, 7).await.unwrap();
+    // Finished and older than 7 days: the delivered ones and the failed ones (all > 10 days).
+    assert_eq!(deleted, 60);
+    let left = store.outbox().await.unwrap();
+    assert_eq!(left.len(), 30);
+    assert!(
+        left.iter().all(|e| e.status == OutboxStatus::Pending),
+        "pending ones stay, however old"
+    );
+    assert_eq!(store.prune_outbox(now(), retention, 7).await.unwrap(), 0);
+    let _ = path;
+}
+
+/// A simulated year of alerts (40 deliveries a day, delivered, pruned daily with the default
+/// 7-day retention) leaves a week of them: the database stops growing. Prints its size.
+#[tokio::test]
+async fn a_year_of_alerts_with_daily_pruning_keeps_about_a_week() {
+    let (store, _dir, _) = temp_store().await;
+    let retention = std::time::Duration::from_secs(7 * 86_400);
+    let start = now() - chrono::Duration::days(365);
+    let routed: Vec<_> = (0..20)
+        .map(|_| (down(A), vec![hook("x"), hook("y")]))
+        .collect();
+    let mut peak = 0;
+    for day in 0..365 {
+        let at = start + chrono::Duration::days(day);
+        store
+            .commit_cycle(None, &[], &MonitorState::default(), &routed, at)
+            .await
+            .unwrap();
+        let ids: Vec<i64> = store
+            .outbox()
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.status == OutboxStatus::Pending)
+            .map(|e| e.id)
+            .collect();
+        store.mark_delivered(&ids, at).await.unwrap();
+        store.prune_outbox(at, retention, 500).await.unwrap();
+        peak = peak.max(store.database_bytes().await.unwrap());
+    }
+    let left = store.outbox().await.unwrap().len();
+    assert_eq!(
+        left,
+        40 * 8,
+        "a week of deliveries (and the day in progress)"
+    );
+    let size = store.database_bytes().await.unwrap();
+    println!(
+        "a year of 40 deliveries a day, pruned daily: {left} outbox rows, database {} KiB (peak {} KiB)",
+        size / 1024,
+        peak / 1024
+    );
+    assert!(size <= peak);
+}

@@ -134,6 +134,10 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         Ok(n) => ::metrics::gauge!(crate::metrics::OUTBOX_PENDING).set(n as f64),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot count the outbox"),
     }
+    match state.store.database_bytes().await {
+        Ok(n) => ::metrics::gauge!(crate::metrics::DATABASE_BYTES).set(n as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot size the database"),
+    }
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
         crate::metrics::render(),
