@@ -22,6 +22,7 @@ pub mod scheduler;
 pub mod secret;
 pub mod serve;
 pub mod store;
+pub mod supervise;
 pub mod telemetry;
 pub mod tracker;
 pub mod util;

@@ -113,6 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         allowed_hosts: config.webhook_allowed_hosts.clone(),
         scheduler_running: scheduler_running.clone(),
         default_webhooks: defaults,
+        delivery: delivery.health(),
     });
     let http = tokio::spawn(
         axum::serve(listener, router)

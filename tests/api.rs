@@ -60,6 +60,7 @@ struct TestApp {
     client: reqwest::Client,
     store: Store,
     scheduler_running: Arc<AtomicBool>,
+    delivery: ravan_watch::supervise::TaskHealth,
     _dir: TempDir,
 }
 
@@ -74,6 +75,7 @@ impl TestApp {
         let url = format!("sqlite://{}", dir.path().join("api.db").display());
         let store = Store::open(&url).await.unwrap();
         let scheduler_running = Arc::new(AtomicBool::new(true));
+        let delivery = ravan_watch::supervise::TaskHealth::default();
         let state = ApiState {
             store: store.clone(),
             admin_token: token.map(Secret::new),
@@ -81,6 +83,7 @@ impl TestApp {
                 .unwrap(),
             scheduler_running: scheduler_running.clone(),
             default_webhooks: vec![],
+            delivery: delivery.clone(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -90,6 +93,7 @@ impl TestApp {
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
             store,
             scheduler_running,
+            delivery,
             _dir: dir,
         }
     }
@@ -982,7 +986,7 @@ async fn readyz_needs_the_scheduler_and_the_database() {
         ready().await,
         (
             StatusCode::OK,
-            json!({"status": "ok", "checks": {"database": "ok", "scheduler": "running"}})
+            json!({"status": "ok", "checks": {"database": "ok", "scheduler": "running", "delivery": "running"}})
         )
     );
     app.scheduler_running.store(false, Ordering::Release);
@@ -990,17 +994,45 @@ async fn readyz_needs_the_scheduler_and_the_database() {
         ready().await,
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "checks": {"database": "ok", "scheduler": "not_running"}})
+            json!({"status": "unavailable", "checks": {"database": "ok", "scheduler": "not_running", "delivery": "running"}})
         )
     );
     app.scheduler_running.store(true, Ordering::Release);
     assert_eq!(ready().await.0, StatusCode::OK);
+    // A delivery worker that keeps panicking (it is restarted each time) is not ready.
+    let mut runs = 0;
+    tokio::time::pause();
+    ravan_watch::supervise::supervise("test worker", app.delivery.clone(), || {
+        runs += 1;
+        let n = runs;
+        async move { assert!(n > 3, "worker bug {n}") }
+    })
+    .await;
+    tokio::time::resume();
+    assert_eq!(
+        ready().await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "unavailable", "checks": {"database": "ok", "scheduler": "running", "delivery": "failing"}})
+        )
+    );
+    let page = app
+        .anon(Method::GET, "/")
+        .basic_auth("admin", Some(TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Delivery worker"), "{page}");
+    assert!(page.contains("worker bug 3"), "{page}");
     app.store.close().await;
     assert_eq!(
         ready().await,
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "checks": {"database": "unavailable", "scheduler": "running"}})
+            json!({"status": "unavailable", "checks": {"database": "unavailable", "scheduler": "running", "delivery": "failing"}})
         )
     );
     // The process still answers: liveness is not readiness.

@@ -44,6 +44,16 @@ pub enum Ready {
 pub struct ReadinessChecks {
     pub database: DatabaseCheck,
     pub scheduler: SchedulerCheck,
+    pub delivery: DeliveryCheck,
+}
+
+/// The delivery worker: `failing` when it panicked 3 times within 10 minutes (it is restarted
+/// each time, but alerts are not going out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryCheck {
+    Running,
+    Failing,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -100,7 +110,14 @@ pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readines
     } else {
         SchedulerCheck::NotRunning
     };
-    let ready = database == DatabaseCheck::Ok && scheduler == SchedulerCheck::Running;
+    let delivery = if state.delivery.failing(chrono::Utc::now()) {
+        DeliveryCheck::Failing
+    } else {
+        DeliveryCheck::Running
+    };
+    let ready = database == DatabaseCheck::Ok
+        && scheduler == SchedulerCheck::Running
+        && delivery == DeliveryCheck::Running;
     let (code, status) = if ready {
         (StatusCode::OK, Ready::Ok)
     } else {
@@ -113,6 +130,7 @@ pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readines
             checks: ReadinessChecks {
                 database,
                 scheduler,
+                delivery,
             },
         }),
     )

@@ -19,7 +19,7 @@
 //!   name the host, never the path.
 //! - `muted_until`: RFC 3339 with any offset, stored and shown in UTC; a past time is accepted.
 //! - `/readyz` answers `{"status": "ok"|"unavailable", "checks": {"database": "ok"|"unavailable",
-//!   "scheduler": "running"|"not_running"}}` with 200 or 503 (not the error envelope: 503 has no
+//!   "scheduler": "running"|"not_running", "delivery": "running"|"failing"}}` with 200 or 503 (not the error envelope: 503 has no
 //!   code in the contract's list). The database has 2 s to answer.
 //! - `/metrics` still renders when the outbox cannot be counted (the gauge keeps its last value).
 //! - The status page answers 401 with the JSON envelope and `WWW-Authenticate: Basic`.
@@ -53,6 +53,8 @@ pub struct ApiState {
     /// `SLACK_WEBHOOK_URL` / `DISCORD_WEBHOOK_URL`: where agents without their own go, so an
     /// agent's `delivery_error` can report a dead default webhook too.
     pub default_webhooks: Vec<crate::notify::Webhook>,
+    /// The delivery worker's deaths: `/readyz` and the status page show one that keeps dying.
+    pub delivery: crate::supervise::TaskHealth,
 }
 
 /// The whole API. Request bodies are limited to 64 KiB ([`error::MAX_BODY_BYTES`]).

@@ -47,11 +47,17 @@ pub async fn status_page(
         .iter()
         .map(|r| Agent::new(r, &state.default_webhooks, &dead))
         .collect();
-    let health = MonitorHealth::new(
-        &monitor,
-        state.scheduler_running.load(atomic::Ordering::Acquire),
-        &agents,
-    );
+    let deaths = state.delivery.deaths();
+    let health = MonitorHealth {
+        delivery_deaths: deaths.count,
+        delivery_last_death: deaths.last,
+        delivery_failing: state.delivery.failing(Utc::now()),
+        ..MonitorHealth::new(
+            &monitor,
+            state.scheduler_running.load(atomic::Ordering::Acquire),
+            &agents,
+        )
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
@@ -81,6 +87,10 @@ pub struct MonitorHealth {
     /// The last poll cycle that ran past the next tick of the schedule, and how many have.
     pub last_overrun: Option<Overrun>,
     pub overruns: u64,
+    /// The delivery worker's panics (it is restarted after each), and whether it keeps dying.
+    pub delivery_deaths: u64,
+    pub delivery_last_death: Option<(DateTime<Utc>, String)>,
+    pub delivery_failing: bool,
 }
 
 impl MonitorHealth {
@@ -101,6 +111,7 @@ impl MonitorHealth {
             last_poll_error,
             last_overrun: state.last_overrun.clone(),
             overruns: state.overruns,
+            ..Self::default()
         }
     }
 }
@@ -167,6 +178,8 @@ struct MonitorView {
     scheduler_running: bool,
     /// The last overrun within a day: when, and what it says.
     overrun: Option<(Stamp, String)>,
+    /// `None` when the delivery worker never died; else what to say, and whether it is failing.
+    delivery: Option<(String, bool)>,
 }
 
 /// An overrun older than this no longer shows on the page.
@@ -196,6 +209,15 @@ impl MonitorView {
             error: h.last_poll_error.clone().filter(|_| failing),
             last_good: h.last_good_cycle_at.map(|t| Stamp::new(t, now)),
             scheduler_running: h.scheduler_running,
+            delivery: h.delivery_last_death.as_ref().map(|(at, why)| {
+                let said = format!(
+                    "restarted after {} panic{}; the last {}: {why}",
+                    h.delivery_deaths,
+                    if h.delivery_deaths == 1 { "" } else { "s" },
+                    relative(*at, now)
+                );
+                (said, h.delivery_failing)
+            }),
             overrun: h
                 .last_overrun
                 .as_ref()
@@ -409,6 +431,7 @@ mod tests {
             last_poll_error: None,
             last_overrun: None,
             overruns: 0,
+            ..MonitorHealth::default()
         }
     }
 

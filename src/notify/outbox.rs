@@ -31,6 +31,7 @@ use super::{Platform, Webhook, text};
 use crate::alert::Alert;
 use crate::metrics;
 use crate::store::{OutboxEntry, Store, StoreError};
+use crate::supervise::{TaskHealth, supervise};
 
 /// A cycle's alerts to one destination up to this many go out one message each.
 pub const INDIVIDUAL_MAX: usize = 3;
@@ -75,9 +76,15 @@ fn key(hook: &Webhook) -> String {
 pub struct Worker {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    health: TaskHealth,
 }
 
 impl Worker {
+    /// How often the worker died (and was restarted): for `/readyz` and the status page.
+    pub fn health(&self) -> TaskHealth {
+        self.health.clone()
+    }
+
     /// Stops the worker, letting a send in progress finish for at most `limit`; `false` when
     /// it did not and was abandoned (its entry stays pending for the next start).
     pub async fn stop(self, limit: std::time::Duration) -> bool {
@@ -107,14 +114,17 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Runs the worker in a task of its own until [`Worker::stop`].
+    /// Runs the worker in a task of its own until [`Worker::stop`], supervised: a panic is
+    /// logged and the worker starts again ([`supervise`]).
     pub fn spawn(&self) -> Worker {
         let (stop, stopped) = watch::channel(false);
         let outbox = self.clone();
-        Worker {
-            stop,
-            task: tokio::spawn(async move { outbox.run(stopped).await }),
-        }
+        let health = TaskHealth::default();
+        let task = tokio::spawn(supervise("delivery worker", health.clone(), move || {
+            let (outbox, stopped) = (outbox.clone(), stopped.clone());
+            async move { outbox.run(stopped).await }
+        }));
+        Worker { stop, task, health }
     }
 
     /// Runs passes until `stop` turns true; a send in progress is finished first.
