@@ -38,26 +38,7 @@ async fn monitor(
 
 /// A monitor on an existing store, as after a restart.
 fn monitor_on(ravan: &FakeRavan, store: &Store, concurrency: usize, failure: u32) -> Monitor {
-    let client = RavanClient::new(
-        ravan.uri().parse().unwrap(),
-        &RavanAuth::Bearer(Secret::new("t")),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
-    let thresholds = Thresholds {
-        failure: NonZeroU32::new(failure).unwrap(),
-        success: NonZeroU32::new(1).unwrap(),
-        reminder: None,
-    };
-    Monitor::new(
-        client,
-        store.clone(),
-        outbox,
-        vec![],
-        thresholds,
-        concurrency,
-    )
+    common::test_monitor(ravan, store, concurrency, failure)
 }
 
 fn agent_ids(n: usize) -> Vec<String> {

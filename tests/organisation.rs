@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -13,15 +12,11 @@ use common::{
     webhook_sink,
 };
 use ravan_watch::alert::{AgentAlertKind, Alert, MonitorAlertKind};
-use ravan_watch::config::{Config, PollSchedule, RavanAuth};
+use ravan_watch::config::{Config, PollSchedule};
 use ravan_watch::domain::AgentId;
 use ravan_watch::monitor::Monitor;
-use ravan_watch::notify::{Outbox, RetryPolicy};
-use ravan_watch::ravan::RavanClient;
-use ravan_watch::secret::Secret;
 use ravan_watch::serve::{self, Service};
 use ravan_watch::store::Store;
-use ravan_watch::tracker::Thresholds;
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -302,34 +297,11 @@ async fn a_missing_agent_alerts_once_then_found_and_shows_since_when() {
 
 // ------------------------------------------------------------------ the monitor directly
 
-fn thresholds(failure: u32) -> Thresholds {
-    Thresholds {
-        failure: NonZeroU32::new(failure).unwrap(),
-        success: NonZeroU32::new(1).unwrap(),
-        reminder: None,
-    }
-}
-
 async fn monitor(ravan: &FakeRavan, ids: &[String], concurrency: usize) -> (Monitor, Store) {
     let store = Store::open("sqlite::memory:").await.unwrap();
     let ids: Vec<AgentId> = ids.iter().map(|id| id.parse().unwrap()).collect();
     store.ensure_agents(&ids, Utc::now()).await.unwrap();
-    let client = RavanClient::new(
-        ravan.uri().parse().unwrap(),
-        &RavanAuth::Bearer(Secret::new("t")),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
-    let monitor = Monitor::new(
-        client,
-        store.clone(),
-        outbox,
-        vec![],
-        thresholds(2),
-        concurrency,
-    );
-    (monitor, store)
+    (common::test_monitor(ravan, &store, concurrency, 2), store)
 }
 
 fn agent_ids(n: usize) -> Vec<String> {
@@ -463,15 +435,7 @@ async fn a_cycle_longer_than_its_interval_is_recorded_as_an_overrun() {
 }
 
 fn monitor_with_hourly_schedule(ravan: &FakeRavan, store: &Store) -> Monitor {
-    let client = RavanClient::new(
-        ravan.uri().parse().unwrap(),
-        &RavanAuth::Bearer(Secret::new("t")),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
-    Monitor::new(client, store.clone(), outbox, vec![], thresholds(2), 4)
-        .schedule(PollSchedule::parse("0 0 * * * *").unwrap())
+    common::test_monitor(ravan, store, 4, 2).schedule(PollSchedule::parse("0 0 * * * *").unwrap())
 }
 
 /// Agent alerts of `cycles` more cycles, as (agent id, kind).
@@ -503,13 +467,8 @@ async fn a_discovered_agents_404s_are_left_to_the_listing_only_while_listings_wo
         )],
     );
     let (monitor, store) = monitor(&ravan, &ids[..1], 2).await;
-    let client = RavanClient::new(
-        ravan.uri().parse().unwrap(),
-        &RavanAuth::Bearer(Secret::new("t")),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let discovery = ravan_watch::discovery::Discovery::new(client, store.clone());
+    let discovery =
+        ravan_watch::discovery::Discovery::new(common::ravan_client(&ravan), store.clone());
     let monitor = monitor.watch_all(discovery.health());
     discovery.run_once().await.unwrap();
     assert!(discovery.health().is_complete());

@@ -597,11 +597,16 @@ async fn unreadable_stored_data_is_an_error_not_a_panic() {
     assert!(matches!(store.agents().await, Err(StoreError::Corrupt(_))));
 }
 
-async fn sqlx_raw(path: &std::path::Path, sql: &str) -> u64 {
+/// A connection of its own to the database file, past the store.
+async fn raw_connection(path: &std::path::Path) -> sqlx::SqliteConnection {
     use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn sqlx_raw(path: &std::path::Path, sql: &str) -> u64 {
+    let mut conn = raw_connection(path).await;
     sqlx::query(sql)
         .execute(&mut conn)
         .await
@@ -1082,10 +1087,7 @@ async fn a_listing_writes_only_the_source_the_listed_name_and_the_absence_count(
 }
 
 async fn sqlx_rows(path: &std::path::Path, sql: &str) -> Vec<sqlx::sqlite::SqliteRow> {
-    use sqlx::Connection;
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let mut conn = raw_connection(path).await;
     sqlx::query(sql).fetch_all(&mut conn).await.unwrap()
 }
 
@@ -1291,8 +1293,7 @@ async fn adding_an_agent_with_a_dead_webhook_clears_it() {
 /// the database's size is known (issue 12, item 4).
 #[tokio::test]
 async fn finished_outbox_entries_older_than_the_retention_are_deleted_in_batches() {
-    let (store, dir, _) = temp_store().await;
-    let path = dir.path().join("state.db");
+    let (store, _dir, _) = temp_store().await;
     let day = chrono::Duration::days(1);
     // 30 days of one cycle a day, 3 alerts each.
     for d in 0..30 {
@@ -1339,7 +1340,6 @@ async fn finished_outbox_entries_older_than_the_retention_are_deleted_in_batches
         "pending ones stay, however old"
     );
     assert_eq!(store.prune_outbox(now(), retention, 7).await.unwrap(), 0);
-    let _ = path;
 }
 
 /// A simulated year of alerts (40 deliveries a day, delivered, pruned daily with the default

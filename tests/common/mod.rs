@@ -117,16 +117,21 @@ pub struct FakeRavan {
     arrivals: Arc<Mutex<Vec<Instant>>>,
 }
 
+/// The agent id of `/api/v1/calcom/agents/{id}/status` or `/info`.
+fn agent_of(request: &Request) -> String {
+    request
+        .url
+        .path_segments()
+        .and_then(|s| s.rev().nth(1))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 struct Infos(Arc<Mutex<HashMap<String, ResponseTemplate>>>);
 
 impl Respond for Infos {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let id = request
-            .url
-            .path_segments()
-            .and_then(|s| s.rev().nth(1))
-            .unwrap_or_default()
-            .to_owned();
+        let id = agent_of(request);
         self.0
             .lock()
             .unwrap()
@@ -188,12 +193,7 @@ impl Respond for Answers {
         if let Some(all) = self.fallback.lock().unwrap().clone() {
             return all;
         }
-        let id = request
-            .url
-            .path_segments()
-            .and_then(|s| s.rev().nth(1))
-            .unwrap_or_default()
-            .to_owned();
+        let id = agent_of(request);
         self.answers
             .lock()
             .unwrap()
@@ -343,6 +343,44 @@ impl FakeRavan {
     pub async fn polls(&self) -> usize {
         self.requests("status").await
     }
+}
+
+/// A Ravan client for the fake, with a bearer token and a 10 s timeout.
+pub fn ravan_client(ravan: &FakeRavan) -> ravan_watch::ravan::RavanClient {
+    ravan_watch::ravan::RavanClient::new(
+        ravan.uri().parse().unwrap(),
+        &ravan_watch::config::RavanAuth::Bearer(ravan_watch::secret::Secret::new("t")),
+        Duration::from_secs(10),
+    )
+    .unwrap()
+}
+
+/// A monitor of the fake on `store`, alerting to no webhook: `failure` unhealthy observations
+/// make an alert, one healthy one a recovery.
+pub fn test_monitor(
+    ravan: &FakeRavan,
+    store: &ravan_watch::store::Store,
+    concurrency: usize,
+    failure: u32,
+) -> ravan_watch::monitor::Monitor {
+    let outbox = ravan_watch::notify::Outbox::new(
+        store.clone(),
+        ravan_watch::notify::RetryPolicy::default(),
+    )
+    .unwrap();
+    let thresholds = ravan_watch::tracker::Thresholds {
+        failure: std::num::NonZeroU32::new(failure).unwrap(),
+        success: std::num::NonZeroU32::new(1).unwrap(),
+        reminder: None,
+    };
+    ravan_watch::monitor::Monitor::new(
+        ravan_client(ravan),
+        store.clone(),
+        outbox,
+        vec![],
+        thresholds,
+        concurrency,
+    )
 }
 
 /// A webhook fake that gives every POST `answer`.
