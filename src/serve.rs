@@ -1,8 +1,7 @@
 //! `ravan-watch serve`: opens the store, merges `WATCH_AGENT_IDS` into it, and runs the
 //! scheduler (poll cycles), the outbox worker (delivery) and the management API until told to
-//! stop. Then it stops in
-//! order: no new cycles, the running cycle finishes (bounded), the delivery in progress finishes
-//! (bounded). Anything not yet delivered stays in the outbox for the next start.
+//! stop. Then it stops: no new cycles and no new sends; the running cycle and the sends in
+//! progress finish (bounded). Anything not yet delivered stays in the outbox for the next start.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -25,10 +24,23 @@ use crate::ravan::RavanClient;
 use crate::scheduler::Scheduler;
 use crate::store::Store;
 
-/// Each shutdown step's limit; together they fit in Docker's default 10 s stop timeout.
-const SHUTDOWN_STEP: Duration = Duration::from_secs(4);
+/// How long a running poll cycle gets to finish at shutdown.
+const CYCLE_SHUTDOWN: Duration = Duration::from_secs(4);
+/// Beyond a webhook request's own time limit, what recording its answer may take at shutdown.
+const RECORD_SHUTDOWN: Duration = Duration::from_secs(1);
 /// Open API requests are short; they get this long to finish.
 const HTTP_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// The longest shutdown: the cycle and the deliveries in progress finish side by side, then
+/// the HTTP API. A send in progress always gets its whole time limit, so shutdown never cuts
+/// one between the webhook's answer and its record (which would send it again after restart).
+fn longest_shutdown(delivery_limit: Duration) -> Duration {
+    CYCLE_SHUTDOWN.max(delivery_limit) + HTTP_SHUTDOWN
+}
+
+fn delivery_shutdown(policy: &RetryPolicy) -> Duration {
+    policy.timeout + RECORD_SHUTDOWN
+}
 /// How often finished outbox entries older than `OUTBOX_RETENTION` are deleted (and at start).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Rows one delete statement removes: a short write, so a poll cycle never waits long.
@@ -41,6 +53,7 @@ pub struct Service {
     scheduler: Scheduler,
     scheduler_running: Arc<AtomicBool>,
     delivery: Worker,
+    delivery_limit: Duration,
     discovery: Option<DiscoveryTask>,
     pruning: JoinHandle<()>,
     stop_http: oneshot::Sender<()>,
@@ -83,8 +96,8 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         .await
         .with_context(|| format!("binding LISTEN_ADDR {}", config.listen_addr))?;
     let addr = listener.local_addr()?;
-    let outbox = Outbox::new(store.clone(), RetryPolicy::default())
-        .context("building the webhook client")?;
+    let policy = RetryPolicy::default();
+    let outbox = Outbox::new(store.clone(), policy).context("building the webhook client")?;
     let mut monitor = Monitor::new(
         ravan.clone(),
         store.clone(),
@@ -143,6 +156,7 @@ pub async fn start(config: Config) -> anyhow::Result<Service> {
         scheduler,
         scheduler_running,
         delivery,
+        delivery_limit: delivery_shutdown(&policy),
         discovery,
         pruning,
         stop_http,
@@ -156,18 +170,22 @@ impl Service {
         self.addr
     }
 
-    /// Stops in order: no new cycles, the running cycle finishes, the delivery in progress
-    /// finishes, the HTTP API stops; each step bounded.
+    /// Stops in order: no new cycles and no new sends; the running cycle and the sends in
+    /// progress finish, side by side; the HTTP API stops. Each step is bounded, and all of
+    /// them fit in Docker's stop timeout ([`longest_shutdown`]).
     pub async fn stop(self) {
-        tracing::info!("shutting down");
+        tracing::info!(within = ?longest_shutdown(self.delivery_limit), "shutting down");
         self.scheduler_running.store(false, Ordering::SeqCst);
         if let Some(discovery) = self.discovery {
             discovery.stop().await;
         }
         // Each delete is its own statement: stopping between two loses nothing.
         self.pruning.abort();
-        self.scheduler.stop(SHUTDOWN_STEP).await;
-        if !self.delivery.stop(SHUTDOWN_STEP).await {
+        let ((), finished) = tokio::join!(
+            self.scheduler.stop(CYCLE_SHUTDOWN),
+            self.delivery.stop(self.delivery_limit)
+        );
+        if !finished {
             tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
         }
         match self.store.outbox_pending().await {
@@ -239,5 +257,24 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Docker's default stop timeout, after which it kills the container.
+    const DOCKER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A send in progress gets its whole time limit and the moment to record its answer, and
+    /// still the whole shutdown ends before Docker kills the container.
+    #[test]
+    fn shutdown_never_cuts_a_send_and_fits_in_dockers_stop_timeout() {
+        let policy = RetryPolicy::default();
+        let delivery = delivery_shutdown(&policy);
+        assert!(delivery > policy.timeout);
+        let longest = longest_shutdown(delivery);
+        assert!(longest < DOCKER_STOP_TIMEOUT, "{longest:?}");
     }
 }

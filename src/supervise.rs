@@ -21,6 +21,14 @@ const FAILING_AFTER: usize = 3;
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
 const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 
+/// The pause before restarting a task after its `n`-th panic in a row (1-based): 1 s,
+/// doubling, at most a minute.
+pub fn pause_after(n: u32) -> Duration {
+    FIRST_PAUSE
+        .saturating_mul(2u32.saturating_pow(n.saturating_sub(1)))
+        .min(LONGEST_PAUSE)
+}
+
 /// How often a supervised task died; shared with whoever reports on it.
 #[derive(Clone, Debug, Default)]
 pub struct TaskHealth(Arc<Mutex<Deaths>>);
@@ -47,7 +55,8 @@ impl TaskHealth {
         deaths.recent.iter().filter(|t| now - **t < WINDOW).count() >= FAILING_AFTER
     }
 
-    fn record(&self, message: String, at: DateTime<Utc>) {
+    /// Counts one panic, with what it said.
+    pub fn record(&self, message: String, at: DateTime<Utc>) {
         let mut deaths = self.0.lock().unwrap_or_else(|e| e.into_inner());
         deaths.count += 1;
         deaths.last = Some((at, message));
@@ -65,22 +74,24 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut pause = FIRST_PAUSE;
+    let mut panics = 0;
     loop {
         match AssertUnwindSafe(start()).catch_unwind().await {
             Ok(()) => return,
             Err(panic) => {
+                panics += 1;
+                let pause = pause_after(panics);
                 let message = panic_message(panic.as_ref());
                 tracing::error!(task = name, panic = %message, restart_in = ?pause, "task panicked: restarting it");
                 health.record(message, Utc::now());
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(LONGEST_PAUSE);
             }
         }
     }
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+/// What a panic said, when it said it as a string.
+pub fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {
@@ -123,6 +134,14 @@ mod tests {
         );
         assert!(health.failing(Utc::now()), "three deaths in a few seconds");
         assert!(!health.failing(Utc::now() + chrono::TimeDelta::minutes(11)));
+    }
+
+    #[test]
+    fn pauses_double_from_a_second_to_a_minute() {
+        let pauses: Vec<u64> = (1..=9).map(|n| pause_after(n).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(pause_after(u32::MAX), LONGEST_PAUSE);
+        assert_eq!(pause_after(0), FIRST_PAUSE);
     }
 
     #[test]

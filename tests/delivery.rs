@@ -674,3 +674,184 @@ async fn hostile_rate_limit_waits_never_panic_and_are_bounded() {
         }
     }
 }
+
+/// Polls `arrivals` until it holds `n` times (or a deadline), and returns them.
+async fn wait_for_arrivals(
+    arrivals: &std::sync::Mutex<Vec<std::time::Instant>>,
+    n: usize,
+    what: &str,
+) -> Vec<std::time::Instant> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = arrivals.lock().unwrap().clone();
+        if seen.len() >= n {
+            return seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: timed out waiting for {n} requests, got {}",
+            seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Each destination is drained on its own: while one is paced (Slack's interval, Discord's
+/// empty bucket), rate limited (429 for minutes) or hanging (no answer yet), an alert to another
+/// destination goes out within a second of being committed. Stopping the worker meanwhile is
+/// prompt and sends nothing more to the held-up one.
+#[tokio::test]
+async fn a_slow_destination_delays_no_alert_to_another_by_more_than_a_second() {
+    let cases = [
+        (
+            "paced: Slack's interval",
+            Platform::Slack,
+            ResponseTemplate::new(200).set_body_string("ok"),
+        ),
+        (
+            "paced: Discord's empty bucket",
+            Platform::Discord,
+            ResponseTemplate::new(204)
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset-after", "60"),
+        ),
+        (
+            "rate limited for 5 minutes",
+            Platform::Slack,
+            ResponseTemplate::new(429).insert_header("retry-after", "300"),
+        ),
+        (
+            "hanging: no answer for 3 s",
+            Platform::Discord,
+            ResponseTemplate::new(204).set_delay(Duration::from_secs(3)),
+        ),
+    ];
+    for (what, platform, answer) in cases {
+        let (slow, slow_arrivals) = recording_sink(vec![], answer).await;
+        let (fast, fast_arrivals) = recording_sink(vec![], ResponseTemplate::new(204)).await;
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let outbox = Outbox::new(
+            store.clone(),
+            RetryPolicy {
+                timeout: Duration::from_secs(5),
+                slack_interval: Duration::from_secs(60),
+                ..policy()
+            },
+        )
+        .unwrap();
+        let held = hook(&slow, platform);
+        commit_batches(
+            &store,
+            &[
+                vec![(alert("held 1"), held.clone())],
+                vec![(alert("held 2"), held.clone())],
+            ],
+        )
+        .await;
+        let worker = outbox.spawn();
+        wait_for_arrivals(&slow_arrivals, 1, what).await;
+
+        let committed = std::time::Instant::now();
+        store
+            .commit_cycle(
+                None,
+                &[],
+                &MonitorState::default(),
+                &[(alert("other"), vec![hook(&fast, Platform::Discord)])],
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        outbox.wake();
+        let arrived = wait_for_arrivals(&fast_arrivals, 1, what).await[0];
+        println!(
+            "{what}: the other destination's alert went out {:?} after it was committed",
+            arrived - committed
+        );
+        assert!(
+            arrived - committed <= Duration::from_secs(1),
+            "{what}: the other destination's alert waited {:?}",
+            arrived - committed
+        );
+
+        let stopping = std::time::Instant::now();
+        assert!(
+            worker.stop(Duration::from_secs(10)).await,
+            "{what}: the worker did not stop in 10 s"
+        );
+        assert!(
+            stopping.elapsed() < Duration::from_secs(5),
+            "{what}: stopping took {:?}",
+            stopping.elapsed()
+        );
+        let sent = requests(&slow).await;
+        assert_eq!(
+            sent.len(),
+            1,
+            "{what}: nothing more went to the held-up one"
+        );
+        assert!(sent[0].to_string().contains("held 1"), "{what}");
+        let pending: Vec<String> = entries(&store)
+            .await
+            .into_iter()
+            .filter(|e| e.status == OutboxStatus::Pending)
+            .map(|e| format!("{:?}", e.alert))
+            .collect();
+        let expected = if what.starts_with("rate limited") {
+            2
+        } else {
+            1
+        };
+        assert_eq!(pending.len(), expected, "{what}: {pending:?}");
+        assert!(
+            pending.iter().all(|p| p.contains("held")),
+            "{what}: {pending:?}"
+        );
+    }
+}
+
+/// Stopping while a message is on its way waits for the webhook's answer and records it, and
+/// starts no further send: after a restart, each message is sent exactly once.
+#[tokio::test]
+async fn stopping_lets_the_send_in_progress_finish_and_nothing_is_sent_twice() {
+    let (server, arrivals) = recording_sink(
+        vec![],
+        ResponseTemplate::new(204).set_delay(Duration::from_millis(1500)),
+    )
+    .await;
+    let h = hook(&server, Platform::Discord);
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    commit_batches(
+        &store,
+        &[
+            vec![(alert("first"), h.clone())],
+            vec![(alert("second"), h.clone())],
+        ],
+    )
+    .await;
+    let patient = RetryPolicy {
+        timeout: Duration::from_secs(5),
+        ..policy()
+    };
+    let outbox = Outbox::new(store.clone(), patient).unwrap();
+    let worker = outbox.spawn();
+    wait_for_arrivals(&arrivals, 1, "first send").await;
+    assert!(
+        worker.stop(Duration::from_secs(10)).await,
+        "the send in progress finished within its time limit"
+    );
+    let status: Vec<OutboxStatus> = entries(&store).await.iter().map(|e| e.status).collect();
+    assert_eq!(
+        status,
+        [OutboxStatus::Delivered, OutboxStatus::Pending],
+        "the answered send is recorded; the next one never started"
+    );
+    assert_eq!(requests(&server).await.len(), 1);
+
+    // The next start sends only what was left.
+    let restarted = Outbox::new(store.clone(), patient).unwrap();
+    assert_eq!(restarted.pass(Utc::now()).await.unwrap().delivered, 1);
+    let sent = requests(&server).await;
+    assert_eq!(sent.len(), 2, "no duplicate");
+    assert!(sent[0].to_string().contains("first") && sent[1].to_string().contains("second"));
+}

@@ -41,7 +41,9 @@ pub struct RetryPolicy {
     pub max_age: Duration,
     /// The longest `Retry-After` honoured; a longer one is waited for this long and retried.
     pub max_rate_limit_wait: Duration,
-    /// One request's time limit.
+    /// One request's time limit. Shutdown lets a send in progress run its whole limit, so it
+    /// is short enough (5 s) for that to fit in Docker's stop timeout; Slack and Discord answer
+    /// in well under a second.
     pub timeout: Duration,
     /// Slack allows about one message a second per webhook: the least time between two.
     pub slack_interval: Duration,
@@ -57,7 +59,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(300),
             max_age: Duration::from_secs(24 * 3600),
             max_rate_limit_wait: Duration::from_secs(300),
-            timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(5),
             slack_interval: Duration::from_secs(1),
         }
     }

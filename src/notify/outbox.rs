@@ -1,10 +1,14 @@
 //! The delivery worker: sends what the outbox holds, in order per destination, and records
 //! every outcome in the store so a restart resumes exactly where it stopped.
 //!
-//! One pass takes, for each destination, its oldest pending entry and the rest of the same poll
-//! cycle's entries for that destination (a *batch*). A batch of up to [`INDIVIDUAL_MAX`]
-//! alerts goes out as one message each; a larger one as a single grouped message, so 1,000
-//! agents failing at once is one message, not 1,000. Then the next batch, while they are due.
+//! Each destination (webhook) is drained by a task of its own, so one that is paced (Slack's
+//! one message a second, Discord's empty bucket), rate limited or hanging holds up no other: a
+//! dispatcher, woken by new entries or every second, starts a drain for each destination that
+//! has a due entry and no drain running. A drain takes the destination's oldest pending entry
+//! and the rest of the same poll cycle's entries for it (a *batch*). A batch of up to
+//! [`INDIVIDUAL_MAX`] alerts goes out as one message each; a larger one as a single grouped
+//! message, so 1,000 agents failing at once is one message, not 1,000. Then the next batch,
+//! while they are due; then the drain ends.
 //!
 //! - A transient failure reschedules the batch (backoff or `Retry-After`) and holds back the
 //!   destination's later batches, so order is kept.
@@ -16,14 +20,17 @@
 //!   Discord, a wait when its `X-RateLimit-Remaining` reaches 0; after a 429, what it asked.
 //!
 //! Entries are marked delivered right after the webhook accepts them: only a crash inside that
-//! window can send a message twice (at-least-once).
+//! window can send a message twice (at-least-once). Stopping never cuts that window: a drain
+//! checks for the stop before each send (and while it waits its turn), never during one, and a
+//! send lasts at most the request's time limit.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tokio::sync::{Notify, watch};
+use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
 use super::deliver::{DeliveryError, Pace, RetryPolicy, Sender};
@@ -31,7 +38,7 @@ use super::{Platform, Webhook, text};
 use crate::alert::Alert;
 use crate::metrics;
 use crate::store::{OutboxEntry, Store, StoreError};
-use crate::supervise::{TaskHealth, supervise};
+use crate::supervise::{TaskHealth, panic_message, pause_after, supervise};
 
 /// A cycle's alerts to one destination up to this many go out one message each.
 pub const INDIVIDUAL_MAX: usize = 3;
@@ -66,10 +73,28 @@ pub struct Outbox {
     wake: Arc<Notify>,
     /// Per webhook (platform + URL): the earliest time the next message may go.
     next_send: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Panics of the worker and of its drains (each is restarted).
+    health: TaskHealth,
 }
 
 fn key(hook: &Webhook) -> String {
     format!("{} {}", hook.platform, hook.url.expose())
+}
+
+/// The time a drain goes by: the real one for the worker, a given one for [`Outbox::pass`].
+#[derive(Clone, Copy)]
+enum Clock {
+    Real,
+    Fixed(DateTime<Utc>),
+}
+
+impl Clock {
+    fn now(self) -> DateTime<Utc> {
+        match self {
+            Self::Real => Utc::now(),
+            Self::Fixed(now) => now,
+        }
+    }
 }
 
 /// A running delivery worker ([`Outbox::spawn`]).
@@ -85,8 +110,9 @@ impl Worker {
         self.health.clone()
     }
 
-    /// Stops the worker, letting a send in progress finish for at most `limit`; `false` when
-    /// it did not and was abandoned (its entry stays pending for the next start).
+    /// Stops the worker: no send starts any more, and the sends in progress finish, for at
+    /// most `limit`; `false` when one did not and was abandoned (its entry stays pending for
+    /// the next start). A `limit` longer than a request's time limit never abandons one.
     pub async fn stop(self, limit: std::time::Duration) -> bool {
         self.stop.send_replace(true);
         let abort = self.task.abort_handle();
@@ -98,6 +124,52 @@ impl Worker {
     }
 }
 
+/// The drains the worker runs: one task per destination at most.
+#[derive(Default)]
+struct Drains {
+    tasks: JoinSet<()>,
+    /// Which destination each running drain serves.
+    running: HashMap<tokio::task::Id, (String, Webhook)>,
+    /// Destinations whose drain panicked: how often in a row, and when to try again.
+    panicked: HashMap<String, (u32, Instant)>,
+}
+
+impl Drains {
+    /// Whether `key` may get a new drain now.
+    fn idle(&self, key: &str) -> bool {
+        !self.running.values().any(|(k, _)| k == key)
+            && self
+                .panicked
+                .get(key)
+                .is_none_or(|(_, until)| *until <= Instant::now())
+    }
+
+    /// Records how a drain ended; a panic is logged, counted, and holds its destination back
+    /// for a pause that doubles with each panic in a row.
+    fn ended(&mut self, end: Result<(tokio::task::Id, ()), JoinError>, health: &TaskHealth) {
+        match end {
+            Ok((id, ())) => {
+                if let Some((key, _)) = self.running.remove(&id) {
+                    self.panicked.remove(&key);
+                }
+            }
+            Err(e) => {
+                let Some((key, hook)) = self.running.remove(&e.id()) else {
+                    return;
+                };
+                if let Ok(panic) = e.try_into_panic() {
+                    let message = panic_message(panic.as_ref());
+                    let n = self.panicked.get(&key).map_or(0, |(n, _)| *n) + 1;
+                    let pause = pause_after(n);
+                    tracing::error!(webhook = %hook, panic = %message, restart_in = ?pause, "delivery task panicked: restarting it");
+                    health.record(message, Utc::now());
+                    self.panicked.insert(key, (n, Instant::now() + pause));
+                }
+            }
+        }
+    }
+}
+
 impl Outbox {
     pub fn new(store: Store, policy: RetryPolicy) -> reqwest::Result<Self> {
         Ok(Self {
@@ -106,6 +178,7 @@ impl Outbox {
             policy,
             wake: Arc::new(Notify::new()),
             next_send: Arc::default(),
+            health: TaskHealth::default(),
         })
     }
 
@@ -115,11 +188,11 @@ impl Outbox {
     }
 
     /// Runs the worker in a task of its own until [`Worker::stop`], supervised: a panic is
-    /// logged and the worker starts again ([`supervise`]).
+    /// logged and the worker starts again ([`supervise`]); so is a destination's drain.
     pub fn spawn(&self) -> Worker {
         let (stop, stopped) = watch::channel(false);
         let outbox = self.clone();
-        let health = TaskHealth::default();
+        let health = self.health.clone();
         let task = tokio::spawn(supervise("delivery worker", health.clone(), move || {
             let (outbox, stopped) = (outbox.clone(), stopped.clone());
             async move { outbox.run(stopped).await }
@@ -127,56 +200,107 @@ impl Outbox {
         Worker { stop, task, health }
     }
 
-    /// Runs passes until `stop` turns true; a send in progress is finished first.
-    pub async fn run(&self, mut stop: watch::Receiver<bool>) {
-        while !*stop.borrow() {
-            if let Err(e) = self.pass(Utc::now()).await {
-                tracing::error!(error = %e, "outbox pass failed; retrying");
+    /// Runs until `stop` turns true, starting a drain for each destination with a due entry
+    /// and none running; then waits for the drains, which end after their send in progress.
+    pub async fn run(&self, stop: watch::Receiver<bool>) {
+        let mut drains = Drains::default();
+        let mut stopped = stop.clone();
+        while !*stopped.borrow() {
+            if let Err(e) = self.dispatch(&mut drains, &stop).await {
+                tracing::error!(error = %e, "cannot read the outbox; retrying");
             }
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(IDLE_CHECK) => {}
-                _ = stop.changed() => {}
+                changed = stopped.changed() => if changed.is_err() { break },
+                Some(end) = drains.tasks.join_next_with_id() => drains.ended(end, &self.health),
             }
+        }
+        while let Some(end) = drains.tasks.join_next_with_id().await {
+            drains.ended(end, &self.health);
         }
     }
 
+    /// Starts a drain for each destination whose oldest entry is due and that has none.
+    async fn dispatch(
+        &self,
+        drains: &mut Drains,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        let dead = self.dead().await?;
+        for head in self.store.outbox_heads().await? {
+            let key = key(&head.webhook);
+            if head.next_attempt_at > now || !drains.idle(&key) {
+                continue;
+            }
+            let hook = head.webhook.clone();
+            let (outbox, dead, stop) = (self.clone(), dead.get(&key).cloned(), stop.clone());
+            let id = drains
+                .tasks
+                .spawn(async move {
+                    let hook = head.webhook.clone();
+                    if let Err(e) = outbox.drain(head, Clock::Real, dead, stop).await {
+                        tracing::error!(webhook = %hook, error = %e, "delivery stopped by a database error; retrying");
+                    }
+                })
+                .id();
+            drains.running.insert(id, (key, hook));
+        }
+        self.update_gauges(dead.len()).await
+    }
+
     /// Sends every batch that is due at `now`, destination by destination (concurrently across
-    /// destinations, in order within one).
+    /// destinations, in order within one), and returns when all are done: the worker's work
+    /// in one call, at a given time (for tests and the demo).
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<PassReport, StoreError> {
         let heads = self.store.outbox_heads().await?;
-        let dead: HashMap<String, String> = self
-            .store
-            .dead_webhooks()
-            .await?
-            .into_iter()
-            .map(|d| (key(&d.webhook), d.reason))
-            .collect();
+        let dead = self.dead().await?;
+        let (_keep, never) = watch::channel(false);
         let reports = join_all(heads.into_iter().map(|head| {
             let dead = dead.get(&key(&head.webhook)).cloned();
-            self.drain_destination(head, now, dead)
+            self.drain(head, Clock::Fixed(now), dead, never.clone())
         }))
         .await;
         let mut total = PassReport::default();
         for report in reports {
             total.add(report?);
         }
-        ::metrics::gauge!(metrics::OUTBOX_PENDING).set(self.store.outbox_pending().await? as f64);
-        ::metrics::gauge!(metrics::WEBHOOKS_DEAD).set(dead.len() as f64);
+        self.update_gauges(dead.len()).await?;
         Ok(total)
     }
 
-    async fn drain_destination(
+    /// The dead webhooks, by key, with what they answered.
+    async fn dead(&self) -> Result<HashMap<String, String>, StoreError> {
+        Ok(self
+            .store
+            .dead_webhooks()
+            .await?
+            .into_iter()
+            .map(|d| (key(&d.webhook), d.reason))
+            .collect())
+    }
+
+    async fn update_gauges(&self, dead: usize) -> Result<(), StoreError> {
+        ::metrics::gauge!(metrics::OUTBOX_PENDING).set(self.store.outbox_pending().await? as f64);
+        ::metrics::gauge!(metrics::WEBHOOKS_DEAD).set(dead as f64);
+        Ok(())
+    }
+
+    /// Sends one destination's due batches in order, from `head` on, until one is not due,
+    /// one is to be retried, or `stop` turns true (checked before each send, never during).
+    async fn drain(
         &self,
         head: OutboxEntry,
-        now: DateTime<Utc>,
+        clock: Clock,
         mut dead: Option<String>,
+        mut stop: watch::Receiver<bool>,
     ) -> Result<PassReport, StoreError> {
         let hook = head.webhook.clone();
         let mut report = PassReport::default();
         let mut next = Some(head);
         while let Some(head) = next.take() {
-            if head.next_attempt_at > now {
+            if head.next_attempt_at > clock.now() || *stop.borrow() {
                 break;
             }
             let batch = self.store.outbox_batch(&hook, head.batch).await?;
@@ -193,7 +317,10 @@ impl Outbox {
                     vec![batch.iter().collect()]
                 };
                 for part in parts {
-                    let outcome = self.send(&hook, &part, now).await?;
+                    if !self.wait_turn(&hook, &mut stop).await {
+                        return Ok(report);
+                    }
+                    let outcome = self.send(&hook, &part, clock.now()).await?;
                     report.add(outcome.report);
                     if outcome.dead.is_some() {
                         dead = outcome.dead;
@@ -225,7 +352,6 @@ impl Outbox {
                 format!("{} alerts in one message", many.len()),
             ),
         };
-        self.wait_turn(hook).await;
         let outcome = self.sender.send(hook, &body).await;
         let mut sent = Sent::default();
         sent.report.messages = 1;
@@ -284,25 +410,31 @@ impl Outbox {
         Ok(sent)
     }
 
-    /// Waits until this webhook may take another message.
-    async fn wait_turn(&self, hook: &Webhook) {
-        let at = self
-            .next_send
-            .lock()
-            .expect("pacing lock")
-            .get(&key(hook))
-            .copied();
+    /// Waits until this webhook may take another message; `false` when `stop` came first.
+    async fn wait_turn(&self, hook: &Webhook, stop: &mut watch::Receiver<bool>) -> bool {
+        let at = self.pacing().get(&key(hook)).copied();
         if let Some(at) = at {
-            tokio::time::sleep_until(at).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                // A dropped sender is no stop: the pause is still kept.
+                Ok(_) = stop.wait_for(|stopped| *stopped) => {}
+            }
         }
+        !*stop.borrow()
     }
 
     fn after_send(&self, hook: &Webhook, wait: Option<std::time::Duration>) {
-        let mut next = self.next_send.lock().expect("pacing lock");
+        let mut next = self.pacing();
         match wait {
             Some(wait) => next.insert(key(hook), Instant::now() + wait),
             None => next.remove(&key(hook)),
         };
+    }
+
+    /// The pacing table; a panic while it was held leaves nothing half-written, so a poisoned
+    /// lock is used as it is.
+    fn pacing(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
+        self.next_send.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn too_old(&self, entries: &[&OutboxEntry], now: DateTime<Utc>) -> bool {
@@ -332,4 +464,51 @@ fn pace_wait(platform: Platform, pace: Pace, policy: &RetryPolicy) -> Option<std
 
 fn count(platform: Platform, outcome: &'static str, n: usize) {
     ::metrics::counter!(metrics::DELIVERIES, "platform" => platform.to_string(), "outcome" => outcome).increment(n as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretUrl;
+    use std::time::Duration;
+
+    /// A drain that panics (a bug) is logged and counted in the worker's health, and its
+    /// destination gets a new drain only after a pause that doubles with each panic in a row;
+    /// a drain that ends cleanly forgets them.
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_drain_is_counted_and_its_destination_retried_after_a_pause() {
+        let hook = Webhook::new(
+            Platform::Discord,
+            SecretUrl::new("https://discord.com/api/webhooks/1/tok".parse().unwrap()),
+        );
+        let key = key(&hook);
+        let health = TaskHealth::default();
+        let mut drains = Drains::default();
+        let run = |drains: &mut Drains, task: fn() -> ()| {
+            let id = drains.tasks.spawn(async move { task() }).id();
+            drains.running.insert(id, (key.clone(), hook.clone()));
+        };
+        for n in 1..=2 {
+            run(&mut drains, || panic!("a bug in a drain"));
+            assert!(!drains.idle(&key), "one drain per destination");
+            let end = drains.tasks.join_next_with_id().await.unwrap();
+            drains.ended(end, &health);
+            tokio::time::advance(pause_after(n) - Duration::from_millis(1)).await;
+            assert!(!drains.idle(&key), "held back after panic {n}");
+            tokio::time::advance(Duration::from_millis(1)).await;
+            assert!(drains.idle(&key), "retried after panic {n}");
+        }
+        let deaths = health.deaths();
+        assert_eq!(deaths.count, 2);
+        assert_eq!(
+            deaths.last.map(|(_, m)| m).as_deref(),
+            Some("a bug in a drain")
+        );
+
+        run(&mut drains, || ());
+        let end = drains.tasks.join_next_with_id().await.unwrap();
+        drains.ended(end, &health);
+        assert!(drains.idle(&key));
+        assert!(drains.panicked.is_empty() && drains.running.is_empty());
+    }
 }
