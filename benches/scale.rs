@@ -40,12 +40,13 @@ use chrono::Utc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use ravan_watch::config::RavanAuth;
 use ravan_watch::domain::AgentId;
+use ravan_watch::domain::secret::{Secret, SecretUrl};
+use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::monitor::Monitor;
-use ravan_watch::notify::{Outbox, Platform, RetryPolicy, Webhook, Worker};
+use ravan_watch::notify::{Outbox, RetryPolicy, Worker};
+use ravan_watch::ravan::RavanAuth;
 use ravan_watch::ravan::RavanClient;
-use ravan_watch::secret::{Secret, SecretUrl};
 use ravan_watch::store::{OutboxStatus, Store};
 use ravan_watch::tracker::Thresholds;
 

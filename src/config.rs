@@ -10,9 +10,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::domain::AgentId;
-use crate::notify::{Platform, Webhook};
-use crate::secret::{Secret, SecretUrl};
+use crate::api::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
+use crate::domain::secret::{Secret, SecretUrl};
+use crate::domain::{AgentId, PollSchedule};
+use crate::domain::{Platform, Webhook};
+use crate::ravan::RavanAuth;
 use crate::tracker::Thresholds;
 
 pub const DEFAULT_BASE_URL: &str = "https://api.ravan.ai";
@@ -32,51 +34,6 @@ impl ConfigError {
             var,
             reason: reason.into(),
         }
-    }
-}
-
-/// How requests to the Ravan API authenticate; the docs show both schemes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RavanAuth {
-    /// `Authorization: Bearer …` (`RAVAN_API_TOKEN`).
-    Bearer(Secret),
-    /// `X-Api-Key: …` (`RAVAN_API_KEY`).
-    ApiKey(Secret),
-}
-
-/// A cron pattern with a seconds field, checked with the parser tokio-cron-scheduler uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PollSchedule(String);
-
-impl PollSchedule {
-    pub fn parse(pattern: &str) -> Result<Self, String> {
-        croner::parser::CronParser::builder()
-            .seconds(croner::parser::Seconds::Required)
-            .dom_and_dow(true)
-            .build()
-            .parse(pattern)
-            .map_err(|e| format!("not a cron pattern with a seconds field ({e}): {pattern:?}"))?;
-        Ok(Self(pattern.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The first tick strictly after `t` (UTC, as the scheduler runs it); `None` if the
-    /// pattern has none.
-    pub fn next_after(
-        &self,
-        t: chrono::DateTime<chrono::Utc>,
-    ) -> Option<chrono::DateTime<chrono::Utc>> {
-        croner::parser::CronParser::builder()
-            .seconds(croner::parser::Seconds::Required)
-            .dom_and_dow(true)
-            .build()
-            .parse(&self.0)
-            .ok()?
-            .find_next_occurrence(&t, false)
-            .ok()
     }
 }
 
@@ -114,40 +71,6 @@ pub struct Config {
     /// `OUTBOX_RETENTION`: delivered and failed deliveries older than this are deleted.
     pub outbox_retention: Duration,
 }
-
-/// `WEBHOOK_ALLOWED_HOSTS`: `host` or `host:port` entries, compared case-insensitively.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowedHosts(Vec<(String, Option<u16>)>);
-
-impl AllowedHosts {
-    pub fn parse(value: &str) -> Result<Self, String> {
-        let mut hosts = Vec::new();
-        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            // Parse as the authority of a URL so `host`, `host:port` and `[::1]:8080` all work.
-            let url = Url::parse(&format!("http://{entry}/"))
-                .ok()
-                .filter(|u| u.host_str().is_some() && u.path() == "/" && u.username().is_empty())
-                .ok_or_else(|| format!("{entry:?} is not a host or host:port"))?;
-            let host = url.host_str().expect("checked").to_ascii_lowercase();
-            hosts.push((host, url.port()));
-        }
-        Ok(Self(hosts))
-    }
-
-    /// Whether `url`'s host (and port, when the entry names one) is listed.
-    pub fn allows(&self, url: &Url) -> bool {
-        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
-            return false;
-        };
-        let port = url.port_or_known_default();
-        self.0
-            .iter()
-            .any(|(h, p)| *h == host && p.is_none_or(|p| Some(p) == port))
-    }
-}
-
-pub const DEFAULT_ALLOWED_HOSTS: &str =
-    "hooks.slack.com,discord.com,discordapp.com,ptb.discord.com,canary.discord.com";
 
 /// The environment as strings; envy maps `RAVAN_API_TOKEN` to `ravan_api_token` and so on.
 #[derive(Debug, Default, Deserialize)]

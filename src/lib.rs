@@ -5,7 +5,6 @@
 //! runs cycles on the cron schedule. Everything that does I/O sits at the edges so the decisions
 //! can be tested without a network or a clock.
 
-pub mod alert;
 pub mod api;
 pub mod check;
 pub mod config;
@@ -19,7 +18,6 @@ pub mod notify;
 pub mod notify_test;
 pub mod ravan;
 pub mod scheduler;
-pub mod secret;
 pub mod serve;
 pub mod store;
 pub mod supervise;

@@ -21,12 +21,13 @@ use std::sync::Mutex;
 use chrono::Utc;
 use futures::StreamExt;
 
-use crate::alert::{AgentRef, Alert};
-use crate::config::PollSchedule;
 use crate::discovery::ListingHealth;
+use crate::domain::PollSchedule;
+use crate::domain::Webhook;
+use crate::domain::alert::{AgentRef, Alert};
 use crate::domain::{AgentId, Observation};
 use crate::metrics;
-use crate::notify::{Outbox, Webhook};
+use crate::notify::Outbox;
 use crate::ravan::RavanClient;
 use crate::store::{AgentRecord, AgentUpdate, Polled, Routed, Source, Store, StoreError, Watched};
 use crate::tracker::{CycleSummary, Overrun, Thresholds};

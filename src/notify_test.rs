@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::domain::{Platform, Webhook};
+use crate::notify::RetryPolicy;
 use crate::notify::deliver::{DeliveryError, Sender};
 use crate::notify::text;
-use crate::notify::{Platform, RetryPolicy, Webhook};
 
 /// What every test message says, so nobody mistakes it for an alert.
 pub const TEST_TEXT: &str = "ravan-watch test message — no agent is affected";

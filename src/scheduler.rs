@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
-use crate::config::PollSchedule;
+use crate::domain::PollSchedule;
 use crate::monitor::Monitor;
 
 pub struct Scheduler {

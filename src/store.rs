@@ -19,10 +19,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 use url::Url;
 
-use crate::alert::Alert;
-use crate::domain::AgentId;
-use crate::notify::{Platform, Webhook};
-use crate::secret::SecretUrl;
+use crate::domain::alert::Alert;
+use crate::domain::secret::SecretUrl;
+use crate::domain::{AgentId, muted_at};
+use crate::domain::{Platform, Webhook};
 use crate::tracker::{AgentState, MonitorState};
 
 #[derive(Debug, thiserror::Error)]
@@ -137,12 +137,6 @@ pub struct Watched {
 pub struct Polled {
     pub version: SettingsVersion,
     pub started_at: DateTime<Utc>,
-}
-
-/// Whether an agent with these mute settings is muted at `now`: `muted`, until `until` when
-/// it has one. The tracker's rule, and what the status page shows.
-pub fn muted_at(muted: bool, until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
-    muted && until.is_none_or(|until| now < until)
 }
 
 impl AgentRecord {

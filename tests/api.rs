@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, TimeZone, Utc};
-use ravan_watch::alert::{Alert, MonitorAlert, MonitorAlertKind};
+use ravan_watch::api::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 use ravan_watch::api::{ApiState, router};
-use ravan_watch::config::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
+use ravan_watch::domain::alert::{Alert, MonitorAlert, MonitorAlertKind};
+use ravan_watch::domain::secret::{Secret, SecretUrl};
 use ravan_watch::domain::{Account, AgentId, Observation};
-use ravan_watch::notify::{Platform, Webhook};
-use ravan_watch::secret::{Secret, SecretUrl};
+use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::store::{AgentUpdate, Store};
 use ravan_watch::tracker::{AgentState, MonitorState};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
@@ -657,7 +657,7 @@ async fn the_agent_shows_the_trackers_state() {
         success: 1.try_into().unwrap(),
         reminder: None,
     };
-    let agent_ref = ravan_watch::alert::AgentRef {
+    let agent_ref = ravan_watch::domain::alert::AgentRef {
         id: id(AGENT_A),
         name: None,
     };
@@ -1136,7 +1136,7 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
         reminder: None,
     };
     state.observe(
-        &ravan_watch::alert::AgentRef {
+        &ravan_watch::domain::alert::AgentRef {
             id: id(AGENT_B),
             name: None,
         },

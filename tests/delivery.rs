@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use ravan_watch::alert::{
+use ravan_watch::domain::alert::{
     AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind,
 };
-use ravan_watch::notify::{Outbox, Platform, RetryPolicy, Webhook};
-use ravan_watch::secret::SecretUrl;
+use ravan_watch::domain::secret::SecretUrl;
+use ravan_watch::domain::{Platform, Webhook};
+use ravan_watch::notify::{Outbox, RetryPolicy};
 use ravan_watch::store::{OutboxEntry, OutboxStatus, Store};
 use ravan_watch::tracker::MonitorState;
 use serde_json::json;
@@ -618,8 +619,9 @@ async fn after_a_429_both_forms_deliver_once_after_the_wait_in_order() {
 /// (1e20 s, NaN, negative), classifying and pacing never panic, and every wait is bounded.
 #[tokio::test]
 async fn hostile_rate_limit_waits_never_panic_and_are_bounded() {
+    use ravan_watch::domain::Platform;
     use ravan_watch::notify::deliver::{Pace, classify};
-    use ravan_watch::notify::{DeliveryError, Platform, Sender};
+    use ravan_watch::notify::{DeliveryError, Sender};
 
     let cap = std::time::Duration::from_secs(300);
     for header in [
@@ -658,9 +660,9 @@ async fn hostile_rate_limit_waits_never_panic_and_are_bounded() {
             )
             .mount(&discord)
             .await;
-        let hook = ravan_watch::notify::Webhook::new(
+        let hook = ravan_watch::domain::Webhook::new(
             Platform::Discord,
-            ravan_watch::secret::SecretUrl::new(
+            ravan_watch::domain::secret::SecretUrl::new(
                 format!("{}/api/webhooks/1/tok", discord.uri())
                     .parse()
                     .unwrap(),

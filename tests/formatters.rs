@@ -3,7 +3,7 @@
 //! against its published schema too), since a payload over a limit is a lost alert.
 
 use chrono::{DateTime, TimeZone, Utc};
-use ravan_watch::alert::{
+use ravan_watch::domain::alert::{
     AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind,
 };
 use ravan_watch::domain::{Account, Connection};

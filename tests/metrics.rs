@@ -142,9 +142,9 @@ async fn metrics_parse_and_move_as_alerts_are_sent() {
 /// stay), counts them, and `/metrics` shows the database's size (issue 12, item 4).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_finished_deliveries_are_deleted_and_the_database_size_is_shown() {
-    use ravan_watch::alert::{Alert, MonitorAlert, MonitorAlertKind};
-    use ravan_watch::notify::{Platform, Webhook};
-    use ravan_watch::secret::SecretUrl;
+    use ravan_watch::domain::alert::{Alert, MonitorAlert, MonitorAlertKind};
+    use ravan_watch::domain::secret::SecretUrl;
+    use ravan_watch::domain::{Platform, Webhook};
     use ravan_watch::store::Store;
     use ravan_watch::tracker::MonitorState;
 

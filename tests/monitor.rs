@@ -10,14 +10,15 @@ use std::time::Duration;
 use chrono::Utc;
 
 use common::{AGENT_A, FakeRavan, status_body, wait_until};
-use ravan_watch::alert::{AgentAlertKind, Alert, MonitorAlertKind};
-use ravan_watch::config::{PollSchedule, RavanAuth};
 use ravan_watch::domain::AgentId;
+use ravan_watch::domain::PollSchedule;
+use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
+use ravan_watch::domain::secret::Secret;
 use ravan_watch::monitor::Monitor;
 use ravan_watch::notify::{Outbox, RetryPolicy};
+use ravan_watch::ravan::RavanAuth;
 use ravan_watch::ravan::RavanClient;
 use ravan_watch::scheduler::Scheduler;
-use ravan_watch::secret::Secret;
 use ravan_watch::store::{AgentPatch, Store};
 use ravan_watch::tracker::Thresholds;
 use serde_json::json;
@@ -251,8 +252,8 @@ async fn a_mute_with_an_end_time_lifts_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
-    use ravan_watch::notify::{Platform, Webhook};
-    use ravan_watch::secret::SecretUrl;
+    use ravan_watch::domain::secret::SecretUrl;
+    use ravan_watch::domain::{Platform, Webhook};
     use ravan_watch::store::NewAgent;
 
     let ravan = FakeRavan::start().await;

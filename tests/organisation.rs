@@ -11,9 +11,10 @@ use common::{
     AGENT_A, AGENT_B, FakeRavan, bodies, info_body, no_private_body, status_body, wait_until,
     webhook_sink,
 };
-use ravan_watch::alert::{AgentAlertKind, Alert, MonitorAlertKind};
-use ravan_watch::config::{Config, PollSchedule};
+use ravan_watch::config::Config;
 use ravan_watch::domain::AgentId;
+use ravan_watch::domain::PollSchedule;
+use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
 use ravan_watch::monitor::Monitor;
 use ravan_watch::serve::{self, Service};
 use ravan_watch::store::Store;

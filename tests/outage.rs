@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{FakeRavan, bodies, webhook_sink};
-use ravan_watch::config::RavanAuth;
 use ravan_watch::domain::AgentId;
+use ravan_watch::domain::secret::{Secret, SecretUrl};
+use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::monitor::Monitor;
-use ravan_watch::notify::{Outbox, Platform, RetryPolicy, Webhook};
+use ravan_watch::notify::{Outbox, RetryPolicy};
+use ravan_watch::ravan::RavanAuth;
 use ravan_watch::ravan::RavanClient;
-use ravan_watch::secret::{Secret, SecretUrl};
 use ravan_watch::store::Store;
 use ravan_watch::tracker::Thresholds;
 use serde_json::Value;

@@ -8,12 +8,12 @@ use std::time::Duration;
 use common::{
     AGENT_A, FakeRavan, LISTED_SECRET, Shape, info_body, listed_agent, no_private_body, status_body,
 };
-use ravan_watch::config::RavanAuth;
+use ravan_watch::domain::secret::Secret;
 use ravan_watch::domain::{AgentId, Connection};
+use ravan_watch::ravan::RavanAuth;
 use ravan_watch::ravan::{
     DEFAULT_THROTTLE_WAIT, LISTING_PAGE, ListingError, MAX_THROTTLE_WAIT, PollFailure, RavanClient,
 };
-use ravan_watch::secret::Secret;
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};

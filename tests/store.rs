@@ -2,10 +2,10 @@
 //! the outbox surviving a reopen.
 
 use chrono::{TimeZone, Utc};
-use ravan_watch::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
+use ravan_watch::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
+use ravan_watch::domain::secret::SecretUrl;
 use ravan_watch::domain::{AgentId, Observation};
-use ravan_watch::notify::{Platform, Webhook};
-use ravan_watch::secret::SecretUrl;
+use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::store::{
     AgentPatch, AgentRecord, AgentUpdate, ListingApplied, NewAgent, OutboxStatus, Polled, Source,
     Store, StoreError,

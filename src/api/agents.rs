@@ -15,10 +15,10 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::error::{AgentIdPath, ApiError, ApiJson, ErrorBody};
 use super::values::{AgentName, WebhookUrl, parse_rfc3339};
-use crate::config::AllowedHosts;
+use crate::api::AllowedHosts;
+use crate::domain::Webhook;
+use crate::domain::secret::SecretUrl;
 use crate::domain::{Account, AgentId};
-use crate::notify::Webhook;
-use crate::secret::SecretUrl;
 use crate::store::{AgentPatch, AgentRecord, DeadWebhook, NewAgent};
 use crate::tracker::AgentState;
 

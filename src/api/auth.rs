@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::ApiState;
 use super::error::ApiError;
-use crate::secret::Secret;
+use crate::domain::secret::Secret;
 
 /// Middleware for the `/agents` routes: lets the request through when the bearer token matches
 /// (or when no token is configured), else answers 401 `unauthorized`.

@@ -36,23 +36,26 @@ pub mod agents;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod hosts;
 pub mod openapi;
 pub mod status_page;
 pub mod values;
+
+pub use hosts::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
     pub store: crate::store::Store,
     /// `None`: no auth required (serve allows this only on loopback).
-    pub admin_token: Option<crate::secret::Secret>,
+    pub admin_token: Option<crate::domain::secret::Secret>,
     /// Hosts a webhook URL given over the API may point at (`WEBHOOK_ALLOWED_HOSTS`).
-    pub allowed_hosts: crate::config::AllowedHosts,
+    pub allowed_hosts: AllowedHosts,
     /// Set true by `serve` once the scheduler runs; /readyz needs it and a database that answers.
     pub scheduler_running: Arc<AtomicBool>,
     /// `SLACK_WEBHOOK_URL` / `DISCORD_WEBHOOK_URL`: where agents without their own go, so an
     /// agent's `delivery_error` can report a dead default webhook too.
-    pub default_webhooks: Vec<crate::notify::Webhook>,
+    pub default_webhooks: Vec<crate::domain::Webhook>,
     /// The delivery worker's deaths: `/readyz` and the status page show one that keeps dying.
     pub delivery: crate::supervise::TaskHealth,
 }

@@ -19,7 +19,7 @@ use super::ApiState;
 use super::agents::{AccountStatus, Agent};
 use super::auth::check_basic;
 use super::error::{ApiError, ErrorBody};
-use crate::store::muted_at;
+use crate::domain::muted_at;
 use crate::tracker::{MonitorState, Overrun};
 
 /// The status page.
@@ -362,9 +362,9 @@ fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::secret::SecretUrl;
     use crate::domain::{Account, AgentId, Observation};
-    use crate::notify::{Platform, Webhook};
-    use crate::secret::SecretUrl;
+    use crate::domain::{Platform, Webhook};
     use crate::store::{AgentRecord, DeadWebhook};
     use crate::tracker::AgentState;
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use url::{Host, Url};
 
 use super::error::ApiError;
-use crate::config::AllowedHosts;
+use crate::api::AllowedHosts;
 
 /// An operator's label for an agent: trimmed, 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub struct WebhookUrl(Url);
 
 impl std::fmt::Debug for WebhookUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&crate::secret::SecretUrl::new(self.0.clone()), f)
+        std::fmt::Debug::fmt(&crate::domain::secret::SecretUrl::new(self.0.clone()), f)
     }
 }
 

@@ -29,14 +29,17 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::config::{Config, PollSchedule, RavanAuth};
+use crate::config::Config;
 use crate::domain::AgentId;
+use crate::domain::PollSchedule;
+use crate::domain::secret::{Secret, SecretUrl};
+use crate::domain::{Platform, Webhook};
 use crate::monitor::Monitor;
 use crate::notify::text::{AMBER, GREEN, RED, ZWSP};
-use crate::notify::{Outbox, Platform, RetryPolicy, Webhook};
+use crate::notify::{Outbox, RetryPolicy};
+use crate::ravan::RavanAuth;
 use crate::ravan::RavanClient;
 use crate::scheduler::Scheduler;
-use crate::secret::{Secret, SecretUrl};
 use crate::store::{NewAgent, Store};
 use crate::tracker::Thresholds;
 use script::DemoAgent;
@@ -404,8 +407,8 @@ pub fn summary(shown: &Shown, elapsed: Duration, interrupted: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
     use crate::domain::Account;
+    use crate::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
 
     #[test]
     fn an_alert_renders_as_readable_text() {

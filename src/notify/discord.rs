@@ -10,8 +10,8 @@
 
 use serde_json::{Value, json};
 
-use crate::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert};
 use crate::domain::Account;
+use crate::domain::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert};
 use crate::notify::text::{self, ZWSP};
 
 const TITLE_MAX: usize = 256;

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 use super::deliver::{DeliveryError, Pace, RetryPolicy, Sender};
 use super::{Platform, Webhook, text};
-use crate::alert::Alert;
+use crate::domain::alert::Alert;
 use crate::metrics;
 use crate::store::{OutboxEntry, Store, StoreError};
 use crate::supervise::{TaskHealth, panic_message, pause_after, supervise};
@@ -346,9 +346,9 @@ impl Outbox {
         let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
         let alerts: Vec<Alert> = entries.iter().map(|e| e.alert.clone()).collect();
         let (body, what) = match alerts.as_slice() {
-            [one] => (hook.render(one), text::headline(one)),
+            [one] => (super::message(hook, one), text::headline(one)),
             many => (
-                hook.render_group(many),
+                super::group_message(hook, many),
                 format!("{} alerts in one message", many.len()),
             ),
         };
@@ -469,7 +469,7 @@ fn count(platform: Platform, outcome: &'static str, n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::SecretUrl;
+    use crate::domain::secret::SecretUrl;
     use std::time::Duration;
 
     /// A drain that panics (a bug) is logged and counted in the worker's health, and its

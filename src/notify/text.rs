@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind};
+use crate::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind};
 use crate::domain::{Account, Connection, HEALTHY_STATUS};
 pub use crate::util::{MARKER, fit, truncate};
 
@@ -433,7 +433,7 @@ pub fn and_more(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{AgentAlert, MonitorAlert};
+    use crate::domain::alert::{AgentAlert, MonitorAlert};
     use chrono::TimeZone;
 
     fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {

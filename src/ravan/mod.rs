@@ -16,12 +16,13 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_A
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::RavanAuth;
 use crate::domain::{Account, AgentId, Connection, Observation};
 use crate::util::{root_cause, truncate};
 
+mod auth;
 mod listing;
 
+pub use auth::RavanAuth;
 pub use listing::{LISTING_PAGE, ListedAgent, Listing, ListingError, MAX_LISTED_AGENTS};
 
 /// Answers larger than this are not read: a status fits in a few hundred bytes.
@@ -595,7 +596,7 @@ mod tests {
     #[test]
     fn status_url_keeps_the_base_url_and_any_path_prefix() {
         let agent: AgentId = "3f2504e0-4f89-11d3-9a0c-0305e82c3301".parse().unwrap();
-        let auth = RavanAuth::Bearer(crate::secret::Secret::new("t"));
+        let auth = RavanAuth::Bearer(crate::domain::secret::Secret::new("t"));
         for (base, want) in [
             (
                 "https://api.ravan.ai",

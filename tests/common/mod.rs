@@ -349,7 +349,7 @@ impl FakeRavan {
 pub fn ravan_client(ravan: &FakeRavan) -> ravan_watch::ravan::RavanClient {
     ravan_watch::ravan::RavanClient::new(
         ravan.uri().parse().unwrap(),
-        &ravan_watch::config::RavanAuth::Bearer(ravan_watch::secret::Secret::new("t")),
+        &ravan_watch::ravan::RavanAuth::Bearer(ravan_watch::domain::secret::Secret::new("t")),
         Duration::from_secs(10),
     )
     .unwrap()

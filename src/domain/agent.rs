@@ -1,5 +1,5 @@
-//! Typed values of the domain: they are parsed once at the edge (config, CLI, Ravan answers) so the
-//! core never handles an unchecked agent id or a half-read status.
+//! An agent and what a poll observes of it: parsed once at the edge (config, CLI, Ravan answers)
+//! so the core never handles an unchecked agent id or a half-read status.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,0 +1,74 @@
+//! Where alerts go: a chat platform and a webhook URL. A value of the domain, not of delivery,
+//! because the store keeps webhooks, the API sets them and the notifiers send to them.
+
+use std::fmt;
+
+use super::secret::SecretUrl;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Platform {
+    Slack,
+    Discord,
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+        })
+    }
+}
+
+/// A destination for alerts. Its URL is a secret: `Display` masks it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub platform: Platform,
+    pub url: SecretUrl,
+}
+
+impl Webhook {
+    /// Discord's legacy `discordapp.com` host is rewritten to `discord.com`, as Discord asks.
+    pub fn new(platform: Platform, url: SecretUrl) -> Self {
+        let url = match (platform, url.expose().host_str()) {
+            (Platform::Discord, Some("discordapp.com")) => {
+                let mut modern = url.expose().clone();
+                modern.set_host(Some("discord.com")).expect("a valid host");
+                SecretUrl::new(modern)
+            }
+            _ => url,
+        };
+        Self { platform, url }
+    }
+}
+
+impl fmt::Display for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} webhook {}", self.platform, self.url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legacy_discord_host_is_rewritten() {
+        let url = |s: &str| SecretUrl::new(s.parse().unwrap());
+        let hook = Webhook::new(
+            Platform::Discord,
+            url("https://discordapp.com/api/webhooks/1/tok"),
+        );
+        assert_eq!(
+            hook.url.expose().as_str(),
+            "https://discord.com/api/webhooks/1/tok"
+        );
+        let hook = Webhook::new(Platform::Slack, url("https://discordapp.com/x"));
+        assert_eq!(
+            hook.url.expose().host_str(),
+            Some("discordapp.com"),
+            "only Discord's"
+        );
+        assert_eq!(hook.to_string(), "slack webhook https://discordapp.com/***");
+    }
+}

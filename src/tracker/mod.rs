@@ -1,0 +1,68 @@
+//! The decisions: which observations are real changes worth a message.
+//!
+//! Pure state machines with no I/O and no clock: every call is given the time of the
+//! observation, so each transition can be tested exhaustively and replayed after a restart.
+//!
+//! Rules (thresholds count *observations*; a failed poll is not one and changes nothing):
+//! - `failure` consecutive unhealthy observations open an outage: one [`AgentAlertKind::Down`].
+//! - While open, a different unhealthy status seen `failure` times in a row is one
+//!   [`AgentAlertKind::Changed`]; flapping between two unhealthy statuses is not.
+//! - While open, every `reminder` interval since the last message, one
+//!   [`AgentAlertKind::Reminder`].
+//! - `success` consecutive healthy observations close it: one [`AgentAlertKind::Recovered`].
+//! - A healthy first observation says nothing; an unhealthy one alerts once the threshold is met.
+//! - A muted agent is tracked but alerts nothing: no outage opens while muted (so an agent still
+//!   unhealthy when the mute lifts alerts on the next observation), an open one closes silently
+//!   on recovery, and no change or reminder is sent or counted as sent.
+//! - Missing agents: a `/status` 404 is a failed poll like any other for the rules above, but
+//!   `failure` of them in a row (other failed polls between them neither count nor break the
+//!   run) is one [`AgentAlertKind::Missing`]; the next observation after it is one
+//!   [`AgentAlertKind::Found`]. Mutes apply as to outages. Feed each observation through
+//!   [`AgentState::record_observation`], which ends a missing run before the rules above look.
+//!
+//! [`agent`] holds an agent's machine, [`monitor`] the monitor's own (its cycles' health, and
+//! cycles that overran their schedule).
+
+mod agent;
+mod monitor;
+
+pub use agent::{AgentState, OpenOutage};
+pub use monitor::{CycleSummary, MonitorState, Overrun};
+
+use std::num::NonZeroU32;
+
+use chrono::Duration;
+
+/// The `to` of a missing alert, and the `from` of a found one.
+pub const NOT_FOUND: &str = "not_found";
+
+/// How many observations make a change real, and how often to remind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub failure: NonZeroU32,
+    pub success: NonZeroU32,
+    /// `None`: no reminders.
+    pub reminder: Option<Duration>,
+}
+
+#[cfg(test)]
+mod test_support {
+    use super::*;
+    use chrono::{DateTime, Utc};
+
+    pub fn th(failure: u32, success: u32, reminder_mins: Option<i64>) -> Thresholds {
+        Thresholds {
+            failure: NonZeroU32::new(failure).unwrap(),
+            success: NonZeroU32::new(success).unwrap(),
+            reminder: reminder_mins.map(Duration::minutes),
+        }
+    }
+
+    /// Minute `m` after a fixed start: observations one minute apart.
+    pub fn t(m: i64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+            + Duration::minutes(m)
+    }
+}

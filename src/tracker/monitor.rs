@@ -1,0 +1,276 @@
+//! The monitor's own machine: whether poll cycles work, counted in cycles with the agents'
+//! thresholds, and cycles that ran into the next tick of the schedule.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Thresholds;
+use crate::domain::alert::{MonitorAlert, MonitorAlertKind};
+
+/// What one poll cycle amounted to, for the monitor's own health.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleSummary {
+    pub polled: usize,
+    /// Polls that gave no observation, 404s included.
+    pub failed: usize,
+    /// Of those, the 404s: Ravan answered, about an agent it does not know. They say the API
+    /// works, so they are not polling trouble.
+    pub not_found: usize,
+    /// The first 401/403 of the cycle, described: credentials are wrong for every agent.
+    pub auth_failure: Option<String>,
+    /// The first failure of the cycle, described.
+    pub first_failure: Option<String>,
+}
+
+impl CycleSummary {
+    /// Polling is broken when Ravan refuses the credentials or no poll at all succeeded.
+    pub fn trouble(&self) -> Option<String> {
+        if let Some(auth) = &self.auth_failure {
+            return Some(auth.clone());
+        }
+        let asked = self.polled - self.not_found.min(self.polled);
+        if asked > 0 && self.failed == self.polled {
+            let first = self.first_failure.as_deref().unwrap_or("unknown error");
+            let found_none = match self.not_found {
+                0 => String::new(),
+                n => format!(" ({n} more answered 404)"),
+            };
+            return Some(format!(
+                "all {asked} polls failed{found_none}; first: {first}"
+            ));
+        }
+        None
+    }
+}
+
+/// The monitor's own health: the same thresholds as agents, counted in cycles.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MonitorState {
+    /// Consecutive cycles in trouble, and when that run began.
+    pub trouble_streak: u32,
+    pub trouble_since: Option<DateTime<Utc>>,
+    /// Consecutive cycles without trouble, and when that run began.
+    pub clean_streak: u32,
+    pub clean_since: Option<DateTime<Utc>>,
+    /// Set while a monitor alert is open: when the trouble began.
+    pub alerted_since: Option<DateTime<Utc>>,
+    /// When the last cycle with at least one successful poll ended.
+    pub last_good_cycle_at: Option<DateTime<Utc>>,
+    /// The last poll cycle that ran past the next tick of the schedule.
+    pub last_overrun: Option<Overrun>,
+    /// How many cycles have overrun in all.
+    pub overruns: u64,
+}
+
+/// A poll cycle that took longer than the time between two ticks of the schedule: the ticks
+/// it ran into were skipped, so agents were polled less often than asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overrun {
+    pub started_at: DateTime<Utc>,
+    /// How long the cycle's polls took, and the time the schedule gave them.
+    pub took_ms: u64,
+    pub interval_ms: u64,
+    /// Whether Ravan throttled (429) the cycle: then more concurrency would not help.
+    pub throttled: bool,
+    /// The `POLL_CONCURRENCY` that would fit the cycle in its interval, with a margin.
+    pub suggested_concurrency: usize,
+}
+
+impl Overrun {
+    /// The overrun of a cycle that began at `started_at`, took `took` and had `interval` until
+    /// the next tick, with `concurrency` polls at a time; `None` if it did not overrun.
+    pub fn of(
+        started_at: DateTime<Utc>,
+        took: Duration,
+        interval: Duration,
+        concurrency: usize,
+        throttled: bool,
+    ) -> Option<Self> {
+        if took <= interval {
+            return None;
+        }
+        let took_ms = took.num_milliseconds().max(0) as u64;
+        let interval_ms = interval.num_milliseconds().max(1) as u64;
+        // The work is the same, spread over more requests at once; a quarter more for margin.
+        let scaled = (concurrency as u64)
+            .saturating_mul(took_ms)
+            .saturating_mul(5)
+            / (interval_ms * 4);
+        Some(Self {
+            started_at,
+            took_ms,
+            interval_ms,
+            throttled,
+            suggested_concurrency: usize::try_from(scaled + 1).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// What the operator can do, in one sentence.
+    pub fn advice(&self) -> String {
+        let secs = self.took_ms.div_ceil(1000) + 1;
+        if self.throttled {
+            format!(
+                "Ravan throttled this cycle, so more concurrency would not help: poll less often (POLL_SCHEDULE ticks at least {secs}s apart)"
+            )
+        } else {
+            format!(
+                "raise POLL_CONCURRENCY to about {} or space POLL_SCHEDULE ticks at least {secs}s apart",
+                self.suggested_concurrency
+            )
+        }
+    }
+}
+
+impl MonitorState {
+    /// Records a finished cycle and returns the monitor alert it completes, if any. A cycle that
+    /// polled nothing tells nothing and changes nothing.
+    pub fn cycle(
+        &mut self,
+        summary: &CycleSummary,
+        at: DateTime<Utc>,
+        th: &Thresholds,
+    ) -> Option<MonitorAlert> {
+        if summary.polled == 0 {
+            return None;
+        }
+        if summary.failed < summary.polled {
+            self.last_good_cycle_at = Some(at);
+        }
+        match summary.trouble() {
+            Some(reason) => {
+                self.clean_streak = 0;
+                self.trouble_streak += 1;
+                let since = *self.trouble_since.get_or_insert(at);
+                if self.alerted_since.is_none() && self.trouble_streak >= th.failure.get() {
+                    self.alerted_since = Some(since);
+                    return Some(MonitorAlert {
+                        kind: MonitorAlertKind::Down,
+                        reason,
+                        at,
+                        since,
+                    });
+                }
+                None
+            }
+            None => {
+                self.trouble_streak = 0;
+                self.trouble_since = None;
+                self.clean_streak += 1;
+                if self.clean_streak == 1 {
+                    self.clean_since = Some(at);
+                }
+                let since = self.alerted_since?;
+                if self.clean_streak < th.success.get() {
+                    return None;
+                }
+                self.alerted_since = None;
+                Some(MonitorAlert {
+                    kind: MonitorAlertKind::Recovered,
+                    reason: "polls succeed again".to_owned(),
+                    at: self.clean_since.unwrap_or(at),
+                    since,
+                })
+            }
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracker::test_support::{t, th};
+
+    fn summary(polled: usize, failed: usize, auth: bool) -> CycleSummary {
+        CycleSummary {
+            polled,
+            failed,
+            not_found: 0,
+            auth_failure: auth.then(|| "Ravan API refused the credentials (HTTP 401)".into()),
+            first_failure: (failed > 0).then(|| "server error (HTTP 500)".into()),
+        }
+    }
+
+    #[test]
+    fn monitor_alerts_once_when_every_poll_fails_and_once_when_it_works_again() {
+        let mut m = MonitorState::default();
+        let th = th(2, 1, None);
+        let mut got = Vec::new();
+        for (i, s) in [
+            summary(3, 1, false),
+            summary(3, 3, false),
+            summary(3, 3, false),
+            summary(3, 3, false),
+            summary(3, 0, false),
+            summary(3, 0, false),
+        ]
+        .iter()
+        .enumerate()
+        {
+            if let Some(a) = m.cycle(s, t(i as i64), &th) {
+                got.push((i, a));
+            }
+        }
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!((got[0].0, got[0].1.kind), (2, MonitorAlertKind::Down));
+        assert_eq!(got[0].1.since, t(1));
+        assert!(
+            got[0].1.reason.contains("all 3 polls failed"),
+            "{}",
+            got[0].1.reason
+        );
+        assert_eq!((got[1].0, got[1].1.kind), (4, MonitorAlertKind::Recovered));
+        assert_eq!(got[1].1.since, t(1));
+        assert_eq!(got[1].1.at, t(4));
+    }
+
+    #[test]
+    fn monitor_alerts_on_auth_failure_even_when_some_polls_succeed() {
+        let mut m = MonitorState::default();
+        let th = th(1, 1, None);
+        let a = m.cycle(&summary(5, 1, true), t(0), &th).unwrap();
+        assert_eq!(a.kind, MonitorAlertKind::Down);
+        assert!(a.reason.contains("401"));
+        assert!(
+            m.cycle(&summary(5, 1, true), t(1), &th).is_none(),
+            "no repeat"
+        );
+        let r = m.cycle(&summary(5, 0, false), t(2), &th).unwrap();
+        assert_eq!(r.kind, MonitorAlertKind::Recovered);
+    }
+
+    #[test]
+    fn monitor_ignores_partial_failures_blips_and_empty_cycles() {
+        let mut m = MonitorState::default();
+        let th = th(2, 1, None);
+        let cycles = [
+            summary(4, 3, false),
+            summary(4, 4, false),
+            summary(4, 0, false),
+            summary(4, 4, false),
+            summary(0, 0, false),
+            summary(4, 2, false),
+        ];
+        for (i, s) in cycles.iter().enumerate() {
+            assert!(m.cycle(s, t(i as i64), &th).is_none(), "cycle {i}");
+        }
+        assert_eq!(m.last_good_cycle_at, Some(t(5)));
+    }
+
+    #[test]
+    fn monitor_recovery_needs_success_threshold() {
+        let mut m = MonitorState::default();
+        let th = th(1, 2, None);
+        assert!(m.cycle(&summary(1, 1, false), t(0), &th).is_some());
+        assert!(m.cycle(&summary(1, 0, false), t(1), &th).is_none());
+        assert!(
+            m.cycle(&summary(1, 1, false), t(2), &th).is_none(),
+            "still open, no second down"
+        );
+        assert!(m.cycle(&summary(1, 0, false), t(3), &th).is_none());
+        let r = m.cycle(&summary(1, 0, false), t(4), &th).unwrap();
+        assert_eq!(
+            (r.kind, r.since, r.at),
+            (MonitorAlertKind::Recovered, t(0), t(3))
+        );
+    }
+}
