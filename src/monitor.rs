@@ -127,7 +127,7 @@ impl Monitor {
         let Watched { version, agents } = match known {
             Some(known) if known.version == self.store.settings_version().await? => known,
             Some(known) => self.reread_settings(known).await?,
-            None => self.store.watched(true).await?,
+            None => self.store.watched().await?,
         };
         let mut monitor = self.store.monitor_state().await?;
         let polled = Polled {
@@ -341,7 +341,7 @@ impl Monitor {
     async fn reread_settings(&self, known: Watched) -> Result<Watched, StoreError> {
         let mut states: HashMap<AgentId, AgentRecord> =
             known.agents.into_iter().map(|a| (a.agent_id, a)).collect();
-        let mut watched = self.store.watched(false).await?;
+        let mut watched = self.store.watched_settings().await?;
         for agent in &mut watched.agents {
             match states.remove(&agent.agent_id) {
                 Some(old) if old.added_version == agent.added_version => agent.state = old.state,

@@ -350,7 +350,7 @@ async fn every_settings_change_moves_the_settings_version_and_state_writes_do_no
         before,
         "no settings changed"
     );
-    let watched = store.watched(false).await.unwrap();
+    let watched = store.watched_settings().await.unwrap();
     assert_eq!(watched.version, before);
     assert_eq!(watched.agents.len(), 1);
     assert_eq!(
@@ -359,7 +359,7 @@ async fn every_settings_change_moves_the_settings_version_and_state_writes_do_no
         "settings only"
     );
     assert_eq!(
-        store.watched(true).await.unwrap().agents[0].state,
+        store.watched().await.unwrap().agents[0].state,
         errored_state()
     );
 }
@@ -372,7 +372,7 @@ async fn every_settings_change_moves_the_settings_version_and_state_writes_do_no
 async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
     let (store, _dir, url) = temp_store().await;
     store.ensure_agents(&[id(A), id(B)], now()).await.unwrap();
-    let snapshot = store.watched(true).await.unwrap();
+    let snapshot = store.watched().await.unwrap();
     let c = "00000000-0000-4000-8000-00000000000c";
     store.ensure_agents(&[id(c)], now()).await.unwrap();
     store.delete_agent(id(B), Utc::now()).await.unwrap();
@@ -430,7 +430,7 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
         },
         alerts: vec![(down(A), vec![hook("x")])],
     };
-    let snapshot = store.watched(false).await.unwrap();
+    let snapshot = store.watched_settings().await.unwrap();
     assert_eq!(
         commit_polled(&store, snapshot.version, started, update).await,
         1,
@@ -948,7 +948,7 @@ async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent() {
         .unwrap();
     let old = watched_agent(&store, A).await;
     assert_eq!(old.state, errored_state(), "the old agent has a state");
-    let snapshot = store.watched(false).await.unwrap();
+    let snapshot = store.watched_settings().await.unwrap();
 
     apply(&store, &[]).await;
     assert_eq!(apply(&store, &[]).await.removed, vec![id(A)]);
@@ -1152,7 +1152,7 @@ async fn rows_that_do_not_decode_are_errors_naming_the_row_not_panics_or_rewrite
         for result in [
             store.agent(id(A)).await.map(|_| ()),
             store.agents().await.map(|_| ()),
-            store.watched(false).await.map(|_| ()),
+            store.watched_settings().await.map(|_| ()),
         ] {
             let err = result.expect_err(what).to_string();
             assert!(err.contains(key), "{what}: the error names the row: {err}");

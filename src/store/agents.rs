@@ -1,0 +1,183 @@
+//! The watched agents: who is watched, from where, with which settings, and the tracker's state
+//! for each.
+
+use super::{SettingsVersion, corrupt};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::StoreError;
+use crate::domain::{AgentId, Platform, SecretUrl, Webhook, muted_at};
+use crate::tracker::AgentState;
+
+/// The watched agents and their settings.
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    /// Adds an agent; [`StoreError::Conflict`] when it is already watched.
+    async fn insert_agent(
+        &self,
+        id: AgentId,
+        new: &NewAgent,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError>;
+
+    /// Adds each id that is not watched yet (the `WATCH_AGENT_IDS` merge); returns how many
+    /// were new. Idempotent: running it at every start-up changes nothing the second time.
+    /// An id already watched becomes `env`-sourced, so watch-all never removes it.
+    async fn ensure_agents(&self, ids: &[AgentId], now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    async fn agent(&self, id: AgentId) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Every watched agent, oldest first.
+    async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError>;
+
+    /// Applies `patch`; `None` when the agent is not watched.
+    async fn update_agent(
+        &self,
+        id: AgentId,
+        patch: &AgentPatch,
+    ) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Lifts every mute whose end time has passed (`muted` and `muted_until` cleared), so the
+    /// agent's JSON shows what is in force. Returns how many were lifted.
+    async fn lift_expired_mutes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Stops watching an agent; `false` when it was not watched. Its alerts already in the
+    /// outbox stay there and are still delivered. Watch-all does not add it back until it is
+    /// added again ([`Store::insert_agent`]).
+    async fn delete_agent(&self, id: AgentId, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Brings the watched agents in line with one complete listing of the organisation
+    /// (`listed`: its agents to watch, with their listed names), in one transaction: a listed
+    /// agent not watched is added as `discovered` (unless it was removed over the API); every
+    /// watched agent listed gets its listed name; a `discovered` agent absent from this and
+    /// the previous complete listing is unwatched. Agents from the env or the API are never
+    /// removed here.
+    async fn apply_listing(
+        &self,
+        listed: &[(AgentId, Option<String>)],
+        now: DateTime<Utc>,
+    ) -> Result<ListingApplied, StoreError>;
+}
+
+/// Where a watched agent came from. Watch-all removes only the agents it added itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// `WATCH_AGENT_IDS`.
+    Env,
+    /// `POST /agents`.
+    Api,
+    /// The organisation's listing (`WATCH_ALL_AGENTS`).
+    Discovered,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Env => "env",
+            Self::Api => "api",
+            Self::Discovered => "discovered",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "env" => Ok(Self::Env),
+            "api" => Ok(Self::Api),
+            "discovered" => Ok(Self::Discovered),
+            other => Err(corrupt("agent source", format!("{other:?}"))),
+        }
+    }
+}
+
+/// What one complete listing changed ([`Store::apply_listing`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListingApplied {
+    /// Agents watched from now on.
+    pub added: Vec<AgentId>,
+    /// Discovered agents unwatched: absent from two complete listings in a row.
+    pub removed: Vec<AgentId>,
+    /// Listed agents left unwatched because they were removed over the API.
+    pub excluded: usize,
+    /// Watched agents whose listed name changed.
+    pub renamed: usize,
+}
+
+/// A watched agent as stored: the operator's settings and the tracker's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub agent_id: AgentId,
+    /// The name the operator set (over the API); see [`AgentRecord::display_name`].
+    pub name: Option<String>,
+    /// The agent's name in the organisation's listing, when watch-all has seen it.
+    pub listed_name: Option<String>,
+    pub source: Source,
+    pub slack_webhook_url: Option<SecretUrl>,
+    pub discord_webhook_url: Option<SecretUrl>,
+    pub muted: bool,
+    pub muted_until: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// The settings version that added this agent: tells it from an earlier agent of the
+    /// same id, removed since.
+    pub added_version: SettingsVersion,
+    /// What the tracker last saved. Read with [`Store::agents`], its `last_checked_at` is
+    /// the start of the last cycle that polled the agent when that is later than the save.
+    pub state: AgentState,
+}
+
+impl AgentRecord {
+    /// The name alerts and answers show: the operator's, else the listing's.
+    pub fn display_name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.listed_name.as_deref())
+    }
+
+    /// Muted now: `muted`, until `muted_until` when it has one.
+    pub fn is_muted(&self, now: DateTime<Utc>) -> bool {
+        muted_at(self.muted, self.muted_until, now)
+    }
+
+    /// Where this agent's alerts go: its own webhooks when it has any, else the defaults.
+    pub fn destinations(&self, defaults: &[Webhook]) -> Vec<Webhook> {
+        let own = self.own_webhooks();
+        if own.is_empty() {
+            defaults.to_vec()
+        } else {
+            own
+        }
+    }
+
+    /// The agent's own webhooks; empty when it has none (its alerts then go to the defaults).
+    pub fn own_webhooks(&self) -> Vec<Webhook> {
+        let slack = self
+            .slack_webhook_url
+            .clone()
+            .map(|u| Webhook::new(Platform::Slack, u));
+        let discord = self
+            .discord_webhook_url
+            .clone()
+            .map(|u| Webhook::new(Platform::Discord, u));
+        slack.into_iter().chain(discord).collect()
+    }
+}
+
+/// A new agent, already validated by the caller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewAgent {
+    pub name: Option<String>,
+    pub slack_webhook_url: Option<Url>,
+    pub discord_webhook_url: Option<Url>,
+    pub muted: bool,
+    pub muted_until: Option<DateTime<Utc>>,
+}
+
+/// A partial update: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentPatch {
+    pub name: Option<Option<String>>,
+    pub slack_webhook_url: Option<Option<Url>>,
+    pub discord_webhook_url: Option<Option<Url>>,
+    pub muted: Option<bool>,
+    pub muted_until: Option<Option<DateTime<Utc>>>,
+}

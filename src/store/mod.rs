@@ -1,0 +1,96 @@
+//! Persistence: watched agents, the tracker's state, dead webhooks and the outbox of alerts.
+//!
+//! The store is what makes a restart harmless. A poll cycle's state changes and the alerts they
+//! produce are written in one transaction ([`CycleStore::commit_cycle`]), so after a crash
+//! either both exist or neither does: an alert is never lost and never produced twice.
+//!
+//! Each concern is an interface of its own ([`AgentStore`], [`CycleStore`], [`WebhookStore`],
+//! [`OutboxStore`]); a backend implements all of them ([`Backend`]) and [`Store`] is a cheap,
+//! cloneable handle on one. [`sqlite`] is the backend today; the interfaces say nothing of SQL,
+//! so a second one (PostgreSQL, for several replicas) implements the same traits.
+
+mod agents;
+mod cycle;
+mod outbox;
+pub mod sqlite;
+mod webhooks;
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use agents::{AgentPatch, AgentRecord, AgentStore, ListingApplied, NewAgent, Source};
+pub use cycle::{AgentUpdate, CycleStore, Polled, Routed, SettingsVersion, Watched};
+pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
+pub use webhooks::{DeadWebhook, WebhookStore};
+
+use crate::domain::AgentId;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("agent {0} is already watched")]
+    Conflict(AgentId),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data does not parse: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// The database could not be had in time: another writer held it past the busy timeout
+    /// (SQLite's BUSY or LOCKED), or no connection was free. Worth a retry, unlike the others.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::PoolTimedOut) => true,
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                // The primary result code is the low byte of the extended one (517 is BUSY).
+                e.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A stored value that does not decode: the data is corrupt, and the error says where.
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// A database that keeps everything the service stores.
+#[async_trait]
+pub trait Backend: AgentStore + CycleStore + WebhookStore + OutboxStore + Send + Sync {
+    /// Whether the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes every connection; later calls fail. For shutdown (and tests of `/readyz`).
+    async fn close(&self);
+
+    /// The database's size in bytes (pages in use and free), for `/metrics`.
+    async fn database_bytes(&self) -> Result<i64, StoreError>;
+}
+
+/// The store: a handle on one backend, cheap to clone. Every method of the interfaces is
+/// called on it directly (`store.agent(id)`).
+#[derive(Clone)]
+pub struct Store(Arc<dyn Backend>);
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date:
+    /// `sqlite://path` or `sqlite::memory:`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Ok(Self(Arc::new(sqlite::SqliteStore::open(url).await?)))
+    }
+}
+
+impl Deref for Store {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}

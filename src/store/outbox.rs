@@ -1,0 +1,88 @@
+//! The outbox: every alert for every destination, kept until delivered or failed, then for the
+//! retention period.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use super::StoreError;
+use crate::domain::{Alert, Webhook};
+
+/// The outbox queue the delivery worker drains.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// For each destination, its oldest pending entry: entries to one destination go out in
+    /// order, so a later one waits while an earlier one is being retried.
+    async fn outbox_heads(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// The oldest pending entry for one destination.
+    async fn outbox_head_for(&self, hook: &Webhook) -> Result<Option<OutboxEntry>, StoreError>;
+
+    async fn outbox_entry(&self, id: i64) -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// Every entry, oldest first (for tests and inspection).
+    async fn outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    async fn outbox_pending(&self) -> Result<i64, StoreError>;
+
+    /// The pending entries of one destination produced by one cycle, oldest first.
+    async fn outbox_batch(
+        &self,
+        hook: &Webhook,
+        batch: i64,
+    ) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Marks entries delivered (they went out in one message, or one each).
+    async fn mark_delivered(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    async fn schedule_retry(
+        &self,
+        ids: &[i64],
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Gives up on entries, keeping them and the reason.
+    async fn mark_failed(
+        &self,
+        ids: &[i64],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes delivered and failed entries that finished before `now - retention`, at most
+    /// `batch` rows a statement, each in its own short write, so a poll cycle waiting for the
+    /// database waits for one batch at most. Pending entries stay, however old. Returns how many
+    /// were deleted.
+    async fn prune_outbox(
+        &self,
+        now: DateTime<Utc>,
+        retention: Duration,
+        batch: u32,
+    ) -> Result<u64, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+/// One alert for one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    /// The poll cycle that produced it (a sequence, one number per cycle that queued alerts):
+    /// one cycle's alerts to one destination go out together.
+    pub batch: i64,
+    pub webhook: Webhook,
+    pub alert: Alert,
+    pub status: OutboxStatus,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,184 @@
+//! [`CycleStore`] on SQLite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use sqlx::Row;
+
+use super::rows::*;
+use super::*;
+use crate::domain::{Alert, Webhook};
+use crate::store::*;
+use crate::tracker::MonitorState;
+
+#[async_trait]
+impl CycleStore for SqliteStore {
+    async fn settings_version(&self) -> Result<SettingsVersion, StoreError> {
+        Ok(sqlx::query_scalar(SETTINGS_VERSION)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn watched(&self) -> Result<Watched, StoreError> {
+        self.snapshot(
+            concat!(agents_with_last_poll!(), " ORDER BY created_at, agent_id"),
+            agent_from_row,
+        )
+        .await
+    }
+
+    async fn watched_settings(&self) -> Result<Watched, StoreError> {
+        self.snapshot(
+            "SELECT agent_id, name, listed_name, source, slack_webhook_url, discord_webhook_url,
+                    muted, muted_until, created_at, added_version
+             FROM agents ORDER BY created_at, agent_id",
+            settings_from_row,
+        )
+        .await
+    }
+
+    async fn monitor_state(&self) -> Result<MonitorState, StoreError> {
+        match sqlx::query("SELECT state FROM monitor_state WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            Some(row) => {
+                serde_json::from_str(&text(&row, "state")?).map_err(|e| corrupt("monitor state", e))
+            }
+            None => Ok(MonitorState::default()),
+        }
+    }
+
+    async fn commit_cycle(
+        &self,
+        polled: Option<Polled>,
+        agents: &[AgentUpdate],
+        monitor: &MonitorState,
+        monitor_alerts: &[Routed],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.write().await?;
+        let mut written = 0;
+        // Only changed states come here, but after an outage that can be every agent: one
+        // statement per chunk instead of one per agent keeps a 10,000-agent cycle from paying
+        // 10,000 round trips to SQLite's worker thread.
+        let version = polled.map_or(SettingsVersion::MAX, |p| p.version);
+        // The agents whose state went in: still the ones the cycle polled (not removed, nor
+        // removed and added again, while it ran). Their alerts go in with them; no others'.
+        let mut written_states = std::collections::HashSet::new();
+        for chunk in agents.chunks(STATE_WRITE_CHUNK) {
+            let mut sql = String::with_capacity(120 + chunk.len() * 6);
+            sql.push_str("WITH u(id, state) AS (VALUES ");
+            for i in 0..chunk.len() {
+                sql.push_str(if i == 0 { "(?,?)" } else { ",(?,?)" });
+            }
+            sql.push_str(
+                ") UPDATE agents SET state = u.state FROM u
+                 WHERE agents.agent_id = u.id AND agents.added_version <= ?
+                 RETURNING agents.agent_id",
+            );
+            let mut query = sqlx::query(&sql);
+            for update in chunk {
+                query = query
+                    .bind(update.agent_id.to_string())
+                    .bind(to_json(&update.state));
+            }
+            let mut rows = query.bind(version).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                written_states.insert(row.try_get::<String, _>(0)?);
+            }
+        }
+        let mut batch = None;
+        for update in agents.iter().filter(|u| !u.alerts.is_empty()) {
+            if !written_states.contains(&update.agent_id.to_string()) {
+                continue;
+            }
+            for (alert, hooks) in &update.alerts {
+                let batch = next_batch(&mut tx, &mut batch).await?;
+                written += insert_outbox(&mut tx, alert, hooks, batch, now).await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO monitor_state (id, state, polled_version, polled_at) VALUES (1, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+                 polled_version = coalesce(excluded.polled_version, polled_version),
+                 polled_at = coalesce(excluded.polled_at, polled_at)",
+        )
+        .bind(to_json(monitor))
+        .bind(polled.map(|p| p.version))
+        .bind(polled.map(|p| millis(p.started_at)))
+        .execute(&mut *tx)
+        .await?;
+        for (alert, hooks) in monitor_alerts {
+            let batch = next_batch(&mut tx, &mut batch).await?;
+            written += insert_outbox(&mut tx, alert, hooks, batch, now).await?;
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+}
+
+/// The cycle's batch: taken from the sequence the first time the cycle queues an alert.
+pub(super) async fn next_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: &mut Option<i64>,
+) -> Result<i64, StoreError> {
+    if let Some(batch) = *batch {
+        return Ok(batch);
+    }
+    let next: i64 = sqlx::query_scalar(
+        "UPDATE outbox_batch_sequence SET last = last + 1 WHERE id = 1 RETURNING last",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    *batch = Some(next);
+    Ok(next)
+}
+
+pub(super) async fn insert_outbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    alert: &Alert,
+    hooks: &[Webhook],
+    batch: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let (agent_id, kind) = match alert {
+        Alert::Agent(a) => (Some(a.agent.id.to_string()), to_json(&a.kind)),
+        Alert::Monitor(m) => (None, to_json(&m.kind)),
+    };
+    let kind = kind.trim_matches('"').to_owned();
+    for hook in hooks {
+        sqlx::query(
+            "INSERT INTO outbox (platform, url, agent_id, kind, alert, next_attempt_at, created_at, batch)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(platform_name(hook.platform))
+        .bind(hook.url.expose().as_str())
+        .bind(&agent_id)
+        .bind(&kind)
+        .bind(to_json(alert))
+        .bind(millis(now))
+        .bind(millis(now))
+        .bind(batch)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(hooks.len())
+}
+
+impl SqliteStore {
+    /// The agents `query` reads and the settings version, in one transaction so they agree.
+    async fn snapshot(
+        &self,
+        query: &'static str,
+        decode: fn(&sqlx::sqlite::SqliteRow) -> Result<AgentRecord, StoreError>,
+    ) -> Result<Watched, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let version = sqlx::query_scalar(SETTINGS_VERSION)
+            .fetch_one(&mut *tx)
+            .await?;
+        let agents = read_agents(&mut tx, query, decode).await?;
+        tx.commit().await?;
+        Ok(Watched { version, agents })
+    }
+}

@@ -1,0 +1,81 @@
+//! [`WebhookStore`] on SQLite.
+
+use crate::domain::SecretUrl;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use url::Url;
+
+use super::rows::*;
+use super::*;
+use crate::domain::Webhook;
+use crate::store::*;
+
+#[async_trait]
+impl WebhookStore for SqliteStore {
+    async fn mark_webhook_dead(
+        &self,
+        hook: &Webhook,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO dead_webhooks (platform, url, reason, since) VALUES (?, ?, ?, ?)
+             ON CONFLICT (platform, url) DO NOTHING",
+        )
+        .bind(platform_name(hook.platform))
+        .bind(hook.url.expose().as_str())
+        .bind(reason)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
+    async fn clear_webhook_dead(&self, hook: &Webhook) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dead_webhooks WHERE platform = ? AND url = ?")
+            .bind(platform_name(hook.platform))
+            .bind(hook.url.expose().as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn dead_webhooks(&self) -> Result<Vec<DeadWebhook>, StoreError> {
+        sqlx::query("SELECT * FROM dead_webhooks ORDER BY since")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| {
+                let platform =
+                    platform(&text(row, "platform")?).map_err(|e| within(e, "dead webhook"))?;
+                let url =
+                    Url::parse(&text(row, "url")?).map_err(|e| corrupt("dead webhook url", e))?;
+                Ok(DeadWebhook {
+                    webhook: Webhook::new(platform, SecretUrl::new(url)),
+                    reason: text(row, "reason")?,
+                    since: time(row, "since").map_err(|e| within(e, "dead webhook"))?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Forgets that these webhook URLs were dead: setting a URL (even the same one again, with
+/// `POST` or `PATCH`) is the operator's word that it works now.
+pub(super) async fn revive(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    slack: Option<&Url>,
+    discord: Option<&Url>,
+) -> Result<(), StoreError> {
+    for (platform, url) in [("slack", slack), ("discord", discord)] {
+        if let Some(url) = url {
+            sqlx::query("DELETE FROM dead_webhooks WHERE platform = ? AND url = ?")
+                .bind(platform)
+                .bind(url.as_str())
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
