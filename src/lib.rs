@@ -6,19 +6,16 @@
 //! can be tested without a network or a clock.
 
 pub mod api;
-pub mod check;
+pub mod app;
+pub mod commands;
 pub mod config;
-pub mod demo;
 pub mod discovery;
 pub mod domain;
-pub mod healthcheck;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;
-pub mod notify_test;
 pub mod ravan;
 pub mod scheduler;
-pub mod serve;
 pub mod store;
 pub mod supervise;
 pub mod telemetry;

@@ -1,13 +1,11 @@
-//! The command line: parse arguments and settings, then hand over to the library. Every way of
-//! failing ends in one line on stderr and the contract's exit status.
+//! The command line: parses the arguments (and `./.env`), then hands over to the command
+//! ([`ravan_watch::commands`]).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use ravan_watch::config::{self, Config, ConfigError};
-use ravan_watch::domain::AgentId;
-use ravan_watch::ravan::RavanClient;
-use ravan_watch::{check, demo, healthcheck, notify_test, serve, telemetry};
+use ravan_watch::commands;
+use ravan_watch::config::ConfigError;
 
 #[derive(Parser)]
 #[command(
@@ -64,155 +62,21 @@ fn main() -> ExitCode {
         Ok(_) => {}
         Err(e) if e.not_found() => {}
         Err(e) => {
-            return config_error(&ConfigError {
+            return commands::config_error(&ConfigError {
                 var: ".env",
                 reason: format!("cannot be read: {e}"),
             });
         }
     }
-    if let Command::Healthcheck = cli.command {
-        // Only LISTEN_ADDR: a missing token or database must not make the service look sick.
-        let addr = match config::listen_addr_from_env() {
-            Ok(addr) => addr,
-            Err(e) => return config_error(&e),
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        return match runtime.block_on(healthcheck::check(addr, healthcheck::TIMEOUT)) {
-            Ok(url) => {
-                println!("healthy: {url}");
-                ExitCode::SUCCESS
-            }
-            Err(why) => {
-                eprintln!("ravan-watch: unhealthy: {why}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let config = match Config::from_env() {
-        Ok(c) => c,
-        Err(e) => return config_error(&e),
-    };
-    // The demo keeps the terminal for its story: warnings and errors only, unless RUST_LOG says.
-    let default_filter = match cli.command {
-        Command::Demo => "warn",
-        _ => telemetry::DEFAULT_FILTER,
-    };
-    if let Err(e) = telemetry::init_with_default(config.log_format, default_filter) {
-        return config_error(&e);
-    }
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match cli.command {
-        Command::Serve => {
-            if let Err(e) = config.require_auth().and(config.require_admin_token()) {
-                return config_error(&e);
-            }
-            match runtime.block_on(serve::run(config, serve::shutdown_signal())) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("ravan-watch: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Serve => commands::serve::main(),
         Command::Check {
             agent_ids,
             all,
             json,
-        } => {
-            let mut ids = Vec::new();
-            for raw in &agent_ids {
-                match raw.parse::<AgentId>() {
-                    Ok(id) => ids.push((id, None)),
-                    Err(e) => {
-                        eprintln!("ravan-watch: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-            let auth = match config.require_auth() {
-                Ok(a) => a,
-                Err(e) => return config_error(&e),
-            };
-            let client = match RavanClient::new(config.base_url.clone(), auth, config.poll_timeout)
-            {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("ravan-watch: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            if all {
-                match runtime.block_on(client.list_agents()) {
-                    Ok(listing) => {
-                        if listing.unusable_ids > 0 {
-                            eprintln!(
-                                "ravan-watch: {} listed agents have an id that is not a UUID and are left out",
-                                listing.unusable_ids
-                            );
-                        }
-                        ids = check::targets(&listing.agents);
-                    }
-                    Err(e) => {
-                        eprintln!("ravan-watch: cannot list the agents: {e}");
-                        return ExitCode::from(2);
-                    }
-                }
-            }
-            let results = runtime.block_on(check::poll_all(
-                &client,
-                &ids,
-                config.poll_concurrency.get(),
-                config.check_org_linked,
-            ));
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&check::json(&results)).expect("json")
-                );
-            } else {
-                print!("{}", check::table(&results));
-            }
-            ExitCode::from(check::exit_code(&results))
-        }
-        Command::NotifyTest => {
-            let webhooks = config.default_webhooks();
-            if webhooks.is_empty() {
-                return config_error(&ConfigError {
-                    var: "SLACK_WEBHOOK_URL",
-                    reason: "not set, nor DISCORD_WEBHOOK_URL: notify-test needs at least one default webhook".into(),
-                });
-            }
-            match runtime.block_on(notify_test::send_all(
-                &webhooks,
-                notify_test::Limits::default(),
-            )) {
-                Ok(outcomes) => {
-                    for outcome in &outcomes {
-                        println!("{}", outcome.line());
-                    }
-                    ExitCode::from(notify_test::exit_code(&outcomes))
-                }
-                Err(e) => {
-                    eprintln!("ravan-watch: cannot build the webhook client: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Command::Demo => match runtime.block_on(demo::run(config, serve::shutdown_signal())) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("ravan-watch: demo failed: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
-        Command::Healthcheck => unreachable!("handled before the configuration is read"),
+        } => commands::check::main(&agent_ids, all, json),
+        Command::NotifyTest => commands::test_message::main(),
+        Command::Demo => commands::demo::main(),
+        Command::Healthcheck => commands::healthcheck::main(),
     }
-}
-
-fn config_error(e: &ConfigError) -> ExitCode {
-    eprintln!("ravan-watch: configuration error: {e}");
-    ExitCode::from(2)
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::{FakeRavan, wait_until};
 use futures::StreamExt;
+use ravan_watch::app::App;
 use ravan_watch::config::Config;
-use ravan_watch::serve;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "adm-load-T0KEN";
@@ -47,7 +47,7 @@ async fn five_thousand_mixed_api_requests_during_poll_cycles_get_no_5xx() {
         ("POLL_CONCURRENCY", "32"),
     ])
     .unwrap();
-    let service = serve::start(config).await.unwrap();
+    let service = App::build(config).await.unwrap().start().await.unwrap();
     let root = format!("http://{}", service.addr());
     wait_until(Duration::from_secs(30), "the first cycle", || async {
         ravan.polls().await >= AGENTS
@@ -178,7 +178,7 @@ async fn a_write_blocked_past_the_busy_timeout_is_a_503_with_retry_after() {
         ("POLL_SCHEDULE", "0 0 0 1 1 *"),
     ])
     .unwrap();
-    let service = serve::start(config).await.unwrap();
+    let service = App::build(config).await.unwrap().start().await.unwrap();
     let url = format!("http://{}/agents/{agent}", service.addr());
     let http = reqwest::Client::new();
 

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{AGENT_A, FakeRavan, wait_until};
+use ravan_watch::app::App;
 use ravan_watch::config::Config;
-use ravan_watch::serve;
 use wiremock::ResponseTemplate;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -61,7 +61,7 @@ async fn metrics_parse_and_move_as_alerts_are_sent() {
         ("LISTEN_ADDR", "127.0.0.1:0"),
     ])
     .unwrap();
-    let service = serve::start(config).await.unwrap();
+    let service = App::build(config).await.unwrap().start().await.unwrap();
     let api = format!("http://{}", service.addr());
 
     wait_until(LIMIT, "a first poll", || async { ravan.polls().await >= 1 }).await;
@@ -196,7 +196,7 @@ async fn old_finished_deliveries_are_deleted_and_the_database_size_is_shown() {
         ("OUTBOX_RETENTION", "7d"),
     ])
     .unwrap();
-    let service = serve::start(config).await.unwrap();
+    let service = App::build(config).await.unwrap().start().await.unwrap();
     let api = format!("http://{}", service.addr());
     let store = Store::open(&database).await.unwrap();
     wait_until(LIMIT, "the old finished deliveries to go", || async {

@@ -11,12 +11,12 @@ use common::{
     AGENT_A, AGENT_B, FakeRavan, bodies, info_body, no_private_body, status_body, wait_until,
     webhook_sink,
 };
+use ravan_watch::app::{self, Service};
 use ravan_watch::config::Config;
 use ravan_watch::domain::AgentId;
 use ravan_watch::domain::PollSchedule;
 use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
 use ravan_watch::monitor::Monitor;
-use ravan_watch::serve::{self, Service};
 use ravan_watch::store::Store;
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
@@ -54,7 +54,12 @@ impl App {
         ];
         pairs.extend_from_slice(extra);
         let config = Config::from_pairs(pairs).unwrap();
-        let service = serve::start(config).await.unwrap();
+        let service = app::App::build(config)
+            .await
+            .unwrap()
+            .start()
+            .await
+            .unwrap();
         Self {
             service,
             slack,

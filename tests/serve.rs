@@ -6,8 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{AGENT_A, AGENT_B, FakeRavan, bodies, wait_until};
+use ravan_watch::app::App;
+use ravan_watch::commands::serve;
 use ravan_watch::config::Config;
-use ravan_watch::serve;
 use serde_json::json;
 use tokio::sync::oneshot;
 use wiremock::matchers::{method, path};
@@ -252,7 +253,7 @@ async fn agents_added_and_removed_over_the_api() {
         ("ADMIN_TOKEN", "admin-secret"),
     ])
     .unwrap();
-    let service = serve::start(config).await.unwrap();
+    let service = App::build(config).await.unwrap().start().await.unwrap();
     let api = format!("http://{}", service.addr());
     let http = reqwest::Client::new();
 

@@ -14,8 +14,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
+use ravan_watch::app::App;
 use ravan_watch::config::Config;
-use ravan_watch::serve;
 use reqwest::StatusCode;
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -82,7 +82,7 @@ async fn the_status_page_renders_every_agent_in_chromium() {
         ("WEBHOOK_ALLOWED_HOSTS", slack_host.as_str()),
     ])
     .unwrap();
-    let service = serve::start(config).await.unwrap();
+    let service = App::build(config).await.unwrap().start().await.unwrap();
     let api = format!("http://{}", service.addr());
     let http = reqwest::Client::new();
 

@@ -3,6 +3,7 @@
 //! never makes a healthy service look unhealthy.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -56,5 +57,28 @@ pub async fn check(listen: SocketAddr, timeout: Duration) -> Result<String, Stri
             "{url} answered {}",
             crate::notify::deliver::answer(status, &body)
         ))
+    }
+}
+
+/// Checks the local listener; reads only `LISTEN_ADDR`, so a missing token or database does
+/// not make the service look sick.
+pub fn main() -> ExitCode {
+    let addr = match crate::config::listen_addr_from_env() {
+        Ok(addr) => addr,
+        Err(e) => return super::config_error(&e),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(check(addr, TIMEOUT)) {
+        Ok(url) => {
+            println!("healthy: {url}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("ravan-watch: unhealthy: {why}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -6,6 +6,8 @@
 //! Exit status: 0 all active, 1 any unhealthy, 2 a poll failed (a failure outranks an unhealthy
 //! agent, since it means the answer is incomplete).
 
+use std::process::ExitCode;
+
 use futures::StreamExt;
 use serde_json::json;
 
@@ -169,6 +171,67 @@ fn printable(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// `check AGENT_ID…`, or `check --all`; `--json` prints JSON instead of a table.
+pub fn main(agent_ids: &[String], all: bool, json: bool) -> ExitCode {
+    let mut ids = Vec::new();
+    for raw in agent_ids {
+        match raw.parse::<AgentId>() {
+            Ok(id) => ids.push((id, None)),
+            Err(e) => {
+                eprintln!("ravan-watch: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let (config, runtime) = match super::start(crate::telemetry::DEFAULT_FILTER) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let auth = match config.require_auth() {
+        Ok(a) => a,
+        Err(e) => return super::config_error(&e),
+    };
+    let client = match RavanClient::new(config.base_url.clone(), auth, config.poll_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ravan-watch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if all {
+        match runtime.block_on(client.list_agents()) {
+            Ok(listing) => {
+                if listing.unusable_ids > 0 {
+                    eprintln!(
+                        "ravan-watch: {} listed agents have an id that is not a UUID and are left out",
+                        listing.unusable_ids
+                    );
+                }
+                ids = targets(&listing.agents);
+            }
+            Err(e) => {
+                eprintln!("ravan-watch: cannot list the agents: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let results = runtime.block_on(poll_all(
+        &client,
+        &ids,
+        config.poll_concurrency.get(),
+        config.check_org_linked,
+    ));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&self::json(&results)).expect("json")
+        );
+    } else {
+        print!("{}", table(&results));
+    }
+    ExitCode::from(exit_code(&results))
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ pub mod script;
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
 use std::io::{IsTerminal, Write};
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,24 +24,20 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::routing::{get, post};
-use chrono::Utc;
 use futures::FutureExt;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::app::App;
 use crate::config::Config;
 use crate::domain::AgentId;
 use crate::domain::PollSchedule;
 use crate::domain::secret::{Secret, SecretUrl};
 use crate::domain::{Platform, Webhook};
-use crate::monitor::Monitor;
 use crate::notify::text::{AMBER, GREEN, RED, ZWSP};
-use crate::notify::{Outbox, RetryPolicy};
 use crate::ravan::RavanAuth;
-use crate::ravan::RavanClient;
-use crate::scheduler::Scheduler;
-use crate::store::{NewAgent, Store};
+use crate::store::AgentPatch;
 use crate::tracker::Thresholds;
 use script::DemoAgent;
 
@@ -49,7 +46,21 @@ pub const SCHEDULE: &str = "*/2 * * * * *";
 const POLL_SECONDS: u32 = 2;
 /// After the script's last poll, how long undelivered alerts may take to go out.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
-const STOP_STEP: Duration = Duration::from_secs(4);
+
+/// The demo, at warnings and errors only (unless `RUST_LOG` says): the terminal is for its story.
+pub fn main() -> ExitCode {
+    let (config, runtime) = match super::start("warn") {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    match runtime.block_on(run(config, super::serve::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ravan-watch: demo failed: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 /// Runs the demo until its script ends or `shutdown` completes; either way a clean stop.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -90,23 +101,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     .context("starting the terminal sink")?;
 
     let dir = tempfile::tempdir().context("creating a temporary directory for the database")?;
-    let store = Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("demo.db").display()
-    ))
-    .await
-    .context("opening the demo database")?;
-    for agent in cast.iter() {
-        let new = NewAgent {
-            name: Some(agent.name.to_owned()),
-            slack_webhook_url: None,
-            discord_webhook_url: None,
-            muted: false,
-            muted_until: None,
-        };
-        store.insert_agent(agent.id, &new, Utc::now()).await?;
-    }
-
     let terminal = Webhook::new(
         Platform::Discord,
         SecretUrl::new(format!("http://{sink_addr}/terminal/demo").parse()?),
@@ -114,32 +108,41 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let real = config.default_webhooks();
     let mut destinations = vec![terminal];
     destinations.extend(real.iter().cloned());
-    let ravan = RavanClient::new(
-        format!("http://{ravan_addr}").parse()?,
-        &RavanAuth::Bearer(Secret::new("demo")),
-        Duration::from_secs(5),
-    )?;
-    let outbox = Outbox::new(store.clone(), RetryPolicy::default())?;
-    let thresholds = Thresholds {
-        failure: NonZeroU32::new(2).expect("2"),
-        success: NonZeroU32::new(1).expect("1"),
-        reminder: None,
+    let config = Config {
+        base_url: format!("http://{ravan_addr}").parse()?,
+        auth: Some(RavanAuth::Bearer(Secret::new("demo"))),
+        poll_timeout: Duration::from_secs(5),
+        poll_concurrency: NonZeroUsize::new(8).expect("8"),
+        poll_schedule: PollSchedule::parse(SCHEDULE).expect("valid"),
+        thresholds: Thresholds {
+            failure: NonZeroU32::new(2).expect("2"),
+            success: NonZeroU32::new(1).expect("1"),
+            reminder: None,
+        },
+        watch_agent_ids: cast.iter().map(|a| a.id).collect(),
+        watch_all_agents: false,
+        // The simulated API has no `/info`: its agents' connections are their own.
+        check_org_linked: false,
+        // Only on loopback, on a free port: the demo needs no sign-in and takes no port.
+        listen_addr: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+        admin_token: None,
+        database_url: format!("sqlite://{}", dir.path().join("demo.db").display()),
+        ..config
     };
-    let monitor = Arc::new(Monitor::new(
-        ravan,
-        store.clone(),
-        outbox.clone(),
-        destinations,
-        thresholds,
-        8,
-    ));
+    let app = App::build_alerting(config, destinations)
+        .await
+        .context("building the demo service")?;
+    for agent in cast.iter() {
+        let name = AgentPatch {
+            name: Some(Some(agent.name.to_owned())),
+            ..AgentPatch::default()
+        };
+        app.store().update_agent(agent.id, &name).await?;
+    }
 
     print_intro(&cast, &format!("http://{ravan_addr}"), &real);
 
-    let delivery = outbox.spawn();
-    let scheduler = Scheduler::start(&PollSchedule::parse(SCHEDULE).expect("valid"), monitor)
-        .await
-        .context("starting the poll scheduler")?;
+    let service = app.start().await.context("starting the demo service")?;
 
     let mut script_done: Option<Instant> = None;
     let interrupted = loop {
@@ -156,16 +159,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         };
         if fewest >= script::POLLS {
             let at = *script_done.get_or_insert_with(Instant::now);
-            if store.outbox_pending().await.unwrap_or(0) == 0 || at.elapsed() > DRAIN_LIMIT {
+            let pending = service.store().outbox_pending().await.unwrap_or(0);
+            if pending == 0 || at.elapsed() > DRAIN_LIMIT {
                 break false;
             }
         }
     };
 
-    scheduler.stop(STOP_STEP).await;
-    delivery.stop(STOP_STEP).await;
-    let pending = store.outbox_pending().await.unwrap_or(0);
-    store.close().await;
+    let pending = service.stop().await.unwrap_or(0);
     let _ = stop_ravan.send(());
     let _ = stop_sink.send(());
 
@@ -409,6 +410,7 @@ mod tests {
     use super::*;
     use crate::domain::Account;
     use crate::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
+    use chrono::Utc;
 
     #[test]
     fn an_alert_renders_as_readable_text() {

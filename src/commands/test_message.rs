@@ -6,6 +6,9 @@
 //! to [`Limits::max_rate_limit_wait`]), a `5xx`, timeout or connection error is retried twice,
 //! and the whole attempt for one webhook is bounded by [`Limits::total`].
 
+use std::process::ExitCode;
+
+use crate::config::ConfigError;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -229,5 +232,34 @@ fn describe(err: &DeliveryError) -> String {
         }
         DeliveryError::Permanent(why) | DeliveryError::Transient(why) => why.clone(),
         DeliveryError::RateLimited(_) => format!("{err}; still rate limited, try again later"),
+    }
+}
+
+/// Sends the test message to each default webhook and prints what each answered.
+pub fn main() -> ExitCode {
+    let (config, runtime) = match super::start(crate::telemetry::DEFAULT_FILTER) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let webhooks = config.default_webhooks();
+    if webhooks.is_empty() {
+        return super::config_error(&ConfigError {
+            var: "SLACK_WEBHOOK_URL",
+            reason:
+                "not set, nor DISCORD_WEBHOOK_URL: notify-test needs at least one default webhook"
+                    .into(),
+        });
+    }
+    match runtime.block_on(send_all(&webhooks, Limits::default())) {
+        Ok(outcomes) => {
+            for outcome in &outcomes {
+                println!("{}", outcome.line());
+            }
+            ExitCode::from(exit_code(&outcomes))
+        }
+        Err(e) => {
+            eprintln!("ravan-watch: cannot build the webhook client: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,0 +1,315 @@
+//! The service wired from its settings, in one place (`serve`, `demo`, the tests and the
+//! benchmark all build it here): [`App::build`] opens the store, merges `WATCH_AGENT_IDS`,
+//! and builds the Ravan client, the outbox and the monitor; [`App::start`] binds
+//! `LISTEN_ADDR` and runs the scheduler (poll cycles), the delivery worker, watch-all's
+//! discovery and the management API until [`Service::stop`]. Stopping: no new cycles and no
+//! new sends; the running cycle and the sends in progress finish (bounded). Anything not yet
+//! delivered stays in the outbox for the next start.
+
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::discovery::{Discovery, DiscoveryTask};
+use crate::domain::Webhook;
+use crate::monitor::Monitor;
+use crate::notify::{Outbox, RetryPolicy, Worker};
+use crate::ravan::RavanClient;
+use crate::scheduler::Scheduler;
+use crate::store::Store;
+
+/// How long a running poll cycle gets to finish at shutdown.
+const CYCLE_SHUTDOWN: Duration = Duration::from_secs(4);
+/// Beyond a webhook request's own time limit, what recording its answer may take at shutdown.
+const RECORD_SHUTDOWN: Duration = Duration::from_secs(1);
+/// Open API requests are short; they get this long to finish.
+const HTTP_SHUTDOWN: Duration = Duration::from_secs(1);
+
+/// The longest shutdown: the cycle and the deliveries in progress finish side by side, then
+/// the HTTP API. A send in progress always gets its whole time limit, so shutdown never cuts
+/// one between the webhook's answer and its record (which would send it again after restart).
+fn longest_shutdown(delivery_limit: Duration) -> Duration {
+    CYCLE_SHUTDOWN.max(delivery_limit) + HTTP_SHUTDOWN
+}
+
+fn delivery_shutdown(policy: &RetryPolicy) -> Duration {
+    policy.timeout + RECORD_SHUTDOWN
+}
+/// How often finished outbox entries older than `OUTBOX_RETENTION` are deleted (and at start).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// Rows one delete statement removes: a short write, so a poll cycle never waits long.
+const PRUNE_BATCH: u32 = 500;
+
+/// A started service: the scheduler, the delivery worker and the HTTP API, running.
+pub struct Service {
+    addr: SocketAddr,
+    store: Store,
+    scheduler: Scheduler,
+    scheduler_running: Arc<AtomicBool>,
+    delivery: Worker,
+    delivery_limit: Duration,
+    discovery: Option<DiscoveryTask>,
+    pruning: JoinHandle<()>,
+    stop_http: oneshot::Sender<()>,
+    http: JoinHandle<std::io::Result<()>>,
+}
+
+/// The service's parts, wired and not yet running.
+pub struct App {
+    config: Config,
+    store: Store,
+    outbox: Outbox,
+    monitor: Monitor,
+    discovery: Option<Discovery>,
+    defaults: Vec<Webhook>,
+    policy: RetryPolicy,
+    added_from_env: u64,
+}
+
+impl App {
+    /// Wires the service from `config`; alerts without webhooks of their own go to the default
+    /// webhooks it names (`SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let defaults = config.default_webhooks();
+        Self::build_alerting(config, defaults).await
+    }
+
+    /// [`App::build`], with `defaults` as the default webhooks (the demo adds its terminal).
+    pub async fn build_alerting(config: Config, defaults: Vec<Webhook>) -> anyhow::Result<Self> {
+        let auth = config.require_auth()?;
+        // Install the metrics recorder before anything counts.
+        crate::metrics::handle();
+        let ravan = RavanClient::new(config.base_url.clone(), auth, config.poll_timeout)?;
+        let store = Store::open(&config.database_url)
+            .await
+            .context("opening the database (DATABASE_URL)")?;
+        let added_from_env = store
+            .ensure_agents(&config.watch_agent_ids, Utc::now())
+            .await
+            .context("adding WATCH_AGENT_IDS")?;
+        // A restart is the operator's way to say the default webhooks work again.
+        for hook in &defaults {
+            store.clear_webhook_dead(hook).await?;
+        }
+        let policy = RetryPolicy::default();
+        let outbox = Outbox::new(store.clone(), policy).context("building the webhook client")?;
+        let mut monitor = Monitor::new(
+            ravan.clone(),
+            store.clone(),
+            outbox.clone(),
+            defaults.clone(),
+            config.thresholds,
+            config.poll_concurrency.get(),
+        )
+        .check_org_linked(config.check_org_linked)
+        .schedule(config.poll_schedule.clone());
+        let mut discovery = None;
+        if config.watch_all_agents {
+            let listing = Discovery::new(ravan, store.clone());
+            monitor = monitor.watch_all(listing.health());
+            discovery = Some(listing);
+        }
+        Ok(Self {
+            config,
+            store,
+            outbox,
+            monitor,
+            discovery,
+            defaults,
+            policy,
+            added_from_env,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The monitor, to run cycles by hand (tests and the benchmark) instead of [`App::start`].
+    pub fn monitor(&self) -> &Monitor {
+        &self.monitor
+    }
+
+    /// Binds `LISTEN_ADDR` and starts everything.
+    pub async fn start(self) -> anyhow::Result<Service> {
+        let App {
+            config,
+            store,
+            outbox,
+            monitor,
+            discovery,
+            defaults,
+            policy,
+            added_from_env,
+        } = self;
+        let admin_token = config.require_admin_token()?.cloned();
+        if defaults.is_empty() {
+            tracing::warn!(
+                "neither SLACK_WEBHOOK_URL nor DISCORD_WEBHOOK_URL is set: agents without webhooks of their own alert only in the log"
+            );
+        }
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .with_context(|| format!("binding LISTEN_ADDR {}", config.listen_addr))?;
+        let addr = listener.local_addr()?;
+        let discovery = discovery.map(|d| d.spawn(config.discovery_interval));
+        let delivery = outbox.spawn();
+        let pruning = tokio::spawn(prune_outbox(store.clone(), config.outbox_retention));
+        let scheduler_running = Arc::new(AtomicBool::new(false));
+        let (stop_http, http_stopped) = oneshot::channel::<()>();
+        let router = api::router(ApiState {
+            store: store.clone(),
+            admin_token,
+            allowed_hosts: config.webhook_allowed_hosts.clone(),
+            scheduler_running: scheduler_running.clone(),
+            default_webhooks: defaults,
+            delivery: delivery.health(),
+        });
+        let http = tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = http_stopped.await;
+                })
+                .into_future(),
+        );
+        let scheduler = Scheduler::start(&config.poll_schedule, Arc::new(monitor))
+            .await
+            .context("starting the poll scheduler")?;
+        scheduler_running.store(true, Ordering::SeqCst);
+        let watched = store.agents().await?.len();
+        tracing::info!(
+            %addr,
+            agents = watched,
+            added_from_env,
+            schedule = config.poll_schedule.as_str(),
+            watch_all = config.watch_all_agents,
+            check_org_linked = config.check_org_linked,
+            ravan = %config.base_url,
+            "ravan-watch is watching"
+        );
+        Ok(Service {
+            addr,
+            store,
+            scheduler,
+            scheduler_running,
+            delivery,
+            delivery_limit: delivery_shutdown(&policy),
+            discovery,
+            pruning,
+            stop_http,
+            http,
+        })
+    }
+}
+
+impl Service {
+    /// Where the HTTP API listens (useful with `LISTEN_ADDR=127.0.0.1:0`).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops in order: no new cycles and no new sends; the running cycle and the sends in
+    /// progress finish, side by side; the HTTP API stops. Each step is bounded, and all of
+    /// them fit in Docker's stop timeout ([`longest_shutdown`]). Returns how many alerts are
+    /// still pending (`None` when the outbox could not be counted).
+    pub async fn stop(self) -> Option<i64> {
+        tracing::info!(within = ?longest_shutdown(self.delivery_limit), "shutting down");
+        self.scheduler_running.store(false, Ordering::SeqCst);
+        if let Some(discovery) = self.discovery {
+            discovery.stop().await;
+        }
+        // Each delete is its own statement: stopping between two loses nothing.
+        self.pruning.abort();
+        let ((), finished) = tokio::join!(
+            self.scheduler.stop(CYCLE_SHUTDOWN),
+            self.delivery.stop(self.delivery_limit)
+        );
+        if !finished {
+            tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
+        }
+        let pending = match self.store.outbox_pending().await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot count the outbox at shutdown");
+                None
+            }
+        };
+        if let Some(n @ 1..) = pending {
+            tracing::warn!(
+                pending = n,
+                "alerts not yet delivered stay in the outbox and are sent after the next start"
+            );
+        }
+        let _ = self.stop_http.send(());
+        let abort = self.http.abort_handle();
+        if tokio::time::timeout(HTTP_SHUTDOWN, self.http)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+        pending
+    }
+}
+
+/// Deletes delivered and failed outbox entries older than `retention`, at start and then every
+/// [`PRUNE_EVERY`], so the database does not grow forever.
+async fn prune_outbox(store: Store, retention: Duration) {
+    let mut ticks = tokio::time::interval(PRUNE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match store.prune_outbox(Utc::now(), retention, PRUNE_BATCH).await {
+            Ok(0) => {}
+            Ok(n) => {
+                ::metrics::counter!(crate::metrics::OUTBOX_PRUNED).increment(n);
+                tracing::info!(
+                    deleted = n,
+                    "finished alert deliveries older than OUTBOX_RETENTION deleted"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot delete old alert deliveries; trying again later")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Docker's default stop timeout, after which it kills the container.
+    const DOCKER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A send in progress gets its whole time limit and the moment to record its answer, and
+    /// still the whole shutdown ends before Docker kills the container.
+    #[test]
+    fn shutdown_never_cuts_a_send_and_fits_in_dockers_stop_timeout() {
+        let policy = RetryPolicy::default();
+        let delivery = delivery_shutdown(&policy);
+        assert!(delivery > policy.timeout);
+        let longest = longest_shutdown(delivery);
+        assert!(longest < DOCKER_STOP_TIMEOUT, "{longest:?}");
+    }
+}

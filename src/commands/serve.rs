@@ -1,0 +1,62 @@
+//! `ravan-watch serve`: the service ([`crate::app`]) until SIGTERM or Ctrl-C, then a clean stop.
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use super::{config_error, start};
+use crate::app::App;
+use crate::config::Config;
+use crate::telemetry;
+
+pub fn main() -> ExitCode {
+    let (config, runtime) = match start(telemetry::DEFAULT_FILTER) {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    if let Err(e) = config.require_auth().and(config.require_admin_token()) {
+        return config_error(&e);
+    }
+    match runtime.block_on(run(config, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ravan-watch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the service until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let service = App::build(config).await?.start().await?;
+    shutdown.await;
+    service.stop().await;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM (what `docker stop` sends).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
