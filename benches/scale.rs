@@ -24,7 +24,6 @@
 
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::num::NonZeroU32;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -36,19 +35,16 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
-use chrono::Utc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use ravan_watch::app::App;
+use ravan_watch::config::Config;
 use ravan_watch::domain::AgentId;
-use ravan_watch::domain::secret::{Secret, SecretUrl};
+use ravan_watch::domain::secret::SecretUrl;
 use ravan_watch::domain::{Platform, Webhook};
-use ravan_watch::monitor::Monitor;
-use ravan_watch::notify::{Outbox, RetryPolicy, Worker};
-use ravan_watch::ravan::RavanAuth;
-use ravan_watch::ravan::RavanClient;
-use ravan_watch::store::{OutboxStatus, Store};
-use ravan_watch::tracker::Thresholds;
+use ravan_watch::notify::Worker;
+use ravan_watch::store::OutboxStatus;
 
 /// `POLL_CONCURRENCY`'s default.
 const CONCURRENCY: usize = 16;
@@ -570,46 +566,38 @@ fn service_instrumentation() {
 
 /// A monitor over `n` agents in a fresh SQLite database, with the delivery worker running.
 struct Service {
-    monitor: Monitor,
-    store: Store,
+    app: App,
     worker: Worker,
     _dir: tempfile::TempDir,
 }
 
 impl Service {
+    /// The service as `serve` wires it ([`App::build`]), on a fresh SQLite database with `n`
+    /// agents, its delivery worker running and its cycles run by hand.
     async fn start(n: usize, base: &str, defaults: Vec<Webhook>, failure: u32) -> Self {
         service_instrumentation();
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        let store = Store::open(&url).await.expect("open the store");
-        store
-            .ensure_agents(&agent_ids(n), Utc::now())
+        let ids: Vec<String> = agent_ids(n).iter().map(ToString::to_string).collect();
+        let (ids, failure, concurrency) =
+            (ids.join(","), failure.to_string(), CONCURRENCY.to_string());
+        let config = Config::from_pairs([
+            ("DATABASE_URL", url.as_str()),
+            ("RAVAN_API_TOKEN", "bench-token"),
+            ("RAVAN_API_BASE_URL", base),
+            ("WATCH_AGENT_IDS", ids.as_str()),
+            ("FAILURE_THRESHOLD", failure.as_str()),
+            ("SUCCESS_THRESHOLD", "1"),
+            ("REMINDER_INTERVAL", "0"),
+            ("POLL_CONCURRENCY", concurrency.as_str()),
+        ])
+        .expect("configuration");
+        let app = App::build_alerting(config, defaults)
             .await
-            .expect("add the agents");
-        let ravan = RavanClient::new(
-            base.parse().expect("base URL"),
-            &RavanAuth::Bearer(Secret::new("bench-token")),
-            Duration::from_secs(10),
-        )
-        .expect("Ravan client");
-        let outbox = Outbox::new(store.clone(), RetryPolicy::default()).expect("webhook client");
-        let thresholds = Thresholds {
-            failure: NonZeroU32::new(failure).expect("non-zero"),
-            success: NonZeroU32::MIN,
-            reminder: None,
-        };
-        let monitor = Monitor::new(
-            ravan,
-            store.clone(),
-            outbox.clone(),
-            defaults,
-            thresholds,
-            CONCURRENCY,
-        );
-        let worker = outbox.spawn();
+            .expect("the service");
+        let worker = app.outbox().spawn();
         Self {
-            monitor,
-            store,
+            app,
             worker,
             _dir: dir,
         }
@@ -617,7 +605,7 @@ impl Service {
 
     async fn stop(self) {
         self.worker.stop(DELIVERY_DEADLINE).await;
-        self.store.close().await;
+        self.app.store().close().await;
     }
 }
 
@@ -634,10 +622,15 @@ async fn poll(n: usize, base: &str) -> Measure {
     control(base, "mode/active").await;
     // FAILURE_THRESHOLD's default, and default webhooks as a deployment would have them.
     let service = Service::start(n, base, webhooks(base), 2).await;
-    let warm = service.monitor.run_cycle().await.expect("warm-up cycle");
+    let warm = service
+        .app
+        .monitor()
+        .run_cycle()
+        .await
+        .expect("warm-up cycle");
     assert_eq!((warm.polled, warm.failed), (n, 0), "warm-up cycle");
     let measured = measure(n, || async {
-        let report = service.monitor.run_cycle().await.expect("cycle");
+        let report = service.app.monitor().run_cycle().await.expect("cycle");
         assert_eq!((report.polled, report.failed), (n, 0), "measured cycle");
         assert!(report.alerts.is_empty(), "healthy agents raise no alert");
     })
@@ -665,13 +658,23 @@ async fn outage(n: usize, base: &str) -> OutageResult {
     control(base, "mode/active").await;
     control(base, "sink/reset").await;
     let service = Service::start(n, base, webhooks(base), 1).await;
-    let warm = service.monitor.run_cycle().await.expect("healthy cycle");
+    let warm = service
+        .app
+        .monitor()
+        .run_cycle()
+        .await
+        .expect("healthy cycle");
     assert_eq!((warm.polled, warm.failed), (n, 0), "healthy cycle");
     assert!(warm.alerts.is_empty(), "healthy agents raise no alert");
 
     control(base, "mode/errored").await;
     let t0 = Instant::now();
-    let report = service.monitor.run_cycle().await.expect("outage cycle");
+    let report = service
+        .app
+        .monitor()
+        .run_cycle()
+        .await
+        .expect("outage cycle");
     let cycle_end = mono_ns();
     let cycle_wall = t0.elapsed();
     assert_eq!((report.polled, report.failed), (n, 0), "outage cycle");
@@ -683,12 +686,18 @@ async fn outage(n: usize, base: &str) -> OutageResult {
 
     // The worker was woken by the cycle; wait for it to empty the outbox.
     let deadline = Instant::now() + DELIVERY_DEADLINE;
-    while service.store.outbox_pending().await.expect("outbox count") > 0
+    while service
+        .app
+        .store()
+        .outbox_pending()
+        .await
+        .expect("outbox count")
+        > 0
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let entries = service.store.outbox().await.expect("outbox");
+    let entries = service.app.store().outbox().await.expect("outbox");
     let status_count = |s: OutboxStatus| entries.iter().filter(|e| e.status == s).count();
     let (delivered, failed, pending) = (
         status_count(OutboxStatus::Delivered),

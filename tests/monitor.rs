@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,14 +12,9 @@ use common::{AGENT_A, FakeRavan, status_body, wait_until};
 use ravan_watch::domain::AgentId;
 use ravan_watch::domain::PollSchedule;
 use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
-use ravan_watch::domain::secret::Secret;
 use ravan_watch::monitor::Monitor;
-use ravan_watch::notify::{Outbox, RetryPolicy};
-use ravan_watch::ravan::RavanAuth;
-use ravan_watch::ravan::RavanClient;
 use ravan_watch::scheduler::Scheduler;
 use ravan_watch::store::{AgentPatch, Store};
-use ravan_watch::tracker::Thresholds;
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
@@ -252,14 +246,29 @@ async fn a_mute_with_an_end_time_lifts_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
-    use ravan_watch::domain::secret::SecretUrl;
-    use ravan_watch::domain::{Platform, Webhook};
+    use ravan_watch::app::App;
+    use ravan_watch::config::Config;
     use ravan_watch::store::NewAgent;
 
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "errored", Some("revoked"));
     ravan.set_status(common::AGENT_B, "errored", Some("revoked"));
-    let store = Store::open("sqlite::memory:").await.unwrap();
+    let default_slack = "https://hooks.slack.com/services/T0/B0/default";
+    let default_discord = "https://discord.com/api/webhooks/1/default";
+    let base = ravan.uri();
+    let config = Config::from_pairs([
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("RAVAN_API_TOKEN", "t"),
+        ("RAVAN_API_BASE_URL", base.as_str()),
+        ("WATCH_AGENT_IDS", common::AGENT_B),
+        ("SLACK_WEBHOOK_URL", default_slack),
+        ("DISCORD_WEBHOOK_URL", default_discord),
+        ("FAILURE_THRESHOLD", "1"),
+        ("POLL_CONCURRENCY", "4"),
+    ])
+    .unwrap();
+    let app = App::build(config).await.unwrap();
+    let (m, store) = (app.monitor(), app.store());
     let own: url::Url = "https://hooks.slack.com/services/T1/B1/own"
         .parse()
         .unwrap();
@@ -271,46 +280,6 @@ async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
         .insert_agent(AGENT_A.parse().unwrap(), &new, Utc::now())
         .await
         .unwrap();
-    store
-        .ensure_agents(&[common::AGENT_B.parse().unwrap()], Utc::now())
-        .await
-        .unwrap();
-    let default_slack = Webhook::new(
-        Platform::Slack,
-        SecretUrl::new(
-            "https://hooks.slack.com/services/T0/B0/default"
-                .parse()
-                .unwrap(),
-        ),
-    );
-    let default_discord = Webhook::new(
-        Platform::Discord,
-        SecretUrl::new(
-            "https://discord.com/api/webhooks/1/default"
-                .parse()
-                .unwrap(),
-        ),
-    );
-    let client = RavanClient::new(
-        ravan.uri().parse().unwrap(),
-        &RavanAuth::Bearer(Secret::new("t")),
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
-    let thresholds = Thresholds {
-        failure: NonZeroU32::new(1).unwrap(),
-        success: NonZeroU32::new(1).unwrap(),
-        reminder: None,
-    };
-    let m = Monitor::new(
-        client,
-        store.clone(),
-        outbox,
-        vec![default_slack.clone(), default_discord.clone()],
-        thresholds,
-        4,
-    );
 
     assert_eq!(m.run_cycle().await.unwrap().alerts.len(), 2);
     let mut routes: Vec<(String, String)> = store
@@ -326,14 +295,8 @@ async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
     routes.sort();
     let mut expected = vec![
         (AGENT_A.to_owned(), own.to_string()),
-        (
-            common::AGENT_B.to_owned(),
-            default_slack.url.expose().to_string(),
-        ),
-        (
-            common::AGENT_B.to_owned(),
-            default_discord.url.expose().to_string(),
-        ),
+        (common::AGENT_B.to_owned(), default_slack.to_owned()),
+        (common::AGENT_B.to_owned(), default_discord.to_owned()),
     ];
     expected.sort();
     assert_eq!(

@@ -3,20 +3,11 @@
 
 mod common;
 
-use std::num::NonZeroU32;
-use std::time::Duration;
-
 use chrono::Utc;
 use common::{FakeRavan, bodies, webhook_sink};
+use ravan_watch::app::App;
+use ravan_watch::config::Config;
 use ravan_watch::domain::AgentId;
-use ravan_watch::domain::secret::{Secret, SecretUrl};
-use ravan_watch::domain::{Platform, Webhook};
-use ravan_watch::monitor::Monitor;
-use ravan_watch::notify::{Outbox, RetryPolicy};
-use ravan_watch::ravan::RavanAuth;
-use ravan_watch::ravan::RavanClient;
-use ravan_watch::store::Store;
-use ravan_watch::tracker::Thresholds;
 use serde_json::Value;
 use wiremock::ResponseTemplate;
 
@@ -30,38 +21,31 @@ async fn a_thousand_agents_failing_in_one_cycle_make_at_most_three_messages_per_
     )));
     let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
     let discord = webhook_sink(ResponseTemplate::new(204)).await;
-    let hooks = vec![
-        Webhook::new(
-            Platform::Slack,
-            SecretUrl::new(format!("{}/services/T0/B0/x", slack.uri()).parse().unwrap()),
-        ),
-        Webhook::new(
-            Platform::Discord,
-            SecretUrl::new(
-                format!("{}/api/webhooks/1/x", discord.uri())
-                    .parse()
-                    .unwrap(),
-            ),
-        ),
-    ];
-    let store = Store::open("sqlite::memory:").await.unwrap();
+    let slack_url = format!("{}/services/T0/B0/x", slack.uri());
+    let discord_url = format!("{}/api/webhooks/1/x", discord.uri());
     let ids: Vec<AgentId> = (0..AGENTS)
         .map(|i| format!("00000000-0000-4000-8000-{i:012}").parse().unwrap())
         .collect();
-    store.ensure_agents(&ids, Utc::now()).await.unwrap();
-    let client = RavanClient::new(
-        ravan.uri().parse().unwrap(),
-        &RavanAuth::Bearer(Secret::new("t")),
-        Duration::from_secs(10),
-    )
+    let watch = ids
+        .iter()
+        .map(AgentId::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let base = ravan.uri();
+    let config = Config::from_pairs([
+        ("DATABASE_URL", "sqlite::memory:"),
+        ("RAVAN_API_TOKEN", "t"),
+        ("RAVAN_API_BASE_URL", base.as_str()),
+        ("WATCH_AGENT_IDS", watch.as_str()),
+        ("SLACK_WEBHOOK_URL", slack_url.as_str()),
+        ("DISCORD_WEBHOOK_URL", discord_url.as_str()),
+        ("FAILURE_THRESHOLD", "1"),
+        ("SUCCESS_THRESHOLD", "1"),
+        ("POLL_CONCURRENCY", "16"),
+    ])
     .unwrap();
-    let outbox = Outbox::new(store.clone(), RetryPolicy::default()).unwrap();
-    let thresholds = Thresholds {
-        failure: NonZeroU32::new(1).unwrap(),
-        success: NonZeroU32::new(1).unwrap(),
-        reminder: None,
-    };
-    let monitor = Monitor::new(client, store.clone(), outbox.clone(), hooks, thresholds, 16);
+    let app = App::build(config).await.unwrap();
+    let (monitor, outbox, store) = (app.monitor(), app.outbox(), app.store());
 
     let report = monitor.run_cycle().await.unwrap();
     assert_eq!(report.alerts.len(), AGENTS);
