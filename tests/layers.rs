@@ -1,0 +1,114 @@
+//! The layout's one rule, checked: every import points down the pipeline. A module may use
+//! its own layer and the layers below it, never one above, so the pure core (domain, tracker)
+//! never learns of the store, the network or the commands, and no two layers import each other.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The layers, lowest first; the modules of one layer may use each other.
+const LAYERS: &[&[&str]] = &[
+    // Helpers that know nothing of the service.
+    &["util", "metrics", "supervise"],
+    &["domain"],
+    &["ravan"],
+    &["tracker"],
+    &["store"],
+    &["notify"],
+    &["discovery", "monitor", "scheduler"],
+    &["api"],
+    &["config", "telemetry"],
+    &["app"],
+    &["commands"],
+];
+
+fn layer(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The top-level module a file of `src/` belongs to (`src/store/sqlite/rows.rs` → `store`).
+fn module_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).unwrap();
+    let first = relative.components().next().unwrap().as_os_str();
+    first.to_string_lossy().trim_end_matches(".rs").to_owned()
+}
+
+/// The top-level modules a file names as `crate::<module>`, outside comments.
+fn uses(text: &str) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        for (at, _) in code.match_indices("crate::") {
+            let name: String = code[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_import_points_down_the_pipeline() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut upward = Vec::new();
+    let mut checked = 0;
+    for file in &files {
+        let module = module_of(&src, file);
+        if module == "main" || module == "lib" {
+            continue;
+        }
+        let Some(own) = layer(&module) else {
+            panic!(
+                "{}: module `{module}` is in no layer of LAYERS",
+                file.display()
+            );
+        };
+        checked += 1;
+        for used in uses(&std::fs::read_to_string(file).unwrap()) {
+            let Some(theirs) = layer(&used) else {
+                panic!(
+                    "{}: uses `crate::{used}`, which is in no layer",
+                    file.display()
+                );
+            };
+            if theirs > own {
+                upward.push(format!(
+                    "{} ({module}) uses crate::{used}, a higher layer",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(checked > 40, "only {checked} files checked");
+    assert!(
+        upward.is_empty(),
+        "imports pointing up:\n{}",
+        upward.join("\n")
+    );
+}
+
+#[test]
+fn the_check_sees_an_upward_import() {
+    let used = uses("use crate::store::Store; // crate::commands in a comment\nfn f() {}");
+    assert_eq!(used, BTreeSet::from(["store".to_owned()]));
+    assert!(layer("store") > layer("domain"));
+    assert!(layer("commands") > layer("app"));
+    assert_eq!(layer("nowhere"), None);
+}
