@@ -55,15 +55,15 @@ pub struct CreateAgent {
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
     /// New label (trimmed, 1 to 100 characters); `null` removes it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>, max_length = 100, min_length = 1)]
     pub name: Option<Option<String>>,
     /// `null` removes it: alerts go to the default Slack webhook again.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>, format = Uri)]
     pub slack_webhook_url: Option<Option<String>>,
     /// `null` removes it: alerts go to the default Discord webhook again.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>, format = Uri)]
     pub discord_webhook_url: Option<Option<String>>,
     /// Not nullable.
@@ -71,18 +71,9 @@ pub struct UpdateAgent {
     #[schema(value_type = bool)]
     pub muted: Option<bool>,
     /// RFC 3339 time until which alerts are held back; `null` clears it.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub muted_until: Option<Option<String>>,
-}
-
-/// Present (even as `null`) becomes `Some`, so `#[serde(default)]` leaves absent as `None`.
-fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// A field that may be absent but not `null`.
