@@ -65,3 +65,32 @@ pub fn bounded_secs(secs: f64, max: std::time::Duration) -> Option<std::time::Du
         secs.min(max.as_secs_f64()),
     ))
 }
+/// How the units of a duration are written by [`two_units`].
+pub struct UnitNames {
+    pub day: &'static str,
+    pub hour: &'static str,
+    pub minute: &'static str,
+    pub second: &'static str,
+    /// Between a number and its unit: `""` for `12m`, `" "` for `12 min`.
+    pub gap: &'static str,
+}
+
+/// A duration as people say it, in its two largest units and the smaller left out when zero:
+/// `45s`, `12m 5s`, `3h 5m`, `2d 4h`. Negative durations (clock skew) are `0s`. The one
+/// duration writer of alerts and the status page, which only name the units differently.
+pub fn two_units(secs: i64, names: &UnitNames) -> String {
+    let s = secs.max(0);
+    let (days, hours, mins, secs) = (s / 86_400, s / 3_600 % 24, s / 60 % 60, s % 60);
+    let (big, big_unit, small, small_unit) = match () {
+        _ if days > 0 => (days, names.day, hours, names.hour),
+        _ if hours > 0 => (hours, names.hour, mins, names.minute),
+        _ if mins > 0 => (mins, names.minute, secs, names.second),
+        _ => (secs, names.second, 0, ""),
+    };
+    let gap = names.gap;
+    if small == 0 {
+        format!("{big}{gap}{big_unit}")
+    } else {
+        format!("{big}{gap}{big_unit} {small}{gap}{small_unit}")
+    }
+}

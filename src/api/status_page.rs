@@ -21,6 +21,7 @@ use super::auth::check_basic;
 use super::error::{ApiError, ErrorBody};
 use crate::domain::muted_at;
 use crate::tracker::{MonitorState, Overrun};
+use crate::util::{UnitNames, two_units};
 
 /// The status page.
 #[utoipa::path(
@@ -330,8 +331,15 @@ fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// `5 min ago`, `in 2 h 5 min`, `just now`.
+/// `5 min ago`, `in 2 h 5 min`, `just now`: to the minute once past one.
 fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    const SPACED: UnitNames = UnitNames {
+        day: "d",
+        hour: "h",
+        minute: "min",
+        second: "s",
+        gap: " ",
+    };
     let delta = now - t;
     let (span, past) = if delta >= TimeDelta::zero() {
         (delta, true)
@@ -339,19 +347,10 @@ fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
         (-delta, false)
     };
     let secs = span.num_seconds();
-    let text = match secs {
-        0..=4 => return "just now".to_owned(),
-        5..=59 => format!("{secs} s"),
-        60..=3599 => format!("{} min", secs / 60),
-        3600..=86_399 => match (secs / 3600, secs % 3600 / 60) {
-            (h, 0) => format!("{h} h"),
-            (h, m) => format!("{h} h {m} min"),
-        },
-        _ => match (secs / 86_400, secs % 86_400 / 3600) {
-            (d, 0) => format!("{d} d"),
-            (d, h) => format!("{d} d {h} h"),
-        },
-    };
+    if secs < 5 {
+        return "just now".to_owned();
+    }
+    let text = two_units(if secs < 60 { secs } else { secs / 60 * 60 }, &SPACED);
     if past {
         format!("{text} ago")
     } else {

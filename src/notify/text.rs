@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind};
 use crate::domain::{Account, Connection, HEALTHY_STATUS};
 pub use crate::util::{MARKER, fit, truncate};
+use crate::util::{UnitNames, two_units};
 
 /// Shown instead of a blank string, so no field is ever empty.
 pub const EMPTY: &str = "(empty)";
@@ -60,24 +61,16 @@ pub fn intraword(prev: Option<char>, next: Option<char>) -> bool {
     prev.is_some_and(char::is_alphanumeric) && next.is_some_and(char::is_alphanumeric)
 }
 
-/// A duration as people say it, two units at most: "45s", "12m 5s", "3h 5m", "2d 4h".
-/// Negative durations (clock skew) show as "0s".
+/// A duration in alerts, two units at most: "45s", "12m 5s", "3h 5m", "2d 4h".
 pub fn human_duration(d: Duration) -> String {
-    let s = d.num_seconds().max(0);
-    let (days, hours, mins, secs) = (s / 86_400, s / 3_600 % 24, s / 60 % 60, s % 60);
-    let pair = |big: i64, bu: &str, small: i64, su: &str| {
-        if small == 0 {
-            format!("{big}{bu}")
-        } else {
-            format!("{big}{bu} {small}{su}")
-        }
+    const SHORT: UnitNames = UnitNames {
+        day: "d",
+        hour: "h",
+        minute: "m",
+        second: "s",
+        gap: "",
     };
-    match () {
-        _ if days > 0 => pair(days, "d", hours, "h"),
-        _ if hours > 0 => pair(hours, "h", mins, "m"),
-        _ if mins > 0 => pair(mins, "m", secs, "s"),
-        _ => format!("{secs}s"),
-    }
+    two_units(d.num_seconds(), &SHORT)
 }
 
 /// A plain UTC time, e.g. `2026-11-28 12:00:05 UTC` (no platform date markup: it is a control
