@@ -228,7 +228,7 @@ impl Service {
 
     /// Stops in order: no new cycles and no new sends; the running cycle and the sends in
     /// progress finish, side by side; the HTTP API stops. Each step is bounded, and all of
-    /// them fit in Docker's stop timeout ([`longest_shutdown`]). Returns how many alerts are
+    /// them fit in Docker's stop timeout (`longest_shutdown`). Returns how many alerts are
     /// still pending (`None` when the outbox could not be counted).
     pub async fn stop(self) -> Option<i64> {
         tracing::info!(within = ?longest_shutdown(self.delivery_limit), "shutting down");

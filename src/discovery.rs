@@ -5,7 +5,7 @@
 //! pages against `meta.total`); a failed or partial one changes nothing, because treating a
 //! missing page as "those agents are gone" would unwatch them. Even a complete listing removes a
 //! discovered agent only when it is absent a second time in a row, so one odd answer cannot
-//! unwatch anything. What the store does with a listing is [`Store::apply_listing`].
+//! unwatch anything. What the store does with a listing is [`AgentStore::apply_listing`](crate::store::AgentStore::apply_listing).
 //!
 //! Listed agents that say they are inactive are left alone (they take no calls, so they book
 //! nothing); only id, name and status are read from the listing, whose agent objects carry

@@ -1,9 +1,22 @@
 //! ravan-watch: tells a team chat when a Ravan voice agent loses its Cal.com connection.
 //!
-//! The layout follows the data: [`ravan`] polls, [`tracker`] decides (pure), [`notify`] formats
-//! (pure) and delivers, [`monitor`] runs one poll cycle through all of them, and [`scheduler`]
-//! runs cycles on the cron schedule. Everything that does I/O sits at the edges so the decisions
-//! can be tested without a network or a clock.
+//! The layout follows the data, in layers, lowest first; a module imports only from its own
+//! layer and the ones below (`tests/layers.rs` checks it):
+//!
+//! 1. [`util`], [`metrics`], [`supervise`]: helpers that know nothing of the service.
+//! 2. [`domain`]: the values everything is built from (agents, observations, alerts, webhooks).
+//! 3. [`ravan`]: polls the Ravan API; every answer is an observation or a poll failure.
+//! 4. [`tracker`]: decides which observations are alerts (pure state machines).
+//! 5. [`store`]: keeps agents, states and the outbox, behind one interface per concern.
+//! 6. [`notify`]: formats alerts (pure) and delivers them from the outbox.
+//! 7. [`discovery`], [`monitor`], [`scheduler`]: run the cycles (list, poll, track, commit).
+//! 8. [`api`]: the management API and the status page.
+//! 9. [`config`], [`telemetry`]: settings and logs.
+//! 10. [`app`]: wires it all from the settings, for `serve`, `demo`, the tests and the bench.
+//! 11. [`commands`]: one per command of the command line.
+//!
+//! Everything that does I/O sits at the edges, so the decisions can be tested without a
+//! network or a clock.
 
 pub mod api;
 pub mod app;

@@ -49,7 +49,7 @@ impl TaskHealth {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Whether the task keeps dying: [`FAILING_AFTER`] panics within the last ten minutes.
+    /// Whether the task keeps dying: `FAILING_AFTER` (3) panics within the last ten minutes.
     pub fn failing(&self, now: DateTime<Utc>) -> bool {
         let deaths = self.0.lock().unwrap_or_else(|e| e.into_inner());
         deaths.recent.iter().filter(|t| now - **t < WINDOW).count() >= FAILING_AFTER

@@ -1,5 +1,5 @@
 //! The Ravan API client: the calls the service makes (`/status` and `/info` of an agent, the
-//! organisation's agent listing in [`listing`]) and the classification of every answer into an
+//! organisation's agent listing in `listing`) and the classification of every answer into an
 //! [`Observation`] or a [`PollFailure`].
 //!
 //! The split matters more than the calls: a failure says nothing about the agent, so the tracker

@@ -45,7 +45,7 @@ pub trait AgentStore: Send + Sync {
 
     /// Stops watching an agent; `false` when it was not watched. Its alerts already in the
     /// outbox stay there and are still delivered. Watch-all does not add it back until it is
-    /// added again ([`Store::insert_agent`]).
+    /// added again ([`AgentStore::insert_agent`]).
     async fn delete_agent(&self, id: AgentId, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// Brings the watched agents in line with one complete listing of the organisation
@@ -92,7 +92,7 @@ impl Source {
     }
 }
 
-/// What one complete listing changed ([`Store::apply_listing`]).
+/// What one complete listing changed ([`AgentStore::apply_listing`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListingApplied {
     /// Agents watched from now on.
@@ -122,7 +122,7 @@ pub struct AgentRecord {
     /// The settings version that added this agent: tells it from an earlier agent of the
     /// same id, removed since.
     pub added_version: SettingsVersion,
-    /// What the tracker last saved. Read with [`Store::agents`], its `last_checked_at` is
+    /// What the tracker last saved. Read with [`AgentStore::agents`], its `last_checked_at` is
     /// the start of the last cycle that polled the agent when that is later than the save.
     pub state: AgentState,
 }

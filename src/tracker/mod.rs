@@ -20,8 +20,15 @@
 //!   [`AgentAlertKind::Found`]. Mutes apply as to outages. Feed each observation through
 //!   [`AgentState::record_observation`], which ends a missing run before the rules above look.
 //!
-//! [`agent`] holds an agent's machine, [`monitor`] the monitor's own (its cycles' health, and
+//! `agent` holds an agent's machine, `monitor` the monitor's own (its cycles' health, and
 //! cycles that overran their schedule).
+//!
+//! [`AgentAlertKind::Down`]: crate::domain::AgentAlertKind::Down
+//! [`AgentAlertKind::Changed`]: crate::domain::AgentAlertKind::Changed
+//! [`AgentAlertKind::Reminder`]: crate::domain::AgentAlertKind::Reminder
+//! [`AgentAlertKind::Recovered`]: crate::domain::AgentAlertKind::Recovered
+//! [`AgentAlertKind::Missing`]: crate::domain::AgentAlertKind::Missing
+//! [`AgentAlertKind::Found`]: crate::domain::AgentAlertKind::Found
 
 mod agent;
 mod monitor;

@@ -1,4 +1,4 @@
-//! The SQLite backend (sqlx): one file per interface, and [`rows`] to decode what it reads.
+//! The SQLite backend (sqlx): one file per interface, and `rows` to decode what it reads.
 //! Queries are runtime-checked (`sqlx::query`), so building needs no database. Only the states
 //! that changed in substance are written; which agents a cycle polled, and when, is one row
 //! (see `migrations/0003_settings_version.sql`).
