@@ -1,13 +1,13 @@
 //! The watched agents: who is watched, from where, with which settings, and the tracker's state
 //! for each.
 
-use super::{SettingsVersion, corrupt};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::StoreError;
+use super::{SettingsVersion, corrupt};
 use crate::domain::{AgentId, Platform, SecretUrl, Webhook, muted_at};
 use crate::tracker::AgentState;
 

@@ -1,10 +1,11 @@
 //! The outbox: every alert for every destination, kept until delivered or failed, then for the
 //! retention period.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 use super::StoreError;
 use crate::domain::{Alert, Webhook};

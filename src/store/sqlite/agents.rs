@@ -1,15 +1,18 @@
 //! [`AgentStore`] on SQLite.
 
-use super::webhooks::revive;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use url::Url;
 
-use super::rows::*;
-use super::*;
+use super::rows::{agent_from_row, column, text};
+use super::webhooks::revive;
+use super::{SqliteStore, millis};
 use crate::domain::AgentId;
-use crate::store::*;
+use crate::store::{
+    AgentPatch, AgentRecord, AgentStore, CycleStore, ListingApplied, NewAgent, Source, StoreError,
+    corrupt,
+};
 
 #[async_trait]
 impl AgentStore for SqliteStore {

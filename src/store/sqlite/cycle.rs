@@ -5,10 +5,13 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::Row;
 
-use super::rows::*;
-use super::*;
+use super::rows::{agent_from_row, read_agents, settings_from_row, text};
+use super::{SETTINGS_VERSION, STATE_WRITE_CHUNK, SqliteStore, millis, platform_name, to_json};
 use crate::domain::{Alert, Webhook};
-use crate::store::*;
+use crate::store::{
+    AgentRecord, AgentUpdate, CycleStore, Polled, Routed, SettingsVersion, StoreError, Watched,
+    corrupt,
+};
 use crate::tracker::MonitorState;
 
 #[async_trait]

@@ -1,13 +1,14 @@
 //! [`OutboxStore`] on SQLite.
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-use super::rows::*;
-use super::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::rows::outbox_from_row;
+use super::{SqliteStore, millis, platform_name, to_json};
 use crate::domain::Webhook;
-use crate::store::*;
+use crate::store::{OutboxEntry, OutboxStore, StoreError};
 
 #[async_trait]
 impl OutboxStore for SqliteStore {

@@ -2,16 +2,16 @@
 //! decode is a [`StoreError::Corrupt`] naming its row and column, never a panic or a silent
 //! default.
 
-use crate::tracker::AgentState;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use url::Url;
 
-use super::*;
+use super::from_millis;
 use crate::domain::{Platform, SecretUrl, Webhook};
-use crate::store::*;
-use futures::TryStreamExt;
+use crate::store::{AgentRecord, OutboxEntry, OutboxStatus, Source, StoreError, corrupt};
+use crate::tracker::AgentState;
 
 /// A column's value, or [`StoreError::Corrupt`] naming it when it does not decode.
 pub(super) fn column<'r, T>(row: &'r SqliteRow, name: &str) -> Result<T, StoreError>

@@ -1,14 +1,14 @@
 //! [`WebhookStore`] on SQLite.
 
-use crate::domain::SecretUrl;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use super::rows::*;
-use super::*;
+use super::rows::{platform, text, time, within};
+use super::{SqliteStore, millis, platform_name};
+use crate::domain::SecretUrl;
 use crate::domain::Webhook;
-use crate::store::*;
+use crate::store::{DeadWebhook, StoreError, WebhookStore, corrupt};
 
 #[async_trait]
 impl WebhookStore for SqliteStore {
