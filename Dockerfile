@@ -6,22 +6,26 @@
 #   docker build -t ravan-watch .
 #   docker run -d --name ravan-watch --env-file .env -p 8080:8080 -v ravan-watch:/data ravan-watch
 
-FROM rust:1.95-slim-bookworm AS build
+# Dependencies are built in a layer of their own (cargo-chef): a change to the sources does not
+# rebuild them. `prepare` reduces the manifests to a recipe; `cook` builds only what it names.
+FROM rust:1.95-slim-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
-# Dependencies first, in a layer of their own: a change to the sources does not rebuild them.
-# Stub targets stand in for the real ones (the manifest names a bench, so it needs a file too).
-COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src benches \
-    && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
-    && echo 'fn main() {}' > benches/scale.rs \
-    && cargo build --release --locked \
-    && rm -rf src
+
+FROM chef AS plan
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=plan /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --bin ravan-watch --recipe-path recipe.json
 # The migrations and the status page's templates are compiled into the binary.
+COPY Cargo.toml Cargo.lock ./
+COPY benches ./benches
 COPY migrations ./migrations
 COPY templates ./templates
 COPY src ./src
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+RUN cargo build --release --locked --bin ravan-watch
 
 FROM debian:bookworm-slim
 RUN apt-get update \
