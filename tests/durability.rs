@@ -7,12 +7,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::bin::BIN;
 use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
 use ravan_watch::store::{OutboxStatus, Store};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
 const LIMIT: Duration = Duration::from_secs(30);
 
 struct Service {

@@ -7,9 +7,10 @@ mod common;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use common::bin::{BIN, run_bin, wait_output};
 use common::{
-    AGENT_A, BIN, FakeRavan, LISTED_SECRET, Shape, bodies, free_port, listed_agent, run_bin,
-    wait_until, webhook_sink,
+    AGENT_A, FakeRavan, LISTED_SECRET, Shape, bodies, free_port, listed_agent, wait_until,
+    webhook_sink,
 };
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
@@ -94,9 +95,7 @@ impl Served {
     async fn stop(self) -> (String, Vec<u8>) {
         common::signal(&self.child, libc::SIGTERM);
         let child = self.child;
-        let out: Output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-            .await
-            .unwrap();
+        let out: Output = wait_output(child).await;
         assert_eq!(out.status.code(), Some(0));
         let mut db = Vec::new();
         for entry in std::fs::read_dir(self.dir.path()).unwrap() {

@@ -1,6 +1,10 @@
-//! Shared test fakes: a scriptable Ravan API and waiting with a deadline instead of sleeping.
+//! The helpers the integration tests share, each defined once. Here: a scriptable Ravan API
+//! (`FakeRavan`), a monitor of it, webhook sinks, and waiting with a deadline instead of
+//! sleeping. `bin` runs the binary as operators do; `limits` checks payloads against the
+//! platforms' limits.
 #![allow(dead_code)]
 
+pub mod bin;
 pub mod limits;
 
 use std::collections::HashMap;
@@ -432,24 +436,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// The service's binary, as operators run it.
-pub const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
-
-/// Runs the binary with only `env` set, in an empty folder of its own (no `.env` is read).
-pub async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir(dir.path());
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    drop(dir);
-    out
 }
 
 /// A port nothing listens on (bound, then released).
