@@ -12,7 +12,7 @@ use ravan_watch::api::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 use ravan_watch::api::{ApiState, router};
 use ravan_watch::domain::alert::{Alert, MonitorAlert, MonitorAlertKind};
 use ravan_watch::domain::secret::{Secret, SecretUrl};
-use ravan_watch::domain::{Account, AgentId, Observation};
+use ravan_watch::domain::{Account, Observation};
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::store::{AgentUpdate, Store};
 use ravan_watch::tracker::{AgentState, MonitorState};
@@ -21,6 +21,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use common::ids::id;
 use common::{AGENT_A, AGENT_B};
 
 const TOKEN: &str = "adm-T0KEN-4f2a9c";
@@ -173,10 +174,6 @@ impl TestApp {
             .map(|a| a.agent_id.to_string())
             .collect()
     }
-}
-
-fn id(s: &str) -> AgentId {
-    s.parse().unwrap()
 }
 
 fn at(secs: i64) -> DateTime<Utc> {

@@ -1,6 +1,8 @@
 //! Durable delivery: the outbox worker against wiremock sinks. Each pass is given the time, so
 //! retries are checked by when they are scheduled, without waiting for them.
 
+mod common;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -15,6 +17,8 @@ use ravan_watch::tracker::MonitorState;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use common::ids::agent_id;
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -48,12 +52,8 @@ fn alert(reason: &str) -> Alert {
     })
 }
 
-fn agent_id(i: u32) -> String {
-    format!("00000000-0000-4000-8000-{i:012}")
-}
-
 /// A down alert about the `i`-th (unnamed) agent.
-fn down(i: u32) -> Alert {
+fn down(i: usize) -> Alert {
     let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
     Alert::Agent(AgentAlert {
         kind: AgentAlertKind::Down,

@@ -11,9 +11,10 @@ use ravan_watch::notify::{discord, slack};
 use serde_json::{Value, json};
 
 mod common;
+use common::AGENT_A as ID;
+use common::ids::agent_id;
 use common::limits::*;
 
-const ID: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 const ERROR: &str = "Invalid API key";
 const REASON: &str = "Ravan API refused the credentials (HTTP 401): invalid token";
 const HOSTILE: &str = "<!channel> @everyone <https://x|y>";
@@ -616,7 +617,7 @@ fn discord_total_holds_at_every_fill_level() {
 
 fn down_of(i: usize, name: Option<String>, error: &str) -> Alert {
     let mut a = agent(AgentAlertKind::Down);
-    a.agent.id = format!("00000000-0000-4000-8000-{i:012}").parse().unwrap();
+    a.agent.id = agent_id(i).parse().unwrap();
     a.agent.name = name;
     a.accounts = vec![account("Main", "errored", Some(error))];
     Alert::Agent(a)

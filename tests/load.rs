@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::ids::agent_id as watched;
 use common::{FakeRavan, wait_until};
 use futures::StreamExt;
 use ravan_watch::app::App;
@@ -16,10 +17,6 @@ const TOKEN: &str = "adm-load-T0KEN";
 const AGENTS: usize = 1_000;
 const CLIENTS: usize = 50;
 const PER_CLIENT: usize = 100;
-
-fn watched(i: usize) -> String {
-    format!("00000000-0000-4000-8000-{i:012}")
-}
 
 fn posted(client: usize, i: usize) -> String {
     format!("11111111-0000-4000-8000-{client:06}{i:06}")

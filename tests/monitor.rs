@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use common::ids::agent_ids;
 use common::{AGENT_A, FakeRavan, status_body, wait_until};
 use ravan_watch::domain::AgentId;
 use ravan_watch::domain::PollSchedule;
@@ -34,12 +35,6 @@ async fn monitor(
 /// A monitor on an existing store, as after a restart.
 fn monitor_on(ravan: &FakeRavan, store: &Store, concurrency: usize, failure: u32) -> Monitor {
     common::test_monitor(ravan, store, concurrency, failure)
-}
-
-fn agent_ids(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
-        .collect()
 }
 
 /// `n` agents whose status answer takes `delay`.

@@ -7,9 +7,10 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
+use common::ids::agent_ids;
 use common::{
-    AGENT_A, AGENT_B, FakeRavan, bodies, info_body, no_private_body, status_body, wait_until,
-    webhook_sink,
+    AGENT_A, AGENT_B, AGENT_C, FakeRavan, bodies, info_body, no_private_body, status_body,
+    wait_until, webhook_sink,
 };
 use ravan_watch::app::{self, Service};
 use ravan_watch::config::Config;
@@ -23,7 +24,6 @@ use wiremock::{MockServer, ResponseTemplate};
 
 const LIMIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "adm-org-T0KEN";
-const AGENT_C: &str = "0d4e5f60-7a8b-4c9d-8e0f-112233445566";
 
 /// The service, polling every second, with a Slack sink.
 struct App {
@@ -308,12 +308,6 @@ async fn monitor(ravan: &FakeRavan, ids: &[String], concurrency: usize) -> (Moni
     let ids: Vec<AgentId> = ids.iter().map(|id| id.parse().unwrap()).collect();
     store.ensure_agents(&ids, Utc::now()).await.unwrap();
     (common::test_monitor(ravan, &store, concurrency, 2), store)
-}
-
-fn agent_ids(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
-        .collect()
 }
 
 /// The request cost README documents: private agents 1 request, the others 2.

@@ -1,6 +1,8 @@
 //! The SQLite store on temporary databases: migration from empty, agents, the cycle commit and
 //! the outbox surviving a reopen.
 
+mod common;
+
 use chrono::{TimeZone, Utc};
 use ravan_watch::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
 use ravan_watch::domain::secret::SecretUrl;
@@ -13,12 +15,8 @@ use ravan_watch::store::{
 use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
 use sqlx::Row;
 
-const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
-const B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
-
-fn id(s: &str) -> AgentId {
-    s.parse().unwrap()
-}
+use common::ids::{agent_id, id};
+use common::{AGENT_A as A, AGENT_B as B};
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
@@ -490,9 +488,7 @@ async fn commit_polled(
 #[tokio::test]
 async fn a_large_cycle_writes_every_agents_state() {
     let (store, _dir, _) = temp_store().await;
-    let ids: Vec<AgentId> = (0..2_501)
-        .map(|i| id(&format!("00000000-0000-4000-8000-{i:012}")))
-        .collect();
+    let ids: Vec<AgentId> = (0..2_501).map(|i| id(&agent_id(i))).collect();
     store.ensure_agents(&ids, now()).await.unwrap();
     let updates: Vec<AgentUpdate> = ids[..2_500]
         .iter()
@@ -797,10 +793,8 @@ async fn a_discovered_agent_is_removed_only_when_absent_from_two_listings_in_a_r
     assert!(store.outbox().await.unwrap().is_empty(), "no alert for it");
 
     // Several removed at once come back sorted.
-    let mut many: Vec<(AgentId, Option<String>)> = (0..20)
-        .rev()
-        .map(|i| (id(&format!("00000000-0000-4000-8000-{i:012}")), None))
-        .collect();
+    let mut many: Vec<(AgentId, Option<String>)> =
+        (0..20).rev().map(|i| (id(&agent_id(i)), None)).collect();
     many.push((id(B), None));
     store.apply_listing(&many, now()).await.unwrap();
     apply(&store, &[]).await;
@@ -987,12 +981,7 @@ async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent() {
 async fn a_listing_of_a_thousand_agents_applies_at_once_and_again_changes_nothing() {
     let (store, _dir, _) = temp_store().await;
     let listed: Vec<(AgentId, Option<String>)> = (0..1_000)
-        .map(|i| {
-            (
-                id(&format!("00000000-0000-4000-8000-{i:012}")),
-                Some(format!("agent {i}")),
-            )
-        })
+        .map(|i| (id(&agent_id(i)), Some(format!("agent {i}"))))
         .collect();
     let applied = store.apply_listing(&listed, now()).await.unwrap();
     let ids: Vec<AgentId> = listed.iter().map(|(agent, _)| *agent).collect();

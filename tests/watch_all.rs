@@ -8,6 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use common::bin::{BIN, run_bin, wait_output};
+use common::ids::agent_id;
 use common::{
     AGENT_A, FakeRavan, LISTED_SECRET, Shape, bodies, free_port, listed_agent, wait_until,
     webhook_sink,
@@ -17,10 +18,6 @@ use wiremock::ResponseTemplate;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "adm-watch-all-T0KEN";
-
-fn id(i: usize) -> String {
-    format!("00000000-0000-4000-8000-{i:012}")
-}
 
 /// `serve` as a child process, its API on a port of its own.
 struct Served {
@@ -124,10 +121,10 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
     let ravan = FakeRavan::start().await;
     let listed: Vec<Value> = (0..110)
-        .map(|i| listed_agent(Shape::Snake, &id(i), &format!("Agent {i}"), true))
+        .map(|i| listed_agent(Shape::Snake, &agent_id(i), &format!("Agent {i}"), true))
         .collect();
     for i in 0..110 {
-        ravan.set_status(&id(i), "active", None);
+        ravan.set_status(&agent_id(i), "active", None);
     }
     ravan.set_status(AGENT_A, "active", None);
     ravan.set_listing(Shape::Snake, listed.clone());
@@ -154,8 +151,12 @@ async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
             .unwrap()
     };
     assert_eq!(of(AGENT_A)["source"], "env");
-    assert_eq!(of(&id(7))["source"], "discovered");
-    assert_eq!(of(&id(7))["name"], "Agent 7", "named from the listing");
+    assert_eq!(of(&agent_id(7))["source"], "discovered");
+    assert_eq!(
+        of(&agent_id(7))["name"],
+        "Agent 7",
+        "named from the listing"
+    );
 
     // From here the listing lacks agents 0..5 (105 agents, still two pages): any listing
     // wrongly taken as complete twice would unwatch them. The second page fails first.
@@ -201,12 +202,12 @@ async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
     // (never listed) stays.
     served
         .wait_ids("agents no longer listed to be unwatched", |ids| {
-            ids.len() == 106 && !ids.contains(&id(0)) && ids.contains(&AGENT_A.to_owned())
+            ids.len() == 106 && !ids.contains(&agent_id(0)) && ids.contains(&AGENT_A.to_owned())
         })
         .await;
 
     // Removed over the API: stays unwatched while it is listed, until it is POSTed again.
-    let gone = id(10);
+    let gone = agent_id(10);
     let deleted = served
         .http
         .delete(format!("{}/agents/{gone}", served.base))
@@ -271,7 +272,7 @@ async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relisted_agent_starts_afresh_without_a_stale_alert() {
     let ravan = FakeRavan::start().await;
-    let x = id(1);
+    let x = agent_id(1);
     ravan.set_status(&x, "errored", Some("token revoked"));
     ravan.set_listing(
         Shape::Camel,
@@ -332,7 +333,7 @@ async fn a_relisted_agent_starts_afresh_without_a_stale_alert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_all_audits_every_listed_agent_with_its_connection() {
     let ravan = FakeRavan::start().await;
-    let (a, b, c) = (id(1), id(2), id(3));
+    let (a, b, c) = (agent_id(1), agent_id(2), agent_id(3));
     ravan.set_status(&a, "active", None);
     ravan.set_org_linked(&b, "active", "Acme team calendar");
     ravan.set_org_linked(&c, "errored", "Acme team calendar");
@@ -402,14 +403,14 @@ async fn overrunning_cycles_are_logged_once_counted_and_shown() {
     let ravan = FakeRavan::start().await;
     for i in 0..2 {
         ravan.set_answer(
-            &id(i),
+            &agent_id(i),
             ResponseTemplate::new(200)
                 .set_body_json(common::status_body("active", None))
                 .set_delay(Duration::from_millis(700)),
         );
     }
     let base = ravan.uri();
-    let ids = format!("{},{}", id(0), id(1));
+    let ids = format!("{},{}", agent_id(0), agent_id(1));
     let served = Served::start(&[
         ("RAVAN_API_BASE_URL", base.as_str()),
         ("WATCH_AGENT_IDS", ids.as_str()),

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod bin;
+pub mod ids;
 pub mod limits;
 
 use std::collections::HashMap;
@@ -16,8 +17,10 @@ use serde_json::json;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+/// Fixed agent ids, for tests that name a few agents.
 pub const AGENT_A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 pub const AGENT_B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
+pub const AGENT_C: &str = "0d4e5f60-7a8b-4c9d-8e0f-112233445566";
 
 pub fn status_body(status: &str, error: Option<&str>) -> serde_json::Value {
     json!({
