@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::api::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 use ravan_watch::api::{ApiState, router};
-use ravan_watch::domain::alert::{Alert, MonitorAlert, MonitorAlertKind};
-use ravan_watch::domain::secret::{Secret, SecretUrl};
+use ravan_watch::domain::Platform;
+use ravan_watch::domain::alert::{Alert, MonitorAlertKind};
+use ravan_watch::domain::secret::Secret;
 use ravan_watch::domain::{Account, Observation};
-use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::store::{AgentUpdate, Store};
 use ravan_watch::tracker::{AgentState, MonitorState};
 use reqwest::header::{CONTENT_TYPE, HeaderMap};
@@ -21,6 +21,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use common::alerts::{monitor_alert, noon, webhook};
 use common::ids::id;
 use common::{AGENT_A, AGENT_B};
 
@@ -1082,15 +1083,14 @@ async fn metrics_are_prometheus_text_with_the_outbox_gauge() {
     );
 
     // Two pending entries (one alert, two destinations) show up at the next scrape.
-    let alert = Alert::Monitor(MonitorAlert {
-        kind: MonitorAlertKind::Down,
-        reason: "all polls failed".to_owned(),
-        at: at(0),
-        since: at(0),
-    });
+    let alert = Alert::Monitor(monitor_alert(
+        MonitorAlertKind::Down,
+        "all polls failed",
+        at(0),
+    ));
     let hooks = vec![
-        Webhook::new(Platform::Slack, SecretUrl::new(SLACK.parse().unwrap())),
-        Webhook::new(Platform::Discord, SecretUrl::new(DISCORD.parse().unwrap())),
+        webhook(Platform::Slack, SLACK),
+        webhook(Platform::Discord, DISCORD),
     ];
     let written = app
         .store
@@ -1688,8 +1688,8 @@ async fn a_dead_webhook_shows_in_delivery_error_until_its_url_is_set_again() {
     let agent: Value = app.get_agent(AGENT_A).await.json().await.unwrap();
     assert_eq!(agent["delivery_error"], Value::Null);
 
-    let hook = Webhook::new(Platform::Slack, SecretUrl::new(SLACK.parse().unwrap()));
-    let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    let hook = webhook(Platform::Slack, SLACK);
+    let now = noon();
     assert!(
         app.store
             .mark_webhook_dead(&hook, "HTTP 404: no_service", now)

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::domain::alert::{
-    AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind,
+    AgentAlert, AgentAlertKind, Alert, MonitorAlert, MonitorAlertKind,
 };
 use ravan_watch::domain::{Account, Connection};
 use ravan_watch::notify::{discord, slack};
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 mod common;
 use common::AGENT_A as ID;
+use common::alerts::{agent_alert, monitor_alert};
 use common::ids::agent_id;
 use common::limits::*;
 
@@ -46,30 +47,21 @@ fn agent(kind: AgentAlertKind) -> AgentAlert {
         AgentAlertKind::Found => ("not_found", "errored"),
     };
     AgentAlert {
-        kind,
-        agent: AgentRef {
-            id: ID.parse().unwrap(),
-            name: Some("Sales bot".into()),
-        },
-        from: Some(from.into()),
-        to: to.into(),
-        connected: false,
         accounts: vec![
             account("Main calendar", "errored", Some(ERROR)),
             account("Backup", "active", None),
         ],
         connection: Some(Connection::Private),
-        at: t(12, 12, 5),
         unhealthy_since: t(12, 0, 0),
+        ..agent_alert(kind, ID, Some("Sales bot"), (from, to), t(12, 12, 5))
     }
 }
 
+/// A monitor alert of `kind` for `REASON`: polling broken since 12:00:00, seen at 12:12:05.
 fn monitor(kind: MonitorAlertKind) -> MonitorAlert {
     MonitorAlert {
-        kind,
-        reason: REASON.into(),
-        at: t(12, 12, 5),
         since: t(12, 0, 0),
+        ..monitor_alert(kind, REASON, t(12, 12, 5))
     }
 }
 

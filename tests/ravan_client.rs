@@ -234,11 +234,7 @@ async fn slow_answer_past_the_timeout_is_a_timeout() {
 #[tokio::test]
 async fn connection_refused_is_a_connection_failure() {
     // Bind then drop a listener: nothing listens on that port afterwards.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}").parse().unwrap();
     let err = RavanClient::new(base, &bearer(), Duration::from_secs(2))
         .unwrap()

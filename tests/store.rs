@@ -3,9 +3,8 @@
 
 mod common;
 
-use chrono::{TimeZone, Utc};
-use ravan_watch::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
-use ravan_watch::domain::secret::SecretUrl;
+use chrono::Utc;
+use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{AgentId, Observation};
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::store::{
@@ -15,12 +14,9 @@ use ravan_watch::store::{
 use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
 use sqlx::Row;
 
+use common::alerts::{agent_down, noon as now, webhook};
 use common::ids::{agent_id, id};
 use common::{AGENT_A as A, AGENT_B as B};
-
-fn now() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
-}
 
 async fn temp_store() -> (Store, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -28,32 +24,17 @@ async fn temp_store() -> (Store, tempfile::TempDir, String) {
     (Store::open(&url).await.unwrap(), dir, url)
 }
 
+/// A Slack webhook whose secret part is `name`.
 fn hook(name: &str) -> Webhook {
-    Webhook::new(
+    webhook(
         Platform::Slack,
-        SecretUrl::new(
-            format!("https://hooks.slack.com/services/T/B/{name}")
-                .parse()
-                .unwrap(),
-        ),
+        &format!("https://hooks.slack.com/services/T/B/{name}"),
     )
 }
 
+/// The alert these tests store: `agent`, named Sales, went down.
 fn down(agent: &str) -> Alert {
-    Alert::Agent(AgentAlert {
-        kind: AgentAlertKind::Down,
-        agent: AgentRef {
-            id: id(agent),
-            name: Some("Sales".into()),
-        },
-        from: Some("active".into()),
-        to: "errored".into(),
-        connected: false,
-        accounts: vec![],
-        connection: None,
-        at: now(),
-        unhealthy_since: now(),
-    })
+    agent_down(agent, Some("Sales"))
 }
 
 /// An agent in an alerted outage, reminder clock included: what a restart must not forget.

@@ -4,6 +4,7 @@
 //! platforms' limits.
 #![allow(dead_code)]
 
+pub mod alerts;
 pub mod bin;
 pub mod ids;
 pub mod limits;
