@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AGENT_A, AGENT_B, FakeRavan, bodies, wait_until};
+use common::{AGENT_A, AGENT_B, FakeRavan, bodies, more_cycles, wait_until};
 use ravan_watch::app::App;
 use ravan_watch::commands::serve;
 use ravan_watch::config::Config;
@@ -96,15 +96,6 @@ impl Running {
             .unwrap()
             .unwrap();
     }
-}
-
-/// Lets `cycles` more poll cycles happen (each polls every agent).
-async fn more_cycles(ravan: &FakeRavan, agents: usize, cycles: usize) {
-    let target = ravan.polls().await + agents * cycles;
-    wait_until(LIMIT, "more poll cycles", || async {
-        ravan.polls().await >= target
-    })
-    .await;
 }
 
 fn text(v: &serde_json::Value) -> String {

@@ -391,6 +391,31 @@ pub fn test_monitor(
     )
 }
 
+/// A new in-memory store watching `agents`, and a [`test_monitor`] of the fake on it.
+pub async fn monitor_watching(
+    ravan: &FakeRavan,
+    agents: &[String],
+    concurrency: usize,
+    failure: u32,
+) -> (ravan_watch::monitor::Monitor, ravan_watch::store::Store) {
+    let store = ravan_watch::store::Store::open("sqlite::memory:")
+        .await
+        .unwrap();
+    let ids: Vec<ravan_watch::domain::AgentId> =
+        agents.iter().map(|id| id.parse().unwrap()).collect();
+    store.ensure_agents(&ids, chrono::Utc::now()).await.unwrap();
+    (test_monitor(ravan, &store, concurrency, failure), store)
+}
+
+/// Waits (20 s at most) until `cycles` more poll cycles of `agents` agents each have polled.
+pub async fn more_cycles(ravan: &FakeRavan, agents: usize, cycles: usize) {
+    let target = ravan.polls().await + agents * cycles;
+    wait_until(Duration::from_secs(20), "more poll cycles", || async {
+        ravan.polls().await >= target
+    })
+    .await;
+}
+
 /// A webhook fake that gives every POST `answer`.
 pub async fn webhook_sink(answer: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
