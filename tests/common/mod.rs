@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod alerts;
+pub mod api;
 pub mod bin;
 pub mod ids;
 pub mod limits;
