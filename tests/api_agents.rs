@@ -6,8 +6,7 @@ mod common;
 use chrono::{TimeZone, Utc};
 use ravan_watch::domain::Platform;
 use ravan_watch::domain::{Account, Observation};
-use ravan_watch::store::AgentUpdate;
-use ravan_watch::tracker::{AgentState, MonitorState};
+use ravan_watch::tracker::AgentState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -89,11 +88,7 @@ async fn the_agent_shows_the_trackers_state() {
         }],
         connection: Some(ravan_watch::domain::Connection::Private),
     };
-    let thresholds = ravan_watch::tracker::Thresholds {
-        failure: 2.try_into().unwrap(),
-        success: 1.try_into().unwrap(),
-        reminder: None,
-    };
+    let thresholds = common::thresholds(2);
     let agent_ref = ravan_watch::domain::alert::AgentRef {
         id: id(AGENT_A),
         name: None,
@@ -101,20 +96,7 @@ async fn the_agent_shows_the_trackers_state() {
     let mut state = AgentState::default();
     state.observe(&agent_ref, &obs, at(0), &thresholds, false);
     state.observe(&agent_ref, &obs, at(30), &thresholds, false);
-    app.store
-        .commit_cycle(
-            None,
-            &[AgentUpdate {
-                agent_id: id(AGENT_A),
-                state: state.clone(),
-                alerts: vec![],
-            }],
-            &MonitorState::default(),
-            &[],
-            at(30),
-        )
-        .await
-        .unwrap();
+    app.commit_state(AGENT_A, state.clone(), at(30)).await;
     let agent: Value = app.get_agent(AGENT_A).await.json().await.unwrap();
     assert_eq!(
         agent["state"],
@@ -144,40 +126,14 @@ async fn the_agent_shows_the_trackers_state() {
         accounts: vec![],
         connection: None,
     };
-    app.store
-        .commit_cycle(
-            None,
-            &[AgentUpdate {
-                agent_id: id(AGENT_A),
-                state: state.clone(),
-                alerts: vec![],
-            }],
-            &MonitorState::default(),
-            &[],
-            at(60),
-        )
-        .await
-        .unwrap();
+    app.commit_state(AGENT_A, state.clone(), at(60)).await;
     let agent: Value = app.get_agent(AGENT_A).await.json().await.unwrap();
     assert_eq!(agent["state"]["status"], "errored");
     assert_eq!(agent["state"]["last_error"], "timeout after 10s");
     assert_eq!(agent["state"]["last_checked_at"], "2025-06-15T15:07:40Z");
 
     state.observe(&agent_ref, &healthy, at(90), &thresholds, false);
-    app.store
-        .commit_cycle(
-            None,
-            &[AgentUpdate {
-                agent_id: id(AGENT_A),
-                state,
-                alerts: vec![],
-            }],
-            &MonitorState::default(),
-            &[],
-            at(90),
-        )
-        .await
-        .unwrap();
+    app.commit_state(AGENT_A, state, at(90)).await;
     let agent: Value = app.get_agent(AGENT_A).await.json().await.unwrap();
     assert_eq!(agent["state"]["status"], "active");
     assert_eq!(agent["state"]["healthy"], true);

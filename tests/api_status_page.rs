@@ -3,8 +3,7 @@
 mod common;
 
 use ravan_watch::domain::Observation;
-use ravan_watch::store::AgentUpdate;
-use ravan_watch::tracker::{AgentState, MonitorState};
+use ravan_watch::tracker::AgentState;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -26,11 +25,7 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
         accounts: vec![],
         connection: None,
     };
-    let th = ravan_watch::tracker::Thresholds {
-        failure: 1.try_into().unwrap(),
-        success: 1.try_into().unwrap(),
-        reminder: None,
-    };
+    let th = common::thresholds(1);
     state.observe(
         &ravan_watch::domain::alert::AgentRef {
             id: id(AGENT_B),
@@ -41,20 +36,7 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
         &th,
         false,
     );
-    app.store
-        .commit_cycle(
-            None,
-            &[AgentUpdate {
-                agent_id: id(AGENT_B),
-                state,
-                alerts: vec![],
-            }],
-            &MonitorState::default(),
-            &[],
-            at(0),
-        )
-        .await
-        .unwrap();
+    app.commit_state(AGENT_B, state, at(0)).await;
 
     let refused = [
         app.anon(Method::GET, "/"),

@@ -192,13 +192,19 @@ fn schema_fixture_matches_the_shared_reference() {
     }
 }
 
-fn assert_valid(label: &str, alert: &Alert) -> (Value, Value) {
-    let (s, d) = (slack::message(alert), discord::message(alert));
+/// Checks a Slack and a Discord payload against every limit (`label` names the case in a
+/// failure) and hands them back.
+fn assert_both_valid(label: &str, s: Value, d: Value) -> (Value, Value) {
     let bad = slack_violations(&s);
     assert!(bad.is_empty(), "Slack, {label}: {bad:#?}");
     let bad = discord_violations(&d);
     assert!(bad.is_empty(), "Discord, {label}: {bad:#?}");
     (s, d)
+}
+
+/// Both platforms' messages for one alert, checked by [`assert_both_valid`].
+fn assert_valid(label: &str, alert: &Alert) -> (Value, Value) {
+    assert_both_valid(label, slack::message(alert), discord::message(alert))
 }
 
 // ---------------------------------------------------------------- tests
@@ -615,13 +621,13 @@ fn down_of(i: usize, name: Option<String>, error: &str) -> Alert {
     Alert::Agent(a)
 }
 
+/// Both platforms' grouped messages for `alerts`, checked by [`assert_both_valid`].
 fn assert_group_valid(label: &str, alerts: &[Alert]) -> (Value, Value) {
-    let (s, d) = (slack::group_message(alerts), discord::group_message(alerts));
-    let bad = slack_violations(&s);
-    assert!(bad.is_empty(), "Slack, {label}: {bad:#?}");
-    let bad = discord_violations(&d);
-    assert!(bad.is_empty(), "Discord, {label}: {bad:#?}");
-    (s, d)
+    assert_both_valid(
+        label,
+        slack::group_message(alerts),
+        discord::group_message(alerts),
+    )
 }
 
 #[test]

@@ -9,11 +9,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::api::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 use ravan_watch::api::{ApiState, router};
 use ravan_watch::domain::secret::Secret;
-use ravan_watch::store::Store;
+use ravan_watch::store::{AgentUpdate, Store};
+use ravan_watch::tracker::{AgentState, MonitorState};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
+
+use super::ids::id;
 
 /// The admin token the API is started with.
 pub const TOKEN: &str = "adm-T0KEN-4f2a9c";
@@ -170,6 +173,24 @@ impl TestApp {
             req = req.header(CONTENT_TYPE, ct);
         }
         req.send().await.unwrap()
+    }
+
+    /// Stores `state` as `agent`'s tracker state, as a poll cycle at `at` would, without alerts.
+    pub async fn commit_state(&self, agent: &str, state: AgentState, at: DateTime<Utc>) {
+        self.store
+            .commit_cycle(
+                None,
+                &[AgentUpdate {
+                    agent_id: id(agent),
+                    state,
+                    alerts: vec![],
+                }],
+                &MonitorState::default(),
+                &[],
+                at,
+            )
+            .await
+            .unwrap();
     }
 
     /// The ids of the agents in the store, as it lists them.

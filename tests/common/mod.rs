@@ -377,19 +377,24 @@ pub fn test_monitor(
         ravan_watch::notify::RetryPolicy::default(),
     )
     .unwrap();
-    let thresholds = ravan_watch::tracker::Thresholds {
-        failure: std::num::NonZeroU32::new(failure).unwrap(),
-        success: std::num::NonZeroU32::new(1).unwrap(),
-        reminder: None,
-    };
     ravan_watch::monitor::Monitor::new(
         ravan_client(ravan),
         store.clone(),
         outbox,
         vec![],
-        thresholds,
+        thresholds(failure),
         concurrency,
     )
+}
+
+/// The trackers' thresholds: `failure` unhealthy observations make an alert, one healthy one a
+/// recovery, and no reminders.
+pub fn thresholds(failure: u32) -> ravan_watch::tracker::Thresholds {
+    ravan_watch::tracker::Thresholds {
+        failure: std::num::NonZeroU32::new(failure).unwrap(),
+        success: std::num::NonZeroU32::new(1).unwrap(),
+        reminder: None,
+    }
 }
 
 /// A new in-memory store watching `agents`, and a [`test_monitor`] of the fake on it.
