@@ -29,8 +29,7 @@ async fn five_thousand_mixed_api_requests_during_poll_cycles_get_no_5xx() {
     for id in &ids {
         ravan.set_status(id, "active", None);
     }
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (_db, database) = common::temp_database();
     let base = ravan.uri();
     let env_ids = ids.join(",");
     let config = Config::from_pairs([

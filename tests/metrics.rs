@@ -46,8 +46,7 @@ async fn metrics_parse_and_move_as_alerts_are_sent() {
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "active", None);
     let slack = common::webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (_db, database) = common::temp_database();
     let base = ravan.uri();
     let hook = format!("{}/services/T0/B0/secret", slack.uri());
     let config = Config::from_pairs([
@@ -150,8 +149,7 @@ async fn old_finished_deliveries_are_deleted_and_the_database_size_is_shown() {
 
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "active", None);
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (_db, database) = common::temp_database();
     let long_ago = chrono::Utc::now() - chrono::Duration::days(30);
     {
         let store = Store::open(&database).await.unwrap();

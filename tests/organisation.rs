@@ -36,8 +36,7 @@ impl App {
     async fn start(ravan: &FakeRavan, agents: &str, extra: &[(&str, &str)]) -> Self {
         let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
         let hook = format!("{}/services/T0/B0/slack-secret", slack.uri());
-        let db = tempfile::tempdir().unwrap();
-        let database = format!("sqlite://{}/state.db", db.path().display());
+        let (db, database) = common::temp_database();
         let base = ravan.uri();
         let mut pairs = vec![
             ("DATABASE_URL", database.as_str()),

@@ -66,8 +66,7 @@ async fn the_status_page_renders_every_agent_in_chromium() {
         .await;
     let slack_host = slack.address().to_string();
 
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (_db, database) = common::temp_database();
     let base = ravan.uri();
     let config = Config::from_pairs([
         ("DATABASE_URL", database.as_str()),

@@ -19,8 +19,7 @@ use common::ids::{agent_id, id};
 use common::{AGENT_A as A, AGENT_B as B};
 
 async fn temp_store() -> (Store, tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/state.db", dir.path().display());
+    let (dir, url) = common::temp_database();
     (Store::open(&url).await.unwrap(), dir, url)
 }
 

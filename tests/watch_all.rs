@@ -29,10 +29,9 @@ struct Served {
 
 impl Served {
     fn start(env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, database) = common::temp_database();
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let database = format!("sqlite://{}/state.db", dir.path().display());
         let child = Command::new(BIN)
             .arg("serve")
             .env_clear()

@@ -473,6 +473,14 @@ where
     }
 }
 
+/// A new temporary folder, and the URL of the SQLite file `state.db` in it (created on first
+/// open); the database goes when the folder is dropped.
+pub fn temp_database() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    (dir, url)
+}
+
 /// A port nothing listens on (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
