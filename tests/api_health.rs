@@ -64,15 +64,7 @@ async fn readyz_needs_the_scheduler_and_the_database() {
             json!({"status": "unavailable", "checks": {"database": "ok", "scheduler": "running", "delivery": "failing"}})
         )
     );
-    let page = app
-        .anon(Method::GET, "/")
-        .basic_auth("admin", Some(TOKEN))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::text_of(app.anon(Method::GET, "/").basic_auth("admin", Some(TOKEN))).await;
     assert!(page.contains("Delivery worker"), "{page}");
     assert!(page.contains("worker bug 3"), "{page}");
     app.store.close().await;

@@ -122,15 +122,7 @@ async fn five_thousand_mixed_api_requests_during_poll_cycles_get_no_5xx() {
     );
 
     // Every posted agent was deleted again; the watched ones are all there, renamed.
-    let list: Value = http
-        .get(format!("{root}/agents"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = common::json_of(http.get(format!("{root}/agents")).bearer_auth(TOKEN)).await;
     let agents = list["agents"].as_array().unwrap();
     assert_eq!(agents.len(), AGENTS);
     assert!(agents.iter().all(|a| a["source"] == "env"));

@@ -71,27 +71,21 @@ impl App {
     }
 
     async fn agent(&self, id: &str) -> Value {
-        self.http
-            .get(self.url(&format!("/agents/{id}")))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        common::json_of(
+            self.http
+                .get(self.url(&format!("/agents/{id}")))
+                .bearer_auth(TOKEN),
+        )
+        .await
     }
 
     async fn status_page(&self) -> String {
-        self.http
-            .get(self.url("/"))
-            .basic_auth("admin", Some(TOKEN))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        common::text_of(
+            self.http
+                .get(self.url("/"))
+                .basic_auth("admin", Some(TOKEN)),
+        )
+        .await
     }
 
     async fn alerts(&self) -> Vec<String> {

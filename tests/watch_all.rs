@@ -433,16 +433,13 @@ async fn overrunning_cycles_are_logged_once_counted_and_shown() {
         metric().await.is_some_and(|n| n >= 3.0)
     })
     .await;
-    let page = served
-        .http
-        .get(format!("{}/", served.base))
-        .basic_auth("admin", Some(TOKEN))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::text_of(
+        served
+            .http
+            .get(format!("{}/", served.base))
+            .basic_auth("admin", Some(TOKEN)),
+    )
+    .await;
     assert!(page.contains("Cycle overran"), "{page}");
     assert!(page.contains("POLL_CONCURRENCY"), "{page}");
     let (logs, _) = served.stop().await;

@@ -437,6 +437,11 @@ pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
 }
 
+/// Sends `request` and reads its answer as text; panics if either fails.
+pub async fn text_of(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
+}
+
 /// Sends `signal` (`libc::SIGTERM`, `libc::SIGINT` …) to `child`.
 pub fn signal(child: &std::process::Child, signal: i32) {
     // SAFETY: kill has no memory preconditions; a stale pid only makes it fail.
