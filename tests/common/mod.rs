@@ -1,7 +1,9 @@
-//! The helpers the integration tests share, each defined once. Here: a scriptable Ravan API
-//! (`FakeRavan`), a monitor of it, webhook sinks, and waiting with a deadline instead of
-//! sleeping. `bin` runs the binary as operators do; `limits` checks payloads against the
-//! platforms' limits.
+//! The helpers the integration tests share, each defined once; a test file uses them with
+//! `mod common;`. Here: a scriptable Ravan API (`FakeRavan`), a monitor of it, webhook sinks,
+//! temporary databases, sending a request and reading its answer, and waiting with a deadline
+//! instead of sleeping. Beside it: `alerts` builds alerts and webhooks, `api` serves the
+//! management API for the `api_*` tests, `bin` runs the binary as operators do, `ids` makes
+//! agent ids, and `limits` checks payloads against the platforms' limits.
 #![allow(dead_code)]
 
 pub mod alerts;
@@ -24,6 +26,7 @@ pub const AGENT_A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 pub const AGENT_B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
 pub const AGENT_C: &str = "0d4e5f60-7a8b-4c9d-8e0f-112233445566";
 
+/// `/status` for an agent with a private connection in `status` (with the account error `error`).
 pub fn status_body(status: &str, error: Option<&str>) -> serde_json::Value {
     json!({
         "success": true,
@@ -217,6 +220,8 @@ impl Respond for Answers {
 }
 
 impl FakeRavan {
+    /// A new fake on a random loopback port: until told otherwise, every agent's `/status` is
+    /// a 404, its `/info` of type `none`, and the listing empty.
     pub async fn start() -> Self {
         let server = MockServer::start().await;
         let answers = Arc::new(Mutex::new(HashMap::new()));
@@ -309,6 +314,7 @@ impl FakeRavan {
             .count()
     }
 
+    /// The fake's base URL, for `RAVAN_API_BASE_URL`.
     pub fn uri(&self) -> String {
         self.server.uri()
     }
