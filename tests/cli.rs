@@ -5,32 +5,26 @@ mod common;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::bin::{BIN, bin_command, output_of, run_bin, wait_output};
 use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
-
-/// The binary with an empty environment (but a loopback `LISTEN_ADDR`), in a new empty folder
-/// of its own: no `.env` is read, and the default database file lands there.
-fn command(args: &[&str], env: &[(&str, &str)]) -> (Command, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .envs(env.iter().copied())
-        .current_dir(dir.path());
-    (cmd, dir)
+/// `env` after a loopback `LISTEN_ADDR` (one in `env` wins): these tests never listen publicly.
+fn on_loopback<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![("LISTEN_ADDR", "127.0.0.1:0")];
+    all.extend_from_slice(env);
+    all
 }
 
+/// [`bin_command`] on loopback.
+fn command(args: &[&str], env: &[(&str, &str)]) -> (Command, tempfile::TempDir) {
+    bin_command(args, &on_loopback(env))
+}
+
+/// [`run_bin`] on loopback.
 async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let (mut cmd, dir) = command(args, env);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    drop(dir);
-    out
+    run_bin(args, &on_loopback(env)).await
 }
 
 fn stderr(out: &Output) -> String {
@@ -75,9 +69,7 @@ async fn env_file_is_read() {
     .unwrap();
     let mut cmd = Command::new(BIN);
     cmd.arg("serve").env_clear().current_dir(&dir);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = output_of(cmd).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("POLL_CONCURRENCY"),
@@ -173,9 +165,7 @@ async fn serve_exits_0_on_sigterm() {
     })
     .await;
     common::signal(&child, libc::SIGTERM);
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = wait_output(child).await;
     assert_eq!(out.status.code(), Some(0));
     let logs = stderr(&out);
     for line in logs.lines() {
@@ -236,9 +226,7 @@ async fn shutdown_keeps_and_reports_an_alert_it_could_not_deliver() {
     .await;
     let started = std::time::Instant::now();
     common::signal(&child, libc::SIGTERM);
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
+    let out = wait_output(child).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(
         started.elapsed() < Duration::from_secs(10),

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{AGENT_A, BIN, FakeRavan, free_port, wait_until};
+use common::bin::{BIN, output_of};
+use common::{AGENT_A, FakeRavan, free_port, wait_until};
 
 /// The runtime image's user (the Dockerfile's `USER`).
 const IMAGE_UID: u32 = 10001;
@@ -180,10 +181,7 @@ async fn healthcheck(
     env: &[(&str, String)],
     dir: &Path,
 ) -> (Option<i32>, String) {
-    let mut cmd = as_image_user(bin, &["healthcheck"], env, dir);
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = output_of(as_image_user(bin, &["healthcheck"], env, dir)).await;
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),

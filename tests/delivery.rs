@@ -1,13 +1,12 @@
 //! Durable delivery: the outbox worker against wiremock sinks. Each pass is given the time, so
 //! retries are checked by when they are scheduled, without waiting for them.
 
+mod common;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use ravan_watch::domain::alert::{
-    AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind,
-};
-use ravan_watch::domain::secret::SecretUrl;
+use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::notify::{Outbox, RetryPolicy};
 use ravan_watch::store::{OutboxEntry, OutboxStatus, Store};
@@ -15,6 +14,9 @@ use ravan_watch::tracker::MonitorState;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use common::alerts::{agent_down, monitor_down, webhook};
+use common::ids::agent_id;
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -38,39 +40,6 @@ fn secs(s: f64) -> chrono::Duration {
     chrono::Duration::milliseconds((s * 1000.0) as i64)
 }
 
-fn alert(reason: &str) -> Alert {
-    let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
-    Alert::Monitor(MonitorAlert {
-        kind: MonitorAlertKind::Down,
-        reason: reason.into(),
-        at,
-        since: at,
-    })
-}
-
-fn agent_id(i: u32) -> String {
-    format!("00000000-0000-4000-8000-{i:012}")
-}
-
-/// A down alert about the `i`-th (unnamed) agent.
-fn down(i: u32) -> Alert {
-    let at = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
-    Alert::Agent(AgentAlert {
-        kind: AgentAlertKind::Down,
-        agent: AgentRef {
-            id: agent_id(i).parse().unwrap(),
-            name: None,
-        },
-        from: Some("active".into()),
-        to: "errored".into(),
-        connected: false,
-        accounts: vec![],
-        connection: None,
-        at,
-        unhealthy_since: at,
-    })
-}
-
 /// A sink answering `answers` in order (the last one for every further request).
 async fn sink(answers: Vec<ResponseTemplate>) -> MockServer {
     let server = MockServer::start().await;
@@ -89,11 +58,9 @@ async fn sink(answers: Vec<ResponseTemplate>) -> MockServer {
     server
 }
 
+/// A webhook of `platform` at `server`'s `/hook/SECRET-TOKEN`.
 fn hook(server: &MockServer, platform: Platform) -> Webhook {
-    let url = format!("{}/hook/SECRET-TOKEN", server.uri())
-        .parse()
-        .unwrap();
-    Webhook::new(platform, SecretUrl::new(url))
+    webhook(platform, &format!("{}/hook/SECRET-TOKEN", server.uri()))
 }
 
 async fn outbox_with(alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
@@ -131,7 +98,7 @@ async fn server_error_then_ok_delivers_once() {
         ResponseTemplate::new(200).set_body_string("ok"),
     ])
     .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let (store, outbox) = outbox_with(&[(monitor_down("a"), hook(&server, Platform::Slack))]).await;
     let now = t0();
 
     let r = outbox.pass(now).await.unwrap();
@@ -174,7 +141,7 @@ async fn slack_429_waits_retry_after() {
         ResponseTemplate::new(200).set_body_string("ok"),
     ])
     .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let (store, outbox) = outbox_with(&[(monitor_down("a"), hook(&server, Platform::Slack))]).await;
     let now = t0();
     outbox.pass(now).await.unwrap();
     assert_eq!(entries(&store).await[0].next_attempt_at - now, secs(7.0));
@@ -196,7 +163,8 @@ async fn discord_429_waits_retry_after_from_the_body() {
         ResponseTemplate::new(204),
     ])
     .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    let (store, outbox) =
+        outbox_with(&[(monitor_down("a"), hook(&server, Platform::Discord))]).await;
     let now = t0();
     outbox.pass(now).await.unwrap();
     assert_eq!(entries(&store).await[0].next_attempt_at - now, secs(2.5));
@@ -209,7 +177,8 @@ async fn overlong_retry_after_is_capped() {
         ResponseTemplate::new(429).insert_header("retry-after", "86400"),
     ])
     .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    let (store, outbox) =
+        outbox_with(&[(monitor_down("a"), hook(&server, Platform::Discord))]).await;
     let now = t0();
     outbox.pass(now).await.unwrap();
     assert_eq!(entries(&store).await[0].next_attempt_at - now, secs(300.0));
@@ -221,7 +190,7 @@ async fn not_found_is_not_retried_and_kept_as_failed() {
         ResponseTemplate::new(404).set_body_string("no_service"),
     ])
     .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let (store, outbox) = outbox_with(&[(monitor_down("a"), hook(&server, Platform::Slack))]).await;
     let r = outbox.pass(t0()).await.unwrap();
     assert_eq!(r.failed, 1);
     let e = &entries(&store).await[0];
@@ -241,7 +210,8 @@ async fn discord_unknown_webhook_is_not_retried() {
             json!({"message": "Unknown Webhook", "code": 10015}),
         )])
         .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    let (store, outbox) =
+        outbox_with(&[(monitor_down("a"), hook(&server, Platform::Discord))]).await;
     outbox.pass(t0()).await.unwrap();
     let e = &entries(&store).await[0];
     assert_eq!(e.status, OutboxStatus::Failed);
@@ -255,7 +225,7 @@ async fn slack_200_without_ok_is_not_success() {
         ResponseTemplate::new(200).set_body_string("invalid_payload"),
     ])
     .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let (store, outbox) = outbox_with(&[(monitor_down("a"), hook(&server, Platform::Slack))]).await;
     outbox.pass(t0()).await.unwrap();
     assert_eq!(entries(&store).await[0].status, OutboxStatus::Failed);
 }
@@ -263,7 +233,8 @@ async fn slack_200_without_ok_is_not_success() {
 #[tokio::test]
 async fn a_message_still_failing_past_max_age_is_marked_failed() {
     let server = sink(vec![ResponseTemplate::new(503)]).await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    let (store, outbox) =
+        outbox_with(&[(monitor_down("a"), hook(&server, Platform::Discord))]).await;
     let now = t0();
     assert_eq!(outbox.pass(now).await.unwrap().retrying, 1);
     assert_eq!(
@@ -293,7 +264,7 @@ async fn timeouts_are_retried() {
         ResponseTemplate::new(200).set_body_string("ok"),
     ])
     .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let (store, outbox) = outbox_with(&[(monitor_down("a"), hook(&server, Platform::Slack))]).await;
     let now = t0();
     assert_eq!(outbox.pass(now).await.unwrap().retrying, 1);
     assert!(
@@ -308,16 +279,12 @@ async fn timeouts_are_retried() {
 
 #[tokio::test]
 async fn connection_errors_are_retried_and_do_not_leak_the_url() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}/hook/SECRET-TOKEN")
-        .parse()
-        .unwrap();
-    let hook = Webhook::new(Platform::Slack, SecretUrl::new(url));
-    let (store, outbox) = outbox_with(&[(alert("a"), hook)]).await;
+    let port = common::free_port();
+    let hook = webhook(
+        Platform::Slack,
+        &format!("http://127.0.0.1:{port}/hook/SECRET-TOKEN"),
+    );
+    let (store, outbox) = outbox_with(&[(monitor_down("a"), hook)]).await;
     assert_eq!(outbox.pass(t0()).await.unwrap().retrying, 1);
     let error = entries(&store).await[0].last_error.clone().unwrap();
     assert!(!error.contains("SECRET-TOKEN"), "{error}");
@@ -332,9 +299,9 @@ async fn one_destination_is_delivered_in_order_and_a_retry_holds_back_later_aler
     .await;
     let h = hook(&server, Platform::Slack);
     let (store, outbox) = outbox_with(&[
-        (alert("first"), h.clone()),
-        (alert("second"), h.clone()),
-        (alert("third"), h),
+        (monitor_down("first"), h.clone()),
+        (monitor_down("second"), h.clone()),
+        (monitor_down("third"), h),
     ])
     .await;
     let now = t0();
@@ -364,9 +331,9 @@ async fn a_failing_destination_does_not_hold_up_another() {
     let broken = sink(vec![ResponseTemplate::new(500)]).await;
     let working = sink(vec![ResponseTemplate::new(204)]).await;
     let (store, outbox) = outbox_with(&[
-        (alert("a"), hook(&broken, Platform::Discord)),
-        (alert("a"), hook(&working, Platform::Discord)),
-        (alert("b"), hook(&working, Platform::Discord)),
+        (monitor_down("a"), hook(&broken, Platform::Discord)),
+        (monitor_down("a"), hook(&working, Platform::Discord)),
+        (monitor_down("b"), hook(&working, Platform::Discord)),
     ])
     .await;
     let r = outbox.pass(t0()).await.unwrap();
@@ -396,8 +363,8 @@ async fn a_dead_webhook_gets_nothing_more_and_its_later_alerts_are_kept_as_faile
     ])
     .await;
     let h = hook(&server, Platform::Slack);
-    let (store, outbox) = outbox_with(&[(alert("first"), h.clone())]).await;
-    commit_batches(&store, &[vec![(alert("second"), h.clone())]]).await;
+    let (store, outbox) = outbox_with(&[(monitor_down("first"), h.clone())]).await;
+    commit_batches(&store, &[vec![(monitor_down("second"), h.clone())]]).await;
     let r = outbox.pass(t0() + secs(1.0)).await.unwrap();
     assert_eq!((r.failed, r.messages), (2, 1), "the second is not sent");
     assert_eq!(requests(&server).await.len(), 1);
@@ -416,7 +383,7 @@ async fn a_dead_webhook_gets_nothing_more_and_its_later_alerts_are_kept_as_faile
         later.last_error
     );
 
-    commit_batches(&store, &[vec![(alert("third"), h.clone())]]).await;
+    commit_batches(&store, &[vec![(monitor_down("third"), h.clone())]]).await;
     outbox.pass(t0() + secs(2.0)).await.unwrap();
     assert_eq!(
         requests(&server).await.len(),
@@ -424,7 +391,7 @@ async fn a_dead_webhook_gets_nothing_more_and_its_later_alerts_are_kept_as_faile
         "still nothing sent to a dead webhook"
     );
     store.clear_webhook_dead(&h).await.unwrap();
-    commit_batches(&store, &[vec![(alert("fourth"), h)]]).await;
+    commit_batches(&store, &[vec![(monitor_down("fourth"), h)]]).await;
     outbox.pass(t0() + secs(3.0)).await.unwrap();
     assert_eq!(requests(&server).await.len(), 2, "tried again once cleared");
 }
@@ -435,7 +402,8 @@ async fn a_discord_invalid_token_marks_the_webhook_dead() {
         json!({"message": "Invalid Webhook Token", "code": 50027}),
     )])
     .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Discord))]).await;
+    let (store, outbox) =
+        outbox_with(&[(monitor_down("a"), hook(&server, Platform::Discord))]).await;
     outbox.pass(t0()).await.unwrap();
     assert_eq!(store.dead_webhooks().await.unwrap().len(), 1);
 }
@@ -446,7 +414,7 @@ async fn an_invalid_payload_fails_the_message_but_not_the_webhook() {
         ResponseTemplate::new(400).set_body_string("invalid_payload"),
     ])
     .await;
-    let (store, outbox) = outbox_with(&[(alert("a"), hook(&server, Platform::Slack))]).await;
+    let (store, outbox) = outbox_with(&[(monitor_down("a"), hook(&server, Platform::Slack))]).await;
     assert_eq!(outbox.pass(t0()).await.unwrap().failed, 1);
     assert!(store.dead_webhooks().await.unwrap().is_empty());
 }
@@ -456,12 +424,14 @@ async fn a_few_alerts_of_one_cycle_go_one_by_one_and_more_go_as_one_message() {
     let server = sink(vec![ResponseTemplate::new(204)]).await;
     let h = hook(&server, Platform::Discord);
     let three: Vec<_> = (0..3)
-        .map(|i| (alert(&format!("a{i}")), h.clone()))
+        .map(|i| (monitor_down(&format!("a{i}")), h.clone()))
         .collect();
     let (store, outbox) = outbox_with(&three).await;
     let r = outbox.pass(t0() + secs(1.0)).await.unwrap();
     assert_eq!((r.delivered, r.messages), (3, 3));
-    let five: Vec<_> = (0..5).map(|i| (down(i), h.clone())).collect();
+    let five: Vec<_> = (0..5)
+        .map(|i| (agent_down(&agent_id(i), None), h.clone()))
+        .collect();
     commit_batches(&store, &[five]).await;
     let r = outbox.pass(t0() + secs(2.0)).await.unwrap();
     assert_eq!((r.delivered, r.messages), (5, 1));
@@ -554,7 +524,7 @@ async fn slack_gets_at_most_one_message_a_second() {
     )
     .unwrap();
     let rows: Vec<_> = (0..3)
-        .map(|i| (alert(&format!("m{i}")), vec![h.clone()]))
+        .map(|i| (monitor_down(&format!("m{i}")), vec![h.clone()]))
         .collect();
     store
         .commit_cycle(None, &[], &MonitorState::default(), &rows, Utc::now())
@@ -578,7 +548,8 @@ async fn discord_waits_when_its_bucket_is_empty() {
         .insert_header("x-ratelimit-reset-after", "1.5");
     let (server, arrivals) = recording_sink(vec![empty], ResponseTemplate::new(204)).await;
     let h = hook(&server, Platform::Discord);
-    let (_store, outbox) = outbox_with(&[(alert("a"), h.clone()), (alert("b"), h)]).await;
+    let (_store, outbox) =
+        outbox_with(&[(monitor_down("a"), h.clone()), (monitor_down("b"), h)]).await;
     run_worker_until(&outbox, &server, 2).await;
     let t = arrivals.lock().unwrap().clone();
     assert!(
@@ -604,7 +575,7 @@ async fn after_a_429_both_forms_deliver_once_after_the_wait_in_order() {
     ] {
         let (server, arrivals) = recording_sink(vec![limited], ok).await;
         let h = hook(&server, platform);
-        let (store, outbox) = outbox_with(&[(alert("first"), h.clone()), (alert("second"), h)]).await;
+        let (store, outbox) = outbox_with(&[(monitor_down("first"), h.clone()), (monitor_down("second"), h)]).await;
         run_worker_until(&outbox, &server, 3).await;
         let t = arrivals.lock().unwrap().clone();
         assert!(t[1] - t[0] >= Duration::from_millis(990), "{platform}: waited {:?}", t[1] - t[0]);
@@ -660,13 +631,9 @@ async fn hostile_rate_limit_waits_never_panic_and_are_bounded() {
             )
             .mount(&discord)
             .await;
-        let hook = ravan_watch::domain::Webhook::new(
+        let hook = webhook(
             Platform::Discord,
-            ravan_watch::domain::secret::SecretUrl::new(
-                format!("{}/api/webhooks/1/tok", discord.uri())
-                    .parse()
-                    .unwrap(),
-            ),
+            &format!("{}/api/webhooks/1/tok", discord.uri()),
         );
         let sender = Sender::new(std::time::Duration::from_secs(5)).unwrap();
         let pace = sender.send(&hook, &serde_json::json!({})).await.unwrap();
@@ -745,8 +712,8 @@ async fn a_slow_destination_delays_no_alert_to_another_by_more_than_a_second() {
         commit_batches(
             &store,
             &[
-                vec![(alert("held 1"), held.clone())],
-                vec![(alert("held 2"), held.clone())],
+                vec![(monitor_down("held 1"), held.clone())],
+                vec![(monitor_down("held 2"), held.clone())],
             ],
         )
         .await;
@@ -759,7 +726,7 @@ async fn a_slow_destination_delays_no_alert_to_another_by_more_than_a_second() {
                 None,
                 &[],
                 &MonitorState::default(),
-                &[(alert("other"), vec![hook(&fast, Platform::Discord)])],
+                &[(monitor_down("other"), vec![hook(&fast, Platform::Discord)])],
                 Utc::now(),
             )
             .await
@@ -826,8 +793,8 @@ async fn stopping_lets_the_send_in_progress_finish_and_nothing_is_sent_twice() {
     commit_batches(
         &store,
         &[
-            vec![(alert("first"), h.clone())],
-            vec![(alert("second"), h.clone())],
+            vec![(monitor_down("first"), h.clone())],
+            vec![(monitor_down("second"), h.clone())],
         ],
     )
     .await;

@@ -1,19 +1,18 @@
 //! `ravan-watch demo`: the real binary, no settings at all, read as a user would see it.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
+use common::bin::bin_command;
 
 /// The demo with an empty environment in an empty folder, and its stdout as a channel of lines.
 fn start() -> (Child, mpsc::Receiver<String>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .arg("demo")
-        .env_clear()
-        .current_dir(dir.path())
+    let (mut cmd, dir) = bin_command(&["demo"], &[]);
+    let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

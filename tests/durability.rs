@@ -7,22 +7,23 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::bin::BIN;
 use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
 use ravan_watch::store::{OutboxStatus, Store};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
 const LIMIT: Duration = Duration::from_secs(30);
 
 struct Service {
     dir: tempfile::TempDir,
+    database: String,
     env: Vec<(String, String)>,
 }
 
 impl Service {
     fn new(ravan: &FakeRavan, slack: &MockServer) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, database) = common::temp_database();
         let env = vec![
             ("RAVAN_API_TOKEN", "t".to_owned()),
             ("RAVAN_API_BASE_URL", ravan.uri()),
@@ -33,20 +34,16 @@ impl Service {
                 "SLACK_WEBHOOK_URL",
                 format!("{}/services/T0/B0/secret", slack.uri()),
             ),
-            (
-                "DATABASE_URL",
-                format!("sqlite://{}/state.db", dir.path().display()),
-            ),
+            ("DATABASE_URL", database.clone()),
             ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ];
         let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        Self { dir, env }
+        Self { dir, database, env }
     }
 
     /// Outbox entries the service has marked delivered (read from its database).
     async fn delivered(&self) -> usize {
-        let url = format!("sqlite://{}/state.db", self.dir.path().display());
-        let Ok(store) = Store::open(&url).await else {
+        let Ok(store) = Store::open(&self.database).await else {
             return 0;
         };
         let entries = store.outbox().await.unwrap_or_default();

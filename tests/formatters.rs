@@ -4,16 +4,18 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::domain::alert::{
-    AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind,
+    AgentAlert, AgentAlertKind, Alert, MonitorAlert, MonitorAlertKind,
 };
 use ravan_watch::domain::{Account, Connection};
 use ravan_watch::notify::{discord, slack};
 use serde_json::{Value, json};
 
 mod common;
+use common::AGENT_A as ID;
+use common::alerts::{agent_alert, monitor_alert};
+use common::ids::agent_id;
 use common::limits::*;
 
-const ID: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 const ERROR: &str = "Invalid API key";
 const REASON: &str = "Ravan API refused the credentials (HTTP 401): invalid token";
 const HOSTILE: &str = "<!channel> @everyone <https://x|y>";
@@ -45,30 +47,21 @@ fn agent(kind: AgentAlertKind) -> AgentAlert {
         AgentAlertKind::Found => ("not_found", "errored"),
     };
     AgentAlert {
-        kind,
-        agent: AgentRef {
-            id: ID.parse().unwrap(),
-            name: Some("Sales bot".into()),
-        },
-        from: Some(from.into()),
-        to: to.into(),
-        connected: false,
         accounts: vec![
             account("Main calendar", "errored", Some(ERROR)),
             account("Backup", "active", None),
         ],
         connection: Some(Connection::Private),
-        at: t(12, 12, 5),
         unhealthy_since: t(12, 0, 0),
+        ..agent_alert(kind, ID, Some("Sales bot"), (from, to), t(12, 12, 5))
     }
 }
 
+/// A monitor alert of `kind` for `REASON`: polling broken since 12:00:00, seen at 12:12:05.
 fn monitor(kind: MonitorAlertKind) -> MonitorAlert {
     MonitorAlert {
-        kind,
-        reason: REASON.into(),
-        at: t(12, 12, 5),
         since: t(12, 0, 0),
+        ..monitor_alert(kind, REASON, t(12, 12, 5))
     }
 }
 
@@ -199,13 +192,19 @@ fn schema_fixture_matches_the_shared_reference() {
     }
 }
 
-fn assert_valid(label: &str, alert: &Alert) -> (Value, Value) {
-    let (s, d) = (slack::message(alert), discord::message(alert));
+/// Checks a Slack and a Discord payload against every limit (`label` names the case in a
+/// failure) and hands them back.
+fn assert_both_valid(label: &str, s: Value, d: Value) -> (Value, Value) {
     let bad = slack_violations(&s);
     assert!(bad.is_empty(), "Slack, {label}: {bad:#?}");
     let bad = discord_violations(&d);
     assert!(bad.is_empty(), "Discord, {label}: {bad:#?}");
     (s, d)
+}
+
+/// Both platforms' messages for one alert, checked by [`assert_both_valid`].
+fn assert_valid(label: &str, alert: &Alert) -> (Value, Value) {
+    assert_both_valid(label, slack::message(alert), discord::message(alert))
 }
 
 // ---------------------------------------------------------------- tests
@@ -616,19 +615,19 @@ fn discord_total_holds_at_every_fill_level() {
 
 fn down_of(i: usize, name: Option<String>, error: &str) -> Alert {
     let mut a = agent(AgentAlertKind::Down);
-    a.agent.id = format!("00000000-0000-4000-8000-{i:012}").parse().unwrap();
+    a.agent.id = agent_id(i).parse().unwrap();
     a.agent.name = name;
     a.accounts = vec![account("Main", "errored", Some(error))];
     Alert::Agent(a)
 }
 
+/// Both platforms' grouped messages for `alerts`, checked by [`assert_both_valid`].
 fn assert_group_valid(label: &str, alerts: &[Alert]) -> (Value, Value) {
-    let (s, d) = (slack::group_message(alerts), discord::group_message(alerts));
-    let bad = slack_violations(&s);
-    assert!(bad.is_empty(), "Slack, {label}: {bad:#?}");
-    let bad = discord_violations(&d);
-    assert!(bad.is_empty(), "Discord, {label}: {bad:#?}");
-    (s, d)
+    assert_both_valid(
+        label,
+        slack::group_message(alerts),
+        discord::group_message(alerts),
+    )
 }
 
 #[test]

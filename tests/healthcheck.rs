@@ -5,7 +5,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{AGENT_A, BIN, FakeRavan, free_port, run_bin, wait_until};
+use common::bin::{BIN, run_bin};
+use common::{AGENT_A, FakeRavan, free_port, wait_until};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

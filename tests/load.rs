@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::ids::agent_id as watched;
 use common::{FakeRavan, wait_until};
 use futures::StreamExt;
 use ravan_watch::app::App;
@@ -16,10 +17,6 @@ const TOKEN: &str = "adm-load-T0KEN";
 const AGENTS: usize = 1_000;
 const CLIENTS: usize = 50;
 const PER_CLIENT: usize = 100;
-
-fn watched(i: usize) -> String {
-    format!("00000000-0000-4000-8000-{i:012}")
-}
 
 fn posted(client: usize, i: usize) -> String {
     format!("11111111-0000-4000-8000-{client:06}{i:06}")
@@ -32,8 +29,7 @@ async fn five_thousand_mixed_api_requests_during_poll_cycles_get_no_5xx() {
     for id in &ids {
         ravan.set_status(id, "active", None);
     }
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (_db, database) = common::temp_database();
     let base = ravan.uri();
     let env_ids = ids.join(",");
     let config = Config::from_pairs([
@@ -126,15 +122,7 @@ async fn five_thousand_mixed_api_requests_during_poll_cycles_get_no_5xx() {
     );
 
     // Every posted agent was deleted again; the watched ones are all there, renamed.
-    let list: Value = http
-        .get(format!("{root}/agents"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = common::json_of(http.get(format!("{root}/agents")).bearer_auth(TOKEN)).await;
     let agents = list["agents"].as_array().unwrap();
     assert_eq!(agents.len(), AGENTS);
     assert!(agents.iter().all(|a| a["source"] == "env"));

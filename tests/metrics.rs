@@ -46,8 +46,7 @@ async fn metrics_parse_and_move_as_alerts_are_sent() {
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "active", None);
     let slack = common::webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (_db, database) = common::temp_database();
     let base = ravan.uri();
     let hook = format!("{}/services/T0/B0/secret", slack.uri());
     let config = Config::from_pairs([
@@ -142,29 +141,20 @@ async fn metrics_parse_and_move_as_alerts_are_sent() {
 /// stay), counts them, and `/metrics` shows the database's size (issue 12, item 4).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_finished_deliveries_are_deleted_and_the_database_size_is_shown() {
-    use ravan_watch::domain::alert::{Alert, MonitorAlert, MonitorAlertKind};
-    use ravan_watch::domain::secret::SecretUrl;
-    use ravan_watch::domain::{Platform, Webhook};
+    use common::alerts::{monitor_alert, webhook};
+    use ravan_watch::domain::Platform;
+    use ravan_watch::domain::alert::{Alert, MonitorAlertKind};
     use ravan_watch::store::Store;
     use ravan_watch::tracker::MonitorState;
 
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "active", None);
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (_db, database) = common::temp_database();
     let long_ago = chrono::Utc::now() - chrono::Duration::days(30);
     {
         let store = Store::open(&database).await.unwrap();
-        let hook = Webhook::new(
-            Platform::Slack,
-            SecretUrl::new("https://hooks.slack.com/services/T/B/old".parse().unwrap()),
-        );
-        let alert = Alert::Monitor(MonitorAlert {
-            kind: MonitorAlertKind::Down,
-            reason: "old".into(),
-            at: long_ago,
-            since: long_ago,
-        });
+        let hook = webhook(Platform::Slack, "https://hooks.slack.com/services/T/B/old");
+        let alert = Alert::Monitor(monitor_alert(MonitorAlertKind::Down, "old", long_ago));
         for _ in 0..3 {
             store
                 .commit_cycle(

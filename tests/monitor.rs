@@ -8,39 +8,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use common::{AGENT_A, FakeRavan, status_body, wait_until};
+use common::ids::agent_ids;
+use common::{AGENT_A, FakeRavan, monitor_watching, status_body, test_monitor, wait_until};
 use ravan_watch::domain::AgentId;
 use ravan_watch::domain::PollSchedule;
 use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
-use ravan_watch::monitor::Monitor;
 use ravan_watch::scheduler::Scheduler;
 use ravan_watch::store::{AgentPatch, Store};
 use serde_json::json;
 use wiremock::ResponseTemplate;
-
-async fn monitor(
-    ravan: &FakeRavan,
-    agents: &[String],
-    concurrency: usize,
-    failure: u32,
-) -> (Monitor, Store) {
-    let store = Store::open("sqlite::memory:").await.unwrap();
-    let ids: Vec<AgentId> = agents.iter().map(|id| id.parse().unwrap()).collect();
-    store.ensure_agents(&ids, Utc::now()).await.unwrap();
-    let monitor = monitor_on(ravan, &store, concurrency, failure);
-    (monitor, store)
-}
-
-/// A monitor on an existing store, as after a restart.
-fn monitor_on(ravan: &FakeRavan, store: &Store, concurrency: usize, failure: u32) -> Monitor {
-    common::test_monitor(ravan, store, concurrency, failure)
-}
-
-fn agent_ids(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
-        .collect()
-}
 
 /// `n` agents whose status answer takes `delay`.
 fn slow_agents(ravan: &FakeRavan, n: usize, delay: Duration) -> Vec<String> {
@@ -57,7 +33,7 @@ async fn a_cycle_keeps_at_most_poll_concurrency_requests_in_flight() {
     let ravan = FakeRavan::start().await;
     let delay = Duration::from_millis(300);
     let ids = slow_agents(&ravan, 8, delay);
-    let report = monitor(&ravan, &ids, 2, 2)
+    let report = monitor_watching(&ravan, &ids, 2, 2)
         .await
         .0
         .run_cycle()
@@ -82,7 +58,7 @@ async fn polls_within_the_limit_run_concurrently() {
     let ravan = FakeRavan::start().await;
     let delay = Duration::from_secs(2);
     let ids = slow_agents(&ravan, 4, delay);
-    monitor(&ravan, &ids, 4, 2)
+    monitor_watching(&ravan, &ids, 4, 2)
         .await
         .0
         .run_cycle()
@@ -106,7 +82,7 @@ async fn bad_credentials_raise_one_monitor_alert_naming_no_agent() {
             json!({"success": false, "message": "Invalid token"}),
         )));
     let ids = agent_ids(3);
-    let (m, store) = monitor(&ravan, &ids, 4, 1).await;
+    let (m, store) = monitor_watching(&ravan, &ids, 4, 1).await;
     let report = m.run_cycle().await.unwrap();
     assert_eq!(report.failed, 3);
     assert_eq!(report.alerts.len(), 1);
@@ -145,7 +121,11 @@ async fn a_cycle_still_running_at_the_next_tick_is_not_started_twice() {
             .set_body_json(status_body("active", None))
             .set_delay(slow),
     );
-    let m = Arc::new(monitor(&ravan, &[AGENT_A.to_owned()], 4, 2).await.0);
+    let m = Arc::new(
+        monitor_watching(&ravan, &[AGENT_A.to_owned()], 4, 2)
+            .await
+            .0,
+    );
     let scheduler = Scheduler::start(&PollSchedule::parse("* * * * * *").unwrap(), m)
         .await
         .unwrap();
@@ -181,7 +161,7 @@ async fn mute(store: &Store, agent: &str, muted: bool, until: Option<chrono::Dat
 async fn a_muted_agent_is_polled_but_alerts_nothing_and_unmuting_it_while_unhealthy_alerts_once() {
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "errored", Some("revoked"));
-    let (m, store) = monitor(&ravan, &[AGENT_A.to_owned()], 4, 1).await;
+    let (m, store) = monitor_watching(&ravan, &[AGENT_A.to_owned()], 4, 1).await;
     mute(&store, AGENT_A, true, None).await;
     for _ in 0..3 {
         let report = m.run_cycle().await.unwrap();
@@ -207,7 +187,7 @@ async fn a_muted_agent_is_polled_but_alerts_nothing_and_unmuting_it_while_unheal
 async fn a_mute_with_an_end_time_lifts_by_itself() {
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "errored", Some("revoked"));
-    let (m, store) = monitor(&ravan, &[AGENT_A.to_owned()], 4, 1).await;
+    let (m, store) = monitor_watching(&ravan, &[AGENT_A.to_owned()], 4, 1).await;
     let id: AgentId = AGENT_A.parse().unwrap();
 
     mute(
@@ -322,7 +302,8 @@ async fn an_agent_removed_and_added_again_starts_afresh() {
     let b = "00000000-0000-4000-8000-00000000000b";
     ravan.set_status(AGENT_A, "errored", Some("Invalid API key"));
     ravan.set_status(b, "errored", Some("Invalid API key"));
-    let (monitor, store) = monitor(&ravan, &[AGENT_A.to_owned(), b.to_owned()], 4, 1).await;
+    let (monitor, store) =
+        monitor_watching(&ravan, &[AGENT_A.to_owned(), b.to_owned()], 4, 1).await;
     assert_eq!(down_alerts(&monitor.run_cycle().await.unwrap()), 2);
     assert_eq!(down_alerts(&monitor.run_cycle().await.unwrap()), 0);
 
@@ -353,7 +334,7 @@ async fn steady_agents_are_not_rewritten_and_changes_between_cycles_are_seen() {
     for id in &ids {
         ravan.set_status(id, "active", None);
     }
-    let (monitor, store) = monitor(&ravan, &ids, 4, 2).await;
+    let (monitor, store) = monitor_watching(&ravan, &ids, 4, 2).await;
     // First observations, then the streaks count up to the threshold (2): saved both times.
     assert_eq!(monitor.run_cycle().await.unwrap().saved, 3);
     assert_eq!(monitor.run_cycle().await.unwrap().saved, 3);
@@ -398,7 +379,8 @@ async fn steady_agents_are_not_rewritten_and_changes_between_cycles_are_seen() {
     let report = monitor.run_cycle().await.unwrap();
     assert_eq!((report.alerts.len(), report.saved), (0, 1));
     drop(monitor);
-    let restarted = monitor_on(&ravan, &store, 4, 2);
+    // A monitor on the existing store, as after a restart.
+    let restarted = test_monitor(&ravan, &store, 4, 2);
     let report = restarted.run_cycle().await.unwrap();
     assert_eq!(report.alerts.len(), 1, "{:?}", report.alerts);
     assert!(
@@ -416,7 +398,7 @@ async fn two_cycles_called_at_once_run_one_after_the_other() {
     let ravan = FakeRavan::start().await;
     let delay = Duration::from_millis(300);
     let ids = slow_agents(&ravan, 2, delay);
-    let (monitor, _store) = monitor(&ravan, &ids, 2, 2).await;
+    let (monitor, _store) = monitor_watching(&ravan, &ids, 2, 2).await;
     let (a, b) = tokio::join!(monitor.run_cycle(), monitor.run_cycle());
     assert_eq!(a.unwrap().polled, 2);
     assert_eq!(b.unwrap().polled, 2);

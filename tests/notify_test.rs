@@ -4,8 +4,9 @@ mod common;
 
 use std::process::Output;
 
+use common::bin::run_bin;
 use common::limits::assert_within_limits;
-use common::{bodies, run_bin, webhook_sink};
+use common::{bodies, webhook_sink};
 use serde_json::json;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};

@@ -7,13 +7,13 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
+use common::ids::agent_ids;
 use common::{
-    AGENT_A, AGENT_B, FakeRavan, bodies, info_body, no_private_body, status_body, wait_until,
-    webhook_sink,
+    AGENT_A, AGENT_B, AGENT_C, FakeRavan, bodies, info_body, monitor_watching, more_cycles,
+    no_private_body, status_body, wait_until, webhook_sink,
 };
 use ravan_watch::app::{self, Service};
 use ravan_watch::config::Config;
-use ravan_watch::domain::AgentId;
 use ravan_watch::domain::PollSchedule;
 use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
 use ravan_watch::monitor::Monitor;
@@ -23,7 +23,6 @@ use wiremock::{MockServer, ResponseTemplate};
 
 const LIMIT: Duration = Duration::from_secs(20);
 const TOKEN: &str = "adm-org-T0KEN";
-const AGENT_C: &str = "0d4e5f60-7a8b-4c9d-8e0f-112233445566";
 
 /// The service, polling every second, with a Slack sink.
 struct App {
@@ -37,8 +36,7 @@ impl App {
     async fn start(ravan: &FakeRavan, agents: &str, extra: &[(&str, &str)]) -> Self {
         let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
         let hook = format!("{}/services/T0/B0/slack-secret", slack.uri());
-        let db = tempfile::tempdir().unwrap();
-        let database = format!("sqlite://{}/state.db", db.path().display());
+        let (db, database) = common::temp_database();
         let base = ravan.uri();
         let mut pairs = vec![
             ("DATABASE_URL", database.as_str()),
@@ -73,27 +71,21 @@ impl App {
     }
 
     async fn agent(&self, id: &str) -> Value {
-        self.http
-            .get(self.url(&format!("/agents/{id}")))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        common::json_of(
+            self.http
+                .get(self.url(&format!("/agents/{id}")))
+                .bearer_auth(TOKEN),
+        )
+        .await
     }
 
     async fn status_page(&self) -> String {
-        self.http
-            .get(self.url("/"))
-            .basic_auth("admin", Some(TOKEN))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        common::text_of(
+            self.http
+                .get(self.url("/"))
+                .basic_auth("admin", Some(TOKEN)),
+        )
+        .await
     }
 
     async fn alerts(&self) -> Vec<String> {
@@ -112,15 +104,6 @@ impl App {
     async fn stop(self) {
         self.service.stop().await;
     }
-}
-
-/// Lets `n` more poll cycles of `agents` agents happen.
-async fn more_cycles(ravan: &FakeRavan, agents: usize, n: usize) {
-    let target = ravan.polls().await + agents * n;
-    wait_until(LIMIT, "more poll cycles", || async {
-        ravan.polls().await >= target
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,19 +286,6 @@ async fn a_missing_agent_alerts_once_then_found_and_shows_since_when() {
 
 // ------------------------------------------------------------------ the monitor directly
 
-async fn monitor(ravan: &FakeRavan, ids: &[String], concurrency: usize) -> (Monitor, Store) {
-    let store = Store::open("sqlite::memory:").await.unwrap();
-    let ids: Vec<AgentId> = ids.iter().map(|id| id.parse().unwrap()).collect();
-    store.ensure_agents(&ids, Utc::now()).await.unwrap();
-    (common::test_monitor(ravan, &store, concurrency, 2), store)
-}
-
-fn agent_ids(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| format!("00000000-0000-4000-8000-{i:012}"))
-        .collect()
-}
-
 /// The request cost README documents: private agents 1 request, the others 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_agents_half_org_linked_cost_exactly_1500_requests_a_cycle() {
@@ -328,7 +298,7 @@ async fn a_thousand_agents_half_org_linked_cost_exactly_1500_requests_a_cycle() 
             ravan.set_org_linked(id, "active", "Org calendar");
         }
     }
-    let (monitor, store) = monitor(&ravan, &ids, 16).await;
+    let (monitor, store) = monitor_watching(&ravan, &ids, 16, 2).await;
     for cycle in 1..=2 {
         let report = monitor.run_cycle().await.unwrap();
         assert_eq!((report.polled, report.failed), (1000, 0));
@@ -357,7 +327,7 @@ async fn a_429_pauses_the_rest_of_the_cycle_for_as_long_as_retry_after_asks() {
     );
     ravan.set_status(&ids[1], "active", None);
     ravan.set_status(&ids[2], "active", None);
-    let (monitor, _store) = monitor(&ravan, &ids, 1).await;
+    let (monitor, _store) = monitor_watching(&ravan, &ids, 1, 2).await;
     let report = monitor.run_cycle().await.unwrap();
     assert_eq!((report.polled, report.failed), (3, 1));
     let arrivals = ravan.arrivals();
@@ -378,7 +348,7 @@ async fn persistent_throttling_raises_the_monitor_alert_and_no_agent_alert() {
     ravan.answer_all(Some(
         ResponseTemplate::new(429).insert_header("retry-after", "0"),
     ));
-    let (monitor, store) = monitor(&ravan, &ids, 2).await;
+    let (monitor, store) = monitor_watching(&ravan, &ids, 2, 2).await;
     let first = monitor.run_cycle().await.unwrap();
     assert!(first.alerts.is_empty());
     let second = monitor.run_cycle().await.unwrap();
@@ -413,7 +383,7 @@ async fn a_cycle_longer_than_its_interval_is_recorded_as_an_overrun() {
                 .set_delay(Duration::from_millis(1100)),
         );
     }
-    let (monitor, store) = monitor(&ravan, &ids, 1).await;
+    let (monitor, store) = monitor_watching(&ravan, &ids, 1, 2).await;
     let monitor = monitor.schedule(PollSchedule::parse("* * * * * *").unwrap());
     monitor.run_cycle().await.unwrap();
     let state = store.monitor_state().await.unwrap();
@@ -472,7 +442,7 @@ async fn a_discovered_agents_404s_are_left_to_the_listing_only_while_listings_wo
             true,
         )],
     );
-    let (monitor, store) = monitor(&ravan, &ids[..1], 2).await;
+    let (monitor, store) = monitor_watching(&ravan, &ids[..1], 2, 2).await;
     let discovery =
         ravan_watch::discovery::Discovery::new(common::ravan_client(&ravan), store.clone());
     let monitor = monitor.watch_all(discovery.health());
@@ -501,7 +471,7 @@ async fn a_discovered_agents_404s_are_left_to_the_listing_only_while_listings_wo
 async fn without_watch_all_a_discovered_agent_alerts_missing_like_any_other() {
     let ravan = FakeRavan::start().await;
     let ids = agent_ids(2);
-    let (monitor, store) = monitor(&ravan, &ids[..1], 2).await;
+    let (monitor, store) = monitor_watching(&ravan, &ids[..1], 2, 2).await;
     // Found by an earlier watch-all; WATCH_ALL_AGENTS is off now.
     store
         .apply_listing(&[(ids[1].parse().unwrap(), None)], Utc::now())
@@ -525,7 +495,7 @@ async fn a_retry_after_beyond_the_next_tick_ends_the_cycle_without_more_requests
     ravan.answer_all(Some(
         ResponseTemplate::new(429).insert_header("retry-after", "300"),
     ));
-    let (monitor, store) = monitor(&ravan, &ids, 1).await;
+    let (monitor, store) = monitor_watching(&ravan, &ids, 1, 2).await;
     let monitor = monitor.schedule(PollSchedule::parse("* * * * * *").unwrap());
     let started = std::time::Instant::now();
     let first = monitor.run_cycle().await.unwrap();

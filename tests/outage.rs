@@ -4,6 +4,7 @@
 mod common;
 
 use chrono::Utc;
+use common::ids::agent_id;
 use common::{FakeRavan, bodies, webhook_sink};
 use ravan_watch::app::App;
 use ravan_watch::config::Config;
@@ -23,9 +24,7 @@ async fn a_thousand_agents_failing_in_one_cycle_make_at_most_three_messages_per_
     let discord = webhook_sink(ResponseTemplate::new(204)).await;
     let slack_url = format!("{}/services/T0/B0/x", slack.uri());
     let discord_url = format!("{}/api/webhooks/1/x", discord.uri());
-    let ids: Vec<AgentId> = (0..AGENTS)
-        .map(|i| format!("00000000-0000-4000-8000-{i:012}").parse().unwrap())
-        .collect();
+    let ids: Vec<AgentId> = (0..AGENTS).map(|i| agent_id(i).parse().unwrap()).collect();
     let watch = ids
         .iter()
         .map(AgentId::to_string)

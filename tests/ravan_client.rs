@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::ids::agent_id;
 use common::{
     AGENT_A, FakeRavan, LISTED_SECRET, Shape, info_body, listed_agent, no_private_body, status_body,
 };
@@ -233,11 +234,7 @@ async fn slow_answer_past_the_timeout_is_a_timeout() {
 #[tokio::test]
 async fn connection_refused_is_a_connection_failure() {
     // Bind then drop a listener: nothing listens on that port afterwards.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}").parse().unwrap();
     let err = RavanClient::new(base, &bearer(), Duration::from_secs(2))
         .unwrap()
@@ -262,14 +259,9 @@ async fn redirects_are_not_followed() {
 
 // ----- The organisation's listing -----
 
-/// The `i`-th agent id of a made-up organisation.
-fn nth_id(i: usize) -> String {
-    format!("00000000-0000-4000-8000-{i:012}")
-}
-
 fn org(shape: Shape, n: usize) -> Vec<serde_json::Value> {
     (0..n)
-        .map(|i| listed_agent(shape, &nth_id(i), &format!("Agent {i}"), i % 7 != 3))
+        .map(|i| listed_agent(shape, &agent_id(i), &format!("Agent {i}"), i % 7 != 3))
         .collect()
 }
 
@@ -316,7 +308,7 @@ async fn the_listing_is_read_page_by_page_in_both_shapes() {
         assert_eq!(listing.unusable_ids, 0, "{shape:?}");
         assert_eq!(listing.agents.len(), 250, "{shape:?}");
         for (i, agent) in listing.agents.iter().enumerate() {
-            assert_eq!(agent.id.to_string(), nth_id(i), "{shape:?}");
+            assert_eq!(agent.id.to_string(), agent_id(i), "{shape:?}");
             assert_eq!(agent.name.as_deref(), Some(format!("Agent {i}").as_str()));
             assert_eq!(agent.is_inactive(), i % 7 == 3, "{shape:?} {i}");
         }

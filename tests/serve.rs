@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AGENT_A, AGENT_B, FakeRavan, bodies, wait_until};
+use common::{AGENT_A, AGENT_B, FakeRavan, bodies, more_cycles, wait_until};
 use ravan_watch::app::App;
 use ravan_watch::commands::serve;
 use ravan_watch::config::Config;
@@ -60,8 +60,7 @@ async fn start(ravan: &FakeRavan, sinks: &Sinks, agents: &str) -> Running {
     let slack = format!("{}/services/T0/B0/slack-secret", sinks.slack.uri());
     let discord = format!("{}/api/webhooks/1/discord-secret", sinks.discord.uri());
     let base = ravan.uri();
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (db, database) = common::temp_database();
     let config = Config::from_pairs([
         ("DATABASE_URL", database.as_str()),
         ("LISTEN_ADDR", "127.0.0.1:0"),
@@ -96,15 +95,6 @@ impl Running {
             .unwrap()
             .unwrap();
     }
-}
-
-/// Lets `cycles` more poll cycles happen (each polls every agent).
-async fn more_cycles(ravan: &FakeRavan, agents: usize, cycles: usize) {
-    let target = ravan.polls().await + agents * cycles;
-    wait_until(LIMIT, "more poll cycles", || async {
-        ravan.polls().await >= target
-    })
-    .await;
 }
 
 fn text(v: &serde_json::Value) -> String {
@@ -237,8 +227,7 @@ async fn agents_added_and_removed_over_the_api() {
         .respond_with(ResponseTemplate::new(503))
         .mount(&slack)
         .await;
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (_db, database) = common::temp_database();
     let base = ravan.uri();
     let hook = format!("{}/services/T0/B0/secret", slack.uri());
     let config = Config::from_pairs([

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
+use common::{AGENT_A, AGENT_B, AGENT_C, FakeRavan, wait_until};
 use ravan_watch::app::App;
 use ravan_watch::config::Config;
 use reqwest::StatusCode;
@@ -27,7 +27,6 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// Chromium is killed after this long.
 const BROWSER_LIMIT: Duration = Duration::from_secs(30);
 
-const AGENT_C: &str = "0d4e5f60-7a8b-4c9d-8e0f-112233445566";
 const AGENT_D: &str = "6a7b8c9d-0e1f-4a2b-9c3d-4e5f60718293";
 const AGENT_E: &str = "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e4f5";
 
@@ -67,8 +66,7 @@ async fn the_status_page_renders_every_agent_in_chromium() {
         .await;
     let slack_host = slack.address().to_string();
 
-    let db = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}/state.db", db.path().display());
+    let (_db, database) = common::temp_database();
     let base = ravan.uri();
     let config = Config::from_pairs([
         ("DATABASE_URL", database.as_str()),

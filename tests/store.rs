@@ -1,9 +1,10 @@
 //! The SQLite store on temporary databases: migration from empty, agents, the cycle commit and
 //! the outbox surviving a reopen.
 
-use chrono::{TimeZone, Utc};
-use ravan_watch::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
-use ravan_watch::domain::secret::SecretUrl;
+mod common;
+
+use chrono::Utc;
+use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{AgentId, Observation};
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::store::{
@@ -13,49 +14,26 @@ use ravan_watch::store::{
 use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
 use sqlx::Row;
 
-const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
-const B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
-
-fn id(s: &str) -> AgentId {
-    s.parse().unwrap()
-}
-
-fn now() -> chrono::DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
-}
+use common::alerts::{agent_down, noon as now, webhook};
+use common::ids::{agent_id, id};
+use common::{AGENT_A as A, AGENT_B as B};
 
 async fn temp_store() -> (Store, tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/state.db", dir.path().display());
+    let (dir, url) = common::temp_database();
     (Store::open(&url).await.unwrap(), dir, url)
 }
 
+/// A Slack webhook whose secret part is `name`.
 fn hook(name: &str) -> Webhook {
-    Webhook::new(
+    webhook(
         Platform::Slack,
-        SecretUrl::new(
-            format!("https://hooks.slack.com/services/T/B/{name}")
-                .parse()
-                .unwrap(),
-        ),
+        &format!("https://hooks.slack.com/services/T/B/{name}"),
     )
 }
 
+/// The alert these tests store: `agent`, named Sales, went down.
 fn down(agent: &str) -> Alert {
-    Alert::Agent(AgentAlert {
-        kind: AgentAlertKind::Down,
-        agent: AgentRef {
-            id: id(agent),
-            name: Some("Sales".into()),
-        },
-        from: Some("active".into()),
-        to: "errored".into(),
-        connected: false,
-        accounts: vec![],
-        connection: None,
-        at: now(),
-        unhealthy_since: now(),
-    })
+    agent_down(agent, Some("Sales"))
 }
 
 /// An agent in an alerted outage, reminder clock included: what a restart must not forget.
@@ -490,9 +468,7 @@ async fn commit_polled(
 #[tokio::test]
 async fn a_large_cycle_writes_every_agents_state() {
     let (store, _dir, _) = temp_store().await;
-    let ids: Vec<AgentId> = (0..2_501)
-        .map(|i| id(&format!("00000000-0000-4000-8000-{i:012}")))
-        .collect();
+    let ids: Vec<AgentId> = (0..2_501).map(|i| id(&agent_id(i))).collect();
     store.ensure_agents(&ids, now()).await.unwrap();
     let updates: Vec<AgentUpdate> = ids[..2_500]
         .iter()
@@ -797,10 +773,8 @@ async fn a_discovered_agent_is_removed_only_when_absent_from_two_listings_in_a_r
     assert!(store.outbox().await.unwrap().is_empty(), "no alert for it");
 
     // Several removed at once come back sorted.
-    let mut many: Vec<(AgentId, Option<String>)> = (0..20)
-        .rev()
-        .map(|i| (id(&format!("00000000-0000-4000-8000-{i:012}")), None))
-        .collect();
+    let mut many: Vec<(AgentId, Option<String>)> =
+        (0..20).rev().map(|i| (id(&agent_id(i)), None)).collect();
     many.push((id(B), None));
     store.apply_listing(&many, now()).await.unwrap();
     apply(&store, &[]).await;
@@ -987,12 +961,7 @@ async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent() {
 async fn a_listing_of_a_thousand_agents_applies_at_once_and_again_changes_nothing() {
     let (store, _dir, _) = temp_store().await;
     let listed: Vec<(AgentId, Option<String>)> = (0..1_000)
-        .map(|i| {
-            (
-                id(&format!("00000000-0000-4000-8000-{i:012}")),
-                Some(format!("agent {i}")),
-            )
-        })
+        .map(|i| (id(&agent_id(i)), Some(format!("agent {i}"))))
         .collect();
     let applied = store.apply_listing(&listed, now()).await.unwrap();
     let ids: Vec<AgentId> = listed.iter().map(|(agent, _)| *agent).collect();

@@ -7,19 +7,17 @@ mod common;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use common::bin::{BIN, run_bin, wait_output};
+use common::ids::agent_id;
 use common::{
-    AGENT_A, BIN, FakeRavan, LISTED_SECRET, Shape, bodies, free_port, listed_agent, run_bin,
-    wait_until, webhook_sink,
+    AGENT_A, FakeRavan, LISTED_SECRET, Shape, bodies, free_port, listed_agent, wait_until,
+    webhook_sink,
 };
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "adm-watch-all-T0KEN";
-
-fn id(i: usize) -> String {
-    format!("00000000-0000-4000-8000-{i:012}")
-}
 
 /// `serve` as a child process, its API on a port of its own.
 struct Served {
@@ -31,10 +29,9 @@ struct Served {
 
 impl Served {
     fn start(env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, database) = common::temp_database();
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let database = format!("sqlite://{}/state.db", dir.path().display());
         let child = Command::new(BIN)
             .arg("serve")
             .env_clear()
@@ -94,9 +91,7 @@ impl Served {
     async fn stop(self) -> (String, Vec<u8>) {
         common::signal(&self.child, libc::SIGTERM);
         let child = self.child;
-        let out: Output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-            .await
-            .unwrap();
+        let out: Output = wait_output(child).await;
         assert_eq!(out.status.code(), Some(0));
         let mut db = Vec::new();
         for entry in std::fs::read_dir(self.dir.path()).unwrap() {
@@ -125,10 +120,10 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
     let ravan = FakeRavan::start().await;
     let listed: Vec<Value> = (0..110)
-        .map(|i| listed_agent(Shape::Snake, &id(i), &format!("Agent {i}"), true))
+        .map(|i| listed_agent(Shape::Snake, &agent_id(i), &format!("Agent {i}"), true))
         .collect();
     for i in 0..110 {
-        ravan.set_status(&id(i), "active", None);
+        ravan.set_status(&agent_id(i), "active", None);
     }
     ravan.set_status(AGENT_A, "active", None);
     ravan.set_listing(Shape::Snake, listed.clone());
@@ -155,8 +150,12 @@ async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
             .unwrap()
     };
     assert_eq!(of(AGENT_A)["source"], "env");
-    assert_eq!(of(&id(7))["source"], "discovered");
-    assert_eq!(of(&id(7))["name"], "Agent 7", "named from the listing");
+    assert_eq!(of(&agent_id(7))["source"], "discovered");
+    assert_eq!(
+        of(&agent_id(7))["name"],
+        "Agent 7",
+        "named from the listing"
+    );
 
     // From here the listing lacks agents 0..5 (105 agents, still two pages): any listing
     // wrongly taken as complete twice would unwatch them. The second page fails first.
@@ -202,12 +201,12 @@ async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
     // (never listed) stays.
     served
         .wait_ids("agents no longer listed to be unwatched", |ids| {
-            ids.len() == 106 && !ids.contains(&id(0)) && ids.contains(&AGENT_A.to_owned())
+            ids.len() == 106 && !ids.contains(&agent_id(0)) && ids.contains(&AGENT_A.to_owned())
         })
         .await;
 
     // Removed over the API: stays unwatched while it is listed, until it is POSTed again.
-    let gone = id(10);
+    let gone = agent_id(10);
     let deleted = served
         .http
         .delete(format!("{}/agents/{gone}", served.base))
@@ -272,7 +271,7 @@ async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relisted_agent_starts_afresh_without_a_stale_alert() {
     let ravan = FakeRavan::start().await;
-    let x = id(1);
+    let x = agent_id(1);
     ravan.set_status(&x, "errored", Some("token revoked"));
     ravan.set_listing(
         Shape::Camel,
@@ -333,7 +332,7 @@ async fn a_relisted_agent_starts_afresh_without_a_stale_alert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_all_audits_every_listed_agent_with_its_connection() {
     let ravan = FakeRavan::start().await;
-    let (a, b, c) = (id(1), id(2), id(3));
+    let (a, b, c) = (agent_id(1), agent_id(2), agent_id(3));
     ravan.set_status(&a, "active", None);
     ravan.set_org_linked(&b, "active", "Acme team calendar");
     ravan.set_org_linked(&c, "errored", "Acme team calendar");
@@ -403,14 +402,14 @@ async fn overrunning_cycles_are_logged_once_counted_and_shown() {
     let ravan = FakeRavan::start().await;
     for i in 0..2 {
         ravan.set_answer(
-            &id(i),
+            &agent_id(i),
             ResponseTemplate::new(200)
                 .set_body_json(common::status_body("active", None))
                 .set_delay(Duration::from_millis(700)),
         );
     }
     let base = ravan.uri();
-    let ids = format!("{},{}", id(0), id(1));
+    let ids = format!("{},{}", agent_id(0), agent_id(1));
     let served = Served::start(&[
         ("RAVAN_API_BASE_URL", base.as_str()),
         ("WATCH_AGENT_IDS", ids.as_str()),
@@ -434,16 +433,13 @@ async fn overrunning_cycles_are_logged_once_counted_and_shown() {
         metric().await.is_some_and(|n| n >= 3.0)
     })
     .await;
-    let page = served
-        .http
-        .get(format!("{}/", served.base))
-        .basic_auth("admin", Some(TOKEN))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = common::text_of(
+        served
+            .http
+            .get(format!("{}/", served.base))
+            .basic_auth("admin", Some(TOKEN)),
+    )
+    .await;
     assert!(page.contains("Cycle overran"), "{page}");
     assert!(page.contains("POLL_CONCURRENCY"), "{page}");
     let (logs, _) = served.stop().await;

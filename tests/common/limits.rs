@@ -18,6 +18,7 @@ pub fn strings(v: &Value) -> Vec<&str> {
     }
 }
 
+/// Every string in `v` on lines of their own, to search a payload's text.
 pub fn all_text(v: &Value) -> String {
     strings(v).join("\n")
 }
@@ -42,6 +43,7 @@ pub fn discord_rendered(v: &Value) -> String {
     out
 }
 
+/// The length of the string `v` in characters (0 when it is not a string).
 pub fn chars(v: &Value) -> usize {
     v.as_str().map_or(0, |s| s.chars().count())
 }
@@ -162,12 +164,14 @@ pub fn slack_violations(p: &Value) -> Vec<String> {
     bad
 }
 
+/// Records `what` as a broken limit when `cond` holds.
 pub fn bad_if(bad: &mut Vec<String>, cond: bool, what: String) {
     if cond {
         bad.push(what);
     }
 }
 
+/// The first 80 characters of `s`, to quote it in a failure.
 pub fn short(s: &str) -> String {
     s.chars().take(80).collect()
 }

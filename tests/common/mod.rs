@@ -1,6 +1,15 @@
-//! Shared test fakes: a scriptable Ravan API and waiting with a deadline instead of sleeping.
+//! The helpers the integration tests share, each defined once; a test file uses them with
+//! `mod common;`. Here: a scriptable Ravan API (`FakeRavan`), a monitor of it, webhook sinks,
+//! temporary databases, sending a request and reading its answer, and waiting with a deadline
+//! instead of sleeping. Beside it: `alerts` builds alerts and webhooks, `api` serves the
+//! management API for the `api_*` tests, `bin` runs the binary as operators do, `ids` makes
+//! agent ids, and `limits` checks payloads against the platforms' limits.
 #![allow(dead_code)]
 
+pub mod alerts;
+pub mod api;
+pub mod bin;
+pub mod ids;
 pub mod limits;
 
 use std::collections::HashMap;
@@ -12,9 +21,12 @@ use serde_json::json;
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+/// Fixed agent ids, for tests that name a few agents.
 pub const AGENT_A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 pub const AGENT_B: &str = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102";
+pub const AGENT_C: &str = "0d4e5f60-7a8b-4c9d-8e0f-112233445566";
 
+/// `/status` for an agent with a private connection in `status` (with the account error `error`).
 pub fn status_body(status: &str, error: Option<&str>) -> serde_json::Value {
     json!({
         "success": true,
@@ -208,6 +220,8 @@ impl Respond for Answers {
 }
 
 impl FakeRavan {
+    /// A new fake on a random loopback port: until told otherwise, every agent's `/status` is
+    /// a 404, its `/info` of type `none`, and the listing empty.
     pub async fn start() -> Self {
         let server = MockServer::start().await;
         let answers = Arc::new(Mutex::new(HashMap::new()));
@@ -300,6 +314,7 @@ impl FakeRavan {
             .count()
     }
 
+    /// The fake's base URL, for `RAVAN_API_BASE_URL`.
     pub fn uri(&self) -> String {
         self.server.uri()
     }
@@ -368,19 +383,49 @@ pub fn test_monitor(
         ravan_watch::notify::RetryPolicy::default(),
     )
     .unwrap();
-    let thresholds = ravan_watch::tracker::Thresholds {
-        failure: std::num::NonZeroU32::new(failure).unwrap(),
-        success: std::num::NonZeroU32::new(1).unwrap(),
-        reminder: None,
-    };
     ravan_watch::monitor::Monitor::new(
         ravan_client(ravan),
         store.clone(),
         outbox,
         vec![],
-        thresholds,
+        thresholds(failure),
         concurrency,
     )
+}
+
+/// The trackers' thresholds: `failure` unhealthy observations make an alert, one healthy one a
+/// recovery, and no reminders.
+pub fn thresholds(failure: u32) -> ravan_watch::tracker::Thresholds {
+    ravan_watch::tracker::Thresholds {
+        failure: std::num::NonZeroU32::new(failure).unwrap(),
+        success: std::num::NonZeroU32::new(1).unwrap(),
+        reminder: None,
+    }
+}
+
+/// A new in-memory store watching `agents`, and a [`test_monitor`] of the fake on it.
+pub async fn monitor_watching(
+    ravan: &FakeRavan,
+    agents: &[String],
+    concurrency: usize,
+    failure: u32,
+) -> (ravan_watch::monitor::Monitor, ravan_watch::store::Store) {
+    let store = ravan_watch::store::Store::open("sqlite::memory:")
+        .await
+        .unwrap();
+    let ids: Vec<ravan_watch::domain::AgentId> =
+        agents.iter().map(|id| id.parse().unwrap()).collect();
+    store.ensure_agents(&ids, chrono::Utc::now()).await.unwrap();
+    (test_monitor(ravan, &store, concurrency, failure), store)
+}
+
+/// Waits (20 s at most) until `cycles` more poll cycles of `agents` agents each have polled.
+pub async fn more_cycles(ravan: &FakeRavan, agents: usize, cycles: usize) {
+    let target = ravan.polls().await + agents * cycles;
+    wait_until(Duration::from_secs(20), "more poll cycles", || async {
+        ravan.polls().await >= target
+    })
+    .await;
 }
 
 /// A webhook fake that gives every POST `answer`.
@@ -396,6 +441,11 @@ pub async fn webhook_sink(answer: ResponseTemplate) -> MockServer {
 /// Sends `request` and reads its answer as JSON; panics if either fails.
 pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
     request.send().await.unwrap().json().await.unwrap()
+}
+
+/// Sends `request` and reads its answer as text; panics if either fails.
+pub async fn text_of(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
 }
 
 /// Sends `signal` (`libc::SIGTERM`, `libc::SIGINT` …) to `child`.
@@ -434,22 +484,12 @@ where
     }
 }
 
-/// The service's binary, as operators run it.
-pub const BIN: &str = env!("CARGO_BIN_EXE_ravan-watch");
-
-/// Runs the binary with only `env` set, in an empty folder of its own (no `.env` is read).
-pub async fn run_bin(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+/// A new temporary folder, and the URL of the SQLite file `state.db` in it (created on first
+/// open); the database goes when the folder is dropped.
+pub fn temp_database() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .current_dir(dir.path());
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
-    drop(dir);
-    out
+    let url = format!("sqlite://{}/state.db", dir.path().display());
+    (dir, url)
 }
 
 /// A port nothing listens on (bound, then released).

@@ -1,0 +1,110 @@
+//! The status page `/`: basic auth with the admin token, escaped text, and each agent's card.
+
+mod common;
+
+use ravan_watch::domain::Observation;
+use ravan_watch::tracker::AgentState;
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use common::api::{SLACK, TOKEN, TestApp, assert_no_secret, at, expect_error};
+use common::ids::id;
+use common::{AGENT_A, AGENT_B};
+
+#[tokio::test]
+async fn status_page_needs_basic_auth_and_escapes_text() {
+    let app = TestApp::start().await;
+    app.create(json!({"agent_id": AGENT_A, "name": "<script>alert('x')</script> & co", "slack_webhook_url": SLACK, "muted": true}))
+        .await;
+    app.create(json!({"agent_id": AGENT_B})).await;
+    let mut state = AgentState::default();
+    let obs = Observation {
+        status: "<b>errored</b>".to_owned(),
+        connected: false,
+        accounts: vec![],
+        connection: None,
+    };
+    let th = common::thresholds(1);
+    state.observe(
+        &ravan_watch::domain::alert::AgentRef {
+            id: id(AGENT_B),
+            name: None,
+        },
+        &obs,
+        at(0),
+        &th,
+        false,
+    );
+    app.commit_state(AGENT_B, state, at(0)).await;
+
+    let refused = [
+        app.anon(Method::GET, "/"),
+        app.anon(Method::GET, "/")
+            .basic_auth("admin", Some("wrong")),
+        app.anon(Method::GET, "/").basic_auth(TOKEN, None::<&str>),
+        app.anon(Method::GET, "/").bearer_auth(TOKEN),
+        app.anon(Method::GET, "/")
+            .header("authorization", "Basic !!!"),
+    ];
+    for req in refused {
+        let resp = req.send().await.unwrap();
+        assert_eq!(
+            resp.headers()["www-authenticate"],
+            "Basic realm=\"ravan-watch\""
+        );
+        expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+
+    for user in ["admin", "", "anyone at all"] {
+        let resp = app
+            .anon(Method::GET, "/")
+            .basic_auth(user, Some(TOKEN))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "user {user:?}");
+        assert_eq!(resp.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+        let html = resp.text().await.unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert_no_secret(&html);
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>errored"),
+            "{html}"
+        );
+        // askama's escapes: `&#60;` for `<`, `&#38;` for `&`, `&#39;` for `'`.
+        assert!(
+            html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#38; co"),
+            "{html}"
+        );
+        assert!(html.contains(AGENT_A) && html.contains(AGENT_B), "{html}");
+        // Each agent's card: B observed unhealthy, A never polled and muted; B comes first.
+        let card = |id: &str| {
+            let start = html.find(&format!("id=\"agent-{id}\"")).unwrap();
+            let end = start + html[start..].find("</article>").unwrap();
+            html[start..end].to_owned()
+        };
+        assert!(
+            html.find(&format!("agent-{AGENT_B}")) < html.find(&format!("agent-{AGENT_A}")),
+            "unhealthy first"
+        );
+        let card_b = card(AGENT_B);
+        for text in [
+            "&#60;b&#62;errored&#60;/b&#62;",
+            "data-health=\"unhealthy\"",
+            "2025-06-15T15:06:40Z",
+            "Muted</dt><dd>no",
+        ] {
+            assert!(card_b.contains(text), "{text} not in {card_b}");
+        }
+        let card_a = card(AGENT_A);
+        for text in [
+            "not polled yet",
+            "data-health=\"unknown\"",
+            "Last checked</dt><dd>never",
+            "Muted</dt><dd>yes",
+        ] {
+            assert!(card_a.contains(text), "{text} not in {card_a}");
+        }
+    }
+}
