@@ -150,9 +150,7 @@ async fn a_write_blocked_past_the_busy_timeout_is_a_503_with_retry_after() {
 
     let ravan = FakeRavan::start().await;
     ravan.set_status(&watched(0), "active", None);
-    let db = tempfile::tempdir().unwrap();
-    let path = db.path().join("state.db");
-    let database = format!("sqlite://{}", path.display());
+    let (_db, database) = common::temp_database();
     let base = ravan.uri();
     let agent = watched(0);
     let config = Config::from_pairs([

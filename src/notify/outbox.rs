@@ -129,7 +129,7 @@ impl Worker {
 struct Drains {
     tasks: JoinSet<()>,
     /// Which destination each running drain serves.
-    running: HashMap<tokio::task::Id, (String, Webhook)>,
+    running: HashMap<tokio::task::Id, Webhook>,
     /// Destinations whose drain panicked: how often in a row, and when to try again.
     panicked: HashMap<String, (u32, Instant)>,
 }
@@ -137,7 +137,7 @@ struct Drains {
 impl Drains {
     /// Whether `key` may get a new drain now.
     fn idle(&self, key: &str) -> bool {
-        !self.running.values().any(|(k, _)| k == key)
+        !self.running.values().any(|hook| self::key(hook) == key)
             && self
                 .panicked
                 .get(key)
@@ -149,14 +149,15 @@ impl Drains {
     fn ended(&mut self, end: Result<(tokio::task::Id, ()), JoinError>, health: &TaskHealth) {
         match end {
             Ok((id, ())) => {
-                if let Some((key, _)) = self.running.remove(&id) {
-                    self.panicked.remove(&key);
+                if let Some(hook) = self.running.remove(&id) {
+                    self.panicked.remove(&key(&hook));
                 }
             }
             Err(e) => {
-                let Some((key, hook)) = self.running.remove(&e.id()) else {
+                let Some(hook) = self.running.remove(&e.id()) else {
                     return;
                 };
+                let key = key(&hook);
                 if let Ok(panic) = e.try_into_panic() {
                     let message = panic_message(panic.as_ref());
                     let n = self.panicked.get(&key).map_or(0, |(n, _)| *n) + 1;
@@ -245,7 +246,7 @@ impl Outbox {
                     }
                 })
                 .id();
-            drains.running.insert(id, (key, hook));
+            drains.running.insert(id, hook);
         }
         self.update_gauges(dead.len()).await
     }
@@ -486,7 +487,7 @@ mod tests {
         let mut drains = Drains::default();
         let run = |drains: &mut Drains, task: fn() -> ()| {
             let id = drains.tasks.spawn(async move { task() }).id();
-            drains.running.insert(id, (key.clone(), hook.clone()));
+            drains.running.insert(id, hook.clone());
         };
         for n in 1..=2 {
             run(&mut drains, || panic!("a bug in a drain"));
