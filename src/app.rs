@@ -2,9 +2,11 @@
 //! benchmark all build it here): [`App::build`] opens the store, merges `WATCH_AGENT_IDS`,
 //! and builds the Ravan client, the outbox and the monitor; [`App::start`] binds
 //! `LISTEN_ADDR` and runs the scheduler (poll cycles), the delivery worker, watch-all's
-//! discovery and the management API until [`Service::stop`]. Stopping: no new cycles and no
-//! new sends; the running cycle and the sends in progress finish (bounded). Anything not yet
-//! delivered stays in the outbox for the next start.
+//! discovery and the management API until [`Service::stop`]. The cycles, deliveries, discovery
+//! and pruning act only while this process holds the leader lease ([`crate::leader`]); a
+//! standby serves the API. Stopping: no new cycles and no new sends; the running cycle and the
+//! sends in progress finish (bounded), then the lease is released. Anything not yet delivered
+//! stays in the outbox for the next leader.
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -22,6 +24,7 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::discovery::{Discovery, DiscoveryTask};
 use crate::domain::Webhook;
+use crate::leader::{CLAIM_EVERY, Leadership, Role};
 use crate::monitor::Monitor;
 use crate::notify::{Outbox, RetryPolicy, Worker};
 use crate::ravan::RavanClient;
@@ -60,6 +63,8 @@ pub struct Service {
     delivery_limit: Duration,
     discovery: Option<DiscoveryTask>,
     pruning: JoinHandle<()>,
+    leadership: Leadership,
+    claiming: JoinHandle<()>,
     stop_http: oneshot::Sender<()>,
     http: JoinHandle<std::io::Result<()>>,
 }
@@ -166,9 +171,26 @@ impl App {
             .await
             .with_context(|| format!("binding LISTEN_ADDR {}", config.listen_addr))?;
         let addr = listener.local_addr()?;
-        let discovery = discovery.map(|d| d.spawn(config.discovery_interval));
+        // The first claim before anything runs: a lone process leads from its first cycle.
+        let leadership = Leadership::leased(store.clone());
+        if leadership.claim().await == Role::Standby {
+            tracing::info!(
+                "another process holds the leader lease: standing by (serving the API) until it goes"
+            );
+        }
+        let claiming = leadership.spawn();
+        let discovery = discovery.map(|d| {
+            d.leadership(leadership.clone())
+                .spawn(config.discovery_interval)
+        });
+        let outbox = outbox.leadership(leadership.clone());
+        let monitor = monitor.leadership(leadership.clone());
         let delivery = outbox.spawn();
-        let pruning = tokio::spawn(prune_outbox(store.clone(), config.outbox_retention));
+        let pruning = tokio::spawn(prune_outbox(
+            store.clone(),
+            config.outbox_retention,
+            leadership.clone(),
+        ));
         let scheduler_running = Arc::new(AtomicBool::new(false));
         let (stop_http, http_stopped) = oneshot::channel::<()>();
         let router = api::router(ApiState {
@@ -178,6 +200,7 @@ impl App {
             scheduler_running: scheduler_running.clone(),
             default_webhooks: defaults,
             delivery: delivery.health(),
+            leadership: leadership.clone(),
         });
         let http = tokio::spawn(
             axum::serve(listener, router)
@@ -210,6 +233,8 @@ impl App {
             delivery_limit: delivery_shutdown(&policy),
             discovery,
             pruning,
+            leadership,
+            claiming,
             stop_http,
             http,
         })
@@ -245,6 +270,9 @@ impl Service {
         if !finished {
             tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
         }
+        // Nothing polls or sends any more: a standby may take over at once.
+        self.claiming.abort();
+        self.leadership.release().await;
         let pending = match self.store.outbox_pending().await {
             Ok(n) => Some(n),
             Err(e) => {
@@ -273,12 +301,16 @@ impl Service {
 }
 
 /// Deletes delivered and failed outbox entries older than `retention`, at start and then every
-/// [`PRUNE_EVERY`], so the database does not grow forever.
-async fn prune_outbox(store: Store, retention: Duration) {
-    let mut ticks = tokio::time::interval(PRUNE_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// [`PRUNE_EVERY`], so the database does not grow forever. Only the leader prunes (a standby checks again every [`CLAIM_EVERY`]).
+async fn prune_outbox(store: Store, retention: Duration, leadership: Leadership) {
+    let mut next = tokio::time::Instant::now();
     loop {
-        ticks.tick().await;
+        tokio::time::sleep_until(next).await;
+        if leadership.fence().is_none() {
+            next = tokio::time::Instant::now() + CLAIM_EVERY;
+            continue;
+        }
+        next = tokio::time::Instant::now() + PRUNE_EVERY;
         match store.prune_outbox(Utc::now(), retention, PRUNE_BATCH).await {
             Ok(0) => {}
             Ok(n) => {

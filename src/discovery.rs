@@ -19,6 +19,7 @@ use chrono::Utc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::leader::{CLAIM_EVERY, Leadership};
 use crate::metrics;
 use crate::ravan::{ListingError, RavanClient};
 use crate::store::{ListingApplied, Store, StoreError};
@@ -32,6 +33,8 @@ pub enum DiscoveryError {
     Listing(#[from] ListingError),
     #[error("the listing could not be applied: {0}")]
     Store(#[from] StoreError),
+    #[error("this process stopped leading before the listing was applied")]
+    NotLeader,
 }
 
 /// Whether the last listing was complete, shared with the poll cycles: while it is, a
@@ -56,6 +59,8 @@ pub struct Discovery {
     ravan: RavanClient,
     store: Store,
     health: ListingHealth,
+    /// Only the leader lists and applies; a standby waits for its turn.
+    leadership: Leadership,
 }
 
 impl Discovery {
@@ -64,7 +69,14 @@ impl Discovery {
             ravan,
             store,
             health: ListingHealth::default(),
+            leadership: Leadership::solo(),
         }
+    }
+
+    /// Lists only while `leadership` leads (the default: always).
+    pub fn leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = leadership;
+        self
     }
 
     /// Whether the last round's listing was complete (false before the first).
@@ -110,7 +122,16 @@ impl Discovery {
             .filter(|a| !a.is_inactive())
             .map(|a| (a.id, a.name))
             .collect();
-        let applied = self.store.apply_listing(&active, Utc::now()).await?;
+        let Some(fence) = self.leadership.fence() else {
+            return Err(DiscoveryError::NotLeader);
+        };
+        let applied = match self.store.apply_listing(fence, &active, Utc::now()).await {
+            Err(e @ StoreError::Fenced(_)) => {
+                self.leadership.lost(fence);
+                return Err(e.into());
+            }
+            applied => applied?,
+        };
         for id in &applied.added {
             tracing::debug!(agent_id = %id, "agent discovered: watched from now on");
         }
@@ -120,21 +141,27 @@ impl Discovery {
         Ok(applied)
     }
 
-    /// Runs a round now and then every `interval` until stopped.
+    /// Runs a round now and then every `interval` until stopped, while this process leads.
+    /// A standby checks every [`CLAIM_EVERY`] whether it leads, so a new leader lists within
+    /// seconds of taking over rather than a whole interval later.
     pub fn spawn(self, interval: Duration) -> DiscoveryTask {
         let (stop, mut stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut next = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = &mut stopped => return,
-                    _ = ticks.tick() => {}
+                    _ = tokio::time::sleep_until(next) => {}
+                }
+                if self.leadership.fence().is_none() {
+                    next = tokio::time::Instant::now() + CLAIM_EVERY.min(interval);
+                    continue;
                 }
                 tokio::select! {
                     _ = &mut stopped => return,
                     _ = self.run_once() => {}
                 }
+                next = tokio::time::Instant::now() + interval;
             }
         });
         DiscoveryTask { stop, task }

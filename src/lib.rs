@@ -7,13 +7,15 @@
 //! 2. [`domain`]: the values everything is built from (agents, observations, alerts, webhooks).
 //! 3. [`ravan`]: polls the Ravan API; every answer is an observation or a poll failure.
 //! 4. [`tracker`]: decides which observations are alerts (pure state machines).
-//! 5. [`store`]: keeps agents, states and the outbox, behind one interface per concern.
-//! 6. [`notify`]: formats alerts (pure) and delivers them from the outbox.
-//! 7. [`discovery`], [`monitor`], [`scheduler`]: run the cycles (list, poll, track, commit).
-//! 8. [`api`]: the management API and the status page.
-//! 9. [`config`], [`telemetry`]: settings and logs.
-//! 10. [`app`]: wires it all from the settings, for `serve`, `demo`, the tests and the bench.
-//! 11. [`commands`]: one per command of the command line.
+//! 5. [`store`]: keeps agents, states, the outbox and the leader lease, behind one interface
+//!    per concern, on SQLite or PostgreSQL.
+//! 6. [`leader`]: which of the processes sharing a database leads (polls and delivers).
+//! 7. [`notify`]: formats alerts (pure) and delivers them from the outbox.
+//! 8. [`discovery`], [`monitor`], [`scheduler`]: run the cycles (list, poll, track, commit).
+//! 9. [`api`]: the management API and the status page.
+//! 10. [`config`], [`telemetry`]: settings and logs.
+//! 11. [`app`]: wires it all from the settings, for `serve`, `demo`, the tests and the bench.
+//! 12. [`commands`]: one per command of the command line.
 //!
 //! Everything that does I/O sits at the edges, so the decisions can be tested without a
 //! network or a clock.
@@ -24,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod discovery;
 pub mod domain;
+pub mod leader;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;

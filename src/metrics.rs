@@ -18,6 +18,7 @@ pub const DATABASE_BYTES: &str = "ravan_watch_database_bytes";
 pub const OUTBOX_PRUNED: &str = "ravan_watch_outbox_pruned_total";
 pub const CYCLE_OVERRUNS: &str = "ravan_watch_cycle_overruns_total";
 pub const DISCOVERIES: &str = "ravan_watch_discoveries_total";
+pub const LEADER: &str = "ravan_watch_leader";
 pub const LAST_GOOD_CYCLE: &str = "ravan_watch_last_successful_cycle_timestamp_seconds";
 
 /// Poll latency buckets, seconds: a healthy API answers in tens of milliseconds, the default
@@ -44,7 +45,7 @@ pub fn handle() -> &'static PrometheusHandle {
         metrics::describe_counter!(ALERTS, "Alerts produced, by kind.");
         metrics::describe_gauge!(
             DATABASE_BYTES,
-            "The database's size (SQLite pages in use and free)."
+            "The database's size in bytes."
         );
         metrics::describe_counter!(
             OUTBOX_PRUNED,
@@ -61,6 +62,10 @@ pub fn handle() -> &'static PrometheusHandle {
         metrics::describe_counter!(
             DELIVERIES,
             "Webhook delivery attempts, by platform and outcome."
+        );
+        metrics::describe_gauge!(
+            LEADER,
+            "1 while this process holds the leader lease (polls and delivers), 0 while it stands by."
         );
         metrics::describe_gauge!(OUTBOX_PENDING, "Alerts in the outbox not yet delivered.");
         metrics::describe_gauge!(

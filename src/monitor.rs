@@ -26,10 +26,13 @@ use crate::domain::PollSchedule;
 use crate::domain::Webhook;
 use crate::domain::alert::{AgentRef, Alert};
 use crate::domain::{AgentId, Observation};
+use crate::leader::Leadership;
 use crate::metrics;
 use crate::notify::Outbox;
 use crate::ravan::RavanClient;
-use crate::store::{AgentRecord, AgentUpdate, Polled, Routed, Source, Store, StoreError, Watched};
+use crate::store::{
+    AgentRecord, AgentUpdate, Fence, Polled, Routed, Source, Store, StoreError, Watched,
+};
 use crate::tracker::{CycleSummary, Overrun, Thresholds};
 
 /// What a cycle did, for logs and tests.
@@ -38,6 +41,8 @@ pub struct CycleReport {
     pub polled: usize,
     pub failed: usize,
     pub alerts: Vec<Alert>,
+    /// The cycle did not run: this process stands by (another leads).
+    pub standby: bool,
     /// Agents whose state went to the store to be written: those that changed in substance
     /// or alerted (the store skips any removed, or re-added, while the cycle ran).
     pub saved: usize,
@@ -63,7 +68,10 @@ pub struct Monitor {
     /// version. Poll cycles are the only writers of agent state and never run two at once, so
     /// the next cycle can start from here. `None` (at start, or after a cycle failed) means:
     /// read everything.
-    known: Mutex<Option<Watched>>,
+    known: Mutex<Option<(Fence, Watched)>>,
+    /// Cycles run only while this leads; a new term (another process led meanwhile) starts
+    /// from what the store holds, not from `known`.
+    leadership: Leadership,
     /// Held for the whole of a cycle: two cycles of one monitor never run at once, whoever
     /// calls them (the scheduler also skips a tick that finds a cycle running).
     cycle: tokio::sync::Mutex<()>,
@@ -91,7 +99,14 @@ impl Monitor {
             overrunning: std::sync::atomic::AtomicBool::new(false),
             known: Mutex::new(None),
             cycle: tokio::sync::Mutex::new(()),
+            leadership: Leadership::solo(),
         }
+    }
+
+    /// Runs cycles only while `leadership` leads (the default: always).
+    pub fn leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = leadership;
+        self
     }
 
     /// `CHECK_ORG_LINKED` (on unless this says otherwise).
@@ -118,12 +133,21 @@ impl Monitor {
     pub async fn run_cycle(&self) -> Result<CycleReport, StoreError> {
         let _one_at_a_time = self.cycle.lock().await;
         let started = std::time::Instant::now();
+        // Taken, not borrowed: if anything below fails, the next cycle reads everything.
+        let known = self.known.lock().expect("not poisoned").take();
+        let Some(fence) = self.leadership.fence() else {
+            tracing::debug!("standing by: the leader polls");
+            return Ok(CycleReport {
+                standby: true,
+                ..CycleReport::default()
+            });
+        };
+        // States another leader committed since are not in `known`.
+        let known = known.filter(|(term, _)| *term == fence).map(|(_, w)| w);
         let lifted = self.store.lift_expired_mutes(Utc::now()).await?;
         if lifted > 0 {
             tracing::info!(agents = lifted, "mutes ended");
         }
-        // Taken, not borrowed: if anything below fails, the next cycle reads everything.
-        let known = self.known.lock().expect("not poisoned").take();
         let Watched { version, agents } = match known {
             Some(known) if known.version == self.store.settings_version().await? => known,
             Some(known) => self.reread_settings(known).await?,
@@ -247,20 +271,39 @@ impl Monitor {
                 None => unknown += 1,
             }
         }
-        let queued = self
+        let committed = self
             .store
             .commit_cycle(
+                fence,
                 Some(polled),
                 &updates,
                 &monitor,
                 &monitor_alerts,
                 Utc::now(),
             )
-            .await?;
-        *self.known.lock().expect("not poisoned") = Some(Watched {
-            version,
-            agents: next,
-        });
+            .await;
+        let queued = match committed {
+            Err(StoreError::Fenced(term)) => {
+                // Paused past the lease, and another took over: nothing of this cycle counts.
+                self.leadership.lost(fence);
+                tracing::warn!(
+                    term,
+                    "this cycle's outcome was not saved: another process leads now"
+                );
+                return Ok(CycleReport {
+                    standby: true,
+                    ..CycleReport::default()
+                });
+            }
+            committed => committed?,
+        };
+        *self.known.lock().expect("not poisoned") = Some((
+            fence,
+            Watched {
+                version,
+                agents: next,
+            },
+        ));
         ::metrics::gauge!(metrics::AGENTS, "health" => "healthy").set(healthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unhealthy").set(unhealthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unknown").set(unknown as f64);

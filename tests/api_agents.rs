@@ -6,6 +6,7 @@ mod common;
 use chrono::{TimeZone, Utc};
 use ravan_watch::domain::Platform;
 use ravan_watch::domain::{Account, Observation};
+use ravan_watch::store::Fence;
 use ravan_watch::tracker::AgentState;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -372,7 +373,7 @@ async fn a_dead_webhook_shows_in_delivery_error_until_its_url_is_set_again() {
     let now = noon();
     assert!(
         app.store
-            .mark_webhook_dead(&hook, "HTTP 404: no_service", now)
+            .mark_webhook_dead(Fence::Unchecked, &hook, "HTTP 404: no_service", now)
             .await
             .unwrap()
     );

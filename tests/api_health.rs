@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use ravan_watch::domain::Platform;
 use ravan_watch::domain::alert::{Alert, MonitorAlertKind};
+use ravan_watch::store::Fence;
 use ravan_watch::tracker::MonitorState;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
@@ -34,7 +35,7 @@ async fn readyz_needs_the_scheduler_and_the_database() {
         ready().await,
         (
             StatusCode::OK,
-            json!({"status": "ok", "checks": {"database": "ok", "scheduler": "running", "delivery": "running"}})
+            json!({"status": "ready", "role": "leader", "checks": {"database": "ok", "scheduler": "running", "delivery": "running"}})
         )
     );
     app.scheduler_running.store(false, Ordering::Release);
@@ -42,7 +43,7 @@ async fn readyz_needs_the_scheduler_and_the_database() {
         ready().await,
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "checks": {"database": "ok", "scheduler": "not_running", "delivery": "running"}})
+            json!({"status": "unavailable", "role": "leader", "checks": {"database": "ok", "scheduler": "not_running", "delivery": "running"}})
         )
     );
     app.scheduler_running.store(true, Ordering::Release);
@@ -61,7 +62,7 @@ async fn readyz_needs_the_scheduler_and_the_database() {
         ready().await,
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "checks": {"database": "ok", "scheduler": "running", "delivery": "failing"}})
+            json!({"status": "unavailable", "role": "leader", "checks": {"database": "ok", "scheduler": "running", "delivery": "failing"}})
         )
     );
     let page = common::text_of(app.anon(Method::GET, "/").basic_auth("admin", Some(TOKEN))).await;
@@ -72,12 +73,48 @@ async fn readyz_needs_the_scheduler_and_the_database() {
         ready().await,
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable", "checks": {"database": "unavailable", "scheduler": "running", "delivery": "failing"}})
+            json!({"status": "unavailable", "role": "leader", "checks": {"database": "unavailable", "scheduler": "running", "delivery": "failing"}})
         )
     );
     // The process still answers: liveness is not readiness.
     let resp = app.anon(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// A standby (another process holds the lease) is ready and says so; once it takes the lease
+/// over, `leader`. (`ravan_watch_leader` is checked per process in `tests/failover.rs`: the
+/// metrics here are shared by every test of this file.)
+#[tokio::test]
+async fn readyz_and_metrics_tell_a_standby_from_the_leader() {
+    let app = TestApp::start().await;
+    let role = || async {
+        let resp = app.anon(Method::GET, "/readyz").send().await.unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        (status, body["status"].clone(), body["role"].clone())
+    };
+    assert_eq!(
+        role().await,
+        (StatusCode::OK, json!("ready"), json!("leader"))
+    );
+    // Another process takes the lease over once this one gives it up.
+    app.leadership.release().await;
+    let other = ravan_watch::leader::Leadership::leased(app.store.clone());
+    assert_eq!(other.claim().await, ravan_watch::leader::Role::Leader);
+    assert_eq!(
+        app.leadership.claim().await,
+        ravan_watch::leader::Role::Standby
+    );
+    assert_eq!(
+        role().await,
+        (StatusCode::OK, json!("ready"), json!("standby"))
+    );
+    other.release().await;
+    assert_eq!(
+        app.leadership.claim().await,
+        ravan_watch::leader::Role::Leader
+    );
+    assert_eq!(role().await.2, json!("leader"));
 }
 
 #[tokio::test]
@@ -112,6 +149,7 @@ async fn metrics_are_prometheus_text_with_the_outbox_gauge() {
     let written = app
         .store
         .commit_cycle(
+            Fence::Unchecked,
             None,
             &[],
             &MonitorState::default(),

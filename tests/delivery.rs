@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::notify::{Outbox, RetryPolicy};
+use ravan_watch::store::Fence;
 use ravan_watch::store::{OutboxEntry, OutboxStatus, Store};
 use ravan_watch::tracker::MonitorState;
 use serde_json::json;
@@ -70,7 +71,14 @@ async fn outbox_with(alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
         .map(|(a, h)| (a.clone(), vec![h.clone()]))
         .collect();
     store
-        .commit_cycle(None, &[], &MonitorState::default(), &rows, Utc::now())
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[],
+            &MonitorState::default(),
+            &rows,
+            Utc::now(),
+        )
         .await
         .unwrap();
     let outbox = Outbox::new(store.clone(), policy()).unwrap();
@@ -350,7 +358,14 @@ async fn commit_batches(store: &Store, batches: &[Vec<(Alert, Webhook)>]) {
             .collect();
         let at = Utc::now() + chrono::Duration::milliseconds(i as i64 + 1);
         store
-            .commit_cycle(None, &[], &MonitorState::default(), &rows, at)
+            .commit_cycle(
+                Fence::Unchecked,
+                None,
+                &[],
+                &MonitorState::default(),
+                &rows,
+                at,
+            )
             .await
             .unwrap();
     }
@@ -527,7 +542,14 @@ async fn slack_gets_at_most_one_message_a_second() {
         .map(|i| (monitor_down(&format!("m{i}")), vec![h.clone()]))
         .collect();
     store
-        .commit_cycle(None, &[], &MonitorState::default(), &rows, Utc::now())
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[],
+            &MonitorState::default(),
+            &rows,
+            Utc::now(),
+        )
         .await
         .unwrap();
     run_worker_until(&outbox, &server, 3).await;
@@ -723,6 +745,7 @@ async fn a_slow_destination_delays_no_alert_to_another_by_more_than_a_second() {
         let committed = std::time::Instant::now();
         store
             .commit_cycle(
+                Fence::Unchecked,
                 None,
                 &[],
                 &MonitorState::default(),

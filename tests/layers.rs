@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["ravan"],
     &["tracker"],
     &["store"],
+    &["leader"],
     &["notify"],
     &["discovery", "monitor", "scheduler"],
     &["api"],

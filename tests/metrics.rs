@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::{AGENT_A, FakeRavan, wait_until};
 use ravan_watch::app::App;
 use ravan_watch::config::Config;
+use ravan_watch::store::Fence;
 use wiremock::ResponseTemplate;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -158,6 +159,7 @@ async fn old_finished_deliveries_are_deleted_and_the_database_size_is_shown() {
         for _ in 0..3 {
             store
                 .commit_cycle(
+                    Fence::Unchecked,
                     None,
                     &[],
                     &MonitorState::default(),
@@ -168,9 +170,12 @@ async fn old_finished_deliveries_are_deleted_and_the_database_size_is_shown() {
                 .unwrap();
         }
         let ids: Vec<i64> = store.outbox().await.unwrap().iter().map(|e| e.id).collect();
-        store.mark_delivered(&ids[..1], long_ago).await.unwrap();
         store
-            .mark_failed(&ids[1..2], "gone", long_ago)
+            .mark_delivered(Fence::Unchecked, &ids[..1], long_ago)
+            .await
+            .unwrap();
+        store
+            .mark_failed(Fence::Unchecked, &ids[1..2], "gone", long_ago)
             .await
             .unwrap();
         store.close().await;

@@ -17,6 +17,7 @@ use ravan_watch::config::Config;
 use ravan_watch::domain::PollSchedule;
 use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
 use ravan_watch::monitor::Monitor;
+use ravan_watch::store::Fence;
 use ravan_watch::store::Store;
 use serde_json::{Value, json};
 use wiremock::{MockServer, ResponseTemplate};
@@ -474,7 +475,11 @@ async fn without_watch_all_a_discovered_agent_alerts_missing_like_any_other() {
     let (monitor, store) = monitor_watching(&ravan, &ids[..1], 2, 2).await;
     // Found by an earlier watch-all; WATCH_ALL_AGENTS is off now.
     store
-        .apply_listing(&[(ids[1].parse().unwrap(), None)], Utc::now())
+        .apply_listing(
+            Fence::Unchecked,
+            &[(ids[1].parse().unwrap(), None)],
+            Utc::now(),
+        )
         .await
         .unwrap();
     let mut kinds = agent_alerts(&monitor, 3).await;

@@ -7,6 +7,7 @@ use chrono::Utc;
 use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{AgentId, Observation};
 use ravan_watch::domain::{Platform, Webhook};
+use ravan_watch::store::Fence;
 use ravan_watch::store::{
     AgentPatch, AgentRecord, AgentUpdate, ListingApplied, NewAgent, OutboxStatus, Polled, Source,
     Store, StoreError,
@@ -208,7 +209,7 @@ async fn a_cycle_commits_states_and_alerts_together() {
     };
     assert_eq!(
         store
-            .commit_cycle(None, &[update], &monitor, &[], now())
+            .commit_cycle(Fence::Unchecked, None, &[update], &monitor, &[], now())
             .await
             .unwrap(),
         2
@@ -247,7 +248,14 @@ async fn an_agent_removed_during_the_cycle_keeps_no_state_and_gets_no_alert() {
     };
     assert_eq!(
         store
-            .commit_cycle(None, &[update], &MonitorState::default(), &[], now())
+            .commit_cycle(
+                Fence::Unchecked,
+                None,
+                &[update],
+                &MonitorState::default(),
+                &[],
+                now()
+            )
             .await
             .unwrap(),
         0
@@ -316,7 +324,14 @@ async fn every_settings_change_moves_the_settings_version_and_state_writes_do_no
         alerts: vec![],
     };
     store
-        .commit_cycle(None, &[update], &MonitorState::default(), &[], now())
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[update],
+            &MonitorState::default(),
+            &[],
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -432,7 +447,14 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other() {
     );
     // A commit that polled nothing keeps the last cycle's record.
     store
-        .commit_cycle(None, &[], &MonitorState::default(), &[], now())
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[],
+            &MonitorState::default(),
+            &[],
+            now(),
+        )
         .await
         .unwrap();
     let b = store.agent(id(B)).await.unwrap().unwrap();
@@ -453,6 +475,7 @@ async fn commit_polled(
     };
     store
         .commit_cycle(
+            Fence::Unchecked,
             Some(polled),
             &[update],
             &MonitorState::default(),
@@ -484,7 +507,14 @@ async fn a_large_cycle_writes_every_agents_state() {
         })
         .collect();
     store
-        .commit_cycle(None, &updates, &MonitorState::default(), &[], now())
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &updates,
+            &MonitorState::default(),
+            &[],
+            now(),
+        )
         .await
         .unwrap();
     let stored = store.agents().await.unwrap();
@@ -511,7 +541,14 @@ async fn removing_an_agent_keeps_its_pending_alerts() {
         alerts: vec![(down(A), vec![hook("x")])],
     };
     store
-        .commit_cycle(None, &[update], &MonitorState::default(), &[], now())
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[update],
+            &MonitorState::default(),
+            &[],
+            now(),
+        )
         .await
         .unwrap();
     store.delete_agent(id(A), Utc::now()).await.unwrap();
@@ -526,7 +563,14 @@ async fn outbox_heads_are_the_oldest_pending_per_destination() {
         (down(B), vec![hook("one"), hook("two")]),
     ];
     store
-        .commit_cycle(None, &[], &MonitorState::default(), &rows, now())
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[],
+            &MonitorState::default(),
+            &rows,
+            now(),
+        )
         .await
         .unwrap();
     let all = store.outbox().await.unwrap();
@@ -538,7 +582,10 @@ async fn outbox_heads_are_the_oldest_pending_per_destination() {
         .map(|e| e.id)
         .collect();
     assert_eq!(heads, vec![all[0].id, all[2].id]);
-    store.mark_delivered(&[all[0].id], now()).await.unwrap();
+    store
+        .mark_delivered(Fence::Unchecked, &[all[0].id], now())
+        .await
+        .unwrap();
     let heads: Vec<i64> = store
         .outbox_heads()
         .await
@@ -548,7 +595,12 @@ async fn outbox_heads_are_the_oldest_pending_per_destination() {
         .collect();
     assert_eq!(heads, vec![all[1].id, all[2].id]);
     store
-        .mark_failed(&[all[1].id], "HTTP 404: no_service", now())
+        .mark_failed(
+            Fence::Unchecked,
+            &[all[1].id],
+            "HTTP 404: no_service",
+            now(),
+        )
         .await
         .unwrap();
     let failed = store.outbox_entry(all[1].id).await.unwrap().unwrap();
@@ -616,7 +668,10 @@ async fn is_watched(store: &Store, agent: &str) -> bool {
 
 /// Applies `entries` and returns what it changed.
 async fn apply(store: &Store, entries: &[(&str, &str)]) -> ListingApplied {
-    store.apply_listing(&listing(entries), now()).await.unwrap()
+    store
+        .apply_listing(Fence::Unchecked, &listing(entries), now())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -776,7 +831,10 @@ async fn a_discovered_agent_is_removed_only_when_absent_from_two_listings_in_a_r
     let mut many: Vec<(AgentId, Option<String>)> =
         (0..20).rev().map(|i| (id(&agent_id(i)), None)).collect();
     many.push((id(B), None));
-    store.apply_listing(&many, now()).await.unwrap();
+    store
+        .apply_listing(Fence::Unchecked, &many, now())
+        .await
+        .unwrap();
     apply(&store, &[]).await;
     let applied = apply(&store, &[]).await;
     let mut all: Vec<AgentId> = many.iter().map(|(agent, _)| *agent).collect();
@@ -917,7 +975,14 @@ async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent() {
         alerts: vec![],
     };
     store
-        .commit_cycle(None, &[update], &MonitorState::default(), &[], now())
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[update],
+            &MonitorState::default(),
+            &[],
+            now(),
+        )
         .await
         .unwrap();
     let old = watched_agent(&store, A).await;
@@ -928,7 +993,7 @@ async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent() {
     assert_eq!(apply(&store, &[]).await.removed, vec![id(A)]);
     let later = now() + chrono::Duration::hours(1);
     let applied = store
-        .apply_listing(&listing(&[(A, "a")]), later)
+        .apply_listing(Fence::Unchecked, &listing(&[(A, "a")]), later)
         .await
         .unwrap();
     assert_eq!(applied.added, vec![id(A)]);
@@ -963,7 +1028,10 @@ async fn a_listing_of_a_thousand_agents_applies_at_once_and_again_changes_nothin
     let listed: Vec<(AgentId, Option<String>)> = (0..1_000)
         .map(|i| (id(&agent_id(i)), Some(format!("agent {i}"))))
         .collect();
-    let applied = store.apply_listing(&listed, now()).await.unwrap();
+    let applied = store
+        .apply_listing(Fence::Unchecked, &listed, now())
+        .await
+        .unwrap();
     let ids: Vec<AgentId> = listed.iter().map(|(agent, _)| *agent).collect();
     assert_eq!(applied.added, ids);
     assert_eq!(
@@ -980,7 +1048,10 @@ async fn a_listing_of_a_thousand_agents_applies_at_once_and_again_changes_nothin
 
     let version = store.settings_version().await.unwrap();
     assert_eq!(
-        store.apply_listing(&listed, now()).await.unwrap(),
+        store
+            .apply_listing(Fence::Unchecked, &listed, now())
+            .await
+            .unwrap(),
         ListingApplied::default()
     );
     assert_eq!(store.settings_version().await.unwrap(), version);
@@ -1131,7 +1202,7 @@ async fn rows_that_do_not_decode_are_errors_naming_the_row_not_panics_or_rewrite
     let (store, dir, _) = temp_store().await;
     let path = dir.path().join("state.db");
     store
-        .mark_webhook_dead(&hook("x"), "gone", now())
+        .mark_webhook_dead(Fence::Unchecked, &hook("x"), "gone", now())
         .await
         .unwrap();
     sqlx_raw(&path, "UPDATE dead_webhooks SET platform = 'teams'").await;
@@ -1142,6 +1213,7 @@ async fn rows_that_do_not_decode_are_errors_naming_the_row_not_panics_or_rewrite
     let path = dir.path().join("state.db");
     store
         .commit_cycle(
+            Fence::Unchecked,
             None,
             &[],
             &MonitorState::default(),
@@ -1190,6 +1262,7 @@ async fn batches_follow_a_sequence_not_the_clock() {
         async move {
             store
                 .commit_cycle(
+                    Fence::Unchecked,
                     None,
                     &[],
                     &MonitorState::default(),
@@ -1234,11 +1307,11 @@ async fn adding_an_agent_with_a_dead_webhook_clears_it() {
     let dead = hook("revived");
     let other = hook("still-dead");
     store
-        .mark_webhook_dead(&dead, "no_service", now())
+        .mark_webhook_dead(Fence::Unchecked, &dead, "no_service", now())
         .await
         .unwrap();
     store
-        .mark_webhook_dead(&other, "no_service", now())
+        .mark_webhook_dead(Fence::Unchecked, &other, "no_service", now())
         .await
         .unwrap();
     let new = NewAgent {
@@ -1269,6 +1342,7 @@ async fn finished_outbox_entries_older_than_the_retention_are_deleted_in_batches
         let at = now() - day * (30 - d);
         store
             .commit_cycle(
+                Fence::Unchecked,
                 None,
                 &[],
                 &MonitorState::default(),
@@ -1287,10 +1361,13 @@ async fn finished_outbox_entries_older_than_the_retention_are_deleted_in_batches
     for e in &all {
         let age = (now() - e.created_at).num_days();
         if age > 20 {
-            store.mark_delivered(&[e.id], e.created_at).await.unwrap();
+            store
+                .mark_delivered(Fence::Unchecked, &[e.id], e.created_at)
+                .await
+                .unwrap();
         } else if age > 10 {
             store
-                .mark_failed(&[e.id], "gone", e.created_at)
+                .mark_failed(Fence::Unchecked, &[e.id], "gone", e.created_at)
                 .await
                 .unwrap();
         }
@@ -1325,7 +1402,14 @@ async fn a_year_of_alerts_with_daily_pruning_keeps_about_a_week() {
     for day in 0..365 {
         let at = start + chrono::Duration::days(day);
         store
-            .commit_cycle(None, &[], &MonitorState::default(), &routed, at)
+            .commit_cycle(
+                Fence::Unchecked,
+                None,
+                &[],
+                &MonitorState::default(),
+                &routed,
+                at,
+            )
             .await
             .unwrap();
         let ids: Vec<i64> = store
@@ -1336,7 +1420,10 @@ async fn a_year_of_alerts_with_daily_pruning_keeps_about_a_week() {
             .filter(|e| e.status == OutboxStatus::Pending)
             .map(|e| e.id)
             .collect();
-        store.mark_delivered(&ids, at).await.unwrap();
+        store
+            .mark_delivered(Fence::Unchecked, &ids, at)
+            .await
+            .unwrap();
         store.prune_outbox(at, retention, 500).await.unwrap();
         peak = peak.max(store.database_bytes().await.unwrap());
     }

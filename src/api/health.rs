@@ -1,5 +1,6 @@
 //! Probes and metrics, without authentication: `/healthz` (the process answers), `/readyz` (the
-//! database answers and the scheduler runs), `/metrics` (Prometheus text).
+//! database answers and the scheduler runs; and whether this process leads or stands by),
+//! `/metrics` (Prometheus text).
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ApiState;
+use crate::leader::Role;
 
 /// How long `/readyz` waits for the database before calling it unavailable.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
@@ -26,18 +28,37 @@ pub struct Health {
     pub status: String,
 }
 
-/// `GET /readyz`: the verdict and each check.
+/// `GET /readyz`: the verdict, this process's role, and each check.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Readiness {
     pub status: Ready,
+    pub role: RoleName,
     pub checks: ReadinessChecks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Ready {
-    Ok,
+    Ready,
     Unavailable,
+}
+
+/// `leader`: this process holds the lease, and polls and delivers; `standby`: another does,
+/// and this one serves the API (and takes over if the leader goes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    Leader,
+    Standby,
+}
+
+impl From<Role> for RoleName {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Leader => RoleName::Leader,
+            Role::Standby => RoleName::Standby,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -83,7 +104,8 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the database answers and the poll scheduler runs.
+/// Readiness: the database answers and the poll scheduler runs. A standby is ready too: it
+/// serves the API.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -119,7 +141,7 @@ pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readines
         && scheduler == SchedulerCheck::Running
         && delivery == DeliveryCheck::Running;
     let (code, status) = if ready {
-        (StatusCode::OK, Ready::Ok)
+        (StatusCode::OK, Ready::Ready)
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, Ready::Unavailable)
     };
@@ -127,6 +149,7 @@ pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readines
         code,
         Json(Readiness {
             status,
+            role: state.leadership.role().into(),
             checks: ReadinessChecks {
                 database,
                 scheduler,
@@ -152,6 +175,8 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
         Ok(n) => ::metrics::gauge!(crate::metrics::OUTBOX_PENDING).set(n as f64),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot count the outbox"),
     }
+    let leading = state.leadership.role() == Role::Leader;
+    ::metrics::gauge!(crate::metrics::LEADER).set(if leading { 1.0 } else { 0.0 });
     match state.store.database_bytes().await {
         Ok(n) => ::metrics::gauge!(crate::metrics::DATABASE_BYTES).set(n as f64),
         Err(e) => tracing::warn!(error = %e, "metrics: cannot size the database"),

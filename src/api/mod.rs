@@ -18,9 +18,10 @@
 //!   user name or password in them; host (or host:port) in `WEBHOOK_ALLOWED_HOSTS`. Errors may
 //!   name the host, never the path.
 //! - `muted_until`: RFC 3339 with any offset, stored and shown in UTC; a past time is accepted.
-//! - `/readyz` answers `{"status": "ok"|"unavailable", "checks": {"database": "ok"|"unavailable",
-//!   "scheduler": "running"|"not_running", "delivery": "running"|"failing"}}` with 200 or 503 (not the error envelope: 503 has no
-//!   code in the contract's list). The database has 2 s to answer.
+//! - `/readyz` answers `{"status": "ready"|"unavailable", "role": "leader"|"standby", "checks":
+//!   {"database": "ok"|"unavailable", "scheduler": "running"|"not_running", "delivery":
+//!   "running"|"failing"}}` with 200 or 503 (not the error envelope: 503 has no code in the
+//!   contract's list). The database has 2 s to answer. A standby is ready: it serves the API.
 //! - `/metrics` still renders when the outbox cannot be counted (the gauge keeps its last value).
 //! - The status page answers 401 with the JSON envelope and `WWW-Authenticate: Basic`.
 
@@ -58,6 +59,8 @@ pub struct ApiState {
     pub default_webhooks: Vec<crate::domain::Webhook>,
     /// The delivery worker's deaths: `/readyz` and the status page show one that keeps dying.
     pub delivery: crate::supervise::TaskHealth,
+    /// Whether this process leads (polls and delivers) or stands by: `/readyz`, `/metrics`.
+    pub leadership: crate::leader::Leadership,
 }
 
 /// The whole API. Request bodies are limited to 64 KiB ([`error::MAX_BODY_BYTES`]).

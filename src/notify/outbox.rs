@@ -36,8 +36,9 @@ use tokio::time::Instant;
 use super::deliver::{DeliveryError, Pace, RetryPolicy, Sender};
 use super::{Platform, Webhook, text};
 use crate::domain::alert::Alert;
+use crate::leader::Leadership;
 use crate::metrics;
-use crate::store::{OutboxEntry, Store, StoreError};
+use crate::store::{Fence, OutboxEntry, Store, StoreError};
 use crate::supervise::{TaskHealth, panic_message, pause_after, supervise};
 
 /// A cycle's alerts to one destination up to this many go out one message each.
@@ -75,6 +76,8 @@ pub struct Outbox {
     next_send: Arc<Mutex<HashMap<String, Instant>>>,
     /// Panics of the worker and of its drains (each is restarted).
     health: TaskHealth,
+    /// Only the leader sends; asked before every send, whose outcome it records fenced.
+    leadership: Leadership,
 }
 
 fn key(hook: &Webhook) -> String {
@@ -180,7 +183,14 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             next_send: Arc::default(),
             health: TaskHealth::default(),
+            leadership: Leadership::solo(),
         })
+    }
+
+    /// Sends only while `leadership` leads (the default: always).
+    pub fn leadership(mut self, leadership: Leadership) -> Self {
+        self.leadership = leadership;
+        self
     }
 
     /// Wakes the worker: new entries were written.
@@ -230,6 +240,10 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         let now = Utc::now();
         let dead = self.dead().await?;
+        if self.leadership.fence().is_none() {
+            // Standing by: the leader delivers (and counts what is pending).
+            return Ok(());
+        }
         for head in self.store.outbox_heads().await? {
             let key = key(&head.webhook);
             if head.next_attempt_at > now || !drains.idle(&key) {
@@ -241,8 +255,14 @@ impl Outbox {
                 .tasks
                 .spawn(async move {
                     let hook = head.webhook.clone();
-                    if let Err(e) = outbox.drain(head, Clock::Real, dead, stop).await {
-                        tracing::error!(webhook = %hook, error = %e, "delivery stopped by a database error; retrying");
+                    match outbox.drain(head, Clock::Real, dead, stop).await {
+                        Ok(_) => {}
+                        Err(StoreError::Fenced(term)) => {
+                            tracing::warn!(webhook = %hook, term, "delivery stopped: another process leads now and delivers what is left");
+                        }
+                        Err(e) => {
+                            tracing::error!(webhook = %hook, error = %e, "delivery stopped by a database error; retrying");
+                        }
                     }
                 })
                 .id();
@@ -304,11 +324,18 @@ impl Outbox {
             if head.next_attempt_at > clock.now() || *stop.borrow() {
                 break;
             }
+            let Some(fence) = self.leadership.fence() else {
+                break;
+            };
             let batch = self.store.outbox_batch(&hook, head.batch).await?;
             let ids: Vec<i64> = batch.iter().map(|e| e.id).collect();
             if let Some(reason) = &dead {
                 let reason = format!("webhook is dead ({reason}): not sent");
-                self.store.mark_failed(&ids, &reason, Utc::now()).await?;
+                self.fenced(
+                    fence,
+                    self.store.mark_failed(fence, &ids, &reason, Utc::now()),
+                )
+                .await?;
                 count(hook.platform, "failed", ids.len());
                 report.failed += ids.len();
             } else {
@@ -321,7 +348,11 @@ impl Outbox {
                     if !self.wait_turn(&hook, &mut stop).await {
                         return Ok(report);
                     }
-                    let outcome = self.send(&hook, &part, clock.now()).await?;
+                    // Asked again right before the send: the wait may have outlasted the lease.
+                    let Some(fence) = self.leadership.fence() else {
+                        return Ok(report);
+                    };
+                    let outcome = self.send(fence, &hook, &part, clock.now()).await?;
                     report.add(outcome.report);
                     if outcome.dead.is_some() {
                         dead = outcome.dead;
@@ -340,6 +371,7 @@ impl Outbox {
     /// Sends one message for `entries` (one alert, or a group) and records the outcome.
     async fn send(
         &self,
+        fence: Fence,
         hook: &Webhook,
         entries: &[&OutboxEntry],
         now: DateTime<Utc>,
@@ -359,7 +391,8 @@ impl Outbox {
         match outcome {
             Ok(pace) => {
                 self.after_send(hook, pace_wait(hook.platform, pace, &self.policy));
-                self.store.mark_delivered(&ids, Utc::now()).await?;
+                self.fenced(fence, self.store.mark_delivered(fence, &ids, Utc::now()))
+                    .await?;
                 count(hook.platform, "delivered", ids.len());
                 tracing::info!(webhook = %hook, alert = %what, "delivered");
                 sent.report.delivered = ids.len();
@@ -375,9 +408,12 @@ impl Outbox {
                     },
                 );
                 let next = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-                self.store
-                    .schedule_retry(&ids, &err.to_string(), next)
-                    .await?;
+                self.fenced(
+                    fence,
+                    self.store
+                        .schedule_retry(fence, &ids, &err.to_string(), next),
+                )
+                .await?;
                 count(hook.platform, "retry", ids.len());
                 tracing::warn!(webhook = %hook, alert = %what, error = %err, "delivery failed, retrying in {wait:?}");
                 sent.report.retrying = ids.len();
@@ -392,14 +428,21 @@ impl Outbox {
                         self.policy.max_age
                     ),
                 };
-                self.store.mark_failed(&ids, &reason, Utc::now()).await?;
+                self.fenced(
+                    fence,
+                    self.store.mark_failed(fence, &ids, &reason, Utc::now()),
+                )
+                .await?;
                 count(hook.platform, "failed", ids.len());
                 tracing::error!(webhook = %hook, alert = %what, error = %reason, "alert not delivered: kept as failed");
                 sent.report.failed = ids.len();
                 if let DeliveryError::Dead(answer) = &err {
                     if self
-                        .store
-                        .mark_webhook_dead(hook, answer, Utc::now())
+                        .fenced(
+                            fence,
+                            self.store
+                                .mark_webhook_dead(fence, hook, answer, Utc::now()),
+                        )
                         .await?
                     {
                         tracing::error!(webhook = %hook, answer = %answer, "webhook is dead: nothing more is sent to it until its URL is set again");
@@ -409,6 +452,19 @@ impl Outbox {
             }
         }
         Ok(sent)
+    }
+
+    /// A leader's write: when it is refused, this process steps down.
+    async fn fenced<T>(
+        &self,
+        fence: Fence,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let written = write.await;
+        if let Err(StoreError::Fenced(_)) = &written {
+            self.leadership.lost(fence);
+        }
+        written
     }
 
     /// Waits until this webhook may take another message; `false` when `stop` came first.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::StoreError;
-use super::{SettingsVersion, corrupt};
+use super::{Fence, SettingsVersion, corrupt};
 use crate::domain::{AgentId, Platform, SecretUrl, Webhook, muted_at};
 use crate::tracker::AgentState;
 
@@ -56,6 +56,7 @@ pub trait AgentStore: Send + Sync {
     /// removed here.
     async fn apply_listing(
         &self,
+        fence: Fence,
         listed: &[(AgentId, Option<String>)],
         now: DateTime<Utc>,
     ) -> Result<ListingApplied, StoreError>;

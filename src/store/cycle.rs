@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::AgentRecord;
-use super::StoreError;
+use super::{Fence, StoreError};
 use crate::domain::{AgentId, Alert, Webhook};
 use crate::tracker::{AgentState, MonitorState};
 
@@ -32,9 +32,10 @@ pub trait CycleStore: Send + Sync {
     /// alert; with `polled`, one removed and added again under the same id (after
     /// `polled.version`) gets neither the removed one's state nor its alerts. `None` records no
     /// cycle and so cannot tell a re-added agent: for writes that are not a poll cycle's.
-    /// Returns the number of outbox entries written.
+    /// Returns the number of outbox entries written. `fence`: see [`Fence`].
     async fn commit_cycle(
         &self,
+        fence: Fence,
         polled: Option<Polled>,
         agents: &[AgentUpdate],
         monitor: &MonitorState,

@@ -5,12 +5,13 @@
 //! either both exist or neither does: an alert is never lost and never produced twice.
 //!
 //! Each concern is an interface of its own ([`AgentStore`], [`CycleStore`], [`WebhookStore`],
-//! [`OutboxStore`]); a backend implements all of them ([`Backend`]) and [`Store`] is a cheap,
+//! [`OutboxStore`], [`LeaseStore`]); a backend implements all of them ([`Backend`]) and [`Store`] is a cheap,
 //! cloneable handle on one. [`sqlite`] is the backend today; the interfaces say nothing of SQL,
 //! so a second one (PostgreSQL, for several replicas) implements the same traits.
 
 mod agents;
 mod cycle;
+mod lease;
 mod outbox;
 pub mod sqlite;
 mod webhooks;
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 
 pub use agents::{AgentPatch, AgentRecord, AgentStore, ListingApplied, NewAgent, Source};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Routed, SettingsVersion, Watched};
+pub use lease::{Fence, LeaseInfo, LeaseStore, Term};
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
 pub use webhooks::{DeadWebhook, WebhookStore};
 
@@ -37,6 +39,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data does not parse: {0}")]
     Corrupt(String),
+    /// A leader's write refused: the lease passed to another after term {0}.
+    #[error("the leader lease passed to another process (term {0} is over): write refused")]
+    Fenced(Term),
 }
 
 impl StoreError {
@@ -63,7 +68,9 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 
 /// A database that keeps everything the service stores.
 #[async_trait]
-pub trait Backend: AgentStore + CycleStore + WebhookStore + OutboxStore + Send + Sync {
+pub trait Backend:
+    AgentStore + CycleStore + WebhookStore + OutboxStore + LeaseStore + Send + Sync
+{
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::StoreError;
+use super::{Fence, StoreError};
 use crate::domain::{Alert, Webhook};
 
-/// The outbox queue the delivery worker drains.
+/// The outbox queue the delivery worker drains. The marks are the leader's writes, fenced
+/// ([`Fence`]): a leader that lost its lease records nothing more.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
     /// For each destination, its oldest pending entry: entries to one destination go out in
@@ -35,10 +36,16 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<Vec<OutboxEntry>, StoreError>;
 
     /// Marks entries delivered (they went out in one message, or one each).
-    async fn mark_delivered(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn mark_delivered(
+        &self,
+        fence: Fence,
+        ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     async fn schedule_retry(
         &self,
+        fence: Fence,
         ids: &[i64],
         error: &str,
         next_attempt_at: DateTime<Utc>,
@@ -47,6 +54,7 @@ pub trait OutboxStore: Send + Sync {
     /// Gives up on entries, keeping them and the reason.
     async fn mark_failed(
         &self,
+        fence: Fence,
         ids: &[i64],
         reason: &str,
         now: DateTime<Utc>,

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreError;
+use super::{Fence, StoreError};
 use crate::domain::Webhook;
 
 /// The dead webhooks.
@@ -12,6 +12,7 @@ pub trait WebhookStore: Send + Sync {
     /// Records that a webhook answered "gone"; `true` when it was not known dead before.
     async fn mark_webhook_dead(
         &self,
+        fence: Fence,
         hook: &Webhook,
         reason: &str,
         now: DateTime<Utc>,

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::api::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 use ravan_watch::api::{ApiState, router};
 use ravan_watch::domain::secret::Secret;
+use ravan_watch::store::Fence;
 use ravan_watch::store::{AgentUpdate, Store};
 use ravan_watch::tracker::{AgentState, MonitorState};
 use reqwest::header::CONTENT_TYPE;
@@ -67,6 +68,8 @@ pub struct TestApp {
     pub store: Store,
     pub scheduler_running: Arc<AtomicBool>,
     pub delivery: ravan_watch::supervise::TaskHealth,
+    /// This API's process's leadership, by the lease in `store` (claimed at start: leader).
+    pub leadership: ravan_watch::leader::Leadership,
     _dir: TempDir,
 }
 
@@ -83,6 +86,8 @@ impl TestApp {
         let store = Store::open(&url).await.unwrap();
         let scheduler_running = Arc::new(AtomicBool::new(true));
         let delivery = ravan_watch::supervise::TaskHealth::default();
+        let leadership = ravan_watch::leader::Leadership::leased(store.clone());
+        leadership.claim().await;
         let state = ApiState {
             store: store.clone(),
             admin_token: token.map(Secret::new),
@@ -91,6 +96,7 @@ impl TestApp {
             scheduler_running: scheduler_running.clone(),
             default_webhooks: vec![],
             delivery: delivery.clone(),
+            leadership: leadership.clone(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -101,6 +107,7 @@ impl TestApp {
             store,
             scheduler_running,
             delivery,
+            leadership,
             _dir: dir,
         }
     }
@@ -179,6 +186,7 @@ impl TestApp {
     pub async fn commit_state(&self, agent: &str, state: AgentState, at: DateTime<Utc>) {
         self.store
             .commit_cycle(
+                Fence::Unchecked,
                 None,
                 &[AgentUpdate {
                     agent_id: id(agent),

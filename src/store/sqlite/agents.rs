@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use url::Url;
 
+use super::lease::check_fence;
 use super::rows::{agent_from_row, column, text};
 use super::webhooks::revive;
 use super::{SqliteStore, millis};
 use crate::domain::AgentId;
 use crate::store::{
-    AgentPatch, AgentRecord, AgentStore, CycleStore, ListingApplied, NewAgent, Source, StoreError,
-    corrupt,
+    AgentPatch, AgentRecord, AgentStore, CycleStore, Fence, ListingApplied, NewAgent, Source,
+    StoreError, corrupt,
 };
 
 #[async_trait]
@@ -197,10 +198,12 @@ impl AgentStore for SqliteStore {
 
     async fn apply_listing(
         &self,
+        fence: Fence,
         listed: &[(AgentId, Option<String>)],
         now: DateTime<Utc>,
     ) -> Result<ListingApplied, StoreError> {
         let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
         let mut current = std::collections::HashMap::new();
         {
             let mut rows =

@@ -5,12 +5,13 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::Row;
 
+use super::lease::check_fence;
 use super::rows::{agent_from_row, read_agents, settings_from_row, text};
 use super::{SETTINGS_VERSION, STATE_WRITE_CHUNK, SqliteStore, millis, platform_name, to_json};
 use crate::domain::{Alert, Webhook};
 use crate::store::{
-    AgentRecord, AgentUpdate, CycleStore, Polled, Routed, SettingsVersion, StoreError, Watched,
-    corrupt,
+    AgentRecord, AgentUpdate, CycleStore, Fence, Polled, Routed, SettingsVersion, StoreError,
+    Watched, corrupt,
 };
 use crate::tracker::MonitorState;
 
@@ -54,6 +55,7 @@ impl CycleStore for SqliteStore {
 
     async fn commit_cycle(
         &self,
+        fence: Fence,
         polled: Option<Polled>,
         agents: &[AgentUpdate],
         monitor: &MonitorState,
@@ -61,6 +63,7 @@ impl CycleStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
         let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
         let mut written = 0;
         // Only changed states come here, but after an outage that can be every agent: one
         // statement per chunk instead of one per agent keeps a 10,000-agent cycle from paying

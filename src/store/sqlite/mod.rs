@@ -1,7 +1,7 @@
 //! The SQLite backend (sqlx): one file per interface, and `rows` to decode what it reads.
 //! Queries are runtime-checked (`sqlx::query`), so building needs no database. Only the states
 //! that changed in substance are written; which agents a cycle polled, and when, is one row
-//! (see `migrations/0003_settings_version.sql`).
+//! (see `migrations/sqlite/0003_settings_version.sql`).
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -56,6 +56,7 @@ pub(super) fn platform_name(p: Platform) -> &'static str {
 
 mod agents;
 mod cycle;
+mod lease;
 mod outbox;
 mod rows;
 mod webhooks;
@@ -89,7 +90,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
     }
 

@@ -5,10 +5,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::lease::check_fence;
 use super::rows::outbox_from_row;
 use super::{SqliteStore, millis, platform_name, to_json};
 use crate::domain::Webhook;
-use crate::store::{OutboxEntry, OutboxStore, StoreError};
+use crate::store::{Fence, OutboxEntry, OutboxStore, StoreError};
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
@@ -79,24 +80,35 @@ impl OutboxStore for SqliteStore {
         .collect()
     }
 
-    async fn mark_delivered(&self, ids: &[i64], now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn mark_delivered(
+        &self,
+        fence: Fence,
+        ids: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
         sqlx::query(
             "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, last_error = NULL, finished_at = ?
              WHERE id IN (SELECT value FROM json_each(?))",
         )
         .bind(millis(now))
         .bind(to_json(&ids))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn schedule_retry(
         &self,
+        fence: Fence,
         ids: &[i64],
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
         sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
              WHERE id IN (SELECT value FROM json_each(?))",
@@ -104,17 +116,21 @@ impl OutboxStore for SqliteStore {
         .bind(error)
         .bind(millis(next_attempt_at))
         .bind(to_json(&ids))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn mark_failed(
         &self,
+        fence: Fence,
         ids: &[i64],
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
         sqlx::query(
             "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, finished_at = ?
              WHERE id IN (SELECT value FROM json_each(?))",
@@ -122,8 +138,9 @@ impl OutboxStore for SqliteStore {
         .bind(reason)
         .bind(millis(now))
         .bind(to_json(&ids))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

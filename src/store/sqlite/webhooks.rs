@@ -4,20 +4,24 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use super::lease::check_fence;
 use super::rows::{platform, text, time, within};
 use super::{SqliteStore, millis, platform_name};
 use crate::domain::SecretUrl;
 use crate::domain::Webhook;
-use crate::store::{DeadWebhook, StoreError, WebhookStore, corrupt};
+use crate::store::{DeadWebhook, Fence, StoreError, WebhookStore, corrupt};
 
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn mark_webhook_dead(
         &self,
+        fence: Fence,
         hook: &Webhook,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
         let inserted = sqlx::query(
             "INSERT INTO dead_webhooks (platform, url, reason, since) VALUES (?, ?, ?, ?)
              ON CONFLICT (platform, url) DO NOTHING",
@@ -26,9 +30,10 @@ impl WebhookStore for SqliteStore {
         .bind(hook.url.expose().as_str())
         .bind(reason)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         Ok(inserted > 0)
     }
 

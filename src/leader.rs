@@ -1,0 +1,249 @@
+//! Leadership: which of the processes sharing one database polls, decides and delivers.
+//!
+//! Every `serve` process claims the lease ([`crate::store::LeaseStore`]) at start and then every
+//! [`CLAIM_EVERY`]: the holder renews it, the others take it once it has expired. The holder
+//! leads; the others stand by and serve only the API. A leader trusts its lease for [`TRUST`]
+//! after the start of the claim that renewed it, measured on the monotonic clock, which is less
+//! than the lease's [`LEASE_TTL`]: a leader that cannot renew (its database is gone, or it was
+//! paused) stops sending before any standby can take over. Its writes carry its term
+//! ([`Fence`]), so one that wakes up after a takeover records nothing either, and steps down.
+//!
+//! Takeover after the leader dies: at most [`LEASE_TTL`] + [`CLAIM_EVERY`] (12 s), within the
+//! promised `max(2 × the poll interval, 15 s)`. A clean shutdown releases the lease at once.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::metrics;
+use crate::store::{Fence, Store, Term};
+
+/// How long a claimed lease lasts without renewal.
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
+/// How often the leader renews, and a standby tries to take over.
+pub const CLAIM_EVERY: Duration = Duration::from_secs(2);
+/// How long a leader trusts its lease after the start of the claim that renewed it: two
+/// seconds short of the TTL, for a slow answer and clocks that drift.
+pub const TRUST: Duration = Duration::from_secs(8);
+/// A claim that takes longer than this is given up (and the next one tried).
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// What this process does now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Standby,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Standby => "standby",
+        }
+    }
+}
+
+/// This process's leadership, cheap to clone: asked before every cycle and every send.
+#[derive(Clone)]
+pub struct Leadership(Arc<Kind>);
+
+enum Kind {
+    /// Always leading, writes unchecked: one process driven by hand (tests, the benchmark).
+    Solo,
+    Leased(Leased),
+}
+
+struct Leased {
+    store: Store,
+    holder: String,
+    held: Mutex<Held>,
+    /// Whether the last claim failed (so a run of failures is logged once).
+    failing: AtomicBool,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Held {
+    term: Option<Term>,
+    /// Until when the lease is trusted; `None` when not held.
+    until: Option<Instant>,
+}
+
+impl Leadership {
+    /// Always the leader, with unchecked writes: for a monitor or outbox driven by hand.
+    pub fn solo() -> Self {
+        Self(Arc::new(Kind::Solo))
+    }
+
+    /// Leadership by the lease in `store`, not yet claimed ([`Leadership::claim`]).
+    pub fn leased(store: Store) -> Self {
+        Self(Arc::new(Kind::Leased(Leased {
+            store,
+            holder: holder_name(),
+            held: Mutex::new(Held::default()),
+            failing: AtomicBool::new(false),
+        })))
+    }
+
+    /// The fence for a leader's write, or `None` when this process must not act as leader now
+    /// (standing by, or its lease is no longer trusted).
+    pub fn fence(&self) -> Option<Fence> {
+        match &*self.0 {
+            Kind::Solo => Some(Fence::Unchecked),
+            Kind::Leased(l) => {
+                let held = *l.held.lock().expect("not poisoned");
+                match (held.term, held.until) {
+                    (Some(term), Some(until)) if Instant::now() < until => Some(Fence::Term(term)),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        if self.fence().is_some() {
+            Role::Leader
+        } else {
+            Role::Standby
+        }
+    }
+
+    /// Who this process is in the lease (`host:pid:…`); empty for [`Leadership::solo`].
+    pub fn holder(&self) -> &str {
+        match &*self.0 {
+            Kind::Solo => "",
+            Kind::Leased(l) => &l.holder,
+        }
+    }
+
+    /// A leader's write was refused ([`crate::store::StoreError::Fenced`]): another process
+    /// leads now, so this one steps down at once.
+    pub fn lost(&self, fence: Fence) {
+        let (Kind::Leased(l), Fence::Term(term)) = (&*self.0, fence) else {
+            return;
+        };
+        let mut held = l.held.lock().expect("not poisoned");
+        if held.term == Some(term) {
+            *held = Held::default();
+            drop(held);
+            ::metrics::gauge!(metrics::LEADER).set(0.0);
+            tracing::warn!(term, "the lease passed to another process: standing by");
+        }
+    }
+
+    /// Claims (or renews) the lease once; returns the role afterwards. A claim that fails
+    /// leaves a held lease trusted until its time runs out, so one slow answer is no step-down.
+    pub async fn claim(&self) -> Role {
+        let Kind::Leased(l) = &*self.0 else {
+            return Role::Leader;
+        };
+        let before = *l.held.lock().expect("not poisoned");
+        let was_leading = self.role() == Role::Leader;
+        let started = Instant::now();
+        let claimed = tokio::time::timeout(
+            CLAIM_TIMEOUT,
+            l.store.claim_lease(&l.holder, before.term, LEASE_TTL),
+        )
+        .await;
+        let outcome = match claimed {
+            Ok(Ok(term)) => Ok(term),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {CLAIM_TIMEOUT:?}")),
+        };
+        {
+            let mut held = l.held.lock().expect("not poisoned");
+            match &outcome {
+                Ok(Some(term)) => {
+                    *held = Held {
+                        term: Some(*term),
+                        until: Some(started + TRUST),
+                    }
+                }
+                Ok(None) => *held = Held::default(),
+                // Keep what is held: it stays trusted until `until`.
+                Err(_) => {}
+            }
+        }
+        let role = self.role();
+        ::metrics::gauge!(metrics::LEADER).set(if role == Role::Leader { 1.0 } else { 0.0 });
+        match &outcome {
+            Ok(Some(term)) if !was_leading => {
+                tracing::info!(term, holder = %l.holder, "leading: this process polls and delivers")
+            }
+            Ok(None) if was_leading => {
+                tracing::warn!("the lease passed to another process: standing by")
+            }
+            // Logged once when claims start failing, and once when they work again.
+            Err(e) if !l.failing.swap(true, Ordering::Relaxed) => {
+                tracing::warn!(error = %e, role = role.as_str(), "cannot claim the leader lease; trying again every {CLAIM_EVERY:?}")
+            }
+            Err(_) => {}
+            Ok(_) if l.failing.swap(false, Ordering::Relaxed) => {
+                tracing::info!("the leader lease can be claimed again")
+            }
+            Ok(_) => {}
+        }
+        if was_leading && role == Role::Standby && outcome.is_err() {
+            tracing::warn!("the leader lease could not be renewed in time: standing by");
+        }
+        role
+    }
+
+    /// Claims at once, then every [`CLAIM_EVERY`], until aborted.
+    pub fn spawn(&self) -> JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(CLAIM_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut announced_standby = false;
+            loop {
+                ticks.tick().await;
+                let role = me.claim().await;
+                if role == Role::Standby && !announced_standby {
+                    let holder = match &*me.0 {
+                        Kind::Leased(l) => l.store.lease().await.ok().flatten(),
+                        Kind::Solo => None,
+                    };
+                    tracing::info!(
+                        leader = holder.as_ref().map_or("", |h| h.holder.as_str()),
+                        "standing by: another process holds the leader lease"
+                    );
+                }
+                announced_standby = role == Role::Standby;
+            }
+        })
+    }
+
+    /// Gives the lease up (a clean shutdown), so a standby takes over at its next claim.
+    pub async fn release(&self) {
+        let Kind::Leased(l) = &*self.0 else { return };
+        let held = std::mem::take(&mut *l.held.lock().expect("not poisoned"));
+        ::metrics::gauge!(metrics::LEADER).set(0.0);
+        if let Some(term) = held.term {
+            match l.store.release_lease(&l.holder, term).await {
+                Ok(()) => tracing::info!(term, "leader lease released"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot release the leader lease: a standby takes over when it expires")
+                }
+            }
+        }
+    }
+}
+
+/// A name for this process in the lease, unique across restarts: the host (`HOSTNAME`, which
+/// containers set to theirs), the pid and the start time.
+fn holder_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    let host = if host.is_empty() {
+        "host"
+    } else {
+        host.as_str()
+    };
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!("{host}:{}:{started:x}", std::process::id())
+}

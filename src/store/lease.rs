@@ -1,0 +1,60 @@
+//! The leader lease: one row that says which process leads, until when, and in which term.
+//!
+//! Several `serve` processes may share one database; only the lease holder polls, decides and
+//! delivers. The lease is taken or renewed by one atomic statement (a row update that succeeds
+//! only for the holder or once the lease has expired), and every takeover moves the **term**.
+//! The term is the fencing token: a leader's writes ([`Fence::Term`]) check it inside their own
+//! transaction, so a leader that was paused past its lease and wakes up writes nothing once
+//! another has taken over ([`StoreError::Fenced`](super::StoreError::Fenced)).
+//!
+//! Expiry is judged by one clock for everyone: the database server's on PostgreSQL (replicas on
+//! several hosts need not agree on the time), the host's on SQLite (every process sharing the
+//! file runs on that host).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+
+/// The lease's term: it grows at every change of holder.
+pub type Term = i64;
+
+/// Whose write this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fence {
+    /// A leader's write, made only while `Term` is still the lease's term.
+    Term(Term),
+    /// Not a leader's write (one process driven by hand: tests, tools): no check.
+    Unchecked,
+}
+
+/// The lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseInfo {
+    /// Who holds (or last held) it; empty before anyone took it.
+    pub holder: String,
+    pub term: Term,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Takes the lease for `holder` for `ttl`, or renews it when `held` is the term `holder`
+    /// holds. Returns the term held afterwards, or `None` when another holds an unexpired
+    /// lease (or took it over since `held`). A renewal keeps the term; a takeover moves it.
+    async fn claim_lease(
+        &self,
+        holder: &str,
+        held: Option<Term>,
+        ttl: Duration,
+    ) -> Result<Option<Term>, StoreError>;
+
+    /// Gives the lease up at once (a clean shutdown), so a standby need not wait for it to
+    /// expire. Does nothing when `term` is no longer `holder`'s.
+    async fn release_lease(&self, holder: &str, term: Term) -> Result<(), StoreError>;
+
+    /// The lease as stored (`None` before anyone took it).
+    async fn lease(&self) -> Result<Option<LeaseInfo>, StoreError>;
+}
