@@ -5,11 +5,12 @@
 //! either both exist or neither does: an alert is never lost and never produced twice.
 //!
 //! Each concern is an interface of its own ([`AgentStore`], [`CycleStore`], [`WebhookStore`],
-//! [`OutboxStore`], [`LeaseStore`]); a backend implements all of them ([`Backend`]) and [`Store`] is a cheap,
+//! [`OutboxStore`], [`LeaseStore`], [`CopyStore`]); a backend implements all of them ([`Backend`]) and [`Store`] is a cheap,
 //! cloneable handle on one. [`sqlite`] is the backend today; the interfaces say nothing of SQL,
 //! so a second one (PostgreSQL, for several replicas) implements the same traits.
 
 mod agents;
+mod copy;
 mod cycle;
 mod lease;
 mod outbox;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use agents::{AgentPatch, AgentRecord, AgentStore, ListingApplied, NewAgent, Source};
+pub use copy::{CopyStore, MonitorRow, Snapshot};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Routed, SettingsVersion, Watched};
 pub use lease::{Fence, LeaseInfo, LeaseStore, Term};
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
@@ -39,6 +41,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data does not parse: {0}")]
     Corrupt(String),
+    /// `copy-db`'s target already holds data.
+    #[error("the target database is not empty ({0}): copy-db writes only into an empty one")]
+    NotEmpty(String),
     /// A leader's write refused: the lease passed to another after term {0}.
     #[error("the leader lease passed to another process (term {0} is over): write refused")]
     Fenced(Term),
@@ -69,7 +74,7 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 /// A database that keeps everything the service stores.
 #[async_trait]
 pub trait Backend:
-    AgentStore + CycleStore + WebhookStore + OutboxStore + LeaseStore + Send + Sync
+    AgentStore + CycleStore + WebhookStore + OutboxStore + LeaseStore + CopyStore + Send + Sync
 {
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -55,6 +55,7 @@ pub(super) fn platform_name(p: Platform) -> &'static str {
 }
 
 mod agents;
+mod copy;
 mod cycle;
 mod lease;
 mod outbox;
