@@ -53,6 +53,15 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Rows one delete statement removes: a short write, so a poll cycle never waits long.
 const PRUNE_BATCH: u32 = 500;
 
+/// `DATABASE_URL` names a database that cannot be opened (unreachable, refused, wrong
+/// password, a schema it cannot migrate): a bad setting, exit 2. Shows the URL masked.
+#[derive(Debug, thiserror::Error)]
+#[error("DATABASE_URL {url}: cannot open the database: {source}")]
+pub struct DatabaseUnavailable {
+    url: String,
+    source: crate::store::StoreError,
+}
+
 /// A started service: the scheduler, the delivery worker and the HTTP API, running.
 pub struct Service {
     addr: SocketAddr,
@@ -95,9 +104,12 @@ impl App {
         // Install the metrics recorder before anything counts.
         crate::metrics::handle();
         let ravan = RavanClient::new(config.base_url.clone(), auth, config.poll_timeout)?;
-        let store = Store::open(&config.database_url)
+        let store = Store::open(config.database_url.expose())
             .await
-            .context("opening the database (DATABASE_URL)")?;
+            .map_err(|source| DatabaseUnavailable {
+                url: config.database_url.masked(),
+                source,
+            })?;
         let added_from_env = store
             .ensure_agents(&config.watch_agent_ids, Utc::now())
             .await

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::api::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
-use crate::domain::secret::{Secret, SecretUrl};
+use crate::domain::secret::{DatabaseUrl, Secret, SecretUrl};
 use crate::domain::{AgentId, PollSchedule};
 use crate::domain::{Platform, Webhook};
 use crate::ravan::RavanAuth;
@@ -65,7 +65,8 @@ pub struct Config {
     /// Bearer token of the management API; `serve` requires it unless `listen_addr` is loopback.
     pub admin_token: Option<Secret>,
     pub listen_addr: SocketAddr,
-    pub database_url: String,
+    /// `DATABASE_URL` (its password masked when printed).
+    pub database_url: DatabaseUrl,
     /// Hosts a webhook URL given over the API may point at.
     pub webhook_allowed_hosts: AllowedHosts,
     /// `OUTBOX_RETENTION`: delivered and failed deliveries older than this are deleted.
@@ -213,14 +214,12 @@ impl Config {
             .map(|t| credential("ADMIN_TOKEN", t))
             .transpose()?;
         let listen_addr = listen_addr(raw.listen_addr)?;
-        let database_url =
-            set(raw.database_url).unwrap_or_else(|| "sqlite://ravan-watch.db".to_owned());
-        if !database_url.starts_with("sqlite:") {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "must be a sqlite: URL, e.g. sqlite:///data/ravan-watch.db",
-            ));
-        }
+        let database_url = DatabaseUrl::parse(
+            set(raw.database_url)
+                .as_deref()
+                .unwrap_or("sqlite://ravan-watch.db"),
+        )
+        .map_err(|e| ConfigError::new("DATABASE_URL", e))?;
         let webhook_allowed_hosts = AllowedHosts::parse(
             set(raw.webhook_allowed_hosts)
                 .as_deref()
@@ -430,7 +429,7 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.require_auth().is_err());
         assert_eq!(c.listen_addr.to_string(), "0.0.0.0:8080");
-        assert_eq!(c.database_url, "sqlite://ravan-watch.db");
+        assert_eq!(c.database_url.expose(), "sqlite://ravan-watch.db");
         assert!(c.require_admin_token().is_err(), "0.0.0.0 needs a token");
         let slack: Url = "https://hooks.slack.com/services/T/B/x".parse().unwrap();
         assert!(c.webhook_allowed_hosts.allows(&slack));
@@ -492,7 +491,8 @@ mod tests {
             ("REMINDER_INTERVAL", "4 hours later"),
             ("LOG_FORMAT", "xml"),
             ("LISTEN_ADDR", "localhost"),
-            ("DATABASE_URL", "postgres://x"),
+            ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_URL", "postgres://user:pw@/db"),
             ("WEBHOOK_ALLOWED_HOSTS", "https://hooks.slack.com/x"),
             ("ADMIN_TOKEN", "has space"),
             ("WATCH_ALL_AGENTS", "maybe"),

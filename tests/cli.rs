@@ -58,6 +58,35 @@ async fn each_bad_setting_is_named() {
     }
 }
 
+/// A database that cannot be opened (unreachable, a scheme we do not speak, a folder that does
+/// not exist) stops `serve` with one line naming DATABASE_URL, exit 2, and its password
+/// appears nowhere in what the process printed.
+#[tokio::test]
+async fn a_database_that_cannot_be_opened_is_named_without_its_password() {
+    let refused = format!(
+        "postgres://rw:hunter2@127.0.0.1:{}/rw",
+        common::free_port()
+    );
+    for url in [
+        refused.as_str(),
+        "mysql://rw:hunter2@127.0.0.1/rw",
+        "postgres://rw:hunter2@/rw",
+        "sqlite:///no/such/folder/rw.db",
+    ] {
+        let out = run(
+            &["serve"],
+            &[("RAVAN_API_TOKEN", "t"), ("DATABASE_URL", url)],
+        )
+        .await;
+        let err = stderr(&out);
+        let everything = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(out.status.code(), Some(2), "{url}: {everything}");
+        assert_eq!(err.lines().count(), 1, "{url}: {err}");
+        assert!(err.contains("DATABASE_URL"), "{url}: {err}");
+        assert!(!everything.contains("hunter2"), "{url}: {everything}");
+    }
+}
+
 #[tokio::test]
 async fn env_file_is_read() {
     let dir = std::env::temp_dir().join(format!("ravan-watch-envfile-{}", std::process::id()));

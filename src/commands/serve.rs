@@ -4,7 +4,7 @@ use std::future::Future;
 use std::process::ExitCode;
 
 use super::{config_error, start};
-use crate::app::App;
+use crate::app::{App, DatabaseUnavailable};
 use crate::config::Config;
 use crate::telemetry;
 
@@ -18,6 +18,11 @@ pub fn main() -> ExitCode {
     }
     match runtime.block_on(run(config, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
+        // A database that cannot be opened is a bad setting: one line naming DATABASE_URL.
+        Err(e) if e.is::<DatabaseUnavailable>() => {
+            eprintln!("ravan-watch: configuration error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("ravan-watch: {e:#}");
             ExitCode::FAILURE

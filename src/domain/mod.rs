@@ -17,5 +17,5 @@ pub use agent::{
 pub use alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind};
 pub use mute::muted_at;
 pub use schedule::PollSchedule;
-pub use secret::{Secret, SecretUrl};
+pub use secret::{DatabaseUrl, Secret, SecretUrl};
 pub use webhook::{Platform, Webhook};

@@ -76,6 +76,84 @@ impl fmt::Display for SecretUrl {
     }
 }
 
+/// `DATABASE_URL`: `sqlite:…`, or `postgres://user:password@host/db`, whose password is
+/// secret. Printing it prints the password (and a `password=` query parameter) as `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// A `sqlite:` URL, or a `postgres://` / `postgresql://` one that parses as a URL; the
+    /// error never repeats the value (it may hold a password).
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if value.starts_with("sqlite:") {
+            return Ok(Self(value.to_owned()));
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            let url =
+                Url::parse(value).map_err(|e| format!("is not a valid postgres:// URL ({e})"))?;
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err("names no host: postgres://user:password@host:5432/database".to_owned());
+            }
+            return Ok(Self(value.to_owned()));
+        }
+        Err("must be a sqlite: or postgres:// URL, e.g. sqlite:///data/ravan-watch.db or postgres://user:password@host:5432/ravan_watch".to_owned())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        !self.0.starts_with("sqlite:")
+    }
+
+    /// The URL with its password masked: for logs and error lines.
+    pub fn masked(&self) -> String {
+        masked_database_url(&self.0)
+    }
+}
+
+/// `url` with any password (`user:password@`, `?password=`) replaced by `***`. A value that
+/// does not parse as a URL is not shown at all, since where its password is cannot be told.
+pub fn masked_database_url(url: &str) -> String {
+    if url.starts_with("sqlite:") {
+        return url.to_owned();
+    }
+    let Ok(mut parsed) = Url::parse(url) else {
+        return "(a URL that does not parse)".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" {
+                    "***".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +190,47 @@ mod tests {
         for u in [&slack, &discord] {
             assert!(!u.to_string().contains("SECRET"));
         }
+    }
+
+    #[test]
+    fn a_database_urls_password_is_masked_wherever_it_is() {
+        let url = DatabaseUrl::parse(
+            "postgres://rw:hunter2@db.internal:5432/rw?sslmode=require&password=hunter3",
+        )
+        .unwrap();
+        let shown = format!("{url} {url:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://rw:***@db.internal:5432/rw"),
+            "{shown}"
+        );
+        assert!(shown.contains("sslmode=require"), "{shown}");
+        assert_eq!(
+            url.expose(),
+            "postgres://rw:hunter2@db.internal:5432/rw?sslmode=require&password=hunter3"
+        );
+        let sqlite = DatabaseUrl::parse("sqlite:///data/rw.db").unwrap();
+        assert_eq!(sqlite.masked(), "sqlite:///data/rw.db");
+        assert!(!sqlite.is_postgres() && url.is_postgres());
+    }
+
+    #[test]
+    fn a_bad_database_url_is_refused_without_repeating_it() {
+        for bad in [
+            "mysql://u:hunter2@h/db",
+            "postgres://u:hunter2@/db",
+            "postgres://u:hunter2@[bad/db",
+            "hunter2",
+        ] {
+            let err = DatabaseUrl::parse(bad).unwrap_err();
+            assert!(!err.contains("hunter2"), "{bad}: {err}");
+        }
+        assert_eq!(
+            masked_database_url("postgres://u:hunter2@[bad/db"),
+            "(a URL that does not parse)"
+        );
     }
 }

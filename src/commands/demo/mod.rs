@@ -17,6 +17,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::domain::DatabaseUrl;
 use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
@@ -126,7 +127,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         // Only on loopback, on a free port: the demo needs no sign-in and takes no port.
         listen_addr: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
         admin_token: None,
-        database_url: format!("sqlite://{}", dir.path().join("demo.db").display()),
+        database_url: DatabaseUrl::parse(&format!(
+            "sqlite://{}",
+            dir.path().join("demo.db").display()
+        ))
+        .expect("a sqlite: URL"),
         ..config
     };
     let app = App::build_alerting(config, destinations)
