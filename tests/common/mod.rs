@@ -11,6 +11,7 @@ pub mod api;
 pub mod bin;
 pub mod ids;
 pub mod limits;
+pub mod pg_cluster;
 
 use std::collections::HashMap;
 use std::future::Future;
