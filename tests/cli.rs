@@ -63,10 +63,7 @@ async fn each_bad_setting_is_named() {
 /// appears nowhere in what the process printed.
 #[tokio::test]
 async fn a_database_that_cannot_be_opened_is_named_without_its_password() {
-    let refused = format!(
-        "postgres://rw:hunter2@127.0.0.1:{}/rw",
-        common::free_port()
-    );
+    let refused = format!("postgres://rw:hunter2@127.0.0.1:{}/rw", common::free_port());
     for url in [
         refused.as_str(),
         "mysql://rw:hunter2@127.0.0.1/rw",

@@ -12,6 +12,7 @@ pub mod bin;
 pub mod ids;
 pub mod limits;
 pub mod pg_cluster;
+pub mod replica;
 
 use std::collections::HashMap;
 use std::future::Future;

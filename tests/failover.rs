@@ -1,0 +1,242 @@
+//! Several `serve` processes on one database, as real processes: one leads (polls and sends),
+//! the others stand by; a standby takes over within `max(2 × the poll interval, 15 s)` when
+//! the leader is killed or paused, delivers what was pending, and nothing is sent twice.
+//! The same scenarios run on one SQLite file and on one PostgreSQL database.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::replica::Replica;
+use common::{AGENT_A, FakeRavan, more_cycles, wait_until};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// Polls every second, so the takeover bound is max(2 × 1 s, 15 s).
+const TAKEOVER: Duration = Duration::from_secs(15);
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A webhook that accepts messages (recording each) or, while `failing`, answers 429 with
+/// `Retry-After: 1`, so the message stays pending and is retried every second.
+#[derive(Clone)]
+struct Sink {
+    failing: Arc<AtomicBool>,
+    accepted: Arc<Mutex<Vec<serde_json::Value>>>,
+    ok: u16,
+}
+
+impl Respond for Sink {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        if self.failing.load(Ordering::SeqCst) {
+            return ResponseTemplate::new(429).insert_header("Retry-After", "1");
+        }
+        let body = serde_json::from_slice(&request.body).unwrap_or(serde_json::Value::Null);
+        self.accepted.lock().unwrap().push(body);
+        ResponseTemplate::new(self.ok).set_body_string(if self.ok == 200 { "ok" } else { "" })
+    }
+}
+
+impl Sink {
+    async fn start(ok: u16) -> (Sink, MockServer) {
+        let sink = Sink {
+            failing: Arc::default(),
+            accepted: Arc::default(),
+            ok,
+        };
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(sink.clone())
+            .mount(&server)
+            .await;
+        (sink, server)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.lock().unwrap().len()
+    }
+}
+
+/// A fake Ravan with one agent, a Slack and a Discord sink, and the settings every replica
+/// shares (the database among them).
+struct Fleet {
+    ravan: FakeRavan,
+    slack: Sink,
+    discord: Sink,
+    _servers: (MockServer, MockServer),
+    env: Vec<(String, String)>,
+}
+
+impl Fleet {
+    async fn new(database: &str) -> Fleet {
+        let ravan = FakeRavan::start().await;
+        ravan.set_status(AGENT_A, "active", None);
+        let (slack, slack_server) = Sink::start(200).await;
+        let (discord, discord_server) = Sink::start(204).await;
+        let env = [
+            ("DATABASE_URL", database.to_owned()),
+            ("RAVAN_API_TOKEN", "test-token".to_owned()),
+            ("RAVAN_API_BASE_URL", ravan.uri()),
+            ("WATCH_AGENT_IDS", AGENT_A.to_owned()),
+            ("POLL_SCHEDULE", "* * * * * *".to_owned()),
+            ("POLL_TIMEOUT", "2s".to_owned()),
+            ("FAILURE_THRESHOLD", "1".to_owned()),
+            (
+                "SLACK_WEBHOOK_URL",
+                format!("{}/services/T0/B0/slack-secret", slack_server.uri()),
+            ),
+            (
+                "DISCORD_WEBHOOK_URL",
+                format!("{}/api/webhooks/1/discord-secret", discord_server.uri()),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        Fleet {
+            ravan,
+            slack,
+            discord,
+            _servers: (slack_server, discord_server),
+            env,
+        }
+    }
+
+    async fn replica(&self) -> Replica {
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Replica::start(&env).await
+    }
+
+    /// A leader, then a standby.
+    async fn pair(&self) -> (Replica, Replica) {
+        let leader = self.replica().await;
+        leader.wait_role("leader", LIMIT).await;
+        let standby = self.replica().await;
+        standby.wait_role("standby", LIMIT).await;
+        (leader, standby)
+    }
+
+    /// Waits until Slack and Discord each accepted `n` messages in all.
+    async fn wait_sent(&self, n: usize, what: &str) {
+        wait_until(LIMIT, what, || async {
+            self.slack.accepted() >= n && self.discord.accepted() >= n
+        })
+        .await;
+    }
+
+    /// After a few more cycles, each destination accepted exactly `n` messages.
+    async fn assert_sent_exactly(&self, n: usize) {
+        more_cycles(&self.ravan, 1, 3).await;
+        assert_eq!(
+            (self.slack.accepted(), self.discord.accepted()),
+            (n, n),
+            "messages accepted by Slack and Discord"
+        );
+    }
+}
+
+/// One leader polls and sends; a flip alerts once per destination; `ravan_watch_leader` is 1
+/// on the leader and 0 on the standby. A clean stop of the leader (a rolling deploy) hands
+/// over at once, and the next flip again alerts once.
+async fn one_leader_alerts_once_and_hands_over_on_a_clean_stop(database: &str) {
+    let fleet = Fleet::new(database).await;
+    let (leader, standby) = fleet.pair().await;
+    assert_eq!(leader.leader_gauge().await.as_deref(), Some("1"));
+    assert_eq!(standby.leader_gauge().await.as_deref(), Some("0"));
+
+    fleet
+        .ravan
+        .set_status(AGENT_A, "errored", Some("token revoked"));
+    fleet.wait_sent(1, "the down alert").await;
+    fleet.ravan.set_status(AGENT_A, "active", None);
+    fleet.wait_sent(2, "the recovery").await;
+    fleet.assert_sent_exactly(2).await;
+    assert!(
+        !standby.logs().contains("\"delivered\""),
+        "{}",
+        standby.logs()
+    );
+
+    assert_eq!(leader.terminate().await, Some(0));
+    // Released at shutdown: the standby's next claim (every 2 s) takes it.
+    standby.wait_role("leader", Duration::from_secs(5)).await;
+    fleet
+        .ravan
+        .set_status(AGENT_A, "errored", Some("token revoked"));
+    fleet
+        .wait_sent(3, "the down alert from the new leader")
+        .await;
+    fleet.assert_sent_exactly(3).await;
+}
+
+/// `kill -9` of the leader while an alert is still pending (Slack answers 429): the standby
+/// leads within the bound and delivers it, and no destination gets anything twice.
+async fn kill_9_of_the_leader_during_an_outage(database: &str) {
+    let fleet = Fleet::new(database).await;
+    let (mut leader, standby) = fleet.pair().await;
+    fleet.slack.failing.store(true, Ordering::SeqCst);
+    fleet
+        .ravan
+        .set_status(AGENT_A, "errored", Some("token revoked"));
+    wait_until(LIMIT, "the down alert on Discord", || async {
+        fleet.discord.accepted() == 1
+    })
+    .await;
+    leader.kill();
+    standby.wait_role("leader", TAKEOVER).await;
+    fleet.slack.failing.store(false, Ordering::SeqCst);
+    fleet
+        .wait_sent(1, "the pending alert from the new leader")
+        .await;
+    fleet.assert_sent_exactly(1).await;
+}
+
+/// The leader is paused (SIGSTOP) past its lease: the standby takes over and alerts the
+/// recovery. When the old leader wakes (SIGCONT) it holds a stale picture (the agent down)
+/// that would alert the recovery again; it steps down and sends nothing.
+async fn a_paused_leader_sends_nothing_when_it_wakes(database: &str) {
+    let fleet = Fleet::new(database).await;
+    let (leader, standby) = fleet.pair().await;
+    fleet
+        .ravan
+        .set_status(AGENT_A, "errored", Some("token revoked"));
+    fleet.wait_sent(1, "the down alert").await;
+
+    leader.signal(libc::SIGSTOP);
+    standby.wait_role("leader", TAKEOVER).await;
+    fleet.ravan.set_status(AGENT_A, "active", None);
+    fleet.wait_sent(2, "the recovery from the new leader").await;
+
+    leader.signal(libc::SIGCONT);
+    leader.wait_role("standby", Duration::from_secs(5)).await;
+    fleet.assert_sent_exactly(2).await;
+    assert_eq!(leader.role().await.as_deref(), Some("standby"));
+    assert_eq!(standby.role().await.as_deref(), Some("leader"));
+}
+
+mod sqlite {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_leader_alerts_once_and_hands_over_on_a_clean_stop() {
+        let (_dir, url) = common::temp_database();
+        super::one_leader_alerts_once_and_hands_over_on_a_clean_stop(&url).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kill_9_of_the_leader_during_an_outage() {
+        let (_dir, url) = common::temp_database();
+        super::kill_9_of_the_leader_during_an_outage(&url).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paused_leader_sends_nothing_when_it_wakes() {
+        let (_dir, url) = common::temp_database();
+        super::a_paused_leader_sends_nothing_when_it_wakes(&url).await;
+    }
+}
