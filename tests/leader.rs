@@ -14,7 +14,7 @@ use common::{AGENT_A, FakeRavan};
 use ravan_watch::domain::Platform;
 use ravan_watch::leader::{Leadership, Role, TRUST};
 use ravan_watch::notify::{Outbox, RetryPolicy};
-use ravan_watch::store::{Fence, LeaseStore, OutboxStatus, Store};
+use ravan_watch::store::{Fence, OutboxStatus, Store};
 use wiremock::ResponseTemplate;
 
 async fn store_watching_a() -> (Store, tempfile::TempDir) {
