@@ -109,12 +109,22 @@ async fn readyz_and_metrics_tell_a_standby_from_the_leader() {
         role().await,
         (StatusCode::OK, json!("ready"), json!("standby"))
     );
+    let page = common::text_of(app.anon(Method::GET, "/").basic_auth("admin", Some(TOKEN))).await;
+    assert!(
+        page.contains(&format!("standby: {} leads", other.holder())),
+        "{page}"
+    );
     other.release().await;
     assert_eq!(
         app.leadership.claim().await,
         ravan_watch::leader::Role::Leader
     );
     assert_eq!(role().await.2, json!("leader"));
+    let page = common::text_of(app.anon(Method::GET, "/").basic_auth("admin", Some(TOKEN))).await;
+    assert!(
+        page.contains("leader: this process polls and delivers"),
+        "{page}"
+    );
 }
 
 #[tokio::test]

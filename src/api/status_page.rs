@@ -20,6 +20,7 @@ use super::agents::{AccountStatus, Agent};
 use super::auth::check_basic;
 use super::error::{ApiError, ErrorBody};
 use crate::domain::muted_at;
+use crate::leader::Role;
 use crate::tracker::{MonitorState, Overrun};
 use crate::util::{UnitNames, two_units};
 
@@ -49,7 +50,22 @@ pub async fn status_page(
         .map(|r| Agent::new(r, &state.default_webhooks, &dead))
         .collect();
     let deaths = state.delivery.deaths();
+    let leadership = match state.leadership.role() {
+        Role::Leader => "leader: this process polls and delivers".to_owned(),
+        Role::Standby => match state
+            .store
+            .lease()
+            .await?
+            .filter(|l| l.expires_at > Utc::now())
+        {
+            Some(lease) => format!("standby: {} leads", lease.holder),
+            None => {
+                "standby: no process leads right now (one takes over within seconds)".to_owned()
+            }
+        },
+    };
     let health = MonitorHealth {
+        leadership: Some(leadership),
         delivery_deaths: deaths.count,
         delivery_last_death: deaths.last,
         delivery_failing: state.delivery.failing(Utc::now()),
@@ -92,6 +108,9 @@ pub struct MonitorHealth {
     pub delivery_deaths: u64,
     pub delivery_last_death: Option<(DateTime<Utc>, String)>,
     pub delivery_failing: bool,
+    /// What this process does when several share the database: leads, or stands by (and who
+    /// leads). `None` shows nothing.
+    pub leadership: Option<String>,
 }
 
 impl MonitorHealth {
@@ -181,6 +200,7 @@ struct MonitorView {
     overrun: Option<(Stamp, String)>,
     /// `None` when the delivery worker never died; else what to say, and whether it is failing.
     delivery: Option<(String, bool)>,
+    leadership: Option<String>,
 }
 
 /// An overrun older than this no longer shows on the page.
@@ -210,6 +230,7 @@ impl MonitorView {
             error: h.last_poll_error.clone().filter(|_| failing),
             last_good: h.last_good_cycle_at.map(|t| Stamp::new(t, now)),
             scheduler_running: h.scheduler_running,
+            leadership: h.leadership.clone(),
             delivery: h.delivery_last_death.as_ref().map(|(at, why)| {
                 let said = format!(
                     "restarted after {} panic{}; the last {}: {why}",
