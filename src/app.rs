@@ -343,6 +343,19 @@ async fn prune_outbox(store: Store, retention: Duration, leadership: Leadership)
 mod tests {
     use super::*;
 
+    /// The lease's timings keep their promises: a standby takes over within 15 s of the
+    /// leader's death (the bound at a 1 s poll interval), a leader stops trusting its
+    /// lease before it can pass, and between two renewals its trust always outlasts a webhook
+    /// request, so sending never pauses while renewals work.
+    #[test]
+    fn the_lease_timings_keep_their_promises() {
+        use crate::leader::{CLAIM_EVERY, LEASE_TTL, TRUST};
+        assert!(LEASE_TTL + CLAIM_EVERY <= Duration::from_secs(15));
+        assert!(TRUST < LEASE_TTL);
+        let request = RetryPolicy::default().timeout;
+        assert!(TRUST - request >= CLAIM_EVERY, "{TRUST:?} {request:?}");
+    }
+
     /// Docker's default stop timeout, after which it kills the container.
     const DOCKER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 

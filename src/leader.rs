@@ -5,8 +5,10 @@
 //! leads; the others stand by and serve only the API. A leader trusts its lease for [`TRUST`]
 //! after the start of the claim that renewed it, measured on the monotonic clock, which is less
 //! than the lease's [`LEASE_TTL`]: a leader that cannot renew (its database is gone, or it was
-//! paused) stops sending before any standby can take over. Its writes carry its term
-//! ([`Fence`]), so one that wakes up after a takeover records nothing either, and steps down.
+//! paused) stops before any standby can take over; a webhook request starts only while the
+//! trust outlasts its time limit ([`Leadership::fence_for`]), so no send overlaps a takeover.
+//! Its writes carry its term ([`Fence`]), so one that wakes up after a takeover records nothing
+//! either, and steps down.
 //!
 //! Takeover after the leader dies: at most [`LEASE_TTL`] + [`CLAIM_EVERY`] (12 s), within the
 //! promised `max(2 × the poll interval, 15 s)`. A clean shutdown releases the lease at once.
@@ -91,12 +93,22 @@ impl Leadership {
     /// The fence for a leader's write, or `None` when this process must not act as leader now
     /// (standing by, or its lease is no longer trusted).
     pub fn fence(&self) -> Option<Fence> {
+        self.fence_for(Duration::ZERO)
+    }
+
+    /// [`Leadership::fence`] for an act that takes up to `needed` and must end while the
+    /// lease is still this process's (a webhook request): `None` unless the trust lasts that
+    /// much longer. A send started under it has ended before any standby can take over, so
+    /// the new leader never sends it a second time.
+    pub fn fence_for(&self, needed: Duration) -> Option<Fence> {
         match &*self.0 {
             Kind::Solo => Some(Fence::Unchecked),
             Kind::Leased(l) => {
                 let held = *l.held.lock().expect("not poisoned");
                 match (held.term, held.until) {
-                    (Some(term), Some(until)) if Instant::now() < until => Some(Fence::Term(term)),
+                    (Some(term), Some(until)) if Instant::now() + needed < until => {
+                        Some(Fence::Term(term))
+                    }
                     _ => None,
                 }
             }

@@ -111,10 +111,20 @@ async fn a_leader_that_cannot_renew_stops_sending_once_its_trust_runs_out() {
         .unwrap()
         .leadership(leadership.clone());
 
+    // No renewal for a while: it still leads, but starts no send that could outlast its
+    // trust (a send must end before any standby can take over).
+    tokio::time::pause();
+    let request = RetryPolicy::default().timeout;
+    tokio::time::advance(TRUST - request).await;
+    assert_eq!(leadership.role(), Role::Leader);
+    assert!(leadership.fence_for(request).is_none());
+    tokio::time::resume();
+    let report = outbox.pass(Utc::now()).await.unwrap();
+    assert_eq!(report.messages, 0, "{report:?}");
     // No renewal for as long as the trust lasts (the database is gone, or the process was
     // paused): it stands by, before the lease (longer than the trust) can pass to another.
     tokio::time::pause();
-    tokio::time::advance(TRUST + Duration::from_millis(1)).await;
+    tokio::time::advance(request + Duration::from_millis(1)).await;
     assert_eq!(leadership.role(), Role::Standby);
     assert!(leadership.fence().is_none());
     tokio::time::resume();

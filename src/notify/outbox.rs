@@ -348,8 +348,9 @@ impl Outbox {
                     if !self.wait_turn(&hook, &mut stop).await {
                         return Ok(report);
                     }
-                    // Asked again right before the send: the wait may have outlasted the lease.
-                    let Some(fence) = self.leadership.fence() else {
+                    // Asked again right before the send (the wait may have outlasted the
+                    // lease), for the send's whole time limit: a send never overlaps a takeover.
+                    let Some(fence) = self.leadership.fence_for(self.policy.timeout) else {
                         return Ok(report);
                     };
                     let outcome = self.send(fence, &hook, &part, clock.now()).await?;
