@@ -47,6 +47,28 @@ enum Command {
     /// GET /healthz on the local listener (LISTEN_ADDR; 0.0.0.0 and :: mean loopback), for the
     /// container's HEALTHCHECK. Exit 0 healthy, 1 not. Reads no other setting.
     Healthcheck,
+    /// Copy everything stored (agents and their states, unwatched agents, pending alerts and
+    /// delivery history, dead webhooks) from one database to another, empty one: SQLite to
+    /// PostgreSQL, say. Exit 0 copied, 2 bad input (a URL that does not open, a non-empty
+    /// target, the same database twice), 1 the copy failed (nothing written).
+    ///
+    /// The source is only read, in one transaction (its schema is first brought up to date,
+    /// as `serve` does at start-up). The target is written in one transaction, all or nothing,
+    /// and only when it holds no agent, unwatched agent, outbox entry or dead webhook; its
+    /// schema is created first. The leader lease is not copied.
+    ///
+    /// Stop the service first (or leave only standbys running): alerts and states committed
+    /// after the copy has read the source would be missing from the target. Passwords in the
+    /// URLs are never printed.
+    #[command(name = "copy-db")]
+    CopyDb {
+        /// The database to copy from: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB.
+        #[arg(value_name = "FROM_URL")]
+        from: String,
+        /// The empty database to copy into (created if it is a SQLite file that does not exist).
+        #[arg(value_name = "TO_URL")]
+        to: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,5 +100,6 @@ fn main() -> ExitCode {
         Command::NotifyTest => commands::test_message::main(),
         Command::Demo => commands::demo::main(),
         Command::Healthcheck => commands::healthcheck::main(),
+        Command::CopyDb { from, to } => commands::copy_db::main(&from, &to),
     }
 }

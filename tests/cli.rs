@@ -106,7 +106,12 @@ async fn env_file_is_read() {
 
 #[tokio::test]
 async fn help_for_every_command() {
-    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["check", "--help"],
+        &["copy-db", "--help"],
+    ] {
         let out = run(args, &[]).await;
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         assert!(

@@ -3,6 +3,7 @@
 //! exit status (2 for a bad setting or bad input).
 
 pub mod check;
+pub mod copy_db;
 pub mod demo;
 pub mod healthcheck;
 pub mod serve;

@@ -113,35 +113,6 @@ impl DatabaseUrl {
     }
 }
 
-/// `url` with any password (`user:password@`, `?password=`) replaced by `***`. A value that
-/// does not parse as a URL is not shown at all, since where its password is cannot be told.
-pub fn masked_database_url(url: &str) -> String {
-    if url.starts_with("sqlite:") {
-        return url.to_owned();
-    }
-    let Ok(mut parsed) = Url::parse(url) else {
-        return "(a URL that does not parse)".to_owned();
-    };
-    if parsed.password().is_some() {
-        let _ = parsed.set_password(Some("***"));
-    }
-    if parsed.query_pairs().any(|(k, _)| k == "password") {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if k == "password" {
-                    "***".to_owned()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    parsed.to_string()
-}
-
 impl fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
@@ -152,6 +123,92 @@ impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
     }
+}
+
+/// A database URL fit to print: the password in its user info (`postgres://user:pw@host/db`)
+/// and any `password` query parameter (`…?password=pw`) replaced by `***`. Works on the text,
+/// so a URL that does not parse is masked too.
+pub fn masked_database_url(url: &str) -> String {
+    let mut out = match userinfo_password(url) {
+        Some((start, end)) => format!("{}***{}", &url[..start], &url[end..]),
+        None => url.to_owned(),
+    };
+    if let Some((start, end)) = query_span(&out) {
+        let masked: Vec<String> = out[start..end]
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.replace_range(start..end, &masked.join("&"));
+    }
+    out
+}
+
+/// `text` (an error message that may quote `url`) with the URL's passwords, as written and
+/// percent-decoded, replaced by `***`, and the URL itself by [`masked_database_url`].
+pub fn redact_database_url(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &masked_database_url(url));
+    let mut passwords = Vec::new();
+    if let Some((start, end)) = userinfo_password(url) {
+        passwords.push(&url[start..end]);
+    }
+    if let Some((start, end)) = query_span(url) {
+        passwords.extend(url[start..end].split('&').filter_map(|pair| {
+            pair.split_once('=')
+                .filter(|(key, _)| key.eq_ignore_ascii_case("password"))
+                .map(|(_, value)| value)
+        }));
+    }
+    for password in passwords.into_iter().filter(|p| !p.is_empty()) {
+        for form in [password.to_owned(), percent_decoded(password)] {
+            if !form.is_empty() {
+                out = out.replace(&form, "***");
+            }
+        }
+    }
+    out
+}
+
+/// Where the password of `scheme://user:password@host…` is (byte offsets), if it has one.
+fn userinfo_password(url: &str) -> Option<(usize, usize)> {
+    let start = url.find("://")? + 3;
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    let colon = userinfo.find(':')?;
+    Some((start + colon + 1, start + userinfo.len()))
+}
+
+/// Where the query of `url` is (byte offsets, without `?` and any `#fragment`).
+fn query_span(url: &str) -> Option<(usize, usize)> {
+    let start = url.find('?')? + 1;
+    let end = url[start..].find('#').map_or(url.len(), |i| start + i);
+    Some((start, end))
+}
+
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -228,9 +285,44 @@ mod tests {
             let err = DatabaseUrl::parse(bad).unwrap_err();
             assert!(!err.contains("hunter2"), "{bad}: {err}");
         }
-        assert_eq!(
-            masked_database_url("postgres://u:hunter2@[bad/db"),
-            "(a URL that does not parse)"
+        assert!(!masked_database_url("postgres://u:hunter2@[bad/db").contains("hunter2"));
+    }
+
+    #[test]
+    fn database_urls_lose_their_password() {
+        for (url, masked) in [
+            (
+                "postgres://user:hunter2@db.example:5432/watch",
+                "postgres://user:***@db.example:5432/watch",
+            ),
+            (
+                "postgresql://u:p%40ss:w@h/db?sslmode=require",
+                "postgresql://u:***@h/db?sslmode=require",
+            ),
+            (
+                "postgres://h/db?user=u&password=hunter2&sslmode=disable",
+                "postgres://h/db?user=u&password=***&sslmode=disable",
+            ),
+            ("postgres://user@h/db", "postgres://user@h/db"),
+            ("sqlite://ravan-watch.db", "sqlite://ravan-watch.db"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("not a url:x@y", "not a url:x@y"),
+        ] {
+            assert_eq!(masked_database_url(url), masked, "{url}");
+        }
+    }
+
+    #[test]
+    fn errors_quoting_a_database_url_lose_its_password() {
+        let url = "postgres://user:p%40ss@h/db?password=other";
+        let text = format!("cannot open {url}: user p@ss, other, p%40ss");
+        let redacted = redact_database_url(&text, url);
+        for secret in ["p@ss", "p%40ss", "other"] {
+            assert!(!redacted.contains(secret), "{redacted}");
+        }
+        assert!(
+            redacted.contains("postgres://user:***@h/db?password=***"),
+            "{redacted}"
         );
     }
 }

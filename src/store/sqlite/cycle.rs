@@ -141,6 +141,15 @@ pub(super) async fn next_batch(
     Ok(next)
 }
 
+/// The outbox's `agent_id` and `kind` columns of an alert (`None` for the monitor's).
+pub(super) fn outbox_columns(alert: &Alert) -> (Option<String>, String) {
+    let (agent_id, kind) = match alert {
+        Alert::Agent(a) => (Some(a.agent.id.to_string()), to_json(&a.kind)),
+        Alert::Monitor(m) => (None, to_json(&m.kind)),
+    };
+    (agent_id, kind.trim_matches('"').to_owned())
+}
+
 pub(super) async fn insert_outbox(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     alert: &Alert,
@@ -148,11 +157,7 @@ pub(super) async fn insert_outbox(
     batch: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let (agent_id, kind) = match alert {
-        Alert::Agent(a) => (Some(a.agent.id.to_string()), to_json(&a.kind)),
-        Alert::Monitor(m) => (None, to_json(&m.kind)),
-    };
-    let kind = kind.trim_matches('"').to_owned();
+    let (agent_id, kind) = outbox_columns(alert);
     for hook in hooks {
         sqlx::query(
             "INSERT INTO outbox (platform, url, agent_id, kind, alert, next_attempt_at, created_at, batch)

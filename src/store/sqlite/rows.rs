@@ -10,7 +10,9 @@ use url::Url;
 
 use super::from_millis;
 use crate::domain::{Platform, SecretUrl, Webhook};
-use crate::store::{AgentRecord, OutboxEntry, OutboxStatus, Source, StoreError, corrupt};
+use crate::store::{
+    AgentRecord, DeadWebhook, OutboxEntry, OutboxStatus, Source, StoreError, corrupt,
+};
 use crate::tracker::AgentState;
 
 /// A column's value, or [`StoreError::Corrupt`] naming it when it does not decode.
@@ -159,4 +161,14 @@ pub(super) fn outbox_from_row(row: &SqliteRow) -> Result<OutboxEntry, StoreError
         .map(|id| format!("outbox entry id {id}"))
         .unwrap_or_else(|_| "outbox entry (unreadable id)".to_owned());
     read().map_err(|e| within(e, &key))
+}
+
+pub(super) fn dead_webhook_from_row(row: &SqliteRow) -> Result<DeadWebhook, StoreError> {
+    let platform = platform(&text(row, "platform")?).map_err(|e| within(e, "dead webhook"))?;
+    let url = Url::parse(&text(row, "url")?).map_err(|e| corrupt("dead webhook url", e))?;
+    Ok(DeadWebhook {
+        webhook: Webhook::new(platform, SecretUrl::new(url)),
+        reason: text(row, "reason")?,
+        since: time(row, "since").map_err(|e| within(e, "dead webhook"))?,
+    })
 }

@@ -5,11 +5,10 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use super::lease::check_fence;
-use super::rows::{platform, text, time, within};
+use super::rows::dead_webhook_from_row;
 use super::{SqliteStore, millis, platform_name};
-use crate::domain::SecretUrl;
 use crate::domain::Webhook;
-use crate::store::{DeadWebhook, Fence, StoreError, WebhookStore, corrupt};
+use crate::store::{DeadWebhook, Fence, StoreError, WebhookStore};
 
 #[async_trait]
 impl WebhookStore for SqliteStore {
@@ -51,17 +50,7 @@ impl WebhookStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|row| {
-                let platform =
-                    platform(&text(row, "platform")?).map_err(|e| within(e, "dead webhook"))?;
-                let url =
-                    Url::parse(&text(row, "url")?).map_err(|e| corrupt("dead webhook url", e))?;
-                Ok(DeadWebhook {
-                    webhook: Webhook::new(platform, SecretUrl::new(url)),
-                    reason: text(row, "reason")?,
-                    since: time(row, "since").map_err(|e| within(e, "dead webhook"))?,
-                })
-            })
+            .map(dead_webhook_from_row)
             .collect()
     }
 }
