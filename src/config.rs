@@ -215,10 +215,16 @@ impl Config {
         let listen_addr = listen_addr(raw.listen_addr)?;
         let database_url =
             set(raw.database_url).unwrap_or_else(|| "sqlite://ravan-watch.db".to_owned());
-        if !database_url.starts_with("sqlite:") {
+        let scheme = database_url
+            .split_once(':')
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        if !matches!(
+            scheme.as_deref(),
+            Some("sqlite" | "postgres" | "postgresql")
+        ) {
             return Err(ConfigError::new(
                 "DATABASE_URL",
-                "must be a sqlite: URL, e.g. sqlite:///data/ravan-watch.db",
+                "must be a sqlite: or postgres:// URL, e.g. sqlite:///data/ravan-watch.db",
             ));
         }
         let webhook_allowed_hosts = AllowedHosts::parse(
@@ -492,7 +498,7 @@ mod tests {
             ("REMINDER_INTERVAL", "4 hours later"),
             ("LOG_FORMAT", "xml"),
             ("LISTEN_ADDR", "localhost"),
-            ("DATABASE_URL", "postgres://x"),
+            ("DATABASE_URL", "mysql://x"),
             ("WEBHOOK_ALLOWED_HOSTS", "https://hooks.slack.com/x"),
             ("ADMIN_TOKEN", "has space"),
             ("WATCH_ALL_AGENTS", "maybe"),
