@@ -11,6 +11,7 @@ pub mod api;
 pub mod bin;
 pub mod ids;
 pub mod limits;
+pub mod postgres;
 
 use std::collections::HashMap;
 use std::future::Future;
