@@ -6,14 +6,15 @@
 //!
 //! Each concern is an interface of its own ([`AgentStore`], [`CycleStore`], [`WebhookStore`],
 //! [`OutboxStore`], [`LeaseStore`], [`CopyStore`]); a backend implements all of them ([`Backend`]) and [`Store`] is a cheap,
-//! cloneable handle on one. [`sqlite`] is the backend today; the interfaces say nothing of SQL,
-//! so a second one (PostgreSQL, for several replicas) implements the same traits.
+//! cloneable handle on one. [`sqlite`] keeps everything in one file; [`postgres`] lets several
+//! replicas share one database. The interfaces say nothing of SQL, and the two behave alike.
 
 mod agents;
 mod copy;
 mod cycle;
 mod lease;
 mod outbox;
+pub mod postgres;
 pub mod sqlite;
 mod webhooks;
 
@@ -47,19 +48,29 @@ pub enum StoreError {
     /// A leader's write refused: the lease passed to another after term {0}.
     #[error("the leader lease passed to another process (term {0} is over): write refused")]
     Fenced(Term),
+    /// A database URL of no backend; holds only what the URL starts with, never a password.
+    #[error("unsupported database URL ({0}): use sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
 }
 
 impl StoreError {
     /// The database could not be had in time: another writer held it past the busy timeout
-    /// (SQLite's BUSY or LOCKED), or no connection was free. Worth a retry, unlike the others.
+    /// (SQLite's BUSY or LOCKED), PostgreSQL gave up on a conflict (a serialization failure, a
+    /// deadlock, a lock not available), or no connection was free. Worth a retry, unlike the
+    /// others.
     pub fn is_busy(&self) -> bool {
         match self {
             StoreError::Database(sqlx::Error::PoolTimedOut) => true,
             StoreError::Database(sqlx::Error::Database(e)) => {
+                let Some(code) = e.code() else { return false };
+                if e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some()
+                {
+                    // SQLSTATE: serialization_failure, deadlock_detected, lock_not_available.
+                    return matches!(&*code, "40001" | "40P01" | "55P03");
+                }
                 // The primary result code is the low byte of the extended one (517 is BUSY).
-                e.code()
-                    .and_then(|c| c.parse::<i32>().ok())
-                    .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+                code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
             }
             _ => false,
         }
@@ -92,10 +103,28 @@ pub trait Backend:
 pub struct Store(Arc<dyn Backend>);
 
 impl Store {
-    /// Opens (creating if needed) the database at `url` and brings its schema up to date:
-    /// `sqlite://path` or `sqlite::memory:`.
+    /// Opens the database at `url` and brings its schema up to date: `sqlite://path` or
+    /// `sqlite::memory:` (the file is created if needed), `postgres://…` or `postgresql://…`
+    /// (the database must exist).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        Ok(Self(Arc::new(sqlite::SqliteStore::open(url).await?)))
+        let (scheme, rest) = url.split_once(':').unwrap_or_default();
+        match scheme.to_ascii_lowercase().as_str() {
+            "sqlite" => Ok(Self(Arc::new(sqlite::SqliteStore::open(url).await?))),
+            "postgres" | "postgresql" => {
+                Ok(Self(Arc::new(postgres::PostgresStore::open(url).await?)))
+            }
+            // Only a scheme followed by `//` is shown: what precedes the first `:` of something
+            // that is not a URL (`user:password@host`) need not be a scheme.
+            s if rest.starts_with("//")
+                && !s.is_empty()
+                && s.len() <= 16
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                Err(StoreError::UnsupportedUrl(format!("scheme {s:?}")))
+            }
+            _ => Err(StoreError::UnsupportedUrl("not a URL".to_owned())),
+        }
     }
 }
 

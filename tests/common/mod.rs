@@ -3,7 +3,9 @@
 //! temporary databases, sending a request and reading its answer, and waiting with a deadline
 //! instead of sleeping. Beside it: `alerts` builds alerts and webhooks, `api` serves the
 //! management API for the `api_*` tests, `bin` runs the binary as operators do, `ids` makes
-//! agent ids, and `limits` checks payloads against the platforms' limits.
+//! agent ids, `limits` checks payloads against the platforms' limits, `postgres` gives a test a
+//! fresh PostgreSQL database (or skips it), `pg_cluster` a PostgreSQL server of its own, and
+//! `replica` runs `serve` as a real process beside others on one database.
 #![allow(dead_code)]
 
 pub mod alerts;
@@ -12,6 +14,7 @@ pub mod bin;
 pub mod ids;
 pub mod limits;
 pub mod pg_cluster;
+pub mod postgres;
 pub mod replica;
 
 use std::collections::HashMap;

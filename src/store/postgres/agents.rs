@@ -1,0 +1,294 @@
+//! [`AgentStore`] on PostgreSQL: the SQLite backend's statements; every transaction that
+//! changes settings locks `settings_version` first (see `PostgresStore::settings_write`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use url::Url;
+
+use super::lease::check_fence;
+use super::rows::{agent_from_row, column, text};
+use super::webhooks::revive;
+use super::{PostgresStore, SettingsLock, lock_settings, millis};
+use crate::domain::AgentId;
+use crate::store::{
+    AgentPatch, AgentRecord, AgentStore, CycleStore, Fence, ListingApplied, NewAgent, Source,
+    StoreError, corrupt,
+};
+
+#[async_trait]
+impl AgentStore for PostgresStore {
+    async fn insert_agent(
+        &self,
+        id: AgentId,
+        new: &NewAgent,
+        now: DateTime<Utc>,
+    ) -> Result<AgentRecord, StoreError> {
+        let mut tx = self.settings_write().await?;
+        let result = sqlx::query(
+            "INSERT INTO agents (agent_id, name, slack_webhook_url, discord_webhook_url, muted, muted_until, created_at, source)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'api') ON CONFLICT (agent_id) DO NOTHING",
+        )
+        .bind(id.to_string())
+        .bind(&new.name)
+        .bind(new.slack_webhook_url.as_ref().map(Url::as_str))
+        .bind(new.discord_webhook_url.as_ref().map(Url::as_str))
+        .bind(new.muted)
+        .bind(new.muted_until.map(millis))
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::Conflict(id));
+        }
+        // Added again by hand: watch-all may list it from now on.
+        sqlx::query("DELETE FROM unwatched_agents WHERE agent_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        revive(
+            &mut tx,
+            new.slack_webhook_url.as_ref(),
+            new.discord_webhook_url.as_ref(),
+        )
+        .await?;
+        tx.commit().await?;
+        self.agent(id)
+            .await?
+            .ok_or_else(|| corrupt("agent", "vanished after insert"))
+    }
+
+    async fn ensure_agents(&self, ids: &[AgentId], now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.settings_write().await?;
+        let mut added = 0;
+        for id in ids {
+            let new = sqlx::query(
+                "INSERT INTO agents (agent_id, created_at, source) VALUES ($1, $2, 'env')
+                 ON CONFLICT (agent_id) DO NOTHING",
+            )
+            .bind(id.to_string())
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if new == 0 {
+                sqlx::query(
+                    "UPDATE agents SET source = 'env' WHERE agent_id = $1 AND source <> 'env'",
+                )
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+            }
+            added += new;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn agent(&self, id: AgentId) -> Result<Option<AgentRecord>, StoreError> {
+        sqlx::query(concat!(agents_with_last_poll!(), " WHERE agent_id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| agent_from_row(&row))
+            .transpose()
+    }
+
+    async fn agents(&self) -> Result<Vec<AgentRecord>, StoreError> {
+        Ok(self.watched().await?.agents)
+    }
+
+    async fn update_agent(
+        &self,
+        id: AgentId,
+        patch: &AgentPatch,
+    ) -> Result<Option<AgentRecord>, StoreError> {
+        let mut tx = self.settings_write().await?;
+        let exists = sqlx::query("SELECT 1 FROM agents WHERE agent_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let key = id.to_string();
+        // Settings the operator gave are never dropped with the agent: a discovered agent
+        // changed over the API becomes the operator's, which watch-all does not remove.
+        sqlx::query(
+            "UPDATE agents SET source = 'api' WHERE agent_id = $1 AND source = 'discovered'",
+        )
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(name) = &patch.name {
+            sqlx::query("UPDATE agents SET name = $1 WHERE agent_id = $2")
+                .bind(name)
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        revive(
+            &mut tx,
+            patch.slack_webhook_url.as_ref().and_then(Option::as_ref),
+            patch.discord_webhook_url.as_ref().and_then(Option::as_ref),
+        )
+        .await?;
+        if let Some(url) = &patch.slack_webhook_url {
+            sqlx::query("UPDATE agents SET slack_webhook_url = $1 WHERE agent_id = $2")
+                .bind(url.as_ref().map(Url::as_str))
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(url) = &patch.discord_webhook_url {
+            sqlx::query("UPDATE agents SET discord_webhook_url = $1 WHERE agent_id = $2")
+                .bind(url.as_ref().map(Url::as_str))
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(muted) = patch.muted {
+            sqlx::query("UPDATE agents SET muted = $1 WHERE agent_id = $2")
+                .bind(muted)
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(until) = patch.muted_until {
+            sqlx::query("UPDATE agents SET muted_until = $1 WHERE agent_id = $2")
+                .bind(until.map(millis))
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.agent(id).await
+    }
+
+    async fn lift_expired_mutes(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut tx = self.settings_write().await?;
+        let lifted = sqlx::query(
+            "UPDATE agents SET muted = FALSE, muted_until = NULL WHERE muted_until IS NOT NULL AND muted_until <= $1",
+        )
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(lifted)
+    }
+
+    async fn delete_agent(&self, id: AgentId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = self.settings_write().await?;
+        let result = sqlx::query("DELETE FROM agents WHERE agent_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO unwatched_agents (agent_id, since) VALUES ($1, $2)
+             ON CONFLICT (agent_id) DO UPDATE SET since = excluded.since",
+        )
+        .bind(id.to_string())
+        .bind(millis(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn apply_listing(
+        &self,
+        fence: Fence,
+        listed: &[(AgentId, Option<String>)],
+        now: DateTime<Utc>,
+    ) -> Result<ListingApplied, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        check_fence(&mut tx, fence).await?;
+        lock_settings(&mut tx, SettingsLock::Update).await?;
+        let mut current = std::collections::HashMap::new();
+        {
+            let mut rows =
+                sqlx::query("SELECT agent_id, source, listed_name, absent_listings FROM agents")
+                    .fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                let id: AgentId = text(&row, "agent_id")?
+                    .parse()
+                    .map_err(|e| corrupt("agent_id", e))?;
+                let source = Source::parse(&text(&row, "source")?)?;
+                let listed_name: Option<String> = column(&row, "listed_name")?;
+                let absent: i64 = column(&row, "absent_listings")?;
+                current.insert(id, (source, listed_name, absent));
+            }
+        }
+        let unwatched: std::collections::HashSet<String> =
+            sqlx::query_scalar("SELECT agent_id FROM unwatched_agents")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let mut applied = ListingApplied::default();
+        let mut listed_ids = std::collections::HashSet::new();
+        for (id, name) in listed {
+            listed_ids.insert(*id);
+            let key = id.to_string();
+            match current.get(id) {
+                Some((_, old_name, absent)) => {
+                    if old_name != name {
+                        applied.renamed += 1;
+                        sqlx::query("UPDATE agents SET listed_name = $1 WHERE agent_id = $2")
+                            .bind(name)
+                            .bind(&key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    if *absent != 0 {
+                        sqlx::query("UPDATE agents SET absent_listings = 0 WHERE agent_id = $1")
+                            .bind(&key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                None if unwatched.contains(&key) => applied.excluded += 1,
+                None => {
+                    sqlx::query(
+                        "INSERT INTO agents (agent_id, listed_name, created_at, source)
+                         VALUES ($1, $2, $3, 'discovered')",
+                    )
+                    .bind(&key)
+                    .bind(name)
+                    .bind(millis(now))
+                    .execute(&mut *tx)
+                    .await?;
+                    applied.added.push(*id);
+                }
+            }
+        }
+        for (id, (source, _, absent)) in &current {
+            if *source != Source::Discovered || listed_ids.contains(id) {
+                continue;
+            }
+            let key = id.to_string();
+            if absent + 1 >= 2 {
+                sqlx::query("DELETE FROM agents WHERE agent_id = $1")
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await?;
+                applied.removed.push(*id);
+            } else {
+                sqlx::query(
+                    "UPDATE agents SET absent_listings = absent_listings + 1 WHERE agent_id = $1",
+                )
+                .bind(&key)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        applied.removed.sort();
+        Ok(applied)
+    }
+}
