@@ -84,6 +84,29 @@ async fn a_database_that_cannot_be_opened_is_named_without_its_password() {
     }
 }
 
+/// A wrong password for a real PostgreSQL: one line naming DATABASE_URL, exit 2, and the
+/// password appears nowhere in what the process printed.
+#[tokio::test]
+async fn a_wrong_postgres_password_is_named_without_the_password() {
+    let Some(url) = common::postgres::fresh_database().await else {
+        return;
+    };
+    let mut wrong = url::Url::parse(&url).unwrap();
+    wrong.set_password(Some("hunter2-wrong")).unwrap();
+    let out = run(
+        &["serve"],
+        &[("RAVAN_API_TOKEN", "t"), ("DATABASE_URL", wrong.as_str())],
+    )
+    .await;
+    let err = stderr(&out);
+    let everything = format!("{}{err}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(out.status.code(), Some(2), "{everything}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("DATABASE_URL postgres://"), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!everything.contains("hunter2"), "{everything}");
+}
+
 #[tokio::test]
 async fn env_file_is_read() {
     let dir = std::env::temp_dir().join(format!("ravan-watch-envfile-{}", std::process::id()));

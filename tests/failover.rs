@@ -240,3 +240,88 @@ mod sqlite {
         super::a_paused_leader_sends_nothing_when_it_wakes(&url).await;
     }
 }
+
+mod postgres {
+    use super::*;
+    use common::pg_cluster::PgCluster;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_leader_alerts_once_and_hands_over_on_a_clean_stop() {
+        let Some(url) = common::postgres::fresh_database().await else {
+            return;
+        };
+        super::one_leader_alerts_once_and_hands_over_on_a_clean_stop(&url).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kill_9_of_the_leader_during_an_outage() {
+        let Some(url) = common::postgres::fresh_database().await else {
+            return;
+        };
+        super::kill_9_of_the_leader_during_an_outage(&url).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paused_leader_sends_nothing_when_it_wakes() {
+        let Some(url) = common::postgres::fresh_database().await else {
+            return;
+        };
+        super::a_paused_leader_sends_nothing_when_it_wakes(&url).await;
+    }
+
+    /// PostgreSQL of this test's own: stopping it must not disturb the other tests' server.
+    /// `None` (skipped, after one line) without PostgreSQL's binaries, unless under CI.
+    fn own_cluster() -> Option<PgCluster> {
+        let cluster = PgCluster::start();
+        if cluster.is_none() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL's initdb is needed under CI (Debian's postgresql package)"
+            );
+            eprintln!("skipped: no initdb for a PostgreSQL server of the test's own");
+        }
+        cluster
+    }
+
+    /// PostgreSQL stops while the agent is down and starts again after it recovered: the
+    /// leader steps down while the database is gone (no process leads), the processes carry
+    /// on without a restart of their own, one leads again, and the recovery is alerted once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_restart_is_survived_without_a_restart_or_a_duplicate() {
+        let Some(cluster) = own_cluster() else { return };
+        let fleet = Fleet::new(&cluster.url()).await;
+        let (mut first, mut second) = fleet.pair().await;
+        fleet
+            .ravan
+            .set_status(AGENT_A, "errored", Some("token revoked"));
+        fleet.wait_sent(1, "the down alert").await;
+
+        cluster.stop();
+        fleet.ravan.set_status(AGENT_A, "active", None);
+        wait_until(
+            LIMIT,
+            "the leader to step down without its database",
+            || async {
+                first.leader_gauge().await.as_deref() == Some("0")
+                    && second.leader_gauge().await.as_deref() == Some("0")
+            },
+        )
+        .await;
+        if !(first.is_running() && second.is_running()) {
+            panic!("a process exited:\n{}\n{}", first.logs(), second.logs());
+        }
+        cluster.start_again();
+        wait_until(LIMIT, "one process to lead again", || async {
+            let roles = [first.role().await, second.role().await];
+            roles
+                .iter()
+                .filter(|r| r.as_deref() == Some("leader"))
+                .count()
+                == 1
+        })
+        .await;
+        fleet.wait_sent(2, "the recovery").await;
+        fleet.assert_sent_exactly(2).await;
+        assert!(first.is_running() && second.is_running());
+    }
+}

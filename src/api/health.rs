@@ -171,15 +171,25 @@ pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readines
 pub async fn metrics(State(state): State<ApiState>) -> Response {
     // Installs the recorder first, so the gauge below is recorded rather than dropped.
     crate::metrics::handle();
-    match state.store.outbox_pending().await {
-        Ok(n) => ::metrics::gauge!(crate::metrics::OUTBOX_PENDING).set(n as f64),
-        Err(e) => tracing::warn!(error = %e, "metrics: cannot count the outbox"),
-    }
     let leading = state.leadership.role() == Role::Leader;
     ::metrics::gauge!(crate::metrics::LEADER).set(if leading { 1.0 } else { 0.0 });
-    match state.store.database_bytes().await {
-        Ok(n) => ::metrics::gauge!(crate::metrics::DATABASE_BYTES).set(n as f64),
-        Err(e) => tracing::warn!(error = %e, "metrics: cannot size the database"),
+    // A database that does not answer must not hold the scrape past Prometheus's timeout:
+    // the two gauges keep their last values.
+    let read = futures::future::join(state.store.outbox_pending(), state.store.database_bytes());
+    match tokio::time::timeout(PING_TIMEOUT, read).await {
+        Ok((pending, bytes)) => {
+            match pending {
+                Ok(n) => ::metrics::gauge!(crate::metrics::OUTBOX_PENDING).set(n as f64),
+                Err(e) => tracing::warn!(error = %e, "metrics: cannot count the outbox"),
+            }
+            match bytes {
+                Ok(n) => ::metrics::gauge!(crate::metrics::DATABASE_BYTES).set(n as f64),
+                Err(e) => tracing::warn!(error = %e, "metrics: cannot size the database"),
+            }
+        }
+        Err(_) => tracing::warn!(
+            "metrics: the database did not answer within {PING_TIMEOUT:?}; its gauges keep their last values"
+        ),
     }
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],

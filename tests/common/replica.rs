@@ -47,7 +47,7 @@ impl Replica {
             logs,
             client: reqwest::Client::builder()
                 .no_proxy()
-                .timeout(Duration::from_secs(2))
+                .timeout(Duration::from_secs(5))
                 .build()
                 .unwrap(),
             _dir: dir,
@@ -114,6 +114,11 @@ impl Replica {
             self.role().await.as_deref() == Some(role)
         })
         .await;
+    }
+
+    /// Whether the process is still running (it never restarted or exited).
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     pub fn signal(&self, signal: i32) {
