@@ -3,6 +3,7 @@
 //! fresh standby beside the new leader, and each takeover is timed:
 //!
 //! - takeover: from the kill to the standby's `/readyz` saying `leader`;
+//!   (each kill comes a different time after a poll, spread over the 2 s between claims);
 //! - polling again: from the kill to the new leader's first poll of the (fake) Ravan API.
 //!
 //! The bound is `max(2 × the poll interval, 15 s)` = 15 s here; the lease's design gives at most
@@ -46,7 +47,7 @@ async fn kills(database: &str) -> Vec<(Duration, Duration)> {
         ("RAVAN_API_BASE_URL", base.as_str()),
         ("WATCH_AGENT_IDS", AGENT_A),
         ("POLL_SCHEDULE", "* * * * * *"),
-        ("RUST_LOG", "warn"),
+        ("RUST_LOG", "info"),
     ];
     let limit = Duration::from_secs(60);
     let mut leader = Replica::start(&env).await;
@@ -61,6 +62,10 @@ async fn kills(database: &str) -> Vec<(Duration, Duration)> {
             ravan.polls().await > polls
         })
         .await;
+        // Killed at a moment that moves through the 2 s between claims, so the kills do not
+        // all fall at one point of the lease's renewal.
+        let offset = Duration::from_millis((i as u64 * 700) % 2_000);
+        tokio::time::sleep(offset).await;
         leader.kill();
         let killed = Instant::now();
         let polls = ravan.polls().await;

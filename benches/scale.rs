@@ -11,6 +11,10 @@
 //!   Like `poll N`, it runs one warm-up pass, then `SCALE_CYCLES` (default 5) measured ones,
 //!   and reports the median.
 //! - `poll N`: ravan-watch's `Monitor::run_cycle` over N agents stored in SQLite.
+//! - `poll-pg N`: the same on PostgreSQL, when `RAVAN_WATCH_TEST_POSTGRES_URL` names a server
+//!   (`scripts/test-postgres run -- cargo bench --bench scale` starts a throwaway one): a fresh
+//!   database per process. Beside its own CPU, it counts the PostgreSQL server's (every
+//!   `postgres` process's, from /proc), since on SQLite the database's work is in-process.
 //! - `outage N`: N agents go `errored` with FAILURE_THRESHOLD 1; the delivery worker sends the
 //!   alerts to one Slack and one Discord webhook.
 //!
@@ -46,6 +50,11 @@ use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::notify::Worker;
 use ravan_watch::store::OutboxStatus;
 
+/// A fresh database on the PostgreSQL server of `RAVAN_WATCH_TEST_POSTGRES_URL`, as the tests
+/// make them.
+#[path = "../tests/common/postgres.rs"]
+mod pg;
+
 /// `POLL_CONCURRENCY`'s default.
 const CONCURRENCY: usize = 16;
 const SIZES: [usize; 2] = [1_000, 10_000];
@@ -57,6 +66,10 @@ const DEFAULT_CYCLES: usize = 5;
 const DEFAULT_ROUNDS: usize = 5;
 
 const TARGET_CPU_RATIO: f64 = 1.5;
+/// CPU per poll on PostgreSQL against SQLite's (issue 14).
+const TARGET_PG_RATIO: f64 = 1.5;
+/// The PostgreSQL server the `poll-pg` scenario makes its databases on.
+const POSTGRES_VAR: &str = "RAVAN_WATCH_TEST_POSTGRES_URL";
 const TARGET_RSS_MIB: f64 = 64.0;
 const TARGET_MESSAGES: usize = 3;
 const TARGET_DELIVERY: Duration = Duration::from_secs(5);
@@ -95,6 +108,36 @@ fn cpu_time() -> Duration {
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// CPU time (user + system) of every `postgres` process on the machine so far, from /proc: the
+/// PostgreSQL server's share of a cycle (the benchmark's throwaway server is the only one).
+fn postgres_cpu() -> Duration {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: comm may hold spaces, so split after its ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the ')'.
+        let time = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total += time(11) + time(12);
+    }
+    Duration::from_secs_f64(total as f64 / ticks)
 }
 
 /// The system-wide monotonic clock in nanoseconds: comparable between processes.
@@ -136,17 +179,22 @@ fn measured_cycles() -> usize {
 
 /// Runs `cycle` `measured_cycles()` times, timing each run.
 async fn measure<F: Future<Output = ()>>(requests: usize, mut cycle: impl FnMut() -> F) -> Measure {
-    let (mut wall_s, mut cpu_s) = (Vec::new(), Vec::new());
+    let (mut wall_s, mut cpu_s, mut server_cpu_s) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..measured_cycles() {
+        // Reading /proc costs CPU too: outside the process's own measured span.
+        let server = postgres_cpu();
         let (cpu, t0) = (cpu_time(), Instant::now());
         cycle().await;
         wall_s.push(t0.elapsed().as_secs_f64());
         cpu_s.push((cpu_time() - cpu).as_secs_f64());
+        // A server process that ended in between takes its time away: never below zero.
+        server_cpu_s.push(postgres_cpu().saturating_sub(server).as_secs_f64());
     }
     Measure {
         requests,
         wall_s,
         cpu_s,
+        server_cpu_s,
         peak_rss_kib: peak_rss_kib(),
     }
 }
@@ -173,6 +221,8 @@ struct Measure {
     requests: usize,
     wall_s: Vec<f64>,
     cpu_s: Vec<f64>,
+    /// The PostgreSQL server's CPU over each cycle (0 on SQLite, whose work is in `cpu_s`).
+    server_cpu_s: Vec<f64>,
     /// Taken after the last cycle: the process's peak over setup, warm-up and every cycle.
     peak_rss_kib: u64,
 }
@@ -186,6 +236,17 @@ impl Measure {
     /// The median cycle's CPU time, per request.
     fn cpu_per_request(&self) -> Duration {
         Duration::from_secs_f64(median(&self.cpu_s) / self.requests as f64)
+    }
+
+    /// The median cycle's CPU time of this process and the PostgreSQL server, per request.
+    fn total_cpu_per_request(&self) -> Duration {
+        let total: Vec<f64> = self
+            .cpu_s
+            .iter()
+            .zip(&self.server_cpu_s)
+            .map(|(c, s)| c + s)
+            .collect();
+        Duration::from_secs_f64(median(&total) / self.requests as f64)
     }
 
     /// The cheapest and dearest cycle's CPU time per request.
@@ -218,6 +279,11 @@ impl Runs {
     /// The median process's median cycle, per request.
     fn cpu_per_request(&self) -> Duration {
         self.median_of(Measure::cpu_per_request)
+    }
+
+    /// The median process's median cycle of this process and the server, per request.
+    fn total_cpu_per_request(&self) -> Duration {
+        self.median_of(Measure::total_cpu_per_request)
     }
 
     /// The cheapest and dearest cycle of any process, per request.
@@ -323,12 +389,20 @@ fn parent() {
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "unknown".into());
     let fake = FakeProcess::start();
+    let postgres = std::env::var(POSTGRES_VAR).is_ok_and(|v| !v.is_empty());
     let mut rows = Vec::new();
+    let mut pg_rows = Vec::new();
     for n in SIZES {
-        let (mut bare, mut watch) = (Runs(Vec::new()), Runs(Vec::new()));
+        let (mut bare, mut watch, mut pg) = (Runs(Vec::new()), Runs(Vec::new()), Runs(Vec::new()));
         for _ in 0..rounds() {
             bare.0.push(run_child("bare", n, fake.port));
             watch.0.push(run_child("poll", n, fake.port));
+            if postgres {
+                pg.0.push(run_child("poll-pg", n, fake.port));
+            }
+        }
+        if postgres {
+            pg_rows.push((n, pg));
         }
         rows.push((n, bare, watch));
     }
@@ -402,6 +476,29 @@ fn parent() {
         println!(
             "{n:>6} agents: CPU/poll ratio {ratio:.2}x (target <= {TARGET_CPU_RATIO}x) {}",
             verdict(ratio <= TARGET_CPU_RATIO)
+        );
+    }
+    if pg_rows.is_empty() {
+        println!(
+            "PostgreSQL: not measured (set {POSTGRES_VAR}, or run scripts/test-postgres run -- cargo bench --bench scale)"
+        );
+    }
+    for ((n, _, sqlite), (_, pg)) in rows.iter().zip(&pg_rows) {
+        let ratio = cpu_ratio(sqlite, pg);
+        let total =
+            pg.total_cpu_per_request().as_secs_f64() / sqlite.cpu_per_request().as_secs_f64();
+        println!(
+            "{n:>6} agents: PostgreSQL {} wall, CPU/poll {} ({ratio:.2}x SQLite's, target <= {TARGET_PG_RATIO}x) {}; with the PostgreSQL server's CPU {} ({total:.2}x); peak RSS {:.1} MiB",
+            fmt_duration(pg.wall()),
+            fmt_duration(pg.cpu_per_request()),
+            verdict(ratio <= TARGET_PG_RATIO),
+            fmt_duration(pg.total_cpu_per_request()),
+            pg.rss_mib()
+        );
+        println!(
+            "{:>7}  PostgreSQL CPU/request per process: {}",
+            "",
+            pg.per_process()
         );
     }
     if let Some((n, _, watch)) = rows.iter().max_by_key(|(n, ..)| *n) {
@@ -496,7 +593,10 @@ fn child(args: &[String]) {
     let base = format!("http://127.0.0.1:{port}");
     let line = match scenario {
         "bare" => serde_json::to_string(&runtime.block_on(bare(agents, &base))),
-        "poll" => serde_json::to_string(&runtime.block_on(poll(agents, &base))),
+        "poll" => serde_json::to_string(&runtime.block_on(poll(agents, &base, Backend::Sqlite))),
+        "poll-pg" => {
+            serde_json::to_string(&runtime.block_on(poll(agents, &base, Backend::Postgres)))
+        }
         "outage" => serde_json::to_string(&runtime.block_on(outage(agents, &base))),
         other => panic!("unknown scenario {other:?}"),
     };
@@ -574,10 +674,21 @@ struct Service {
 impl Service {
     /// The service as `serve` wires it ([`App::build`]), on a fresh SQLite database with `n`
     /// agents, its delivery worker running and its cycles run by hand.
-    async fn start(n: usize, base: &str, defaults: Vec<Webhook>, failure: u32) -> Self {
+    async fn start(
+        n: usize,
+        base: &str,
+        defaults: Vec<Webhook>,
+        failure: u32,
+        backend: Backend,
+    ) -> Self {
         service_instrumentation();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("bench.db").display()),
+            Backend::Postgres => pg::fresh_database()
+                .await
+                .unwrap_or_else(|| panic!("{POSTGRES_VAR} is not set")),
+        };
         let ids: Vec<String> = agent_ids(n).iter().map(ToString::to_string).collect();
         let (ids, failure, concurrency) =
             (ids.join(","), failure.to_string(), CONCURRENCY.to_string());
@@ -617,11 +728,18 @@ fn webhooks(base: &str) -> Vec<Webhook> {
     ]
 }
 
+/// Where a scenario's service keeps its data.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 /// ravan-watch: one warm-up cycle, then the measured cycles, all agents healthy.
-async fn poll(n: usize, base: &str) -> Measure {
+async fn poll(n: usize, base: &str, backend: Backend) -> Measure {
     control(base, "mode/active").await;
     // FAILURE_THRESHOLD's default, and default webhooks as a deployment would have them.
-    let service = Service::start(n, base, webhooks(base), 2).await;
+    let service = Service::start(n, base, webhooks(base), 2, backend).await;
     let warm = service
         .app
         .monitor()
@@ -657,7 +775,7 @@ struct Arrivals {
 async fn outage(n: usize, base: &str) -> OutageResult {
     control(base, "mode/active").await;
     control(base, "sink/reset").await;
-    let service = Service::start(n, base, webhooks(base), 1).await;
+    let service = Service::start(n, base, webhooks(base), 1, Backend::Sqlite).await;
     let warm = service
         .app
         .monitor()

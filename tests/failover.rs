@@ -129,6 +129,17 @@ impl Fleet {
         .await;
     }
 
+    /// The database's password (PostgreSQL's) appears in no line `replica` logged.
+    fn assert_no_password(&self, replica: &Replica) {
+        let database = &self.env[0].1;
+        if let Some(password) = url::Url::parse(database)
+            .ok()
+            .and_then(|u| u.password().map(str::to_owned))
+        {
+            assert!(!replica.logs().contains(&password), "{}", replica.logs());
+        }
+    }
+
     /// After a few more cycles, each destination accepted exactly `n` messages.
     async fn assert_sent_exactly(&self, n: usize) {
         more_cycles(&self.ravan, 1, 3).await;
@@ -323,5 +334,7 @@ mod postgres {
         fleet.wait_sent(2, "the recovery").await;
         fleet.assert_sent_exactly(2).await;
         assert!(first.is_running() && second.is_running());
+        fleet.assert_no_password(&first);
+        fleet.assert_no_password(&second);
     }
 }
