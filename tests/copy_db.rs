@@ -220,6 +220,22 @@ async fn exported(url: &str) -> Snapshot {
 
 #[tokio::test]
 async fn a_copy_equals_its_source_and_keeps_working() {
+    let (_dst_dir, to) = common::temp_database();
+    copies_and_keeps_working(&to).await;
+}
+
+/// The case users meet: from SQLite to PostgreSQL, with the real binary.
+#[tokio::test]
+async fn a_copy_from_sqlite_to_postgres_equals_its_source_and_keeps_working() {
+    let Some(to) = common::postgres::fresh_database().await else {
+        return;
+    };
+    copies_and_keeps_working(&to).await;
+}
+
+/// Copies a database holding every kind of row (SQLite) to the empty database at `to`, and
+/// checks the copy equals it and goes on from it.
+async fn copies_and_keeps_working(to: &str) {
     let (_src_dir, from) = common::temp_database();
     let source = populate(&from).await;
     let before = source.export().await.unwrap();
@@ -266,19 +282,19 @@ async fn a_copy_equals_its_source_and_keeps_working() {
         .unwrap();
     assert_eq!(env.0.state, errored(2, noon() + Duration::minutes(3)));
 
-    let (_dst_dir, to) = common::temp_database();
-    let out = copy_db(&from, &to).await;
+    let out = copy_db(&from, to).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out).trim_end(),
         format!(
-            "copied 4 agents, 1 unwatched, 10 outbox entries (6 pending), 1 dead webhook from {from} to {to}"
+            "copied 4 agents, 1 unwatched, 10 outbox entries (6 pending), 1 dead webhook from {from} to {}",
+            ravan_watch::domain::secret::masked_database_url(to)
         )
     );
 
     assert_eq!(exported(&from).await, before, "the source is only read");
-    let target = Store::open(&to).await.unwrap();
+    let target = Store::open(to).await.unwrap();
     assert_eq!(target.export().await.unwrap(), before);
     assert_eq!(target.agents().await.unwrap(), agents);
     assert_eq!(target.watched().await.unwrap(), watched);
