@@ -92,6 +92,104 @@ impl PgCluster {
         self.check(pg_ctl, "pg_ctl start");
     }
 
+    /// Turns TLS on with a certificate for `localhost` from a new test CA, and accepts TCP
+    /// connections over TLS only (`hostssl` in pg_hba.conf), then restarts the server. Returns
+    /// the CA certificate's path (what a client trusts as `sslrootcert`).
+    pub fn require_tls(&self) -> PathBuf {
+        let data = self.data();
+        let (cert, key) = (data.join("server.crt"), data.join("server.key"));
+        let tls = self.dir.path().join("tls");
+        std::fs::create_dir_all(&tls).unwrap();
+        let (ca, ca_key, csr, ext) = (
+            tls.join("ca.crt"),
+            tls.join("ca.key"),
+            tls.join("server.csr"),
+            tls.join("ext"),
+        );
+        std::fs::write(&ext, "subjectAltName=DNS:localhost\n").unwrap();
+        let openssl = |args: &[&std::ffi::OsStr]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("openssl (Debian's openssl package) makes the test certificates");
+            assert!(
+                out.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let os = |s: &'static str| std::ffi::OsStr::new(s);
+        openssl(&[
+            os("req"),
+            os("-x509"),
+            os("-newkey"),
+            os("rsa:2048"),
+            os("-nodes"),
+            os("-days"),
+            os("1"),
+            os("-subj"),
+            os("/CN=ravan-watch test CA"),
+            os("-keyout"),
+            ca_key.as_os_str(),
+            os("-out"),
+            ca.as_os_str(),
+        ]);
+        openssl(&[
+            os("req"),
+            os("-newkey"),
+            os("rsa:2048"),
+            os("-nodes"),
+            os("-subj"),
+            os("/CN=localhost"),
+            os("-keyout"),
+            key.as_os_str(),
+            os("-out"),
+            csr.as_os_str(),
+        ]);
+        openssl(&[
+            os("x509"),
+            os("-req"),
+            os("-days"),
+            os("1"),
+            os("-in"),
+            csr.as_os_str(),
+            os("-CA"),
+            ca.as_os_str(),
+            os("-CAkey"),
+            ca_key.as_os_str(),
+            os("-CAcreateserial"),
+            os("-extfile"),
+            ext.as_os_str(),
+            os("-out"),
+            cert.as_os_str(),
+        ]);
+        // PostgreSQL refuses a key others can read.
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        if self.as_postgres {
+            for file in [&cert, &key] {
+                std::os::unix::fs::chown(file, Some(postgres_uid()), None).unwrap();
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).unwrap();
+        let hba = data.join("pg_hba.conf");
+        let text = std::fs::read_to_string(&hba).unwrap();
+        let tls_only: String = text
+            .lines()
+            .map(|line| match line.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(&hba, tls_only).unwrap();
+        self.stop();
+        self.start_again();
+        ca
+    }
+
     /// Runs `sql` with psql against `url` (this cluster's or another): its output, trimmed, or
     /// psql's error. For tests without a PostgreSQL client of their own.
     pub fn psql(&self, url: &str, sql: &str) -> Result<String, String> {
