@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use agents::{AgentPatch, AgentRecord, AgentStore, ListingApplied, NewAgent, Source};
+pub use agents::{
+    AgentPatch, AgentRecord, AgentStore, ListingApplied, ListingPlan, ListingSeen, NewAgent, Source,
+};
 pub use copy::{CopyStore, MonitorRow, Snapshot};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Routed, SettingsVersion, Watched};
 pub use lease::{Fence, LeaseInfo, LeaseStore, Term};

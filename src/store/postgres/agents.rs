@@ -12,8 +12,8 @@ use super::webhooks::revive;
 use super::{PostgresStore, SettingsLock, lock_settings, millis};
 use crate::domain::AgentId;
 use crate::store::{
-    AgentPatch, AgentRecord, AgentStore, CycleStore, Fence, ListingApplied, NewAgent, Source,
-    StoreError, corrupt,
+    AgentPatch, AgentRecord, AgentStore, CycleStore, Fence, ListingApplied, ListingPlan,
+    ListingSeen, NewAgent, Source, StoreError, corrupt,
 };
 
 #[async_trait]
@@ -218,77 +218,62 @@ impl AgentStore for PostgresStore {
                 let id: AgentId = text(&row, "agent_id")?
                     .parse()
                     .map_err(|e| corrupt("agent_id", e))?;
-                let source = Source::parse(&text(&row, "source")?)?;
-                let listed_name: Option<String> = column(&row, "listed_name")?;
-                let absent: i64 = column(&row, "absent_listings")?;
-                current.insert(id, (source, listed_name, absent));
+                let seen = ListingSeen {
+                    source: Source::parse(&text(&row, "source")?)?,
+                    listed_name: column(&row, "listed_name")?,
+                    absent: column(&row, "absent_listings")?,
+                };
+                current.insert(id, seen);
             }
         }
-        let unwatched: std::collections::HashSet<String> =
-            sqlx::query_scalar("SELECT agent_id FROM unwatched_agents")
+        // An id that does not parse was never watched: it cannot be listed either.
+        let unwatched: std::collections::HashSet<AgentId> =
+            sqlx::query_scalar::<_, String>("SELECT agent_id FROM unwatched_agents")
                 .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
+                .filter_map(|id| id.parse().ok())
                 .collect();
-        let mut applied = ListingApplied::default();
-        let mut listed_ids = std::collections::HashSet::new();
-        for (id, name) in listed {
-            listed_ids.insert(*id);
-            let key = id.to_string();
-            match current.get(id) {
-                Some((_, old_name, absent)) => {
-                    if old_name != name {
-                        applied.renamed += 1;
-                        sqlx::query("UPDATE agents SET listed_name = $1 WHERE agent_id = $2")
-                            .bind(name)
-                            .bind(&key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    if *absent != 0 {
-                        sqlx::query("UPDATE agents SET absent_listings = 0 WHERE agent_id = $1")
-                            .bind(&key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                None if unwatched.contains(&key) => applied.excluded += 1,
-                None => {
-                    sqlx::query(
-                        "INSERT INTO agents (agent_id, listed_name, created_at, source)
-                         VALUES ($1, $2, $3, 'discovered')",
-                    )
-                    .bind(&key)
-                    .bind(name)
-                    .bind(millis(now))
-                    .execute(&mut *tx)
-                    .await?;
-                    applied.added.push(*id);
-                }
-            }
-        }
-        for (id, (source, _, absent)) in &current {
-            if *source != Source::Discovered || listed_ids.contains(id) {
-                continue;
-            }
-            let key = id.to_string();
-            if absent + 1 >= 2 {
-                sqlx::query("DELETE FROM agents WHERE agent_id = $1")
-                    .bind(&key)
-                    .execute(&mut *tx)
-                    .await?;
-                applied.removed.push(*id);
-            } else {
-                sqlx::query(
-                    "UPDATE agents SET absent_listings = absent_listings + 1 WHERE agent_id = $1",
-                )
-                .bind(&key)
+        let plan = ListingPlan::new(&current, &unwatched, listed);
+        for (id, name) in &plan.rename {
+            sqlx::query("UPDATE agents SET listed_name = $1 WHERE agent_id = $2")
+                .bind(name)
+                .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
-            }
+        }
+        for id in &plan.reset_absence {
+            sqlx::query("UPDATE agents SET absent_listings = 0 WHERE agent_id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (id, name) in &plan.add {
+            sqlx::query(
+                "INSERT INTO agents (agent_id, listed_name, created_at, source)
+                 VALUES ($1, $2, $3, 'discovered')",
+            )
+            .bind(id.to_string())
+            .bind(name)
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for id in &plan.remove {
+            sqlx::query("DELETE FROM agents WHERE agent_id = $1")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        for id in &plan.count_absence {
+            sqlx::query(
+                "UPDATE agents SET absent_listings = absent_listings + 1 WHERE agent_id = $1",
+            )
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
-        applied.removed.sort();
-        Ok(applied)
+        Ok(plan.applied())
     }
 }
