@@ -129,6 +129,18 @@ impl Fleet {
         .await;
     }
 
+    /// Waits until `n` alerts are pending in the outbox (as `replica`'s `/metrics` reads it):
+    /// the messages the sinks accepted are recorded as delivered. A leader stopped or killed
+    /// between a webhook's answer and that record sends the message again after the takeover
+    /// (delivery is at-least-once); the scenarios here are about the normal course.
+    async fn wait_pending(&self, replica: &Replica, n: usize) {
+        let want = n.to_string();
+        wait_until(LIMIT, "the deliveries to be recorded", || async {
+            replica.gauge("ravan_watch_outbox_pending").await.as_deref() == Some(want.as_str())
+        })
+        .await;
+    }
+
     /// The database's password (PostgreSQL's) appears in no line `replica` logged.
     fn assert_no_password(&self, replica: &Replica) {
         let database = &self.env[0].1;
@@ -198,6 +210,8 @@ async fn kill_9_of_the_leader_during_an_outage(database: &str) {
         fleet.discord.accepted() == 1
     })
     .await;
+    // Only Slack's is left pending.
+    fleet.wait_pending(&leader, 1).await;
     leader.kill();
     standby.wait_role("leader", TAKEOVER).await;
     fleet.slack.failing.store(false, Ordering::SeqCst);
@@ -217,6 +231,7 @@ async fn a_paused_leader_sends_nothing_when_it_wakes(database: &str) {
         .ravan
         .set_status(AGENT_A, "errored", Some("token revoked"));
     fleet.wait_sent(1, "the down alert").await;
+    fleet.wait_pending(&leader, 0).await;
 
     leader.signal(libc::SIGSTOP);
     standby.wait_role("leader", TAKEOVER).await;

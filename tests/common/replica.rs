@@ -94,6 +94,11 @@ impl Replica {
 
     /// `ravan_watch_leader` from `/metrics`.
     pub async fn leader_gauge(&self) -> Option<String> {
+        self.gauge("ravan_watch_leader").await
+    }
+
+    /// The value of the metric `name` (without labels) in `/metrics`.
+    pub async fn gauge(&self, name: &str) -> Option<String> {
         let text = self
             .client
             .get(format!("{}/metrics", self.base))
@@ -103,8 +108,9 @@ impl Replica {
             .text()
             .await
             .ok()?;
+        let prefix = format!("{name} ");
         text.lines()
-            .find_map(|l| l.strip_prefix("ravan_watch_leader "))
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
             .map(str::to_owned)
     }
 
