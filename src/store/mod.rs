@@ -15,6 +15,7 @@ mod cycle;
 mod lease;
 mod outbox;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 mod webhooks;
 

@@ -5,8 +5,9 @@ use async_trait::async_trait;
 use url::Url;
 
 use super::cycle::alert_columns;
-use super::rows::{column, optional_time, outbox_from_row, saved_agent_from_row, text, time};
-use super::webhooks::dead_webhook_from_row;
+use super::rows::{
+    column, dead_webhook_from_row, optional_time, outbox_from_row, saved_agent_from_row, text, time,
+};
 use super::{
     PostgresStore, SETTINGS_VERSION, SettingsLock, lock_settings, millis, platform_name, to_json,
 };

@@ -2,15 +2,13 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
 use url::Url;
 
 use super::lease::check_fence;
-use super::rows::{platform, text, time, within};
+use super::rows::dead_webhook_from_row;
 use super::{PostgresStore, millis, platform_name};
-use crate::domain::SecretUrl;
 use crate::domain::Webhook;
-use crate::store::{DeadWebhook, Fence, StoreError, WebhookStore, corrupt};
+use crate::store::{DeadWebhook, Fence, StoreError, WebhookStore};
 
 #[async_trait]
 impl WebhookStore for PostgresStore {
@@ -57,16 +55,6 @@ impl WebhookStore for PostgresStore {
             .map(dead_webhook_from_row)
             .collect()
     }
-}
-
-pub(super) fn dead_webhook_from_row(row: &PgRow) -> Result<DeadWebhook, StoreError> {
-    let platform = platform(&text(row, "platform")?).map_err(|e| within(e, "dead webhook"))?;
-    let url = Url::parse(&text(row, "url")?).map_err(|e| corrupt("dead webhook url", e))?;
-    Ok(DeadWebhook {
-        webhook: Webhook::new(platform, SecretUrl::new(url)),
-        reason: text(row, "reason")?,
-        since: time(row, "since").map_err(|e| within(e, "dead webhook"))?,
-    })
 }
 
 /// Forgets that these webhook URLs were dead: setting a URL (even the same one again, with

@@ -6,12 +6,11 @@ use futures::TryStreamExt;
 
 use super::cycle::outbox_columns;
 use super::rows::{
-    agent_key, column, dead_webhook_from_row, optional_time, outbox_from_row, text, time, within,
+    column, dead_webhook_from_row, optional_time, outbox_from_row, saved_agent_from_row, text,
+    time, within,
 };
 use super::{SETTINGS_VERSION, SqliteStore, millis, platform_name, to_json};
-use crate::store::{
-    AgentRecord, CopyStore, MonitorRow, OutboxStatus, Snapshot, StoreError, corrupt,
-};
+use crate::store::{CopyStore, MonitorRow, OutboxStatus, Snapshot, StoreError, corrupt};
 
 #[async_trait]
 impl CopyStore for SqliteStore {
@@ -28,7 +27,10 @@ impl CopyStore for SqliteStore {
             let mut rows =
                 sqlx::query("SELECT * FROM agents ORDER BY created_at, agent_id").fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                agents.push(saved_agent(&row)?);
+                agents.push((
+                    saved_agent_from_row(&row)?,
+                    column(&row, "absent_listings")?,
+                ));
             }
         }
 
@@ -215,20 +217,6 @@ impl CopyStore for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// An agent as saved: its state as the last cycle that changed it wrote it (not merged with
-/// the last poll's time), and its count of listings that missed it.
-fn saved_agent(row: &sqlx::sqlite::SqliteRow) -> Result<(AgentRecord, i64), StoreError> {
-    let settings = super::rows::settings_from_row(row)?;
-    let read = || -> Result<(AgentRecord, i64), StoreError> {
-        let state = serde_json::from_str(&text(row, "state")?).map_err(|e| corrupt("state", e))?;
-        Ok((
-            AgentRecord { state, ..settings },
-            column(row, "absent_listings")?,
-        ))
-    };
-    read().map_err(|e| within(e, &agent_key(row)))
 }
 
 fn status_name(status: OutboxStatus) -> &'static str {

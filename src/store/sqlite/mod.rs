@@ -7,12 +7,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Backend, StoreError, corrupt};
+use super::{Backend, StoreError};
 use crate::domain::Platform;
 
 pub(super) const SETTINGS_VERSION: &str = "SELECT version FROM settings_version WHERE id = 1";
@@ -30,13 +30,6 @@ macro_rules! agents_with_last_poll {
 
 pub(super) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
-}
-
-/// A stored time; one out of chrono's range is corrupt, not 1970.
-pub(super) fn from_millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .ok_or_else(|| corrupt("time", format!("{ms} ms is out of range")))
 }
 
 /// Agents whose new state one `UPDATE` writes: two parameters each, well inside SQLite's
