@@ -249,6 +249,7 @@ impl Monitor {
                     agent_id: agent.agent_id,
                     state: agent.state.clone(),
                     alerts,
+                    health: agent.state.health_edge(&saved),
                 });
             }
             next.push(agent);

@@ -115,6 +115,7 @@ async fn populate(url: &str) -> Store {
                 agent_id: id(A),
                 state: errored(cycle, at),
                 alerts: vec![(agent_down(A, None), vec![default_slack()])],
+                health: None,
             },
             AgentUpdate {
                 agent_id: id(B),
@@ -123,6 +124,7 @@ async fn populate(url: &str) -> Store {
                     agent_down(B, Some("Sales")),
                     vec![own_slack(), own_discord()],
                 )],
+                health: None,
             },
         ];
         let monitor = MonitorState {
@@ -320,6 +322,7 @@ async fn copies_and_keeps_working(to: &str) {
                 agent_id: id(A),
                 state: errored(3, at),
                 alerts: vec![(agent_down(A, None), vec![default_slack()])],
+                health: None,
             }],
             &MonitorState::default(),
             &[],

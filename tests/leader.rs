@@ -98,6 +98,7 @@ async fn a_leader_that_cannot_renew_stops_sending_once_its_trust_runs_out() {
                 agent_id: AGENT_A.parse().unwrap(),
                 state: Default::default(),
                 alerts: vec![(agent_down(AGENT_A, None), vec![slack])],
+                health: None,
             }],
             &Default::default(),
             &[],

@@ -331,6 +331,7 @@ async fn a_cycle_commits_states_and_alerts_together(db: Db) {
         agent_id: id(A),
         state: errored_state(),
         alerts: vec![(down(A), vec![hook("one"), hook("two")])],
+        health: None,
     };
     let monitor = MonitorState {
         trouble_streak: 1,
@@ -373,6 +374,7 @@ async fn an_agent_removed_during_the_cycle_keeps_no_state_and_gets_no_alert(db: 
         agent_id: id(A),
         state: errored_state(),
         alerts: vec![(down(A), vec![hook("x")])],
+        health: None,
     };
     assert_eq!(
         store
@@ -449,6 +451,7 @@ async fn every_settings_change_moves_the_settings_version_and_state_writes_do_no
         agent_id: id(A),
         state: errored_state(),
         alerts: vec![],
+        health: None,
     };
     store
         .commit_cycle(
@@ -509,6 +512,7 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other(db: Db) {
         agent_id: id(B),
         state: polled_b,
         alerts: vec![(down(B), vec![hook("x")])],
+        health: None,
     };
     assert_eq!(
         commit_polled(&store, snapshot.version, started, update).await,
@@ -548,6 +552,7 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other(db: Db) {
             ..errored_state()
         },
         alerts: vec![(down(A), vec![hook("x")])],
+        health: None,
     };
     let snapshot = store.watched_settings().await.unwrap();
     assert_eq!(
@@ -628,6 +633,7 @@ async fn a_large_cycle_writes_every_agents_state(db: Db) {
                 agent_id: *agent,
                 state,
                 alerts: vec![],
+                health: None,
             }
         })
         .collect();
@@ -663,6 +669,7 @@ async fn removing_an_agent_keeps_its_pending_alerts(db: Db) {
         agent_id: id(A),
         state: errored_state(),
         alerts: vec![(down(A), vec![hook("x")])],
+        health: None,
     };
     store
         .commit_cycle(
@@ -1080,6 +1087,7 @@ async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent(db: Db) {
         agent_id: id(A),
         state: errored_state(),
         alerts: vec![],
+        health: None,
     };
     store
         .commit_cycle(
@@ -1116,6 +1124,7 @@ async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent(db: Db) {
         agent_id: id(A),
         state: errored_state(),
         alerts: vec![(down(A), vec![hook("x")])],
+        health: None,
     };
     assert_eq!(
         commit_polled(&store, snapshot.version, now(), update).await,
@@ -1692,6 +1701,7 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
         agent_id: id(A),
         state: errored_state(),
         alerts: vec![(down(A), vec![hook("y")])],
+        health: None,
     };
     let monitor = MonitorState {
         trouble_streak: 3,
@@ -2062,6 +2072,7 @@ mod postgres_only {
             agent_id: id(A),
             state: errored_state(),
             alerts: vec![(down(A), vec![hook("x"), hook("y")])],
+            health: None,
         };
         commit_polled(&source, snapshot.version, now(), update).await;
         let monitor = MonitorState {

@@ -4,6 +4,8 @@
 //! is not silently ignored), then parsed once into the store's typed values ([`NewAgent`],
 //! [`AgentPatch`]). Answers show webhook URLs masked, never in full.
 
+use std::collections::HashMap;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -17,6 +19,7 @@ use super::error::{AgentIdPath, ApiError, ApiJson, ErrorBody};
 use super::values::{AgentName, WebhookUrl, parse_rfc3339};
 use crate::api::AllowedHosts;
 use crate::domain::Webhook;
+use crate::domain::history::{self, HealthInterval, Uptime};
 use crate::domain::secret::SecretUrl;
 use crate::domain::{Account, AgentId};
 use crate::store::{AgentPatch, AgentRecord, DeadWebhook, NewAgent};
@@ -177,7 +180,49 @@ pub struct Agent {
     /// `discovered` (WATCH_ALL_AGENTS). Watch-all removes only the agents it discovered.
     #[schema(example = "api")]
     pub source: &'static str,
+    /// Percent of the observed time the agent was healthy (see the README's "History").
+    pub uptime: AgentUptime,
     pub state: AgentStatus,
+}
+
+/// Percent of observed time healthy over the last 24 hours, 7 days and 30 days; `null` when
+/// nothing was observed in the window. Time with failed polls, before the first poll and
+/// after the last one is not observed time; muted time is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct AgentUptime {
+    #[serde(rename = "24h")]
+    #[schema(required = true, example = 99.5)]
+    pub day: Option<f64>,
+    #[serde(rename = "7d")]
+    #[schema(required = true, example = 99.9)]
+    pub week: Option<f64>,
+    #[serde(rename = "30d")]
+    #[schema(required = true, example = 99.98)]
+    pub month: Option<f64>,
+}
+
+impl From<Uptime> for AgentUptime {
+    fn from(u: Uptime) -> Self {
+        // Three decimals: a second of a 30-day window is 0.00004 %.
+        let round = |p: Option<f64>| p.map(|p| (p * 1000.0).round() / 1000.0);
+        Self {
+            day: round(u.day),
+            week: round(u.week),
+            month: round(u.month),
+        }
+    }
+}
+
+/// Every watched agent's health intervals that matter to its uptime as of `now`.
+pub(crate) async fn intervals_by_agent(
+    state: &ApiState,
+    now: DateTime<Utc>,
+) -> Result<HashMap<AgentId, Vec<HealthInterval>>, ApiError> {
+    let mut by_agent: HashMap<AgentId, Vec<HealthInterval>> = HashMap::new();
+    for (id, i) in state.store.health_intervals(now - history::MONTH).await? {
+        by_agent.entry(id).or_default().push(i);
+    }
+    Ok(by_agent)
 }
 
 /// What the polls found; every field is `null` (and `accounts` empty) before the first
@@ -265,7 +310,14 @@ impl From<&AgentState> for AgentStatus {
 
 impl Agent {
     /// The agent as answered, with the problems of the webhooks its alerts go to.
-    pub(crate) fn new(r: &AgentRecord, defaults: &[Webhook], dead: &[DeadWebhook]) -> Self {
+    /// `intervals`: the agent's health intervals (for its uptime as of `now`).
+    pub(crate) fn new(
+        r: &AgentRecord,
+        defaults: &[Webhook],
+        dead: &[DeadWebhook],
+        intervals: &[HealthInterval],
+        now: DateTime<Utc>,
+    ) -> Self {
         let problems: Vec<String> = r
             .destinations(defaults)
             .iter()
@@ -289,6 +341,7 @@ impl Agent {
             delivery_error: (!problems.is_empty()).then(|| problems.join("; ")),
             created_at: r.created_at,
             source: r.source.as_str(),
+            uptime: Uptime::new(intervals, r.state.last_checked_at, now).into(),
             state: AgentStatus::from(&r.state),
         }
     }
@@ -297,7 +350,18 @@ impl Agent {
 /// One agent as answered.
 async fn answer(state: &ApiState, record: &AgentRecord) -> Result<Agent, ApiError> {
     let dead = state.store.dead_webhooks().await?;
-    Ok(Agent::new(record, &state.default_webhooks, &dead))
+    let now = Utc::now();
+    let intervals = state
+        .store
+        .agent_health_intervals(&record.agent_id, now - history::MONTH)
+        .await?;
+    Ok(Agent::new(
+        record,
+        &state.default_webhooks,
+        &dead,
+        &intervals,
+        now,
+    ))
 }
 
 // ------------------------------------------------------------------ handlers
@@ -358,10 +422,15 @@ pub async fn create_agent(
 pub async fn list_agents(State(state): State<ApiState>) -> Result<Json<AgentList>, ApiError> {
     let agents = state.store.agents().await?;
     let dead = state.store.dead_webhooks().await?;
+    let now = Utc::now();
+    let intervals = intervals_by_agent(&state, now).await?;
     Ok(Json(AgentList {
         agents: agents
             .iter()
-            .map(|a| Agent::new(a, &state.default_webhooks, &dead))
+            .map(|a| {
+                let mine = intervals.get(&a.agent_id).map(Vec::as_slice);
+                Agent::new(a, &state.default_webhooks, &dead, mine.unwrap_or(&[]), now)
+            })
             .collect(),
     }))
 }

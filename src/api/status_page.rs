@@ -47,7 +47,7 @@ pub async fn status_page(
     let monitor = state.store.monitor_state().await?;
     let agents: Vec<Agent> = records
         .iter()
-        .map(|r| Agent::new(r, &state.default_webhooks, &dead))
+        .map(|r| Agent::new(r, &state.default_webhooks, &dead, &[], Utc::now()))
         .collect();
     let deaths = state.delivery.deaths();
     let leadership = match state.leadership.role() {
@@ -440,7 +440,7 @@ mod tests {
     }
 
     fn view(r: &AgentRecord) -> Agent {
-        Agent::new(r, &[], &[])
+        Agent::new(r, &[], &[], &[], Utc::now())
     }
 
     fn ok_monitor() -> MonitorHealth {
@@ -622,7 +622,7 @@ mod tests {
             reason: "no_service".into(),
             since: t(50),
         };
-        let agent = Agent::new(&r, &[], &[dead]);
+        let agent = Agent::new(&r, &[], &[dead], &[], Utc::now());
         assert!(agent.delivery_error.is_some());
         let html = render(&[agent], &ok_monitor(), now());
         let c = card(&html, A);

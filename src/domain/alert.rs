@@ -83,6 +83,50 @@ pub enum Alert {
 }
 
 impl Alert {
+    /// One line for the event log: the agent (name and id) or "Monitor", what happened and
+    /// the change, e.g. `Sales line (3f25…): down, active → errored`. Plain text: pages and
+    /// APIs escape it as they show it.
+    pub fn summary(&self) -> String {
+        match self {
+            Alert::Agent(a) => {
+                let who = match &a.agent.name {
+                    Some(name) => format!("{name} ({})", a.agent.id),
+                    None => a.agent.id.to_string(),
+                };
+                let from = a.from.as_deref().unwrap_or("first seen");
+                format!("{who}: {}, {from} → {}", self.kind_name(), a.to)
+            }
+            Alert::Monitor(m) => match m.kind {
+                MonitorAlertKind::Down => format!("Monitor: polling fails: {}", m.reason),
+                MonitorAlertKind::Recovered => "Monitor: polling works again".to_owned(),
+            },
+        }
+    }
+
+    /// The agent the alert is about; `None` for the monitor's own.
+    pub fn agent_id(&self) -> Option<&AgentId> {
+        match self {
+            Alert::Agent(a) => Some(&a.agent.id),
+            Alert::Monitor(_) => None,
+        }
+    }
+
+    /// The status before and after, for the event log (`None` for the monitor's alerts).
+    pub fn statuses(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            Alert::Agent(a) => (a.from.as_deref(), Some(a.to.as_str())),
+            Alert::Monitor(_) => (None, None),
+        }
+    }
+
+    /// When the change happened.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Alert::Agent(a) => a.at,
+            Alert::Monitor(m) => m.at,
+        }
+    }
+
     /// `down`, `changed`, `reminder`, `recovered`, `missing`, `found`, `monitor_down`, `monitor_recovered`: for
     /// metrics labels and logs.
     pub fn kind_name(&self) -> &'static str {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::AgentRecord;
 use super::{Fence, StoreError};
-use crate::domain::{AgentId, Alert, Webhook};
+use crate::domain::{AgentId, Alert, HealthEdge, Webhook};
 use crate::tracker::{AgentState, MonitorState};
 
 /// What a poll cycle reads and writes.
@@ -73,4 +73,7 @@ pub struct AgentUpdate {
     pub agent_id: AgentId,
     pub state: AgentState,
     pub alerts: Vec<Routed>,
+    /// What the cycle's poll did to the agent's health intervals
+    /// ([`AgentState::health_edge`]).
+    pub health: Option<HealthEdge>,
 }

@@ -5,13 +5,14 @@
 //! either both exist or neither does: an alert is never lost and never produced twice.
 //!
 //! Each concern is an interface of its own ([`AgentStore`], [`CycleStore`], [`WebhookStore`],
-//! [`OutboxStore`], [`LeaseStore`], [`CopyStore`]); a backend implements all of them ([`Backend`]) and [`Store`] is a cheap,
+//! [`OutboxStore`], [`LeaseStore`], [`CopyStore`], [`HistoryStore`]); a backend implements all of them ([`Backend`]) and [`Store`] is a cheap,
 //! cloneable handle on one. [`sqlite`] keeps everything in one file; [`postgres`] lets several
 //! replicas share one database. The interfaces say nothing of SQL, and the two behave alike.
 
 mod agents;
 mod copy;
 mod cycle;
+mod history;
 mod lease;
 mod outbox;
 pub mod postgres;
@@ -29,6 +30,7 @@ pub use agents::{
 };
 pub use copy::{CopyStore, MonitorRow, Snapshot};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Routed, SettingsVersion, Watched};
+pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};
 pub use lease::{Fence, LeaseInfo, LeaseStore, Term};
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
 pub use webhooks::{DeadWebhook, WebhookStore};
@@ -88,7 +90,15 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 /// A database that keeps everything the service stores.
 #[async_trait]
 pub trait Backend:
-    AgentStore + CycleStore + WebhookStore + OutboxStore + LeaseStore + CopyStore + Send + Sync
+    AgentStore
+    + CycleStore
+    + WebhookStore
+    + OutboxStore
+    + LeaseStore
+    + CopyStore
+    + HistoryStore
+    + Send
+    + Sync
 {
     /// Whether the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{NOT_FOUND, Thresholds};
-use crate::domain::Observation;
 use crate::domain::alert::{AgentAlert, AgentAlertKind, AgentRef};
+use crate::domain::{HealthEdge, Observation};
 
 /// An outage that has been alerted and not yet recovered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +86,30 @@ impl AgentState {
             || *status_before_run != saved.status_before_run
             || *outage != saved.outage
             || *last_error != saved.last_error
+    }
+
+    /// The health the last poll observed: `None` when it failed (a 404 too), or before the
+    /// first poll.
+    pub fn observed_health(&self) -> Option<bool> {
+        if self.last_error.is_some() {
+            return None;
+        }
+        self.last.as_ref().map(Observation::is_healthy)
+    }
+
+    /// What the poll that led from `before` to this state does to the agent's stored health
+    /// intervals (see [`crate::domain::history`]): nothing while the observed health stays
+    /// the same, so a steady agent writes none. Every edge comes with a change that
+    /// [`AgentState::differs_from`] sees, so it never costs a write of its own.
+    pub fn health_edge(&self, before: &AgentState) -> Option<HealthEdge> {
+        let healthy = self.observed_health();
+        if healthy == before.observed_health() {
+            return None;
+        }
+        Some(HealthEdge {
+            at: self.last_checked_at?,
+            healthy,
+        })
     }
 
     /// Records a failed poll. It says nothing about the agent, so no streak moves.
@@ -329,6 +353,51 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn health_edges_open_and_close_intervals_only_when_observed_health_changes() {
+        let th = th(2, 1, None);
+        let mut s = AgentState::default();
+        let mut edges = Vec::new();
+        // (minute, poll): "!" a failed poll, "404" a not-found.
+        let polls = [
+            "!", "active", "active", "errored", "errored", "!", "!", "404", "errored", "active",
+        ];
+        for (m, p) in polls.iter().enumerate() {
+            let before = s.clone();
+            let at = t(m as i64);
+            match *p {
+                "!" => s.poll_failed("HTTP 500".into(), at),
+                "404" => {
+                    s.not_found(&agent(), "HTTP 404".into(), at, &th, false);
+                }
+                st => {
+                    s.record_observation(&agent(), &obs(st), at, &th, false);
+                }
+            }
+            let edge = s.health_edge(&before);
+            if edge.is_some() {
+                assert!(
+                    s.differs_from(&before),
+                    "an edge at minute {m} without a write"
+                );
+            }
+            edges.extend(edge.map(|e| (m, e.healthy)));
+        }
+        assert_eq!(
+            edges,
+            vec![
+                (1, Some(true)),
+                (3, Some(false)),
+                (5, None),
+                (8, Some(false)),
+                (9, Some(true)),
+            ]
+        );
+        for e in [s.health_edge(&s)] {
+            assert_eq!(e, None, "a steady agent has no edge");
+        }
     }
 
     use AgentAlertKind::*;

@@ -192,6 +192,7 @@ impl TestApp {
                     agent_id: id(agent),
                     state,
                     alerts: vec![],
+                    health: None,
                 }],
                 &MonitorState::default(),
                 &[],

@@ -52,6 +52,7 @@ pub(super) fn platform_name(p: Platform) -> &'static str {
 mod agents;
 mod copy;
 mod cycle;
+mod history;
 mod lease;
 mod outbox;
 mod rows;
