@@ -35,7 +35,12 @@ fn documented_routes() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "delete",
             vec!["204", "400", "401", "404"],
         ),
-        ("/", "get", vec!["200", "401"]),
+        ("/", "get", vec!["200", "400", "401"]),
+        (
+            "/status/{agent_id}",
+            "get",
+            vec!["200", "400", "401", "404"],
+        ),
         ("/healthz", "get", vec!["200"]),
         ("/readyz", "get", vec!["200", "503"]),
         ("/metrics", "get", vec!["200"]),

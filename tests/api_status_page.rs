@@ -1,4 +1,5 @@
-//! The status page `/`: basic auth with the admin token, escaped text, and each agent's card.
+//! The status pages `/` and `/status/{agent_id}`: basic auth with the admin token, escaped
+//! text, each agent's row, and an agent's page.
 
 mod common;
 
@@ -78,10 +79,10 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
             "{html}"
         );
         assert!(html.contains(AGENT_A) && html.contains(AGENT_B), "{html}");
-        // Each agent's card: B observed unhealthy, A never polled and muted; B comes first.
+        // Each agent's row: B observed unhealthy, A never polled and muted; B comes first.
         let card = |id: &str| {
             let start = html.find(&format!("id=\"agent-{id}\"")).unwrap();
-            let end = start + html[start..].find("</article>").unwrap();
+            let end = start + html[start..].find("</tr>").unwrap();
             html[start..end].to_owned()
         };
         assert!(
@@ -93,18 +94,68 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
             "&#60;b&#62;errored&#60;/b&#62;",
             "data-health=\"unhealthy\"",
             "2025-06-15T15:06:40Z",
-            "Muted</dt><dd>no",
         ] {
             assert!(card_b.contains(text), "{text} not in {card_b}");
         }
+        assert!(!card_b.contains("muted"), "{card_b}");
         let card_a = card(AGENT_A);
         for text in [
             "not polled yet",
             "data-health=\"unknown\"",
-            "Last checked</dt><dd>never",
-            "Muted</dt><dd>yes",
+            "<td>never</td>",
+            "<span class=\"mt\">muted</span>",
         ] {
             assert!(card_a.contains(text), "{text} not in {card_a}");
         }
     }
+
+    // An agent's page: the same credentials, the same escaping; a 404 for an id not watched
+    // or not an id at all.
+    let page = format!("/status/{AGENT_A}");
+    let resp = app.anon(Method::GET, &page).send().await.unwrap();
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let resp = app
+        .anon(Method::GET, &page)
+        .basic_auth("operator", Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+    let html = resp.text().await.unwrap();
+    assert_no_secret(&html);
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(
+        html.contains("<title>&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#38; co · ravan-watch</title>"),
+        "{html}"
+    );
+    assert!(html.contains("Muted</dt><dd>yes"), "{html}");
+    assert!(html.contains("Last checked</dt><dd>never"), "{html}");
+    for path in [
+        "/status/6a7b8c9d-0e1f-4a2b-9c3d-4e5f60718293".to_owned(),
+        "/status/not-a-uuid".to_owned(),
+        format!("/status/{AGENT_A}x"),
+    ] {
+        let resp = app
+            .anon(Method::GET, &path)
+            .basic_auth("operator", Some(TOKEN))
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let resp = app
+        .anon(Method::GET, &format!("{page}?before=soon"))
+        .basic_auth("operator", Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
+    let resp = app
+        .anon(Method::GET, "/?health=sick")
+        .basic_auth("operator", Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
 }

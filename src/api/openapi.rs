@@ -25,6 +25,7 @@ use super::{agents, error, health, status_page};
         agents::update_agent,
         agents::delete_agent,
         status_page::status_page,
+        status_page::agent_page,
         health::healthz,
         health::readyz,
         health::metrics,

@@ -1,37 +1,66 @@
-//! `GET /`: the server-rendered status page (askama, `templates/status.html`), behind HTTP basic
-//! auth (any user name, the admin token as password). It shows every watched agent as a card,
-//! unhealthy ones first, and the monitor's own health; it refreshes itself every 30 s and needs
-//! no JavaScript. Every piece of text is HTML-escaped by askama: names come from operators,
-//! statuses and errors from the Ravan API.
+//! The status pages, server-rendered with askama and behind HTTP basic auth (any user name,
+//! the admin token as password); no JavaScript, every piece of text HTML-escaped (names come
+//! from operators, statuses, errors and summaries from the Ravan API):
 //!
-//! [`render`] is pure (the time is passed in); [`status_page`] only reads the store.
+//! - `GET /`, the overview: the fleet's counts, a GET form to filter by health and search by
+//!   name or id, one compact table row per agent (unhealthy first) with its uptime and a
+//!   48-hour history bar, and the monitor's own health and last events. It must stay fast and
+//!   small at 1,000 agents, so the health intervals are read once for every agent (never per
+//!   agent), and each bar is run-length encoded ([`bar`]): a steady agent's bar is one element.
+//! - `GET /status/{agent_id}`, one agent ([`detail`]): its state, accounts, mute, delivery
+//!   problems, uptime over 24 h, 7 d and 30 d, the bar, and its event timeline with what each
+//!   destination did with each alert, 50 events a page.
+//!
+//! Both refresh themselves every 30 s. [`render`] and [`render_agent`] are pure (the time is
+//! passed in); the handlers only read the store.
+
+mod bar;
+mod detail;
+mod filter;
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::sync::atomic;
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
+use self::bar::{Bar, percent};
+use self::detail::EventView;
+pub use self::detail::{__path_agent_page, agent_page, render_agent};
+pub use self::filter::{Filter, HealthFilter};
 use super::ApiState;
-use super::agents::{AccountStatus, Agent};
+use super::agents::Agent;
 use super::auth::check_basic;
 use super::error::{ApiError, ErrorBody};
-use crate::domain::muted_at;
+use crate::domain::history::{self, HealthInterval};
+use crate::domain::{AgentId, muted_at};
 use crate::leader::Role;
+use crate::store::{Event, EventQuery, EventsAbout};
 use crate::tracker::{MonitorState, Overrun};
 use crate::util::{UnitNames, two_units};
 
-/// The status page.
+/// How many of the monitor's own events the overview lists.
+const MONITOR_EVENTS: u32 = 10;
+
+/// The overview.
 #[utoipa::path(
     get,
     path = "/",
     tag = "status page",
     security(("status_page" = [])),
+    params(
+        ("health" = Option<String>, Query,
+            description = "Only agents of this health: `unhealthy`, `unknown` or `healthy`"),
+        ("q" = Option<String>, Query,
+            description = "Only agents whose name or id contains this (any case; at most 100 characters)"),
+    ),
     responses(
         (status = 200, description = "The status page", body = String, content_type = "text/html"),
+        (status = 400, description = "A bad `health` or `q`", body = ErrorBody),
         (status = 401, description = "Sign in: any user name, the admin token as password",
             body = ErrorBody),
         (status = 500, description = "Internal error", body = ErrorBody),
@@ -39,16 +68,44 @@ use crate::util::{UnitNames, two_units};
 )]
 pub async fn status_page(
     State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_basic(&headers, state.admin_token.as_ref())?;
+    let filter = Filter::parse(query.as_deref())?;
+    let now = Utc::now();
     let records = state.store.agents().await?;
     let dead = state.store.dead_webhooks().await?;
-    let monitor = state.store.monitor_state().await?;
-    let agents: Vec<Agent> = records
+    // One read for every agent: the bar needs 48 h, the uptime columns 7 days.
+    let mut intervals: HashMap<AgentId, Vec<HealthInterval>> = HashMap::new();
+    for (id, i) in state.store.health_intervals(now - history::WEEK).await? {
+        intervals.entry(id).or_default().push(i);
+    }
+    let agents: Vec<AgentView> = records
         .iter()
-        .map(|r| Agent::new(r, &state.default_webhooks, &dead, &[], Utc::now()))
+        .map(|r| {
+            let intervals = intervals.remove(&r.agent_id).unwrap_or_default();
+            AgentView {
+                agent: Agent::new(r, &state.default_webhooks, &dead, &intervals, now),
+                intervals,
+            }
+        })
         .collect();
+    let health = monitor_health(&state, &agents).await?;
+    let events = state
+        .store
+        .events(&EventQuery {
+            about: EventsAbout::Monitor,
+            before: None,
+            limit: MONITOR_EVENTS,
+        })
+        .await?;
+    Ok(html(render(&agents, &filter, &health, &events, now)))
+}
+
+/// The monitor's health as this process sees it.
+async fn monitor_health(state: &ApiState, agents: &[AgentView]) -> Result<MonitorHealth, ApiError> {
+    let monitor = state.store.monitor_state().await?;
     let deaths = state.delivery.deaths();
     let leadership = match state.leadership.role() {
         Role::Leader => "leader: this process polls and delivers".to_owned(),
@@ -64,7 +121,8 @@ pub async fn status_page(
             }
         },
     };
-    let health = MonitorHealth {
+    let agents: Vec<&Agent> = agents.iter().map(|a| &a.agent).collect();
+    Ok(MonitorHealth {
         leadership: Some(leadership),
         delivery_deaths: deaths.count,
         delivery_last_death: deaths.last,
@@ -72,10 +130,14 @@ pub async fn status_page(
         ..MonitorHealth::new(
             &monitor,
             state.scheduler_running.load(atomic::Ordering::Acquire),
-            &agents,
+            agents.iter().copied(),
         )
-    };
-    Ok((
+    })
+}
+
+/// A page as the answer: HTML, never cached, no scripts, no framing.
+fn html(body: String) -> Response {
+    (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
@@ -84,9 +146,17 @@ pub async fn status_page(
                 "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
             ),
         ],
-        render(&agents, &health, Utc::now()),
+        body,
     )
-        .into_response())
+        .into_response()
+}
+
+/// An agent as answered, and its health intervals: those the page needs (the overview reads
+/// the last 7 days, the detail page 30), for the bar.
+#[derive(Debug, Clone)]
+pub struct AgentView {
+    pub agent: Agent,
+    pub intervals: Vec<HealthInterval>,
 }
 
 /// The monitor's own health, as the page shows it.
@@ -115,12 +185,16 @@ pub struct MonitorHealth {
 
 impl MonitorHealth {
     /// From the stored monitor state (written with every poll cycle) and the agents' last polls.
-    pub fn new(state: &MonitorState, scheduler_running: bool, agents: &[Agent]) -> Self {
+    pub fn new<'a>(
+        state: &MonitorState,
+        scheduler_running: bool,
+        agents: impl IntoIterator<Item = &'a Agent>,
+    ) -> Self {
         let failing_since = (state.trouble_streak > 0)
             .then(|| state.trouble_since.or(state.alerted_since))
             .flatten();
         let last_poll_error = agents
-            .iter()
+            .into_iter()
             .filter_map(|a| Some((a.state.last_checked_at?, a.state.last_error.as_ref()?)))
             .max_by_key(|(at, _)| *at)
             .map(|(_, e)| e.clone());
@@ -136,23 +210,51 @@ impl MonitorHealth {
     }
 }
 
-/// The page for `agents` and the monitor's `health`, as of `now`.
-pub fn render(agents: &[Agent], health: &MonitorHealth, now: DateTime<Utc>) -> String {
-    let mut cards: Vec<Card> = agents.iter().map(|a| Card::new(a, now)).collect();
-    cards.sort_by(|a, b| {
-        a.rank
-            .cmp(&b.rank)
-            .then_with(|| compare_names(a.name.as_deref(), b.name.as_deref()))
-            .then_with(|| a.id.cmp(&b.id))
+/// The overview for `agents` (filtered by `filter`; the counts are the whole fleet's), the
+/// monitor's `health` and its last `events`, as of `now`.
+pub fn render(
+    agents: &[AgentView],
+    filter: &Filter,
+    health: &MonitorHealth,
+    events: &[Event],
+    now: DateTime<Utc>,
+) -> String {
+    let mut ranked: Vec<(Rank, Option<String>, &AgentView)> = agents
+        .iter()
+        .map(|a| {
+            let key = a.agent.name.as_deref().map(str::to_lowercase);
+            (Rank::of(&a.agent).0, key, a)
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| compare_names(a.1.as_deref(), b.1.as_deref()))
+            .then_with(|| a.2.agent.agent_id.cmp(&b.2.agent.agent_id))
     });
-    let count = |rank: Rank| cards.iter().filter(|c| c.rank == rank).count();
+    let count = |rank: Rank| ranked.iter().filter(|r| r.0 == rank).count();
+    let rows: Vec<Row> = ranked
+        .iter()
+        .filter(|(rank, _, a)| {
+            filter.matches(rank.filter(), a.agent.name.as_deref(), &a.agent.agent_id)
+        })
+        .map(|(_, _, a)| Row::new(a, now))
+        .collect();
     let page = Page {
         now: Stamp::new(now, now),
+        all: agents.len(),
         unhealthy: count(Rank::Unhealthy),
         unknown: count(Rank::Unknown),
         healthy: count(Rank::Healthy),
+        muted: agents
+            .iter()
+            .filter(|a| muted_at(a.agent.muted, a.agent.muted_until, now))
+            .count(),
+        health: filter.health.map(HealthFilter::as_str).unwrap_or(""),
+        q: filter.q.clone().unwrap_or_default(),
+        filtered: !filter.is_empty(),
         monitor: MonitorView::new(health, now),
-        agents: cards,
+        events: events.iter().map(|e| EventView::new(e, now)).collect(),
+        rows,
     };
     page.render()
         .expect("the page's values are plain strings and numbers, which always format")
@@ -162,11 +264,18 @@ pub fn render(agents: &[Agent], health: &MonitorHealth, now: DateTime<Utc>) -> S
 #[template(path = "status.html")]
 struct Page {
     now: Stamp,
+    all: usize,
     unhealthy: usize,
     unknown: usize,
     healthy: usize,
+    muted: usize,
+    /// The form's current values.
+    health: &'static str,
+    q: String,
+    filtered: bool,
     monitor: MonitorView,
-    agents: Vec<Card>,
+    events: Vec<EventView>,
+    rows: Vec<Row>,
 }
 
 /// A time, absolute and relative to the page's `now`.
@@ -267,81 +376,89 @@ enum Rank {
     Healthy,
 }
 
-/// One agent's card.
-struct Card {
-    rank: Rank,
-    class: &'static str,
-    health: &'static str,
-    name: Option<String>,
-    id: String,
-    status: Option<String>,
-    connected: Option<bool>,
-    /// `private`, `org-linked (Acme Team)`, `none`.
-    connection: Option<String>,
-    source: &'static str,
-    missing_since: Option<Stamp>,
-    since: Option<Stamp>,
-    last_checked: Option<Stamp>,
-    last_error: Option<String>,
-    accounts: Vec<AccountStatus>,
-    muted: bool,
-    muted_until: Option<Stamp>,
-    delivery_error: Option<String>,
-}
+impl Rank {
+    /// The agent's rank, its CSS class and its health in words.
+    fn of(a: &Agent) -> (Self, &'static str, &'static str) {
+        match a.state.healthy {
+            _ if a.state.missing_alerted => (Rank::Unhealthy, "u", "not found at Ravan"),
+            Some(false) => (Rank::Unhealthy, "u", "unhealthy"),
+            Some(true) => (Rank::Healthy, "h", "healthy"),
+            None if a.state.last_error.is_some() => (Rank::Unknown, "n", "unknown: polls fail"),
+            None => (Rank::Unknown, "n", "unknown: not polled yet"),
+        }
+    }
 
-impl Card {
-    fn new(a: &Agent, now: DateTime<Utc>) -> Self {
-        let (rank, class, health) = match a.state.healthy {
-            _ if a.state.missing_alerted => (Rank::Unhealthy, "unhealthy", "not found at Ravan"),
-            Some(false) => (Rank::Unhealthy, "unhealthy", "unhealthy"),
-            Some(true) => (Rank::Healthy, "healthy", "healthy"),
-            None if a.state.last_error.is_some() => {
-                (Rank::Unknown, "unknown", "unknown: polls fail")
-            }
-            None => (Rank::Unknown, "unknown", "unknown: not polled yet"),
-        };
-        let muted = muted_at(a.muted, a.muted_until, now);
-        Self {
-            rank,
-            class,
-            health,
-            name: a.name.clone(),
-            id: a.agent_id.clone(),
-            status: a.state.status.clone(),
-            connected: a.state.connected,
-            connection: a.state.connection.map(|c| {
-                let named = a
-                    .state
-                    .accounts
-                    .first()
-                    .map(|acc| acc.account_name.as_str())
-                    .filter(|n| c == "org_linked" && !n.trim().is_empty());
-                match named {
-                    Some(name) => format!("org-linked ({name})"),
-                    None => c.replace('_', "-"),
-                }
-            }),
-            source: match a.source {
-                "env" => "from WATCH_AGENT_IDS",
-                "api" => "added over the API",
-                _ => "discovered in the organisation",
-            },
-            missing_since: a.state.missing_since.map(|t| Stamp::new(t, now)),
-            since: a.state.since.map(|t| Stamp::new(t, now)),
-            last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now)),
-            last_error: a.state.last_error.clone(),
-            accounts: a.state.accounts.clone(),
-            muted,
-            muted_until: a.muted_until.filter(|_| muted).map(|t| Stamp::new(t, now)),
-            delivery_error: a.delivery_error.clone(),
+    fn filter(self) -> HealthFilter {
+        match self {
+            Rank::Unhealthy => HealthFilter::Unhealthy,
+            Rank::Unknown => HealthFilter::Unknown,
+            Rank::Healthy => HealthFilter::Healthy,
         }
     }
 }
 
-/// Named agents by name (case-insensitive), unnamed ones after them.
+/// `private`, `org-linked (Acme Team)`, `none`.
+fn connection(a: &Agent) -> Option<String> {
+    a.state.connection.map(|c| {
+        let named = a
+            .state
+            .accounts
+            .first()
+            .map(|acc| acc.account_name.as_str())
+            .filter(|n| c == "org_linked" && !n.trim().is_empty());
+        match named {
+            Some(name) => format!("org-linked ({name})"),
+            None => c.replace('_', "-"),
+        }
+    })
+}
+
+/// One agent's row of the overview: kept small, a page holds a thousand.
+struct Row {
+    /// `u` unhealthy, `n` unknown, `h` healthy.
+    class: &'static str,
+    /// `unhealthy`, `unknown`, `healthy`: the row's `data-health`.
+    group: &'static str,
+    health: &'static str,
+    name: Option<String>,
+    id: String,
+    /// Ravan's status, when it says more than the health (not for `active`).
+    status: Option<String>,
+    connection: Option<String>,
+    since: Option<Stamp>,
+    last_checked: Option<Stamp>,
+    muted: bool,
+    day: String,
+    week: String,
+    bar: Bar,
+}
+
+impl Row {
+    fn new(v: &AgentView, now: DateTime<Utc>) -> Self {
+        let a = &v.agent;
+        let (rank, class, health) = Rank::of(a);
+        Self {
+            class,
+            group: rank.filter().as_str(),
+            health,
+            name: a.name.clone(),
+            id: a.agent_id.clone(),
+            status: a.state.status.clone().filter(|s| s != "active"),
+            connection: connection(a),
+            since: a.state.since.map(|t| Stamp::new(t, now)),
+            last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now)),
+            muted: muted_at(a.muted, a.muted_until, now),
+            day: percent(a.uptime.day),
+            week: percent(a.uptime.week),
+            bar: Bar::new(&v.intervals, a.state.last_checked_at, now),
+        }
+    }
+}
+
+/// Named agents by name (already lowercased), unnamed ones after them.
 fn compare_names(a: Option<&str>, b: Option<&str>) -> Ordering {
     match (a, b) {
-        (Some(a), Some(b)) => a.to_lowercase().cmp(&b.to_lowercase()),
+        (Some(a), Some(b)) => a.cmp(b),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
         (None, None) => Ordering::Equal,
@@ -382,10 +499,11 @@ fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::alert::{Alert, MonitorAlert, MonitorAlertKind};
     use crate::domain::secret::SecretUrl;
-    use crate::domain::{Account, AgentId, Observation};
+    use crate::domain::{Account, Observation};
     use crate::domain::{Platform, Webhook};
-    use crate::store::{AgentRecord, DeadWebhook};
+    use crate::store::{AgentRecord, DeadWebhook, EventDelivery, OutboxStatus};
     use crate::tracker::AgentState;
 
     const A: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
@@ -439,34 +557,63 @@ mod tests {
         r
     }
 
-    fn view(r: &AgentRecord) -> Agent {
-        Agent::new(r, &[], &[], &[], Utc::now())
+    /// `r` as the pages see it, with `intervals`.
+    fn view_with(r: &AgentRecord, intervals: Vec<HealthInterval>) -> AgentView {
+        AgentView {
+            agent: Agent::new(r, &[], &[], &intervals, now()),
+            intervals,
+        }
+    }
+
+    fn view(r: &AgentRecord) -> AgentView {
+        view_with(r, Vec::new())
     }
 
     fn ok_monitor() -> MonitorHealth {
         MonitorHealth {
             scheduler_running: true,
             last_good_cycle_at: Some(t(59)),
-            failing_since: None,
-            last_poll_error: None,
-            last_overrun: None,
-            overruns: 0,
             ..MonitorHealth::default()
         }
     }
 
-    fn page(records: &[AgentRecord]) -> String {
-        let agents: Vec<Agent> = records.iter().map(view).collect();
-        render(&agents, &ok_monitor(), now())
+    fn page_with(records: &[AgentRecord], filter: &Filter) -> String {
+        let agents: Vec<AgentView> = records.iter().map(view).collect();
+        render(&agents, filter, &ok_monitor(), &[], now())
     }
 
-    /// The HTML of one agent's card.
-    fn card<'h>(html: &'h str, id: &str) -> &'h str {
+    fn page(records: &[AgentRecord]) -> String {
+        page_with(records, &Filter::default())
+    }
+
+    /// The HTML of one agent's row.
+    fn row<'h>(html: &'h str, id: &str) -> &'h str {
         let start = html
             .find(&format!("id=\"agent-{id}\""))
-            .unwrap_or_else(|| panic!("no card for {id} in {html}"));
-        let end = start + html[start..].find("</article>").unwrap();
+            .unwrap_or_else(|| panic!("no row for {id} in {html}"));
+        let end = start + html[start..].find("</tr>").unwrap();
         &html[start..end]
+    }
+
+    fn rows(html: &str) -> usize {
+        html.matches("<tr id=\"agent-").count()
+    }
+
+    fn detail(r: &AgentRecord, events: &[Event]) -> String {
+        render_agent(&view(r), events, None, now())
+    }
+
+    fn event(id: i64, kind: &str, deliveries: Vec<EventDelivery>) -> Event {
+        Event {
+            id,
+            at: t(id),
+            agent_id: Some(A.parse().unwrap()),
+            kind: kind.to_owned(),
+            from_status: Some("active".into()),
+            to_status: Some("errored".into()),
+            summary: format!("Sales line ({A}): {kind}, active → errored"),
+            deliveries,
+        }
     }
 
     #[test]
@@ -478,36 +625,51 @@ mod tests {
             59,
         );
         r.state.last_error = Some("\"quoted\" <i>".into());
-        let html = page(&[r]);
-        assert!(!html.contains("<script"), "{html}");
-        assert!(!html.contains("<b>") && !html.contains("<img") && !html.contains("<i>"));
+        let html = page(&[r.clone()]);
+        let agent = detail(&r, &[]);
+        for html in [&html, &agent] {
+            assert!(!html.contains("<script"), "{html}");
+            assert!(!html.contains("<b>errored") && !html.contains("<img"));
+            assert!(
+                html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#38; co"),
+                "{html}"
+            );
+            assert!(html.contains("&#60;b&#62;errored&#60;/b&#62;"), "{html}");
+        }
         assert!(
-            html.contains("&#60;script&#62;alert(&#39;x&#39;)&#60;/script&#62; &#38; co"),
-            "{html}"
+            agent.contains("&#60;img src=x onerror=alert(1)&#62;"),
+            "{agent}"
         );
-        assert!(html.contains("&#60;b&#62;errored&#60;/b&#62;"), "{html}");
-        assert!(
-            html.contains("&#60;img src=x onerror=alert(1)&#62;"),
-            "{html}"
-        );
-        assert!(html.contains("&#34;quoted&#34; &#60;i&#62;"), "{html}");
+        assert!(agent.contains("&#34;quoted&#34; &#60;i&#62;"), "{agent}");
+        assert!(!agent.contains("<i>"), "{agent}");
+        // The search box echoes the query escaped.
+        let filter = Filter::parse(Some("q=%22%3E%3Cb%3E")).unwrap();
+        let html = page_with(&[], &filter);
+        assert!(html.contains("value=\"&#34;&#62;&#60;b&#62;\""), "{html}");
     }
 
     #[test]
-    fn unhealthy_first_then_unknown_then_healthy() {
+    fn unhealthy_first_then_unknown_then_healthy_with_counts_of_the_fleet() {
+        let mut muted = observed(record(A, Some("alpha")), "active", None, 59);
+        muted.muted = true;
         let html = page(&[
-            observed(record(A, Some("alpha")), "active", None, 59),
+            muted,
             record(B, Some("beta")),
             observed(record(C, Some("gamma")), "errored", Some("expired"), 59),
         ]);
         let pos = |id: &str| html.find(&format!("id=\"agent-{id}\"")).unwrap();
         assert!(pos(C) < pos(B) && pos(B) < pos(A), "{html}");
-        assert!(html.contains("1 unhealthy, 1 unknown, 1 healthy"), "{html}");
-        assert!(html.contains("3 watched agents"));
+        assert!(
+            html.contains("3 watched agents: 1 unhealthy, 1 unknown, 1 healthy, 1 muted"),
+            "{html}"
+        );
+        assert!(html.contains("Showing 3 of 3 agents."), "{html}");
         assert!(
             html.contains("<title>(1 unhealthy) ravan-watch</title>"),
             "{html}"
         );
+        assert!(row(&html, A).contains("<span class=\"mt\">muted</span>"));
+        assert!(!row(&html, C).contains("muted"));
     }
 
     #[test]
@@ -519,58 +681,131 @@ mod tests {
         ]);
         let pos = |id: &str| html.find(&format!("id=\"agent-{id}\"")).unwrap();
         assert!(pos(C) < pos(B) && pos(B) < pos(A));
-        assert!(card(&html, A).contains("(no name)"));
+        assert!(row(&html, A).contains("(no name)"));
     }
 
     #[test]
-    fn healthy_agent_shows_status_since_and_last_check() {
-        let html = page(&[observed(record(A, Some("Sales bot")), "active", None, 58)]);
-        let c = card(&html, A);
+    fn the_filter_shows_matching_rows_and_keeps_the_fleet_counts() {
+        let records = [
+            observed(record(A, Some("Sales line")), "active", None, 59),
+            record(B, Some("New line")),
+            observed(record(C, Some("Support")), "errored", None, 59),
+        ];
+        let only = |query: &str| page_with(&records, &Filter::parse(Some(query)).unwrap());
+        let html = only("health=unhealthy");
+        assert_eq!(rows(&html), 1, "{html}");
+        assert!(row(&html, C).contains("data-health=\"unhealthy\""));
+        assert!(html.contains("Showing 1 of 3 agents."), "{html}");
+        assert!(html.contains("1 unhealthy, 1 unknown, 1 healthy"), "{html}");
+        assert!(
+            html.contains("<option value=\"unhealthy\" selected>"),
+            "{html}"
+        );
+        assert!(html.contains("<a href=\"/\">clear</a>"), "{html}");
+        let html = only("q=LINE");
+        assert_eq!(rows(&html), 2, "{html}");
+        assert!(html.contains(&format!("agent-{A}")) && html.contains(&format!("agent-{B}")));
+        assert!(html.contains("value=\"line\""), "{html}");
+        let html = only("q=0d4e5f60");
+        assert_eq!(rows(&html), 1, "{html}");
+        assert!(html.contains(&format!("agent-{C}")));
+        let html = only("health=healthy&q=support");
+        assert_eq!(rows(&html), 0, "{html}");
+        assert!(html.contains("No agent matches."), "{html}");
+        assert!(!page(&records).contains("clear</a>"));
+    }
+
+    #[test]
+    fn a_row_shows_health_connection_times_uptime_and_a_link() {
+        // Healthy for the last 12 h of observation, unhealthy 2 h before that.
+        let h = |n: i64| now() + TimeDelta::hours(n);
+        let intervals = vec![
+            HealthInterval {
+                healthy: false,
+                start: h(-14),
+                end: Some(h(-12)),
+            },
+            HealthInterval {
+                healthy: true,
+                start: h(-12),
+                end: None,
+            },
+        ];
+        let r = observed(record(A, Some("Sales bot")), "active", None, 58);
+        let html = render(
+            &[view_with(&r, intervals)],
+            &Filter::default(),
+            &ok_monitor(),
+            &[],
+            now(),
+        );
+        let c = row(&html, A);
         assert!(c.contains("data-health=\"healthy\""), "{c}");
-        assert!(c.contains(">healthy<"), "{c}");
-        assert!(c.contains("active (connected)"), "{c}");
-        assert!(c.contains("Sales bot") && c.contains(A));
+        assert!(c.contains(">healthy</span></td>"), "{c}");
+        assert!(
+            c.contains(&format!("<a href=\"/status/{A}\">Sales bot</a>")),
+            "{c}"
+        );
+        assert!(c.contains("<td>private</td>"), "{c}");
         // Since 12:48, last checked 12:58, the page at 13:00.
         assert!(
-            c.contains("2026-11-28T12:48:00Z") && c.contains("12 min ago"),
+            c.contains(
+                "<time datetime=\"2026-11-28T12:48:00Z\" title=\"2026-11-28 12:48:00 UTC\">12 min ago</time>"
+            ),
+            "{c}"
+        );
+        assert!(c.contains(">2 min ago</time>"), "{c}");
+        // 12 h healthy of 14 h observed (the open interval ends at the last poll, 12:58).
+        let day = 100.0 * (12.0 * 60.0 - 2.0) / (14.0 * 60.0 - 2.0);
+        assert!(c.contains(&format!(">{}</td>", percent(Some(day)))), "{c}");
+        assert!(
+            c.contains("aria-label=\"Last 48 h: 12 h healthy, 2 h unhealthy, 34 h no data\""),
             "{c}"
         );
         assert!(
-            c.contains("2026-11-28T12:58:00Z") && c.contains("2 min ago"),
+            c.contains("<i class=\"n\" style=\"flex:34\"></i><i class=\"u\" style=\"flex:2\"></i><i class=\"h\" style=\"flex:12\"></i>"),
             "{c}"
         );
-        assert!(c.contains(">2026-11-28 12:58:00 UTC</time>"), "{c}");
-        assert!(c.contains("Muted</dt><dd>no"), "{c}");
-        assert!(!c.contains("Delivery"), "{c}");
     }
 
     #[test]
-    fn unhealthy_agent_shows_status_and_account_errors() {
-        let html = page(&[observed(
-            record(A, Some("Support")),
-            "not_connected",
-            Some("Cal.com token revoked"),
-            59,
-        )]);
-        let c = card(&html, A);
-        assert!(c.contains("data-health=\"unhealthy\""), "{c}");
-        assert!(c.contains("not_connected (not connected)"), "{c}");
-        assert!(c.contains("Sales calendar: not_connected"), "{c}");
-        assert!(c.contains("Cal.com token revoked"), "{c}");
+    fn a_steady_rows_bar_is_one_element_and_a_row_stays_small() {
+        let r = observed(record(A, Some("Steady")), "active", None, 59);
+        let iv = HealthInterval {
+            healthy: true,
+            start: now() - TimeDelta::days(40),
+            end: None,
+        };
+        let html = render(
+            &[view_with(&r, vec![iv])],
+            &Filter::default(),
+            &ok_monitor(),
+            &[],
+            now(),
+        );
+        let c = row(&html, A);
+        assert_eq!(c.matches("<i class=").count(), 1, "{c}");
+        assert!(c.contains("style=\"flex:48\""), "{c}");
+        assert!(c.len() < 900, "a row of {} bytes: {c}", c.len());
     }
 
     #[test]
     fn never_polled_agent_is_unknown() {
-        let html = page(&[record(A, Some("New"))]);
-        let c = card(&html, A);
+        let r = record(A, Some("New"));
+        let html = page(&[r.clone()]);
+        let c = row(&html, A);
         assert!(c.contains("data-health=\"unknown\""), "{c}");
         assert!(c.contains("unknown: not polled yet"), "{c}");
+        assert!(c.contains("<td>never</td>"), "{c}");
+        assert!(c.contains("48 h no data"), "{c}");
+        let d = detail(&r, &[]);
         assert!(
-            c.contains("Status</dt><dd class=\"status\">not polled yet"),
-            "{c}"
+            d.contains("Status</dt><dd class=\"status\">not polled yet"),
+            "{d}"
         );
-        assert!(c.contains("Last checked</dt><dd>never"), "{c}");
-        assert!(!c.contains("Accounts"), "{c}");
+        assert!(d.contains("Last checked</dt><dd>never"), "{d}");
+        assert!(!d.contains("Accounts"), "{d}");
+        assert!(d.contains("24 h: <b>—</b>"), "{d}");
     }
 
     #[test]
@@ -578,13 +813,36 @@ mod tests {
         let mut r = record(A, Some("Ghost"));
         r.state
             .poll_failed("Ravan answered 404: Agent not found".into(), t(59));
-        let c = &card(&page(&[r]), A).to_owned();
-        assert!(c.contains("unknown: polls fail"), "{c}");
+        assert!(row(&page(&[r.clone()]), A).contains("unknown: polls fail"));
+        let d = detail(&r, &[]);
         assert!(
-            c.contains("failed: Ravan answered 404: Agent not found"),
-            "{c}"
+            d.contains("failed: Ravan answered 404: Agent not found"),
+            "{d}"
         );
-        assert!(c.contains("2026-11-28T12:59:00Z"), "{c}");
+        assert!(d.contains("2026-11-28T12:59:00Z"), "{d}");
+    }
+
+    #[test]
+    fn the_detail_page_shows_state_accounts_and_uptime() {
+        let r = observed(
+            record(A, Some("Support")),
+            "not_connected",
+            Some("Cal.com token revoked"),
+            59,
+        );
+        let d = detail(&r, &[]);
+        assert!(d.contains("<a href=\"/\">← All agents</a>"), "{d}");
+        assert!(d.contains("<span class=\"b u\">unhealthy</span>"), "{d}");
+        assert!(d.contains("not_connected (not connected)"), "{d}");
+        assert!(d.contains("Sales calendar: not_connected"), "{d}");
+        assert!(d.contains("Cal.com token revoked"), "{d}");
+        assert!(d.contains("Muted</dt><dd>no"), "{d}");
+        assert!(
+            d.contains("24 h: <b>—</b> · 7 d: <b>—</b> · 30 d: <b>—</b>"),
+            "{d}"
+        );
+        assert!(d.contains("No events yet"), "{d}");
+        assert!(!d.contains("Older events"), "{d}");
     }
 
     #[test]
@@ -597,15 +855,17 @@ mod tests {
         let mut expired = observed(record(C, None), "errored", None, 59);
         expired.muted = true;
         expired.muted_until = Some(t(30));
-        let html = page(&[until, forever, expired]);
-        let c = card(&html, A);
+        let d = detail(&until, &[]);
         assert!(
-            c.contains("Muted</dt><dd>yes, until <time datetime=\"2026-11-28T15:00:00Z\">"),
-            "{c}"
+            d.contains("Muted</dt><dd>yes, until <time datetime=\"2026-11-28T15:00:00Z\">"),
+            "{d}"
         );
-        assert!(c.contains("in 2 h"), "{c}");
-        assert!(card(&html, B).contains("Muted</dt><dd>yes</dd>"));
-        assert!(card(&html, C).contains("Muted</dt><dd>no</dd>"));
+        assert!(d.contains("in 2 h"), "{d}");
+        assert!(detail(&forever, &[]).contains("Muted</dt><dd>yes</dd>"));
+        assert!(detail(&expired, &[]).contains("Muted</dt><dd>no</dd>"));
+        let html = page(&[until, forever, expired]);
+        assert!(html.contains("2 muted"), "{html}");
+        assert!(!row(&html, C).contains("muted"));
     }
 
     #[test]
@@ -624,14 +884,83 @@ mod tests {
         };
         let agent = Agent::new(&r, &[], &[dead], &[], Utc::now());
         assert!(agent.delivery_error.is_some());
-        let html = render(&[agent], &ok_monitor(), now());
-        let c = card(&html, A);
-        assert!(c.contains("Delivery</dt><dd class=\"warn\">"), "{c}");
+        let v = AgentView {
+            agent,
+            intervals: Vec::new(),
+        };
+        let d = render_agent(&v, &[], None, now());
+        assert!(d.contains("Delivery</dt><dd class=\"warn\">"), "{d}");
         assert!(
-            c.contains("no_service") && c.contains("hooks.slack.com"),
-            "{c}"
+            d.contains("no_service") && d.contains("hooks.slack.com"),
+            "{d}"
         );
-        assert!(!html.contains("secret"), "{html}");
+        assert!(!d.contains("secret"), "{d}");
+    }
+
+    #[test]
+    fn the_timeline_shows_each_event_and_each_destinations_outcome() {
+        let r = observed(record(A, Some("Sales line")), "errored", None, 59);
+        let deliveries = vec![
+            EventDelivery {
+                platform: Platform::Slack,
+                webhook: "https://hooks.slack.com/services/T0/B0/***".into(),
+                outcome: OutboxStatus::Delivered,
+                at: Some(t(31)),
+                error: None,
+            },
+            EventDelivery {
+                platform: Platform::Discord,
+                webhook: "https://discord.com/api/webhooks/1/***".into(),
+                outcome: OutboxStatus::Failed,
+                at: Some(t(35)),
+                error: Some("HTTP 404 <gone>".into()),
+            },
+        ];
+        let events = [
+            event(40, "recovered", vec![]),
+            event(30, "down", deliveries),
+        ];
+        let d = detail(&r, &events);
+        let at = |s: &str| d.find(s).unwrap_or_else(|| panic!("{s} not in {d}"));
+        assert!(at("<span class=\"b h\">recovered</span>") < at("<span class=\"b u\">down</span>"));
+        assert!(
+            d.contains("<span class=\"change\">active → errored</span>"),
+            "{d}"
+        );
+        assert!(d.contains("Sales line (3f2504e0"), "{d}");
+        assert!(d.contains("slack <span class=\"id\">https://hooks.slack.com/services/T0/B0/***</span>: <span class=\"o delivered\">delivered</span> <time datetime=\"2026-11-28T12:31:00Z\">"), "{d}");
+        assert!(d.contains("<span class=\"o failed\">failed</span>"), "{d}");
+        assert!(d.contains("— HTTP 404 &#60;gone&#62;"), "{d}");
+        assert_eq!(d.matches("<li class=\"ev\">").count(), 2);
+    }
+
+    #[test]
+    fn the_timeline_pages_by_fifty_with_an_older_link() {
+        let r = observed(record(A, None), "errored", None, 59);
+        // 51 events (ids 100 down to 50): the 51st says there is an older page.
+        let events: Vec<Event> = (50..=100)
+            .rev()
+            .map(|i| event(i, "reminder", vec![]))
+            .collect();
+        let d = detail(&r, &events);
+        assert_eq!(d.matches("<li class=\"ev\">").count(), 50, "{d}");
+        assert!(
+            d.contains(&format!(
+                "<a href=\"/status/{A}?before=51\" rel=\"next\">Older events →</a>"
+            )),
+            "{d}"
+        );
+        assert!(!d.contains("Newest events"), "{d}");
+        // The last page: no older link, a link back to the newest.
+        let d = render_agent(&view(&r), &events[..3], Some(200), now());
+        assert_eq!(d.matches("<li class=\"ev\">").count(), 3);
+        assert!(!d.contains("Older events"), "{d}");
+        assert!(
+            d.contains(&format!("<a href=\"/status/{A}\">Newest events</a>")),
+            "{d}"
+        );
+        let d = render_agent(&view(&r), &[], Some(5), now());
+        assert!(d.contains("No older events."), "{d}");
     }
 
     #[test]
@@ -639,26 +968,60 @@ mod tests {
         let html = page(&[]);
         assert!(html.contains("0 watched agents"), "{html}");
         assert!(html.contains("No agents are watched yet"), "{html}");
-        assert!(!html.contains("<article"));
+        assert!(!html.contains("<table"));
     }
 
     #[test]
-    fn monitor_health_is_shown() {
-        let agents: Vec<Agent> = Vec::new();
-        let ok = render(&agents, &ok_monitor(), now());
+    fn monitor_health_and_its_events_are_shown() {
+        let agents: Vec<AgentView> = Vec::new();
+        let none = Filter::default();
+        let ok = render(&agents, &none, &ok_monitor(), &[], now());
         assert!(ok.contains("Ravan API</dt><dd>reachable"), "{ok}");
         assert!(
             ok.contains("2026-11-28T12:59:00Z") && ok.contains("1 min ago"),
             "{ok}"
         );
         assert!(ok.contains("Scheduler</dt><dd>running"), "{ok}");
+        assert!(ok.contains("<dd id=\"monitor-events\">none</dd>"), "{ok}");
+
+        let down = Alert::Monitor(MonitorAlert {
+            kind: MonitorAlertKind::Down,
+            reason: "Ravan answered 500 <db down>".into(),
+            at: t(50),
+            since: t(50),
+        });
+        let up = Alert::Monitor(MonitorAlert {
+            kind: MonitorAlertKind::Recovered,
+            reason: String::new(),
+            at: t(55),
+            since: t(50),
+        });
+        let events: Vec<Event> = [(2, &up), (1, &down)]
+            .into_iter()
+            .map(|(id, a)| Event {
+                id,
+                at: a.at(),
+                agent_id: None,
+                kind: a.kind_name().to_owned(),
+                from_status: None,
+                to_status: None,
+                summary: a.summary(),
+                deliveries: vec![],
+            })
+            .collect();
+        let html = render(&agents, &none, &ok_monitor(), &events, now());
+        let list = &html[html.find("monitor-events").unwrap()..];
+        let at = |s: &str| list.find(s).unwrap_or_else(|| panic!("{s} not in {list}"));
+        assert!(at("polling works again") < at("polling failed"), "{list}");
+        assert!(list.contains("Monitor: polling fails: Ravan answered 500 &#60;db down&#62;"));
+        assert!(list.contains("2026-11-28 12:50:00 UTC"), "{list}");
 
         let failing = MonitorHealth {
             failing_since: Some(t(50)),
             last_poll_error: Some("Ravan answered 500 <db down>".into()),
             ..ok_monitor()
         };
-        let html = render(&agents, &failing, now());
+        let html = render(&agents, &none, &failing, &[], now());
         assert!(
             html.contains("class=\"card unhealthy\" id=\"monitor\""),
             "{html}"
@@ -667,7 +1030,6 @@ mod tests {
             html.contains("unreachable or refusing the credentials since"),
             "{html}"
         );
-        assert!(html.contains("2026-11-28T12:50:00Z"), "{html}");
         assert!(
             html.contains("Ravan answered 500 &#60;db down&#62;"),
             "{html}"
@@ -677,14 +1039,14 @@ mod tests {
             last_good_cycle_at: None,
             ..ok_monitor()
         };
-        let html = render(&agents, &starting, now());
+        let html = render(&agents, &none, &starting, &[], now());
         assert!(html.contains("no poll cycle yet") && html.contains("none yet"));
 
         let stopped = MonitorHealth {
             scheduler_running: false,
             ..ok_monitor()
         };
-        assert!(render(&agents, &stopped, now()).contains("not running"));
+        assert!(render(&agents, &none, &stopped, &[], now()).contains("not running"));
     }
 
     #[test]
@@ -693,7 +1055,7 @@ mod tests {
         failing.state.poll_failed("older".into(), t(10));
         let mut latest = record(B, None);
         latest.state.poll_failed("latest".into(), t(20));
-        let agents = [view(&failing), view(&latest)];
+        let agents = [view(&failing).agent, view(&latest).agent];
         let state = MonitorState {
             trouble_streak: 3,
             trouble_since: Some(t(8)),
@@ -712,17 +1074,17 @@ mod tests {
     }
 
     #[test]
-    fn page_refreshes_itself_fits_a_phone_and_has_a_dark_mode_without_scripts() {
-        let html = page(&[record(A, None)]);
-        assert!(html.starts_with("<!DOCTYPE html>"));
-        assert!(html.contains(r#"<meta http-equiv="refresh" content="30">"#));
-        assert!(
-            html.contains(
+    fn pages_refresh_themselves_fit_a_phone_and_have_a_dark_mode_without_scripts() {
+        let r = record(A, None);
+        for html in [page(&[r.clone()]), detail(&r, &[])] {
+            assert!(html.starts_with("<!DOCTYPE html>"));
+            assert!(html.contains(r#"<meta http-equiv="refresh" content="30">"#));
+            assert!(html.contains(
                 r#"<meta name="viewport" content="width=device-width, initial-scale=1">"#
-            )
-        );
-        assert!(html.contains("@media (prefers-color-scheme:dark)"));
-        assert!(!html.contains("<script"));
+            ));
+            assert!(html.contains("@media (prefers-color-scheme:dark)"));
+            assert!(!html.contains("<script"));
+        }
     }
 
     #[test]
