@@ -625,7 +625,7 @@ mod tests {
             59,
         );
         r.state.last_error = Some("\"quoted\" <i>".into());
-        let html = page(&[r.clone()]);
+        let html = page(std::slice::from_ref(&r));
         let agent = detail(&r, &[]);
         for html in [&html, &agent] {
             assert!(!html.contains("<script"), "{html}");
@@ -792,7 +792,7 @@ mod tests {
     #[test]
     fn never_polled_agent_is_unknown() {
         let r = record(A, Some("New"));
-        let html = page(&[r.clone()]);
+        let html = page(std::slice::from_ref(&r));
         let c = row(&html, A);
         assert!(c.contains("data-health=\"unknown\""), "{c}");
         assert!(c.contains("unknown: not polled yet"), "{c}");
@@ -1076,7 +1076,7 @@ mod tests {
     #[test]
     fn pages_refresh_themselves_fit_a_phone_and_have_a_dark_mode_without_scripts() {
         let r = record(A, None);
-        for html in [page(&[r.clone()]), detail(&r, &[])] {
+        for html in [page(std::slice::from_ref(&r)), detail(&r, &[])] {
             assert!(html.starts_with("<!DOCTYPE html>"));
             assert!(html.contains(r#"<meta http-equiv="refresh" content="30">"#));
             assert!(html.contains(

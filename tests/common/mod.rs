@@ -2,15 +2,17 @@
 //! `mod common;`. Here: a scriptable Ravan API (`FakeRavan`), a monitor of it, webhook sinks,
 //! temporary databases, sending a request and reading its answer, and waiting with a deadline
 //! instead of sleeping. Beside it: `alerts` builds alerts and webhooks, `api` serves the
-//! management API for the `api_*` tests, `bin` runs the binary as operators do, `ids` makes
-//! agent ids, `limits` checks payloads against the platforms' limits, `postgres` gives a test a
-//! fresh PostgreSQL database (or skips it), `pg_cluster` a PostgreSQL server of its own, and
-//! `replica` runs `serve` as a real process beside others on one database.
+//! management API for the `api_*` tests, `bin` runs the binary as operators do, `history`
+//! seeds a fleet with a month of history, `ids` makes agent ids, `limits` checks payloads
+//! against the platforms' limits, `postgres` gives a test a fresh PostgreSQL database (or
+//! skips it), `pg_cluster` a PostgreSQL server of its own, and `replica` runs `serve` as a
+//! real process beside others on one database.
 #![allow(dead_code)]
 
 pub mod alerts;
 pub mod api;
 pub mod bin;
+pub mod history;
 pub mod ids;
 pub mod limits;
 pub mod pg_cluster;

@@ -1,0 +1,212 @@
+//! Status page benchmark: `cargo bench --bench status_page` (release build). A fleet of 1,000
+//! agents with a month of history (`tests/common/history.rs`, written through the real store as
+//! poll cycles write it) in SQLite, the real app serving it in-process on 127.0.0.1, a
+//! schedule that does not poll during the run. It prints, each beside its target:
+//!
+//! - the database after seeding: its size, and rows per table;
+//! - the overview `GET /`: its size, and the server's time to answer (median and max of 20
+//!   requests, body read: database reads and rendering);
+//! - one agent's page `GET /status/{id}` (a flapping agent with 14 events): the same;
+//! - Chromium's time to load and lay out the overview: the wall time of
+//!   `chromium --headless --dump-dom` and of `--screenshot` on it (median of 5; each includes
+//!   Chromium's own start, which an empty page measures alone for comparison).
+//!
+//! Without `/usr/bin/chromium` the browser rows say "not measured".
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ravan_watch::app::App;
+use ravan_watch::config::Config;
+use ravan_watch::store::Store;
+use sqlx::Row;
+
+const FLEET: usize = 1000;
+const REQUESTS: usize = 20;
+const BROWSER_RUNS: usize = 5;
+const CHROMIUM: &str = "/usr/bin/chromium";
+const TOKEN: &str = "bench-token";
+const MAX_BYTES: usize = 1_000_000;
+const MAX_TIME: Duration = Duration::from_secs(1);
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let (dir, database) = common::temp_database();
+    let store = Store::open(&database).await.unwrap();
+    let started = Instant::now();
+    let fleet = common::history::seed(&store, FLEET, chrono::Utc::now()).await;
+    println!(
+        "seeded {FLEET} agents, {} events, in {:.1} s",
+        fleet.iter().map(|a| a.events).sum::<usize>() + 2,
+        started.elapsed().as_secs_f64()
+    );
+    drop(store);
+    database_size(dir.path()).await;
+
+    let ravan = common::FakeRavan::start().await;
+    let base = ravan.uri();
+    let config = Config::from_pairs([
+        ("DATABASE_URL", database.as_str()),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+        ("ADMIN_TOKEN", TOKEN),
+        ("RAVAN_API_TOKEN", "bench-token"),
+        ("RAVAN_API_BASE_URL", base.as_str()),
+        ("POLL_SCHEDULE", "0 0 0 1 1 *"),
+    ])
+    .unwrap();
+    let service = App::build(config).await.unwrap().start().await.unwrap();
+    let addr = service.addr();
+    let http = reqwest::Client::new();
+
+    println!();
+    println!("{:<44} {:>14} {:>14}", "", "measured", "target");
+    let flapper = &fleet[11];
+    for (what, path) in [
+        ("overview GET /", "/".to_owned()),
+        (
+            "agent page GET /status/{id}",
+            format!("/status/{}", flapper.id),
+        ),
+    ] {
+        let url = format!("http://{addr}{path}");
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..REQUESTS {
+            let t = Instant::now();
+            let resp = http
+                .get(&url)
+                .basic_auth("bench", Some(TOKEN))
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success(), "{url}: {}", resp.status());
+            size = resp.bytes().await.unwrap().len();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        println!(
+            "{:<44} {:>11} KB {:>14}",
+            format!("{what}: size"),
+            size / 1000,
+            "< 1 MB"
+        );
+        println!(
+            "{:<44} {:>11} ms {:>14}",
+            format!("{what}: server time, median of {REQUESTS}"),
+            times[REQUESTS / 2].as_millis(),
+            "< 1 s"
+        );
+        println!(
+            "{:<44} {:>11} ms {:>14}",
+            format!("{what}: server time, max"),
+            times[REQUESTS - 1].as_millis(),
+            "< 1 s"
+        );
+        assert!(size < MAX_BYTES, "{what}: {size} bytes");
+        assert!(
+            times[REQUESTS / 2] < MAX_TIME,
+            "{what}: {:?}",
+            times[REQUESTS / 2]
+        );
+    }
+
+    if Path::new(CHROMIUM).exists() {
+        let page = format!("http://bench:{TOKEN}@{addr}/");
+        let empty = format!("http://{addr}/healthz");
+        let shot = dir.path().join("overview.png");
+        let shot_arg = format!("--screenshot={}", shot.display());
+        for (what, args) in [
+            (
+                "Chromium: start alone (/healthz), dump-dom",
+                vec!["--dump-dom", empty.as_str()],
+            ),
+            (
+                "Chromium: load + lay out /, dump-dom",
+                vec!["--dump-dom", page.as_str()],
+            ),
+            (
+                "Chromium: load + paint /, screenshot",
+                vec![shot_arg.as_str(), "--window-size=1280,900", page.as_str()],
+            ),
+        ] {
+            let mut times: Vec<Duration> = (0..BROWSER_RUNS).map(|_| chromium(&args)).collect();
+            times.sort();
+            println!(
+                "{:<44} {:>11} ms {:>14}",
+                format!("{what}, median of {BROWSER_RUNS}"),
+                times[BROWSER_RUNS / 2].as_millis(),
+                "< 1 s"
+            );
+        }
+    } else {
+        println!("Chromium: not measured ({CHROMIUM} is not installed)");
+    }
+    service.stop().await;
+}
+
+/// The wall time of one headless Chromium run with `args`, in a profile of its own.
+fn chromium(args: &[&str]) -> Duration {
+    let profile = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let status = Command::new(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-extensions",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("chromium starts");
+    assert!(status.success(), "chromium {args:?}: {status}");
+    t.elapsed()
+}
+
+/// The database's files and rows per table.
+async fn database_size(dir: &Path) {
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        bytes += entry.metadata().unwrap().len();
+    }
+    println!(
+        "database after seeding: {:.1} MB (state.db with its WAL)",
+        bytes as f64 / 1e6
+    );
+    let url = format!("sqlite://{}/state.db", dir.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let tables: Vec<String> = sqlx::query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+         AND name NOT LIKE '_sqlx%' ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    for table in tables {
+        let n: i64 = sqlx::query(&format!("SELECT count(*) FROM \"{table}\""))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+        println!("  {table:<24} {n:>8} rows");
+    }
+    pool.close().await;
+}
