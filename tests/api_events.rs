@@ -393,6 +393,7 @@ async fn an_agent_added_again_starts_a_new_history_and_its_old_events_stay_reada
         Some(HealthEdge {
             at: start,
             healthy: Some(true),
+            closes_at: start,
         }),
         start,
     )
@@ -459,6 +460,7 @@ async fn uptime_is_the_share_of_observed_time_healthy_per_window() {
         Some(HealthEdge {
             at,
             healthy: Some(healthy),
+            closes_at: at,
         })
     };
     // A: healthy from 10 days ago, polls failing for the 2 days from 5 days ago (not
@@ -484,6 +486,7 @@ async fn uptime_is_the_share_of_observed_time_healthy_per_window() {
     let gap = Some(HealthEdge {
         at: d5,
         healthy: None,
+        closes_at: d5,
     });
     commit(&app.store, AGENT_A, failing, vec![], gap, d5).await;
     commit(
