@@ -10,7 +10,9 @@
 //! - `bare N`: the floor, a plain reqwest loop making the N status requests, 16 at a time.
 //!   Like `poll N`, it runs one warm-up pass, then `SCALE_CYCLES` (default 5) measured ones,
 //!   and reports the median.
-//! - `poll N`: ravan-watch's `Monitor::run_cycle` over N agents stored in SQLite.
+//! - `poll N`: ravan-watch's `Monitor::run_cycle` over N agents stored in SQLite. It also
+//!   counts the history rows (health intervals, events) after the warm-up and after the
+//!   measured cycles: steady agents must add none (history grows with changes, not polls).
 //! - `poll-pg N`: the same on PostgreSQL, when `RAVAN_WATCH_TEST_POSTGRES_URL` names a server
 //!   (`scripts/test-postgres run -- cargo bench --bench scale` starts a throwaway one): a fresh
 //!   database per process. Beside its own CPU, it counts the PostgreSQL server's (every
@@ -196,6 +198,7 @@ async fn measure<F: Future<Output = ()>>(requests: usize, mut cycle: impl FnMut(
         cpu_s,
         server_cpu_s,
         peak_rss_kib: peak_rss_kib(),
+        history: None,
     }
 }
 
@@ -225,6 +228,37 @@ struct Measure {
     server_cpu_s: Vec<f64>,
     /// Taken after the last cycle: the process's peak over setup, warm-up and every cycle.
     peak_rss_kib: u64,
+    /// History rows (health intervals, events) after the warm-up and after the measured
+    /// cycles: steady cycles must add none. `None` for the bare loop.
+    #[serde(default)]
+    history: Option<[HistoryRows; 2]>,
+}
+
+/// How many history rows the store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct HistoryRows {
+    intervals: usize,
+    events: usize,
+}
+
+impl HistoryRows {
+    async fn count(store: &ravan_watch::store::Store) -> Self {
+        let intervals = store
+            .health_intervals(chrono::DateTime::UNIX_EPOCH)
+            .await
+            .expect("read the health intervals")
+            .len();
+        let events = store
+            .events(&ravan_watch::store::EventQuery {
+                about: ravan_watch::store::EventsAbout::All,
+                before: None,
+                limit: u32::MAX,
+            })
+            .await
+            .expect("read the events")
+            .len();
+        Self { intervals, events }
+    }
 }
 
 impl Measure {
@@ -477,6 +511,28 @@ fn parent() {
             "{n:>6} agents: CPU/poll ratio {ratio:.2}x (target <= {TARGET_CPU_RATIO}x) {}",
             verdict(ratio <= TARGET_CPU_RATIO)
         );
+    }
+    let measured = rows
+        .iter()
+        .map(|(n, _, w)| (n, "SQLite", w))
+        .chain(pg_rows.iter().map(|(n, pg)| (n, "PostgreSQL", pg)));
+    for (n, backend, watch) in measured {
+        let history: Vec<[HistoryRows; 2]> = watch.0.iter().filter_map(|m| m.history).collect();
+        let grew = history
+            .iter()
+            .filter(|[before, after]| before != after)
+            .count();
+        if let Some([before, after]) = history.first() {
+            println!(
+                "{n:>6} agents, {backend}: history rows after the warm-up {} intervals + {} events, after {cycles} steady cycles {} + {} (target: none added; {grew} of {} processes added some) {}",
+                before.intervals,
+                before.events,
+                after.intervals,
+                after.events,
+                history.len(),
+                verdict(grew == 0)
+            );
+        }
     }
     if pg_rows.is_empty() {
         println!(
@@ -747,12 +803,14 @@ async fn poll(n: usize, base: &str, backend: Backend) -> Measure {
         .await
         .expect("warm-up cycle");
     assert_eq!((warm.polled, warm.failed), (n, 0), "warm-up cycle");
-    let measured = measure(n, || async {
+    let before = HistoryRows::count(service.app.store()).await;
+    let mut measured = measure(n, || async {
         let report = service.app.monitor().run_cycle().await.expect("cycle");
         assert_eq!((report.polled, report.failed), (n, 0), "measured cycle");
         assert!(report.alerts.is_empty(), "healthy agents raise no alert");
     })
     .await;
+    measured.history = Some([before, HistoryRows::count(service.app.store()).await]);
     service.stop().await;
     measured
 }

@@ -48,7 +48,8 @@ fn longest_shutdown(delivery_limit: Duration) -> Duration {
 fn delivery_shutdown(policy: &RetryPolicy) -> Duration {
     policy.timeout + RECORD_SHUTDOWN
 }
-/// How often finished outbox entries older than `OUTBOX_RETENTION` are deleted (and at start).
+/// How often finished outbox entries older than `OUTBOX_RETENTION`, and history older than
+/// `HISTORY_RETENTION`, are deleted (and at start).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Rows one delete statement removes: a short write, so a poll cycle never waits long.
 const PRUNE_BATCH: u32 = 500;
@@ -198,9 +199,12 @@ impl App {
         let outbox = outbox.leadership(leadership.clone());
         let monitor = monitor.leadership(leadership.clone());
         let delivery = outbox.spawn();
-        let pruning = tokio::spawn(prune_outbox(
+        let pruning = tokio::spawn(prune(
             store.clone(),
-            config.outbox_retention,
+            Retention {
+                outbox: config.outbox_retention,
+                history: config.history_retention,
+            },
             leadership.clone(),
         ));
         let scheduler_running = Arc::new(AtomicBool::new(false));
@@ -312,9 +316,18 @@ impl Service {
     }
 }
 
-/// Deletes delivered and failed outbox entries older than `retention`, at start and then every
-/// [`PRUNE_EVERY`], so the database does not grow forever. Only the leader prunes (a standby checks again every [`CLAIM_EVERY`]).
-async fn prune_outbox(store: Store, retention: Duration, leadership: Leadership) {
+/// How long finished deliveries and history are kept.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    outbox: Duration,
+    history: Duration,
+}
+
+/// Deletes delivered and failed outbox entries older than `OUTBOX_RETENTION`, and events and
+/// health intervals older than `HISTORY_RETENTION`, at start and then every [`PRUNE_EVERY`],
+/// so the database does not grow forever. Only the leader prunes (a standby checks again
+/// every [`CLAIM_EVERY`]).
+async fn prune(store: Store, retention: Retention, leadership: Leadership) {
     let mut next = tokio::time::Instant::now();
     loop {
         tokio::time::sleep_until(next).await;
@@ -323,7 +336,10 @@ async fn prune_outbox(store: Store, retention: Duration, leadership: Leadership)
             continue;
         }
         next = tokio::time::Instant::now() + PRUNE_EVERY;
-        match store.prune_outbox(Utc::now(), retention, PRUNE_BATCH).await {
+        match store
+            .prune_outbox(Utc::now(), retention.outbox, PRUNE_BATCH)
+            .await
+        {
             Ok(0) => {}
             Ok(n) => {
                 ::metrics::counter!(crate::metrics::OUTBOX_PRUNED).increment(n);
@@ -334,6 +350,19 @@ async fn prune_outbox(store: Store, retention: Duration, leadership: Leadership)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot delete old alert deliveries; trying again later")
+            }
+        }
+        match store
+            .prune_history(Utc::now(), retention.history, PRUNE_BATCH)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                ::metrics::counter!(crate::metrics::EVENTS_PRUNED).increment(n);
+                tracing::info!(deleted = n, "events older than HISTORY_RETENTION deleted");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot delete old history; trying again later")
             }
         }
     }

@@ -71,6 +71,8 @@ pub struct Config {
     pub webhook_allowed_hosts: AllowedHosts,
     /// `OUTBOX_RETENTION`: delivered and failed deliveries older than this are deleted.
     pub outbox_retention: Duration,
+    /// `HISTORY_RETENTION`: events and health intervals older than this are deleted.
+    pub history_retention: Duration,
 }
 
 /// The environment as strings; envy maps `RAVAN_API_TOKEN` to `ravan_api_token` and so on.
@@ -97,6 +99,7 @@ struct RawEnv {
     database_url: Option<String>,
     webhook_allowed_hosts: Option<String>,
     outbox_retention: Option<String>,
+    history_retention: Option<String>,
 }
 
 impl Config {
@@ -233,8 +236,16 @@ impl Config {
         if outbox_retention < Duration::from_secs(60) {
             return Err(ConfigError::new("OUTBOX_RETENTION", "must be at least 1m"));
         }
+        let history_retention = duration(
+            "HISTORY_RETENTION",
+            set(raw.history_retention).as_deref().unwrap_or("90d"),
+        )?;
+        if history_retention < Duration::from_secs(3600) {
+            return Err(ConfigError::new("HISTORY_RETENTION", "must be at least 1h"));
+        }
         Ok(Self {
             outbox_retention,
+            history_retention,
             admin_token,
             listen_addr,
             database_url,
@@ -425,6 +436,7 @@ mod tests {
         assert_eq!(c.discovery_interval, Duration::from_secs(300));
         assert!(c.check_org_linked);
         assert_eq!(c.outbox_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.history_retention, Duration::from_secs(90 * 86_400));
         assert!(c.default_webhooks().is_empty());
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.require_auth().is_err());
@@ -501,6 +513,8 @@ mod tests {
             ("DISCOVERY_INTERVAL", "soon"),
             ("OUTBOX_RETENTION", "forever"),
             ("OUTBOX_RETENTION", "0"),
+            ("HISTORY_RETENTION", "always"),
+            ("HISTORY_RETENTION", "59m"),
         ];
         for (var, value) in cases {
             let err = Config::from_pairs([(*var, *value)]).unwrap_err();

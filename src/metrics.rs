@@ -16,6 +16,7 @@ pub const POLL_DURATION: &str = "ravan_watch_poll_duration_seconds";
 pub const AGENTS: &str = "ravan_watch_agents";
 pub const DATABASE_BYTES: &str = "ravan_watch_database_bytes";
 pub const OUTBOX_PRUNED: &str = "ravan_watch_outbox_pruned_total";
+pub const EVENTS_PRUNED: &str = "ravan_watch_events_pruned_total";
 pub const CYCLE_OVERRUNS: &str = "ravan_watch_cycle_overruns_total";
 pub const DISCOVERIES: &str = "ravan_watch_discoveries_total";
 pub const LEADER: &str = "ravan_watch_leader";
@@ -50,6 +51,10 @@ pub fn handle() -> &'static PrometheusHandle {
         metrics::describe_counter!(
             OUTBOX_PRUNED,
             "Delivered and failed outbox entries deleted after OUTBOX_RETENTION."
+        );
+        metrics::describe_counter!(
+            EVENTS_PRUNED,
+            "Events deleted after HISTORY_RETENTION."
         );
         metrics::describe_counter!(
             CYCLE_OVERRUNS,

@@ -35,6 +35,10 @@ use crate::store::{
 };
 use crate::tracker::{CycleSummary, Overrun, Thresholds};
 
+/// The least time between two polls of an agent that counts as a gap in polling (three
+/// intervals of the schedule count too, when longer): see [`crate::domain::history`].
+const MIN_POLLING_GAP: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 /// What a cycle did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CycleReport {
@@ -175,6 +179,14 @@ impl Monitor {
             .and_then(|s| s.next_after(polled.started_at))
             .and_then(|tick| (tick - Utc::now()).to_std().ok())
             .map(|left| tokio::time::Instant::now() + left);
+        // Polls further apart than this left the time between them unobserved (no process
+        // polled): the health intervals leave it out.
+        let gap = self
+            .schedule
+            .as_ref()
+            .and_then(|s| s.next_after(polled.started_at))
+            .map_or(MIN_POLLING_GAP, |tick| (tick - polled.started_at) * 3)
+            .max(MIN_POLLING_GAP);
         let mut results = futures::stream::iter(ids)
             .map(|id| async move {
                 let started = std::time::Instant::now();
@@ -244,12 +256,13 @@ impl Monitor {
                 .map(|a| (Alert::Agent(a), agent.destinations(&self.defaults)))
                 .collect();
             report.alerts.extend(alerts.iter().map(|(a, _)| a.clone()));
-            if !alerts.is_empty() || agent.state.differs_from(&saved) {
+            let health = agent.state.health_edge(&saved, gap);
+            if !alerts.is_empty() || health.is_some() || agent.state.differs_from(&saved) {
                 updates.push(AgentUpdate {
                     agent_id: agent.agent_id,
                     state: agent.state.clone(),
                     alerts,
-                    health: agent.state.health_edge(&saved),
+                    health,
                 });
             }
             next.push(agent);

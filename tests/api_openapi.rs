@@ -35,6 +35,12 @@ fn documented_routes() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             "delete",
             vec!["204", "400", "401", "404"],
         ),
+        (
+            "/agents/{agent_id}/events",
+            "get",
+            vec!["200", "400", "401", "404"],
+        ),
+        ("/events", "get", vec!["200", "400", "401"]),
         ("/", "get", vec!["200", "400", "401"]),
         (
             "/status/{agent_id}",
@@ -92,7 +98,7 @@ async fn openapi_documents_every_route_with_its_schemas() {
             .as_array()
             .map(|s| s.to_vec())
             .unwrap_or_default();
-        if path.starts_with("/agents") {
+        if path.starts_with("/agents") || path.starts_with("/events") {
             assert_eq!(secured, vec![json!({"admin_token": []})], "{method} {path}");
             assert!(
                 responses["401"]["content"]["application/json"]["schema"]["$ref"]
@@ -147,6 +153,14 @@ async fn openapi_documents_every_route_with_its_schemas() {
     assert_eq!(
         ok_ref("get", "/readyz", "503").as_deref(),
         Some("#/components/schemas/Readiness")
+    );
+    assert_eq!(
+        ok_ref("get", "/events", "200").as_deref(),
+        Some("#/components/schemas/EventPage")
+    );
+    assert_eq!(
+        ok_ref("get", "/agents/{agent_id}/events", "200").as_deref(),
+        Some("#/components/schemas/EventPage")
     );
     assert!(doc["paths"]["/"]["get"]["responses"]["200"]["content"]["text/html"].is_object());
     assert!(
@@ -281,7 +295,7 @@ async fn every_documented_route_is_served() {
     for (path, method) in routes {
         let concrete = path.replace("{agent_id}", AGENT_A);
         let method: Method = method.to_uppercase().parse().unwrap();
-        let mut req = if path.starts_with("/agents") {
+        let mut req = if path.starts_with("/agents") || path.starts_with("/events") {
             app.authed(method.clone(), &concrete)
         } else {
             app.anon(method.clone(), &concrete)

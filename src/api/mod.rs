@@ -1,4 +1,5 @@
-//! The management HTTP API (axum): `/agents` to manage watched agents (bearer token), the status
+//! The management HTTP API (axum): `/agents` to manage watched agents and `/events` to read
+//! what happened to them (bearer token), the status
 //! page `/` (basic auth), and `/healthz`, `/readyz`, `/metrics`, `/openapi.json` (no auth).
 //! `serve` runs `axum::serve(listener, api::router(state))`.
 //!
@@ -36,6 +37,7 @@ use axum::routing::get;
 pub mod agents;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod hosts;
 pub mod openapi;
@@ -76,6 +78,8 @@ pub fn router(state: ApiState) -> Router {
                 .patch(agents::update_agent)
                 .delete(agents::delete_agent),
         )
+        .route("/agents/{agent_id}/events", get(events::agent_events))
+        .route("/events", get(events::list_events))
         // route_layer: only matched routes need the token, so an unknown path is a 404.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

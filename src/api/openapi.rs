@@ -9,7 +9,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, error, health, status_page};
+use super::{agents, error, events, health, status_page};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,8 @@ use super::{agents, error, health, status_page};
         agents::get_agent,
         agents::update_agent,
         agents::delete_agent,
+        events::agent_events,
+        events::list_events,
         status_page::status_page,
         status_page::agent_page,
         health::healthz,
@@ -35,6 +37,7 @@ use super::{agents, error, health, status_page};
     modifiers(&SecuritySchemes),
     tags(
         (name = "agents", description = "Watched agents (`Authorization: Bearer $ADMIN_TOKEN`)"),
+        (name = "events", description = "What happened, and what each destination did with it (`Authorization: Bearer $ADMIN_TOKEN`)"),
         (name = "status page", description = "HTML for people"),
         (name = "operations", description = "Probes, metrics and this document (no auth)"),
     )

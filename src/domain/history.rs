@@ -4,8 +4,10 @@
 //! Only *observed* time counts. An interval begins at an observation and ends at the poll that
 //! ended it: an observation of the other health (which begins the next interval), a failed poll
 //! (a 404 included), or the agent's removal. The open interval of an agent runs to its last
-//! poll, so time after a process stopped polling is not counted either. A steady agent's
-//! interval stays open and is never rewritten: uptime costs no per-poll write.
+//! poll, so time after a process stopped polling is not counted either; and when polling
+//! resumes after such a gap, the interval is closed at the poll before it and a new one opened
+//! (one write per agent and gap). A steady agent's interval stays open and is never rewritten:
+//! uptime costs no per-poll write.
 //!
 //! Muted time counts: a muted agent is still polled, and its health is known; a mute silences
 //! alerts, not observations.
@@ -21,12 +23,16 @@ pub struct HealthInterval {
     pub end: Option<DateTime<Utc>>,
 }
 
-/// What a poll did to an agent's intervals: close the open one at `at`, and open one of
-/// `healthy` there when the poll was an observation (`None`: a failed poll).
+/// What a poll did to an agent's intervals: close the open one at `closes_at`, and open one
+/// of `healthy` at `at` when the poll was an observation (`None`: a failed poll).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HealthEdge {
+    /// The poll's time.
     pub at: DateTime<Utc>,
     pub healthy: Option<bool>,
+    /// Where the open interval ends: `at`, or after a gap in polling (no process polled, e.g.
+    /// the service was down) the poll before the gap, so the gap is not observed time.
+    pub closes_at: DateTime<Utc>,
 }
 
 /// Percent of observed time healthy over the last day, week and 30 days; `None` where nothing

@@ -1,6 +1,6 @@
 //! One agent's machine: observations in, at most one alert out, by the rules in [`super`].
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{NOT_FOUND, Thresholds};
@@ -99,16 +99,24 @@ impl AgentState {
 
     /// What the poll that led from `before` to this state does to the agent's stored health
     /// intervals (see [`crate::domain::history`]): nothing while the observed health stays
-    /// the same, so a steady agent writes none. Every edge comes with a change that
-    /// [`AgentState::differs_from`] sees, so it never costs a write of its own.
-    pub fn health_edge(&self, before: &AgentState) -> Option<HealthEdge> {
+    /// the same, so a steady agent writes none. A change of observed health always comes with
+    /// a change [`AgentState::differs_from`] sees, so it costs no write of its own. The one
+    /// edge without one: polling resumed more than `gap` after the previous poll (no process
+    /// polled in between), which ends the open interval at that previous poll.
+    pub fn health_edge(&self, before: &AgentState, gap: TimeDelta) -> Option<HealthEdge> {
+        let at = self.last_checked_at?;
         let healthy = self.observed_health();
-        if healthy == before.observed_health() {
+        let was = before.observed_health();
+        let resumed = before
+            .last_checked_at
+            .filter(|prev| was.is_some() && at - *prev > gap);
+        if healthy == was && resumed.is_none() {
             return None;
         }
         Some(HealthEdge {
-            at: self.last_checked_at?,
+            at,
             healthy,
+            closes_at: resumed.unwrap_or(at),
         })
     }
 
@@ -376,12 +384,15 @@ mod tests {
                     s.record_observation(&agent(), &obs(st), at, &th, false);
                 }
             }
-            let edge = s.health_edge(&before);
+            let edge = s.health_edge(&before, TimeDelta::minutes(5));
             if edge.is_some() {
                 assert!(
                     s.differs_from(&before),
                     "an edge at minute {m} without a write"
                 );
+            }
+            if let Some(e) = edge {
+                assert_eq!(e.closes_at, e.at, "no gap: closes where it opens");
             }
             edges.extend(edge.map(|e| (m, e.healthy)));
         }
@@ -395,9 +406,40 @@ mod tests {
                 (9, Some(true)),
             ]
         );
-        for e in [s.health_edge(&s)] {
-            assert_eq!(e, None, "a steady agent has no edge");
-        }
+        assert_eq!(
+            s.health_edge(&s, TimeDelta::minutes(5)),
+            None,
+            "a steady agent has no edge"
+        );
+        // Steady, polled 3 min after the last poll (no gap), then 4 h later: the gap is cut
+        // out.
+        let before = s.clone();
+        s.record_observation(&agent(), &obs("active"), t(12), &th, false);
+        assert_eq!(
+            s.health_edge(&before, TimeDelta::minutes(5)),
+            None,
+            "within the gap"
+        );
+        let before = s.clone();
+        s.record_observation(&agent(), &obs("active"), t(250), &th, false);
+        assert_eq!(
+            s.health_edge(&before, TimeDelta::minutes(5)),
+            Some(HealthEdge {
+                at: t(250),
+                healthy: Some(true),
+                closes_at: t(12),
+            })
+        );
+        // A change after a gap: closes at the poll before the gap too.
+        let before = s.clone();
+        s.record_observation(&agent(), &obs("errored"), t(400), &th, false);
+        let e = s.health_edge(&before, TimeDelta::minutes(5)).unwrap();
+        assert_eq!((e.healthy, e.closes_at), (Some(false), t(250)));
+        // After failed polls there is nothing open: a gap changes nothing.
+        s.poll_failed("HTTP 500".into(), t(401));
+        let before = s.clone();
+        s.poll_failed("HTTP 500".into(), t(900));
+        assert_eq!(s.health_edge(&before, TimeDelta::minutes(5)), None);
     }
 
     use AgentAlertKind::*;

@@ -34,9 +34,10 @@ pub const LOCAL_HOOK: &str = "http://127.0.0.1:9000/hook/LOCALSECRET789";
 /// The secret part of each webhook URL here: no answer or log line may contain one.
 pub const SECRETS: [&str; 3] = ["SLACKSECRET123", "DISCORDSECRET456", "LOCALSECRET789"];
 /// The fields of an agent in every answer, as the contract lists them.
-pub const AGENT_KEYS: [&str; 10] = [
+pub const AGENT_KEYS: [&str; 11] = [
     "agent_id",
     "source",
+    "uptime",
     "name",
     "muted",
     "muted_until",
