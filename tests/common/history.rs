@@ -319,6 +319,7 @@ fn update(a: &Seeded, s: &Step, hooks: &[Webhook]) -> AgentUpdate {
         health: Some(HealthEdge {
             at: s.at,
             healthy: s.healthy,
+            closes_at: s.at,
         }),
     }
 }
