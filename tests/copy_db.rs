@@ -8,9 +8,10 @@ use std::process::Output;
 
 use chrono::{DateTime, Duration, Utc};
 use ravan_watch::domain::alert::MonitorAlertKind;
-use ravan_watch::domain::{Alert, Observation, Platform, Webhook};
+use ravan_watch::domain::{Alert, HealthEdge, Observation, Platform, Webhook};
 use ravan_watch::store::{
-    AgentUpdate, Fence, NewAgent, OutboxStatus, Polled, Snapshot, Source, Store, StoreError,
+    AgentUpdate, EventQuery, EventsAbout, Fence, NewAgent, OutboxStatus, Polled, Snapshot, Source,
+    Store, StoreError,
 };
 use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
 
@@ -115,7 +116,11 @@ async fn populate(url: &str) -> Store {
                 agent_id: id(A),
                 state: errored(cycle, at),
                 alerts: vec![(agent_down(A, None), vec![default_slack()])],
-                health: None,
+                // Unhealthy, a failed poll, healthy again: a closed interval and an open one.
+                health: Some(HealthEdge {
+                    at,
+                    healthy: [Some(false), None, Some(true)][cycle as usize],
+                }),
             },
             AgentUpdate {
                 agent_id: id(B),
@@ -124,7 +129,10 @@ async fn populate(url: &str) -> Store {
                     agent_down(B, Some("Sales")),
                     vec![own_slack(), own_discord()],
                 )],
-                health: None,
+                health: (cycle == 0).then_some(HealthEdge {
+                    at,
+                    healthy: Some(false),
+                }),
             },
         ];
         let monitor = MonitorState {
@@ -246,6 +254,13 @@ async fn copies_and_keeps_working(to: &str) {
     let outbox = source.outbox().await.unwrap();
     let dead = source.dead_webhooks().await.unwrap();
     let monitor = source.monitor_state().await.unwrap();
+    let every_event = EventQuery {
+        about: EventsAbout::All,
+        before: None,
+        limit: 1_000,
+    };
+    let events = source.events(&every_event).await.unwrap();
+    let intervals = source.health_intervals(noon()).await.unwrap();
     source.close().await;
 
     // What the snapshot holds: every kind of row the source has.
@@ -276,6 +291,33 @@ async fn copies_and_keeps_working(to: &str) {
             .any(|(e, f)| e.status == OutboxStatus::Pending && e.attempts == 1 && f.is_none())
     );
     assert_eq!(before.last_batch, 3);
+    // The history: an event per alert (also the monitor's), a delivery per entry in every
+    // outcome, each entry naming its event; closed and open intervals.
+    assert_eq!(before.events.len(), 7);
+    assert!(before.events.iter().any(|(e, _)| e.agent_id.is_none()));
+    assert!(before.events.iter().any(|(_, version)| version.is_some()));
+    assert_eq!(before.event_deliveries.len(), 10);
+    let outcomes: Vec<OutboxStatus> = before
+        .event_deliveries
+        .iter()
+        .map(|d| d.2.outcome)
+        .collect();
+    assert_eq!(outcomes, statuses, "each delivery as its entry");
+    assert!(before.outbox.iter().all(|(e, _)| e.event_id.is_some()));
+    assert_eq!(events.len(), 7);
+    assert_eq!(intervals.len(), 3);
+    assert!(
+        before
+            .health_intervals
+            .iter()
+            .any(|(_, _, i)| i.end.is_some())
+    );
+    assert!(
+        before
+            .health_intervals
+            .iter()
+            .any(|(_, _, i)| i.end.is_none())
+    );
     // As saved: the last poll's time is not merged into the state.
     let env = before
         .agents
@@ -303,6 +345,8 @@ async fn copies_and_keeps_working(to: &str) {
     assert_eq!(target.outbox().await.unwrap(), outbox);
     assert_eq!(target.dead_webhooks().await.unwrap(), dead);
     assert_eq!(target.monitor_state().await.unwrap(), monitor);
+    assert_eq!(target.events(&every_event).await.unwrap(), events);
+    assert_eq!(target.health_intervals(noon()).await.unwrap(), intervals);
     assert!(target.lease().await.unwrap().is_none(), "no leader copied");
 
     // The copy keeps working: batches, outbox ids and settings versions go on from the copied.
@@ -322,7 +366,10 @@ async fn copies_and_keeps_working(to: &str) {
                 agent_id: id(A),
                 state: errored(3, at),
                 alerts: vec![(agent_down(A, None), vec![default_slack()])],
-                health: None,
+                health: Some(HealthEdge {
+                    at,
+                    healthy: Some(false),
+                }),
             }],
             &MonitorState::default(),
             &[],
@@ -330,6 +377,22 @@ async fn copies_and_keeps_working(to: &str) {
         )
         .await
         .unwrap();
+    // Event, delivery and interval ids go on from the copied too.
+    let after = target.export().await.unwrap();
+    let max_event = before.events.iter().map(|(e, _)| e.id).max().unwrap();
+    let new_event = after.events.last().unwrap();
+    assert!(
+        new_event.0.id > max_event,
+        "event {} after {max_event}",
+        new_event.0.id
+    );
+    assert_eq!(after.event_deliveries.last().unwrap().1, new_event.0.id);
+    let max_interval = before.health_intervals.iter().map(|i| i.0).max().unwrap();
+    let new_interval = after.health_intervals.last().unwrap().0;
+    assert!(
+        new_interval > max_interval,
+        "interval {new_interval} after {max_interval}"
+    );
     let new: Vec<_> = target
         .outbox()
         .await
@@ -461,7 +524,7 @@ async fn import_is_all_or_nothing() {
     match target.import(&snapshot).await {
         Err(StoreError::NotEmpty(held)) => assert_eq!(
             held,
-            "4 agents, 1 unwatched agent, 10 outbox entries, 1 dead webhook"
+            "4 agents, 1 unwatched agent, 10 outbox entries, 1 dead webhook, 7 events"
         ),
         other => panic!("{other:?}"),
     }

@@ -10,18 +10,18 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
-use ravan_watch::domain::alert::Alert;
-use ravan_watch::domain::{AgentId, Observation};
+use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
+use ravan_watch::domain::{AgentId, HealthEdge, HealthInterval, Observation};
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::store::Fence;
 use ravan_watch::store::{
-    AgentPatch, AgentRecord, AgentUpdate, ListingApplied, NewAgent, OutboxStatus, Polled, Source,
-    Store, StoreError,
+    AgentPatch, AgentRecord, AgentUpdate, Event, EventQuery, EventsAbout, ListingApplied, NewAgent,
+    OutboxStatus, Polled, Routed, Source, Store, StoreError,
 };
 use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
 use sqlx::{Connection, Row};
 
-use common::alerts::{agent_down, noon as now, webhook};
+use common::alerts::{agent_down, monitor_alert, monitor_down, noon as now, webhook};
 use common::ids::{agent_id, id};
 use common::{AGENT_A as A, AGENT_B as B};
 
@@ -149,6 +149,15 @@ on_both_backends!(
     a_lease_held_is_refused_to_another_until_it_expires,
     a_renewal_keeps_the_term_and_a_release_frees_the_lease_at_once,
     a_write_fenced_by_an_old_term_is_refused_and_writes_nothing,
+    a_cycle_writes_one_event_per_alert_with_a_pending_delivery_per_webhook,
+    deliveries_follow_their_outbox_entries_and_outlive_them,
+    monitor_alerts_and_alerts_routed_nowhere_are_events_too,
+    health_edges_open_and_close_intervals_and_steady_commits_leave_them,
+    fenced_commits_and_removed_agents_write_no_event_and_no_interval,
+    events_come_newest_first_a_page_at_a_time,
+    watched_events_are_the_current_watchs_and_removal_deletes_intervals,
+    prune_history_deletes_old_events_and_closed_intervals_in_batches,
+    unreadable_history_is_an_error_naming_the_row,
 );
 
 /// A SQLite store on a temporary file, for the tests about SQLite itself.
@@ -2166,5 +2175,725 @@ mod postgres_only {
             other => panic!("imported into a database with a dead webhook: {other:?}"),
         }
         assert!(store.agents().await.unwrap().is_empty());
+    }
+}
+
+// ---------------------------------------------------------------- history (issue 15)
+
+/// Every event, newest first (a page large enough for these tests).
+async fn all_events(store: &Store, about: EventsAbout) -> Vec<Event> {
+    store
+        .events(&EventQuery {
+            about,
+            before: None,
+            limit: 1_000,
+        })
+        .await
+        .unwrap()
+}
+
+/// A commit of one agent's update, nothing else.
+async fn commit_update(
+    store: &Store,
+    fence: Fence,
+    update: AgentUpdate,
+) -> Result<usize, StoreError> {
+    store
+        .commit_cycle(fence, None, &[update], &MonitorState::default(), &[], now())
+        .await
+}
+
+/// An update of `agent` with `alerts` and the health edge `health`.
+fn update(agent: &str, alerts: Vec<Routed>, health: Option<HealthEdge>) -> AgentUpdate {
+    AgentUpdate {
+        agent_id: id(agent),
+        state: errored_state(),
+        alerts,
+        health,
+    }
+}
+
+fn edge(hours: i64, healthy: Option<bool>) -> HealthEdge {
+    HealthEdge {
+        at: now() + chrono::Duration::hours(hours),
+        healthy,
+    }
+}
+
+fn interval(healthy: bool, start: i64, end: Option<i64>) -> HealthInterval {
+    HealthInterval {
+        healthy,
+        start: now() + chrono::Duration::hours(start),
+        end: end.map(|h| now() + chrono::Duration::hours(h)),
+    }
+}
+
+/// How many rows `table` holds, read past the store.
+async fn count(db: &Db, table: &str) -> usize {
+    db.strings(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}"))
+        .await[0]
+        .parse()
+        .unwrap()
+}
+
+/// A cycle's alert is one event, written with the outbox entries: one pending delivery per
+/// webhook, the webhook masked (its secret never reaches the log), each entry naming it.
+async fn a_cycle_writes_one_event_per_alert_with_a_pending_delivery_per_webhook(db: Db) {
+    let store = db.open().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    let hooks = vec![hook("secret-one"), hook("secret-two")];
+    let written = commit_update(
+        &store,
+        Fence::Unchecked,
+        update(A, vec![(down(A), hooks)], None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(written, 2);
+
+    let events = all_events(&store, EventsAbout::All).await;
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    let added = store.agent(id(A)).await.unwrap().unwrap().added_version;
+    assert_eq!(event.at, down(A).at());
+    assert_eq!(event.agent_id, Some(id(A)));
+    assert_eq!(event.kind, "down");
+    assert_eq!(
+        (event.from_status.as_deref(), event.to_status.as_deref()),
+        (Some("active"), Some("errored"))
+    );
+    assert_eq!(event.summary, down(A).summary());
+    assert_eq!(event.deliveries.len(), 2);
+    for d in &event.deliveries {
+        assert_eq!(d.platform, Platform::Slack);
+        assert_eq!(d.webhook, "https://hooks.slack.com/services/T/B/***");
+        assert_eq!(
+            (d.outcome, d.at, d.error.as_deref()),
+            (OutboxStatus::Pending, None, None)
+        );
+    }
+    let stored = db.strings("SELECT webhook FROM event_deliveries").await;
+    assert_eq!(stored.len(), 2);
+    assert!(
+        stored.iter().all(|w| !w.contains("secret")),
+        "the secret is stored: {stored:?}"
+    );
+    let versions = db
+        .strings("SELECT CAST(agent_version AS TEXT) FROM events")
+        .await;
+    assert_eq!(versions, vec![added.to_string()]);
+    let outbox = store.outbox().await.unwrap();
+    assert!(
+        outbox.iter().all(|e| e.event_id == Some(event.id)),
+        "{outbox:?}"
+    );
+}
+
+/// A delivery moves with its outbox entry's marks, and stays after the outbox forgets it.
+async fn deliveries_follow_their_outbox_entries_and_outlive_them(db: Db) {
+    let store = db.open().await;
+    store
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[],
+            &MonitorState::default(),
+            &[(down(A), vec![hook("a"), hook("b"), hook("c")])],
+            now(),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<i64> = store.outbox().await.unwrap().iter().map(|e| e.id).collect();
+    let later = now() + chrono::Duration::minutes(5);
+    store
+        .schedule_retry(Fence::Unchecked, &ids[..2], "HTTP 503", later)
+        .await
+        .unwrap();
+    let deliveries = all_events(&store, EventsAbout::All).await[0]
+        .deliveries
+        .clone();
+    for d in &deliveries[..2] {
+        assert_eq!(
+            (d.outcome, d.at, d.error.as_deref()),
+            (OutboxStatus::Pending, None, Some("HTTP 503"))
+        );
+    }
+    assert_eq!(deliveries[2].error, None);
+
+    store
+        .mark_delivered(Fence::Unchecked, &ids[..1], later)
+        .await
+        .unwrap();
+    store
+        .mark_failed(Fence::Unchecked, &ids[1..2], "HTTP 404: no_service", later)
+        .await
+        .unwrap();
+    let deliveries = all_events(&store, EventsAbout::All).await[0]
+        .deliveries
+        .clone();
+    assert_eq!(
+        deliveries
+            .iter()
+            .map(|d| (d.outcome, d.at, d.error.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![
+            (OutboxStatus::Delivered, Some(later), None),
+            (
+                OutboxStatus::Failed,
+                Some(later),
+                Some("HTTP 404: no_service")
+            ),
+            (OutboxStatus::Pending, None, None),
+        ]
+    );
+
+    let pruned = store
+        .prune_outbox(
+            later + chrono::Duration::days(30),
+            Duration::from_secs(60),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    assert_eq!(store.outbox().await.unwrap().len(), 1);
+    assert_eq!(
+        all_events(&store, EventsAbout::All).await[0].deliveries,
+        deliveries,
+        "deliveries outlive their outbox entries"
+    );
+}
+
+/// The monitor's alerts are events about no agent; an alert routed nowhere is still an event,
+/// without deliveries.
+async fn monitor_alerts_and_alerts_routed_nowhere_are_events_too(db: Db) {
+    let store = db.open().await;
+    let written = store
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[],
+            &MonitorState::default(),
+            &[
+                (monitor_down("every poll fails"), vec![hook("m")]),
+                (down(A), vec![]),
+            ],
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    let monitor = all_events(&store, EventsAbout::Monitor).await;
+    assert_eq!(monitor.len(), 1);
+    assert_eq!(monitor[0].agent_id, None);
+    assert_eq!(monitor[0].kind, "monitor_down");
+    assert_eq!(
+        (monitor[0].from_status.clone(), monitor[0].to_status.clone()),
+        (None, None)
+    );
+    assert_eq!(
+        monitor[0].summary,
+        monitor_down("every poll fails").summary()
+    );
+    assert_eq!(monitor[0].deliveries.len(), 1);
+    let about_a = all_events(&store, EventsAbout::Agent(id(A))).await;
+    assert_eq!(about_a.len(), 1);
+    assert!(about_a[0].deliveries.is_empty());
+    assert_eq!(all_events(&store, EventsAbout::All).await.len(), 2);
+    assert_eq!(
+        db.strings("SELECT CAST(COUNT(*) AS TEXT) FROM events WHERE agent_id IS NULL")
+            .await,
+        vec!["1"]
+    );
+}
+
+/// The id and end of every interval row, read past the store.
+async fn interval_rows(db: &Db) -> Vec<String> {
+    db.strings(
+        "SELECT CAST(id AS TEXT) || ':' || CAST(COALESCE(ended_at, -1) AS TEXT)
+         FROM health_intervals ORDER BY id",
+    )
+    .await
+}
+
+/// An edge closes the open interval and opens one of the health observed; a failed poll only
+/// closes; a commit without an edge leaves the rows alone.
+async fn health_edges_open_and_close_intervals_and_steady_commits_leave_them(db: Db) {
+    let store = db.open().await;
+    store.ensure_agents(&[id(A), id(B)], now()).await.unwrap();
+    let long_ago = now() - chrono::Duration::days(365);
+    commit_update(
+        &store,
+        Fence::Unchecked,
+        update(A, vec![], Some(edge(0, Some(true)))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store
+            .agent_health_intervals(&id(A), long_ago)
+            .await
+            .unwrap(),
+        vec![interval(true, 0, None)]
+    );
+    commit_update(
+        &store,
+        Fence::Unchecked,
+        update(A, vec![], Some(edge(2, Some(false)))),
+    )
+    .await
+    .unwrap();
+    let two = vec![interval(true, 0, Some(2)), interval(false, 2, None)];
+    assert_eq!(
+        store
+            .agent_health_intervals(&id(A), long_ago)
+            .await
+            .unwrap(),
+        two
+    );
+
+    let rows = interval_rows(&db).await;
+    let mut steady = update(A, vec![], None);
+    steady.state.health_streak = 7;
+    commit_update(&store, Fence::Unchecked, steady)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .agent(id(A))
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .health_streak,
+        7
+    );
+    assert_eq!(interval_rows(&db).await, rows, "no interval row written");
+
+    commit_update(
+        &store,
+        Fence::Unchecked,
+        update(A, vec![], Some(edge(3, None))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store
+            .agent_health_intervals(&id(A), long_ago)
+            .await
+            .unwrap(),
+        vec![interval(true, 0, Some(2)), interval(false, 2, Some(3))],
+        "a failed poll closes and opens nothing"
+    );
+    commit_update(
+        &store,
+        Fence::Unchecked,
+        update(B, vec![], Some(edge(1, Some(true)))),
+    )
+    .await
+    .unwrap();
+    // Since 2 h: the interval that ended then is not shown.
+    let since = now() + chrono::Duration::hours(2);
+    assert_eq!(
+        store.health_intervals(since).await.unwrap(),
+        vec![
+            (id(A), interval(false, 2, Some(3))),
+            (id(B), interval(true, 1, None)),
+        ]
+    );
+    assert_eq!(
+        store.agent_health_intervals(&id(A), since).await.unwrap(),
+        vec![interval(false, 2, Some(3))]
+    );
+    assert_eq!(store.health_intervals(long_ago).await.unwrap().len(), 3);
+}
+
+/// A commit fenced by an old term, and the updates of an agent removed (or removed and added
+/// again) while its cycle ran, write no event, no delivery and no interval.
+async fn fenced_commits_and_removed_agents_write_no_event_and_no_interval(db: Db) {
+    let store = db.open().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    let ttl = Duration::from_secs(60);
+    let old = store.claim_lease("a", None, ttl).await.unwrap().unwrap();
+    store.release_lease("a", old).await.unwrap();
+    store.claim_lease("b", None, ttl).await.unwrap().unwrap();
+    let alerting = || {
+        update(
+            A,
+            vec![(down(A), vec![hook("x")])],
+            Some(edge(0, Some(false))),
+        )
+    };
+    assert!(is_fenced(
+        commit_update(&store, Fence::Term(old), alerting()).await,
+        old
+    ));
+    assert!(all_events(&store, EventsAbout::All).await.is_empty());
+    assert_eq!(count(&db, "event_deliveries").await, 0);
+    assert_eq!(count(&db, "health_intervals").await, 0);
+
+    // Removed and added again after the cycle read the agents.
+    let version = store.settings_version().await.unwrap();
+    store.delete_agent(id(A), now()).await.unwrap();
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    assert_eq!(commit_polled(&store, version, now(), alerting()).await, 0);
+    // Removed.
+    store.delete_agent(id(A), now()).await.unwrap();
+    assert_eq!(
+        commit_update(&store, Fence::Unchecked, alerting())
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(all_events(&store, EventsAbout::All).await.is_empty());
+    assert_eq!(count(&db, "health_intervals").await, 0);
+
+    // A fenced mark leaves the delivery as it was.
+    store
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &[],
+            &MonitorState::default(),
+            &[(down(A), vec![hook("x")])],
+            now(),
+        )
+        .await
+        .unwrap();
+    let entry = store.outbox().await.unwrap()[0].id;
+    assert!(is_fenced(
+        store
+            .mark_delivered(Fence::Term(old), &[entry], now())
+            .await,
+        old
+    ));
+    assert!(is_fenced(
+        store
+            .mark_failed(Fence::Term(old), &[entry], "x", now())
+            .await,
+        old
+    ));
+    assert!(is_fenced(
+        store
+            .schedule_retry(Fence::Term(old), &[entry], "x", now())
+            .await,
+        old
+    ));
+    let d = &all_events(&store, EventsAbout::All).await[0].deliveries[0];
+    assert_eq!(
+        (d.outcome, d.error.as_deref()),
+        (OutboxStatus::Pending, None)
+    );
+}
+
+/// Pages: newest first, `before` the last id seen, at most `limit`; each event with its own
+/// deliveries.
+async fn events_come_newest_first_a_page_at_a_time(db: Db) {
+    let store = db.open().await;
+    for i in 0..5 {
+        let hooks: Vec<Webhook> = (0..i % 3).map(|k| hook(&format!("h{i}-{k}"))).collect();
+        store
+            .commit_cycle(
+                Fence::Unchecked,
+                None,
+                &[],
+                &MonitorState::default(),
+                &[(monitor_down(&format!("reason {i}")), hooks)],
+                now(),
+            )
+            .await
+            .unwrap();
+    }
+    let page = async |before: Option<i64>, limit: u32| {
+        store
+            .events(&EventQuery {
+                about: EventsAbout::All,
+                before,
+                limit,
+            })
+            .await
+            .unwrap()
+    };
+    let all = page(None, 100).await;
+    assert_eq!(all.len(), 5);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    for (n, e) in all.iter().enumerate() {
+        let i = 4 - n;
+        assert_eq!(e.summary, monitor_down(&format!("reason {i}")).summary());
+        assert_eq!(e.deliveries.len(), i % 3, "event {i}'s own deliveries");
+    }
+    let first = page(None, 2).await;
+    assert_eq!(first, all[..2]);
+    let second = page(Some(first[1].id), 2).await;
+    assert_eq!(second, all[2..4]);
+    let third = page(Some(second[1].id), 2).await;
+    assert_eq!(third, all[4..]);
+    assert!(page(Some(third[0].id), 2).await.is_empty());
+    assert!(page(None, 0).await.is_empty());
+}
+
+/// `Watched` shows the agent as watched now; `Agent` and `All` every event, also from an
+/// earlier watch. Removal (over the API or by watch-all) deletes the intervals, not the events.
+async fn watched_events_are_the_current_watchs_and_removal_deletes_intervals(db: Db) {
+    let store = db.open().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    commit_update(
+        &store,
+        Fence::Unchecked,
+        update(
+            A,
+            vec![(down(A), vec![hook("x")])],
+            Some(edge(0, Some(false))),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        all_events(&store, EventsAbout::Watched(id(A))).await.len(),
+        1
+    );
+    store.delete_agent(id(A), now()).await.unwrap();
+    assert_eq!(
+        count(&db, "health_intervals").await,
+        0,
+        "intervals go with the agent"
+    );
+    assert!(
+        store
+            .agent_health_intervals(&id(A), now() - chrono::Duration::days(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        all_events(&store, EventsAbout::Watched(id(A)))
+            .await
+            .is_empty(),
+        "not watched"
+    );
+    assert_eq!(
+        all_events(&store, EventsAbout::Agent(id(A))).await.len(),
+        1,
+        "events stay"
+    );
+
+    store
+        .insert_agent(id(A), &NewAgent::default(), now())
+        .await
+        .unwrap();
+    let recovered = Alert::Agent(common::alerts::agent_alert(
+        AgentAlertKind::Recovered,
+        A,
+        None,
+        ("errored", "active"),
+        now() + chrono::Duration::hours(1),
+    ));
+    commit_update(
+        &store,
+        Fence::Unchecked,
+        update(A, vec![(recovered, vec![])], None),
+    )
+    .await
+    .unwrap();
+    let watched = all_events(&store, EventsAbout::Watched(id(A))).await;
+    assert_eq!(
+        watched.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["recovered"]
+    );
+    let every = all_events(&store, EventsAbout::Agent(id(A))).await;
+    assert_eq!(
+        every.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["recovered", "down"]
+    );
+    assert_eq!(all_events(&store, EventsAbout::All).await, every);
+    assert!(
+        all_events(&store, EventsAbout::Agent(id(B)))
+            .await
+            .is_empty()
+    );
+
+    // Watch-all unwatching a discovered agent deletes its intervals too.
+    apply(&store, &[(B, "b")]).await;
+    commit_update(
+        &store,
+        Fence::Unchecked,
+        update(B, vec![], Some(edge(0, Some(true)))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&db, "health_intervals").await, 1);
+    apply(&store, &[]).await;
+    let removed = apply(&store, &[]).await.removed;
+    assert_eq!(removed, vec![id(B)]);
+    assert_eq!(count(&db, "health_intervals").await, 0);
+}
+
+/// Events older than the retention go with their deliveries, and closed intervals that ended
+/// before it; open intervals and recent rows stay. In batches, however many there are.
+async fn prune_history_deletes_old_events_and_closed_intervals_in_batches(db: Db) {
+    let store = db.open().await;
+    store.ensure_agents(&[id(A), id(B)], now()).await.unwrap();
+    let day = chrono::Duration::days(1);
+    for d in 1..=10 {
+        let alert = Alert::Monitor(monitor_alert(MonitorAlertKind::Down, "x", now() - day * d));
+        store
+            .commit_cycle(
+                Fence::Unchecked,
+                None,
+                &[],
+                &MonitorState::default(),
+                &[(alert, vec![hook("a"), hook("b")])],
+                now(),
+            )
+            .await
+            .unwrap();
+    }
+    for (days, healthy) in [(10, true), (8, false), (6, true), (3, false)] {
+        let edge = HealthEdge {
+            at: now() - day * days,
+            healthy: Some(healthy),
+        };
+        commit_update(&store, Fence::Unchecked, update(A, vec![], Some(edge)))
+            .await
+            .unwrap();
+    }
+    let edge = HealthEdge {
+        at: now() - day * 20,
+        healthy: Some(true),
+    };
+    commit_update(&store, Fence::Unchecked, update(B, vec![], Some(edge)))
+        .await
+        .unwrap();
+    assert_eq!(count(&db, "health_intervals").await, 5);
+
+    let retention = Duration::from_secs(5 * 86_400);
+    let deleted = store.prune_history(now(), retention, 2).await.unwrap();
+    assert_eq!(deleted, 5, "the events of days 6 to 10");
+    let left = all_events(&store, EventsAbout::All).await;
+    assert_eq!(left.len(), 5);
+    assert!(left.iter().all(|e| e.at >= now() - day * 5));
+    assert!(left.iter().all(|e| e.deliveries.len() == 2));
+    assert_eq!(
+        count(&db, "event_deliveries").await,
+        10,
+        "theirs gone with them"
+    );
+    let long_ago = now() - day * 365;
+    assert_eq!(
+        store
+            .agent_health_intervals(&id(A), long_ago)
+            .await
+            .unwrap(),
+        vec![
+            HealthInterval {
+                healthy: true,
+                start: now() - day * 6,
+                end: Some(now() - day * 3),
+            },
+            HealthInterval {
+                healthy: false,
+                start: now() - day * 3,
+                end: None,
+            },
+        ]
+    );
+    assert_eq!(
+        store
+            .agent_health_intervals(&id(B), long_ago)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "open, however old"
+    );
+    assert_eq!(store.prune_history(now(), retention, 2).await.unwrap(), 0);
+    assert_eq!(count(&db, "health_intervals").await, 3);
+}
+
+/// A history row the code cannot read is an error naming the row, never a panic.
+async fn unreadable_history_is_an_error_naming_the_row(db: Db) {
+    let store = db.open().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    commit_update(
+        &store,
+        Fence::Unchecked,
+        update(
+            A,
+            vec![(down(A), vec![hook("x")])],
+            Some(edge(0, Some(true))),
+        ),
+    )
+    .await
+    .unwrap();
+    let unchecked = |table: &str, column: &str, sql: &str| {
+        if db.is_postgres() {
+            format!("ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_{column}_check; {sql}")
+        } else {
+            format!("PRAGMA ignore_check_constraints = ON; {sql}")
+        }
+    };
+    let cases = [
+        (
+            "UPDATE events SET kind = 'exploded'".to_owned(),
+            "event id 1",
+            "exploded",
+        ),
+        (
+            unchecked(
+                "event_deliveries",
+                "outcome",
+                "UPDATE event_deliveries SET outcome = 'lost'",
+            ),
+            "outbox_id 1",
+            "lost",
+        ),
+        (
+            unchecked(
+                "event_deliveries",
+                "platform",
+                "UPDATE event_deliveries SET platform = 'teams'",
+            ),
+            "outbox_id 1",
+            "teams",
+        ),
+    ];
+    for (sql, key, value) in cases {
+        assert_eq!(db.raw(&sql).await, 1, "{sql}");
+        match store
+            .events(&EventQuery {
+                about: EventsAbout::All,
+                before: None,
+                limit: 10,
+            })
+            .await
+        {
+            Err(StoreError::Corrupt(why)) => {
+                assert!(why.contains(key) && why.contains(value), "{sql}: {why}")
+            }
+            other => panic!("{sql}: not a corrupt row: {other:?}"),
+        }
+        db.raw("UPDATE events SET kind = 'down'").await;
+        db.raw("UPDATE event_deliveries SET outcome = 'pending', platform = 'slack'")
+            .await;
+    }
+    assert_eq!(
+        all_events(&store, EventsAbout::All).await.len(),
+        1,
+        "restored"
+    );
+
+    db.raw("UPDATE health_intervals SET started_at = 9223372036854775807")
+        .await;
+    for result in [
+        store.health_intervals(now()).await.map(|_| ()),
+        store
+            .agent_health_intervals(&id(A), now())
+            .await
+            .map(|_| ()),
+    ] {
+        match result {
+            Err(StoreError::Corrupt(why)) => assert!(why.contains("health interval id 1"), "{why}"),
+            other => panic!("not a corrupt row: {other:?}"),
+        }
     }
 }

@@ -1,13 +1,16 @@
 //! Moving to another database (`ravan-watch copy-db FROM TO`): everything the service stores,
 //! read from one backend as a [`Snapshot`] and written into another, empty one, as it was:
 //! the same ids, states, settings versions, pending alerts (with their attempts and batches)
-//! and finished deliveries. The lease is not copied: the new database starts without a leader.
+//! and finished deliveries, and the history (events with their deliveries, health intervals),
+//! all with their ids. The lease is not copied: the new database starts without a leader.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{AgentRecord, DeadWebhook, OutboxEntry, SettingsVersion, StoreError};
-use crate::domain::AgentId;
+use super::{
+    AgentRecord, DeadWebhook, Event, EventDelivery, OutboxEntry, SettingsVersion, StoreError,
+};
+use crate::domain::{AgentId, HealthInterval};
 use crate::tracker::MonitorState;
 
 #[async_trait]
@@ -16,7 +19,7 @@ pub trait CopyStore: Send + Sync {
     async fn export(&self) -> Result<Snapshot, StoreError>;
 
     /// Writes `snapshot` in one transaction; refuses ([`StoreError::NotEmpty`]) a database
-    /// that holds any agent, unwatched agent, outbox entry or dead webhook.
+    /// that holds any agent, unwatched agent, outbox entry, dead webhook or event.
     async fn import(&self, snapshot: &Snapshot) -> Result<(), StoreError>;
 }
 
@@ -36,6 +39,13 @@ pub struct Snapshot {
     /// The last batch number handed out.
     pub last_batch: i64,
     pub dead_webhooks: Vec<DeadWebhook>,
+    /// Every event, oldest first, without its deliveries (`event_deliveries`), with the agent
+    /// version it was written under.
+    pub events: Vec<(Event, Option<i64>)>,
+    /// Every event delivery as `(outbox_id, event_id, delivery)`, by outbox id.
+    pub event_deliveries: Vec<(i64, i64, EventDelivery)>,
+    /// Every health interval as `(id, agent, interval)`, by id.
+    pub health_intervals: Vec<(i64, AgentId, HealthInterval)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

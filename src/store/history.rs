@@ -71,7 +71,7 @@ pub enum EventsAbout {
 }
 
 /// One alert the tracker decided, and what each destination did with it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub id: i64,
     /// When the change happened (the alert's time).

@@ -94,4 +94,7 @@ pub struct OutboxEntry {
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The event this entry delivers ([`super::Event`]); `None` for entries queued before the
+    /// event log existed.
+    pub event_id: Option<i64>,
 }

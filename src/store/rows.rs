@@ -8,8 +8,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::Row;
 use url::Url;
 
-use super::{AgentRecord, DeadWebhook, OutboxEntry, OutboxStatus, Source, StoreError, corrupt};
-use crate::domain::{Platform, SecretUrl, Webhook};
+use super::{
+    AgentRecord, DeadWebhook, Event, EventDelivery, OutboxEntry, OutboxStatus, Source, StoreError,
+    corrupt,
+};
+use crate::domain::{AgentId, HealthInterval, Platform, SecretUrl, Webhook};
 use crate::tracker::AgentState;
 
 /// A row of either backend, read column by column; a column that does not decode is
@@ -159,12 +162,7 @@ pub(crate) fn platform(name: &str) -> Result<Platform, StoreError> {
 pub(crate) fn outbox_from_row(row: &impl StoredRow) -> Result<OutboxEntry, StoreError> {
     let read = || -> Result<OutboxEntry, StoreError> {
         let url = Url::parse(&row.text("url")?).map_err(|e| corrupt("url", e))?;
-        let status = match row.text("status")?.as_str() {
-            "pending" => OutboxStatus::Pending,
-            "delivered" => OutboxStatus::Delivered,
-            "failed" => OutboxStatus::Failed,
-            other => return Err(corrupt("status", format!("{other:?} is not a status"))),
-        };
+        let status = outbox_status(&row.text("status")?).map_err(|e| within(e, "status"))?;
         let attempts = row.int("attempts")?;
         Ok(OutboxEntry {
             id: row.int("id")?,
@@ -177,6 +175,7 @@ pub(crate) fn outbox_from_row(row: &impl StoredRow) -> Result<OutboxEntry, Store
             next_attempt_at: time(row, "next_attempt_at")?,
             last_error: row.optional_text("last_error")?,
             created_at: time(row, "created_at")?,
+            event_id: row.optional_int("event_id")?,
         })
     };
     let key = row
@@ -194,4 +193,112 @@ pub(crate) fn dead_webhook_from_row(row: &impl StoredRow) -> Result<DeadWebhook,
         reason: row.text("reason")?,
         since: time(row, "since").map_err(|e| within(e, "dead webhook"))?,
     })
+}
+
+fn outbox_status(name: &str) -> Result<OutboxStatus, StoreError> {
+    match name {
+        "pending" => Ok(OutboxStatus::Pending),
+        "delivered" => Ok(OutboxStatus::Delivered),
+        "failed" => Ok(OutboxStatus::Failed),
+        other => Err(StoreError::Corrupt(format!("{other:?} is not a status"))),
+    }
+}
+
+/// The kinds an event may have: every [`crate::domain::Alert::kind_name`].
+const EVENT_KINDS: &[&str] = &[
+    "down",
+    "changed",
+    "reminder",
+    "recovered",
+    "missing",
+    "found",
+    "monitor_down",
+    "monitor_recovered",
+];
+
+/// `e`, said to be about the row `what` of id `id` (`column` read as an integer).
+fn keyed(row: &impl StoredRow, what: &str, column: &str, e: StoreError) -> StoreError {
+    let key = row
+        .int(column)
+        .map(|id| format!("{what} {column} {id}"))
+        .unwrap_or_else(|_| format!("{what} (unreadable {column})"));
+    within(e, &key)
+}
+
+/// An event, without its deliveries (read apart: [`event_delivery_from_row`]).
+pub(crate) fn event_from_row(row: &impl StoredRow) -> Result<Event, StoreError> {
+    let read = || -> Result<Event, StoreError> {
+        let kind = row.text("kind")?;
+        if !EVENT_KINDS.contains(&kind.as_str()) {
+            return Err(corrupt("kind", format!("{kind:?} is not an event kind")));
+        }
+        Ok(Event {
+            id: row.int("id")?,
+            at: time(row, "at")?,
+            agent_id: row
+                .optional_text("agent_id")?
+                .map(|id| id.parse().map_err(|e| corrupt("agent_id", e)))
+                .transpose()?,
+            kind,
+            from_status: row.optional_text("from_status")?,
+            to_status: row.optional_text("to_status")?,
+            summary: row.text("summary")?,
+            deliveries: Vec::new(),
+        })
+    };
+    read().map_err(|e| keyed(row, "event", "id", e))
+}
+
+/// A delivery with the outbox entry it records and the event it belongs to:
+/// `(outbox_id, event_id, delivery)`.
+pub(crate) fn event_delivery_from_row(
+    row: &impl StoredRow,
+) -> Result<(i64, i64, EventDelivery), StoreError> {
+    let read = || -> Result<(i64, i64, EventDelivery), StoreError> {
+        let delivery = EventDelivery {
+            platform: platform(&row.text("platform")?)?,
+            webhook: row.text("webhook")?,
+            outcome: outbox_status(&row.text("outcome")?).map_err(|e| within(e, "outcome"))?,
+            at: optional_time(row, "at")?,
+            error: row.optional_text("error")?,
+        };
+        Ok((row.int("outbox_id")?, row.int("event_id")?, delivery))
+    };
+    read().map_err(|e| keyed(row, "event delivery", "outbox_id", e))
+}
+
+/// A health interval with its id and agent: `(id, agent, interval)`.
+pub(crate) fn health_interval_from_row(
+    row: &impl StoredRow,
+) -> Result<(i64, AgentId, HealthInterval), StoreError> {
+    let read = || -> Result<(i64, AgentId, HealthInterval), StoreError> {
+        let interval = HealthInterval {
+            healthy: row.flag("healthy")?,
+            start: time(row, "started_at")?,
+            end: optional_time(row, "ended_at")?,
+        };
+        let agent = row
+            .text("agent_id")?
+            .parse()
+            .map_err(|e| corrupt("agent_id", e))?;
+        Ok((row.int("id")?, agent, interval))
+    };
+    read().map_err(|e| keyed(row, "health interval", "id", e))
+}
+
+/// Gives each event (newest first, as read) its deliveries, oldest first.
+pub(crate) fn attach_deliveries(
+    mut events: Vec<Event>,
+    mut deliveries: Vec<(i64, i64, EventDelivery)>,
+) -> Vec<Event> {
+    deliveries.sort_by_key(|(outbox_id, _, _)| *outbox_id);
+    let mut by_event: std::collections::HashMap<i64, Vec<EventDelivery>> =
+        std::collections::HashMap::new();
+    for (_, event_id, delivery) in deliveries {
+        by_event.entry(event_id).or_default().push(delivery);
+    }
+    for event in &mut events {
+        event.deliveries = by_event.remove(&event.id).unwrap_or_default();
+    }
+    events
 }

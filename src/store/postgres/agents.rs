@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use url::Url;
 
+use super::history::forget_intervals;
 use super::lease::check_fence;
 use super::rows::{agent_from_row, column, text};
 use super::webhooks::revive;
@@ -188,6 +189,7 @@ impl AgentStore for PostgresStore {
         if result.rows_affected() == 0 {
             return Ok(false);
         }
+        forget_intervals(&mut tx, &id).await?;
         sqlx::query(
             "INSERT INTO unwatched_agents (agent_id, since) VALUES ($1, $2)
              ON CONFLICT (agent_id) DO UPDATE SET since = excluded.since",
@@ -264,6 +266,7 @@ impl AgentStore for PostgresStore {
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
+            forget_intervals(&mut tx, id).await?;
         }
         for id in &plan.count_absence {
             sqlx::query(

@@ -5,13 +5,15 @@ use async_trait::async_trait;
 use url::Url;
 
 use super::cycle::alert_columns;
+use super::history::status_name;
 use super::rows::{
-    column, dead_webhook_from_row, optional_time, outbox_from_row, saved_agent_from_row, text, time,
+    column, dead_webhook_from_row, event_delivery_from_row, event_from_row,
+    health_interval_from_row, optional_time, outbox_from_row, saved_agent_from_row, text, time,
 };
 use super::{
     PostgresStore, SETTINGS_VERSION, SettingsLock, lock_settings, millis, platform_name, to_json,
 };
-use crate::store::{CopyStore, MonitorRow, OutboxStatus, Snapshot, StoreError, corrupt};
+use crate::store::{CopyStore, Event, MonitorRow, Snapshot, StoreError, corrupt};
 
 #[async_trait]
 impl CopyStore for PostgresStore {
@@ -70,6 +72,24 @@ impl CopyStore for PostgresStore {
                 .iter()
                 .map(dead_webhook_from_row)
                 .collect::<Result<Vec<_>, StoreError>>()?;
+        let events = sqlx::query("SELECT * FROM events ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| Ok((event_from_row(row)?, column(row, "agent_version")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let event_deliveries = sqlx::query("SELECT * FROM event_deliveries ORDER BY outbox_id")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(event_delivery_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let health_intervals = sqlx::query("SELECT * FROM health_intervals ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(health_interval_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         tx.commit().await?;
         Ok(Snapshot {
             agents,
@@ -79,6 +99,9 @@ impl CopyStore for PostgresStore {
             outbox,
             last_batch,
             dead_webhooks,
+            events,
+            event_deliveries,
+            health_intervals,
         })
     }
 
@@ -89,7 +112,8 @@ impl CopyStore for PostgresStore {
             "SELECT 'agents' AS what, count(*) AS n FROM agents
              UNION ALL SELECT 'unwatched agents', count(*) FROM unwatched_agents
              UNION ALL SELECT 'outbox entries', count(*) FROM outbox
-             UNION ALL SELECT 'dead webhooks', count(*) FROM dead_webhooks",
+             UNION ALL SELECT 'dead webhooks', count(*) FROM dead_webhooks
+             UNION ALL SELECT 'events', count(*) FROM events",
         )
         .fetch_all(&mut *tx)
         .await?
@@ -217,11 +241,11 @@ impl CopyStore for PostgresStore {
             .collect();
         sqlx::query(
             "INSERT INTO outbox (id, batch, platform, url, agent_id, kind, alert, status, attempts,
-                 next_attempt_at, last_error, created_at, finished_at)
+                 next_attempt_at, last_error, created_at, finished_at, event_id)
              OVERRIDING SYSTEM VALUE
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                  $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::text[],
-                 $12::bigint[], $13::bigint[])",
+                 $12::bigint[], $13::bigint[], $14::bigint[])",
         )
         .bind(outbox.iter().map(|(e, _)| e.id).collect::<Vec<_>>())
         .bind(outbox.iter().map(|(e, _)| e.batch).collect::<Vec<_>>())
@@ -291,6 +315,7 @@ impl CopyStore for PostgresStore {
                 .map(|(_, finished)| finished.map(millis))
                 .collect::<Vec<_>>(),
         )
+        .bind(outbox.iter().map(|(e, _)| e.event_id).collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -300,6 +325,7 @@ impl CopyStore for PostgresStore {
         )
         .execute(&mut *tx)
         .await?;
+        import_history(&mut tx, snapshot).await?;
         sqlx::query("UPDATE outbox_batch_sequence SET last = $1 WHERE id = 1")
             .bind(snapshot.last_batch)
             .execute(&mut *tx)
@@ -321,14 +347,115 @@ impl CopyStore for PostgresStore {
     }
 }
 
-fn url_text(url: &Url) -> String {
-    url.as_str().to_owned()
+/// The history, with its ids (then each id sequence moves past them, as the outbox's does).
+async fn import_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    snapshot: &Snapshot,
+) -> Result<(), StoreError> {
+    let events = &snapshot.events;
+    let texts = |f: &dyn Fn(&Event) -> Option<String>| -> Vec<Option<String>> {
+        events.iter().map(|(e, _)| f(e)).collect()
+    };
+    sqlx::query(
+        "INSERT INTO events (id, at, agent_id, agent_version, kind, from_status, to_status,
+             summary)
+         OVERRIDING SYSTEM VALUE
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[],
+             $6::text[], $7::text[], $8::text[])",
+    )
+    .bind(events.iter().map(|(e, _)| e.id).collect::<Vec<_>>())
+    .bind(events.iter().map(|(e, _)| millis(e.at)).collect::<Vec<_>>())
+    .bind(texts(&|e| e.agent_id.map(|a| a.to_string())))
+    .bind(events.iter().map(|(_, v)| *v).collect::<Vec<_>>())
+    .bind(texts(&|e| Some(e.kind.clone())))
+    .bind(texts(&|e| e.from_status.clone()))
+    .bind(texts(&|e| e.to_status.clone()))
+    .bind(texts(&|e| Some(e.summary.clone())))
+    .execute(&mut **tx)
+    .await?;
+
+    let deliveries = &snapshot.event_deliveries;
+    sqlx::query(
+        "INSERT INTO event_deliveries (outbox_id, event_id, platform, webhook, outcome, at, error)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+             $6::bigint[], $7::text[])",
+    )
+    .bind(deliveries.iter().map(|d| d.0).collect::<Vec<_>>())
+    .bind(deliveries.iter().map(|d| d.1).collect::<Vec<_>>())
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| platform_name(d.2.platform))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.2.webhook.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| status_name(d.2.outcome))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.2.at.map(millis))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        deliveries
+            .iter()
+            .map(|d| d.2.error.clone())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+
+    let intervals = &snapshot.health_intervals;
+    sqlx::query(
+        "INSERT INTO health_intervals (id, agent_id, healthy, started_at, ended_at)
+         OVERRIDING SYSTEM VALUE
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bool[], $4::bigint[], $5::bigint[])",
+    )
+    .bind(intervals.iter().map(|i| i.0).collect::<Vec<_>>())
+    .bind(
+        intervals
+            .iter()
+            .map(|i| i.1.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind(intervals.iter().map(|i| i.2.healthy).collect::<Vec<_>>())
+    .bind(
+        intervals
+            .iter()
+            .map(|i| millis(i.2.start))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        intervals
+            .iter()
+            .map(|i| i.2.end.map(millis))
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut **tx)
+    .await?;
+
+    for table in ["events", "health_intervals"] {
+        sqlx::query(&format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                           coalesce(max(id), 1), max(id) IS NOT NULL)
+             FROM {table}"
+        ))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
-fn status_name(status: OutboxStatus) -> &'static str {
-    match status {
-        OutboxStatus::Pending => "pending",
-        OutboxStatus::Delivered => "delivered",
-        OutboxStatus::Failed => "failed",
-    }
+fn url_text(url: &Url) -> String {
+    url.as_str().to_owned()
 }

@@ -4,13 +4,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 
+use super::history::{apply_health_edges, next_ids};
 use super::lease::check_fence;
 use super::rows::{agent_from_row, column, read_agents, settings_from_row, text};
 use super::{
     PostgresStore, SETTINGS_VERSION, STATE_WRITE_CHUNK, SettingsLock, lock_settings, millis,
     platform_name, to_json,
 };
-use crate::domain::{Alert, Webhook};
+use crate::domain::{Alert, HealthEdge, Webhook};
 use crate::store::{
     AgentRecord, AgentUpdate, CycleStore, Fence, Polled, Routed, SettingsVersion, StoreError,
     Watched, corrupt,
@@ -91,6 +92,13 @@ impl CycleStore for PostgresStore {
                 written_states.insert(column::<String>(&row, "agent_id")?);
             }
         }
+        // Their health edges too: an interval is never written for an agent without its state.
+        let edges: Vec<(String, HealthEdge)> = agents
+            .iter()
+            .filter_map(|u| Some((u.agent_id.to_string(), u.health?)))
+            .filter(|(id, _)| written_states.contains(id))
+            .collect();
+        apply_health_edges(&mut tx, &edges).await?;
         let mut outbox = OutboxRows::default();
         for update in agents.iter().filter(|u| !u.alerts.is_empty()) {
             if !written_states.contains(&update.agent_id.to_string()) {
@@ -120,34 +128,65 @@ impl CycleStore for PostgresStore {
     }
 }
 
-/// A cycle's outbox entries, gathered to be written in one statement.
+/// A cycle's events and outbox entries, gathered to be written in a few statements: one per
+/// table, whatever the number of alerts.
 #[derive(Default)]
 struct OutboxRows {
     /// Whether the cycle queued any alert (even one without a destination): as on SQLite, that
     /// takes the cycle's batch number.
     any: bool,
+    /// One per alert.
+    events: EventRows,
+    /// One per (alert, destination): the index of its event in `events`.
+    event: Vec<usize>,
     platform: Vec<&'static str>,
     url: Vec<String>,
+    /// The URL masked, for the event log.
+    masked: Vec<String>,
     agent_id: Vec<Option<String>>,
     kind: Vec<String>,
     alert: Vec<String>,
 }
 
+/// The events of a cycle's alerts, column by column.
+#[derive(Default)]
+struct EventRows {
+    at: Vec<i64>,
+    agent_id: Vec<Option<String>>,
+    kind: Vec<&'static str>,
+    from_status: Vec<Option<String>>,
+    to_status: Vec<Option<String>>,
+    summary: Vec<String>,
+}
+
 impl OutboxRows {
     fn push(&mut self, alert: &Alert, hooks: &[Webhook]) {
         self.any = true;
+        let event = self.events.at.len();
+        let (from, to) = alert.statuses();
+        self.events.at.push(millis(alert.at()));
+        self.events
+            .agent_id
+            .push(alert.agent_id().map(ToString::to_string));
+        self.events.kind.push(alert.kind_name());
+        self.events.from_status.push(from.map(ToOwned::to_owned));
+        self.events.to_status.push(to.map(ToOwned::to_owned));
+        self.events.summary.push(alert.summary());
         let (agent_id, kind) = alert_columns(alert);
         let json = to_json(alert);
         for hook in hooks {
+            self.event.push(event);
             self.platform.push(platform_name(hook.platform));
             self.url.push(hook.url.expose().as_str().to_owned());
+            self.masked.push(hook.url.masked());
             self.agent_id.push(agent_id.clone());
             self.kind.push(kind.clone());
             self.alert.push(json.clone());
         }
     }
 
-    /// Writes the entries, in order, under the cycle's batch number; returns how many.
+    /// Writes the events, then the entries in order under the cycle's batch number, each with
+    /// its delivery; returns how many entries.
     async fn insert(
         self,
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -163,24 +202,62 @@ impl OutboxRows {
         )
         .fetch_one(&mut **tx)
         .await?;
+        // Ids taken first: each entry and delivery names its event's, and entries keep the
+        // order they were gathered in.
+        let event_ids = next_ids(tx, "events", self.events.at.len()).await?;
+        let e = self.events;
+        sqlx::query(
+            "INSERT INTO events (id, at, agent_id, agent_version, kind, from_status, to_status,
+                 summary)
+             SELECT u.id, u.at, u.agent_id, a.added_version, u.kind, u.from_status,
+                 u.to_status, u.summary
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::text[])
+                 AS u(id, at, agent_id, kind, from_status, to_status, summary)
+             LEFT JOIN agents a ON a.agent_id = u.agent_id",
+        )
+        .bind(&event_ids)
+        .bind(e.at)
+        .bind(e.agent_id)
+        .bind(e.kind)
+        .bind(e.from_status)
+        .bind(e.to_status)
+        .bind(e.summary)
+        .execute(&mut **tx)
+        .await?;
         let written = self.url.len();
         if written == 0 {
             return Ok(0);
         }
+        let ids = next_ids(tx, "outbox", written).await?;
+        let events: Vec<i64> = self.event.iter().map(|&i| event_ids[i]).collect();
         sqlx::query(
-            "INSERT INTO outbox (platform, url, agent_id, kind, alert, next_attempt_at, created_at, batch)
-             SELECT u.platform, u.url, u.agent_id, u.kind, u.alert, $6, $6, $7
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-                 WITH ORDINALITY AS u(platform, url, agent_id, kind, alert, n)
-             ORDER BY u.n",
+            "INSERT INTO outbox (id, platform, url, agent_id, kind, alert, next_attempt_at,
+                 created_at, batch, event_id)
+             SELECT u.id, u.platform, u.url, u.agent_id, u.kind, u.alert, $8, $8, $9, u.event_id
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::text[], $7::bigint[])
+                 AS u(id, platform, url, agent_id, kind, alert, event_id)",
         )
-        .bind(self.platform)
+        .bind(&ids)
+        .bind(&self.platform)
         .bind(self.url)
         .bind(self.agent_id)
         .bind(self.kind)
         .bind(self.alert)
+        .bind(&events)
         .bind(millis(now))
         .bind(batch)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO event_deliveries (outbox_id, event_id, platform, webhook)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[])",
+        )
+        .bind(&ids)
+        .bind(&events)
+        .bind(&self.platform)
+        .bind(self.masked)
         .execute(&mut **tx)
         .await?;
         Ok(written)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use url::Url;
 
+use super::history::forget_intervals;
 use super::lease::check_fence;
 use super::rows::{agent_from_row, column, text};
 use super::webhooks::revive;
@@ -184,6 +185,7 @@ impl AgentStore for SqliteStore {
         if result.rows_affected() == 0 {
             return Ok(false);
         }
+        forget_intervals(&mut tx, &id).await?;
         sqlx::query(
             "INSERT INTO unwatched_agents (agent_id, since) VALUES (?, ?)
              ON CONFLICT (agent_id) DO UPDATE SET since = excluded.since",
@@ -259,6 +261,7 @@ impl AgentStore for SqliteStore {
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
+            forget_intervals(&mut tx, id).await?;
         }
         for id in &plan.count_absence {
             sqlx::query(

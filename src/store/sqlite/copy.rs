@@ -5,12 +5,14 @@ use async_trait::async_trait;
 use futures::TryStreamExt;
 
 use super::cycle::outbox_columns;
+use super::history::status_name;
 use super::rows::{
-    column, dead_webhook_from_row, optional_time, outbox_from_row, saved_agent_from_row, text,
-    time, within,
+    column, dead_webhook_from_row, event_delivery_from_row, event_from_row,
+    health_interval_from_row, optional_time, outbox_from_row, saved_agent_from_row, text, time,
+    within,
 };
 use super::{SETTINGS_VERSION, SqliteStore, millis, platform_name, to_json};
-use crate::store::{CopyStore, MonitorRow, OutboxStatus, Snapshot, StoreError, corrupt};
+use crate::store::{CopyStore, MonitorRow, Snapshot, StoreError, corrupt};
 
 #[async_trait]
 impl CopyStore for SqliteStore {
@@ -88,6 +90,25 @@ impl CopyStore for SqliteStore {
                 .map(dead_webhook_from_row)
                 .collect::<Result<Vec<_>, _>>()?;
 
+        let events = sqlx::query("SELECT * FROM events ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| Ok((event_from_row(row)?, column(row, "agent_version")?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let event_deliveries = sqlx::query("SELECT * FROM event_deliveries ORDER BY outbox_id")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(event_delivery_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let health_intervals = sqlx::query("SELECT * FROM health_intervals ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(health_interval_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+
         tx.commit().await?;
         Ok(Snapshot {
             agents,
@@ -97,6 +118,9 @@ impl CopyStore for SqliteStore {
             outbox,
             last_batch,
             dead_webhooks,
+            events,
+            event_deliveries,
+            health_intervals,
         })
     }
 
@@ -172,8 +196,8 @@ impl CopyStore for SqliteStore {
             let (agent_id, kind) = outbox_columns(&entry.alert);
             sqlx::query(
                 "INSERT INTO outbox (id, platform, url, agent_id, kind, alert, status, attempts,
-                     next_attempt_at, last_error, created_at, finished_at, batch)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     next_attempt_at, last_error, created_at, finished_at, batch, event_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(entry.id)
             .bind(platform_name(entry.webhook.platform))
@@ -188,6 +212,55 @@ impl CopyStore for SqliteStore {
             .bind(millis(entry.created_at))
             .bind(finished_at.map(millis))
             .bind(entry.batch)
+            .bind(entry.event_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        // The history, with its ids too (AUTOINCREMENT goes on above them, as for the outbox).
+        for (event, agent_version) in &snapshot.events {
+            sqlx::query(
+                "INSERT INTO events (id, at, agent_id, agent_version, kind, from_status,
+                     to_status, summary)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(event.id)
+            .bind(millis(event.at))
+            .bind(event.agent_id.map(|a| a.to_string()))
+            .bind(agent_version)
+            .bind(&event.kind)
+            .bind(&event.from_status)
+            .bind(&event.to_status)
+            .bind(&event.summary)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (outbox_id, event_id, d) in &snapshot.event_deliveries {
+            sqlx::query(
+                "INSERT INTO event_deliveries (outbox_id, event_id, platform, webhook, outcome,
+                     at, error)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(outbox_id)
+            .bind(event_id)
+            .bind(platform_name(d.platform))
+            .bind(&d.webhook)
+            .bind(status_name(d.outcome))
+            .bind(d.at.map(millis))
+            .bind(&d.error)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (id, agent, interval) in &snapshot.health_intervals {
+            sqlx::query(
+                "INSERT INTO health_intervals (id, agent_id, healthy, started_at, ended_at)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(agent.to_string())
+            .bind(interval.healthy)
+            .bind(millis(interval.start))
+            .bind(interval.end.map(millis))
             .execute(&mut *tx)
             .await?;
         }
@@ -219,16 +292,8 @@ impl CopyStore for SqliteStore {
     }
 }
 
-fn status_name(status: OutboxStatus) -> &'static str {
-    match status {
-        OutboxStatus::Pending => "pending",
-        OutboxStatus::Delivered => "delivered",
-        OutboxStatus::Failed => "failed",
-    }
-}
-
 /// [`StoreError::NotEmpty`] saying what the database holds, unless it holds no agent, unwatched
-/// agent, outbox entry or dead webhook.
+/// agent, outbox entry, dead webhook or event.
 async fn refuse_unless_empty(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
 ) -> Result<(), StoreError> {
@@ -236,7 +301,8 @@ async fn refuse_unless_empty(
         "SELECT (SELECT COUNT(*) FROM agents) AS agents,
                 (SELECT COUNT(*) FROM unwatched_agents) AS unwatched,
                 (SELECT COUNT(*) FROM outbox) AS outbox,
-                (SELECT COUNT(*) FROM dead_webhooks) AS dead",
+                (SELECT COUNT(*) FROM dead_webhooks) AS dead,
+                (SELECT COUNT(*) FROM events) AS events",
     )
     .fetch_one(&mut **tx)
     .await?;
@@ -257,6 +323,7 @@ async fn refuse_unless_empty(
             "dead webhook",
             "dead webhooks",
         ),
+        (column::<i64>(&row, "events")?, "event", "events"),
     ];
     let said: Vec<String> = held
         .iter()

@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::Row;
 
+use super::history::{apply_health_edges, insert_delivery, insert_event};
 use super::lease::check_fence;
 use super::rows::{agent_from_row, read_agents, settings_from_row, text};
 use super::{SETTINGS_VERSION, STATE_WRITE_CHUNK, SqliteStore, millis, platform_name, to_json};
-use crate::domain::{Alert, Webhook};
+use crate::domain::{Alert, HealthEdge, Webhook};
 use crate::store::{
     AgentRecord, AgentUpdate, CycleStore, Fence, Polled, Routed, SettingsVersion, StoreError,
     Watched, corrupt,
@@ -94,6 +95,13 @@ impl CycleStore for SqliteStore {
                 written_states.insert(row.try_get::<String, _>(0)?);
             }
         }
+        // Their health edges too: an interval is never written for an agent without its state.
+        let edges: Vec<(String, HealthEdge)> = agents
+            .iter()
+            .filter_map(|u| Some((u.agent_id.to_string(), u.health?)))
+            .filter(|(id, _)| written_states.contains(id))
+            .collect();
+        apply_health_edges(&mut tx, &edges).await?;
         let mut batch = None;
         for update in agents.iter().filter(|u| !u.alerts.is_empty()) {
             if !written_states.contains(&update.agent_id.to_string()) {
@@ -157,11 +165,14 @@ pub(super) async fn insert_outbox(
     batch: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
+    // The alert's event first, also when it goes nowhere; then per destination the entry and
+    // its delivery, the entry's record in the event log.
+    let event = insert_event(tx, alert).await?;
     let (agent_id, kind) = outbox_columns(alert);
     for hook in hooks {
-        sqlx::query(
-            "INSERT INTO outbox (platform, url, agent_id, kind, alert, next_attempt_at, created_at, batch)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (platform, url, agent_id, kind, alert, next_attempt_at, created_at, batch, event_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(platform_name(hook.platform))
         .bind(hook.url.expose().as_str())
@@ -171,8 +182,10 @@ pub(super) async fn insert_outbox(
         .bind(millis(now))
         .bind(millis(now))
         .bind(batch)
-        .execute(&mut **tx)
+        .bind(event)
+        .fetch_one(&mut **tx)
         .await?;
+        insert_delivery(tx, id, event, hook).await?;
     }
     Ok(hooks.len())
 }

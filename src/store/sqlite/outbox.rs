@@ -5,11 +5,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::history::record_outcome;
 use super::lease::check_fence;
 use super::rows::outbox_from_row;
 use super::{SqliteStore, millis, platform_name, to_json};
 use crate::domain::Webhook;
-use crate::store::{Fence, OutboxEntry, OutboxStore, StoreError};
+use crate::store::{Fence, OutboxEntry, OutboxStatus, OutboxStore, StoreError};
 
 #[async_trait]
 impl OutboxStore for SqliteStore {
@@ -96,6 +97,7 @@ impl OutboxStore for SqliteStore {
         .bind(to_json(&ids))
         .execute(&mut *tx)
         .await?;
+        record_outcome(&mut tx, ids, Some((OutboxStatus::Delivered, now)), None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -118,6 +120,7 @@ impl OutboxStore for SqliteStore {
         .bind(to_json(&ids))
         .execute(&mut *tx)
         .await?;
+        record_outcome(&mut tx, ids, None, Some(error)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -139,6 +142,13 @@ impl OutboxStore for SqliteStore {
         .bind(millis(now))
         .bind(to_json(&ids))
         .execute(&mut *tx)
+        .await?;
+        record_outcome(
+            &mut tx,
+            ids,
+            Some((OutboxStatus::Failed, now)),
+            Some(reason),
+        )
         .await?;
         tx.commit().await?;
         Ok(())

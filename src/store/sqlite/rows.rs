@@ -6,7 +6,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 pub(super) use crate::store::rows::{
-    agent_from_row, dead_webhook_from_row, optional_time, outbox_from_row, saved_agent_from_row,
+    agent_from_row, attach_deliveries, dead_webhook_from_row, event_delivery_from_row,
+    event_from_row, health_interval_from_row, optional_time, outbox_from_row, saved_agent_from_row,
     settings_from_row, time, within,
 };
 use crate::store::{AgentRecord, StoreError, corrupt};
