@@ -10,7 +10,7 @@
 //! seeding every delivery is marked delivered, except one Discord delivery in three, marked
 //! failed, so nothing is left for a delivery worker to send. The monitor had one outage of its
 //! own (polling failed for 12 minutes, three days ago). Every polled agent was last checked
-//! 20 s before `now`.
+//! 20 s before `now`, in a cycle that went well.
 //!
 //! The cycles are hourly buckets: all changes of an hour are one commit, as a poll cycle would
 //! write them (each agent at most once a commit), oldest first, so events get ids in time
@@ -91,7 +91,8 @@ pub fn fleet(n: usize) -> Vec<Seeded> {
                 _ => format!("{} line {i:04}", TEAMS[i % TEAMS.len()]),
             };
             let events = match kind {
-                Kind::Flapping(k) => 2 * k,
+                // A down and a recovered alert an outage, one more outage for some.
+                Kind::Flapping(k) => 2 * (k + usize::from(i % 40 == 11)),
                 Kind::Down => 1,
                 _ => 0,
             };
@@ -300,9 +301,21 @@ pub async fn seed(store: &Store, n: usize, now: DateTime<Utc>) -> Vec<Seeded> {
     }
     for (hour, (agents, monitor)) in cycles {
         let at = DateTime::from_timestamp((hour + 1) * 3600 - 1, 0).unwrap();
-        commit(store, &agents, &monitor, at.min(checked)).await;
+        commit(
+            store,
+            &agents,
+            &monitor,
+            at.min(checked),
+            &MonitorState::default(),
+        )
+        .await;
     }
-    commit(store, &checks, &[], checked).await;
+    // The last cycle went well.
+    let good = MonitorState {
+        last_good_cycle_at: Some(checked),
+        ..MonitorState::default()
+    };
+    commit(store, &checks, &[], checked, &good).await;
     settle_outbox(store).await;
     fleet
 }
@@ -324,16 +337,15 @@ fn update(a: &Seeded, s: &Step, hooks: &[Webhook]) -> AgentUpdate {
     }
 }
 
-async fn commit(store: &Store, agents: &[AgentUpdate], monitor: &[Routed], at: DateTime<Utc>) {
+async fn commit(
+    store: &Store,
+    agents: &[AgentUpdate],
+    alerts: &[Routed],
+    at: DateTime<Utc>,
+    monitor: &MonitorState,
+) {
     store
-        .commit_cycle(
-            Fence::Unchecked,
-            None,
-            agents,
-            &MonitorState::default(),
-            monitor,
-            at,
-        )
+        .commit_cycle(Fence::Unchecked, None, agents, monitor, alerts, at)
         .await
         .unwrap();
 }
