@@ -320,7 +320,7 @@ async fn a_thousand_agents_with_a_month_of_history_stay_small_searchable_and_esc
         steady.contains("aria-label=\"Last 48 h: 48 h healthy\""),
         "{steady}"
     );
-    assert!(steady.contains(">100%</td>"), "{steady}");
+    assert!(steady.contains(">100%</div>"), "{steady}");
     let flapping = row(&html, &ids::agent_id(11));
     assert!(flapping.contains("h unhealthy"), "{flapping}");
     // Every name, escaped: in the HTML as askama writes it, in the DOM as text and never as
@@ -496,15 +496,15 @@ fn summary(html: &str) -> &str {
 
 /// The rows of the overview's table.
 fn rows(html: &str) -> usize {
-    html.matches("<tr id=\"agent-").count()
+    html.matches("<div id=\"agent-").count()
 }
 
 /// The HTML of one agent's row; panics if it is not on the page.
 fn row<'h>(html: &'h str, id: &str) -> &'h str {
     let start = html
-        .find(&format!("<tr id=\"agent-{id}\""))
+        .find(&format!("<div id=\"agent-{id}\""))
         .unwrap_or_else(|| panic!("no row for {id}"));
-    let end = start + html[start..].find("</tr>").unwrap();
+    let end = start + html[start..].find('\n').unwrap();
     &html[start..end]
 }
 
@@ -596,6 +596,6 @@ fn card_text(dom: &str, id: &str) -> String {
     let start = dom
         .find(&format!("id=\"agent-{id}\""))
         .unwrap_or_else(|| panic!("no row for {id}"));
-    let end = start + dom[start..].find("</tr>").unwrap();
+    let end = start + dom[start..].find('\n').unwrap();
     page_text(&dom[start..end])
 }

@@ -31,8 +31,10 @@ impl HealthFilter {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub health: Option<HealthFilter>,
-    /// Trimmed; `None` when empty.
+    /// The search as typed (trimmed); `None` when empty.
     pub q: Option<String>,
+    /// `q` in lower case, as it is compared.
+    needle: Option<String>,
 }
 
 impl Filter {
@@ -63,7 +65,8 @@ impl Filter {
                             format!("must be at most {MAX_QUERY_CHARS} characters"),
                         ));
                     }
-                    filter.q = (!q.is_empty()).then(|| q.to_lowercase());
+                    filter.q = (!q.is_empty()).then(|| q.to_owned());
+                    filter.needle = filter.q.as_deref().map(str::to_lowercase);
                 }
                 _ => {}
             }
@@ -74,7 +77,7 @@ impl Filter {
     /// Whether an agent of `health`, named `name`, with the id `id` is shown.
     pub fn matches(&self, health: HealthFilter, name: Option<&str>, id: &str) -> bool {
         self.health.is_none_or(|h| h == health)
-            && self.q.as_deref().is_none_or(|q| {
+            && self.needle.as_deref().is_none_or(|q| {
                 id.contains(q) || name.is_some_and(|n| n.to_lowercase().contains(q))
             })
     }
@@ -116,7 +119,7 @@ mod tests {
     fn health_and_search_are_read() {
         let f = Filter::parse(Some("health=unhealthy&q=Sales%20LINE")).unwrap();
         assert_eq!(f.health, Some(HealthFilter::Unhealthy));
-        assert_eq!(f.q.as_deref(), Some("sales line"));
+        assert_eq!(f.q.as_deref(), Some("Sales LINE"));
         assert!(f.matches(HealthFilter::Unhealthy, Some("The sales line"), ID));
         assert!(!f.matches(HealthFilter::Healthy, Some("The sales line"), ID));
         assert!(!f.matches(HealthFilter::Unhealthy, Some("Billing"), ID));
