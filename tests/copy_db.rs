@@ -120,6 +120,7 @@ async fn populate(url: &str) -> Store {
                 health: Some(HealthEdge {
                     at,
                     healthy: [Some(false), None, Some(true)][cycle as usize],
+                    closes_at: at,
                 }),
             },
             AgentUpdate {
@@ -132,6 +133,7 @@ async fn populate(url: &str) -> Store {
                 health: (cycle == 0).then_some(HealthEdge {
                     at,
                     healthy: Some(false),
+                    closes_at: at,
                 }),
             },
         ];
@@ -369,6 +371,7 @@ async fn copies_and_keeps_working(to: &str) {
                 health: Some(HealthEdge {
                     at,
                     healthy: Some(false),
+                    closes_at: at,
                 }),
             }],
             &MonitorState::default(),
