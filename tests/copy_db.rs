@@ -334,7 +334,7 @@ async fn copies_and_keeps_working(to: &str) {
     assert_eq!(
         stdout(&out).trim_end(),
         format!(
-            "copied 4 agents, 1 unwatched, 10 outbox entries (6 pending), 1 dead webhook from {from} to {}",
+            "copied 4 agents, 1 unwatched, 10 outbox entries (6 pending), 1 dead webhook, 7 events, 3 health intervals from {from} to {}",
             ravan_watch::domain::secret::masked_database_url(to)
         )
     );
