@@ -456,7 +456,7 @@ async fn health_intervals_follow_changes_not_polls_and_leave_out_a_gap_in_pollin
     };
     let (h5, h3) = (ago(5), ago(3));
     let version = store.settings_version().await.unwrap();
-    let mut state = AgentState {
+    let state = AgentState {
         last: Some(Observation {
             connection: Some(ravan_watch::domain::Connection::Private),
             status: "active".into(),
