@@ -120,6 +120,7 @@ async fn populate(url: &str) -> Store {
                 health: Some(HealthEdge {
                     at,
                     healthy: [Some(false), None, Some(true)][cycle as usize],
+                    closes_at: at,
                 }),
             },
             AgentUpdate {
@@ -132,6 +133,7 @@ async fn populate(url: &str) -> Store {
                 health: (cycle == 0).then_some(HealthEdge {
                     at,
                     healthy: Some(false),
+                    closes_at: at,
                 }),
             },
         ];
@@ -332,7 +334,7 @@ async fn copies_and_keeps_working(to: &str) {
     assert_eq!(
         stdout(&out).trim_end(),
         format!(
-            "copied 4 agents, 1 unwatched, 10 outbox entries (6 pending), 1 dead webhook from {from} to {}",
+            "copied 4 agents, 1 unwatched, 10 outbox entries (6 pending), 1 dead webhook, 7 events, 3 health intervals from {from} to {}",
             ravan_watch::domain::secret::masked_database_url(to)
         )
     );
@@ -369,6 +371,7 @@ async fn copies_and_keeps_working(to: &str) {
                 health: Some(HealthEdge {
                     at,
                     healthy: Some(false),
+                    closes_at: at,
                 }),
             }],
             &MonitorState::default(),

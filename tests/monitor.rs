@@ -410,3 +410,108 @@ async fn two_cycles_called_at_once_run_one_after_the_other() {
         arrivals.windows(2).map(|w| w[1] - w[0]).collect::<Vec<_>>()
     );
 }
+
+/// History through real cycles: a steady agent's cycles write no interval after its first, a
+/// change of health ends one run and begins the next, and polling that resumes after a gap (no
+/// process polled for hours) ends the open run at the poll before the gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_intervals_follow_changes_not_polls_and_leave_out_a_gap_in_polling() {
+    use ravan_watch::domain::{HealthEdge, HealthInterval, Observation};
+    use ravan_watch::store::{AgentUpdate, Fence, Polled};
+    use ravan_watch::tracker::{AgentState, MonitorState};
+
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    let id: AgentId = AGENT_A.parse().unwrap();
+    let (monitor, store) = monitor_watching(&ravan, &[AGENT_A.to_owned()], 4, 1).await;
+    let since = Utc::now() - chrono::TimeDelta::days(1);
+    let intervals = || async { store.agent_health_intervals(&id, since).await.unwrap() };
+    for _ in 0..3 {
+        monitor.run_cycle().await.unwrap();
+    }
+    let first = intervals().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(first[0].healthy && first[0].end.is_none());
+    ravan.set_status(AGENT_A, "errored", Some("token revoked"));
+    monitor.run_cycle().await.unwrap();
+    monitor.run_cycle().await.unwrap();
+    let two = intervals().await;
+    assert_eq!(two.len(), 2, "{two:?}");
+    assert_eq!(two[0].start, first[0].start);
+    assert_eq!(
+        two[0].end,
+        Some(two[1].start),
+        "one run ends where the next begins"
+    );
+    assert!(!two[1].healthy && two[1].end.is_none());
+
+    // Another agent, last polled 3 h ago by a process since gone.
+    let b: AgentId = "9b2c7a10-1d2e-4f3a-8b4c-5d6e7f809102".parse().unwrap();
+    ravan.set_status(&b.to_string(), "active", None);
+    store.ensure_agents(&[b], Utc::now()).await.unwrap();
+    // Whole milliseconds: what the store keeps.
+    let ago = |h| {
+        let t = Utc::now() - chrono::TimeDelta::hours(h);
+        chrono::DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap()
+    };
+    let (h5, h3) = (ago(5), ago(3));
+    let version = store.settings_version().await.unwrap();
+    let state = AgentState {
+        last: Some(Observation {
+            connection: Some(ravan_watch::domain::Connection::Private),
+            status: "active".into(),
+            connected: true,
+            accounts: vec![],
+        }),
+        observed_at: Some(h5),
+        last_checked_at: Some(h5),
+        health_streak: 1,
+        health_since: Some(h5),
+        status_streak: 1,
+        ..AgentState::default()
+    };
+    let polled = |at| {
+        Some(Polled {
+            version,
+            started_at: at,
+        })
+    };
+    let opened = AgentUpdate {
+        agent_id: b,
+        state: state.clone(),
+        alerts: vec![],
+        health: Some(HealthEdge {
+            at: h5,
+            healthy: Some(true),
+            closes_at: h5,
+        }),
+    };
+    let quiet = MonitorState::default();
+    store
+        .commit_cycle(Fence::Unchecked, polled(h5), &[opened], &quiet, &[], h5)
+        .await
+        .unwrap();
+    // Its steady cycles went on until 3 h ago, writing only when they began.
+    store
+        .commit_cycle(Fence::Unchecked, polled(h3), &[], &quiet, &[], h3)
+        .await
+        .unwrap();
+    // A new process (nothing cached) polls again now.
+    let fresh = test_monitor(&ravan, &store, 4, 1);
+    fresh.run_cycle().await.unwrap();
+    let b_runs = store.agent_health_intervals(&b, since).await.unwrap();
+    assert_eq!(b_runs.len(), 2, "{b_runs:?}");
+    assert_eq!(
+        b_runs[0],
+        HealthInterval {
+            healthy: true,
+            start: h5,
+            end: Some(h3)
+        },
+        "the open run ends at the last poll before the gap"
+    );
+    assert!(b_runs[1].healthy && b_runs[1].end.is_none());
+    assert!(b_runs[1].start > h3 + chrono::TimeDelta::minutes(170));
+    // A's run was not cut: its last poll was a moment ago.
+    assert_eq!(intervals().await, two);
+}

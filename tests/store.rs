@@ -2214,9 +2214,11 @@ fn update(agent: &str, alerts: Vec<Routed>, health: Option<HealthEdge>) -> Agent
 }
 
 fn edge(hours: i64, healthy: Option<bool>) -> HealthEdge {
+    let at = now() + chrono::Duration::hours(hours);
     HealthEdge {
-        at: now() + chrono::Duration::hours(hours),
+        at,
         healthy,
+        closes_at: at,
     }
 }
 
@@ -2506,6 +2508,23 @@ async fn health_edges_open_and_close_intervals_and_steady_commits_leave_them(db:
         vec![interval(false, 2, Some(3))]
     );
     assert_eq!(store.health_intervals(long_ago).await.unwrap().len(), 3);
+
+    // Polling resumed after a gap: B's open interval ends at the poll before it (5 h), and a
+    // new one begins at the poll after it (9 h).
+    let resumed = HealthEdge {
+        closes_at: now() + chrono::Duration::hours(5),
+        ..edge(9, Some(true))
+    };
+    commit_update(&store, Fence::Unchecked, update(B, vec![], Some(resumed)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .agent_health_intervals(&id(B), long_ago)
+            .await
+            .unwrap(),
+        vec![interval(true, 1, Some(5)), interval(true, 9, None)]
+    );
 }
 
 /// A commit fenced by an old term, and the updates of an agent removed (or removed and added
@@ -2752,6 +2771,7 @@ async fn prune_history_deletes_old_events_and_closed_intervals_in_batches(db: Db
         let edge = HealthEdge {
             at: now() - day * days,
             healthy: Some(healthy),
+            closes_at: now() - day * days,
         };
         commit_update(&store, Fence::Unchecked, update(A, vec![], Some(edge)))
             .await
@@ -2760,6 +2780,7 @@ async fn prune_history_deletes_old_events_and_closed_intervals_in_batches(db: Db
     let edge = HealthEdge {
         at: now() - day * 20,
         healthy: Some(true),
+        closes_at: now() - day * 20,
     };
     commit_update(&store, Fence::Unchecked, update(B, vec![], Some(edge)))
         .await

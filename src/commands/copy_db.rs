@@ -131,7 +131,8 @@ fn redacted(e: &StoreError, url: &str) -> String {
     redact_database_url(&line, url)
 }
 
-/// `copied 12 agents, 3 unwatched, 40 outbox entries (2 pending), 1 dead webhook from … to …`
+/// `copied 12 agents, 3 unwatched, 40 outbox entries (2 pending), 1 dead webhook, 20 events,
+/// 15 health intervals from … to …`
 pub fn summary(snapshot: &Snapshot, from: &str, to: &str) -> String {
     let pending = snapshot
         .outbox
@@ -139,7 +140,7 @@ pub fn summary(snapshot: &Snapshot, from: &str, to: &str) -> String {
         .filter(|(entry, _)| entry.status == OutboxStatus::Pending)
         .count();
     format!(
-        "copied {}, {} unwatched, {} ({pending} pending), {} from {} to {}",
+        "copied {}, {} unwatched, {} ({pending} pending), {}, {}, {} from {} to {}",
         count(snapshot.agents.len(), "agent", "agents"),
         snapshot.unwatched.len(),
         count(snapshot.outbox.len(), "outbox entry", "outbox entries"),
@@ -147,6 +148,12 @@ pub fn summary(snapshot: &Snapshot, from: &str, to: &str) -> String {
             snapshot.dead_webhooks.len(),
             "dead webhook",
             "dead webhooks"
+        ),
+        count(snapshot.events.len(), "event", "events"),
+        count(
+            snapshot.health_intervals.len(),
+            "health interval",
+            "health intervals"
         ),
         masked_database_url(from),
         masked_database_url(to),

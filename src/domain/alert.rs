@@ -83,6 +83,18 @@ pub enum Alert {
 }
 
 impl Alert {
+    /// Every [`Alert::kind_name`]: what a stored event's kind may be.
+    pub const KIND_NAMES: [&'static str; 8] = [
+        "down",
+        "changed",
+        "reminder",
+        "recovered",
+        "missing",
+        "found",
+        "monitor_down",
+        "monitor_recovered",
+    ];
+
     /// One line for the event log: the agent (name and id) or "Monitor", what happened and
     /// the change, e.g. `Sales line (3f25…): down, active → errored`. Plain text: pages and
     /// APIs escape it as they show it.
@@ -144,5 +156,60 @@ impl Alert {
                 MonitorAlertKind::Recovered => "monitor_recovered",
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// Every kind of alert has its name in [`Alert::KIND_NAMES`], and no two share one.
+    #[test]
+    fn kind_names_lists_every_kind() {
+        let at = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let agent = |kind| {
+            Alert::Agent(AgentAlert {
+                kind,
+                agent: AgentRef {
+                    id: "3f2504e0-4f89-11d3-9a0c-0305e82c3301".parse().unwrap(),
+                    name: None,
+                },
+                from: None,
+                to: "errored".into(),
+                connected: false,
+                accounts: vec![],
+                connection: None,
+                at,
+                unhealthy_since: at,
+            })
+        };
+        let monitor = |kind| {
+            Alert::Monitor(MonitorAlert {
+                kind,
+                reason: String::new(),
+                at,
+                since: at,
+            })
+        };
+        use AgentAlertKind as A;
+        let names: Vec<&str> = [
+            A::Down,
+            A::Changed,
+            A::Reminder,
+            A::Recovered,
+            A::Missing,
+            A::Found,
+        ]
+        .into_iter()
+        .map(agent)
+        .chain(
+            [MonitorAlertKind::Down, MonitorAlertKind::Recovered]
+                .into_iter()
+                .map(monitor),
+        )
+        .map(|a| a.kind_name())
+        .collect();
+        assert_eq!(names, Alert::KIND_NAMES);
     }
 }

@@ -204,18 +204,6 @@ fn outbox_status(name: &str) -> Result<OutboxStatus, StoreError> {
     }
 }
 
-/// The kinds an event may have: every [`crate::domain::Alert::kind_name`].
-const EVENT_KINDS: &[&str] = &[
-    "down",
-    "changed",
-    "reminder",
-    "recovered",
-    "missing",
-    "found",
-    "monitor_down",
-    "monitor_recovered",
-];
-
 /// `e`, said to be about the row `what` of id `id` (`column` read as an integer).
 fn keyed(row: &impl StoredRow, what: &str, column: &str, e: StoreError) -> StoreError {
     let key = row
@@ -229,7 +217,7 @@ fn keyed(row: &impl StoredRow, what: &str, column: &str, e: StoreError) -> Store
 pub(crate) fn event_from_row(row: &impl StoredRow) -> Result<Event, StoreError> {
     let read = || -> Result<Event, StoreError> {
         let kind = row.text("kind")?;
-        if !EVENT_KINDS.contains(&kind.as_str()) {
+        if !crate::domain::Alert::KIND_NAMES.contains(&kind.as_str()) {
             return Err(corrupt("kind", format!("{kind:?} is not an event kind")));
         }
         Ok(Event {

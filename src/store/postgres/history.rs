@@ -190,7 +190,12 @@ pub(super) async fn apply_health_edges(
          WHERE h.agent_id = u.id AND h.ended_at IS NULL",
     )
     .bind(edges.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>())
-    .bind(edges.iter().map(|(_, e)| millis(e.at)).collect::<Vec<_>>())
+    .bind(
+        edges
+            .iter()
+            .map(|(_, e)| millis(e.closes_at))
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut **tx)
     .await?;
     let opened: Vec<(String, bool, i64)> = edges

@@ -221,7 +221,7 @@ pub(super) async fn apply_health_edges(
         );
         let mut close = sqlx::query(&sql);
         for (id, edge) in chunk {
-            close = close.bind(id).bind(millis(edge.at));
+            close = close.bind(id).bind(millis(edge.closes_at));
         }
         close.execute(&mut **tx).await?;
 
