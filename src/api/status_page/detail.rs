@@ -235,3 +235,19 @@ fn kind(name: &str) -> (&'static str, &'static str) {
         _ => ("n", "other"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Alert;
+
+    #[test]
+    fn every_event_kind_has_words_and_a_colour() {
+        for name in Alert::KIND_NAMES {
+            let (class, words) = kind(name);
+            assert_ne!(words, "other", "{name} has no words");
+            assert!(["u", "h"].contains(&class), "{name}: {class}");
+        }
+        assert_eq!(kind("from_the_future"), ("n", "other"));
+    }
+}
