@@ -181,19 +181,24 @@ fn chromium(args: &[&str]) -> Duration {
     t.elapsed()
 }
 
-/// The database's files and rows per table.
+/// The database's files, and rows and bytes per table (with its indexes, from SQLite's
+/// `dbstat`, after a checkpoint so the WAL is in the file): what a month of history costs.
 async fn database_size(dir: &Path) {
+    let url = format!("sqlite://{}/state.db", dir.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&pool)
+        .await
+        .unwrap();
     let mut bytes = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         bytes += entry.metadata().unwrap().len();
     }
     println!(
-        "database after seeding: {:.1} MB (state.db with its WAL)",
+        "database after seeding: {:.2} MB (state.db, checkpointed)",
         bytes as f64 / 1e6
     );
-    let url = format!("sqlite://{}/state.db", dir.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let tables: Vec<String> = sqlx::query(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
          AND name NOT LIKE '_sqlx%' ORDER BY name",
@@ -204,13 +209,35 @@ async fn database_size(dir: &Path) {
     .iter()
     .map(|r| r.get(0))
     .collect();
+    let mut history = 0;
     for table in tables {
         let n: i64 = sqlx::query(&format!("SELECT count(*) FROM \"{table}\""))
             .fetch_one(&pool)
             .await
             .unwrap()
             .get(0);
-        println!("  {table:<24} {n:>8} rows");
+        // The table's pages and its indexes' (dbstat is compiled into sqlx's bundled SQLite).
+        let size: Option<i64> = sqlx::query(
+            "SELECT sum(d.pgsize) FROM dbstat d JOIN sqlite_master m ON m.name = d.name \
+             WHERE m.tbl_name = ?",
+        )
+        .bind(&table)
+        .fetch_one(&pool)
+        .await
+        .ok()
+        .and_then(|r| r.get(0));
+        let size = size.unwrap_or(0);
+        if ["events", "event_deliveries", "health_intervals"].contains(&table.as_str()) {
+            history += size;
+        }
+        println!(
+            "  {table:<24} {n:>8} rows {:>9.1} KiB with indexes",
+            size as f64 / 1024.0
+        );
     }
+    println!(
+        "history (events, event_deliveries, health_intervals) after the seeded month: {:.1} KiB",
+        history as f64 / 1024.0
+    );
     pool.close().await;
 }
