@@ -125,6 +125,7 @@ pub async fn list_events(
     query: Result<Query<EventsParams>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
     let Query(p) = query.map_err(bad_query)?;
+    let (limit, before) = (parse_limit(p.limit)?, parse_before(p.before)?);
     let about = match p.agent_id {
         None => EventsAbout::All,
         Some(raw) => EventsAbout::Agent(
@@ -132,7 +133,7 @@ pub async fn list_events(
                 .map_err(|_| ApiError::invalid_field("agent_id", "must be a UUID"))?,
         ),
     };
-    page(&state, about, p.limit, p.before).await
+    fetch(&state, about, limit, before).await
 }
 
 /// One watched agent's events since it was last added, newest first.
@@ -161,16 +162,6 @@ pub async fn agent_events(
         return Err(ApiError::agent_not_found(id));
     }
     fetch(&state, EventsAbout::Watched(id), limit, before).await
-}
-
-async fn page(
-    state: &ApiState,
-    about: EventsAbout,
-    limit: Option<String>,
-    before: Option<String>,
-) -> Result<Json<EventPage>, ApiError> {
-    let (limit, before) = (parse_limit(limit)?, parse_before(before)?);
-    fetch(state, about, limit, before).await
 }
 
 /// One page: one event more than asked is read, to know whether another page follows.

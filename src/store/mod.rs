@@ -82,6 +82,19 @@ impl StoreError {
     }
 }
 
+/// The time before which finished rows older than `retention` are deleted, in Unix
+/// milliseconds as stored; `i64::MIN` (nothing deleted) when the retention reaches past any
+/// representable time.
+pub(crate) fn retention_cutoff(
+    now: chrono::DateTime<chrono::Utc>,
+    retention: std::time::Duration,
+) -> i64 {
+    chrono::Duration::from_std(retention)
+        .ok()
+        .and_then(|r| now.checked_sub_signed(r))
+        .map_or(i64::MIN, |t| t.timestamp_millis())
+}
+
 /// A stored value that does not decode: the data is corrupt, and the error says where.
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))

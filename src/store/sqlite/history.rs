@@ -109,10 +109,7 @@ impl HistoryStore for SqliteStore {
         retention: Duration,
         batch: u32,
     ) -> Result<u64, StoreError> {
-        let cutoff = chrono::Duration::from_std(retention)
-            .ok()
-            .and_then(|r| now.checked_sub_signed(r))
-            .map_or(i64::MIN, millis);
+        let cutoff = crate::store::retention_cutoff(now, retention);
         let batch = batch.max(1);
         let mut deleted = 0;
         // A batch of events and their deliveries, in one short write: a delivery never

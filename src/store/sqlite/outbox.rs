@@ -160,10 +160,7 @@ impl OutboxStore for SqliteStore {
         retention: Duration,
         batch: u32,
     ) -> Result<u64, StoreError> {
-        let cutoff = chrono::Duration::from_std(retention)
-            .ok()
-            .and_then(|r| now.checked_sub_signed(r))
-            .map_or(i64::MIN, millis);
+        let cutoff = crate::store::retention_cutoff(now, retention);
         let mut deleted = 0;
         loop {
             let n = sqlx::query(
