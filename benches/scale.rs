@@ -31,7 +31,7 @@
 use std::future::Future;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -67,12 +67,35 @@ const DEFAULT_CYCLES: usize = 5;
 /// Processes per scenario and size, alternating bare and ravan-watch.
 const DEFAULT_ROUNDS: usize = 5;
 
-const TARGET_CPU_RATIO: f64 = 1.5;
+/// CPU per poll against the bare loop's at 1,000 and 10,000 agents (issue 16: no regression).
+const TARGET_CPU_RATIO: f64 = 1.3;
 /// CPU per poll on PostgreSQL against SQLite's (issue 14).
 const TARGET_PG_RATIO: f64 = 1.5;
 /// The PostgreSQL server the `poll-pg` scenario makes its databases on.
 const POSTGRES_VAR: &str = "RAVAN_WATCH_TEST_POSTGRES_URL";
-const TARGET_RSS_MIB: f64 = 64.0;
+/// Peak RSS at 10,000 agents (issue 16).
+const TARGET_RSS_MIB: f64 = 40.0;
+
+/// Small fleets on a 1 s schedule, each with its target CPU per poll against the bare loop's.
+const SMALL_SIZES: [(usize, f64); 2] = [(10, 3.0), (100, 1.5)];
+/// Peak RSS of the whole idle service at 100 agents.
+const TARGET_SMALL_RSS_MIB: f64 = 10.0;
+/// An empty cycle should cost less than this many polls (the bare loop's, at 100 agents).
+const TARGET_EMPTY_CYCLE_POLLS: f64 = 10.0;
+/// Seconds of a small fleet's measured window (`SCALE_WINDOW`), after the warm-up cycles.
+const DEFAULT_WINDOW_SECONDS: usize = 10;
+const WARM_UP_CYCLES: u64 = 2;
+/// Processes per small-fleet scenario and size (`SCALE_SMALL_ROUNDS`).
+const DEFAULT_SMALL_ROUNDS: usize = 3;
+/// Empty cycles run by hand for their fixed cost.
+const EMPTY_CYCLES: usize = 500;
+/// The growth scenario: agents, cycles in all, and the early and late spans compared.
+const GROWTH_AGENTS: usize = 100;
+const GROWTH_CYCLES: usize = 1_000;
+const GROWTH_SPAN: usize = 100;
+/// What the allocator may keep of late cycles' working memory beyond the early ones' before
+/// the growth counts as growth: well under a sample per poll (8 bytes × 80,000 polls).
+const GROWTH_RSS_SLACK_KIB: i64 = 256;
 const TARGET_MESSAGES: usize = 3;
 const TARGET_DELIVERY: Duration = Duration::from_secs(5);
 
@@ -423,6 +446,21 @@ fn parent() {
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_else(|| "unknown".into());
     let fake = FakeProcess::start();
+    let only = std::env::var("SCALE_ONLY").unwrap_or_default();
+    if only != "small" {
+        large_fleets(&fake, &load);
+    }
+    if only != "large" {
+        small_fleets(&fake, &load);
+    }
+    drop(fake);
+    println!();
+    println!("total benchmark time {}", fmt_duration(started.elapsed()));
+}
+
+/// 1,000 and 10,000 agents, cycles run by hand, against the bare loop; then the outage.
+fn large_fleets(fake: &FakeProcess, load: &str) {
+    let load = load.to_owned();
     let postgres = std::env::var(POSTGRES_VAR).is_ok_and(|v| !v.is_empty());
     let mut rows = Vec::new();
     let mut pg_rows = Vec::new();
@@ -441,7 +479,6 @@ fn parent() {
         rows.push((n, bare, watch));
     }
     let outage: OutageResult = run_child("outage", OUTAGE_AGENTS, fake.port);
-    drop(fake);
 
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cycles = rows
@@ -607,8 +644,129 @@ fn parent() {
         }
     );
     println!("  peak RSS {:.1} MiB", o.peak_rss_kib as f64 / 1024.0);
+}
+
+/// 10 and 100 agents polled every second by the whole service, against a bare loop polling
+/// as often; the idle service with no agents; an empty cycle by hand; growth over 1,000 cycles.
+fn small_fleets(fake: &FakeProcess, load: &str) {
+    let rounds = env_count("SCALE_SMALL_ROUNDS", DEFAULT_SMALL_ROUNDS);
+    let mut rows = Vec::new();
+    for (n, target) in SMALL_SIZES {
+        let (mut bare, mut watch) = (Vec::<Window>::new(), Vec::<Window>::new());
+        for _ in 0..rounds {
+            bare.push(run_child("bare-tick", n, fake.port));
+            watch.push(run_child("serve", n, fake.port));
+        }
+        rows.push((n, target, bare, watch));
+    }
+    let idle: Vec<Window> = (0..rounds)
+        .map(|_| run_child("serve", 0, fake.port))
+        .collect();
+    let empty: EmptyCycle = run_child("empty-cycle", 0, fake.port);
+    let growth: Growth = run_child("growth", GROWTH_AGENTS, fake.port);
+
+    let median_of = |ws: &[Window], f: fn(&Window) -> Duration| {
+        let xs: Vec<f64> = ws.iter().map(|w| f(w).as_secs_f64()).collect();
+        Duration::from_secs_f64(median(&xs))
+    };
+    let peak = |ws: &[Window]| {
+        ws.iter()
+            .map(|w| w.peak_rss_kib as f64 / 1024.0)
+            .fold(0.0, f64::max)
+    };
     println!();
-    println!("total benchmark time {}", fmt_duration(started.elapsed()));
+    println!(
+        "small fleets: POLL_SCHEDULE every second, the whole service as `serve` runs it (scheduler, leader lease, delivery worker, pruning, HTTP API), load average before the run {load}"
+    );
+    println!(
+        "CPU: all threads over {} whole cycles after {WARM_UP_CYCLES} warm-up cycles, median of {rounds} processes; peak RSS: VmHWM, the highest",
+        window_seconds()
+    );
+    println!();
+    println!(
+        "{:>7}  {:<13} {:>11} {:>12} {:>10}",
+        "agents", "", "CPU/poll", "CPU/second", "peak RSS"
+    );
+    for (n, _, bare, watch) in &rows {
+        for (agents, label, ws) in [
+            (n.to_string(), "bare loop", bare),
+            (String::new(), "ravan-watch", watch),
+        ] {
+            println!(
+                "{agents:>7}  {label:<13} {:>11} {:>12} {:>6.1} MiB",
+                fmt_duration(median_of(ws, Window::cpu_per_poll)),
+                fmt_duration(median_of(ws, Window::cpu_per_second)),
+                peak(ws)
+            );
+        }
+    }
+    println!(
+        "{:>7}  {:<13} {:>11} {:>12} {:>6.1} MiB",
+        0,
+        "ravan-watch",
+        "-",
+        fmt_duration(median_of(&idle, Window::cpu_per_second)),
+        peak(&idle)
+    );
+    println!();
+    println!("CPU/poll of each process, in the order they ran:");
+    for (n, _, bare, watch) in &rows {
+        let each = |ws: &Vec<Window>| {
+            let xs: Vec<String> = ws
+                .iter()
+                .map(|w| format!("{} ({} polls)", fmt_duration(w.cpu_per_poll()), w.polls))
+                .collect();
+            xs.join(", ")
+        };
+        println!("{n:>7}  bare loop     {}", each(bare));
+        println!("{:>7}  ravan-watch   {}", "", each(watch));
+    }
+    println!();
+    for (n, target, bare, watch) in &rows {
+        let ratio = median_of(watch, Window::cpu_per_poll).as_secs_f64()
+            / median_of(bare, Window::cpu_per_poll).as_secs_f64();
+        println!(
+            "{n:>6} agents, every second: CPU/poll ratio {ratio:.2}x (target <= {target}x) {}",
+            verdict(ratio <= *target)
+        );
+    }
+    let poll_100 = rows
+        .iter()
+        .find(|(n, ..)| *n == 100)
+        .map(|(_, _, bare, _)| median_of(bare, Window::cpu_per_poll))
+        .unwrap_or_default();
+    let cycle = Duration::from_secs_f64(empty.cpu_s / empty.cycles as f64);
+    let ten_polls = poll_100.mul_f64(TARGET_EMPTY_CYCLE_POLLS);
+    println!(
+        "     0 agents: an empty cycle (run_cycle by hand, mean of {}) costs {} of CPU; {TARGET_EMPTY_CYCLE_POLLS} polls of the bare loop at 100 agents cost {} (target: less) {}",
+        empty.cycles,
+        fmt_duration(cycle),
+        fmt_duration(ten_polls),
+        verdict(cycle < ten_polls)
+    );
+    println!(
+        "     0 agents: the idle service with no agents spends {} of CPU a second (one cycle a second, the lease renewed every 2 s, the other tasks idle)",
+        fmt_duration(median_of(&idle, Window::cpu_per_second))
+    );
+    if let Some((n, _, _, watch)) = rows.iter().find(|(n, ..)| *n == 100) {
+        println!(
+            "{n:>6} agents: the service's peak RSS {:.1} MiB (target <= {TARGET_SMALL_RSS_MIB} MiB) {}",
+            peak(watch),
+            verdict(peak(watch) <= TARGET_SMALL_RSS_MIB)
+        );
+    }
+    let g = &growth;
+    let grew_kib = g.late_rss_kib as i64 - g.early_rss_kib as i64;
+    println!(
+        "{:>6} agents, {GROWTH_CYCLES} cycles by hand: CPU/cycle {} over the first {GROWTH_SPAN}, {} over the last {GROWTH_SPAN} ({:.2}x); RSS {:.1} MiB after the first {GROWTH_SPAN}, {:+} KiB by the end (target: nothing grows) {}",
+        g.agents,
+        fmt_duration(Duration::from_secs_f64(g.early_cpu_s)),
+        fmt_duration(Duration::from_secs_f64(g.late_cpu_s)),
+        g.late_cpu_s / g.early_cpu_s,
+        g.early_rss_kib as f64 / 1024.0,
+        grew_kib,
+        verdict(grew_kib <= GROWTH_RSS_SLACK_KIB && g.late_cpu_s <= g.early_cpu_s * 1.2)
+    );
 }
 
 fn cpu_ratio(bare: &Runs, watch: &Runs) -> f64 {
@@ -654,6 +812,10 @@ fn child(args: &[String]) {
             serde_json::to_string(&runtime.block_on(poll(agents, &base, Backend::Postgres)))
         }
         "outage" => serde_json::to_string(&runtime.block_on(outage(agents, &base))),
+        "bare-tick" => serde_json::to_string(&runtime.block_on(bare_tick(agents, &base))),
+        "serve" => serde_json::to_string(&runtime.block_on(serve(agents, &base))),
+        "empty-cycle" => serde_json::to_string(&runtime.block_on(empty_cycle(&base))),
+        "growth" => serde_json::to_string(&runtime.block_on(growth(agents, &base))),
         other => panic!("unknown scenario {other:?}"),
     };
     println!("{}", line.expect("results serialize"));
@@ -908,10 +1070,228 @@ async fn outage(n: usize, base: &str) -> OutageResult {
     }
 }
 
+// ------------------------------------------------------------------ small fleets
+
+/// A small fleet's figures: what a process spent over a window of wall time while polling
+/// on a 1 s schedule, and the polls the fake answered meanwhile.
+#[derive(Debug, Serialize, Deserialize)]
+struct Window {
+    polls: u64,
+    seconds: f64,
+    cpu_s: f64,
+    peak_rss_kib: u64,
+}
+
+impl Window {
+    fn cpu_per_poll(&self) -> Duration {
+        Duration::from_secs_f64(self.cpu_s / self.polls.max(1) as f64)
+    }
+
+    fn cpu_per_second(&self) -> Duration {
+        Duration::from_secs_f64(self.cpu_s / self.seconds)
+    }
+}
+
+/// Seconds of the measured window (`SCALE_WINDOW`): one cycle a second.
+fn window_seconds() -> u64 {
+    env_count("SCALE_WINDOW", DEFAULT_WINDOW_SECONDS) as u64
+}
+
+/// Sleeps until the next half second of the wall clock: cycles on a 1 s cron schedule start on
+/// whole seconds, so a window from one half second to another holds whole cycles only.
+async fn to_half_second() {
+    let now = chrono::Utc::now();
+    let into = now.timestamp_subsec_millis() as u64;
+    let wait = if into < 500 { 500 - into } else { 1_500 - into };
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+}
+
+/// Sleeps until the next whole second of the wall clock.
+async fn to_whole_second() {
+    let into = chrono::Utc::now().timestamp_subsec_millis() as u64;
+    tokio::time::sleep(Duration::from_millis(1_000 - into.min(999))).await;
+}
+
+/// Measures this process over [`window_seconds`] whole cycles, after `warm_up` cycles.
+async fn measure_window(base: &str, warm_up: u64) -> Window {
+    let client = reqwest::Client::new();
+    let answered = || async {
+        let text = client
+            .put(format!("{base}/control/polls"))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("fake control polls")
+            .text()
+            .await
+            .expect("control answer");
+        text.parse::<u64>().expect("a count")
+    };
+    for _ in 0..warm_up {
+        to_half_second().await;
+    }
+    to_half_second().await;
+    let polls = answered().await;
+    let (cpu, t0) = (cpu_time(), Instant::now());
+    tokio::time::sleep(Duration::from_secs(window_seconds())).await;
+    let (cpu, seconds) = (cpu_time() - cpu, t0.elapsed().as_secs_f64());
+    let polls = answered().await - polls;
+    Window {
+        polls,
+        seconds,
+        cpu_s: cpu.as_secs_f64(),
+        peak_rss_kib: peak_rss_kib(),
+    }
+}
+
+/// The floor for a small fleet: a reqwest loop making the N status requests (16 at a time)
+/// at every whole second, nothing else.
+async fn bare_tick(n: usize, base: &str) -> Window {
+    control(base, "mode/active").await;
+    let ids: Vec<String> = agent_ids(n).iter().map(ToString::to_string).collect();
+    let base_owned = base.to_owned();
+    to_whole_second().await;
+    let looping = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        let mut ticks = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            ticks.tick().await;
+            let requests: Vec<_> = ids
+                .iter()
+                .map(|id| {
+                    let request = client
+                        .get(format!("{base_owned}/api/v1/calcom/agents/{id}/status"))
+                        .bearer_auth("bench-token");
+                    async move {
+                        let response = request.send().await.ok()?;
+                        response.bytes().await.ok()
+                    }
+                })
+                .collect();
+            let _: Vec<_> = futures::stream::iter(requests)
+                .buffer_unordered(CONCURRENCY)
+                .collect()
+                .await;
+        }
+    });
+    let measured = measure_window(base, WARM_UP_CYCLES).await;
+    looping.abort();
+    measured
+}
+
+/// The whole service as `serve` runs it ([`App::start`]: scheduler, leader lease, delivery
+/// worker, pruning, HTTP API on 127.0.0.1), on a fresh SQLite database with `n` agents and
+/// `POLL_SCHEDULE` every second, left alone for the window.
+async fn serve(n: usize, base: &str) -> Window {
+    control(base, "mode/active").await;
+    service_instrumentation();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let ids: Vec<String> = agent_ids(n).iter().map(ToString::to_string).collect();
+    let ids = ids.join(",");
+    let mut settings = vec![
+        ("DATABASE_URL", url.as_str()),
+        ("RAVAN_API_TOKEN", "bench-token"),
+        ("RAVAN_API_BASE_URL", base),
+        ("POLL_SCHEDULE", "* * * * * *"),
+        ("LISTEN_ADDR", "127.0.0.1:0"),
+    ];
+    if n > 0 {
+        settings.push(("WATCH_AGENT_IDS", ids.as_str()));
+    }
+    let config = Config::from_pairs(settings).expect("configuration");
+    let service = App::build_alerting(config, webhooks(base))
+        .await
+        .expect("the service")
+        .start()
+        .await
+        .expect("the service starts");
+    let measured = measure_window(base, WARM_UP_CYCLES).await;
+    service.stop().await;
+    measured
+}
+
+/// One poll cycle with no agents at all, run by hand: the cycle's own fixed cost, without
+/// the scheduler, the lease or the other tasks of the service.
+#[derive(Debug, Serialize, Deserialize)]
+struct EmptyCycle {
+    cycles: usize,
+    cpu_s: f64,
+}
+
+async fn empty_cycle(base: &str) -> EmptyCycle {
+    let service = Service::start(0, base, webhooks(base), 2, Backend::Sqlite).await;
+    let monitor = service.app.monitor();
+    monitor.run_cycle().await.expect("warm-up cycle");
+    let cycles = EMPTY_CYCLES;
+    let cpu = cpu_time();
+    for _ in 0..cycles {
+        let report = monitor.run_cycle().await.expect("cycle");
+        assert_eq!(report.polled, 0, "no agents");
+    }
+    let cpu_s = (cpu_time() - cpu).as_secs_f64();
+    service.stop().await;
+    EmptyCycle { cycles, cpu_s }
+}
+
+/// Whether anything a cycle costs grows with the cycles before it: `n` healthy agents,
+/// [`GROWTH_CYCLES`] cycles by hand; CPU and resident memory early and late.
+#[derive(Debug, Serialize, Deserialize)]
+struct Growth {
+    agents: usize,
+    /// CPU per cycle over the first and the last [`GROWTH_SPAN`] cycles.
+    early_cpu_s: f64,
+    late_cpu_s: f64,
+    /// VmRSS (KiB) after the first and after the last span.
+    early_rss_kib: u64,
+    late_rss_kib: u64,
+}
+
+/// This process's resident set size now (VmRSS), in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+async fn growth(n: usize, base: &str) -> Growth {
+    control(base, "mode/active").await;
+    let service = Service::start(n, base, webhooks(base), 2, Backend::Sqlite).await;
+    let monitor = service.app.monitor();
+    let span = |cycles: usize| async move {
+        let cpu = cpu_time();
+        for _ in 0..cycles {
+            let report = monitor.run_cycle().await.expect("cycle");
+            assert_eq!((report.polled, report.failed), (n, 0), "cycle");
+        }
+        (cpu_time() - cpu).as_secs_f64() / cycles as f64
+    };
+    let early_cpu_s = span(GROWTH_SPAN).await;
+    let early_rss_kib = rss_kib();
+    span(GROWTH_CYCLES - 2 * GROWTH_SPAN).await;
+    let late_cpu_s = span(GROWTH_SPAN).await;
+    let late_rss_kib = rss_kib();
+    service.stop().await;
+    Growth {
+        agents: n,
+        early_cpu_s,
+        late_cpu_s,
+        early_rss_kib,
+        late_rss_kib,
+    }
+}
+
 // ------------------------------------------------------------------ the fake server
 
 /// Whether status requests are answered `errored` (else `active`).
 static ERRORED: AtomicBool = AtomicBool::new(false);
+/// Status requests answered so far: the small-fleet scenarios count their polls with it.
+static STATUS_REQUESTS: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Default)]
 struct Sink {
@@ -939,6 +1319,7 @@ fn fake_server() {
             .route("/control/mode/{mode}", put(set_mode))
             .route("/control/sink", put(sink_stats))
             .route("/control/sink/reset", put(sink_reset))
+            .route("/control/polls", put(polls_answered))
             .with_state(sink);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -953,6 +1334,7 @@ fn fake_server() {
 }
 
 async fn status(Path(_id): Path<String>) -> impl IntoResponse {
+    STATUS_REQUESTS.fetch_add(1, Ordering::Relaxed);
     let body = if ERRORED.load(Ordering::Relaxed) {
         ERRORED_BODY
     } else {
@@ -994,6 +1376,10 @@ async fn sink_stats(State(sink): State<Arc<Sink>>) -> String {
         "discord": arrivals(&sink.discord),
     })
     .to_string()
+}
+
+async fn polls_answered() -> String {
+    STATUS_REQUESTS.load(Ordering::Relaxed).to_string()
 }
 
 async fn sink_reset(State(sink): State<Arc<Sink>>) -> StatusCode {
