@@ -17,11 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::metrics;
-use crate::store::{Fence, Store, Term};
+use crate::store::{Fence, Progress, Store, Term};
 
 /// How long a claimed lease lasts without renewal.
 pub const LEASE_TTL: Duration = Duration::from_secs(10);
@@ -63,6 +64,10 @@ struct Leased {
     store: Store,
     holder: String,
     held: Mutex<Held>,
+    /// The term this process leads in (`None`: it stands by), for tasks that wait to lead.
+    term: watch::Sender<Option<Term>>,
+    /// A steady cycle's progress the next renewal writes, with the term of that cycle.
+    progress: Mutex<Option<(Term, Progress)>>,
     /// Whether the last claim failed (so a run of failures is logged once).
     failing: AtomicBool,
 }
@@ -86,6 +91,8 @@ impl Leadership {
             store,
             holder: holder_name(),
             held: Mutex::new(Held::default()),
+            term: watch::Sender::new(None),
+            progress: Mutex::new(None),
             failing: AtomicBool::new(false),
         })))
     }
@@ -131,6 +138,38 @@ impl Leadership {
         }
     }
 
+    /// Changes when this process starts or stops leading (its term, `None` while it stands
+    /// by): a task that acts only as leader waits on it rather than checking every so often.
+    /// Never changes for [`Leadership::solo`].
+    pub fn terms(&self) -> watch::Receiver<Option<Term>> {
+        match &*self.0 {
+            Kind::Solo => watch::channel(None).1,
+            Kind::Leased(l) => l.term.subscribe(),
+        }
+    }
+
+    /// Hands a steady cycle's progress (see [`Progress`]) to the lease's next renewal, which
+    /// writes it in its own transaction, within [`CLAIM_EVERY`]: so a cycle that changed
+    /// nothing else writes nothing. `false` when no renewal here would write it
+    /// ([`Leadership::solo`], or `fence` is not this process's term): the caller writes it.
+    pub fn carry_progress(&self, fence: Fence, progress: Progress) -> bool {
+        match (&*self.0, fence) {
+            (Kind::Leased(l), Fence::Term(term)) => {
+                *l.progress.lock().expect("not poisoned") = Some((term, progress));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A cycle wrote its progress itself (it had more to write): the progress carried for an
+    /// earlier cycle is dropped, since the store would refuse it as older anyway.
+    pub fn progress_saved(&self) {
+        if let Kind::Leased(l) = &*self.0 {
+            l.progress.lock().expect("not poisoned").take();
+        }
+    }
+
     /// A leader's write was refused ([`crate::store::StoreError::Fenced`]): another process
     /// leads now, so this one steps down at once.
     pub fn lost(&self, fence: Fence) {
@@ -141,6 +180,7 @@ impl Leadership {
         if held.term == Some(term) {
             *held = Held::default();
             drop(held);
+            l.announce(None);
             ::metrics::gauge!(metrics::LEADER).set(0.0);
             tracing::warn!(term, "the lease passed to another process: standing by");
         }
@@ -155,11 +195,29 @@ impl Leadership {
         let before = *l.held.lock().expect("not poisoned");
         let was_leading = self.role() == Role::Leader;
         let started = Instant::now();
-        let claimed = tokio::time::timeout(
-            CLAIM_TIMEOUT,
-            l.store.claim_lease(&l.holder, before.term, LEASE_TTL),
-        )
-        .await;
+        // A renewal carries the progress of the term's steady cycles (never a takeover).
+        let progress = before.term.and_then(|term| l.take_progress(term));
+        let claim = async {
+            match (before.term, &progress) {
+                (Some(term), Some(progress)) => {
+                    l.store
+                        .renew_lease_with(&l.holder, term, LEASE_TTL, progress)
+                        .await
+                }
+                _ => l.store.claim_lease(&l.holder, before.term, LEASE_TTL).await,
+            }
+        };
+        let claimed = tokio::time::timeout(CLAIM_TIMEOUT, claim).await;
+        if !matches!(claimed, Ok(Ok(_))) {
+            // Not written (or not known to be): the next renewal tries, unless a later cycle
+            // has handed over its own meanwhile.
+            if let (Some(term), Some(progress)) = (before.term, progress) {
+                l.progress
+                    .lock()
+                    .expect("not poisoned")
+                    .get_or_insert((term, progress));
+            }
+        }
         let outcome = match claimed {
             Ok(Ok(term)) => Ok(term),
             Ok(Err(e)) => Err(e.to_string()),
@@ -180,6 +238,12 @@ impl Leadership {
             }
         }
         let role = self.role();
+        // As leader only while trusted: a lease that lapsed and was then renewed in the same
+        // term wakes the waiting tasks too.
+        l.announce(self.fence().and_then(|f| match f {
+            Fence::Term(term) => Some(term),
+            Fence::Unchecked => None,
+        }));
         ::metrics::gauge!(metrics::LEADER).set(if role == Role::Leader { 1.0 } else { 0.0 });
         match &outcome {
             Ok(Some(term)) if !was_leading => {
@@ -233,8 +297,15 @@ impl Leadership {
     pub async fn release(&self) {
         let Kind::Leased(l) = &*self.0 else { return };
         let held = std::mem::take(&mut *l.held.lock().expect("not poisoned"));
+        l.announce(None);
         ::metrics::gauge!(metrics::LEADER).set(0.0);
         if let Some(term) = held.term {
+            // The last steady cycles' progress first, so the store shows the last poll.
+            if let Some(progress) = l.take_progress(term) {
+                if let Err(e) = l.store.save_progress(Fence::Term(term), &progress).await {
+                    tracing::warn!(error = %e, "cannot save the last poll cycle's progress");
+                }
+            }
             match l.store.release_lease(&l.holder, term).await {
                 Ok(()) => tracing::info!(term, "leader lease released"),
                 Err(e) => {
@@ -242,6 +313,20 @@ impl Leadership {
                 }
             }
         }
+    }
+}
+
+impl Leased {
+    /// The progress carried for `term`'s cycles, taken (one of another term is dropped).
+    fn take_progress(&self, term: Term) -> Option<Progress> {
+        let (carried, progress) = self.progress.lock().expect("not poisoned").take()?;
+        (carried == term).then_some(progress)
+    }
+
+    /// Tells the waiting tasks the term this process now leads in, when it changed.
+    fn announce(&self, term: Option<Term>) {
+        self.term
+            .send_if_modified(|t| std::mem::replace(t, term) != term);
     }
 }
 

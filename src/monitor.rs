@@ -6,14 +6,21 @@
 //! poll failed") and the alerts of a cycle are decided together, from one consistent picture.
 //!
 //! What a cycle reads and writes is kept to what changed, because at 10,000 agents reading and
-//! writing every agent each cycle cost more CPU than the polls themselves:
+//! writing every agent each cycle cost more CPU than the polls themselves, and for a few agents
+//! the cycle's own reads and writes cost more than its polls. A cycle in which nothing changed
+//! reads one number and writes nothing:
 //! - Each cycle asks the store for its settings version; an agent added, changed or removed
 //!   over the API moves it, and the cycle then re-reads the agents' settings, so the change
-//!   takes effect from the next cycle on. Otherwise it polls the agents it already holds.
-//! - The tracker states are read only by the first cycle (and after a failed one): cycles are
-//!   their only writer, so later ones keep what they committed.
-//! - A state is written only when it changed in substance ([`differs_from`](crate::tracker::AgentState::differs_from)); that
-//!   the others were polled too is one row for the whole cycle ([`Polled`]).
+//!   takes effect from the next cycle on. Otherwise it polls the agents it already holds. A
+//!   mute that has run out is lifted in the store only when an agent held has one.
+//! - The tracker states and the monitor's state are read only by the first cycle of a term
+//!   (and after a failed one): cycles are their only writer, so later ones keep what they
+//!   committed.
+//! - A state is written only when it changed in substance ([`differs_from`](crate::tracker::AgentState::differs_from)),
+//!   and so is the monitor's ([`MonitorState::differs_from`]). That the others were polled
+//!   too, and the monitor's streak, are the cycle's [`Progress`]: written with the cycle's
+//!   other writes when it has some, else by the leader lease's next renewal (within
+//!   [`CLAIM_EVERY`](crate::leader::CLAIM_EVERY)), which writes anyway.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -31,13 +38,21 @@ use crate::metrics;
 use crate::notify::Outbox;
 use crate::ravan::RavanClient;
 use crate::store::{
-    AgentRecord, AgentUpdate, Fence, Polled, Routed, Source, Store, StoreError, Watched,
+    AgentRecord, AgentUpdate, Fence, Polled, Progress, Routed, Source, Store, StoreError, Watched,
 };
-use crate::tracker::{CycleSummary, Overrun, Thresholds};
+use crate::tracker::{CycleSummary, MonitorState, Overrun, Thresholds};
 
 /// The least time between two polls of an agent that counts as a gap in polling (three
 /// intervals of the schedule count too, when longer): see [`crate::domain::history`].
 const MIN_POLLING_GAP: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+/// What the last cycle of a term left: the agents it polled, with the states it committed, at
+/// its settings version; and the monitor's state, committed or carried as progress.
+struct Known {
+    fence: Fence,
+    watched: Watched,
+    monitor: MonitorState,
+}
 
 /// What a cycle did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -68,11 +83,10 @@ pub struct Monitor {
     listing: Option<ListingHealth>,
     /// Whether the last cycle overran: a run of overruns is logged once, at its start.
     overrunning: std::sync::atomic::AtomicBool,
-    /// The agents the last cycle polled, with the states it committed, at its settings
-    /// version. Poll cycles are the only writers of agent state and never run two at once, so
-    /// the next cycle can start from here. `None` (at start, or after a cycle failed) means:
-    /// read everything.
-    known: Mutex<Option<(Fence, Watched)>>,
+    /// What the last cycle left. Poll cycles are the only writers of agent and monitor state
+    /// and never run two at once, so the next cycle can start from here. `None` (at start, or
+    /// after a cycle failed) means: read everything.
+    known: Mutex<Option<Known>>,
     /// Cycles run only while this leads; a new term (another process led meanwhile) starts
     /// from what the store holds, not from `known`.
     leadership: Leadership,
@@ -147,17 +161,31 @@ impl Monitor {
             });
         };
         // States another leader committed since are not in `known`.
-        let known = known.filter(|(term, _)| *term == fence).map(|(_, w)| w);
-        let lifted = self.store.lift_expired_mutes(Utc::now()).await?;
-        if lifted > 0 {
-            tracing::info!(agents = lifted, "mutes ended");
-        }
-        let Watched { version, agents } = match known {
-            Some(known) if known.version == self.store.settings_version().await? => known,
-            Some(known) => self.reread_settings(known).await?,
-            None => self.store.watched().await?,
+        let (mut watched, mut monitor) = match known.filter(|k| k.fence == fence) {
+            Some(Known {
+                watched, monitor, ..
+            }) => {
+                if watched.version == self.store.settings_version().await? {
+                    (watched, monitor)
+                } else {
+                    (self.reread_settings(watched).await?, monitor)
+                }
+            }
+            None => (
+                self.store.watched().await?,
+                self.store.monitor_state().await?,
+            ),
         };
-        let mut monitor = self.store.monitor_state().await?;
+        let now = Utc::now();
+        if watched.agents.iter().any(|a| a.mute_expired(now)) {
+            let lifted = self.store.lift_expired_mutes(now).await?;
+            if lifted > 0 {
+                tracing::info!(agents = lifted, "mutes ended");
+            }
+            watched = self.reread_settings(watched).await?;
+        }
+        let saved_monitor = monitor.clone();
+        let Watched { version, agents } = watched;
         let polled = Polled {
             version,
             started_at: Utc::now(),
@@ -285,17 +313,32 @@ impl Monitor {
                 None => unknown += 1,
             }
         }
-        let committed = self
-            .store
-            .commit_cycle(
-                fence,
-                Some(polled),
-                &updates,
-                &monitor,
-                &monitor_alerts,
-                Utc::now(),
-            )
-            .await;
+        let changed = !updates.is_empty()
+            || !monitor_alerts.is_empty()
+            || monitor.differs_from(&saved_monitor);
+        let progress = || Progress {
+            polled,
+            monitor: monitor.clone(),
+        };
+        let committed = if changed || !self.leadership.carry_progress(fence, progress()) {
+            let committed = self
+                .store
+                .commit_cycle(
+                    fence,
+                    Some(polled),
+                    &updates,
+                    &monitor,
+                    &monitor_alerts,
+                    Utc::now(),
+                )
+                .await;
+            if committed.is_ok() {
+                self.leadership.progress_saved();
+            }
+            committed
+        } else {
+            Ok(0)
+        };
         let queued = match committed {
             Err(StoreError::Fenced(term)) => {
                 // Paused past the lease, and another took over: nothing of this cycle counts.
@@ -311,19 +354,21 @@ impl Monitor {
             }
             committed => committed?,
         };
-        *self.known.lock().expect("not poisoned") = Some((
+        *self.known.lock().expect("not poisoned") = Some(Known {
             fence,
-            Watched {
+            watched: Watched {
                 version,
                 agents: next,
             },
-        ));
+            monitor,
+        });
         ::metrics::gauge!(metrics::AGENTS, "health" => "healthy").set(healthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unhealthy").set(unhealthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unknown").set(unknown as f64);
         if summary.polled > summary.failed {
             ::metrics::gauge!(metrics::LAST_GOOD_CYCLE).set(Utc::now().timestamp() as f64);
         }
+        metrics::upkeep();
         for alert in &report.alerts {
             ::metrics::counter!(metrics::ALERTS, "kind" => alert.kind_name()).increment(1);
             tracing::info!(alert = %crate::notify::text::headline(alert), "alert");

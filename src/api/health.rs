@@ -159,8 +159,8 @@ pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readines
     )
 }
 
-/// The process's metrics in Prometheus text format; the outbox gauge is read from the database
-/// first (when it does not answer, the last value stays).
+/// The process's metrics in Prometheus text format; the outbox, dead-webhook and size gauges
+/// are read from the database first (when it does not answer, the last values stay).
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -174,10 +174,18 @@ pub async fn metrics(State(state): State<ApiState>) -> Response {
     let leading = state.leadership.role() == Role::Leader;
     ::metrics::gauge!(crate::metrics::LEADER).set(if leading { 1.0 } else { 0.0 });
     // A database that does not answer must not hold the scrape past Prometheus's timeout:
-    // the two gauges keep their last values.
-    let read = futures::future::join(state.store.outbox_pending(), state.store.database_bytes());
+    // the gauges keep their last values.
+    let read = futures::future::join3(
+        state.store.outbox_pending(),
+        state.store.database_bytes(),
+        state.store.dead_webhooks(),
+    );
     match tokio::time::timeout(PING_TIMEOUT, read).await {
-        Ok((pending, bytes)) => {
+        Ok((pending, bytes, dead)) => {
+            match dead {
+                Ok(dead) => ::metrics::gauge!(crate::metrics::WEBHOOKS_DEAD).set(dead.len() as f64),
+                Err(e) => tracing::warn!(error = %e, "metrics: cannot count the dead webhooks"),
+            }
             match pending {
                 Ok(n) => ::metrics::gauge!(crate::metrics::OUTBOX_PENDING).set(n as f64),
                 Err(e) => tracing::warn!(error = %e, "metrics: cannot count the outbox"),

@@ -3,8 +3,10 @@
 //!
 //! Each destination (webhook) is drained by a task of its own, so one that is paced (Slack's
 //! one message a second, Discord's empty bucket), rate limited or hanging holds up no other: a
-//! dispatcher, woken by new entries or every second, starts a drain for each destination that
-//! has a due entry and no drain running. A drain takes the destination's oldest pending entry
+//! dispatcher starts a drain for each destination that has a due entry and no drain running.
+//! It runs when woken — by a cycle that queued entries, a drain that ended, this process
+//! starting to lead — and when the earliest retry it knows of falls due; it reads nothing in
+//! between (an idle service does no work: see [`SAFETY_NET`] for the one exception). A drain takes the destination's oldest pending entry
 //! and the rest of the same poll cycle's entries for it (a *batch*). A batch of up to
 //! [`INDIVIDUAL_MAX`] alerts goes out as one message each; a larger one as a single grouped
 //! message, so 1,000 agents failing at once is one message, not 1,000. Then the next batch,
@@ -44,8 +46,12 @@ use crate::supervise::{TaskHealth, panic_message, pause_after, supervise};
 /// A cycle's alerts to one destination up to this many go out one message each.
 pub const INDIVIDUAL_MAX: usize = 3;
 
-/// How often the worker looks for due retries when nothing wakes it.
-const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest the dispatcher sleeps without a reason to wake: entries only this process
+/// writes (the leader's cycles wake it), so this is only a safety net against a wake that
+/// never came (a database restored under a running service, say).
+const SAFETY_NET: std::time::Duration = std::time::Duration::from_secs(60);
+/// After the outbox could not be read, the dispatcher tries again this soon.
+const AFTER_ERROR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What one pass did, counted in alerts (outbox entries).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -139,12 +145,17 @@ struct Drains {
 
 impl Drains {
     /// Whether `key` may get a new drain now.
-    fn idle(&self, key: &str) -> bool {
-        !self.running.values().any(|hook| self::key(hook) == key)
-            && self
-                .panicked
-                .get(key)
-                .is_none_or(|(_, until)| *until <= Instant::now())
+    fn running(&self, key: &str) -> bool {
+        self.running.values().any(|hook| self::key(hook) == key)
+    }
+
+    /// How much longer a destination whose drain panicked is held back, if it still is.
+    fn paused_until(&self, key: &str) -> Option<chrono::TimeDelta> {
+        let (_, until) = self.panicked.get(key)?;
+        let left = until.checked_duration_since(Instant::now())?;
+        chrono::TimeDelta::from_std(left)
+            .ok()
+            .filter(|left| *left > chrono::TimeDelta::zero())
     }
 
     /// Records how a drain ended; a panic is logged, counted, and holds its destination back
@@ -216,13 +227,20 @@ impl Outbox {
     pub async fn run(&self, stop: watch::Receiver<bool>) {
         let mut drains = Drains::default();
         let mut stopped = stop.clone();
+        let mut terms = self.leadership.terms();
         while !*stopped.borrow() {
-            if let Err(e) = self.dispatch(&mut drains, &stop).await {
-                tracing::error!(error = %e, "cannot read the outbox; retrying");
-            }
+            let sleep = match self.dispatch(&mut drains, &stop).await {
+                Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default(),
+                Ok(None) => SAFETY_NET,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox; retrying");
+                    AFTER_ERROR
+                }
+            };
             tokio::select! {
                 _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(IDLE_CHECK) => {}
+                _ = tokio::time::sleep(sleep.min(SAFETY_NET)) => {}
+                Ok(()) = terms.changed() => {}
                 changed = stopped.changed() => if changed.is_err() { break },
                 Some(end) = drains.tasks.join_next_with_id() => drains.ended(end, &self.health),
             }
@@ -233,20 +251,38 @@ impl Outbox {
     }
 
     /// Starts a drain for each destination whose oldest entry is due and that has none.
+    /// Returns when the earliest entry not yet due falls due (`None`: none is waiting, or this
+    /// process stands by). A destination being drained is left out: its drain's end wakes the
+    /// dispatcher.
     async fn dispatch(
         &self,
         drains: &mut Drains,
         stop: &watch::Receiver<bool>,
-    ) -> Result<(), StoreError> {
-        let now = Utc::now();
-        let dead = self.dead().await?;
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
         if self.leadership.fence().is_none() {
-            // Standing by: the leader delivers (and counts what is pending).
-            return Ok(());
+            // Standing by: the leader delivers.
+            return Ok(None);
         }
-        for head in self.store.outbox_heads().await? {
+        let now = Utc::now();
+        let heads = self.store.outbox_heads().await?;
+        if heads.is_empty() {
+            // Nothing pending (`/metrics` counts the dead webhooks when scraped).
+            ::metrics::gauge!(metrics::OUTBOX_PENDING).set(0.0);
+            return Ok(None);
+        }
+        let dead = self.dead().await?;
+        let mut next_due: Option<DateTime<Utc>> = None;
+        for head in heads {
             let key = key(&head.webhook);
-            if head.next_attempt_at > now || !drains.idle(&key) {
+            if drains.running(&key) {
+                continue;
+            }
+            let due = match drains.paused_until(&key) {
+                Some(until) => head.next_attempt_at.max(now + until),
+                None => head.next_attempt_at,
+            };
+            if due > now {
+                next_due = Some(next_due.map_or(due, |t| t.min(due)));
                 continue;
             }
             let hook = head.webhook.clone();
@@ -268,7 +304,8 @@ impl Outbox {
                 .id();
             drains.running.insert(id, hook);
         }
-        self.update_gauges(dead.len()).await
+        self.update_gauges(dead.len()).await?;
+        Ok(next_due)
     }
 
     /// Sends every batch that is due at `now`, destination by destination (concurrently across
@@ -548,13 +585,18 @@ mod tests {
         };
         for n in 1..=2 {
             run(&mut drains, || panic!("a bug in a drain"));
-            assert!(!drains.idle(&key), "one drain per destination");
+            assert!(drains.running(&key), "one drain per destination");
             let end = drains.tasks.join_next_with_id().await.unwrap();
             drains.ended(end, &health);
             tokio::time::advance(pause_after(n) - Duration::from_millis(1)).await;
-            assert!(!drains.idle(&key), "held back after panic {n}");
+            assert!(!drains.running(&key));
+            assert_eq!(
+                drains.paused_until(&key),
+                Some(chrono::TimeDelta::milliseconds(1)),
+                "held back after panic {n}, and the dispatcher is told until when"
+            );
             tokio::time::advance(Duration::from_millis(1)).await;
-            assert!(drains.idle(&key), "retried after panic {n}");
+            assert_eq!(drains.paused_until(&key), None, "retried after panic {n}");
         }
         let deaths = health.deaths();
         assert_eq!(deaths.count, 2);
@@ -566,7 +608,7 @@ mod tests {
         run(&mut drains, || ());
         let end = drains.tasks.join_next_with_id().await.unwrap();
         drains.ended(end, &health);
-        assert!(drains.idle(&key));
+        assert!(!drains.running(&key) && drains.paused_until(&key).is_none());
         assert!(drains.panicked.is_empty() && drains.running.is_empty());
     }
 }

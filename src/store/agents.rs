@@ -217,6 +217,12 @@ impl AgentRecord {
         muted_at(self.muted, self.muted_until, now)
     }
 
+    /// Muted until a time that has come: the store lifts the mute
+    /// ([`AgentStore::lift_expired_mutes`]).
+    pub fn mute_expired(&self, now: DateTime<Utc>) -> bool {
+        self.muted_until.is_some_and(|until| until <= now)
+    }
+
     /// Where this agent's alerts go: its own webhooks when it has any, else the defaults.
     pub fn destinations(&self, defaults: &[Webhook]) -> Vec<Webhook> {
         let own = self.own_webhooks();

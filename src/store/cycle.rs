@@ -26,6 +26,10 @@ pub trait CycleStore: Send + Sync {
 
     async fn monitor_state(&self) -> Result<MonitorState, StoreError>;
 
+    /// Writes a cycle's [`Progress`] alone (a leader's last, at a clean stop), unless the
+    /// store already holds a later cycle's. `fence`: see [`Fence`].
+    async fn save_progress(&self, fence: Fence, progress: &Progress) -> Result<(), StoreError>;
+
     /// Writes a cycle's outcome in one transaction: the agents' new states, the monitor's
     /// state, which agents the cycle polled and when (`polled`), and one outbox entry per
     /// (alert, destination). An agent removed while the cycle ran keeps no state and gets no
@@ -61,6 +65,17 @@ pub struct Watched {
 pub struct Polled {
     pub version: SettingsVersion,
     pub started_at: DateTime<Utc>,
+}
+
+/// What a poll cycle that changed nothing in substance still moved: which agents it polled
+/// and when, and the monitor's state (its clean streak, its last good cycle). A leader's
+/// steady cycles hand it to the lease's next renewal
+/// ([`LeaseStore::renew_lease_with`](super::LeaseStore::renew_lease_with)) instead of writing
+/// it themselves; a store never takes an earlier cycle's progress over a later one's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub polled: Polled,
+    pub monitor: MonitorState,
 }
 
 /// An alert and the webhooks it goes to.

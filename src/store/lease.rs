@@ -51,6 +51,18 @@ pub trait LeaseStore: Send + Sync {
         ttl: Duration,
     ) -> Result<Option<Term>, StoreError>;
 
+    /// Renews the lease `holder` holds in term `held` for `ttl`, as
+    /// [`LeaseStore::claim_lease`] does, and when it is still that term's, writes `progress`
+    /// in the same transaction (unless the store holds a later cycle's): a leader's steady
+    /// cycles cost no write of their own. Returns the term held afterwards.
+    async fn renew_lease_with(
+        &self,
+        holder: &str,
+        held: Term,
+        ttl: Duration,
+        progress: &super::Progress,
+    ) -> Result<Option<Term>, StoreError>;
+
     /// Gives the lease up at once (a clean shutdown), so a standby need not wait for it to
     /// expire. Does nothing when `term` is no longer `holder`'s.
     async fn release_lease(&self, holder: &str, term: Term) -> Result<(), StoreError>;

@@ -29,7 +29,7 @@ pub use agents::{
     AgentPatch, AgentRecord, AgentStore, ListingApplied, ListingPlan, ListingSeen, NewAgent, Source,
 };
 pub use copy::{CopyStore, MonitorRow, Snapshot};
-pub use cycle::{AgentUpdate, CycleStore, Polled, Routed, SettingsVersion, Watched};
+pub use cycle::{AgentUpdate, CycleStore, Polled, Progress, Routed, SettingsVersion, Watched};
 pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};
 pub use lease::{Fence, LeaseInfo, LeaseStore, Term};
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};

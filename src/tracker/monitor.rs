@@ -175,6 +175,27 @@ impl MonitorState {
         }
     }
 }
+impl MonitorState {
+    /// Whether `self` differs from `saved` in more than a steady cycle's progress: the clean
+    /// streak counting on while no monitor alert is open (only whether it started matters
+    /// then) and the time of the last good cycle. Progress alone is not worth a write of the
+    /// cycle's own (see [`crate::store::Progress`]).
+    pub fn differs_from(&self, saved: &Self) -> bool {
+        self.substance() != saved.substance()
+    }
+
+    fn substance(&self) -> Self {
+        Self {
+            clean_streak: match self.alerted_since {
+                Some(_) => self.clean_streak,
+                None => self.clean_streak.min(1),
+            },
+            last_good_cycle_at: None,
+            ..self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +209,50 @@ mod tests {
             auth_failure: auth.then(|| "Ravan API refused the credentials (HTTP 401)".into()),
             first_failure: (failed > 0).then(|| "server error (HTTP 500)".into()),
         }
+    }
+
+    /// Over a run of cycles, each state is compared with the one before: only steady clean
+    /// cycles without an open alert are progress alone; every other change is substance,
+    /// and so is every cycle that counts towards a recovery (SUCCESS_THRESHOLD 3).
+    #[test]
+    fn only_a_steady_clean_cycle_is_progress_alone() {
+        let th = th(2, 3, None);
+        let mut m = MonitorState::default();
+        let mut seen = Vec::new();
+        for (i, s) in [
+            summary(3, 0, false), // 0: the first clean cycle starts the streak
+            summary(3, 0, false), // 1: steady
+            summary(3, 1, false), // 2: a poll failed, not trouble: steady
+            summary(3, 0, false), // 3: steady
+            summary(3, 3, false), // 4: trouble begins
+            summary(3, 3, false), // 5: the monitor alert
+            summary(3, 3, false), // 6: the streak of trouble grows
+            summary(3, 0, false), // 7: clean again, alert open
+            summary(3, 0, false), // 8: counting towards recovery
+            summary(3, 0, false), // 9: recovered
+            summary(3, 0, false), // 10: steady
+            summary(0, 0, false), // 11: nothing polled
+            summary(3, 0, true),  // 12: credentials refused
+        ]
+        .iter()
+        .enumerate()
+        {
+            let before = m.clone();
+            m.cycle(s, t(i as i64), &th);
+            seen.push(m.differs_from(&before));
+        }
+        let substance: Vec<usize> = (0..seen.len()).filter(|&i| seen[i]).collect();
+        assert_eq!(substance, [0, 4, 5, 6, 7, 8, 9, 12]);
+
+        let mut overrun = m.clone();
+        overrun.overruns += 1;
+        assert!(overrun.differs_from(&m), "an overrun is substance");
+        let mut steady = MonitorState::default();
+        steady.cycle(&summary(3, 0, false), t(0), &th);
+        let mut later = steady.clone();
+        later.last_good_cycle_at = Some(t(99));
+        later.clean_streak += 40;
+        assert!(!later.differs_from(&steady) && !steady.differs_from(&later));
     }
 
     #[test]

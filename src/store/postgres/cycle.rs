@@ -13,8 +13,8 @@ use super::{
 };
 use crate::domain::{Alert, HealthEdge, Webhook};
 use crate::store::{
-    AgentRecord, AgentUpdate, CycleStore, Fence, Polled, Routed, SettingsVersion, StoreError,
-    Watched, corrupt,
+    AgentRecord, AgentUpdate, CycleStore, Fence, Polled, Progress, Routed, SettingsVersion,
+    StoreError, Watched, corrupt,
 };
 use crate::tracker::MonitorState;
 
@@ -54,6 +54,14 @@ impl CycleStore for PostgresStore {
             }
             None => Ok(MonitorState::default()),
         }
+    }
+
+    async fn save_progress(&self, fence: Fence, progress: &Progress) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        check_fence(&mut tx, fence).await?;
+        write_progress(&mut tx, progress).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn commit_cycle(
@@ -293,4 +301,24 @@ impl PostgresStore {
         tx.commit().await?;
         Ok(Watched { version, agents })
     }
+}
+
+/// Writes a cycle's progress, unless the store holds a later cycle's already (a commit that
+/// overtook a lease renewal carrying older progress).
+pub(super) async fn write_progress(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    progress: &Progress,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO monitor_state (id, state, polled_version, polled_at) VALUES (1, $1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+             polled_version = excluded.polled_version, polled_at = excluded.polled_at
+         WHERE monitor_state.polled_at IS NULL OR monitor_state.polled_at < excluded.polled_at",
+    )
+    .bind(to_json(&progress.monitor))
+    .bind(progress.polled.version)
+    .bind(millis(progress.polled.started_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::PostgresStore;
+use super::cycle::write_progress;
 use super::rows::{column, time};
-use crate::store::{Fence, LeaseInfo, LeaseStore, StoreError, Term};
+use crate::store::{Fence, LeaseInfo, LeaseStore, Progress, StoreError, Term};
 
 /// Now on the database server, in Unix milliseconds. `clock_timestamp()`, not `now()`: the
 /// latter is the transaction's start.
@@ -28,24 +29,26 @@ impl LeaseStore for PostgresStore {
         held: Option<Term>,
         ttl: Duration,
     ) -> Result<Option<Term>, StoreError> {
-        let ttl = i64::try_from(ttl.as_millis()).map_or(MAX_TTL_MS, |t| t.min(MAX_TTL_MS));
-        // One statement, as on SQLite. Two claims at once: the second waits for the first's row
-        // lock, then re-checks its WHERE on the row the first wrote, so only one takes over.
-        Ok(sqlx::query_scalar(concat!(
-            "UPDATE leader_lease
-             SET term = CASE WHEN holder = $1 AND term = $2 THEN term ELSE term + 1 END,
-                 holder = $1, expires_at = ",
-            server_now!(),
-            " + $3
-             WHERE id = 1 AND ((holder = $1 AND term = $2) OR expires_at <= ",
-            server_now!(),
-            ") RETURNING term"
-        ))
-        .bind(holder)
-        .bind(held)
-        .bind(ttl)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(claim(holder, held, ttl).fetch_optional(&self.pool).await?)
+    }
+
+    async fn renew_lease_with(
+        &self,
+        holder: &str,
+        held: Term,
+        ttl: Duration,
+        progress: &Progress,
+    ) -> Result<Option<Term>, StoreError> {
+        // The renewal holds the lease row until commit: no takeover comes in between.
+        let mut tx = self.pool.begin().await?;
+        let term = claim(holder, Some(held), ttl)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if term == Some(held) {
+            write_progress(&mut tx, progress).await?;
+        }
+        tx.commit().await?;
+        Ok(term)
     }
 
     async fn release_lease(&self, holder: &str, term: Term) -> Result<(), StoreError> {
@@ -74,6 +77,30 @@ impl LeaseStore for PostgresStore {
             expires_at: time(&row, "expires_at")?,
         }))
     }
+}
+
+/// Takes the lease for `holder`, or renews it in term `held`. One statement, as on SQLite. Two
+/// claims at once: the second waits for the first's row lock, then re-checks its WHERE on the
+/// row the first wrote, so only one takes over.
+fn claim<'q>(
+    holder: &'q str,
+    held: Option<Term>,
+    ttl: Duration,
+) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, Term, sqlx::postgres::PgArguments> {
+    let ttl = i64::try_from(ttl.as_millis()).map_or(MAX_TTL_MS, |t| t.min(MAX_TTL_MS));
+    sqlx::query_scalar(concat!(
+        "UPDATE leader_lease
+         SET term = CASE WHEN holder = $1 AND term = $2 THEN term ELSE term + 1 END,
+             holder = $1, expires_at = ",
+        server_now!(),
+        " + $3
+         WHERE id = 1 AND ((holder = $1 AND term = $2) OR expires_at <= ",
+        server_now!(),
+        ") RETURNING term"
+    ))
+    .bind(holder)
+    .bind(held)
+    .bind(ttl)
 }
 
 /// Refuses a leader's write once its term is over; called first in the write's transaction.

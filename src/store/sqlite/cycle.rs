@@ -11,8 +11,8 @@ use super::rows::{agent_from_row, read_agents, settings_from_row, text};
 use super::{SETTINGS_VERSION, STATE_WRITE_CHUNK, SqliteStore, millis, platform_name, to_json};
 use crate::domain::{Alert, HealthEdge, Webhook};
 use crate::store::{
-    AgentRecord, AgentUpdate, CycleStore, Fence, Polled, Routed, SettingsVersion, StoreError,
-    Watched, corrupt,
+    AgentRecord, AgentUpdate, CycleStore, Fence, Polled, Progress, Routed, SettingsVersion,
+    StoreError, Watched, corrupt,
 };
 use crate::tracker::MonitorState;
 
@@ -52,6 +52,14 @@ impl CycleStore for SqliteStore {
             }
             None => Ok(MonitorState::default()),
         }
+    }
+
+    async fn save_progress(&self, fence: Fence, progress: &Progress) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        check_fence(&mut tx, fence).await?;
+        write_progress(&mut tx, progress).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn commit_cycle(
@@ -130,6 +138,26 @@ impl CycleStore for SqliteStore {
         tx.commit().await?;
         Ok(written)
     }
+}
+
+/// Writes a cycle's progress, unless the store holds a later cycle's already (a commit that
+/// overtook a lease renewal carrying older progress).
+pub(super) async fn write_progress(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    progress: &Progress,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO monitor_state (id, state, polled_version, polled_at) VALUES (1, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+             polled_version = excluded.polled_version, polled_at = excluded.polled_at
+         WHERE monitor_state.polled_at IS NULL OR monitor_state.polled_at < excluded.polled_at",
+    )
+    .bind(to_json(&progress.monitor))
+    .bind(progress.polled.version)
+    .bind(millis(progress.polled.started_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The cycle's batch: taken from the sequence the first time the cycle queues an alert.

@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::Row;
 
+use super::cycle::write_progress;
 use super::rows::{column, time};
 use super::{SqliteStore, millis};
-use crate::store::{Fence, LeaseInfo, LeaseStore, StoreError, Term};
+use crate::store::{Fence, LeaseInfo, LeaseStore, Progress, StoreError, Term};
 
 #[async_trait]
 impl LeaseStore for SqliteStore {
@@ -19,21 +20,25 @@ impl LeaseStore for SqliteStore {
         held: Option<Term>,
         ttl: Duration,
     ) -> Result<Option<Term>, StoreError> {
-        let now = millis(Utc::now());
-        let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        Ok(sqlx::query_scalar(
-            "UPDATE leader_lease
-             SET term = CASE WHEN holder = ?1 AND term = ?2 THEN term ELSE term + 1 END,
-                 holder = ?1, expires_at = ?3 + ?4
-             WHERE id = 1 AND ((holder = ?1 AND term = ?2) OR expires_at <= ?3)
-             RETURNING term",
-        )
-        .bind(holder)
-        .bind(held)
-        .bind(now)
-        .bind(ttl)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(claim(holder, held, ttl).fetch_optional(&self.pool).await?)
+    }
+
+    async fn renew_lease_with(
+        &self,
+        holder: &str,
+        held: Term,
+        ttl: Duration,
+        progress: &Progress,
+    ) -> Result<Option<Term>, StoreError> {
+        let mut tx = self.write().await?;
+        let term = claim(holder, Some(held), ttl)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if term == Some(held) {
+            write_progress(&mut tx, progress).await?;
+        }
+        tx.commit().await?;
+        Ok(term)
     }
 
     async fn release_lease(&self, holder: &str, term: Term) -> Result<(), StoreError> {
@@ -62,6 +67,28 @@ impl LeaseStore for SqliteStore {
             expires_at: time(&row, "expires_at")?,
         }))
     }
+}
+
+/// Takes the lease for `holder`, or renews it in term `held`: one statement, which SQLite's
+/// single writer makes atomic.
+fn claim<'q>(
+    holder: &'q str,
+    held: Option<Term>,
+    ttl: Duration,
+) -> sqlx::query::QueryScalar<'q, sqlx::Sqlite, Term, sqlx::sqlite::SqliteArguments<'q>> {
+    let now = millis(Utc::now());
+    let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    sqlx::query_scalar(
+        "UPDATE leader_lease
+         SET term = CASE WHEN holder = ?1 AND term = ?2 THEN term ELSE term + 1 END,
+             holder = ?1, expires_at = ?3 + ?4
+         WHERE id = 1 AND ((holder = ?1 AND term = ?2) OR expires_at <= ?3)
+         RETURNING term",
+    )
+    .bind(holder)
+    .bind(held)
+    .bind(now)
+    .bind(ttl)
 }
 
 /// Refuses a leader's write once its term is over. Called inside a write transaction, which
