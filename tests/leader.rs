@@ -82,6 +82,79 @@ async fn a_cycle_of_a_leader_taken_over_behind_its_back_commits_nothing_and_step
     assert_eq!(ravan.polls().await, polls);
 }
 
+/// How many commits other connections made to the SQLite file: `PRAGMA data_version` of a
+/// connection of its own moves with each.
+async fn commits_seen(conn: &mut sqlx::SqliteConnection) -> i64 {
+    sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// A leader's cycle in which nothing changed writes nothing to the database (one small read:
+/// the settings version). What it moved — when the agents were last checked, the monitor's
+/// clean streak — goes with the lease's next renewal, which writes anyway, and with the
+/// release at a clean stop.
+#[tokio::test]
+async fn a_leaders_steady_cycle_writes_nothing_and_its_renewal_records_the_poll() {
+    use sqlx::Connection;
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    let (dir, url) = common::temp_database();
+    let store = Store::open(&url).await.unwrap();
+    store
+        .ensure_agents(&[AGENT_A.parse().unwrap()], Utc::now())
+        .await
+        .unwrap();
+    let mut watcher = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let leadership = Leadership::leased(store.clone());
+    assert_eq!(leadership.claim().await, Role::Leader);
+    let monitor = common::test_monitor(&ravan, &store, 4, 1).leadership(leadership.clone());
+    let checked = || async {
+        let agent = store
+            .agent(AGENT_A.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        agent.state.last_checked_at.unwrap()
+    };
+
+    let first = monitor.run_cycle().await.unwrap();
+    assert_eq!(
+        (first.polled, first.saved),
+        (1, 1),
+        "a first observation is saved"
+    );
+    let after_first = checked().await;
+    let before = commits_seen(&mut watcher).await;
+    for _ in 0..3 {
+        let steady = monitor.run_cycle().await.unwrap();
+        assert_eq!((steady.polled, steady.saved), (1, 0), "{steady:?}");
+    }
+    assert_eq!(
+        commits_seen(&mut watcher).await,
+        before,
+        "steady cycles committed nothing"
+    );
+    assert_eq!(checked().await, after_first, "not yet recorded");
+    assert_eq!(store.monitor_state().await.unwrap().clean_streak, 1);
+
+    let polls_before = ravan.polls().await;
+    assert_eq!(leadership.claim().await, Role::Leader);
+    assert_eq!(commits_seen(&mut watcher).await, before + 1, "one renewal");
+    let renewed = checked().await;
+    assert!(renewed > after_first, "{renewed} after {after_first}");
+    assert_eq!(store.monitor_state().await.unwrap().clean_streak, 4);
+    assert_eq!(ravan.polls().await, polls_before, "a renewal polls nothing");
+
+    // A clean stop records the last steady cycle too.
+    monitor.run_cycle().await.unwrap();
+    leadership.release().await;
+    assert!(checked().await > renewed);
+    assert_eq!(store.monitor_state().await.unwrap().clean_streak, 5);
+    drop(dir);
+}
+
 #[tokio::test]
 async fn a_leader_that_cannot_renew_stops_sending_once_its_trust_runs_out() {
     let (store, _dir) = store_watching_a().await;
@@ -163,4 +236,65 @@ async fn a_lease_is_renewed_in_the_same_term_and_a_takeover_moves_it() {
     }
     let lease = store.lease().await.unwrap().unwrap();
     assert_eq!(lease.holder, b.holder());
+}
+
+/// The delivery worker reads the outbox only when there is a reason to: a standby's worker
+/// sleeps, and the moment its process takes the lease it delivers what the last leader left
+/// (not at some later check).
+#[tokio::test]
+async fn a_standbys_worker_delivers_what_was_left_as_soon_as_it_leads() {
+    let (store, _dir) = store_watching_a().await;
+    let hook = common::webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let slack = webhook(
+        Platform::Slack,
+        &format!("{}/services/T0/B0/secret", hook.uri()),
+    );
+    let old = Leadership::leased(store.clone());
+    assert_eq!(old.claim().await, Role::Leader);
+    let standby = Leadership::leased(store.clone());
+    assert_eq!(standby.claim().await, Role::Standby);
+    let worker = Outbox::new(store.clone(), RetryPolicy::default())
+        .unwrap()
+        .leadership(standby.clone())
+        .spawn();
+    // The old leader's cycle queued an alert and it stopped before sending it.
+    let Some(fence) = old.fence() else {
+        panic!("leading")
+    };
+    store
+        .commit_cycle(
+            fence,
+            None,
+            &[ravan_watch::store::AgentUpdate {
+                agent_id: AGENT_A.parse().unwrap(),
+                state: Default::default(),
+                alerts: vec![(agent_down(AGENT_A, None), vec![slack])],
+                health: None,
+            }],
+            &Default::default(),
+            &[],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    old.release().await;
+    assert!(
+        common::bodies(&hook).await.is_empty(),
+        "a standby sends nothing"
+    );
+
+    assert_eq!(standby.claim().await, Role::Leader);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while common::bodies(&hook).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new leader's worker did not deliver what was left"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        store.outbox().await.unwrap()[0].status,
+        OutboxStatus::Delivered
+    );
+    worker.stop(Duration::from_secs(5)).await;
 }

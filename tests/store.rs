@@ -148,6 +148,7 @@ on_both_backends!(
     a_year_of_alerts_with_daily_pruning_keeps_about_a_week,
     a_lease_held_is_refused_to_another_until_it_expires,
     a_renewal_keeps_the_term_and_a_release_frees_the_lease_at_once,
+    a_renewal_writes_a_steady_cycles_progress_only_in_its_own_term_and_never_an_older_one,
     a_write_fenced_by_an_old_term_is_refused_and_writes_nothing,
     a_cycle_writes_one_event_per_alert_with_a_pending_delivery_per_webhook,
     deliveries_follow_their_outbox_entries_and_outlive_them,
@@ -1654,6 +1655,85 @@ async fn a_renewal_keeps_the_term_and_a_release_frees_the_lease_at_once(db: Db) 
     let taken = store.claim_lease("b", None, ttl).await.unwrap();
     assert_eq!(taken, Some(term + 1), "released: taken at once");
     assert_eq!(store.claim_lease("a", Some(term), ttl).await.unwrap(), None);
+}
+
+/// A leader's steady cycles hand their progress (which agents were polled and when, the
+/// monitor's streak) to the lease's renewal: it is written with a renewal in the same term,
+/// never with a takeover nor once the term is over, and never over a later cycle's.
+async fn a_renewal_writes_a_steady_cycles_progress_only_in_its_own_term_and_never_an_older_one(
+    db: Db,
+) {
+    use ravan_watch::store::Progress;
+    let store = db.open().await;
+    store.ensure_agents(&[id(A)], now()).await.unwrap();
+    let version = store.settings_version().await.unwrap();
+    let progress = |minutes: i64, streak: u32| Progress {
+        polled: Polled {
+            version,
+            started_at: now() + chrono::TimeDelta::minutes(minutes),
+        },
+        monitor: MonitorState {
+            clean_streak: streak,
+            last_good_cycle_at: Some(now() + chrono::TimeDelta::minutes(minutes)),
+            ..MonitorState::default()
+        },
+    };
+    let checked = || async {
+        store
+            .agent(id(A))
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .last_checked_at
+    };
+    let ttl = Duration::from_secs(60);
+    let term = store.claim_lease("a", None, ttl).await.unwrap().unwrap();
+
+    let renewed = store
+        .renew_lease_with("a", term, ttl, &progress(2, 7))
+        .await;
+    assert_eq!(renewed.unwrap(), Some(term), "a renewal keeps the term");
+    assert_eq!(checked().await, Some(now() + chrono::TimeDelta::minutes(2)));
+    assert_eq!(store.monitor_state().await.unwrap(), progress(2, 7).monitor);
+
+    // An older cycle's progress (a renewal that overtook a later commit) changes nothing.
+    let renewed = store
+        .renew_lease_with("a", term, ttl, &progress(1, 6))
+        .await;
+    assert_eq!(renewed.unwrap(), Some(term));
+    assert_eq!(checked().await, Some(now() + chrono::TimeDelta::minutes(2)));
+    assert_eq!(store.monitor_state().await.unwrap().clean_streak, 7);
+    let saved = store
+        .save_progress(Fence::Term(term), &progress(0, 1))
+        .await;
+    saved.unwrap();
+    assert_eq!(store.monitor_state().await.unwrap().clean_streak, 7);
+
+    // Released and taken over: the old term's progress goes nowhere, by either way.
+    store.release_lease("a", term).await.unwrap();
+    let taken = store.claim_lease("b", None, ttl).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .renew_lease_with("a", term, ttl, &progress(3, 8))
+            .await
+            .unwrap(),
+        None,
+        "a's term is over: no renewal"
+    );
+    assert!(matches!(
+        store.save_progress(Fence::Term(term), &progress(3, 8)).await,
+        Err(StoreError::Fenced(t)) if t == term
+    ));
+    assert_eq!(checked().await, Some(now() + chrono::TimeDelta::minutes(2)));
+    assert_eq!(store.lease().await.unwrap().unwrap().holder, "b");
+
+    // The new leader's, in its term: written.
+    store
+        .save_progress(Fence::Term(taken), &progress(4, 1))
+        .await
+        .unwrap();
+    assert_eq!(checked().await, Some(now() + chrono::TimeDelta::minutes(4)));
 }
 
 /// What a fenced write could change, read through the store.
