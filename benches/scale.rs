@@ -10,7 +10,8 @@
 //! - `bare N`: the floor, a plain reqwest loop making the N status requests, 16 at a time.
 //!   Like `poll N`, it runs one warm-up pass, then `SCALE_CYCLES` (default 5) measured ones,
 //!   and reports the median.
-//! - `poll N`: ravan-watch's `Monitor::run_cycle` over N agents stored in SQLite. It also
+//! - `poll N`: ravan-watch's `Monitor::run_cycle` over N agents stored in SQLite, leading
+//!   under the lease as `serve` does (renewed every 2 s). It also
 //!   counts the history rows (health intervals, events) after the warm-up and after the
 //!   measured cycles: steady agents must add none (history grows with changes, not polls).
 //! - `poll-pg N`: the same on PostgreSQL, when `RAVAN_WATCH_TEST_POSTGRES_URL` names a server
@@ -19,6 +20,18 @@
 //!   `postgres` process's, from /proc), since on SQLite the database's work is in-process.
 //! - `outage N`: N agents go `errored` with FAILURE_THRESHOLD 1; the delivery worker sends the
 //!   alerts to one Slack and one Discord webhook.
+//!
+//!
+//! Small fleets (`SCALE_ONLY=small` runs only these, `SCALE_ONLY=large` only the above):
+//! - `bare-tick N`: the floor for a small fleet, a reqwest loop making the N requests at every
+//!   whole second; `serve N`: the whole service as `serve` runs it ([`App::start`]: scheduler,
+//!   lease, delivery worker, pruning, HTTP API) with `POLL_SCHEDULE` every second. Each is
+//!   left alone for `SCALE_WINDOW` (default 10) seconds after 2 warm-up cycles, and its CPU
+//!   (all threads) is divided by the polls the fake answered meanwhile. `serve 0`: the idle
+//!   service with no agents, its CPU a second (the fixed cost, lease renewals included).
+//! - `empty-cycle`: `run_cycle` with no agents, by hand, 500 times: the cycle's own fixed cost.
+//! - `growth N`: 1,000 cycles by hand over N agents: CPU per cycle and resident memory over
+//!   the first and the last 100, to show that nothing grows with the cycles before.
 //!
 //! The parent (what `cargo bench` runs) starts the fake, runs each scenario as a child, and
 //! prints one table. It talks only to 127.0.0.1 and stops by itself.
@@ -49,6 +62,7 @@ use ravan_watch::config::Config;
 use ravan_watch::domain::AgentId;
 use ravan_watch::domain::secret::SecretUrl;
 use ravan_watch::domain::{Platform, Webhook};
+use ravan_watch::leader::{Leadership, Role};
 use ravan_watch::notify::Worker;
 use ravan_watch::store::OutboxStatus;
 
@@ -886,12 +900,15 @@ fn service_instrumentation() {
 struct Service {
     app: App,
     worker: Worker,
+    /// Renews the lease every 2 s, as `serve` does.
+    claiming: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
 impl Service {
     /// The service as `serve` wires it ([`App::build`]), on a fresh SQLite database with `n`
-    /// agents, its delivery worker running and its cycles run by hand.
+    /// agents, leading under the lease (renewed every 2 s), its delivery worker running and
+    /// its cycles run by hand.
     async fn start(
         n: usize,
         base: &str,
@@ -924,15 +941,22 @@ impl Service {
         let app = App::build_alerting(config, defaults)
             .await
             .expect("the service");
+        // Under the lease, as `serve` runs: a steady cycle's progress goes with the renewal.
+        let leadership = Leadership::leased(app.store().clone());
+        assert_eq!(leadership.claim().await, Role::Leader, "the lease is free");
+        let claiming = leadership.spawn();
+        let app = app.leadership(leadership);
         let worker = app.outbox().spawn();
         Self {
             app,
             worker,
+            claiming,
             _dir: dir,
         }
     }
 
     async fn stop(self) {
+        self.claiming.abort();
         self.worker.stop(DELIVERY_DEADLINE).await;
         self.app.store().close().await;
     }

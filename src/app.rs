@@ -157,6 +157,14 @@ impl App {
         &self.outbox
     }
 
+    /// Cycles and deliveries by hand under `leadership` (the benchmark), as [`App::start`]
+    /// runs them under the lease: without it they act as a lone process that always leads.
+    pub fn leadership(mut self, leadership: Leadership) -> Self {
+        self.monitor = self.monitor.leadership(leadership.clone());
+        self.outbox = self.outbox.leadership(leadership);
+        self
+    }
+
     /// The monitor, to run cycles by hand (tests and the benchmark) instead of [`App::start`].
     pub fn monitor(&self) -> &Monitor {
         &self.monitor
@@ -225,9 +233,7 @@ impl App {
                 })
                 .into_future(),
         );
-        let scheduler = Scheduler::start(&config.poll_schedule, Arc::new(monitor))
-            .await
-            .context("starting the poll scheduler")?;
+        let scheduler = Scheduler::start(&config.poll_schedule, Arc::new(monitor));
         scheduler_running.store(true, Ordering::SeqCst);
         let watched = store.agents().await?.len();
         tracing::info!(

@@ -57,7 +57,7 @@ pub struct Leadership(Arc<Kind>);
 enum Kind {
     /// Always leading, writes unchecked: one process driven by hand (tests, the benchmark).
     Solo,
-    Leased(Leased),
+    Leased(Box<Leased>),
 }
 
 struct Leased {
@@ -87,14 +87,14 @@ impl Leadership {
 
     /// Leadership by the lease in `store`, not yet claimed ([`Leadership::claim`]).
     pub fn leased(store: Store) -> Self {
-        Self(Arc::new(Kind::Leased(Leased {
+        Self(Arc::new(Kind::Leased(Box::new(Leased {
             store,
             holder: holder_name(),
             held: Mutex::new(Held::default()),
             term: watch::Sender::new(None),
             progress: Mutex::new(None),
             failing: AtomicBool::new(false),
-        })))
+        }))))
     }
 
     /// The fence for a leader's write, or `None` when this process must not act as leader now

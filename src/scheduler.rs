@@ -1,4 +1,9 @@
-//! Runs poll cycles on the cron schedule (tokio-cron-scheduler).
+//! Runs poll cycles on the cron schedule (`POLL_SCHEDULE`).
+//!
+//! One task sleeps until the schedule's next tick and starts the cycle then: one wake-up a
+//! tick, on time. (tokio-cron-scheduler, used before, woke every 500 ms to look for due jobs,
+//! started each up to 500 ms late and spent more CPU on an idle service than its cycles; the
+//! pattern is still read by croner, the parser it used, so the syntax is unchanged.)
 //!
 //! A cycle that outlasts the interval is not started twice: the next tick finds the cycle lock
 //! taken and leaves the running cycle alone. The monitor logs the overrun itself, once, with
@@ -7,55 +12,132 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
-use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use chrono::{DateTime, Utc};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
 
 use crate::domain::PollSchedule;
 use crate::monitor::Monitor;
 
+/// The longest single sleep: the wall clock is read again at least this often, so a clock
+/// that was set (NTP, a resumed VM) moves the next cycle with it.
+const LONGEST_SLEEP: Duration = Duration::from_secs(60);
+
 pub struct Scheduler {
-    inner: JobScheduler,
+    task: JoinHandle<()>,
+    stop: watch::Sender<bool>,
     cycle: Arc<Mutex<()>>,
 }
 
 impl Scheduler {
-    pub async fn start(
-        schedule: &PollSchedule,
-        monitor: Arc<Monitor>,
-    ) -> Result<Self, JobSchedulerError> {
-        let inner = JobScheduler::new().await?;
+    pub fn start(schedule: &PollSchedule, monitor: Arc<Monitor>) -> Self {
         let cycle = Arc::new(Mutex::new(()));
-        let lock = cycle.clone();
-        let job = Job::new_async(schedule.as_str(), move |_id, _sched| {
-            let monitor = monitor.clone();
-            let lock = lock.clone();
-            Box::pin(async move {
-                let Ok(_running) = lock.try_lock() else {
-                    tracing::debug!("previous poll cycle still running: this tick is skipped");
-                    return;
-                };
-                if let Err(e) = monitor.run_cycle().await {
-                    // The cycle's state was not saved: the next cycle starts from the last saved
-                    // state, so its alerts are produced again rather than lost.
-                    tracing::error!(error = %e, "poll cycle failed");
-                }
-            })
-        })?;
-        inner.add(job).await?;
-        inner.start().await?;
-        Ok(Self { inner, cycle })
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(schedule.clone(), monitor, cycle.clone(), stopped));
+        Self { task, stop, cycle }
     }
 
     /// Stops scheduling and waits up to `grace` for a running cycle to finish.
-    pub async fn stop(mut self, grace: Duration) {
-        if let Err(e) = self.inner.shutdown().await {
-            tracing::warn!(error = %e, "scheduler did not shut down cleanly");
-        }
+    pub async fn stop(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
         if tokio::time::timeout(grace, self.cycle.lock())
             .await
             .is_err()
         {
             tracing::warn!("a poll cycle was still running at shutdown and was abandoned");
         }
+    }
+}
+
+/// The tick to run next: the first after `now`, and after the `last` one run, so no tick runs
+/// twice (a timer may wake a hair before the wall clock says the tick has come).
+fn next_tick(
+    schedule: &PollSchedule,
+    now: DateTime<Utc>,
+    last: Option<DateTime<Utc>>,
+) -> Option<DateTime<Utc>> {
+    schedule.next_after(last.map_or(now, |last| now.max(last)))
+}
+
+/// Sleeps to each tick and starts its cycle, until `stopped`.
+async fn run(
+    schedule: PollSchedule,
+    monitor: Arc<Monitor>,
+    cycle: Arc<Mutex<()>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut last: Option<DateTime<Utc>> = None;
+    loop {
+        let Some(tick) = next_tick(&schedule, Utc::now(), last) else {
+            tracing::warn!(
+                schedule = schedule.as_str(),
+                "POLL_SCHEDULE has no tick left: no more poll cycles"
+            );
+            return;
+        };
+        let until = (tick - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = tokio::time::sleep(until.min(LONGEST_SLEEP)) => {}
+            _ = stopped.changed() => return,
+        }
+        if Utc::now() < tick {
+            // A long wait is taken in steps; or the clock was set back.
+            continue;
+        }
+        last = Some(tick);
+        let Ok(running) = cycle.clone().try_lock_owned() else {
+            tracing::debug!("previous poll cycle still running: this tick is skipped");
+            continue;
+        };
+        let monitor = monitor.clone();
+        tokio::spawn(async move {
+            let _running = running;
+            if let Err(e) = monitor.run_cycle().await {
+                // The cycle's state was not saved: the next cycle starts from the last saved
+                // state, so its alerts are produced again rather than lost.
+                tracing::error!(error = %e, "poll cycle failed");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_next_tick_is_after_now_and_after_the_last_one_run() {
+        let every_second = PollSchedule::parse("* * * * * *").unwrap();
+        let half = PollSchedule::parse("0/30 * * * * *").unwrap();
+        let now = at("2026-11-29T12:00:00.400Z");
+        assert_eq!(
+            next_tick(&every_second, now, None),
+            Some(at("2026-11-29T12:00:01Z"))
+        );
+        assert_eq!(
+            next_tick(&half, now, None),
+            Some(at("2026-11-29T12:00:30Z"))
+        );
+        // The timer woke 2 ms early for the tick at :01 and ran it; the clock still reads
+        // :00.998. The next is :02, not :01 again.
+        let early = at("2026-11-29T12:00:00.998Z");
+        let ran = Some(at("2026-11-29T12:00:01Z"));
+        assert_eq!(
+            next_tick(&every_second, early, ran),
+            Some(at("2026-11-29T12:00:02Z"))
+        );
+        // Exactly on a tick: the next one.
+        assert_eq!(
+            next_tick(&half, at("2026-11-29T12:00:30Z"), None),
+            Some(at("2026-11-29T12:01:00Z"))
+        );
+        // A pattern with no tick left (Feb 30th never comes).
+        let never = PollSchedule::parse("0 0 0 30 2 *").unwrap();
+        assert_eq!(next_tick(&never, now, None), None);
     }
 }

@@ -14,7 +14,7 @@ pub fn init(format: LogFormat) -> Result<(), ConfigError> {
 
 /// The filter when `RUST_LOG` is unset. The scheduler crate logs its own start-up at info:
 /// noise for an operator.
-pub const DEFAULT_FILTER: &str = "info,tokio_cron_scheduler=warn";
+pub const DEFAULT_FILTER: &str = "info";
 
 /// [`init`] with another filter when `RUST_LOG` is unset (`demo` keeps the terminal for its
 /// story with `warn`).

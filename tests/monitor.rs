@@ -126,9 +126,7 @@ async fn a_cycle_still_running_at_the_next_tick_is_not_started_twice() {
             .await
             .0,
     );
-    let scheduler = Scheduler::start(&PollSchedule::parse("* * * * * *").unwrap(), m)
-        .await
-        .unwrap();
+    let scheduler = Scheduler::start(&PollSchedule::parse("* * * * * *").unwrap(), m);
     wait_until(Duration::from_secs(20), "three polls", || async {
         ravan.polls().await >= 3
     })
