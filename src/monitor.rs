@@ -185,20 +185,25 @@ impl Monitor {
             watched = self.reread_settings(watched).await?;
         }
         let saved_monitor = monitor.clone();
-        let Watched { version, agents } = watched;
+        let Watched {
+            version,
+            agents: mut next,
+        } = watched;
         let polled = Polled {
             version,
             started_at: Utc::now(),
         };
 
         let mut updates = Vec::new();
-        let mut next = Vec::with_capacity(agents.len());
+        // Where in `next` each update's state belongs (see below).
+        let mut lent = Vec::new();
+        let (mut healthy, mut unhealthy, mut unknown) = (0, 0, 0);
         // Metric handles are looked up once per cycle, not once per poll.
         let latency = ::metrics::histogram!(metrics::POLL_DURATION);
         let observations = ::metrics::counter!(metrics::POLLS, "outcome" => "observation");
         // A poll carries only its agent's id; `buffered` answers in the order it was given, so
         // each answer meets its agent's record by position, and is folded in as it arrives.
-        let ids: Vec<AgentId> = agents.iter().map(|a| a.agent_id).collect();
+        let ids: Vec<AgentId> = next.iter().map(|a| a.agent_id).collect();
         let (ravan, latency, org) = (&self.ravan, &latency, self.check_org_linked);
         // Polls wait at Ravan's throttle gate only up to the next tick.
         let deadline = self
@@ -223,7 +228,7 @@ impl Monitor {
                 (Utc::now(), result)
             })
             .buffered(self.concurrency)
-            .zip(futures::stream::iter(agents));
+            .enumerate();
 
         let mut summary = CycleSummary::default();
         let mut report = CycleReport::default();
@@ -232,7 +237,11 @@ impl Monitor {
             .listing
             .as_ref()
             .is_some_and(ListingHealth::is_complete);
-        while let Some(((at, result), mut agent)) = results.next().await {
+        // Each agent's record is updated where it is (one copy of the fleet, not two).
+        while let Some((i, (at, result))) = results.next().await {
+            let Some(agent) = next.get_mut(i) else {
+                continue;
+            };
             summary.polled += 1;
             let saved = agent.state.clone();
             let who = AgentRef {
@@ -284,16 +293,23 @@ impl Monitor {
                 .map(|a| (Alert::Agent(a), agent.destinations(&self.defaults)))
                 .collect();
             report.alerts.extend(alerts.iter().map(|(a, _)| a.clone()));
+            match agent.state.last.as_ref().map(Observation::is_healthy) {
+                Some(true) => healthy += 1,
+                Some(false) => unhealthy += 1,
+                None => unknown += 1,
+            }
             let health = agent.state.health_edge(&saved, gap);
             if !alerts.is_empty() || health.is_some() || agent.state.differs_from(&saved) {
+                // Lent to the commit, not copied: after an outage or at a term's first cycle
+                // that is every agent's state, and two copies were the cycle's peak memory.
+                lent.push(i);
                 updates.push(AgentUpdate {
                     agent_id: agent.agent_id,
-                    state: agent.state.clone(),
+                    state: std::mem::take(&mut agent.state),
                     alerts,
                     health,
                 });
             }
-            next.push(agent);
         }
         self.check_overrun(&mut monitor, polled.started_at, throttled > 0);
         let monitor_alerts: Vec<Routed> = monitor
@@ -305,14 +321,6 @@ impl Monitor {
             .alerts
             .extend(monitor_alerts.iter().map(|(a, _)| a.clone()));
 
-        let (mut healthy, mut unhealthy, mut unknown) = (0, 0, 0);
-        for agent in &next {
-            match agent.state.last.as_ref().map(Observation::is_healthy) {
-                Some(true) => healthy += 1,
-                Some(false) => unhealthy += 1,
-                None => unknown += 1,
-            }
-        }
         let changed = !updates.is_empty()
             || !monitor_alerts.is_empty()
             || monitor.differs_from(&saved_monitor);
@@ -339,6 +347,11 @@ impl Monitor {
         } else {
             Ok(0)
         };
+        for (&at, update) in lent.iter().zip(&mut updates) {
+            if let Some(agent) = next.get_mut(at) {
+                agent.state = std::mem::take(&mut update.state);
+            }
+        }
         let queued = match committed {
             Err(StoreError::Fenced(term)) => {
                 // Paused past the lease, and another took over: nothing of this cycle counts.
