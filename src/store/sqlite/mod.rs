@@ -87,6 +87,9 @@ impl SqliteStore {
         let max = if url.contains(":memory:") { 1 } else { 4 };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
+            // A connection to a local file does not go stale: no ping (one more hand-off to
+            // SQLite's thread, and a wake-up) before every statement.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
