@@ -6,8 +6,9 @@
 //! dispatcher starts a drain for each destination that has a due entry and no drain running.
 //! It runs when woken — by a cycle that queued entries, a drain that ended, this process
 //! starting to lead — and when the earliest retry it knows of falls due; it reads nothing in
-//! between (an idle service does no work: see [`SAFETY_NET`] for the one exception). A drain takes the destination's oldest pending entry
-//! and the rest of the same poll cycle's entries for it (a *batch*). A batch of up to
+//! between (an idle service does no work; [`SAFETY_NET`] is the one exception). A drain takes
+//! the destination's oldest pending entry and the rest of the same poll cycle's entries for it
+//! (a *batch*). A batch of up to
 //! [`INDIVIDUAL_MAX`] alerts goes out as one message each; a larger one as a single grouped
 //! message, so 1,000 agents failing at once is one message, not 1,000. Then the next batch,
 //! while they are due; then the drain ends.
@@ -46,8 +47,8 @@ use crate::supervise::{TaskHealth, panic_message, pause_after, supervise};
 /// A cycle's alerts to one destination up to this many go out one message each.
 pub const INDIVIDUAL_MAX: usize = 3;
 
-/// The longest the dispatcher sleeps without a reason to wake: entries only this process
-/// writes (the leader's cycles wake it), so this is only a safety net against a wake that
+/// The longest the dispatcher sleeps without a reason to wake. While this process leads, only
+/// its own cycles write entries, and they wake it: this is a safety net against a wake that
 /// never came (a database restored under a running service, say).
 const SAFETY_NET: std::time::Duration = std::time::Duration::from_secs(60);
 /// After the outbox could not be read, the dispatcher tries again this soon.
@@ -144,7 +145,7 @@ struct Drains {
 }
 
 impl Drains {
-    /// Whether `key` may get a new drain now.
+    /// Whether a drain of `key` runs now (its end wakes the dispatcher).
     fn running(&self, key: &str) -> bool {
         self.running.values().any(|hook| self::key(hook) == key)
     }
