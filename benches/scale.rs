@@ -192,11 +192,21 @@ fn mono_ns() -> u64 {
 
 /// This process's peak resident set size (VmHWM), in KiB.
 fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// This process's resident set size now (VmRSS), in KiB.
+fn rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+/// A size from `/proc/self/status` (`field` with its colon), in KiB; 0 when unreadable.
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         })
         .unwrap_or(0)
@@ -1269,18 +1279,6 @@ struct Growth {
     /// VmRSS (KiB) after the first and after the last span.
     early_rss_kib: u64,
     late_rss_kib: u64,
-}
-
-/// This process's resident set size now (VmRSS), in KiB.
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 async fn growth(n: usize, base: &str) -> Growth {
