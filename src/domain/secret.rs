@@ -27,12 +27,15 @@ impl fmt::Debug for Secret {
 
 /// A URL whose last path segment and query are the secret part, as in Slack's
 /// `/services/T…/B…/<token>` and Discord's `/api/webhooks/<id>/<token>`.
+///
+/// Boxed: a `Url` is 88 bytes inline, and every agent's record holds two optional webhooks
+/// that most agents leave unset; boxed, an unset one costs 8 bytes (1.6 MB at 10,000 agents).
 #[derive(Clone, PartialEq, Eq)]
-pub struct SecretUrl(Url);
+pub struct SecretUrl(Box<Url>);
 
 impl SecretUrl {
     pub fn new(url: Url) -> Self {
-        Self(url)
+        Self(Box::new(url))
     }
 
     pub fn expose(&self) -> &Url {

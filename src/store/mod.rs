@@ -100,6 +100,12 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
+/// An agent id as a row holds it (text), parsed: a commit keeps the ids it wrote as 16-byte
+/// values, not strings (after an outage that is every agent's).
+pub(crate) fn parse_agent_id(id: &str) -> Result<crate::domain::AgentId, StoreError> {
+    id.parse().map_err(|e| corrupt("agent_id", e))
+}
+
 /// A database that keeps everything the service stores.
 #[async_trait]
 pub trait Backend:

@@ -14,7 +14,7 @@ use super::{
 use crate::domain::{Alert, HealthEdge, Webhook};
 use crate::store::{
     AgentRecord, AgentUpdate, CycleStore, Fence, Polled, Progress, Routed, SettingsVersion,
-    StoreError, Watched, corrupt,
+    StoreError, Watched, corrupt, parse_agent_id,
 };
 use crate::tracker::MonitorState;
 
@@ -97,19 +97,19 @@ impl CycleStore for PostgresStore {
             .bind(version)
             .fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                written_states.insert(column::<String>(&row, "agent_id")?);
+                written_states.insert(parse_agent_id(&column::<String>(&row, "agent_id")?)?);
             }
         }
         // Their health edges too: an interval is never written for an agent without its state.
         let edges: Vec<(String, HealthEdge)> = agents
             .iter()
+            .filter(|u| written_states.contains(&u.agent_id))
             .filter_map(|u| Some((u.agent_id.to_string(), u.health?)))
-            .filter(|(id, _)| written_states.contains(id))
             .collect();
         apply_health_edges(&mut tx, &edges).await?;
         let mut outbox = OutboxRows::default();
         for update in agents.iter().filter(|u| !u.alerts.is_empty()) {
-            if !written_states.contains(&update.agent_id.to_string()) {
+            if !written_states.contains(&update.agent_id) {
                 continue;
             }
             for (alert, hooks) in &update.alerts {

@@ -12,7 +12,7 @@ use super::{SETTINGS_VERSION, STATE_WRITE_CHUNK, SqliteStore, millis, platform_n
 use crate::domain::{Alert, HealthEdge, Webhook};
 use crate::store::{
     AgentRecord, AgentUpdate, CycleStore, Fence, Polled, Progress, Routed, SettingsVersion,
-    StoreError, Watched, corrupt,
+    StoreError, Watched, corrupt, parse_agent_id,
 };
 use crate::tracker::MonitorState;
 
@@ -100,19 +100,19 @@ impl CycleStore for SqliteStore {
             }
             let mut rows = query.bind(version).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
-                written_states.insert(row.try_get::<String, _>(0)?);
+                written_states.insert(parse_agent_id(row.try_get::<&str, _>(0)?)?);
             }
         }
         // Their health edges too: an interval is never written for an agent without its state.
         let edges: Vec<(String, HealthEdge)> = agents
             .iter()
+            .filter(|u| written_states.contains(&u.agent_id))
             .filter_map(|u| Some((u.agent_id.to_string(), u.health?)))
-            .filter(|(id, _)| written_states.contains(id))
             .collect();
         apply_health_edges(&mut tx, &edges).await?;
         let mut batch = None;
         for update in agents.iter().filter(|u| !u.alerts.is_empty()) {
-            if !written_states.contains(&update.agent_id.to_string()) {
+            if !written_states.contains(&update.agent_id) {
                 continue;
             }
             for (alert, hooks) in &update.alerts {
