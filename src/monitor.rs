@@ -32,7 +32,7 @@ use crate::discovery::ListingHealth;
 use crate::domain::PollSchedule;
 use crate::domain::Webhook;
 use crate::domain::alert::{AgentRef, Alert};
-use crate::domain::{AgentId, Observation};
+use crate::domain::{AgentId, HealthEdge, Observation};
 use crate::leader::Leadership;
 use crate::metrics;
 use crate::notify::Outbox;
@@ -194,9 +194,9 @@ impl Monitor {
             started_at: Utc::now(),
         };
 
-        let mut updates = Vec::new();
-        // Where in `next` each update's state belongs (see below).
-        let mut lent = Vec::new();
+        // The agents whose state changed or who alerted: where in `next` each is, its alerts
+        // and its health edge. Their updates borrow the states from `next` once polling ends.
+        let mut changed_agents: Vec<(usize, Vec<Routed>, Option<HealthEdge>)> = Vec::new();
         let (mut healthy, mut unhealthy, mut unknown) = (0, 0, 0);
         // Metric handles are looked up once per cycle, not once per poll.
         let latency = ::metrics::histogram!(metrics::POLL_DURATION);
@@ -300,17 +300,23 @@ impl Monitor {
             }
             let health = agent.state.health_edge(&saved, gap);
             if !alerts.is_empty() || health.is_some() || agent.state.differs_from(&saved) {
-                // Lent to the commit, not copied: after an outage or at a term's first cycle
-                // that is every agent's state, and two copies were the cycle's peak memory.
-                lent.push(i);
-                updates.push(AgentUpdate {
-                    agent_id: agent.agent_id,
-                    state: std::mem::take(&mut agent.state),
-                    alerts,
-                    health,
-                });
+                changed_agents.push((i, alerts, health));
             }
         }
+        // Borrowed, not copied: after an outage or at a term's first cycles that is every
+        // agent's state, and a second copy was the cycle's peak memory.
+        let updates: Vec<AgentUpdate<'_>> = changed_agents
+            .into_iter()
+            .filter_map(|(i, alerts, health)| {
+                let agent = next.get(i)?;
+                Some(AgentUpdate {
+                    agent_id: agent.agent_id,
+                    state: &agent.state,
+                    alerts,
+                    health,
+                })
+            })
+            .collect();
         self.check_overrun(&mut monitor, polled.started_at, throttled > 0);
         let monitor_alerts: Vec<Routed> = monitor
             .cycle(&summary, Utc::now(), &self.thresholds)
@@ -347,11 +353,8 @@ impl Monitor {
         } else {
             Ok(0)
         };
-        for (&at, update) in lent.iter().zip(&mut updates) {
-            if let Some(agent) = next.get_mut(at) {
-                agent.state = std::mem::take(&mut update.state);
-            }
-        }
+        let saved_count = updates.len();
+        drop(updates);
         let queued = match committed {
             Err(StoreError::Fenced(term)) => {
                 // Paused past the lease, and another took over: nothing of this cycle counts.
@@ -402,7 +405,7 @@ impl Monitor {
         tracing::debug!(polled = summary.polled, alerts = report.alerts.len(), elapsed = ?started.elapsed(), "cycle done");
         report.polled = summary.polled;
         report.failed = summary.failed;
-        report.saved = updates.len();
+        report.saved = saved_count;
         Ok(report)
     }
 

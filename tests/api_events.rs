@@ -82,7 +82,7 @@ async fn commit(
             None,
             &[AgentUpdate {
                 agent_id: id(agent),
-                state,
+                state: &state,
                 alerts: alerts.into_iter().map(|a| (a, vec![slack()])).collect(),
                 health,
             }],

@@ -114,7 +114,7 @@ async fn populate(url: &str) -> Store {
         let updates = [
             AgentUpdate {
                 agent_id: id(A),
-                state: errored(cycle, at),
+                state: &errored(cycle, at),
                 alerts: vec![(agent_down(A, None), vec![default_slack()])],
                 // Unhealthy, a failed poll, healthy again: a closed interval and an open one.
                 health: Some(HealthEdge {
@@ -125,7 +125,7 @@ async fn populate(url: &str) -> Store {
             },
             AgentUpdate {
                 agent_id: id(B),
-                state: errored(cycle, at),
+                state: &errored(cycle, at),
                 alerts: vec![(
                     agent_down(B, Some("Sales")),
                     vec![own_slack(), own_discord()],
@@ -366,7 +366,7 @@ async fn copies_and_keeps_working(to: &str) {
             }),
             &[AgentUpdate {
                 agent_id: id(A),
-                state: errored(3, at),
+                state: &errored(3, at),
                 alerts: vec![(agent_down(A, None), vec![default_slack()])],
                 health: Some(HealthEdge {
                     at,

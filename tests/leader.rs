@@ -39,7 +39,7 @@ async fn queue_down_alert(store: &Store, fence: Fence, hook: &wiremock::MockServ
             None,
             &[ravan_watch::store::AgentUpdate {
                 agent_id: AGENT_A.parse().unwrap(),
-                state: Default::default(),
+                state: &Default::default(),
                 alerts: vec![(agent_down(AGENT_A, None), vec![slack])],
                 health: None,
             }],

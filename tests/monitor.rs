@@ -476,7 +476,7 @@ async fn health_intervals_follow_changes_not_polls_and_leave_out_a_gap_in_pollin
     };
     let opened = AgentUpdate {
         agent_id: b,
-        state: state.clone(),
+        state: &state,
         alerts: vec![],
         health: Some(HealthEdge {
             at: h5,

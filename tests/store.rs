@@ -339,7 +339,7 @@ async fn a_cycle_commits_states_and_alerts_together(db: Db) {
     store.ensure_agents(&[id(A)], now()).await.unwrap();
     let update = AgentUpdate {
         agent_id: id(A),
-        state: errored_state(),
+        state: &errored_state(),
         alerts: vec![(down(A), vec![hook("one"), hook("two")])],
         health: None,
     };
@@ -382,7 +382,7 @@ async fn an_agent_removed_during_the_cycle_keeps_no_state_and_gets_no_alert(db: 
     store.delete_agent(id(A), Utc::now()).await.unwrap();
     let update = AgentUpdate {
         agent_id: id(A),
-        state: errored_state(),
+        state: &errored_state(),
         alerts: vec![(down(A), vec![hook("x")])],
         health: None,
     };
@@ -459,7 +459,7 @@ async fn every_settings_change_moves_the_settings_version_and_state_writes_do_no
     store.ensure_agents(&[id(A)], now()).await.unwrap();
     let update = AgentUpdate {
         agent_id: id(A),
-        state: errored_state(),
+        state: &errored_state(),
         alerts: vec![],
         health: None,
     };
@@ -520,7 +520,7 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other(db: Db) {
     };
     let update = AgentUpdate {
         agent_id: id(B),
-        state: polled_b,
+        state: &polled_b,
         alerts: vec![(down(B), vec![hook("x")])],
         health: None,
     };
@@ -557,7 +557,7 @@ async fn a_cycle_marks_every_agent_it_polled_as_checked_and_no_other(db: Db) {
     let later = started + chrono::Duration::seconds(3);
     let update = AgentUpdate {
         agent_id: id(A),
-        state: AgentState {
+        state: &AgentState {
             last_checked_at: Some(later),
             ..errored_state()
         },
@@ -608,7 +608,7 @@ async fn commit_polled(
     store: &Store,
     version: i64,
     started: chrono::DateTime<Utc>,
-    update: AgentUpdate,
+    update: AgentUpdate<'_>,
 ) -> usize {
     let polled = Polled {
         version,
@@ -633,18 +633,20 @@ async fn a_large_cycle_writes_every_agents_state(db: Db) {
     let store = db.open().await;
     let ids: Vec<AgentId> = (0..2_501).map(|i| id(&agent_id(i))).collect();
     store.ensure_agents(&ids, now()).await.unwrap();
-    let updates: Vec<AgentUpdate> = ids[..2_500]
+    let states: Vec<AgentState> = (0..2_500)
+        .map(|i| AgentState {
+            health_streak: i,
+            ..errored_state()
+        })
+        .collect();
+    let updates: Vec<AgentUpdate> = ids
         .iter()
-        .enumerate()
-        .map(|(i, agent)| {
-            let mut state = errored_state();
-            state.health_streak = i as u32;
-            AgentUpdate {
-                agent_id: *agent,
-                state,
-                alerts: vec![],
-                health: None,
-            }
+        .zip(&states)
+        .map(|(agent, state)| AgentUpdate {
+            agent_id: *agent,
+            state,
+            alerts: vec![],
+            health: None,
         })
         .collect();
     store
@@ -677,7 +679,7 @@ async fn removing_an_agent_keeps_its_pending_alerts(db: Db) {
     store.ensure_agents(&[id(A)], now()).await.unwrap();
     let update = AgentUpdate {
         agent_id: id(A),
-        state: errored_state(),
+        state: &errored_state(),
         alerts: vec![(down(A), vec![hook("x")])],
         health: None,
     };
@@ -1095,7 +1097,7 @@ async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent(db: Db) {
     apply(&store, &[(A, "a")]).await;
     let update = AgentUpdate {
         agent_id: id(A),
-        state: errored_state(),
+        state: &errored_state(),
         alerts: vec![],
         health: None,
     };
@@ -1132,7 +1134,7 @@ async fn an_agent_removed_by_a_listing_and_listed_again_is_a_new_agent(db: Db) {
     // The cycle that polled the old agent commits after it was replaced.
     let update = AgentUpdate {
         agent_id: id(A),
-        state: errored_state(),
+        state: &errored_state(),
         alerts: vec![(down(A), vec![hook("x")])],
         health: None,
     };
@@ -1788,7 +1790,7 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
     let before = everything(&store).await;
     let update = AgentUpdate {
         agent_id: id(A),
-        state: errored_state(),
+        state: &errored_state(),
         alerts: vec![(down(A), vec![hook("y")])],
         health: None,
     };
@@ -2159,7 +2161,7 @@ mod postgres_only {
         let snapshot = source.watched_settings().await.unwrap();
         let update = AgentUpdate {
             agent_id: id(A),
-            state: errored_state(),
+            state: &errored_state(),
             alerts: vec![(down(A), vec![hook("x"), hook("y")])],
             health: None,
         };
@@ -2276,18 +2278,21 @@ async fn all_events(store: &Store, about: EventsAbout) -> Vec<Event> {
 async fn commit_update(
     store: &Store,
     fence: Fence,
-    update: AgentUpdate,
+    update: AgentUpdate<'_>,
 ) -> Result<usize, StoreError> {
     store
         .commit_cycle(fence, None, &[update], &MonitorState::default(), &[], now())
         .await
 }
 
+/// The state every [`update`] carries (`errored_state` is fixed: `now` is noon).
+static ERRORED: std::sync::LazyLock<AgentState> = std::sync::LazyLock::new(errored_state);
+
 /// An update of `agent` with `alerts` and the health edge `health`.
-fn update(agent: &str, alerts: Vec<Routed>, health: Option<HealthEdge>) -> AgentUpdate {
+fn update(agent: &str, alerts: Vec<Routed>, health: Option<HealthEdge>) -> AgentUpdate<'static> {
     AgentUpdate {
         agent_id: id(agent),
-        state: errored_state(),
+        state: &ERRORED,
         alerts,
         health,
     }
@@ -2535,8 +2540,14 @@ async fn health_edges_open_and_close_intervals_and_steady_commits_leave_them(db:
     );
 
     let rows = interval_rows(&db).await;
-    let mut steady = update(A, vec![], None);
-    steady.state.health_streak = 7;
+    let streak_of_7 = AgentState {
+        health_streak: 7,
+        ..errored_state()
+    };
+    let steady = AgentUpdate {
+        state: &streak_of_7,
+        ..update(A, vec![], None)
+    };
     commit_update(&store, Fence::Unchecked, steady)
         .await
         .unwrap();

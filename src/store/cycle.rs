@@ -41,7 +41,7 @@ pub trait CycleStore: Send + Sync {
         &self,
         fence: Fence,
         polled: Option<Polled>,
-        agents: &[AgentUpdate],
+        agents: &[AgentUpdate<'_>],
         monitor: &MonitorState,
         monitor_alerts: &[Routed],
         now: DateTime<Utc>,
@@ -83,10 +83,14 @@ pub type Routed = (Alert, Vec<Webhook>);
 
 /// One agent's outcome of a poll cycle that changed its state in substance (see
 /// [`AgentState::differs_from`]) or produced alerts: its new state and the alerts.
+///
+/// The state is borrowed from the cycle's record of the agent: after an outage, or at a
+/// term's first cycles, every agent's state goes to the commit, and owned copies (or states
+/// moved out and back) were 2.9 MB of a 10,000-agent cycle's peak.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentUpdate {
+pub struct AgentUpdate<'a> {
     pub agent_id: AgentId,
-    pub state: AgentState,
+    pub state: &'a AgentState,
     pub alerts: Vec<Routed>,
     /// What the cycle's poll did to the agent's health intervals
     /// ([`AgentState::health_edge`]).

@@ -191,7 +191,7 @@ impl TestApp {
                 None,
                 &[AgentUpdate {
                     agent_id: id(agent),
-                    state,
+                    state: &state,
                     alerts: vec![],
                     health: None,
                 }],

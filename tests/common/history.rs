@@ -260,8 +260,8 @@ pub async fn seed(store: &Store, n: usize, now: DateTime<Utc>) -> Vec<Seeded> {
         store.insert_agent(id(&a.id), &new, added).await.unwrap();
     }
     // Every step, in hourly cycles, oldest first (an agent changes at most once an hour).
-    let mut cycles: BTreeMap<i64, (Vec<AgentUpdate>, Vec<Routed>)> = BTreeMap::new();
-    let mut checks: Vec<AgentUpdate> = Vec::new();
+    let mut cycles: BTreeMap<i64, (Vec<Update>, Vec<Routed>)> = BTreeMap::new();
+    let mut checks: Vec<Update> = Vec::new();
     let checked = now - TimeDelta::seconds(20);
     for (i, a) in fleet.iter().enumerate() {
         let all = steps(i, a.kind, now);
@@ -271,7 +271,7 @@ pub async fn seed(store: &Store, n: usize, now: DateTime<Utc>) -> Vec<Seeded> {
         }
         // Then every polled agent checked 20 s ago.
         if let Some(s) = all.last() {
-            checks.push(AgentUpdate {
+            checks.push(Update {
                 agent_id: id(&a.id),
                 state: state(s, checked),
                 alerts: vec![],
@@ -320,8 +320,8 @@ pub async fn seed(store: &Store, n: usize, now: DateTime<Utc>) -> Vec<Seeded> {
     fleet
 }
 
-fn update(a: &Seeded, s: &Step, hooks: &[Webhook]) -> AgentUpdate {
-    AgentUpdate {
+fn update(a: &Seeded, s: &Step, hooks: &[Webhook]) -> Update {
+    Update {
         agent_id: id(&a.id),
         state: state(s, s.at),
         alerts: s
@@ -337,15 +337,38 @@ fn update(a: &Seeded, s: &Step, hooks: &[Webhook]) -> AgentUpdate {
     }
 }
 
+/// An [`AgentUpdate`] that owns its state, as the seeding builds them ahead of their commits.
+struct Update {
+    agent_id: AgentId,
+    state: AgentState,
+    alerts: Vec<Routed>,
+    health: Option<HealthEdge>,
+}
+
 async fn commit(
     store: &Store,
-    agents: &[AgentUpdate],
+    agents: &[Update],
     alerts: &[Routed],
     at: DateTime<Utc>,
     monitor: &MonitorState,
 ) {
     store
-        .commit_cycle(Fence::Unchecked, None, agents, monitor, alerts, at)
+        .commit_cycle(
+            Fence::Unchecked,
+            None,
+            &agents
+                .iter()
+                .map(|u| AgentUpdate {
+                    agent_id: u.agent_id,
+                    state: &u.state,
+                    alerts: u.alerts.clone(),
+                    health: u.health,
+                })
+                .collect::<Vec<_>>(),
+            monitor,
+            alerts,
+            at,
+        )
         .await
         .unwrap();
 }

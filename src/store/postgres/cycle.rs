@@ -68,7 +68,7 @@ impl CycleStore for PostgresStore {
         &self,
         fence: Fence,
         polled: Option<Polled>,
-        agents: &[AgentUpdate],
+        agents: &[AgentUpdate<'_>],
         monitor: &MonitorState,
         monitor_alerts: &[Routed],
         now: DateTime<Utc>,
@@ -85,7 +85,7 @@ impl CycleStore for PostgresStore {
         let mut written_states = std::collections::HashSet::new();
         for chunk in agents.chunks(STATE_WRITE_CHUNK) {
             let ids: Vec<String> = chunk.iter().map(|u| u.agent_id.to_string()).collect();
-            let states: Vec<String> = chunk.iter().map(|u| to_json(&u.state)).collect();
+            let states: Vec<String> = chunk.iter().map(|u| to_json(u.state)).collect();
             let mut rows = sqlx::query(
                 "UPDATE agents SET state = u.state
                  FROM unnest($1::text[], $2::text[]) AS u(id, state)

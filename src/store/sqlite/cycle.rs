@@ -66,7 +66,7 @@ impl CycleStore for SqliteStore {
         &self,
         fence: Fence,
         polled: Option<Polled>,
-        agents: &[AgentUpdate],
+        agents: &[AgentUpdate<'_>],
         monitor: &MonitorState,
         monitor_alerts: &[Routed],
         now: DateTime<Utc>,
@@ -96,7 +96,7 @@ impl CycleStore for SqliteStore {
             for update in chunk {
                 query = query
                     .bind(update.agent_id.to_string())
-                    .bind(to_json(&update.state));
+                    .bind(to_json(update.state));
             }
             let mut rows = query.bind(version).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
