@@ -12,7 +12,7 @@
 //! Its binary holds only what it calls (the linker drops the rest), so the figure is the stack's
 //! floor: ravan-watch's own code, PostgreSQL, logs, metrics, templates and the CLI come on top.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -22,6 +22,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::StreamExt;
 use serde::Deserialize;
+
+/// The fake's process: one thread, its port on stdout, gone with the parent.
+#[path = "common/fake.rs"]
+mod fake;
 
 const AGENTS: usize = 100;
 const CONCURRENCY: usize = 16;
@@ -175,29 +179,9 @@ fn floor(port: u16) {
     println!("{}", serde_json::to_string(&figures).expect("figures"));
 }
 
-/// The fake Ravan: every status request answered `active`. One thread; it exits when the
-/// parent's end of its stdin closes.
+/// The fake Ravan: every status request answered `active`.
 fn fake() {
-    std::thread::spawn(|| {
-        let _ = std::io::stdin().read_to_end(&mut Vec::new());
-        std::process::exit(0);
-    });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async {
-        let app = Router::new().route("/api/v1/calcom/agents/{id}/status", get(status));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let port = listener.local_addr().expect("address").port();
-        let mut out = std::io::stdout();
-        writeln!(out, "{port}")
-            .and_then(|()| out.flush())
-            .expect("print the port");
-        axum::serve(listener, app).await.expect("serve");
-    });
+    fake::serve_for_parent(Router::new().route("/api/v1/calcom/agents/{id}/status", get(status)));
 }
 
 async fn status() -> impl IntoResponse {

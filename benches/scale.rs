@@ -42,7 +42,7 @@
 //! median of the processes' medians; the table also prints every process's own figure.
 
 use std::future::Future;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,6 +70,10 @@ use ravan_watch::store::OutboxStatus;
 /// make them.
 #[path = "../tests/common/postgres.rs"]
 mod pg;
+
+/// The fake's process: one thread, its port on stdout, gone with the parent.
+#[path = "common/fake.rs"]
+mod fake;
 
 /// `POLL_CONCURRENCY`'s default.
 const CONCURRENCY: usize = 16;
@@ -1322,19 +1326,9 @@ struct Sink {
 }
 
 fn fake_server() {
-    // One thread: the measured process keeps the other core(s).
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    // Exit when the parent goes away (its end of our stdin closes).
-    std::thread::spawn(|| {
-        let _ = std::io::stdin().read_to_end(&mut Vec::new());
-        std::process::exit(0);
-    });
-    runtime.block_on(async {
-        let sink = Arc::new(Sink::default());
-        let app = Router::new()
+    let sink = Arc::new(Sink::default());
+    fake::serve_for_parent(
+        Router::new()
             .route("/api/v1/calcom/agents/{id}/status", get(status))
             .route(SLACK_PATH, post(slack))
             .route(DISCORD_PATH, post(discord))
@@ -1342,17 +1336,8 @@ fn fake_server() {
             .route("/control/sink", put(sink_stats))
             .route("/control/sink/reset", put(sink_reset))
             .route("/control/polls", put(polls_answered))
-            .with_state(sink);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let port = listener.local_addr().expect("address").port();
-        let mut out = std::io::stdout();
-        writeln!(out, "{port}")
-            .and_then(|()| out.flush())
-            .expect("print the port");
-        axum::serve(listener, app).await.expect("serve");
-    });
+            .with_state(sink),
+    );
 }
 
 async fn status(Path(_id): Path<String>) -> impl IntoResponse {
