@@ -303,8 +303,9 @@ impl Monitor {
                 changed_agents.push((i, alerts, health));
             }
         }
-        // Borrowed, not copied: after an outage or at a term's first cycles that is every
-        // agent's state, and a second copy was the cycle's peak memory.
+        // Borrowed: after an outage or at a term's first cycles that is every agent's state,
+        // and holding the states in the updates too (copied, or moved out and back) added
+        // 288 bytes an agent to the cycle's peak memory.
         let updates: Vec<AgentUpdate<'_>> = changed_agents
             .into_iter()
             .filter_map(|(i, alerts, health)| {

@@ -85,8 +85,8 @@ pub type Routed = (Alert, Vec<Webhook>);
 /// [`AgentState::differs_from`]) or produced alerts: its new state and the alerts.
 ///
 /// The state is borrowed from the cycle's record of the agent: after an outage, or at a
-/// term's first cycles, every agent's state goes to the commit, and owned copies (or states
-/// moved out and back) were 2.9 MB of a 10,000-agent cycle's peak.
+/// term's first cycles, every agent's state goes to the commit, and updates that owned them
+/// (copied, or moved out and back) held 2.9 MB more at a 10,000-agent cycle's peak.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentUpdate<'a> {
     pub agent_id: AgentId,
