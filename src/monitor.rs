@@ -205,19 +205,17 @@ impl Monitor {
         // each answer meets its agent's record by position, and is folded in as it arrives.
         let ids: Vec<AgentId> = next.iter().map(|a| a.agent_id).collect();
         let (ravan, latency, org) = (&self.ravan, &latency, self.check_org_linked);
-        // Polls wait at Ravan's throttle gate only up to the next tick.
-        let deadline = self
+        let next_tick = self
             .schedule
             .as_ref()
-            .and_then(|s| s.next_after(polled.started_at))
+            .and_then(|s| s.next_after(polled.started_at));
+        // Polls wait at Ravan's throttle gate only up to the next tick.
+        let deadline = next_tick
             .and_then(|tick| (tick - Utc::now()).to_std().ok())
             .map(|left| tokio::time::Instant::now() + left);
         // Polls further apart than this left the time between them unobserved (no process
         // polled): the health intervals leave it out.
-        let gap = self
-            .schedule
-            .as_ref()
-            .and_then(|s| s.next_after(polled.started_at))
+        let gap = next_tick
             .map_or(MIN_POLLING_GAP, |tick| (tick - polled.started_at) * 3)
             .max(MIN_POLLING_GAP);
         let mut results = futures::stream::iter(ids)
@@ -318,7 +316,9 @@ impl Monitor {
                 })
             })
             .collect();
-        self.check_overrun(&mut monitor, polled.started_at, throttled > 0);
+        if let Some(tick) = next_tick {
+            self.check_overrun(&mut monitor, polled.started_at, tick, throttled > 0);
+        }
         let monitor_alerts: Vec<Routed> = monitor
             .cycle(&summary, Utc::now(), &self.thresholds)
             .map(|a| (Alert::Monitor(a), self.defaults.clone()))
@@ -416,15 +416,9 @@ impl Monitor {
         &self,
         monitor: &mut crate::tracker::MonitorState,
         started_at: chrono::DateTime<Utc>,
+        next_tick: chrono::DateTime<Utc>,
         throttled: bool,
     ) {
-        let Some(next_tick) = self
-            .schedule
-            .as_ref()
-            .and_then(|s| s.next_after(started_at))
-        else {
-            return;
-        };
         let now = Utc::now();
         let overrun = Overrun::of(
             started_at,

@@ -12,8 +12,7 @@ pub fn init(format: LogFormat) -> Result<(), ConfigError> {
     init_with_default(format, DEFAULT_FILTER)
 }
 
-/// The filter when `RUST_LOG` is unset. The scheduler crate logs its own start-up at info:
-/// noise for an operator.
+/// The filter when `RUST_LOG` is unset: `info`, as CONTRACT.md says.
 pub const DEFAULT_FILTER: &str = "info";
 
 /// [`init`] with another filter when `RUST_LOG` is unset (`demo` keeps the terminal for its
