@@ -18,6 +18,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use common::alerts::{agent_down, monitor_down, webhook};
 use common::ids::agent_id;
+use common::{wait_until, wait_until_some};
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -512,14 +513,10 @@ async fn run_worker_until(outbox: &Outbox, server: &MockServer, n: usize) {
         let outbox = outbox.clone();
         tokio::spawn(async move { outbox.run(stopped).await })
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while requests(server).await.len() < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {n} requests"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until(Duration::from_secs(20), format!("{n} requests"), || async {
+        requests(server).await.len() >= n
+    })
+    .await;
     stop.send_replace(true);
     worker.await.unwrap();
 }
@@ -672,19 +669,15 @@ async fn wait_for_arrivals(
     n: usize,
     what: &str,
 ) -> Vec<std::time::Instant> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let seen = arrivals.lock().unwrap().clone();
-        if seen.len() >= n {
-            return seen;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: timed out waiting for {n} requests, got {}",
-            seen.len()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_some(
+        Duration::from_secs(20),
+        format!("{what}: {n} requests"),
+        || async {
+            let seen = arrivals.lock().unwrap().clone();
+            (seen.len() >= n).then_some(seen)
+        },
+    )
+    .await
 }
 
 /// Each destination is drained on its own: while one is paced (Slack's interval, Discord's

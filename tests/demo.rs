@@ -2,12 +2,16 @@
 
 mod common;
 
+use std::cell::RefCell;
+use std::fmt;
+use std::future::ready;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::bin::bin_command;
+use common::wait_until_some;
 
 /// The demo with an empty environment in an empty folder, and its stdout as a channel of lines.
 fn start() -> (Child, mpsc::Receiver<String>, tempfile::TempDir) {
@@ -30,49 +34,65 @@ fn start() -> (Child, mpsc::Receiver<String>, tempfile::TempDir) {
     (child, rx, dir)
 }
 
+/// What `read_until` waits for, and (in its panic) the lines it got meanwhile.
+struct LineWith<'a> {
+    needle: &'a str,
+    seen: &'a RefCell<Vec<String>>,
+}
+
+impl fmt::Display for LineWith<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seen = self.seen.borrow();
+        write!(f, "{:?}; got:\n{}", self.needle, seen.join("\n"))
+    }
+}
+
 /// Lines until one contains `needle`, or panics after `limit`.
-fn read_until(rx: &mpsc::Receiver<String>, needle: &str, limit: Duration) -> Vec<String> {
-    let deadline = Instant::now() + limit;
-    let mut seen = Vec::new();
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let found = line.contains(needle);
-                seen.push(line);
-                if found {
-                    return seen;
-                }
-            }
-            Err(_) => panic!("no {needle:?} within {limit:?}; got:\n{}", seen.join("\n")),
-        }
-    }
+async fn read_until(rx: &mpsc::Receiver<String>, needle: &str, limit: Duration) -> Vec<String> {
+    let seen = RefCell::new(Vec::new());
+    let what = LineWith {
+        needle,
+        seen: &seen,
+    };
+    wait_until_some(limit, what, || {
+        let mut seen = seen.borrow_mut();
+        let found = rx.try_iter().any(|line| {
+            let found = line.contains(needle);
+            seen.push(line);
+            found
+        });
+        ready(found.then_some(()))
+    })
+    .await;
+    seen.into_inner()
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
+/// The demo's exit status; kills it and panics if it runs on past `limit`.
+async fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    /// Kills the demo unless it has exited.
+    struct KillOnDrop<'a>(&'a mut Child);
+    impl Drop for KillOnDrop<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the demo did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
+    let guard = KillOnDrop(child);
+    wait_until_some(limit, "the demo to exit", || {
+        ready(guard.0.try_wait().unwrap())
+    })
+    .await
 }
 
-#[test]
-fn shows_an_alert_then_stops_cleanly_on_ctrl_c() {
+#[tokio::test]
+async fn shows_an_alert_then_stops_cleanly_on_ctrl_c() {
     let started = Instant::now();
     let (mut child, rx, _dir) = start();
-    let intro = read_until(&rx, "Ctrl-C", Duration::from_secs(15));
+    let intro = read_until(&rx, "Ctrl-C", Duration::from_secs(15)).await;
     assert!(
         intro.iter().any(|l| l.contains("simulated Ravan API")),
         "{intro:?}"
     );
-    let lines = read_until(&rx, "lost its Cal.com connection", Duration::from_secs(30));
+    let lines = read_until(&rx, "lost its Cal.com connection", Duration::from_secs(30)).await;
     let first_alert = started.elapsed();
     let alert = lines.last().unwrap();
     assert!(alert.contains("Sales line"), "{alert}");
@@ -83,7 +103,7 @@ fn shows_an_alert_then_stops_cleanly_on_ctrl_c() {
 
     // SAFETY: sending a signal to our own child process.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let status = wait_exit(&mut child, Duration::from_secs(15));
+    let status = wait_exit(&mut child, Duration::from_secs(15)).await;
     assert_eq!(status.code(), Some(0), "Ctrl-C is a clean stop");
     let rest: Vec<String> = rx.try_iter().collect();
     assert!(
@@ -94,13 +114,13 @@ fn shows_an_alert_then_stops_cleanly_on_ctrl_c() {
 }
 
 /// The whole script, about 40 s: `cargo test --test demo -- --ignored`.
-#[test]
+#[tokio::test]
 #[ignore = "runs the whole ~40 s script"]
-fn the_whole_script_runs_to_its_summary() {
+async fn the_whole_script_runs_to_its_summary() {
     let started = Instant::now();
     let (mut child, rx, _dir) = start();
-    let lines = read_until(&rx, "Demo finished after", Duration::from_secs(75));
-    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let lines = read_until(&rx, "Demo finished after", Duration::from_secs(75)).await;
+    let status = wait_exit(&mut child, Duration::from_secs(10)).await;
     assert_eq!(status.code(), Some(0));
     let summary = lines.last().unwrap();
     assert!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::alerts::{agent_down, webhook};
-use common::{AGENT_A, FakeRavan};
+use common::{AGENT_A, FakeRavan, wait_until};
 use ravan_watch::domain::Platform;
 use ravan_watch::leader::{Leadership, Role, TRUST};
 use ravan_watch::notify::{Outbox, RetryPolicy};
@@ -272,14 +272,12 @@ async fn a_standbys_worker_delivers_what_was_left_as_soon_as_it_leads() {
 
     assert_eq!(standby.claim().await, Role::Leader);
     // Delivered and recorded (the record follows the webhook's answer: wait for both).
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while store.outbox().await.unwrap()[0].status != OutboxStatus::Delivered {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the new leader's worker did not deliver what was left"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until(
+        Duration::from_secs(5),
+        "the new leader's worker to deliver what was left",
+        || async { store.outbox().await.unwrap()[0].status == OutboxStatus::Delivered },
+    )
+    .await;
     assert_eq!(common::bodies(&hook).await.len(), 1);
     worker.stop(Duration::from_secs(5)).await;
 }

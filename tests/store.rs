@@ -23,7 +23,7 @@ use sqlx::{Connection, Row};
 
 use common::alerts::{agent_down, monitor_alert, monitor_down, noon as now, webhook};
 use common::ids::{agent_id, id};
-use common::{AGENT_A as A, AGENT_B as B};
+use common::{AGENT_A as A, AGENT_B as B, wait_until, wait_until_some};
 
 /// The database a test runs on: a SQLite file in a temporary directory, or a fresh database on
 /// the PostgreSQL test server.
@@ -1610,17 +1610,10 @@ async fn a_lease_held_is_refused_to_another_until_it_expires(db: Db) {
         None,
         "held by a"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let second = loop {
-        if let Some(term) = store.claim_lease("b", None, ttl).await.unwrap() {
-            break term;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lease never expired"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let second = wait_until_some(Duration::from_secs(10), "the lease to expire", || async {
+        store.claim_lease("b", None, ttl).await.unwrap()
+    })
+    .await;
     assert!(second > first, "a takeover moves the term");
     let lease = store.lease().await.unwrap().unwrap();
     assert_eq!((lease.holder.as_str(), lease.term), ("b", second));
@@ -2038,7 +2031,8 @@ mod postgres_only {
             return;
         };
         let store = db.open().await;
-        let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let watcher = tokio::sync::Mutex::new(sqlx::PgConnection::connect(&db.url).await.unwrap());
+        let waiters = || async { lock_waiters(&mut *watcher.lock().await).await };
         let mut blocker = sqlx::PgConnection::connect(&db.url).await.unwrap();
         let ttl = Duration::from_millis(300);
         let old = store.claim_lease("a", None, ttl).await.unwrap().unwrap();
@@ -2064,45 +2058,31 @@ mod postgres_only {
                     .await
             }
         });
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while lock_waiters(&mut watcher).await < 1 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the write never waited"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_until(Duration::from_secs(10), "the write to wait", || async {
+            waiters().await >= 1
+        })
+        .await;
         // The lease expires by the server's clock while the write is in flight.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let expired: bool = sqlx::query_scalar(
+        wait_until(Duration::from_secs(10), "the lease to expire", || async {
+            sqlx::query_scalar(
                 "SELECT expires_at <= (extract(epoch FROM clock_timestamp()) * 1000)::bigint
                  FROM leader_lease WHERE id = 1",
             )
-            .fetch_one(&mut watcher)
+            .fetch_one(&mut *watcher.lock().await)
             .await
-            .unwrap();
-            if expired {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the lease never expired"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+            .unwrap()
+        })
+        .await;
         let takeover = tokio::spawn({
             let store = store.clone();
             async move { store.claim_lease("b", None, ttl).await }
         });
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while lock_waiters(&mut watcher).await < 2 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the takeover did not wait for the write"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_until(
+            Duration::from_secs(10),
+            "the takeover to wait for the write",
+            || async { waiters().await >= 2 },
+        )
+        .await;
         assert!(!takeover.is_finished(), "the takeover waits");
 
         held.rollback().await.unwrap();

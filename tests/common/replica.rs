@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::bin::bin_command;
-use super::wait_until;
+use super::{wait_until, wait_until_some};
 
 pub struct Replica {
     child: Child,
@@ -140,17 +140,12 @@ impl Replica {
     /// SIGTERM, and waits (20 s at most) for a clean exit; returns its status code.
     pub async fn terminate(mut self) -> Option<i32> {
         self.signal(libc::SIGTERM);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the replica did not stop"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let child = &mut self.child;
+        let status = wait_until_some(Duration::from_secs(20), "the replica to stop", || {
+            std::future::ready(child.try_wait().unwrap())
+        })
+        .await;
+        status.code()
     }
 }
 
