@@ -18,9 +18,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use common::api::{SLACK, SLACK_MASKED, TOKEN, TestApp, assert_no_secret, expect_error};
 use common::ids::id;
-use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
-use ravan_watch::app::App;
-use ravan_watch::config::Config;
+use common::{AGENT_A, AGENT_B, FakeRavan, TestSettings, wait_until};
 use ravan_watch::domain::secret::SecretUrl;
 use ravan_watch::domain::{
     AgentAlert, AgentAlertKind, AgentRef, Alert, HealthEdge, MonitorAlert, MonitorAlertKind,
@@ -142,20 +140,14 @@ async fn a_flip_is_an_event_with_what_slack_did_with_it() {
     let sink_host = sink.address().to_string();
     let hook = format!("http://{sink_host}/services/T0/B0/EVENTSECRET");
     let (_db, database) = common::temp_database();
-    let base = ravan.uri();
-    let config = Config::from_pairs([
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("ADMIN_TOKEN", TOKEN),
-        ("RAVAN_API_TOKEN", "test-token"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("POLL_SCHEDULE", "* * * * * *"),
-        ("POLL_TIMEOUT", "2s"),
-        ("FAILURE_THRESHOLD", "1"),
-        ("WEBHOOK_ALLOWED_HOSTS", sink_host.as_str()),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+    let service = TestSettings::new(&ravan.uri())
+        .api(&database, TOKEN)
+        .every_second()
+        .poll_timeout("2s")
+        .failure(1)
+        .set("WEBHOOK_ALLOWED_HOSTS", sink_host.as_str())
+        .start()
+        .await;
     let api = format!("http://{}", service.addr());
     let http = reqwest::Client::new();
     let resp = http
@@ -582,18 +574,13 @@ async fn events_older_than_history_retention_are_deleted_at_start() {
         .unwrap();
     store.close().await;
 
-    let config = Config::from_pairs([
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("ADMIN_TOKEN", TOKEN),
-        ("RAVAN_API_TOKEN", "test-token"),
-        ("RAVAN_API_BASE_URL", "http://127.0.0.1:9"),
+    let service = TestSettings::new("http://127.0.0.1:9")
+        .api(&database, TOKEN)
         // New Year only: no poll cycle during the test.
-        ("POLL_SCHEDULE", "0 0 0 1 1 *"),
-        ("HISTORY_RETENTION", "30d"),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+        .never_polling()
+        .set("HISTORY_RETENTION", "30d")
+        .start()
+        .await;
     let api = format!("http://{}", service.addr());
     let http = reqwest::Client::new();
     let events =

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::bin::{BIN, bin_command, output_of, run_bin, wait_output};
-use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
+use common::{AGENT_A, AGENT_B, FakeRavan, TestSettings, wait_until};
 use serde_json::json;
 use wiremock::ResponseTemplate;
 
@@ -198,17 +198,12 @@ async fn check_exit_statuses_follow_the_contract() {
 async fn serve_exits_0_on_sigterm() {
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "active", None);
-    let base = ravan.uri();
-    let (mut cmd, _dir) = command(
-        &["serve"],
-        &[
-            ("RAVAN_API_TOKEN", "tok-SECRET-456"),
-            ("RAVAN_API_BASE_URL", base.as_str()),
-            ("WATCH_AGENT_IDS", AGENT_A),
-            ("POLL_SCHEDULE", "* * * * * *"),
-            ("LOG_FORMAT", "json"),
-        ],
-    );
+    let settings = TestSettings::new(&ravan.uri())
+        .token("tok-SECRET-456")
+        .agents(AGENT_A)
+        .every_second()
+        .set("LOG_FORMAT", "json");
+    let (mut cmd, _dir) = command(&["serve"], &settings.pairs());
     let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -248,19 +243,13 @@ async fn shutdown_keeps_and_reports_an_alert_it_could_not_deliver() {
         )
         .mount(&slack)
         .await;
-    let base = ravan.uri();
     let hook = format!("{}/services/T0/B0/hook-SECRET", slack.uri());
-    let (mut cmd, _dir) = command(
-        &["serve"],
-        &[
-            ("RAVAN_API_TOKEN", "t"),
-            ("RAVAN_API_BASE_URL", base.as_str()),
-            ("WATCH_AGENT_IDS", AGENT_A),
-            ("POLL_SCHEDULE", "* * * * * *"),
-            ("FAILURE_THRESHOLD", "1"),
-            ("SLACK_WEBHOOK_URL", hook.as_str()),
-        ],
-    );
+    let settings = TestSettings::new(&ravan.uri())
+        .agents(AGENT_A)
+        .every_second()
+        .failure(1)
+        .slack(&hook);
+    let (mut cmd, _dir) = command(&["serve"], &settings.pairs());
     let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

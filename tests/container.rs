@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::bin::{BIN, output_of};
-use common::{AGENT_A, FakeRavan, free_port, wait_until};
+use common::{AGENT_A, FakeRavan, TestSettings, free_port, poll_until, wait_until};
 
 /// The runtime image's user (the Dockerfile's `USER`).
 const IMAGE_UID: u32 = 10001;
@@ -153,11 +153,11 @@ impl ImageBinary {
 }
 
 /// The binary with an empty environment and `env`; as the image's user when we are root.
-fn as_image_user(bin: &ImageBinary, args: &[&str], env: &[(&str, String)], dir: &Path) -> Command {
+fn as_image_user(bin: &ImageBinary, args: &[&str], env: &[(&str, &str)], dir: &Path) -> Command {
     let mut cmd = Command::new(&bin.path);
     cmd.args(args)
         .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().copied())
         .current_dir(dir);
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
@@ -176,11 +176,7 @@ fn uid_of(child: &Child) -> u32 {
         .expect("Uid line")
 }
 
-async fn healthcheck(
-    bin: &ImageBinary,
-    env: &[(&str, String)],
-    dir: &Path,
-) -> (Option<i32>, String) {
+async fn healthcheck(bin: &ImageBinary, env: &[(&str, &str)], dir: &Path) -> (Option<i32>, String) {
     let out = output_of(as_image_user(bin, &["healthcheck"], env, dir)).await;
     (
         out.status.code(),
@@ -200,19 +196,14 @@ async fn serve_runs_as_a_non_root_user_and_healthcheck_sees_it() {
     }
     let port = free_port();
     // The image's settings, with the volume in a temporary folder.
-    let env = vec![
-        ("RAVAN_API_TOKEN", "t".to_owned()),
-        ("RAVAN_API_BASE_URL", ravan.uri()),
-        ("WATCH_AGENT_IDS", AGENT_A.to_owned()),
-        ("POLL_SCHEDULE", "* * * * * *".to_owned()),
-        ("ADMIN_TOKEN", "admin-secret".to_owned()),
-        ("LOG_FORMAT", "json".to_owned()),
-        ("LISTEN_ADDR", format!("0.0.0.0:{port}")),
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/ravan-watch.db", dir.path().display()),
-        ),
-    ];
+    let settings = TestSettings::new(&ravan.uri())
+        .agents(AGENT_A)
+        .every_second()
+        .admin_token("admin-secret")
+        .set("LOG_FORMAT", "json")
+        .listen(&format!("0.0.0.0:{port}"))
+        .database(&format!("sqlite://{}/ravan-watch.db", dir.path().display()));
+    let env = settings.pairs();
 
     // Nothing listens yet: unhealthy.
     let (code, output) = healthcheck(&bin, &env, dir.path()).await;
@@ -228,19 +219,18 @@ async fn serve_runs_as_a_non_root_user_and_healthcheck_sees_it() {
         ravan.polls().await >= 1
     })
     .await;
-    // Healthy once the listener is up; polled with a deadline.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let healthy = loop {
-        let (code, output) = healthcheck(&bin, &env, dir.path()).await;
-        if code == Some(0) {
-            break true;
-        }
-        if tokio::time::Instant::now() > deadline {
-            eprintln!("healthcheck kept failing: {output}");
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    // Healthy once the listener is up; polled with a deadline (serve is stopped before the
+    // verdict).
+    let healthy = poll_until(Duration::from_secs(20), || async {
+        let (code, _) = healthcheck(&bin, &env, dir.path()).await;
+        (code == Some(0)).then_some(())
+    })
+    .await
+    .is_some();
+    if !healthy {
+        let (_, output) = healthcheck(&bin, &env, dir.path()).await;
+        eprintln!("healthcheck kept failing: {output}");
+    }
     assert!(
         matches!(child.try_wait(), Ok(None)),
         "serve still runs as uid {uid}"

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::bin::BIN;
-use common::{AGENT_A, AGENT_B, FakeRavan, wait_until};
+use common::{AGENT_A, AGENT_B, FakeRavan, TestSettings, wait_until};
 use ravan_watch::store::{OutboxStatus, Store};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -18,27 +18,24 @@ const LIMIT: Duration = Duration::from_secs(30);
 struct Service {
     dir: tempfile::TempDir,
     database: String,
-    env: Vec<(String, String)>,
+    settings: TestSettings,
 }
 
 impl Service {
     fn new(ravan: &FakeRavan, slack: &MockServer) -> Self {
         let (dir, database) = common::temp_database();
-        let env = vec![
-            ("RAVAN_API_TOKEN", "t".to_owned()),
-            ("RAVAN_API_BASE_URL", ravan.uri()),
-            ("WATCH_AGENT_IDS", AGENT_A.to_owned()),
-            ("POLL_SCHEDULE", "* * * * * *".to_owned()),
-            ("FAILURE_THRESHOLD", "1".to_owned()),
-            (
-                "SLACK_WEBHOOK_URL",
-                format!("{}/services/T0/B0/secret", slack.uri()),
-            ),
-            ("DATABASE_URL", database.clone()),
-            ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
-        ];
-        let env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        Self { dir, database, env }
+        let settings = TestSettings::new(&ravan.uri())
+            .agents(AGENT_A)
+            .every_second()
+            .failure(1)
+            .slack(&format!("{}/services/T0/B0/secret", slack.uri()))
+            .database(&database)
+            .any_port();
+        Self {
+            dir,
+            database,
+            settings,
+        }
     }
 
     /// Outbox entries the service has marked delivered (read from its database).
@@ -62,7 +59,7 @@ impl Service {
         let mut child = Command::new(BIN)
             .arg("serve")
             .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(self.settings.pairs())
             .env("ADMIN_TOKEN", "admin-secret")
             .current_dir(self.dir.path())
             .stdout(Stdio::null())

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::replica::Replica;
-use common::{AGENT_A, FakeRavan, more_cycles, wait_until};
+use common::{AGENT_A, FakeRavan, TestSettings, more_cycles, wait_until};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -65,7 +65,7 @@ struct Fleet {
     slack: Sink,
     discord: Sink,
     _servers: (MockServer, MockServer),
-    env: Vec<(String, String)>,
+    settings: TestSettings,
 }
 
 impl Fleet {
@@ -74,42 +74,31 @@ impl Fleet {
         ravan.set_status(AGENT_A, "active", None);
         let (slack, slack_server) = Sink::start(200).await;
         let (discord, discord_server) = Sink::start(204).await;
-        let env = [
-            ("DATABASE_URL", database.to_owned()),
-            ("RAVAN_API_TOKEN", "test-token".to_owned()),
-            ("RAVAN_API_BASE_URL", ravan.uri()),
-            ("WATCH_AGENT_IDS", AGENT_A.to_owned()),
-            ("POLL_SCHEDULE", "* * * * * *".to_owned()),
-            ("POLL_TIMEOUT", "2s".to_owned()),
-            ("FAILURE_THRESHOLD", "1".to_owned()),
-            (
-                "SLACK_WEBHOOK_URL",
-                format!("{}/services/T0/B0/slack-secret", slack_server.uri()),
-            ),
-            (
-                "DISCORD_WEBHOOK_URL",
-                format!("{}/api/webhooks/1/discord-secret", discord_server.uri()),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let settings = TestSettings::new(&ravan.uri())
+            .database(database)
+            .agents(AGENT_A)
+            .every_second()
+            .poll_timeout("2s")
+            .failure(1)
+            .slack(&format!(
+                "{}/services/T0/B0/slack-secret",
+                slack_server.uri()
+            ))
+            .discord(&format!(
+                "{}/api/webhooks/1/discord-secret",
+                discord_server.uri()
+            ));
         Fleet {
             ravan,
             slack,
             discord,
             _servers: (slack_server, discord_server),
-            env,
+            settings,
         }
     }
 
     async fn replica(&self) -> Replica {
-        let env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        Replica::start(&env).await
+        Replica::start(&self.settings.pairs()).await
     }
 
     /// A leader, then a standby.
@@ -143,7 +132,7 @@ impl Fleet {
 
     /// The database's password (PostgreSQL's) appears in no line `replica` logged.
     fn assert_no_password(&self, replica: &Replica) {
-        let database = &self.env[0].1;
+        let database = self.settings.get("DATABASE_URL").unwrap();
         if let Some(password) = url::Url::parse(database)
             .ok()
             .and_then(|u| u.password().map(str::to_owned))

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::bin::{BIN, run_bin};
-use common::{AGENT_A, FakeRavan, free_port, wait_until};
+use common::{AGENT_A, FakeRavan, TestSettings, free_port, wait_until};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -18,14 +18,14 @@ async fn healthy_against_a_running_serve() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let db = format!("sqlite://{}", dir.path().join("rw.db").display());
+    let settings = TestSettings::new(&ravan.uri())
+        .listen(&listen)
+        .agents(AGENT_A)
+        .database(&db);
     let mut serve = Command::new(BIN)
         .arg("serve")
         .env_clear()
-        .env("LISTEN_ADDR", &listen)
-        .env("RAVAN_API_TOKEN", "t")
-        .env("RAVAN_API_BASE_URL", ravan.uri())
-        .env("WATCH_AGENT_IDS", AGENT_A)
-        .env("DATABASE_URL", &db)
+        .envs(settings.pairs())
         .current_dir(dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -7,10 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::ids::agent_id as watched;
-use common::{FakeRavan, wait_until};
+use common::{FakeRavan, TestSettings, wait_until};
 use futures::StreamExt;
-use ravan_watch::app::App;
-use ravan_watch::config::Config;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "adm-load-T0KEN";
@@ -30,20 +28,13 @@ async fn five_thousand_mixed_api_requests_during_poll_cycles_get_no_5xx() {
         ravan.set_status(id, "active", None);
     }
     let (_db, database) = common::temp_database();
-    let base = ravan.uri();
-    let env_ids = ids.join(",");
-    let config = Config::from_pairs([
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("ADMIN_TOKEN", TOKEN),
-        ("RAVAN_API_TOKEN", "t"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", env_ids.as_str()),
-        ("POLL_SCHEDULE", "* * * * * *"),
-        ("POLL_CONCURRENCY", "32"),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+    let service = TestSettings::new(&ravan.uri())
+        .api(&database, TOKEN)
+        .agents(&ids.join(","))
+        .every_second()
+        .concurrency(32)
+        .start()
+        .await;
     let root = format!("http://{}", service.addr());
     wait_until(Duration::from_secs(30), "the first cycle", || async {
         ravan.polls().await >= AGENTS
@@ -151,20 +142,14 @@ async fn a_write_blocked_past_the_busy_timeout_is_a_503_with_retry_after() {
     let ravan = FakeRavan::start().await;
     ravan.set_status(&watched(0), "active", None);
     let (_db, database) = common::temp_database();
-    let base = ravan.uri();
     let agent = watched(0);
-    let config = Config::from_pairs([
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("ADMIN_TOKEN", TOKEN),
-        ("RAVAN_API_TOKEN", "t"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", agent.as_str()),
+    let service = TestSettings::new(&ravan.uri())
+        .api(&database, TOKEN)
+        .agents(&agent)
         // No cycle during the test: only the lock below competes.
-        ("POLL_SCHEDULE", "0 0 0 1 1 *"),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+        .never_polling()
+        .start()
+        .await;
     let url = format!("http://{}/agents/{agent}", service.addr());
     let http = reqwest::Client::new();
 

@@ -6,9 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AGENT_A, FakeRavan, wait_until};
-use ravan_watch::app::App;
-use ravan_watch::config::Config;
+use common::{AGENT_A, FakeRavan, TestSettings, wait_until};
 use ravan_watch::store::Fence;
 use wiremock::ResponseTemplate;
 
@@ -48,20 +46,16 @@ async fn metrics_parse_and_move_as_alerts_are_sent() {
     ravan.set_status(AGENT_A, "active", None);
     let slack = common::webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
     let (_db, database) = common::temp_database();
-    let base = ravan.uri();
     let hook = format!("{}/services/T0/B0/secret", slack.uri());
-    let config = Config::from_pairs([
-        ("RAVAN_API_TOKEN", "t"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", AGENT_A),
-        ("POLL_SCHEDULE", "* * * * * *"),
-        ("FAILURE_THRESHOLD", "1"),
-        ("SLACK_WEBHOOK_URL", hook.as_str()),
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+    let service = TestSettings::new(&ravan.uri())
+        .agents(AGENT_A)
+        .every_second()
+        .failure(1)
+        .slack(&hook)
+        .database(&database)
+        .any_port()
+        .start()
+        .await;
     let api = format!("http://{}", service.addr());
 
     wait_until(LIMIT, "a first poll", || async { ravan.polls().await >= 1 }).await;
@@ -180,18 +174,14 @@ async fn old_finished_deliveries_are_deleted_and_the_database_size_is_shown() {
             .unwrap();
         store.close().await;
     }
-    let base = ravan.uri();
-    let config = Config::from_pairs([
-        ("RAVAN_API_TOKEN", "t"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", AGENT_A),
-        ("POLL_SCHEDULE", "0 0 0 1 1 *"),
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("OUTBOX_RETENTION", "7d"),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+    let service = TestSettings::new(&ravan.uri())
+        .agents(AGENT_A)
+        .never_polling()
+        .database(&database)
+        .any_port()
+        .set("OUTBOX_RETENTION", "7d")
+        .start()
+        .await;
     let api = format!("http://{}", service.addr());
     let store = Store::open(&database).await.unwrap();
     wait_until(LIMIT, "the old finished deliveries to go", || async {

@@ -224,8 +224,6 @@ async fn a_mute_with_an_end_time_lifts_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
-    use ravan_watch::app::App;
-    use ravan_watch::config::Config;
     use ravan_watch::store::NewAgent;
 
     let ravan = FakeRavan::start().await;
@@ -233,19 +231,15 @@ async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
     ravan.set_status(common::AGENT_B, "errored", Some("revoked"));
     let default_slack = "https://hooks.slack.com/services/T0/B0/default";
     let default_discord = "https://discord.com/api/webhooks/1/default";
-    let base = ravan.uri();
-    let config = Config::from_pairs([
-        ("DATABASE_URL", "sqlite::memory:"),
-        ("RAVAN_API_TOKEN", "t"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", common::AGENT_B),
-        ("SLACK_WEBHOOK_URL", default_slack),
-        ("DISCORD_WEBHOOK_URL", default_discord),
-        ("FAILURE_THRESHOLD", "1"),
-        ("POLL_CONCURRENCY", "4"),
-    ])
-    .unwrap();
-    let app = App::build(config).await.unwrap();
+    let app = common::TestSettings::new(&ravan.uri())
+        .database("sqlite::memory:")
+        .agents(common::AGENT_B)
+        .slack(default_slack)
+        .discord(default_discord)
+        .failure(1)
+        .concurrency(4)
+        .build()
+        .await;
     let (m, store) = (app.monitor(), app.store());
     let own: url::Url = "https://hooks.slack.com/services/T1/B1/own"
         .parse()

@@ -9,11 +9,10 @@ use std::time::Duration;
 use chrono::Utc;
 use common::ids::agent_ids;
 use common::{
-    AGENT_A, AGENT_B, AGENT_C, FakeRavan, bodies, info_body, monitor_watching, more_cycles,
-    no_private_body, status_body, wait_until, webhook_sink,
+    AGENT_A, AGENT_B, AGENT_C, FakeRavan, TestSettings, bodies, info_body, monitor_watching,
+    more_cycles, no_private_body, status_body, wait_until, webhook_sink,
 };
-use ravan_watch::app::{self, Service};
-use ravan_watch::config::Config;
+use ravan_watch::app::Service;
 use ravan_watch::domain::PollSchedule;
 use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
 use ravan_watch::monitor::Monitor;
@@ -38,27 +37,16 @@ impl App {
         let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
         let hook = format!("{}/services/T0/B0/slack-secret", slack.uri());
         let (db, database) = common::temp_database();
-        let base = ravan.uri();
-        let mut pairs = vec![
-            ("DATABASE_URL", database.as_str()),
-            ("LISTEN_ADDR", "127.0.0.1:0"),
-            ("ADMIN_TOKEN", TOKEN),
-            ("RAVAN_API_TOKEN", "test-token"),
-            ("RAVAN_API_BASE_URL", base.as_str()),
-            ("WATCH_AGENT_IDS", agents),
-            ("POLL_SCHEDULE", "* * * * * *"),
-            ("POLL_TIMEOUT", "5s"),
-            ("FAILURE_THRESHOLD", "2"),
-            ("SLACK_WEBHOOK_URL", hook.as_str()),
-        ];
-        pairs.extend_from_slice(extra);
-        let config = Config::from_pairs(pairs).unwrap();
-        let service = app::App::build(config)
-            .await
-            .unwrap()
+        let service = TestSettings::new(&ravan.uri())
+            .api(&database, TOKEN)
+            .agents(agents)
+            .every_second()
+            .poll_timeout("5s")
+            .failure(2)
+            .slack(&hook)
+            .with(extra)
             .start()
-            .await
-            .unwrap();
+            .await;
         Self {
             service,
             slack,

@@ -5,9 +5,7 @@ mod common;
 
 use chrono::Utc;
 use common::ids::agent_id;
-use common::{FakeRavan, bodies, webhook_sink};
-use ravan_watch::app::App;
-use ravan_watch::config::Config;
+use common::{FakeRavan, TestSettings, bodies, webhook_sink};
 use ravan_watch::domain::AgentId;
 use serde_json::Value;
 use wiremock::ResponseTemplate;
@@ -30,20 +28,16 @@ async fn a_thousand_agents_failing_in_one_cycle_make_at_most_three_messages_per_
         .map(AgentId::to_string)
         .collect::<Vec<_>>()
         .join(",");
-    let base = ravan.uri();
-    let config = Config::from_pairs([
-        ("DATABASE_URL", "sqlite::memory:"),
-        ("RAVAN_API_TOKEN", "t"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", watch.as_str()),
-        ("SLACK_WEBHOOK_URL", slack_url.as_str()),
-        ("DISCORD_WEBHOOK_URL", discord_url.as_str()),
-        ("FAILURE_THRESHOLD", "1"),
-        ("SUCCESS_THRESHOLD", "1"),
-        ("POLL_CONCURRENCY", "16"),
-    ])
-    .unwrap();
-    let app = App::build(config).await.unwrap();
+    let app = TestSettings::new(&ravan.uri())
+        .database("sqlite::memory:")
+        .agents(&watch)
+        .slack(&slack_url)
+        .discord(&discord_url)
+        .failure(1)
+        .success(1)
+        .concurrency(16)
+        .build()
+        .await;
     let (monitor, outbox, store) = (app.monitor(), app.outbox(), app.store());
 
     let report = monitor.run_cycle().await.unwrap();

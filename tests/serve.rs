@@ -5,10 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{AGENT_A, AGENT_B, FakeRavan, bodies, more_cycles, wait_until};
-use ravan_watch::app::App;
+use common::{AGENT_A, AGENT_B, FakeRavan, TestSettings, bodies, more_cycles, wait_until};
 use ravan_watch::commands::serve;
-use ravan_watch::config::Config;
 use serde_json::json;
 use tokio::sync::oneshot;
 use wiremock::matchers::{method, path};
@@ -59,22 +57,18 @@ struct Running {
 async fn start(ravan: &FakeRavan, sinks: &Sinks, agents: &str) -> Running {
     let slack = format!("{}/services/T0/B0/slack-secret", sinks.slack.uri());
     let discord = format!("{}/api/webhooks/1/discord-secret", sinks.discord.uri());
-    let base = ravan.uri();
     let (db, database) = common::temp_database();
-    let config = Config::from_pairs([
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("RAVAN_API_TOKEN", "test-token"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", agents),
-        ("POLL_SCHEDULE", "* * * * * *"),
-        ("POLL_TIMEOUT", "2s"),
-        ("FAILURE_THRESHOLD", "2"),
-        ("SUCCESS_THRESHOLD", "1"),
-        ("SLACK_WEBHOOK_URL", slack.as_str()),
-        ("DISCORD_WEBHOOK_URL", discord.as_str()),
-    ])
-    .unwrap();
+    let config = TestSettings::new(&ravan.uri())
+        .database(&database)
+        .any_port()
+        .agents(agents)
+        .every_second()
+        .poll_timeout("2s")
+        .failure(2)
+        .success(1)
+        .slack(&slack)
+        .discord(&discord)
+        .config();
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(serve::run(config, async move {
         let _ = stopped.await;
@@ -228,21 +222,15 @@ async fn agents_added_and_removed_over_the_api() {
         .mount(&slack)
         .await;
     let (_db, database) = common::temp_database();
-    let base = ravan.uri();
     let hook = format!("{}/services/T0/B0/secret", slack.uri());
-    let config = Config::from_pairs([
-        ("RAVAN_API_TOKEN", "t"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", AGENT_A),
-        ("POLL_SCHEDULE", "* * * * * *"),
-        ("FAILURE_THRESHOLD", "2"),
-        ("SLACK_WEBHOOK_URL", hook.as_str()),
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("ADMIN_TOKEN", "admin-secret"),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+    let service = TestSettings::new(&ravan.uri())
+        .agents(AGENT_A)
+        .every_second()
+        .failure(2)
+        .slack(&hook)
+        .api(&database, "admin-secret")
+        .start()
+        .await;
     let api = format!("http://{}", service.addr());
     let http = reqwest::Client::new();
 

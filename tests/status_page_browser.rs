@@ -23,9 +23,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::history::{self, BOLD_NAME, Kind, SCRIPT_NAME};
-use common::{AGENT_A, AGENT_B, AGENT_C, FakeRavan, ids, wait_until};
-use ravan_watch::app::App;
-use ravan_watch::config::Config;
+use common::{AGENT_A, AGENT_B, AGENT_C, FakeRavan, TestSettings, ids, wait_until};
 use ravan_watch::store::{EventQuery, EventsAbout, OutboxStatus, Store};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -78,20 +76,14 @@ async fn the_status_page_renders_every_agent_in_chromium() {
     let slack_host = slack.address().to_string();
 
     let (_db, database) = common::temp_database();
-    let base = ravan.uri();
-    let config = Config::from_pairs([
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("ADMIN_TOKEN", TOKEN),
-        ("RAVAN_API_TOKEN", "test-token"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("POLL_SCHEDULE", "* * * * * *"),
-        ("POLL_TIMEOUT", "2s"),
-        ("FAILURE_THRESHOLD", "1"),
-        ("WEBHOOK_ALLOWED_HOSTS", slack_host.as_str()),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+    let service = TestSettings::new(&ravan.uri())
+        .api(&database, TOKEN)
+        .every_second()
+        .poll_timeout("2s")
+        .failure(1)
+        .set("WEBHOOK_ALLOWED_HOSTS", slack_host.as_str())
+        .start()
+        .await;
     let api = format!("http://{}", service.addr());
     let http = reqwest::Client::new();
 
@@ -262,17 +254,11 @@ async fn a_thousand_agents_with_a_month_of_history_stay_small_searchable_and_esc
     // Ravan is a fake nobody asks: the schedule's first tick is on New Year's Day, so the
     // seeded states stay as they are.
     let ravan = FakeRavan::start().await;
-    let base = ravan.uri();
-    let config = Config::from_pairs([
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("ADMIN_TOKEN", TOKEN),
-        ("RAVAN_API_TOKEN", "test-token"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("POLL_SCHEDULE", "0 0 0 1 1 *"),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+    let service = TestSettings::new(&ravan.uri())
+        .api(&database, TOKEN)
+        .never_polling()
+        .start()
+        .await;
     let port = service.addr().port();
     let api = format!("http://{}", service.addr());
     let http = reqwest::Client::new();

@@ -10,14 +10,21 @@ use std::time::Duration;
 use common::bin::{BIN, run_bin, wait_output};
 use common::ids::agent_id;
 use common::{
-    AGENT_A, FakeRavan, LISTED_SECRET, Shape, bodies, free_port, listed_agent, wait_until,
-    webhook_sink,
+    AGENT_A, FakeRavan, LISTED_SECRET, Shape, TestSettings, bodies, free_port, listed_agent,
+    wait_until, webhook_sink,
 };
 use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const TOKEN: &str = "adm-watch-all-T0KEN";
+
+/// Settings that watch every agent `ravan` lists, listing them every second.
+fn watching_all(ravan: &FakeRavan) -> TestSettings {
+    TestSettings::new(&ravan.uri())
+        .set("WATCH_ALL_AGENTS", "true")
+        .set("DISCOVERY_INTERVAL", "1s")
+}
 
 /// `serve` as a child process, its API on a port of its own.
 struct Served {
@@ -28,20 +35,21 @@ struct Served {
 }
 
 impl Served {
-    fn start(env: &[(&str, &str)]) -> Self {
+    /// `serve` with `settings`, polling every second, its API on a free port.
+    fn start(settings: TestSettings) -> Self {
         let (dir, database) = common::temp_database();
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
+        let settings = settings
+            .listen(&listen)
+            .admin_token(TOKEN)
+            .database(&database)
+            .every_second()
+            .set("RUST_LOG", "info");
         let child = Command::new(BIN)
             .arg("serve")
             .env_clear()
-            .env("LISTEN_ADDR", &listen)
-            .env("ADMIN_TOKEN", TOKEN)
-            .env("DATABASE_URL", &database)
-            .env("RAVAN_API_TOKEN", "ravan-token")
-            .env("POLL_SCHEDULE", "* * * * * *")
-            .env("RUST_LOG", "info")
-            .envs(env.iter().copied())
+            .envs(settings.pairs())
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -129,15 +137,12 @@ async fn watch_all_follows_complete_listings_only_and_never_keeps_the_secret() {
     ravan.set_listing(Shape::Snake, listed.clone());
     let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
     let hook = format!("{}/services/T0/B0/x", slack.uri());
-    let base = ravan.uri();
-    let served = Served::start(&[
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_ALL_AGENTS", "true"),
-        ("DISCOVERY_INTERVAL", "1s"),
-        ("WATCH_AGENT_IDS", AGENT_A),
-        ("SLACK_WEBHOOK_URL", hook.as_str()),
-        ("POLL_CONCURRENCY", "32"),
-    ]);
+    let served = Served::start(
+        watching_all(&ravan)
+            .agents(AGENT_A)
+            .slack(&hook)
+            .concurrency(32),
+    );
     served
         .wait_ids("every listed agent and the env one", |ids| ids.len() == 111)
         .await;
@@ -279,14 +284,7 @@ async fn a_relisted_agent_starts_afresh_without_a_stale_alert() {
     );
     let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
     let hook = format!("{}/services/T0/B0/x", slack.uri());
-    let base = ravan.uri();
-    let served = Served::start(&[
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_ALL_AGENTS", "true"),
-        ("DISCOVERY_INTERVAL", "1s"),
-        ("FAILURE_THRESHOLD", "1"),
-        ("SLACK_WEBHOOK_URL", hook.as_str()),
-    ]);
+    let served = Served::start(watching_all(&ravan).failure(1).slack(&hook));
     wait_until(LIMIT, "the down alert", || async {
         !bodies(&slack).await.is_empty()
     })
@@ -408,13 +406,8 @@ async fn overrunning_cycles_are_logged_once_counted_and_shown() {
                 .set_delay(Duration::from_millis(700)),
         );
     }
-    let base = ravan.uri();
     let ids = format!("{},{}", agent_id(0), agent_id(1));
-    let served = Served::start(&[
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", ids.as_str()),
-        ("POLL_CONCURRENCY", "1"),
-    ]);
+    let served = Served::start(TestSettings::new(&ravan.uri()).agents(&ids).concurrency(1));
     let metric = || async {
         let text = reqwest::get(format!("{}/metrics", served.base))
             .await
