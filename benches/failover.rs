@@ -17,7 +17,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::replica::Replica;
-use common::{AGENT_A, FakeRavan, wait_until};
+use common::{AGENT_A, FakeRavan, TestSettings, wait_until};
 
 const KILLS: usize = 10;
 const BOUND: Duration = Duration::from_secs(15);
@@ -40,15 +40,13 @@ fn main() {
 async fn kills(database: &str) -> Vec<(Duration, Duration)> {
     let ravan = FakeRavan::start().await;
     ravan.set_status(AGENT_A, "active", None);
-    let base = ravan.uri();
-    let env = [
-        ("DATABASE_URL", database),
-        ("RAVAN_API_TOKEN", "bench-token"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("WATCH_AGENT_IDS", AGENT_A),
-        ("POLL_SCHEDULE", "* * * * * *"),
-        ("RUST_LOG", "info"),
-    ];
+    let settings = TestSettings::new(&ravan.uri())
+        .token("bench-token")
+        .database(database)
+        .agents(AGENT_A)
+        .every_second()
+        .set("RUST_LOG", "info");
+    let env = settings.pairs();
     let limit = Duration::from_secs(60);
     let mut leader = Replica::start(&env).await;
     leader.wait_role("leader", limit).await;

@@ -179,9 +179,22 @@ fn floor(port: u16) {
     println!("{}", serde_json::to_string(&figures).expect("figures"));
 }
 
-/// The fake Ravan: every status request answered `active`.
+/// The fake Ravan: every status request answered `active`. Not the tests' `FakeRavan`
+/// (`tests/common/ravan.rs`), which the other benchmarks use: this fake runs from the floor
+/// program's own binary, whose size and mapped pages are the figure, and wiremock would add to
+/// both; one axum route, as the measured program serves, adds nothing.
 fn fake() {
-    fake::serve_for_parent(Router::new().route("/api/v1/calcom/agents/{id}/status", get(status)));
+    fake::serve_for_parent(|| async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let port = listener.local_addr().expect("address").port();
+        let app = Router::new().route("/api/v1/calcom/agents/{id}/status", get(status));
+        (
+            tokio::spawn(async move { axum::serve(listener, app).await }),
+            port,
+        )
+    });
 }
 
 async fn status() -> impl IntoResponse {

@@ -4,8 +4,8 @@
 //! Every figure comes from its own process, so peak RSS (VmHWM, which only grows) is that
 //! scenario's own and nothing else's:
 //!
-//! - `fake`: a fast fake Ravan API and a fake Slack/Discord sink on 127.0.0.1 (axum, one
-//!   thread). It records each webhook's arrival time on the system-wide monotonic clock, so the
+//! - `fake`: the tests' fake Ravan API (`tests/common/ravan.rs`, keeping no requests) and a
+//!   fake Slack/Discord sink on 127.0.0.1 (wiremock, one thread). It records each webhook's arrival time on the system-wide monotonic clock, so the
 //!   outage scenario can compare it with its own.
 //! - `bare N`: the floor, a plain reqwest loop making the N status requests, 16 at a time.
 //!   Like `poll N`, it runs one warm-up pass, then `SCALE_CYCLES` (default 5) measured ones,
@@ -44,27 +44,26 @@
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 use futures::StreamExt;
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use ravan_watch::app::App;
-use ravan_watch::config::Config;
 use ravan_watch::domain::AgentId;
 use ravan_watch::domain::secret::SecretUrl;
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::leader::{Leadership, Role};
 use ravan_watch::notify::Worker;
 use ravan_watch::store::OutboxStatus;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
+
+use ravan::FakeRavan;
+use settings::TestSettings;
+use wait::poll_until;
 
 /// A fresh database on the PostgreSQL server of `RAVAN_WATCH_TEST_POSTGRES_URL`, as the tests
 /// make them.
@@ -74,6 +73,18 @@ mod pg;
 /// The fake's process: one thread, its port on stdout, gone with the parent.
 #[path = "common/fake.rs"]
 mod fake;
+
+/// The fake Ravan API, the tests' own.
+#[path = "../tests/common/ravan.rs"]
+mod ravan;
+
+/// A service's settings, as the tests write them.
+#[path = "../tests/common/settings.rs"]
+mod settings;
+
+/// Waiting on a condition with a deadline, as the tests wait.
+#[path = "../tests/common/wait.rs"]
+mod wait;
 
 /// `POLL_CONCURRENCY`'s default.
 const CONCURRENCY: usize = 16;
@@ -123,9 +134,6 @@ const DELIVERY_DEADLINE: Duration = Duration::from_secs(60);
 const CHILD_WATCHDOG: Duration = Duration::from_secs(150);
 
 const CHILD_FLAG: &str = "--scale-child";
-
-const ACTIVE_BODY: &str = r#"{"success":true,"message":"Agent connection status retrieved","data":{"connected":true,"status":"active","accounts":[{"id":"acc-1","account_name":"Sales calendar","status":"active","error":""}]}}"#;
-const ERRORED_BODY: &str = r#"{"success":true,"message":"Agent connection status retrieved","data":{"connected":false,"status":"errored","accounts":[{"id":"acc-1","account_name":"Sales calendar","status":"errored","error":"Cal.com token expired"}]}}"#;
 
 const SLACK_PATH: &str = "/slack/services/T0000/B0000/bench-token";
 const DISCORD_PATH: &str = "/discord/api/webhooks/1/bench-token";
@@ -939,19 +947,16 @@ impl Service {
                 .unwrap_or_else(|| panic!("{POSTGRES_VAR} is not set")),
         };
         let ids: Vec<String> = agent_ids(n).iter().map(ToString::to_string).collect();
-        let (ids, failure, concurrency) =
-            (ids.join(","), failure.to_string(), CONCURRENCY.to_string());
-        let config = Config::from_pairs([
-            ("DATABASE_URL", url.as_str()),
-            ("RAVAN_API_TOKEN", "bench-token"),
-            ("RAVAN_API_BASE_URL", base),
-            ("WATCH_AGENT_IDS", ids.as_str()),
-            ("FAILURE_THRESHOLD", failure.as_str()),
-            ("SUCCESS_THRESHOLD", "1"),
-            ("REMINDER_INTERVAL", "0"),
-            ("POLL_CONCURRENCY", concurrency.as_str()),
-        ])
-        .expect("configuration");
+        let ids = ids.join(",");
+        let config = TestSettings::new(base)
+            .token("bench-token")
+            .database(&url)
+            .agents(&ids)
+            .failure(failure)
+            .success(1)
+            .set("REMINDER_INTERVAL", "0")
+            .concurrency(CONCURRENCY)
+            .config();
         let app = App::build_alerting(config, defaults)
             .await
             .expect("the service");
@@ -1060,19 +1065,13 @@ async fn outage(n: usize, base: &str) -> OutageResult {
         .filter(|a| a.kind_name() == "down")
         .count();
 
-    // The worker was woken by the cycle; wait for it to empty the outbox.
-    let deadline = Instant::now() + DELIVERY_DEADLINE;
-    while service
-        .app
-        .store()
-        .outbox_pending()
-        .await
-        .expect("outbox count")
-        > 0
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The worker was woken by the cycle; wait for it to empty the outbox (what is left after
+    // the deadline is reported as pending).
+    let store = service.app.store();
+    poll_until(DELIVERY_DEADLINE, || async {
+        (store.outbox_pending().await.expect("outbox count") == 0).then_some(())
+    })
+    .await;
     let entries = service.app.store().outbox().await.expect("outbox");
     let status_count = |s: OutboxStatus| entries.iter().filter(|e| e.status == s).count();
     let (delivered, failed, pending) = (
@@ -1227,17 +1226,15 @@ async fn serve(n: usize, base: &str) -> Window {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let ids: Vec<String> = agent_ids(n).iter().map(ToString::to_string).collect();
     let ids = ids.join(",");
-    let mut settings = vec![
-        ("DATABASE_URL", url.as_str()),
-        ("RAVAN_API_TOKEN", "bench-token"),
-        ("RAVAN_API_BASE_URL", base),
-        ("POLL_SCHEDULE", "* * * * * *"),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-    ];
+    let mut settings = TestSettings::new(base)
+        .token("bench-token")
+        .database(&url)
+        .every_second()
+        .any_port();
     if n > 0 {
-        settings.push(("WATCH_AGENT_IDS", ids.as_str()));
+        settings = settings.agents(&ids);
     }
-    let config = Config::from_pairs(settings).expect("configuration");
+    let config = settings.config();
     let service = App::build_alerting(config, webhooks(base))
         .await
         .expect("the service")
@@ -1314,83 +1311,114 @@ async fn growth(n: usize, base: &str) -> Growth {
 
 // ------------------------------------------------------------------ the fake server
 
-/// Whether status requests are answered `errored` (else `active`).
-static ERRORED: AtomicBool = AtomicBool::new(false);
-/// Status requests answered so far: the small-fleet scenarios count their polls with it.
-static STATUS_REQUESTS: AtomicU64 = AtomicU64::new(0);
-
+/// The Slack and Discord sinks: each webhook's arrival on the system-wide monotonic clock.
 #[derive(Default)]
 struct Sink {
     slack: Mutex<Vec<u64>>,
     discord: Mutex<Vec<u64>>,
 }
 
-fn fake_server() {
-    let sink = Arc::new(Sink::default());
-    fake::serve_for_parent(
-        Router::new()
-            .route("/api/v1/calcom/agents/{id}/status", get(status))
-            .route(SLACK_PATH, post(slack))
-            .route(DISCORD_PATH, post(discord))
-            .route("/control/mode/{mode}", put(set_mode))
-            .route("/control/sink", put(sink_stats))
-            .route("/control/sink/reset", put(sink_reset))
-            .route("/control/polls", put(polls_answered))
-            .with_state(sink),
-    );
+/// One sink's webhook: records the arrival and gives `answer`.
+struct Hook {
+    sink: Arc<Sink>,
+    platform: Platform,
+    answer: ResponseTemplate,
 }
 
-async fn status(Path(_id): Path<String>) -> impl IntoResponse {
-    STATUS_REQUESTS.fetch_add(1, Ordering::Relaxed);
-    let body = if ERRORED.load(Ordering::Relaxed) {
-        ERRORED_BODY
-    } else {
-        ACTIVE_BODY
-    };
-    ([(header::CONTENT_TYPE, "application/json")], body)
-}
-
-async fn slack(State(sink): State<Arc<Sink>>, _body: Bytes) -> &'static str {
-    sink.slack.lock().expect("lock").push(mono_ns());
-    "ok"
-}
-
-async fn discord(State(sink): State<Arc<Sink>>, _body: Bytes) -> StatusCode {
-    sink.discord.lock().expect("lock").push(mono_ns());
-    StatusCode::NO_CONTENT
-}
-
-async fn set_mode(Path(mode): Path<String>) -> StatusCode {
-    match mode.as_str() {
-        "active" => ERRORED.store(false, Ordering::Relaxed),
-        "errored" => ERRORED.store(true, Ordering::Relaxed),
-        _ => return StatusCode::BAD_REQUEST,
+impl Respond for Hook {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let times = match self.platform {
+            Platform::Slack => &self.sink.slack,
+            Platform::Discord => &self.sink.discord,
+        };
+        times.lock().expect("lock").push(mono_ns());
+        self.answer.clone()
     }
-    StatusCode::NO_CONTENT
 }
 
-async fn sink_stats(State(sink): State<Arc<Sink>>) -> String {
-    let arrivals = |times: &Mutex<Vec<u64>>| {
-        let times = times.lock().expect("lock");
-        serde_json::json!({
-            "count": times.len(),
-            "first_ns": times.iter().min(),
-            "last_ns": times.iter().max(),
-        })
-    };
-    serde_json::json!({
-        "slack": arrivals(&sink.slack),
-        "discord": arrivals(&sink.discord),
-    })
-    .to_string()
+/// `PUT /control/…`: the scenarios' levers and counts.
+struct Control {
+    ravan: FakeRavan,
+    sink: Arc<Sink>,
 }
 
-async fn polls_answered() -> String {
-    STATUS_REQUESTS.load(Ordering::Relaxed).to_string()
+impl Respond for Control {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let status = |s: &str, error| {
+            Some(ResponseTemplate::new(200).set_body_json(ravan::status_body(s, error)))
+        };
+        match request.url.path() {
+            // Every status request answered `active`, or `errored`.
+            "/control/mode/active" => self.ravan.answer_all(status("active", None)),
+            "/control/mode/errored" => self
+                .ravan
+                .answer_all(status("errored", Some("Cal.com token expired"))),
+            "/control/sink" => {
+                let arrivals = |times: &Mutex<Vec<u64>>| {
+                    let times = times.lock().expect("lock");
+                    serde_json::json!({
+                        "count": times.len(),
+                        "first_ns": times.iter().min(),
+                        "last_ns": times.iter().max(),
+                    })
+                };
+                return ResponseTemplate::new(200).set_body_string(
+                    serde_json::json!({
+                        "slack": arrivals(&self.sink.slack),
+                        "discord": arrivals(&self.sink.discord),
+                    })
+                    .to_string(),
+                );
+            }
+            "/control/sink/reset" => {
+                self.sink.slack.lock().expect("lock").clear();
+                self.sink.discord.lock().expect("lock").clear();
+            }
+            // Status requests answered so far: the small-fleet scenarios count their polls.
+            "/control/polls" => {
+                return ResponseTemplate::new(200)
+                    .set_body_string(self.ravan.answered().to_string());
+            }
+            _ => return ResponseTemplate::new(400),
+        }
+        ResponseTemplate::new(204)
+    }
 }
 
-async fn sink_reset(State(sink): State<Arc<Sink>>) -> StatusCode {
-    sink.slack.lock().expect("lock").clear();
-    sink.discord.lock().expect("lock").clear();
-    StatusCode::NO_CONTENT
+fn fake_server() {
+    fake::serve_for_parent(|| async {
+        let ravan = FakeRavan::start_for_load().await;
+        ravan.answer_all(Some(
+            ResponseTemplate::new(200).set_body_json(ravan::status_body("active", None)),
+        ));
+        let sink = Arc::new(Sink::default());
+        for (platform, path_of, answer) in [
+            (
+                Platform::Slack,
+                SLACK_PATH,
+                ResponseTemplate::new(200).set_body_string("ok"),
+            ),
+            (Platform::Discord, DISCORD_PATH, ResponseTemplate::new(204)),
+        ] {
+            Mock::given(method("POST"))
+                .and(path(path_of))
+                .respond_with(Hook {
+                    sink: sink.clone(),
+                    platform,
+                    answer,
+                })
+                .mount(&ravan.server)
+                .await;
+        }
+        Mock::given(method("PUT"))
+            .and(path_regex("^/control/"))
+            .respond_with(Control {
+                ravan: ravan.clone(),
+                sink,
+            })
+            .mount(&ravan.server)
+            .await;
+        let port = ravan.server.address().port();
+        (ravan, port)
+    });
 }

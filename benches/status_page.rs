@@ -20,8 +20,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ravan_watch::app::App;
-use ravan_watch::config::Config;
 use ravan_watch::store::Store;
 use sqlx::Row;
 
@@ -52,17 +50,12 @@ async fn run() {
     database_size(dir.path()).await;
 
     let ravan = common::FakeRavan::start().await;
-    let base = ravan.uri();
-    let config = Config::from_pairs([
-        ("DATABASE_URL", database.as_str()),
-        ("LISTEN_ADDR", "127.0.0.1:0"),
-        ("ADMIN_TOKEN", TOKEN),
-        ("RAVAN_API_TOKEN", "bench-token"),
-        ("RAVAN_API_BASE_URL", base.as_str()),
-        ("POLL_SCHEDULE", "0 0 0 1 1 *"),
-    ])
-    .unwrap();
-    let service = App::build(config).await.unwrap().start().await.unwrap();
+    let service = common::TestSettings::new(&ravan.uri())
+        .token("bench-token")
+        .api(&database, TOKEN)
+        .never_polling()
+        .start()
+        .await;
     let addr = service.addr();
     let http = reqwest::Client::new();
 

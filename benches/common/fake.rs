@@ -1,11 +1,17 @@
-//! How the benchmarks' fake servers run: in a child process of their own, on one thread (the
-//! measured process keeps the other cores), telling the parent their port on the first line of
-//! stdout, and exiting when the parent's end of their stdin closes (should the parent die first).
+//! How the benchmarks' fake servers run: in a child process of their own (the measured process
+//! keeps the other cores), telling the parent their port on the first line of stdout, and
+//! exiting when the parent's end of their stdin closes (should the parent die first).
 
+use std::future::Future;
 use std::io::{Read, Write};
 
-/// Serves `app` on 127.0.0.1 at a free port until the parent goes away.
-pub fn serve_for_parent(app: axum::Router) {
+/// Runs `start` on one thread: it starts the fake on 127.0.0.1 and gives what keeps it
+/// running and its port. Prints the port and serves until the parent goes away.
+pub fn serve_for_parent<F, Fut, T>(start: F)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = (T, u16)>,
+{
     std::thread::spawn(|| {
         let _ = std::io::stdin().read_to_end(&mut Vec::new());
         std::process::exit(0);
@@ -15,14 +21,11 @@ pub fn serve_for_parent(app: axum::Router) {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1");
-        let port = listener.local_addr().expect("address").port();
+        let (_running, port) = start().await;
         let mut out = std::io::stdout();
         writeln!(out, "{port}")
             .and_then(|()| out.flush())
             .expect("print the port");
-        axum::serve(listener, app).await.expect("serve");
+        std::future::pending::<()>().await;
     });
 }
