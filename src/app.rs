@@ -337,13 +337,13 @@ async fn prune(store: Store, retention: Retention, leadership: Leadership) {
     let mut next = tokio::time::Instant::now();
     loop {
         tokio::time::sleep_until(next).await;
-        if leadership.fence().is_none() {
+        let Some(fence) = leadership.fence() else {
             next = tokio::time::Instant::now() + CLAIM_EVERY;
             continue;
-        }
+        };
         next = tokio::time::Instant::now() + PRUNE_EVERY;
         match store
-            .prune_outbox(Utc::now(), retention.outbox, PRUNE_BATCH)
+            .prune_outbox(fence, Utc::now(), retention.outbox, PRUNE_BATCH)
             .await
         {
             Ok(0) => {}
@@ -359,7 +359,7 @@ async fn prune(store: Store, retention: Retention, leadership: Leadership) {
             }
         }
         match store
-            .prune_history(Utc::now(), retention.history, PRUNE_BATCH)
+            .prune_history(fence, Utc::now(), retention.history, PRUNE_BATCH)
             .await
         {
             Ok(0) => {}

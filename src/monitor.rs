@@ -178,7 +178,7 @@ impl Monitor {
         };
         let now = Utc::now();
         if watched.agents.iter().any(|a| a.mute_expired(now)) {
-            let lifted = self.store.lift_expired_mutes(now).await?;
+            let lifted = self.store.lift_expired_mutes(fence, now).await?;
             if lifted > 0 {
                 tracing::info!(agents = lifted, "mutes ended");
             }

@@ -40,8 +40,10 @@ pub trait AgentStore: Send + Sync {
     ) -> Result<Option<AgentRecord>, StoreError>;
 
     /// Lifts every mute whose end time has passed (`muted` and `muted_until` cleared), so the
-    /// agent's JSON shows what is in force. Returns how many were lifted.
-    async fn lift_expired_mutes(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// agent's JSON shows what is in force. Returns how many were lifted. A leader's write:
+    /// `fence`, see [`Fence`].
+    async fn lift_expired_mutes(&self, fence: Fence, now: DateTime<Utc>)
+    -> Result<u64, StoreError>;
 
     /// Stops watching an agent; `false` when it was not watched. Its alerts already in the
     /// outbox stay there and are still delivered. Watch-all does not add it back until it is
