@@ -159,6 +159,7 @@ on_both_backends!(
     watched_events_are_the_current_watchs_and_removal_deletes_intervals,
     prune_history_deletes_old_events_and_closed_intervals_in_batches,
     unreadable_history_is_an_error_naming_the_row,
+    a_database_error_names_the_operation,
 );
 
 /// A SQLite store on a temporary file, for the tests about SQLite itself.
@@ -1856,6 +1857,15 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
             .await,
         old
     ));
+    assert!(is_fenced(
+        store.prune_outbox(fence, now(), Duration::ZERO, 10).await,
+        old
+    ));
+    assert!(is_fenced(
+        store.prune_history(fence, now(), Duration::ZERO, 10).await,
+        old
+    ));
+    assert!(is_fenced(store.lift_expired_mutes(fence, now()).await, old));
     assert_eq!(everything(&store).await, before, "nothing written");
 
     for fence in [Fence::Term(current), Fence::Unchecked] {
@@ -1886,6 +1896,34 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
     assert_eq!(store.outbox().await.unwrap().len(), 3);
     assert_eq!(store.dead_webhooks().await.unwrap().len(), 1);
     assert!(is_watched(&store, B).await);
+}
+
+/// A failed statement's error names the store's operation, so a failed cycle's log line says
+/// which write broke.
+async fn a_database_error_names_the_operation(db: Db) {
+    let store = db.open().await;
+    store.close().await;
+    let monitor = MonitorState::default();
+    let err = store
+        .commit_cycle(Fence::Unchecked, None, &[], &monitor, &[], now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("commit the cycle: database error"),
+        "{err}"
+    );
+    let err = store
+        .mark_delivered(Fence::Unchecked, &[1], now())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("mark delivered: "), "{err}");
+    let err = store.watched().await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("read the watched agents: "),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- database URLs

@@ -29,9 +29,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use agents::{
-    AgentPatch, AgentRecord, AgentStore, ListingApplied, ListingPlan, ListingSeen, NewAgent, Source,
-};
+pub use crate::domain::{ListingApplied, ListingPlan, ListingSeen, Source};
+pub use agents::{AgentPatch, AgentRecord, AgentStore, NewAgent};
 pub use copy::{CopyStore, MonitorRow, Snapshot};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Progress, Routed, SettingsVersion, Watched};
 pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};

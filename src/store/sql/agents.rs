@@ -192,7 +192,7 @@ impl<D: Dialect> AgentStore for SqlStore<D> {
 /// An agent as a listing sees it.
 fn listing_seen(row: &impl StoredRow) -> Result<(AgentId, ListingSeen), StoreError> {
     let seen = ListingSeen {
-        source: Source::parse(&row.text("source")?)?,
+        source: Source::parse(&row.text("source")?).map_err(|e| corrupt("agent source", e))?,
         listed_name: row.optional_text("listed_name")?,
         absent: row.int("absent_listings")?,
     };

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::query::{Value, sql};
-use super::{Dialect, SettingsLock, SqlStore, platform_name, returned_id, to_json};
+use super::{Dialect, SqlStore, platform_name, returned_id, to_json};
 use crate::domain::{AgentId, Alert, HealthEdge, HealthInterval, Webhook};
 use crate::store::rows::{
     attach_deliveries, event_delivery_from_row, event_from_row, health_interval_from_row,
@@ -96,38 +96,23 @@ impl<D: Dialect> HistoryStore for SqlStore<D> {
         batch: u32,
     ) -> Result<u64, StoreError> {
         let cutoff = retention_cutoff(now, retention);
-        let batch = i64::from(batch.max(1));
         let prune = async {
-            let mut deleted = 0;
-            // A batch of events and their deliveries, in one short write: a delivery never
-            // outlives its event.
-            loop {
-                let mut tx = self.write(fence, SettingsLock::None).await?;
-                let q = sql("DELETE FROM event_deliveries WHERE event_id IN
-                         (SELECT id FROM events WHERE at < ? ORDER BY id LIMIT ?)");
-                D::execute(&mut tx, q.bind(cutoff).bind(batch)).await?;
-                let q = sql("DELETE FROM events WHERE id IN
-                         (SELECT id FROM events WHERE at < ? ORDER BY id LIMIT ?)");
-                let n = D::execute(&mut tx, q.bind(cutoff).bind(batch)).await?;
-                tx.commit().await?;
-                deleted += n;
-                if n < batch as u64 {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-            loop {
-                let mut tx = self.write(fence, SettingsLock::None).await?;
-                let q = sql("DELETE FROM health_intervals WHERE id IN (
-                         SELECT id FROM health_intervals
-                         WHERE ended_at IS NOT NULL AND ended_at < ? LIMIT ?)");
-                let n = D::execute(&mut tx, q.bind(cutoff).bind(batch)).await?;
-                tx.commit().await?;
-                if n < batch as u64 {
-                    return Ok(deleted);
-                }
-                tokio::task::yield_now().await;
-            }
+            // A delivery never outlives its event: they go in the same write.
+            let events = [
+                "DELETE FROM event_deliveries WHERE event_id IN
+                     (SELECT id FROM events WHERE at < ? ORDER BY id LIMIT ?)",
+                "DELETE FROM events WHERE id IN
+                     (SELECT id FROM events WHERE at < ? ORDER BY id LIMIT ?)",
+            ];
+            let deleted = self
+                .delete_in_batches(fence, &events, cutoff, batch)
+                .await?;
+            let intervals = "DELETE FROM health_intervals WHERE id IN (
+                SELECT id FROM health_intervals
+                WHERE ended_at IS NOT NULL AND ended_at < ? LIMIT ?)";
+            self.delete_in_batches(fence, &[intervals], cutoff, batch)
+                .await?;
+            Ok(deleted)
         };
         during("prune the history", prune).await
     }

@@ -103,6 +103,33 @@ impl<D: Dialect> SqlStore<D> {
         Ok(self.pool.begin_with(D::BEGIN_SNAPSHOT).await?)
     }
 
+    /// Runs `deletes` (each binding a cutoff and a batch size) in one short fenced write, again
+    /// while the last one deletes a whole batch, so a cycle waiting for the database waits
+    /// for one batch at most; returns how many rows the last one deleted.
+    async fn delete_in_batches(
+        &self,
+        fence: Fence,
+        deletes: &[&'static str],
+        cutoff: i64,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let batch = i64::from(batch.max(1));
+        let mut deleted = 0;
+        loop {
+            let mut tx = self.write(fence, SettingsLock::None).await?;
+            let mut n = 0;
+            for delete in deletes {
+                n = D::execute(&mut tx, sql(delete).bind(cutoff).bind(batch)).await?;
+            }
+            tx.commit().await?;
+            deleted += n;
+            if n < batch.unsigned_abs() {
+                return Ok(deleted);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Runs one statement on a connection of the pool.
     async fn execute(&self, q: Sql) -> Result<u64, StoreError> {
         D::execute(&mut *self.pool.acquire().await?, q).await

@@ -124,25 +124,11 @@ impl<D: Dialect> OutboxStore for SqlStore<D> {
         retention: Duration,
         batch: u32,
     ) -> Result<u64, StoreError> {
+        let finished = ["DELETE FROM outbox WHERE id IN (
+            SELECT id FROM outbox
+            WHERE status <> 'pending' AND finished_at IS NOT NULL AND finished_at < ? LIMIT ?)"];
         let cutoff = retention_cutoff(now, retention);
-        let batch = i64::from(batch.max(1));
-        let prune = async {
-            let mut deleted = 0;
-            loop {
-                let mut tx = self.write(fence, SettingsLock::None).await?;
-                let q = sql("DELETE FROM outbox WHERE id IN (
-                         SELECT id FROM outbox
-                         WHERE status <> 'pending' AND finished_at IS NOT NULL AND finished_at < ?
-                         LIMIT ?)");
-                let n = D::execute(&mut tx, q.bind(cutoff).bind(batch)).await?;
-                tx.commit().await?;
-                deleted += n;
-                if n < batch as u64 {
-                    return Ok(deleted);
-                }
-                tokio::task::yield_now().await;
-            }
-        };
+        let prune = self.delete_in_batches(fence, &finished, cutoff, batch);
         during("prune the outbox", prune).await
     }
 }
