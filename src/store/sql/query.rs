@@ -23,65 +23,29 @@ pub(crate) enum Value {
     Flag(bool),
 }
 
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Self::Int(Some(v))
-    }
+/// `From` for each kind of value a statement binds.
+macro_rules! values {
+    ($($from:ty => |$v:ident| $value:expr),* $(,)?) => {
+        $(impl From<$from> for Value {
+            fn from($v: $from) -> Self {
+                $value
+            }
+        })*
+    };
 }
 
-impl From<Option<i64>> for Value {
-    fn from(v: Option<i64>) -> Self {
-        Self::Int(v)
-    }
-}
-
-impl From<bool> for Value {
-    fn from(v: bool) -> Self {
-        Self::Flag(v)
-    }
-}
-
-impl From<String> for Value {
-    fn from(v: String) -> Self {
-        Self::Text(Some(v))
-    }
-}
-
-impl From<&str> for Value {
-    fn from(v: &str) -> Self {
-        Self::Text(Some(v.to_owned()))
-    }
-}
-
-impl From<Option<String>> for Value {
-    fn from(v: Option<String>) -> Self {
-        Self::Text(v)
-    }
-}
-
-impl From<Option<&str>> for Value {
-    fn from(v: Option<&str>) -> Self {
-        Self::Text(v.map(str::to_owned))
-    }
-}
-
-/// Times are stored as Unix milliseconds.
-impl From<DateTime<Utc>> for Value {
-    fn from(t: DateTime<Utc>) -> Self {
-        Self::Int(Some(t.timestamp_millis()))
-    }
-}
-
-impl From<Option<DateTime<Utc>>> for Value {
-    fn from(t: Option<DateTime<Utc>>) -> Self {
-        Self::Int(t.map(|t| t.timestamp_millis()))
-    }
-}
-
-impl From<AgentId> for Value {
-    fn from(id: AgentId) -> Self {
-        Self::Text(Some(id.to_string()))
-    }
+values! {
+    i64 => |v| Self::Int(Some(v)),
+    Option<i64> => |v| Self::Int(v),
+    bool => |v| Self::Flag(v),
+    String => |v| Self::Text(Some(v)),
+    &str => |v| Self::Text(Some(v.to_owned())),
+    Option<String> => |v| Self::Text(v),
+    Option<&str> => |v| Self::Text(v.map(str::to_owned)),
+    // Times are stored as Unix milliseconds.
+    DateTime<Utc> => |t| Self::Int(Some(t.timestamp_millis())),
+    Option<DateTime<Utc>> => |t| Self::Int(t.map(|t| t.timestamp_millis())),
+    AgentId => |id| Self::Text(Some(id.to_string())),
 }
 
 /// One part of a statement: text, or a value where a placeholder goes.
