@@ -302,8 +302,8 @@ impl Monitor {
             }
         }
         // Borrowed: after an outage or at a term's first cycles that is every agent's state,
-        // and holding the states in the updates too (copied, or moved out and back) added
-        // 288 bytes an agent to the cycle's peak memory.
+        // and updates that held the states too (copied, or moved out and back) would hold
+        // every state twice at the cycle's peak.
         let updates: Vec<AgentUpdate<'_>> = changed_agents
             .into_iter()
             .filter_map(|(i, alerts, health)| {
