@@ -379,9 +379,9 @@ mod tests {
     use super::*;
 
     /// The lease's timings keep their promises: a standby takes over within 15 s of the
-    /// leader's death (the bound at a 1 s poll interval), a leader stops trusting its
-    /// lease before it can pass, and between two renewals its trust always outlasts a webhook
-    /// request, so sending never pauses while renewals work.
+    /// leader's death (the promised `max(2 × the poll interval, 15 s)` at a 1 s interval), a
+    /// leader stops trusting its lease before it can pass, and between two renewals its trust
+    /// always outlasts a webhook request, so sending never pauses while renewals work.
     #[test]
     fn the_lease_timings_keep_their_promises() {
         use crate::leader::{CLAIM_EVERY, LEASE_TTL, TRUST};

@@ -301,10 +301,10 @@ impl Leadership {
         ::metrics::gauge!(metrics::LEADER).set(0.0);
         if let Some(term) = held.term {
             // The last steady cycles' progress first, so the store shows the last poll.
-            if let Some(progress) = l.take_progress(term) {
-                if let Err(e) = l.store.save_progress(Fence::Term(term), &progress).await {
-                    tracing::warn!(error = %e, "cannot save the last poll cycle's progress");
-                }
+            if let Some(progress) = l.take_progress(term)
+                && let Err(e) = l.store.save_progress(Fence::Term(term), &progress).await
+            {
+                tracing::warn!(error = %e, "cannot save the last poll cycle's progress");
             }
             match l.store.release_lease(&l.holder, term).await {
                 Ok(()) => tracing::info!(term, "leader lease released"),

@@ -427,7 +427,8 @@ impl Monitor {
         folded: &Folded,
         monitor_alerts: &[Routed],
     ) -> Result<Option<usize>, StoreError> {
-        // Borrowed: after an outage or at a term's first cycles that is every agent's state.
+        // Borrowed: after an outage or at a term's first cycles that is every agent's state,
+        // and updates that held the states too would hold every state twice at the peak.
         let updates: Vec<AgentUpdate<'_>> = folded
             .changed
             .iter()

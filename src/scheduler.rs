@@ -1,9 +1,8 @@
 //! Runs poll cycles on the cron schedule (`POLL_SCHEDULE`).
 //!
 //! One task sleeps until the schedule's next tick and starts the cycle then: one wake-up a
-//! tick, on time. (tokio-cron-scheduler, used before, woke every 500 ms to look for due jobs,
-//! started each up to 500 ms late and spent more CPU on an idle service than its cycles; the
-//! pattern is still read by croner, the parser it used, so the syntax is unchanged.)
+//! tick, on time: the scheduler costs nothing between ticks, and no cycle starts late waiting
+//! for a poller to notice it is due.
 //!
 //! A cycle that outlasts the interval is not started twice: the next tick finds the cycle lock
 //! taken and leaves the running cycle alone. The monitor logs the overrun itself, once, with

@@ -1,8 +1,8 @@
 //! Keeps a long-running task alive. A panic in it (a bug; outside input must never cause one)
-//! used to end the task silently, leaving its work undone until the next restart, where it
-//! panicked again. Supervised, the panic is logged as an error, the task starts again after a
-//! pause (1 s, doubling up to a minute), and its [`TaskHealth`] says how often it died, so
-//! `/readyz` and the status page can show a task that keeps dying.
+//! would otherwise end the task silently, leaving its work undone until the next restart, where
+//! it would panic again. Supervised, the panic is logged as an error, the task starts again
+//! after a pause (1 s, doubling up to a minute), and its [`TaskHealth`] says how often it died,
+//! so `/readyz` and the status page can show a task that keeps dying.
 
 use std::any::Any;
 use std::collections::VecDeque;

@@ -180,7 +180,7 @@ pub struct Agent {
     /// `discovered` (WATCH_ALL_AGENTS). Watch-all removes only the agents it discovered.
     #[schema(example = "api")]
     pub source: &'static str,
-    /// Percent of the observed time the agent was healthy (see the README's "History").
+    /// Percent of the observed time the agent was healthy (see docs/history-and-status-page.md).
     pub uptime: AgentUptime,
     pub state: AgentStatus,
 }

@@ -17,11 +17,11 @@ use crate::domain::secret::Secret;
 /// Middleware for the `/agents` routes: lets the request through when the bearer token matches
 /// (or when no token is configured), else answers 401 `unauthorized`.
 pub async fn require_bearer(State(state): State<ApiState>, req: Request, next: Next) -> Response {
-    if let Some(expected) = &state.admin_token {
-        if let Err(e) = check_bearer(req.headers(), expected) {
-            tracing::debug!(method = %req.method(), path = req.uri().path(), "admin API request refused: {}", e.message());
-            return e.into_response();
-        }
+    if let Some(expected) = &state.admin_token
+        && let Err(e) = check_bearer(req.headers(), expected)
+    {
+        tracing::debug!(method = %req.method(), path = req.uri().path(), "admin API request refused: {}", e.message());
+        return e.into_response();
     }
     next.run(req).await
 }
