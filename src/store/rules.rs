@@ -42,7 +42,7 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert};
+    use crate::domain::alert::{Alert, MonitorAlert, MonitorAlertKind};
     use crate::tracker::AgentState;
 
     fn id(n: u8) -> AgentId {
@@ -51,40 +51,35 @@ mod tests {
             .unwrap()
     }
 
-    fn edge() -> HealthEdge {
+    /// An alert told apart by its reason: `n`.
+    fn routed(n: u8) -> Routed {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
-        HealthEdge {
+        let (kind, reason) = (MonitorAlertKind::Down, n.to_string());
+        let alert = MonitorAlert {
+            kind,
+            reason,
+            at,
+            since: at,
+        };
+        (Alert::Monitor(alert), Vec::new())
+    }
+
+    fn reasons(kept: &Kept<'_>) -> Vec<String> {
+        kept.alerts.iter().map(|(a, _)| a.summary()).collect()
+    }
+
+    fn update(n: u8, state: &AgentState, with_edge: bool) -> AgentUpdate<'_> {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let edge = HealthEdge {
             at,
             healthy: Some(false),
             closes_at: at,
-        }
-    }
-
-    fn routed(agent: AgentId) -> Routed {
-        let at = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
-        let alert = AgentAlert {
-            kind: AgentAlertKind::Recovered,
-            agent: AgentRef {
-                id: agent,
-                name: None,
-            },
-            from: Some("errored".into()),
-            to: "active".into(),
-            connected: true,
-            accounts: Vec::new(),
-            connection: None,
-            at,
-            unhealthy_since: at,
         };
-        (Alert::Agent(alert), Vec::new())
-    }
-
-    fn update(agent: AgentId, state: &AgentState, with_edge: bool) -> AgentUpdate<'_> {
         AgentUpdate {
-            agent_id: agent,
+            agent_id: id(n),
             state,
-            alerts: vec![routed(agent)],
-            health: with_edge.then(edge),
+            alerts: vec![routed(n)],
+            health: with_edge.then_some(edge),
         }
     }
 
@@ -92,27 +87,22 @@ mod tests {
     fn only_agents_whose_state_went_in_keep_their_edges_and_alerts() {
         let state = AgentState::default();
         let updates = [
-            update(id(1), &state, true),
-            update(id(2), &state, true),
-            update(id(3), &state, false),
+            update(1, &state, true),
+            update(2, &state, true),
+            update(3, &state, false),
         ];
-        let monitor = [routed(id(9))];
-        let written = HashSet::from([id(1), id(3)]);
-        let kept = kept(&updates, &written, &monitor);
-        assert_eq!(kept.edges, vec![(id(1), edge())]);
-        let agents: Vec<_> = kept
-            .alerts
-            .iter()
-            .map(|(a, _)| a.agent_id().copied())
-            .collect();
-        assert_eq!(agents, vec![Some(id(1)), Some(id(3)), Some(id(9))]);
+        let monitor = [routed(9)];
+        let kept = kept(&updates, &HashSet::from([id(1), id(3)]), &monitor);
+        assert_eq!(kept.edges, vec![(id(1), updates[0].health.unwrap())]);
+        let expected = [&updates[0].alerts[0], &updates[2].alerts[0], &monitor[0]];
+        assert_eq!(reasons(&kept), expected.map(|(a, _)| a.summary()));
     }
 
     #[test]
     fn nothing_written_keeps_only_the_monitors_alerts() {
         let state = AgentState::default();
-        let updates = [update(id(1), &state, true)];
-        let monitor = [routed(id(9))];
+        let updates = [update(1, &state, true)];
+        let monitor = [routed(9)];
         let kept = kept(&updates, &HashSet::new(), &monitor);
         assert!(kept.edges.is_empty());
         assert_eq!(kept.alerts, vec![&monitor[0]]);

@@ -101,7 +101,10 @@ impl<D: Dialect> AgentStore for SqlStore<D> {
         let update = async {
             let mut tx = self.write(Fence::Unchecked, SettingsLock::Update).await?;
             let q = sql("SELECT 1 AS n FROM agents WHERE agent_id = ?").bind(id);
-            if D::first(&mut tx, q, |_| Ok(())).await?.is_none() {
+            if super::first::<D, _>(&mut tx, q, |_| Ok(()))
+                .await?
+                .is_none()
+            {
                 return Ok(false);
             }
             // Settings the operator gave are never dropped with the agent: a discovered agent

@@ -62,7 +62,7 @@ async fn read_snapshot<D: Dialect>(tx: &mut D::Connection) -> Result<Snapshot, S
     });
     let unwatched = unwatched.await?;
     let q = sql("SELECT state, polled_version, polled_at FROM monitor_state WHERE id = 1");
-    let monitor = D::first(tx, q, |row| {
+    let monitor = super::first::<D, _>(tx, q, |row| {
         Ok(MonitorRow {
             state: serde_json::from_str(&row.text("state")?)
                 .map_err(|e| corrupt("monitor state", e))?,

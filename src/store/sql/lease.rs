@@ -41,7 +41,8 @@ impl<D: Dialect> LeaseStore for SqlStore<D> {
         let renew = async {
             // The renewal holds the lease row until commit: no takeover comes in between.
             let mut tx = self.write(Fence::Unchecked, SettingsLock::None).await?;
-            let claimed = D::first(&mut tx, claim::<D>(holder, Some(held), ttl), term).await?;
+            let claimed =
+                super::first::<D, _>(&mut tx, claim::<D>(holder, Some(held), ttl), term).await?;
             if claimed == Some(held) {
                 write_progress::<D>(&mut tx, progress).await?;
             }

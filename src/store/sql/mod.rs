@@ -148,10 +148,19 @@ impl<D: Dialect> SqlStore<D> {
     async fn first<T: Send>(
         &self,
         q: Sql,
-        parse: impl FnOnce(&D::Row) -> Result<T, StoreError> + Send,
+        parse: impl FnMut(&D::Row) -> Result<T, StoreError> + Send,
     ) -> Result<Option<T>, StoreError> {
-        D::first(&mut *self.pool.acquire().await?, q, parse).await
+        first::<D, T>(&mut *self.pool.acquire().await?, q, parse).await
     }
+}
+
+/// The first row a statement reads, if any, parsed (the statements read one row at most).
+async fn first<D: Dialect, T: Send>(
+    conn: &mut D::Connection,
+    q: Sql,
+    parse: impl FnMut(&D::Row) -> Result<T, StoreError> + Send,
+) -> Result<Option<T>, StoreError> {
+    Ok(D::all(conn, q, parse).await?.into_iter().next())
 }
 
 /// Refuses a leader's write once its term is over; the first statement of the write.
@@ -159,7 +168,7 @@ async fn check_fence<D: Dialect>(tx: &mut D::Connection, fence: Fence) -> Result
     let Fence::Term(term) = fence else {
         return Ok(());
     };
-    let current = D::first(tx, sql(D::FENCE_READ), |row| row.int("term")).await?;
+    let current = first::<D, _>(tx, sql(D::FENCE_READ), |row| row.int("term")).await?;
     if current != Some(term) {
         return Err(StoreError::Fenced(term));
     }
@@ -168,14 +177,14 @@ async fn check_fence<D: Dialect>(tx: &mut D::Connection, fence: Fence) -> Result
 
 /// One integer column `n` of a statement's first row.
 async fn number<D: Dialect>(conn: &mut D::Connection, q: Sql) -> Result<i64, StoreError> {
-    D::first(conn, q, |row| row.int("n"))
+    first::<D, _>(conn, q, |row| row.int("n"))
         .await?
         .ok_or_else(|| super::corrupt("n", "no row"))
 }
 
 /// The id a statement's `RETURNING id` gave.
 async fn returned_id<D: Dialect>(conn: &mut D::Connection, q: Sql) -> Result<i64, StoreError> {
-    D::first(conn, q, |row| row.int("id"))
+    first::<D, _>(conn, q, |row| row.int("id"))
         .await?
         .ok_or_else(|| super::corrupt("id", "no row returned"))
 }

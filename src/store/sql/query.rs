@@ -188,13 +188,6 @@ pub(crate) trait Exec: Database {
         q: Sql,
         parse: impl FnMut(&Self::Row) -> Result<T, StoreError> + Send + 'e,
     ) -> BoxFuture<'e, Result<Vec<T>, StoreError>>;
-
-    /// The first row `q` reads, if any, parsed by `parse`.
-    fn first<'e, T: Send + 'e>(
-        conn: &'e mut Self::Connection,
-        q: Sql,
-        parse: impl FnOnce(&Self::Row) -> Result<T, StoreError> + Send + 'e,
-    ) -> BoxFuture<'e, Result<Option<T>, StoreError>>;
 }
 
 impl<DB> Exec for DB
@@ -235,18 +228,6 @@ where
                 parsed.push(parse(&row)?);
             }
             Ok(parsed)
-        })
-    }
-
-    fn first<'e, T: Send + 'e>(
-        conn: &'e mut DB::Connection,
-        q: Sql,
-        parse: impl FnOnce(&DB::Row) -> Result<T, StoreError> + Send + 'e,
-    ) -> BoxFuture<'e, Result<Option<T>, StoreError>> {
-        Box::pin(async move {
-            let (text, args) = q.render::<DB>()?;
-            let row = conn.fetch_optional(sqlx::query_with(&text, args)).await?;
-            row.as_ref().map(parse).transpose()
         })
     }
 }
