@@ -123,7 +123,10 @@ const STATE_WRITERS: &[(&str, &[&str])] = &[
     ("save_progress(", &["leader.rs", "store/"]),
     ("renew_lease_with(", &["leader.rs", "store/"]),
     ("UPDATE agents SET state", &["store/sql/cycle.rs"]),
-    ("INTO monitor_state", &["store/sql/cycle.rs", "store/sql/copy.rs"]),
+    (
+        "INTO monitor_state",
+        &["store/sql/cycle.rs", "store/sql/copy.rs"],
+    ),
 ];
 
 /// The files under `src` (as `monitor.rs`, `store/sql/cycle.rs`) whose text contains `needle`.
@@ -133,7 +136,12 @@ fn files_saying(src: &Path, needle: &str) -> Vec<String> {
     files
         .iter()
         .filter(|f| std::fs::read_to_string(f).unwrap().contains(needle))
-        .map(|f| f.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/"))
+        .map(|f| {
+            f.strip_prefix(src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
         .collect()
 }
 
@@ -143,7 +151,10 @@ fn only_poll_cycles_write_agent_and_monitor_state() {
     let mut strays = Vec::new();
     for (needle, allowed) in STATE_WRITERS {
         let found = files_saying(&src, needle);
-        assert!(!found.is_empty(), "nothing says {needle:?}: the check is stale");
+        assert!(
+            !found.is_empty(),
+            "nothing says {needle:?}: the check is stale"
+        );
         strays.extend(
             found
                 .into_iter()
