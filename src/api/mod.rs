@@ -39,12 +39,11 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod health;
-pub mod hosts;
 pub mod openapi;
 pub mod status_page;
 pub mod values;
 
-pub use hosts::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
+pub use crate::domain::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 
 /// What the handlers share.
 #[derive(Clone)]
