@@ -86,8 +86,7 @@ pub fn router(state: ApiState) -> Router {
         ));
     Router::new()
         .merge(agents)
-        .route("/", get(status_page::status_page))
-        .route("/status/{agent_id}", get(status_page::agent_page))
+        .merge(status_page::router(state.admin_token.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
