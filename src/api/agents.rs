@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::error::{AgentIdPath, ApiError, ApiJson, ErrorBody};
 use super::values::{AgentName, WebhookUrl, parse_rfc3339};
-use crate::api::AllowedHosts;
+use crate::domain::AllowedHosts;
 use crate::domain::Webhook;
 use crate::domain::history::{self, HealthInterval, Uptime};
 use crate::domain::secret::SecretUrl;
