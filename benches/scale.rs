@@ -915,7 +915,7 @@ struct Service {
     app: App,
     worker: Worker,
     /// Renews the lease every 2 s, as `serve` does.
-    claiming: tokio::task::JoinHandle<()>,
+    claiming: ravan_watch::supervise::Tasks,
     _dir: tempfile::TempDir,
 }
 
@@ -958,7 +958,8 @@ impl Service {
         // Under the lease, as `serve` runs: a steady cycle's progress goes with the renewal.
         let leadership = Leadership::leased(app.store().clone());
         assert_eq!(leadership.claim().await, Role::Leader, "the lease is free");
-        let claiming = leadership.spawn();
+        let claiming = ravan_watch::supervise::Tasks::new();
+        claiming.spawn(leadership.clone().keep_claiming(claiming.token()));
         let app = app.leadership(leadership);
         let worker = app.outbox().spawn();
         Self {
@@ -970,7 +971,7 @@ impl Service {
     }
 
     async fn stop(self) {
-        self.claiming.abort();
+        self.claiming.stop(Duration::from_secs(1)).await;
         self.worker.stop(DELIVERY_DEADLINE).await;
         self.app.store().close().await;
     }

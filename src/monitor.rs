@@ -134,7 +134,7 @@ pub struct Monitor {
     /// from what the store holds, not from `known`.
     leadership: Leadership,
     /// Held for the whole of a cycle: two cycles of one monitor never run at once, whoever
-    /// calls them (the scheduler also skips a tick that finds a cycle running).
+    /// calls them (the scheduler skips a tick that finds it taken).
     cycle: tokio::sync::Mutex<()>,
 }
 
@@ -195,6 +195,18 @@ impl Monitor {
     /// [`Monitor::report`].
     pub async fn run_cycle(&self) -> Result<CycleReport, StoreError> {
         let _one_at_a_time = self.cycle.lock().await;
+        self.cycle_alone().await
+    }
+
+    /// [`Monitor::run_cycle`], unless another cycle is running: then `None` at once (a tick of
+    /// the schedule that finds the last cycle still running leaves it alone).
+    pub async fn try_run_cycle(&self) -> Option<Result<CycleReport, StoreError>> {
+        let _one_at_a_time = self.cycle.try_lock().ok()?;
+        Some(self.cycle_alone().await)
+    }
+
+    /// One cycle, while holding the cycle lock.
+    async fn cycle_alone(&self) -> Result<CycleReport, StoreError> {
         let started = std::time::Instant::now();
         let Some(fence) = self.leadership.fence() else {
             tracing::debug!("standing by: the leader polls");

@@ -507,10 +507,10 @@ async fn recording_sink(
 
 /// Runs the worker until `done` holds (or a deadline), then stops it.
 async fn run_worker_until(outbox: &Outbox, server: &MockServer, n: usize) {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
     let worker = {
-        let outbox = outbox.clone();
-        tokio::spawn(async move { outbox.run(stopped).await })
+        let (outbox, stop) = (outbox.clone(), stop.clone());
+        tokio::spawn(async move { outbox.run(stop).await })
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while requests(server).await.len() < n {
@@ -520,7 +520,7 @@ async fn run_worker_until(outbox: &Outbox, server: &MockServer, n: usize) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stop.send_replace(true);
+    stop.cancel();
     worker.await.unwrap();
 }
 
