@@ -17,9 +17,8 @@ COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
-# The image's binary is built with fat LTO and one codegen unit: 28 % smaller than the release
-# profile's thin LTO (13.9 against 19.2 MB) and 3.5 MB less resident at 100 agents (14.7
-# against 18.1 MB, issue 16), for a build several times longer; local builds and the
+# The image's binary is built with fat LTO and one codegen unit: a smaller binary and less
+# resident memory (docs/benchmarks.md), for a build several times longer; local builds and the
 # benchmarks keep the quicker release profile.
 ENV CARGO_PROFILE_RELEASE_LTO=fat \
     CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1

@@ -270,7 +270,7 @@ fn median(xs: &[f64]) -> f64 {
     let mut xs = xs.to_vec();
     xs.sort_by(f64::total_cmp);
     let mid = xs.len() / 2;
-    if xs.len() % 2 == 0 {
+    if xs.len().is_multiple_of(2) {
         (xs[mid - 1] + xs[mid]) / 2.0
     } else {
         xs[mid]
@@ -923,7 +923,7 @@ struct Service {
     app: App,
     worker: Worker,
     /// Renews the lease every 2 s, as `serve` does.
-    claiming: tokio::task::JoinHandle<()>,
+    claiming: ravan_watch::supervise::Tasks,
     _dir: tempfile::TempDir,
 }
 
@@ -963,7 +963,8 @@ impl Service {
         // Under the lease, as `serve` runs: a steady cycle's progress goes with the renewal.
         let leadership = Leadership::leased(app.store().clone());
         assert_eq!(leadership.claim().await, Role::Leader, "the lease is free");
-        let claiming = leadership.spawn();
+        let claiming = ravan_watch::supervise::Tasks::new();
+        claiming.spawn(leadership.clone().keep_claiming(claiming.token()));
         let app = app.leadership(leadership);
         let worker = app.outbox().spawn();
         Self {
@@ -975,7 +976,7 @@ impl Service {
     }
 
     async fn stop(self) {
-        self.claiming.abort();
+        self.claiming.stop(Duration::from_secs(1)).await;
         self.worker.stop(DELIVERY_DEADLINE).await;
         self.app.store().close().await;
     }

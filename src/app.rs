@@ -17,19 +17,19 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::Utc;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
-use crate::discovery::{Discovery, DiscoveryTask};
+use crate::discovery::Discovery;
 use crate::domain::Webhook;
 use crate::leader::{CLAIM_EVERY, Leadership, Role};
 use crate::monitor::Monitor;
 use crate::notify::{Outbox, RetryPolicy, Worker};
 use crate::ravan::RavanClient;
 use crate::scheduler::Scheduler;
-use crate::store::Store;
+use crate::store::{Fence, Store};
+use crate::supervise::Tasks;
 
 /// How long a running poll cycle gets to finish at shutdown.
 const CYCLE_SHUTDOWN: Duration = Duration::from_secs(4);
@@ -37,12 +37,14 @@ const CYCLE_SHUTDOWN: Duration = Duration::from_secs(4);
 const RECORD_SHUTDOWN: Duration = Duration::from_secs(1);
 /// Open API requests are short; they get this long to finish.
 const HTTP_SHUTDOWN: Duration = Duration::from_secs(1);
+/// A background task asked to stop ends at its next await: this bounds the wait for it.
+const TASK_STOP: Duration = Duration::from_secs(1);
 
 /// The longest shutdown: the cycle and the deliveries in progress finish side by side, then
 /// the HTTP API. A send in progress always gets its whole time limit, so shutdown never cuts
 /// one between the webhook's answer and its record (which would send it again after restart).
 fn longest_shutdown(delivery_limit: Duration) -> Duration {
-    CYCLE_SHUTDOWN.max(delivery_limit) + HTTP_SHUTDOWN
+    CYCLE_SHUTDOWN.max(delivery_limit) + TASK_STOP + HTTP_SHUTDOWN
 }
 
 fn delivery_shutdown(policy: &RetryPolicy) -> Duration {
@@ -71,12 +73,14 @@ pub struct Service {
     scheduler_running: Arc<AtomicBool>,
     delivery: Worker,
     delivery_limit: Duration,
-    discovery: Option<DiscoveryTask>,
-    pruning: JoinHandle<()>,
+    /// Watch-all's discovery and the pruning: stopped first; a round in progress is dropped
+    /// (each of their writes is whole or not at all).
+    upkeep: Tasks,
     leadership: Leadership,
-    claiming: JoinHandle<()>,
-    stop_http: oneshot::Sender<()>,
-    http: JoinHandle<std::io::Result<()>>,
+    /// The lease's claims, stopped once nothing polls or sends any more.
+    claiming: Tasks,
+    /// The HTTP API, stopped last, gracefully.
+    http: Tasks,
 }
 
 /// The service's parts, wired and not yet running.
@@ -199,24 +203,23 @@ impl App {
                 "another process holds the leader lease: standing by (serving the API) until it goes"
             );
         }
-        let claiming = leadership.spawn();
-        let discovery = discovery.map(|d| {
-            d.leadership(leadership.clone())
-                .spawn(config.discovery_interval)
-        });
+        let claiming = Tasks::new();
+        claiming.spawn(leadership.clone().keep_claiming(claiming.token()));
+        let upkeep = Tasks::new();
+        if let Some(d) = discovery {
+            let discovery = d.leadership(leadership.clone());
+            upkeep.spawn(discovery.run(config.discovery_interval, upkeep.token()));
+        }
         let outbox = outbox.leadership(leadership.clone());
         let monitor = monitor.leadership(leadership.clone());
         let delivery = outbox.spawn();
-        let pruning = tokio::spawn(prune(
-            store.clone(),
-            Retention {
-                outbox: config.outbox_retention,
-                history: config.history_retention,
-            },
-            leadership.clone(),
-        ));
+        let retention = Retention {
+            outbox: config.outbox_retention,
+            history: config.history_retention,
+        };
+        let stop = upkeep.token();
+        upkeep.spawn(prune(store.clone(), retention, leadership.clone(), stop));
         let scheduler_running = Arc::new(AtomicBool::new(false));
-        let (stop_http, http_stopped) = oneshot::channel::<()>();
         let router = api::router(ApiState {
             store: store.clone(),
             admin_token,
@@ -226,11 +229,10 @@ impl App {
             delivery: delivery.health(),
             leadership: leadership.clone(),
         });
-        let http = tokio::spawn(
+        let http = Tasks::new();
+        http.spawn(
             axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = http_stopped.await;
-                })
+                .with_graceful_shutdown(http.token().cancelled_owned())
                 .into_future(),
         );
         let scheduler = Scheduler::start(&config.poll_schedule, Arc::new(monitor));
@@ -253,11 +255,9 @@ impl App {
             scheduler_running,
             delivery,
             delivery_limit: delivery_shutdown(&policy),
-            discovery,
-            pruning,
+            upkeep,
             leadership,
             claiming,
-            stop_http,
             http,
         })
     }
@@ -280,20 +280,20 @@ impl Service {
     pub async fn stop(self) -> Option<i64> {
         tracing::info!(within = ?longest_shutdown(self.delivery_limit), "shutting down");
         self.scheduler_running.store(false, Ordering::SeqCst);
-        if let Some(discovery) = self.discovery {
-            discovery.stop().await;
-        }
-        // Each delete is its own statement: stopping between two loses nothing.
-        self.pruning.abort();
-        let ((), finished) = tokio::join!(
+        let ((), finished, _) = tokio::join!(
             self.scheduler.stop(CYCLE_SHUTDOWN),
-            self.delivery.stop(self.delivery_limit)
+            self.delivery.stop(self.delivery_limit),
+            // Each of their writes is one transaction: stopping between two loses nothing.
+            self.upkeep.stop(TASK_STOP),
         );
         if !finished {
             tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
         }
-        // Nothing polls or sends any more: a standby may take over at once.
-        self.claiming.abort();
+        // Nothing polls or sends any more: a standby may take over at once (a claim in
+        // progress is dropped first, so none takes the lease back after the release).
+        if !self.claiming.stop(TASK_STOP).await {
+            tracing::warn!("the lease's claims did not stop in time");
+        }
         self.leadership.release().await;
         let pending = match self.store.outbox_pending().await {
             Ok(n) => Some(n),
@@ -308,13 +308,8 @@ impl Service {
                 "alerts not yet delivered stay in the outbox and are sent after the next start"
             );
         }
-        let _ = self.stop_http.send(());
-        let abort = self.http.abort_handle();
-        if tokio::time::timeout(HTTP_SHUTDOWN, self.http)
-            .await
-            .is_err()
-        {
-            abort.abort();
+        if !self.http.stop(HTTP_SHUTDOWN).await {
+            tracing::debug!("HTTP requests still open at shutdown are dropped with the store");
         }
         self.store.close().await;
         tracing::info!("stopped");
@@ -333,44 +328,58 @@ struct Retention {
 /// health intervals older than `HISTORY_RETENTION`, at start and then every [`PRUNE_EVERY`],
 /// so the database does not grow forever. Only the leader prunes (a standby checks again
 /// every [`CLAIM_EVERY`]).
-async fn prune(store: Store, retention: Retention, leadership: Leadership) {
+async fn prune(
+    store: Store,
+    retention: Retention,
+    leadership: Leadership,
+    stop: CancellationToken,
+) {
     let mut next = tokio::time::Instant::now();
     loop {
-        tokio::time::sleep_until(next).await;
-        if leadership.fence().is_none() {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        let Some(fence) = leadership.fence() else {
             next = tokio::time::Instant::now() + CLAIM_EVERY;
             continue;
-        }
+        };
         next = tokio::time::Instant::now() + PRUNE_EVERY;
-        match store
-            .prune_outbox(Utc::now(), retention.outbox, PRUNE_BATCH)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => {
-                ::metrics::counter!(crate::metrics::OUTBOX_PRUNED).increment(n);
-                tracing::info!(
-                    deleted = n,
-                    "finished alert deliveries older than OUTBOX_RETENTION deleted"
-                );
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot delete old alert deliveries; trying again later")
-            }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = prune_once(&store, retention, fence) => {}
         }
-        match store
-            .prune_history(Utc::now(), retention.history, PRUNE_BATCH)
-            .await
-        {
-            Ok(0) => {}
-            Ok(n) => {
-                ::metrics::counter!(crate::metrics::EVENTS_PRUNED).increment(n);
-                tracing::info!(deleted = n, "events older than HISTORY_RETENTION deleted");
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot delete old history; trying again later")
-            }
+    }
+}
+
+/// Deletes what is past its retention, once, as the leader of the term `fence` says.
+async fn prune_once(store: &Store, retention: Retention, fence: Fence) {
+    match store
+        .prune_outbox(fence, Utc::now(), retention.outbox, PRUNE_BATCH)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => {
+            ::metrics::counter!(crate::metrics::OUTBOX_PRUNED).increment(n);
+            tracing::info!(
+                deleted = n,
+                "finished alert deliveries older than OUTBOX_RETENTION deleted"
+            );
         }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot delete old alert deliveries; trying again later")
+        }
+    }
+    match store
+        .prune_history(fence, Utc::now(), retention.history, PRUNE_BATCH)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => {
+            ::metrics::counter!(crate::metrics::EVENTS_PRUNED).increment(n);
+            tracing::info!(deleted = n, "events older than HISTORY_RETENTION deleted");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot delete old history; trying again later"),
     }
 }
 
@@ -379,9 +388,9 @@ mod tests {
     use super::*;
 
     /// The lease's timings keep their promises: a standby takes over within 15 s of the
-    /// leader's death (the bound at a 1 s poll interval), a leader stops trusting its
-    /// lease before it can pass, and between two renewals its trust always outlasts a webhook
-    /// request, so sending never pauses while renewals work.
+    /// leader's death (the promised `max(2 × the poll interval, 15 s)` at a 1 s interval), a
+    /// leader stops trusting its lease before it can pass, and between two renewals its trust
+    /// always outlasts a webhook request, so sending never pauses while renewals work.
     #[test]
     fn the_lease_timings_keep_their_promises() {
         use crate::leader::{CLAIM_EVERY, LEASE_TTL, TRUST};

@@ -10,9 +10,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::api::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 use crate::domain::secret::{DatabaseUrl, Secret, SecretUrl};
-use crate::domain::{AgentId, PollSchedule};
+use crate::domain::{AgentId, AllowedHosts, DEFAULT_ALLOWED_HOSTS, PollSchedule};
 use crate::domain::{Platform, Webhook};
 use crate::ravan::RavanAuth;
 use crate::tracker::Thresholds;

@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::leader::{CLAIM_EVERY, Leadership};
 use crate::metrics;
@@ -141,44 +140,26 @@ impl Discovery {
         Ok(applied)
     }
 
-    /// Runs a round now and then every `interval` until stopped, while this process leads.
+    /// Runs a round now and then every `interval` until `stop`, while this process leads.
     /// A standby checks every [`CLAIM_EVERY`] whether it leads, so a new leader lists within
-    /// seconds of taking over rather than a whole interval later.
-    pub fn spawn(self, interval: Duration) -> DiscoveryTask {
-        let (stop, mut stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let mut next = tokio::time::Instant::now();
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => return,
-                    _ = tokio::time::sleep_until(next) => {}
-                }
-                if self.leadership.fence().is_none() {
-                    next = tokio::time::Instant::now() + CLAIM_EVERY.min(interval);
-                    continue;
-                }
-                tokio::select! {
-                    _ = &mut stopped => return,
-                    _ = self.run_once() => {}
-                }
-                next = tokio::time::Instant::now() + interval;
+    /// seconds of taking over rather than a whole interval later. A round in progress at the
+    /// stop is dropped, and its transaction with it (a listing is applied whole or not at all).
+    pub async fn run(self, interval: Duration, stop: CancellationToken) {
+        let mut next = tokio::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep_until(next) => {}
             }
-        });
-        DiscoveryTask { stop, task }
-    }
-}
-
-/// A running discovery loop.
-pub struct DiscoveryTask {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-impl DiscoveryTask {
-    /// Stops the loop; a round in progress is dropped, and its transaction with it (a
-    /// listing is applied whole or not at all).
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+            if self.leadership.fence().is_none() {
+                next = tokio::time::Instant::now() + CLAIM_EVERY.min(interval);
+                continue;
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = self.run_once() => {}
+            }
+            next = tokio::time::Instant::now() + interval;
+        }
     }
 }

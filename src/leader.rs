@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
 use crate::store::{Fence, Progress, Store, Term};
@@ -268,29 +268,33 @@ impl Leadership {
         role
     }
 
-    /// Claims at once, then every [`CLAIM_EVERY`], until aborted.
-    pub fn spawn(&self) -> JoinHandle<()> {
-        let me = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(CLAIM_EVERY);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut announced_standby = false;
-            loop {
-                ticks.tick().await;
-                let role = me.claim().await;
-                if role == Role::Standby && !announced_standby {
-                    let holder = match &*me.0 {
-                        Kind::Leased(l) => l.store.lease().await.ok().flatten(),
-                        Kind::Solo => None,
-                    };
-                    tracing::info!(
-                        leader = holder.as_ref().map_or("", |h| h.holder.as_str()),
-                        "standing by: another process holds the leader lease"
-                    );
-                }
-                announced_standby = role == Role::Standby;
+    /// Claims at once, then every [`CLAIM_EVERY`], until `stop`.
+    pub async fn keep_claiming(self, stop: CancellationToken) {
+        let mut ticks = tokio::time::interval(CLAIM_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut announced_standby = false;
+        loop {
+            // A claim in progress is dropped at the stop: none takes the lease back after a
+            // release.
+            let role = tokio::select! {
+                _ = stop.cancelled() => return,
+                role = async {
+                    ticks.tick().await;
+                    self.claim().await
+                } => role,
+            };
+            if role == Role::Standby && !announced_standby {
+                let holder = match &*self.0 {
+                    Kind::Leased(l) => l.store.lease().await.ok().flatten(),
+                    Kind::Solo => None,
+                };
+                tracing::info!(
+                    leader = holder.as_ref().map_or("", |h| h.holder.as_str()),
+                    "standing by: another process holds the leader lease"
+                );
             }
-        })
+            announced_standby = role == Role::Standby;
+        }
     }
 
     /// Gives the lease up (a clean shutdown), so a standby takes over at its next claim.
@@ -301,10 +305,10 @@ impl Leadership {
         ::metrics::gauge!(metrics::LEADER).set(0.0);
         if let Some(term) = held.term {
             // The last steady cycles' progress first, so the store shows the last poll.
-            if let Some(progress) = l.take_progress(term) {
-                if let Err(e) = l.store.save_progress(Fence::Term(term), &progress).await {
-                    tracing::warn!(error = %e, "cannot save the last poll cycle's progress");
-                }
+            if let Some(progress) = l.take_progress(term)
+                && let Err(e) = l.store.save_progress(Fence::Term(term), &progress).await
+            {
+                tracing::warn!(error = %e, "cannot save the last poll cycle's progress");
             }
             match l.store.release_lease(&l.holder, term).await {
                 Ok(()) => tracing::info!(term, "leader lease released"),

@@ -83,7 +83,7 @@ pub fn handle() -> &'static PrometheusHandle {
 
 /// Folds the samples recorded since the last call (poll latencies) into their histogram's
 /// buckets. The recorder keeps each sample until then (it is built without the exporter's
-/// upkeep task), so a service nobody scrapes would grow by 8 bytes a poll without this: the
+/// upkeep task), so a service nobody scrapes would grow with every poll without this: the
 /// monitor calls it after every cycle.
 pub fn upkeep() {
     handle().run_upkeep();

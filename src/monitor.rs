@@ -25,18 +25,18 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::discovery::ListingHealth;
 use crate::domain::PollSchedule;
 use crate::domain::Webhook;
-use crate::domain::alert::{AgentRef, Alert};
+use crate::domain::alert::{AgentAlert, AgentRef, Alert};
 use crate::domain::{AgentId, HealthEdge, Observation};
 use crate::leader::Leadership;
 use crate::metrics;
 use crate::notify::Outbox;
-use crate::ravan::RavanClient;
+use crate::ravan::{PollFailure, RavanClient};
 use crate::store::{
     AgentRecord, AgentUpdate, Fence, Polled, Progress, Routed, Source, Store, StoreError, Watched,
 };
@@ -54,6 +54,39 @@ struct Known {
     monitor: MonitorState,
 }
 
+/// What one cycle works on: the agents (their records updated in place as answers arrive,
+/// one copy of the fleet, not two), the monitor's state, and when and on what schedule it
+/// polls.
+struct Cycle {
+    fence: Fence,
+    polled: Polled,
+    next_tick: Option<DateTime<Utc>>,
+    agents: Vec<AgentRecord>,
+    monitor: MonitorState,
+    /// The monitor's state as the cycle found it: written only if the cycle changed it.
+    saved_monitor: MonitorState,
+}
+
+/// What folding a cycle's answers gathered.
+struct Folded {
+    summary: CycleSummary,
+    /// The agents whose state changed or who alerted: where in the cycle's agents each is, its
+    /// alerts and its health edge.
+    changed: Vec<(usize, Vec<Routed>, Option<HealthEdge>)>,
+    /// Every alert of the cycle, the monitor's included.
+    alerts: Vec<Alert>,
+    healthy: usize,
+    unhealthy: usize,
+    unknown: usize,
+    throttled: usize,
+    /// Whether watch-all's listings are complete (see [`ListingHealth`]).
+    listing_ok: bool,
+    /// Polls further apart than this left the time between them unobserved.
+    gap: chrono::TimeDelta,
+    /// Polls that observed, counted by a handle looked up once per cycle, not once per poll.
+    observations: ::metrics::Counter,
+}
+
 /// What a cycle did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CycleReport {
@@ -65,6 +98,16 @@ pub struct CycleReport {
     /// Agents whose state went to the store to be written: those that changed in substance
     /// or alerted (the store skips any removed, or re-added, while the cycle ran).
     pub saved: usize,
+}
+
+impl CycleReport {
+    /// A cycle that did not run, or whose outcome did not count: another process leads.
+    fn standby() -> Self {
+        Self {
+            standby: true,
+            ..Self::default()
+        }
+    }
 }
 
 pub struct Monitor {
@@ -91,7 +134,7 @@ pub struct Monitor {
     /// from what the store holds, not from `known`.
     leadership: Leadership,
     /// Held for the whole of a cycle: two cycles of one monitor never run at once, whoever
-    /// calls them (the scheduler also skips a tick that finds a cycle running).
+    /// calls them (the scheduler skips a tick that finds it taken).
     cycle: tokio::sync::Mutex<()>,
 }
 
@@ -147,21 +190,54 @@ impl Monitor {
     }
 
     /// Polls every watched agent once and records the outcome. A call made while another
-    /// cycle runs waits for it to finish.
+    /// cycle runs waits for it to finish. The steps: [`Monitor::prepare`] →
+    /// [`Monitor::poll_and_fold`] → [`Monitor::decide`] → [`Monitor::commit`] →
+    /// [`Monitor::report`].
     pub async fn run_cycle(&self) -> Result<CycleReport, StoreError> {
         let _one_at_a_time = self.cycle.lock().await;
+        self.cycle_alone().await
+    }
+
+    /// [`Monitor::run_cycle`], unless another cycle is running: then `None` at once (a tick of
+    /// the schedule that finds the last cycle still running leaves it alone).
+    pub async fn try_run_cycle(&self) -> Option<Result<CycleReport, StoreError>> {
+        let _one_at_a_time = self.cycle.try_lock().ok()?;
+        Some(self.cycle_alone().await)
+    }
+
+    /// One cycle, while holding the cycle lock.
+    async fn cycle_alone(&self) -> Result<CycleReport, StoreError> {
         let started = std::time::Instant::now();
-        // Taken, not borrowed: if anything below fails, the next cycle reads everything.
-        let known = self.known.lock().expect("not poisoned").take();
         let Some(fence) = self.leadership.fence() else {
             tracing::debug!("standing by: the leader polls");
-            return Ok(CycleReport {
-                standby: true,
-                ..CycleReport::default()
-            });
+            return Ok(CycleReport::standby());
         };
+        let mut cycle = self.prepare(fence).await?;
+        let mut folded = self.poll_and_fold(&mut cycle).await;
+        let monitor_alerts = self.decide(&mut cycle, &mut folded);
+        let Some(queued) = self.commit(&cycle, &folded, &monitor_alerts).await? else {
+            return Ok(CycleReport::standby());
+        };
+        let report = self.report(&folded, queued, started);
+        *self.known.lock().expect("not poisoned") = Some(Known {
+            fence,
+            watched: Watched {
+                version: cycle.polled.version,
+                agents: cycle.agents,
+            },
+            monitor: cycle.monitor,
+        });
+        Ok(report)
+    }
+
+    /// Owns what a cycle starts from: the agents and the monitor's state, from the last cycle
+    /// of this term when the settings did not change since, else from the store; mutes that
+    /// ran out are lifted first.
+    async fn prepare(&self, fence: Fence) -> Result<Cycle, StoreError> {
+        // Taken, not borrowed: if anything after fails, the next cycle reads everything.
+        let known = self.known.lock().expect("not poisoned").take();
         // States another leader committed since are not in `known`.
-        let (mut watched, mut monitor) = match known.filter(|k| k.fence == fence) {
+        let (mut watched, monitor) = match known.filter(|k| k.fence == fence) {
             Some(Known {
                 watched, monitor, ..
             }) => {
@@ -178,46 +254,43 @@ impl Monitor {
         };
         let now = Utc::now();
         if watched.agents.iter().any(|a| a.mute_expired(now)) {
-            let lifted = self.store.lift_expired_mutes(now).await?;
+            let lifted = self.store.lift_expired_mutes(fence, now).await?;
             if lifted > 0 {
                 tracing::info!(agents = lifted, "mutes ended");
             }
             watched = self.reread_settings(watched).await?;
         }
-        let saved_monitor = monitor.clone();
-        let Watched {
-            version,
-            agents: mut next,
-        } = watched;
-        let polled = Polled {
-            version,
-            started_at: Utc::now(),
-        };
+        let started_at = Utc::now();
+        Ok(Cycle {
+            fence,
+            polled: Polled {
+                version: watched.version,
+                started_at,
+            },
+            next_tick: self
+                .schedule
+                .as_ref()
+                .and_then(|s| s.next_after(started_at)),
+            agents: watched.agents,
+            saved_monitor: monitor.clone(),
+            monitor,
+        })
+    }
 
-        // The agents whose state changed or who alerted: where in `next` each is, its alerts
-        // and its health edge. Their updates borrow the states from `next` once polling ends.
-        let mut changed_agents: Vec<(usize, Vec<Routed>, Option<HealthEdge>)> = Vec::new();
-        let (mut healthy, mut unhealthy, mut unknown) = (0, 0, 0);
+    /// Owns the polls: every agent once, a bounded number at a time, each answer folded into
+    /// its agent's record ([`Monitor::fold`]) as it arrives.
+    async fn poll_and_fold(&self, cycle: &mut Cycle) -> Folded {
         // Metric handles are looked up once per cycle, not once per poll.
         let latency = ::metrics::histogram!(metrics::POLL_DURATION);
-        let observations = ::metrics::counter!(metrics::POLLS, "outcome" => "observation");
         // A poll carries only its agent's id; `buffered` answers in the order it was given, so
-        // each answer meets its agent's record by position, and is folded in as it arrives.
-        let ids: Vec<AgentId> = next.iter().map(|a| a.agent_id).collect();
+        // each answer meets its agent's record by position.
+        let ids: Vec<AgentId> = cycle.agents.iter().map(|a| a.agent_id).collect();
         let (ravan, latency, org) = (&self.ravan, &latency, self.check_org_linked);
-        let next_tick = self
-            .schedule
-            .as_ref()
-            .and_then(|s| s.next_after(polled.started_at));
         // Polls wait at Ravan's throttle gate only up to the next tick.
-        let deadline = next_tick
+        let deadline = cycle
+            .next_tick
             .and_then(|tick| (tick - Utc::now()).to_std().ok())
             .map(|left| tokio::time::Instant::now() + left);
-        // Polls further apart than this left the time between them unobserved (no process
-        // polled): the health intervals leave it out.
-        let gap = next_tick
-            .map_or(MIN_POLLING_GAP, |tick| (tick - polled.started_at) * 3)
-            .max(MIN_POLLING_GAP);
         let mut results = futures::stream::iter(ids)
             .map(|id| async move {
                 let started = std::time::Instant::now();
@@ -227,172 +300,211 @@ impl Monitor {
             })
             .buffered(self.concurrency)
             .enumerate();
-
-        let mut summary = CycleSummary::default();
-        let mut report = CycleReport::default();
-        let mut throttled = 0usize;
-        let listing_ok = self
-            .listing
-            .as_ref()
-            .is_some_and(ListingHealth::is_complete);
-        // Each agent's record is updated where it is (one copy of the fleet, not two).
+        let mut folded = Folded {
+            summary: CycleSummary::default(),
+            changed: Vec::new(),
+            alerts: Vec::new(),
+            healthy: 0,
+            unhealthy: 0,
+            unknown: 0,
+            throttled: 0,
+            listing_ok: self
+                .listing
+                .as_ref()
+                .is_some_and(ListingHealth::is_complete),
+            // Polls further apart than this left the time between them unobserved (no process
+            // polled): the health intervals leave it out.
+            gap: cycle
+                .next_tick
+                .map_or(MIN_POLLING_GAP, |tick| (tick - cycle.polled.started_at) * 3)
+                .max(MIN_POLLING_GAP),
+            observations: ::metrics::counter!(metrics::POLLS, "outcome" => "observation"),
+        };
         while let Some((i, (at, result))) = results.next().await {
-            let Some(agent) = next.get_mut(i) else {
-                continue;
-            };
-            summary.polled += 1;
-            let saved = agent.state.clone();
-            let who = AgentRef {
-                id: agent.agent_id,
-                name: agent.display_name().map(str::to_owned),
-            };
-            let muted = agent.is_muted(at);
-            let produced = match result {
-                Ok(obs) => {
-                    observations.increment(1);
-                    agent
-                        .state
-                        .record_observation(&who, &obs, at, &self.thresholds, muted)
-                }
-                Err(failure) => {
-                    ::metrics::counter!(metrics::POLLS, "outcome" => failure.kind()).increment(1);
-                    tracing::debug!(agent_id = %agent.agent_id, error = %failure, "poll failed");
-                    summary.failed += 1;
-                    let described = failure.to_string();
-                    if failure.is_auth() && summary.auth_failure.is_none() {
-                        summary.auth_failure = Some(described.clone());
-                    }
-                    if failure.is_throttled() {
-                        throttled += 1;
-                    }
-                    if failure.is_not_found() {
-                        summary.not_found += 1;
-                        // While watch-all's listings work, they unwatch an agent Ravan no
-                        // longer lists: a discovered agent's 404s alert nothing meanwhile.
-                        let left_to_listing = agent.source == Source::Discovered && listing_ok;
-                        let quiet = muted || left_to_listing;
-                        let alert =
-                            agent
-                                .state
-                                .not_found(&who, described, at, &self.thresholds, quiet);
-                        alert.into_iter().collect()
-                    } else {
-                        // 404s say the API works: the monitor's reason names a real failure.
-                        summary
-                            .first_failure
-                            .get_or_insert_with(|| described.clone());
-                        agent.state.poll_failed(described, at);
-                        Vec::new()
-                    }
-                }
-            };
-            let alerts: Vec<Routed> = produced
-                .into_iter()
-                .map(|a| (Alert::Agent(a), agent.destinations(&self.defaults)))
-                .collect();
-            report.alerts.extend(alerts.iter().map(|(a, _)| a.clone()));
-            match agent.state.last.as_ref().map(Observation::is_healthy) {
-                Some(true) => healthy += 1,
-                Some(false) => unhealthy += 1,
-                None => unknown += 1,
-            }
-            let health = agent.state.health_edge(&saved, gap);
-            if !alerts.is_empty() || health.is_some() || agent.state.differs_from(&saved) {
-                changed_agents.push((i, alerts, health));
+            if let Some(agent) = cycle.agents.get_mut(i) {
+                self.fold(i, agent, at, result, &mut folded);
             }
         }
-        // Borrowed: after an outage or at a term's first cycles that is every agent's state,
-        // and holding the states in the updates too (copied, or moved out and back) added
-        // 288 bytes an agent to the cycle's peak memory.
-        let updates: Vec<AgentUpdate<'_>> = changed_agents
+        folded
+    }
+
+    /// Owns one answer's effect: the agent's new state, its alerts routed to its destinations,
+    /// its health edge, and the cycle's counts.
+    fn fold(
+        &self,
+        i: usize,
+        agent: &mut AgentRecord,
+        at: DateTime<Utc>,
+        result: Result<Observation, PollFailure>,
+        folded: &mut Folded,
+    ) {
+        folded.summary.polled += 1;
+        let saved = agent.state.clone();
+        let who = AgentRef {
+            id: agent.agent_id,
+            name: agent.display_name().map(str::to_owned),
+        };
+        let muted = agent.is_muted(at);
+        let produced = match result {
+            Ok(obs) => {
+                folded.observations.increment(1);
+                agent
+                    .state
+                    .record_observation(&who, &obs, at, &self.thresholds, muted)
+            }
+            Err(failure) => self.failed_poll(agent, &who, failure, at, muted, folded),
+        };
+        let alerts: Vec<Routed> = produced
             .into_iter()
-            .filter_map(|(i, alerts, health)| {
-                let agent = next.get(i)?;
-                Some(AgentUpdate {
-                    agent_id: agent.agent_id,
-                    state: &agent.state,
-                    alerts,
-                    health,
-                })
-            })
+            .map(|a| (Alert::Agent(a), agent.destinations(&self.defaults)))
             .collect();
-        if let Some(tick) = next_tick {
-            self.check_overrun(&mut monitor, polled.started_at, tick, throttled > 0);
+        folded.alerts.extend(alerts.iter().map(|(a, _)| a.clone()));
+        match agent.state.last.as_ref().map(Observation::is_healthy) {
+            Some(true) => folded.healthy += 1,
+            Some(false) => folded.unhealthy += 1,
+            None => folded.unknown += 1,
         }
-        let monitor_alerts: Vec<Routed> = monitor
-            .cycle(&summary, Utc::now(), &self.thresholds)
+        let health = agent.state.health_edge(&saved, folded.gap);
+        if !alerts.is_empty() || health.is_some() || agent.state.differs_from(&saved) {
+            folded.changed.push((i, alerts, health));
+        }
+    }
+
+    /// Owns a failed poll's effect on the agent and the cycle's summary; returns the agent's
+    /// alert, if the failure is a 404 that makes one.
+    fn failed_poll(
+        &self,
+        agent: &mut AgentRecord,
+        who: &AgentRef,
+        failure: PollFailure,
+        at: DateTime<Utc>,
+        muted: bool,
+        folded: &mut Folded,
+    ) -> Vec<AgentAlert> {
+        ::metrics::counter!(metrics::POLLS, "outcome" => failure.kind()).increment(1);
+        tracing::debug!(agent_id = %agent.agent_id, error = %failure, "poll failed");
+        let summary = &mut folded.summary;
+        summary.failed += 1;
+        let described = failure.to_string();
+        if failure.is_auth() && summary.auth_failure.is_none() {
+            summary.auth_failure = Some(described.clone());
+        }
+        if failure.is_throttled() {
+            folded.throttled += 1;
+        }
+        if !failure.is_not_found() {
+            // 404s say the API works: the monitor's reason names a real failure.
+            summary
+                .first_failure
+                .get_or_insert_with(|| described.clone());
+            agent.state.poll_failed(described, at);
+            return Vec::new();
+        }
+        summary.not_found += 1;
+        // While watch-all's listings work, they unwatch an agent Ravan no longer lists: a
+        // discovered agent's 404s alert nothing meanwhile.
+        let quiet = muted || (agent.source == Source::Discovered && folded.listing_ok);
+        let alert = agent
+            .state
+            .not_found(who, described, at, &self.thresholds, quiet);
+        alert.into_iter().collect()
+    }
+
+    /// Owns the monitor's verdict on the cycle as a whole: an overrun, and the monitor alert
+    /// (polling broken or working again), routed to the default destinations.
+    fn decide(&self, cycle: &mut Cycle, folded: &mut Folded) -> Vec<Routed> {
+        if let Some(tick) = cycle.next_tick {
+            let throttled = folded.throttled > 0;
+            self.check_overrun(&mut cycle.monitor, cycle.polled.started_at, tick, throttled);
+        }
+        let monitor_alerts: Vec<Routed> = cycle
+            .monitor
+            .cycle(&folded.summary, Utc::now(), &self.thresholds)
             .map(|a| (Alert::Monitor(a), self.defaults.clone()))
             .into_iter()
             .collect();
-        report
+        folded
             .alerts
             .extend(monitor_alerts.iter().map(|(a, _)| a.clone()));
+        monitor_alerts
+    }
 
+    /// Owns the cycle's one write: the changed states with their alerts, or, when nothing
+    /// changed in substance, the progress the lease's next renewal carries. Returns how many
+    /// outbox entries went in, or `None` when another process took the lease meanwhile
+    /// (nothing of this cycle counts).
+    async fn commit(
+        &self,
+        cycle: &Cycle,
+        folded: &Folded,
+        monitor_alerts: &[Routed],
+    ) -> Result<Option<usize>, StoreError> {
+        // Borrowed: after an outage or at a term's first cycles that is every agent's state,
+        // and updates that held the states too would hold every state twice at the peak.
+        let updates: Vec<AgentUpdate<'_>> = folded
+            .changed
+            .iter()
+            .filter_map(|(i, alerts, health)| {
+                let agent = cycle.agents.get(*i)?;
+                Some(AgentUpdate {
+                    agent_id: agent.agent_id,
+                    state: &agent.state,
+                    alerts: alerts.clone(),
+                    health: *health,
+                })
+            })
+            .collect();
+        let (fence, monitor) = (cycle.fence, &cycle.monitor);
         let changed = !updates.is_empty()
             || !monitor_alerts.is_empty()
-            || monitor.differs_from(&saved_monitor);
+            || monitor.differs_from(&cycle.saved_monitor);
         let progress = || Progress {
-            polled,
+            polled: cycle.polled,
             monitor: monitor.clone(),
         };
-        let committed = if changed || !self.leadership.carry_progress(fence, progress()) {
-            let committed = self
-                .store
-                .commit_cycle(
-                    fence,
-                    Some(polled),
-                    &updates,
-                    &monitor,
-                    &monitor_alerts,
-                    Utc::now(),
-                )
-                .await;
-            if committed.is_ok() {
+        if !changed && self.leadership.carry_progress(fence, progress()) {
+            return Ok(Some(0));
+        }
+        let polled = Some(cycle.polled);
+        let committed = self
+            .store
+            .commit_cycle(fence, polled, &updates, monitor, monitor_alerts, Utc::now())
+            .await;
+        match committed {
+            Ok(queued) => {
                 self.leadership.progress_saved();
+                Ok(Some(queued))
             }
-            committed
-        } else {
-            Ok(0)
-        };
-        let saved_count = updates.len();
-        drop(updates);
-        let queued = match committed {
             Err(StoreError::Fenced(term)) => {
-                // Paused past the lease, and another took over: nothing of this cycle counts.
+                // Paused past the lease, and another took over.
                 self.leadership.lost(fence);
                 tracing::warn!(
                     term,
                     "this cycle's outcome was not saved: another process leads now"
                 );
-                return Ok(CycleReport {
-                    standby: true,
-                    ..CycleReport::default()
-                });
+                Ok(None)
             }
-            committed => committed?,
-        };
-        *self.known.lock().expect("not poisoned") = Some(Known {
-            fence,
-            watched: Watched {
-                version,
-                agents: next,
-            },
-            monitor,
-        });
-        ::metrics::gauge!(metrics::AGENTS, "health" => "healthy").set(healthy as f64);
-        ::metrics::gauge!(metrics::AGENTS, "health" => "unhealthy").set(unhealthy as f64);
-        ::metrics::gauge!(metrics::AGENTS, "health" => "unknown").set(unknown as f64);
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Owns what a committed cycle tells: metrics, logs, the outbox's wake-up, the report.
+    fn report(&self, folded: &Folded, queued: usize, started: std::time::Instant) -> CycleReport {
+        let summary = &folded.summary;
+        ::metrics::gauge!(metrics::AGENTS, "health" => "healthy").set(folded.healthy as f64);
+        ::metrics::gauge!(metrics::AGENTS, "health" => "unhealthy").set(folded.unhealthy as f64);
+        ::metrics::gauge!(metrics::AGENTS, "health" => "unknown").set(folded.unknown as f64);
         if summary.polled > summary.failed {
             ::metrics::gauge!(metrics::LAST_GOOD_CYCLE).set(Utc::now().timestamp() as f64);
         }
         metrics::upkeep();
-        for alert in &report.alerts {
+        for alert in &folded.alerts {
             ::metrics::counter!(metrics::ALERTS, "kind" => alert.kind_name()).increment(1);
             tracing::info!(alert = %crate::notify::text::headline(alert), "alert");
         }
         if queued > 0 {
             self.outbox.wake();
-        } else if !report.alerts.is_empty() {
+        } else if !folded.alerts.is_empty() {
             tracing::warn!("alerts produced but no webhook is configured: they are only logged");
         }
         if summary.failed > 0 {
@@ -403,11 +515,14 @@ impl Monitor {
                 "some polls failed"
             );
         }
-        tracing::debug!(polled = summary.polled, alerts = report.alerts.len(), elapsed = ?started.elapsed(), "cycle done");
-        report.polled = summary.polled;
-        report.failed = summary.failed;
-        report.saved = saved_count;
-        Ok(report)
+        tracing::debug!(polled = summary.polled, alerts = folded.alerts.len(), elapsed = ?started.elapsed(), "cycle done");
+        CycleReport {
+            polled: summary.polled,
+            failed: summary.failed,
+            alerts: folded.alerts.clone(),
+            standby: false,
+            saved: folded.changed.len(),
+        }
     }
 
     /// Records, counts and logs (once per run of overruns) a cycle whose polls ran past the

@@ -1,50 +1,42 @@
 //! Runs poll cycles on the cron schedule (`POLL_SCHEDULE`).
 //!
 //! One task sleeps until the schedule's next tick and starts the cycle then: one wake-up a
-//! tick, on time. (tokio-cron-scheduler, used before, woke every 500 ms to look for due jobs,
-//! started each up to 500 ms late and spent more CPU on an idle service than its cycles; the
-//! pattern is still read by croner, the parser it used, so the syntax is unchanged.)
+//! tick, on time: the scheduler costs nothing between ticks, and no cycle starts late waiting
+//! for a poller to notice it is due.
 //!
-//! A cycle that outlasts the interval is not started twice: the next tick finds the cycle lock
-//! taken and leaves the running cycle alone. The monitor logs the overrun itself, once, with
+//! A cycle that outlasts the interval is not started twice: the next tick finds the monitor's
+//! cycle lock taken ([`Monitor::try_run_cycle`]) and leaves the running cycle alone. The monitor logs the overrun itself, once, with
 //! its length and advice (see `Monitor::schedule`), so a skipped tick is only a debug line.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Mutex, watch};
-use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::PollSchedule;
 use crate::monitor::Monitor;
+use crate::supervise::Tasks;
 
 /// The longest single sleep: the wall clock is read again at least this often, so a clock
 /// that was set (NTP, a resumed VM) moves the next cycle with it.
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
 
+/// The scheduling loop and the cycles it started.
 pub struct Scheduler {
-    task: JoinHandle<()>,
-    stop: watch::Sender<bool>,
-    cycle: Arc<Mutex<()>>,
+    tasks: Tasks,
 }
 
 impl Scheduler {
     pub fn start(schedule: &PollSchedule, monitor: Arc<Monitor>) -> Self {
-        let cycle = Arc::new(Mutex::new(()));
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(schedule.clone(), monitor, cycle.clone(), stopped));
-        Self { task, stop, cycle }
+        let tasks = Tasks::new();
+        tasks.spawn(run(schedule.clone(), monitor, tasks.clone()));
+        Self { tasks }
     }
 
     /// Stops scheduling and waits up to `grace` for a running cycle to finish.
     pub async fn stop(self, grace: Duration) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-        if tokio::time::timeout(grace, self.cycle.lock())
-            .await
-            .is_err()
-        {
+        if !self.tasks.stop(grace).await {
             tracing::warn!("a poll cycle was still running at shutdown and was abandoned");
         }
     }
@@ -60,13 +52,9 @@ fn next_tick(
     schedule.next_after(last.map_or(now, |last| now.max(last)))
 }
 
-/// Sleeps to each tick and starts its cycle, until `stopped`.
-async fn run(
-    schedule: PollSchedule,
-    monitor: Arc<Monitor>,
-    cycle: Arc<Mutex<()>>,
-    mut stopped: watch::Receiver<bool>,
-) {
+/// Sleeps to each tick and starts its cycle, one of `tasks`, until they are stopped.
+async fn run(schedule: PollSchedule, monitor: Arc<Monitor>, tasks: Tasks) {
+    let stopped: CancellationToken = tasks.token();
     let mut last: Option<DateTime<Utc>> = None;
     loop {
         let Some(tick) = next_tick(&schedule, Utc::now(), last) else {
@@ -79,24 +67,21 @@ async fn run(
         let until = (tick - Utc::now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = tokio::time::sleep(until.min(LONGEST_SLEEP)) => {}
-            _ = stopped.changed() => return,
+            _ = stopped.cancelled() => return,
         }
         if Utc::now() < tick {
             // A long wait is taken in steps; or the clock was set back.
             continue;
         }
         last = Some(tick);
-        let Ok(running) = cycle.clone().try_lock_owned() else {
-            tracing::debug!("previous poll cycle still running: this tick is skipped");
-            continue;
-        };
         let monitor = monitor.clone();
-        tokio::spawn(async move {
-            let _running = running;
-            if let Err(e) = monitor.run_cycle().await {
+        tasks.spawn(async move {
+            match monitor.try_run_cycle().await {
+                None => tracing::debug!("previous poll cycle still running: this tick is skipped"),
                 // The cycle's state was not saved: the next cycle starts from the last saved
                 // state, so its alerts are produced again rather than lost.
-                tracing::error!(error = %e, "poll cycle failed");
+                Some(Err(e)) => tracing::error!(error = %e, "poll cycle failed"),
+                Some(Ok(_)) => {}
             }
         });
     }

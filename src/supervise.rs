@@ -1,8 +1,8 @@
 //! Keeps a long-running task alive. A panic in it (a bug; outside input must never cause one)
-//! used to end the task silently, leaving its work undone until the next restart, where it
-//! panicked again. Supervised, the panic is logged as an error, the task starts again after a
-//! pause (1 s, doubling up to a minute), and its [`TaskHealth`] says how often it died, so
-//! `/readyz` and the status page can show a task that keeps dying.
+//! would otherwise end the task silently, leaving its work undone until the next restart, where
+//! it would panic again. Supervised, the panic is logged as an error, the task starts again
+//! after a pause (1 s, doubling up to a minute), and its [`TaskHealth`] says how often it died,
+//! so `/readyz` and the status page can show a task that keeps dying.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Panics within this window count towards [`TaskHealth::failing`].
 const WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
@@ -90,6 +93,43 @@ where
     }
 }
 
+/// Tasks started and stopped together: each is given [`Tasks::token`] and ends when it is
+/// cancelled; [`Tasks::stop`] cancels it and waits for them all.
+#[derive(Clone, Default)]
+pub struct Tasks {
+    stop: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Tasks {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// What the tasks watch to know they are to stop.
+    pub fn token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+
+    pub fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tracker.spawn(task)
+    }
+
+    /// Asks the tasks to stop and waits up to `grace` for every one to end; `false` when one
+    /// was still running then (it is left to end by itself).
+    pub async fn stop(&self, grace: Duration) -> bool {
+        self.stop.cancel();
+        self.tracker.close();
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
+    }
+}
+
 /// What a panic said, when it said it as a string.
 pub fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
@@ -134,6 +174,24 @@ mod tests {
         );
         assert!(health.failing(Utc::now()), "three deaths in a few seconds");
         assert!(!health.failing(Utc::now() + chrono::TimeDelta::minutes(11)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_stop_when_asked_and_a_slow_one_is_reported() {
+        let tasks = Tasks::new();
+        let token = tasks.token();
+        tasks.spawn(async move { token.cancelled().await });
+        assert!(
+            tasks.stop(Duration::from_secs(1)).await,
+            "it stopped when asked"
+        );
+
+        let tasks = Tasks::new();
+        tasks.spawn(tokio::time::sleep(Duration::from_secs(10)));
+        assert!(
+            !tasks.stop(Duration::from_secs(1)).await,
+            "it ignored the token"
+        );
     }
 
     #[test]

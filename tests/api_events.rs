@@ -311,7 +311,7 @@ async fn a_cursor_whose_event_was_deleted_still_pages() {
     assert_eq!(cursor, all[3].to_string());
     let deleted = app
         .store
-        .prune_history(now, Duration::from_secs(90 * 86_400), 500)
+        .prune_history(Fence::Unchecked, now, Duration::from_secs(90 * 86_400), 500)
         .await
         .unwrap();
     assert_eq!(deleted, 2);

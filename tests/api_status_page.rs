@@ -159,3 +159,41 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
         .unwrap();
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request").await;
 }
+
+/// Every route the OpenAPI document lists under the status page's credential, taken from the
+/// document rather than a list here, refuses a request without credentials the same way.
+#[tokio::test]
+async fn every_status_page_route_needs_basic_auth() {
+    let app = TestApp::start().await;
+    app.create(json!({"agent_id": AGENT_A})).await;
+    let doc: serde_json::Value = app
+        .anon(Method::GET, "/openapi.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let behind_basic = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("status_page").is_some()));
+            if !behind_basic {
+                continue;
+            }
+            let path = path.replace("{agent_id}", AGENT_A);
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let resp = app.anon(method.clone(), &path).send().await.unwrap();
+            assert_eq!(
+                resp.headers()["www-authenticate"],
+                "Basic realm=\"ravan-watch\"",
+                "{method} {path}"
+            );
+            expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} status page routes documented");
+}

@@ -519,7 +519,7 @@ async fn import_is_all_or_nothing() {
     broken.agents.push(broken.agents[0].clone());
     assert!(matches!(
         target.import(&broken).await,
-        Err(StoreError::Database(_))
+        Err(StoreError::Database { .. })
     ));
     assert_eq!(target.export().await.unwrap(), empty, "nothing written");
 

@@ -508,16 +508,16 @@ async fn recording_sink(
 
 /// Runs the worker until `done` holds (or a deadline), then stops it.
 async fn run_worker_until(outbox: &Outbox, server: &MockServer, n: usize) {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = tokio_util::sync::CancellationToken::new();
     let worker = {
-        let outbox = outbox.clone();
-        tokio::spawn(async move { outbox.run(stopped).await })
+        let (outbox, stop) = (outbox.clone(), stop.clone());
+        tokio::spawn(async move { outbox.run(stop).await })
     };
     wait_until(Duration::from_secs(20), format!("{n} requests"), || async {
         requests(server).await.len() >= n
     })
     .await;
-    stop.send_replace(true);
+    stop.cancel();
     worker.await.unwrap();
 }
 

@@ -22,6 +22,14 @@ const LAYERS: &[&[&str]] = &[
     &["commands"],
 ];
 
+/// Pairs that stay apart although the layers would allow it: (module, what it must not use,
+/// why).
+const APART: &[(&str, &str, &str)] = &[(
+    "config",
+    "api",
+    "settings are domain values; the API is one reader of them, not their home",
+)];
+
 fn layer(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))
 }
@@ -35,6 +43,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(path);
         }
     }
+}
+
+fn apart(module: &str, used: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
+    APART.iter().find(|(m, u, _)| *m == module && *u == used)
 }
 
 /// The top-level module a file of `src/` belongs to (`src/store/sqlite/rows.rs` → `store`).
@@ -95,6 +107,12 @@ fn every_import_points_down_the_pipeline() {
                     file.display()
                 ));
             }
+            if let Some((_, _, why)) = apart(&module, &used) {
+                upward.push(format!(
+                    "{} ({module}) uses crate::{used}: {why}",
+                    file.display()
+                ));
+            }
         }
     }
     assert!(checked > 40, "only {checked} files checked");
@@ -112,4 +130,61 @@ fn the_check_sees_an_upward_import() {
     assert!(layer("store") > layer("domain"));
     assert!(layer("commands") > layer("app"));
     assert_eq!(layer("nowhere"), None);
+    assert!(apart("config", "api").is_some());
+    assert!(apart("api", "config").is_none());
+}
+
+/// Where each writer of the agents' and the monitor's state may be called from, and the one
+/// statement that writes each. The monitor keeps what its last cycle committed in memory and
+/// starts the next from there, which holds only while poll cycles are the only writers: a
+/// new caller of these would make a cycle poll with stale states and overwrite newer ones.
+const STATE_WRITERS: &[(&str, &[&str])] = &[
+    ("commit_cycle(", &["monitor.rs", "store/"]),
+    ("save_progress(", &["leader.rs", "store/"]),
+    ("renew_lease_with(", &["leader.rs", "store/"]),
+    ("UPDATE agents SET state", &["store/sql/cycle.rs"]),
+    (
+        "INTO monitor_state",
+        &["store/sql/cycle.rs", "store/sql/copy.rs"],
+    ),
+];
+
+/// The files under `src` (as `monitor.rs`, `store/sql/cycle.rs`) whose text contains `needle`.
+fn files_saying(src: &Path, needle: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    files
+        .iter()
+        .filter(|f| std::fs::read_to_string(f).unwrap().contains(needle))
+        .map(|f| {
+            f.strip_prefix(src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect()
+}
+
+#[test]
+fn only_poll_cycles_write_agent_and_monitor_state() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut strays = Vec::new();
+    for (needle, allowed) in STATE_WRITERS {
+        let found = files_saying(&src, needle);
+        assert!(
+            !found.is_empty(),
+            "nothing says {needle:?}: the check is stale"
+        );
+        strays.extend(
+            found
+                .into_iter()
+                .filter(|f| !allowed.iter().any(|a| f.starts_with(a)))
+                .map(|f| format!("{f} says {needle:?}")),
+        );
+    }
+    assert!(
+        strays.is_empty(),
+        "agent or monitor state written outside a poll cycle:\n{}",
+        strays.join("\n")
+    );
 }

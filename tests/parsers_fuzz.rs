@@ -8,9 +8,9 @@ use std::time::Duration;
 use proptest::prelude::*;
 use ravan_watch::api::agents::{CreateAgent, UpdateAgent};
 use ravan_watch::api::values::{AgentName, WebhookUrl, parse_rfc3339};
-use ravan_watch::api::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 use ravan_watch::config::Config;
 use ravan_watch::domain::Platform;
+use ravan_watch::domain::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 use ravan_watch::notify::deliver::classify as classify_webhook;
 use ravan_watch::ravan::{MAX_THROTTLE_WAIT, classify, classify_info, retry_after};
 

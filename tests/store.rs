@@ -159,6 +159,7 @@ on_both_backends!(
     watched_events_are_the_current_watchs_and_removal_deletes_intervals,
     prune_history_deletes_old_events_and_closed_intervals_in_batches,
     unreadable_history_is_an_error_naming_the_row,
+    a_database_error_names_the_operation,
 );
 
 /// A SQLite store on a temporary file, for the tests about SQLite itself.
@@ -450,7 +451,13 @@ async fn every_settings_change_moves_the_settings_version_and_state_writes_do_no
         store.update_agent(id(A), &patch).await.unwrap().unwrap();
         step(&format!("{patch:?}"), &mut seen).await;
     }
-    assert_eq!(store.lift_expired_mutes(now()).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .lift_expired_mutes(Fence::Unchecked, now())
+            .await
+            .unwrap(),
+        1
+    );
     step("a mute ending", &mut seen).await;
     store.delete_agent(id(B), Utc::now()).await.unwrap();
     step("removing an agent", &mut seen).await;
@@ -1527,7 +1534,10 @@ async fn finished_outbox_entries_older_than_the_retention_are_deleted_in_batches
     assert!(before > 0);
 
     let retention = std::time::Duration::from_secs(7 * 86_400);
-    let deleted = store.prune_outbox(now(), retention, 7).await.unwrap();
+    let deleted = store
+        .prune_outbox(Fence::Unchecked, now(), retention, 7)
+        .await
+        .unwrap();
     // Finished and older than 7 days: the delivered ones and the failed ones (all > 10 days).
     assert_eq!(deleted, 60);
     let left = store.outbox().await.unwrap();
@@ -1536,7 +1546,13 @@ async fn finished_outbox_entries_older_than_the_retention_are_deleted_in_batches
         left.iter().all(|e| e.status == OutboxStatus::Pending),
         "pending ones stay, however old"
     );
-    assert_eq!(store.prune_outbox(now(), retention, 7).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .prune_outbox(Fence::Unchecked, now(), retention, 7)
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 /// A simulated year of alerts (40 deliveries a day, delivered, pruned daily with the default
@@ -1574,7 +1590,10 @@ async fn a_year_of_alerts_with_daily_pruning_keeps_about_a_week(db: Db) {
             .mark_delivered(Fence::Unchecked, &ids, at)
             .await
             .unwrap();
-        store.prune_outbox(at, retention, 500).await.unwrap();
+        store
+            .prune_outbox(Fence::Unchecked, at, retention, 500)
+            .await
+            .unwrap();
         peak = peak.max(store.database_bytes().await.unwrap());
     }
     let left = store.outbox().await.unwrap().len();
@@ -1831,6 +1850,15 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
             .await,
         old
     ));
+    assert!(is_fenced(
+        store.prune_outbox(fence, now(), Duration::ZERO, 10).await,
+        old
+    ));
+    assert!(is_fenced(
+        store.prune_history(fence, now(), Duration::ZERO, 10).await,
+        old
+    ));
+    assert!(is_fenced(store.lift_expired_mutes(fence, now()).await, old));
     assert_eq!(everything(&store).await, before, "nothing written");
 
     for fence in [Fence::Term(current), Fence::Unchecked] {
@@ -1861,6 +1889,34 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
     assert_eq!(store.outbox().await.unwrap().len(), 3);
     assert_eq!(store.dead_webhooks().await.unwrap().len(), 1);
     assert!(is_watched(&store, B).await);
+}
+
+/// A failed statement's error names the store's operation, so a failed cycle's log line says
+/// which write broke.
+async fn a_database_error_names_the_operation(db: Db) {
+    let store = db.open().await;
+    store.close().await;
+    let monitor = MonitorState::default();
+    let err = store
+        .commit_cycle(Fence::Unchecked, None, &[], &monitor, &[], now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Database { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with("commit the cycle: database error"),
+        "{err}"
+    );
+    let err = store
+        .mark_delivered(Fence::Unchecked, &[1], now())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("mark delivered: "), "{err}");
+    let err = store.watched().await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("read the watched agents: "),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------- database URLs
@@ -2416,6 +2472,7 @@ async fn deliveries_follow_their_outbox_entries_and_outlive_them(db: Db) {
 
     let pruned = store
         .prune_outbox(
+            Fence::Unchecked,
             later + chrono::Duration::days(30),
             Duration::from_secs(60),
             10,
@@ -2859,7 +2916,10 @@ async fn prune_history_deletes_old_events_and_closed_intervals_in_batches(db: Db
     assert_eq!(count(&db, "health_intervals").await, 5);
 
     let retention = Duration::from_secs(5 * 86_400);
-    let deleted = store.prune_history(now(), retention, 2).await.unwrap();
+    let deleted = store
+        .prune_history(Fence::Unchecked, now(), retention, 2)
+        .await
+        .unwrap();
     assert_eq!(deleted, 5, "the events of days 6 to 10");
     let left = all_events(&store, EventsAbout::All).await;
     assert_eq!(left.len(), 5);
@@ -2898,7 +2958,13 @@ async fn prune_history_deletes_old_events_and_closed_intervals_in_batches(db: Db
         1,
         "open, however old"
     );
-    assert_eq!(store.prune_history(now(), retention, 2).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .prune_history(Fence::Unchecked, now(), retention, 2)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(count(&db, "health_intervals").await, 3);
 }
 

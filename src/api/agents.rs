@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::error::{AgentIdPath, ApiError, ApiJson, ErrorBody};
 use super::values::{AgentName, WebhookUrl, parse_rfc3339};
-use crate::api::AllowedHosts;
+use crate::domain::AllowedHosts;
 use crate::domain::Webhook;
 use crate::domain::history::{self, HealthInterval, Uptime};
 use crate::domain::secret::SecretUrl;
@@ -180,7 +180,7 @@ pub struct Agent {
     /// `discovered` (WATCH_ALL_AGENTS). Watch-all removes only the agents it discovered.
     #[schema(example = "api")]
     pub source: &'static str,
-    /// Percent of the observed time the agent was healthy (see the README's "History").
+    /// Percent of the observed time the agent was healthy (see docs/history-and-status-page.md).
     pub uptime: AgentUptime,
     pub state: AgentStatus,
 }

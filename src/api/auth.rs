@@ -1,10 +1,14 @@
 //! The admin token: `Authorization: Bearer …` on `/agents`, HTTP basic auth (any user name, the
 //! token as password) on the status page. The headers are parsed by axum-extra's typed headers;
 //! comparisons are constant-time (`subtle`); a token never reaches a log line or an answer.
+//!
+//! Both are layers on their routers, never checks inside handlers, so a route added to either
+//! router is behind its credential without having to remember it.
 
+use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum_extra::headers::authorization::{Basic, Bearer};
 use axum_extra::headers::{Authorization, HeaderMapExt};
@@ -17,11 +21,11 @@ use crate::domain::secret::Secret;
 /// Middleware for the `/agents` routes: lets the request through when the bearer token matches
 /// (or when no token is configured), else answers 401 `unauthorized`.
 pub async fn require_bearer(State(state): State<ApiState>, req: Request, next: Next) -> Response {
-    if let Some(expected) = &state.admin_token {
-        if let Err(e) = check_bearer(req.headers(), expected) {
-            tracing::debug!(method = %req.method(), path = req.uri().path(), "admin API request refused: {}", e.message());
-            return e.into_response();
-        }
+    if let Some(expected) = &state.admin_token
+        && let Err(e) = check_bearer(req.headers(), expected)
+    {
+        tracing::debug!(method = %req.method(), path = req.uri().path(), "admin API request refused: {}", e.message());
+        return e.into_response();
     }
     next.run(req).await
 }
@@ -41,8 +45,30 @@ fn check_bearer(headers: &HeaderMap, expected: &Secret) -> Result<(), ApiError> 
     }
 }
 
+/// `routes` behind the status page's basic auth with `admin_token` (none: open). A route layer,
+/// so an unknown path stays a 404.
+pub fn behind_basic_auth<S>(routes: Router<S>, admin_token: Option<Secret>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    routes.route_layer(middleware::from_fn_with_state(admin_token, require_basic))
+}
+
+/// Middleware for the status pages: lets the request through with the token as the basic-auth
+/// password (or when no token is configured), else answers 401 with `WWW-Authenticate: Basic`.
+async fn require_basic(
+    State(admin_token): State<Option<Secret>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match check_basic(req.headers(), admin_token.as_ref()) {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// The status page's check: HTTP basic auth, any user name, the admin token as password.
-pub fn check_basic(headers: &HeaderMap, expected: Option<&Secret>) -> Result<(), ApiError> {
+fn check_basic(headers: &HeaderMap, expected: Option<&Secret>) -> Result<(), ApiError> {
     let Some(expected) = expected else {
         return Ok(());
     };
@@ -101,5 +127,30 @@ mod tests {
         assert!(check_basic(&headers("Basic czNjcjN0"), Some(&token)).is_err());
         assert!(check_basic(&HeaderMap::new(), Some(&token)).is_err());
         assert!(check_basic(&HeaderMap::new(), None).is_ok());
+    }
+
+    /// A page whose handler checks nothing is still behind the password once it is on a router
+    /// given to [`behind_basic_auth`].
+    #[tokio::test]
+    async fn a_route_without_a_check_of_its_own_is_behind_basic_auth() {
+        let routes = Router::new().route("/new-page", axum::routing::get(|| async { "open" }));
+        let app = behind_basic_auth(routes, Some(Secret::new("s3cr3t")));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/new-page", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+
+        let refused = client.get(&url).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        assert_eq!(
+            refused.headers()[header::WWW_AUTHENTICATE],
+            "Basic realm=\"ravan-watch\""
+        );
+        let wrong = client.get(&url).basic_auth("anyone", Some("wrong"));
+        assert_eq!(wrong.send().await.unwrap().status(), 401);
+        let right = client.get(&url).basic_auth("anyone", Some("s3cr3t"));
+        let right = right.send().await.unwrap();
+        assert_eq!(right.status(), 200);
+        assert_eq!(right.text().await.unwrap(), "open");
     }
 }

@@ -39,12 +39,11 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod health;
-pub mod hosts;
 pub mod openapi;
 pub mod status_page;
 pub mod values;
 
-pub use hosts::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
+pub use crate::domain::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -87,8 +86,7 @@ pub fn router(state: ApiState) -> Router {
         ));
     Router::new()
         .merge(agents)
-        .route("/", get(status_page::status_page))
-        .route("/status/{agent_id}", get(status_page::agent_page))
+        .merge(status_page::router(state.admin_token.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -12,7 +12,8 @@
 //!   destination did with each alert, 50 events a page.
 //!
 //! Both refresh themselves every 30 s. [`render`] and [`render_agent`] are pure (the time is
-//! passed in); the handlers only read the store.
+//! passed in); the handlers only read the store. Basic auth is [`router`]'s layer, not the
+//! handlers' business: a page added there is behind it.
 
 mod bar;
 mod detail;
@@ -23,9 +24,11 @@ use std::collections::HashMap;
 use std::sync::atomic;
 
 use askama::Template;
+use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use self::bar::{Bar, percent};
@@ -34,9 +37,10 @@ pub use self::detail::{__path_agent_page, agent_page, render_agent};
 pub use self::filter::{Filter, HealthFilter};
 use super::ApiState;
 use super::agents::Agent;
-use super::auth::check_basic;
+use super::auth::behind_basic_auth;
 use super::error::{ApiError, ErrorBody};
 use crate::domain::history::{self, HealthInterval};
+use crate::domain::secret::Secret;
 use crate::domain::{AgentId, muted_at};
 use crate::leader::Role;
 use crate::store::{Event, EventQuery, EventsAbout};
@@ -45,6 +49,14 @@ use crate::util::{UnitNames, two_units};
 
 /// How many of the monitor's own events the overview lists.
 const MONITOR_EVENTS: u32 = 10;
+
+/// Every status page, behind basic auth with `admin_token` (none: open).
+pub fn router(admin_token: Option<Secret>) -> Router<ApiState> {
+    let pages = Router::new()
+        .route("/", get(status_page))
+        .route("/status/{agent_id}", get(agent_page));
+    behind_basic_auth(pages, admin_token)
+}
 
 /// The overview.
 #[utoipa::path(
@@ -69,9 +81,7 @@ const MONITOR_EVENTS: u32 = 10;
 pub async fn status_page(
     State(state): State<ApiState>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    check_basic(&headers, state.admin_token.as_ref())?;
     let filter = Filter::parse(query.as_deref())?;
     let now = Utc::now();
     let records = state.store.agents().await?;

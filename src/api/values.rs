@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use url::{Host, Url};
 
 use super::error::ApiError;
-use crate::api::AllowedHosts;
+use crate::domain::AllowedHosts;
 
 /// An operator's label for an agent: trimmed, 1 to 100 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]

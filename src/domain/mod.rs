@@ -1,12 +1,16 @@
 //! The values everything else is built from, with no I/O and no dependency on any other layer:
 //! an agent and what a poll observes of it ([`agent`]), the alerts the tracker decides and the
-//! notifiers render ([`alert`]), an agent's past health and what it comes to ([`history`]), where alerts go ([`webhook`]), the mute rule ([`mute`]), the
-//! poll schedule ([`schedule`]) and the wrappers that keep secrets out of logs ([`secret`]).
+//! notifiers render ([`alert`]), an agent's past health and what it comes to ([`history`]),
+//! watch-all's rules ([`listing`]), where alerts go ([`webhook`]) and which hosts they may go
+//! to ([`hosts`]), the mute rule ([`mute`]), the poll schedule ([`schedule`]) and the wrappers
+//! that keep secrets out of logs ([`secret`]).
 //! They are parsed once at the edge, so the core never handles an unchecked value.
 
 pub mod agent;
 pub mod alert;
 pub mod history;
+pub mod hosts;
+pub mod listing;
 pub mod mute;
 pub mod schedule;
 pub mod secret;
@@ -17,6 +21,8 @@ pub use agent::{
 };
 pub use alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind};
 pub use history::{HealthEdge, HealthInterval, Slot, Uptime};
+pub use hosts::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
+pub use listing::{ListingApplied, ListingPlan, ListingSeen, Source};
 pub use mute::muted_at;
 pub use schedule::PollSchedule;
 pub use secret::{DatabaseUrl, Secret, SecretUrl};

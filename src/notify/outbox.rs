@@ -32,9 +32,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::deliver::{DeliveryError, Pace, RetryPolicy, Sender};
 use super::{Platform, Webhook, text};
@@ -42,7 +43,7 @@ use crate::domain::alert::Alert;
 use crate::leader::Leadership;
 use crate::metrics;
 use crate::store::{Fence, OutboxEntry, Store, StoreError};
-use crate::supervise::{TaskHealth, panic_message, pause_after, supervise};
+use crate::supervise::{TaskHealth, Tasks, panic_message, pause_after, supervise};
 
 /// A cycle's alerts to one destination up to this many go out one message each.
 pub const INDIVIDUAL_MAX: usize = 3;
@@ -109,8 +110,9 @@ impl Clock {
 
 /// A running delivery worker ([`Outbox::spawn`]).
 pub struct Worker {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Tasks,
+    /// To end the worker at once when a send outlasts the stop's limit (see [`Worker::stop`]).
+    abort: tokio::task::AbortHandle,
     health: TaskHealth,
 }
 
@@ -124,13 +126,13 @@ impl Worker {
     /// most `limit`; `false` when one did not and was abandoned (its entry stays pending for
     /// the next start). A `limit` longer than a request's time limit never abandons one.
     pub async fn stop(self, limit: std::time::Duration) -> bool {
-        self.stop.send_replace(true);
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(limit, self.task).await.is_err() {
-            abort.abort();
-            return false;
+        if self.tasks.stop(limit).await {
+            return true;
         }
-        true
+        // Whatever it was sending must not overlap a new leader's sends after the lease is
+        // released: ended here, its entry stays pending.
+        self.abort.abort();
+        false
     }
 }
 
@@ -213,23 +215,27 @@ impl Outbox {
     /// Runs the worker in a task of its own until [`Worker::stop`], supervised: a panic is
     /// logged and the worker starts again ([`supervise`]); so is a destination's drain.
     pub fn spawn(&self) -> Worker {
-        let (stop, stopped) = watch::channel(false);
-        let outbox = self.clone();
+        let tasks = Tasks::new();
+        let (outbox, stop) = (self.clone(), tasks.token());
         let health = self.health.clone();
-        let task = tokio::spawn(supervise("delivery worker", health.clone(), move || {
-            let (outbox, stopped) = (outbox.clone(), stopped.clone());
-            async move { outbox.run(stopped).await }
+        let task = tasks.spawn(supervise("delivery worker", health.clone(), move || {
+            let (outbox, stop) = (outbox.clone(), stop.clone());
+            async move { outbox.run(stop).await }
         }));
-        Worker { stop, task, health }
+        let abort = task.abort_handle();
+        Worker {
+            tasks,
+            abort,
+            health,
+        }
     }
 
-    /// Runs until `stop` turns true, starting a drain for each destination with a due entry
-    /// and none running; then waits for the drains, which end after their send in progress.
-    pub async fn run(&self, stop: watch::Receiver<bool>) {
+    /// Runs until `stop`, starting a drain for each destination with a due entry and none
+    /// running; then waits for the drains, which end after their send in progress.
+    pub async fn run(&self, stop: CancellationToken) {
         let mut drains = Drains::default();
-        let mut stopped = stop.clone();
         let mut terms = self.leadership.terms();
-        while !*stopped.borrow() {
+        while !stop.is_cancelled() {
             let sleep = match self.dispatch(&mut drains, &stop).await {
                 Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or_default(),
                 Ok(None) => SAFETY_NET,
@@ -242,7 +248,7 @@ impl Outbox {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(sleep.min(SAFETY_NET)) => {}
                 Ok(()) = terms.changed() => {}
-                changed = stopped.changed() => if changed.is_err() { break },
+                _ = stop.cancelled() => break,
                 Some(end) = drains.tasks.join_next_with_id() => drains.ended(end, &self.health),
             }
         }
@@ -258,7 +264,7 @@ impl Outbox {
     async fn dispatch(
         &self,
         drains: &mut Drains,
-        stop: &watch::Receiver<bool>,
+        stop: &CancellationToken,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         if self.leadership.fence().is_none() {
             // Standing by: the leader delivers.
@@ -315,7 +321,7 @@ impl Outbox {
     pub async fn pass(&self, now: DateTime<Utc>) -> Result<PassReport, StoreError> {
         let heads = self.store.outbox_heads().await?;
         let dead = self.dead().await?;
-        let (_keep, never) = watch::channel(false);
+        let never = CancellationToken::new();
         let reports = join_all(heads.into_iter().map(|head| {
             let dead = dead.get(&key(&head.webhook)).cloned();
             self.drain(head, Clock::Fixed(now), dead, never.clone())
@@ -353,13 +359,13 @@ impl Outbox {
         head: OutboxEntry,
         clock: Clock,
         mut dead: Option<String>,
-        mut stop: watch::Receiver<bool>,
+        stop: CancellationToken,
     ) -> Result<PassReport, StoreError> {
         let hook = head.webhook.clone();
         let mut report = PassReport::default();
         let mut next = Some(head);
         while let Some(head) = next.take() {
-            if head.next_attempt_at > clock.now() || *stop.borrow() {
+            if head.next_attempt_at > clock.now() || stop.is_cancelled() {
                 break;
             }
             let Some(fence) = self.leadership.fence() else {
@@ -383,7 +389,7 @@ impl Outbox {
                     vec![batch.iter().collect()]
                 };
                 for part in parts {
-                    if !self.wait_turn(&hook, &mut stop).await {
+                    if !self.wait_turn(&hook, &stop).await {
                         return Ok(report);
                     }
                     // Asked again right before the send (the wait may have outlasted the
@@ -507,16 +513,15 @@ impl Outbox {
     }
 
     /// Waits until this webhook may take another message; `false` when `stop` came first.
-    async fn wait_turn(&self, hook: &Webhook, stop: &mut watch::Receiver<bool>) -> bool {
+    async fn wait_turn(&self, hook: &Webhook, stop: &CancellationToken) -> bool {
         let at = self.pacing().get(&key(hook)).copied();
         if let Some(at) = at {
             tokio::select! {
                 _ = tokio::time::sleep_until(at) => {}
-                // A dropped sender is no stop: the pause is still kept.
-                Ok(_) = stop.wait_for(|stopped| *stopped) => {}
+                _ = stop.cancelled() => {}
             }
         }
-        !*stop.borrow()
+        !stop.is_cancelled()
     }
 
     fn after_send(&self, hook: &Webhook, wait: Option<std::time::Duration>) {

@@ -11,7 +11,8 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::{PollFailure, RavanClient, ok_data};
+use super::classify::ok_data;
+use super::{PollFailure, RavanClient};
 use crate::domain::AgentId;
 use crate::util::truncate;
 

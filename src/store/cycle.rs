@@ -86,7 +86,7 @@ pub type Routed = (Alert, Vec<Webhook>);
 ///
 /// The state is borrowed from the cycle's record of the agent: after an outage, or at a
 /// term's first cycles, every agent's state goes to the commit, and updates that owned them
-/// (copied, or moved out and back) held 2.9 MB more at a 10,000-agent cycle's peak.
+/// would hold every state twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentUpdate<'a> {
     pub agent_id: AgentId,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{OutboxStatus, StoreError};
+use super::{Fence, OutboxStatus, StoreError};
 use crate::domain::{AgentId, HealthInterval, Platform};
 
 #[async_trait]
@@ -40,9 +40,11 @@ pub trait HistoryStore: Send + Sync {
 
     /// Deletes events (with their deliveries) older than `now - retention`, and health
     /// intervals that ended before it, at most `batch` rows a statement, each statement in its
-    /// own short write. Returns how many events were deleted.
+    /// own short write. Returns how many events were deleted. A leader's write: `fence`, see
+    /// [`Fence`].
     async fn prune_history(
         &self,
+        fence: Fence,
         now: DateTime<Utc>,
         retention: Duration,
         batch: u32,

@@ -5,9 +5,11 @@
 //! either both exist or neither does: an alert is never lost and never produced twice.
 //!
 //! Each concern is an interface of its own ([`AgentStore`], [`CycleStore`], [`WebhookStore`],
-//! [`OutboxStore`], [`LeaseStore`], [`CopyStore`], [`HistoryStore`]); a backend implements all of them ([`Backend`]) and [`Store`] is a cheap,
-//! cloneable handle on one. [`sqlite`] keeps everything in one file; [`postgres`] lets several
-//! replicas share one database. The interfaces say nothing of SQL, and the two behave alike.
+//! [`OutboxStore`], [`LeaseStore`], [`CopyStore`], [`HistoryStore`]); a backend implements all
+//! of them ([`Backend`]) and [`Store`] is a cheap, cloneable handle on one. The interfaces say
+//! nothing of SQL. One implementation (`sql::SqlStore`) serves both databases: SQLite keeps
+//! everything in one file; PostgreSQL lets several replicas share one database. Each statement
+//! is written once; what truly differs is a `sql::Dialect`'s (`sqlite`, `postgres`).
 
 mod agents;
 mod copy;
@@ -15,9 +17,11 @@ mod cycle;
 mod history;
 mod lease;
 mod outbox;
-pub mod postgres;
+mod postgres;
 mod rows;
-pub mod sqlite;
+mod rules;
+mod sql;
+mod sqlite;
 mod webhooks;
 
 use std::ops::Deref;
@@ -25,9 +29,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use agents::{
-    AgentPatch, AgentRecord, AgentStore, ListingApplied, ListingPlan, ListingSeen, NewAgent, Source,
-};
+pub use crate::domain::{ListingApplied, ListingPlan, ListingSeen, Source};
+pub use agents::{AgentPatch, AgentRecord, AgentStore, NewAgent};
 pub use copy::{CopyStore, MonitorRow, Snapshot};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Progress, Routed, SettingsVersion, Watched};
 pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};
@@ -35,14 +38,20 @@ pub use lease::{Fence, LeaseInfo, LeaseStore, Term};
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
 pub use webhooks::{DeadWebhook, WebhookStore};
 
+use self::sql::SqlStore;
 use crate::domain::AgentId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("agent {0} is already watched")]
     Conflict(AgentId),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    /// A statement failed; `op` names the store's operation ("commit the cycle", …).
+    #[error("{op}: database error: {source}")]
+    Database {
+        op: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data does not parse: {0}")]
@@ -65,8 +74,14 @@ impl StoreError {
     /// others.
     pub fn is_busy(&self) -> bool {
         match self {
-            StoreError::Database(sqlx::Error::PoolTimedOut) => true,
-            StoreError::Database(sqlx::Error::Database(e)) => {
+            StoreError::Database {
+                source: sqlx::Error::PoolTimedOut,
+                ..
+            } => true,
+            StoreError::Database {
+                source: sqlx::Error::Database(e),
+                ..
+            } => {
                 let Some(code) = e.code() else { return false };
                 if e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
                     .is_some()
@@ -80,6 +95,33 @@ impl StoreError {
             _ => false,
         }
     }
+}
+
+/// What a database error says before the operation it happened in is named ([`during`]).
+const UNNAMED: &str = "store";
+
+impl From<sqlx::Error> for StoreError {
+    fn from(source: sqlx::Error) -> Self {
+        Self::Database {
+            op: UNNAMED,
+            source,
+        }
+    }
+}
+
+/// Runs `work`, one operation of the store's interfaces: a database error it ends in names
+/// `op`, so the log line of a failed cycle says which statement broke.
+pub(crate) async fn during<T>(
+    op: &'static str,
+    work: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    work.await.map_err(|e| match e {
+        StoreError::Database {
+            op: UNNAMED,
+            source,
+        } => StoreError::Database { op, source },
+        other => other,
+    })
 }
 
 /// The time before which finished rows older than `retention` are deleted, in Unix
@@ -141,10 +183,12 @@ impl Store {
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let (scheme, rest) = url.split_once(':').unwrap_or_default();
         match scheme.to_ascii_lowercase().as_str() {
-            "sqlite" => Ok(Self(Arc::new(sqlite::SqliteStore::open(url).await?))),
-            "postgres" | "postgresql" => {
-                Ok(Self(Arc::new(postgres::PostgresStore::open(url).await?)))
-            }
+            "sqlite" => Ok(Self(Arc::new(
+                during("open", SqlStore::<sqlx::Sqlite>::open(url)).await?,
+            ))),
+            "postgres" | "postgresql" => Ok(Self(Arc::new(
+                during("open", SqlStore::<sqlx::Postgres>::open(url)).await?,
+            ))),
             // Only a scheme followed by `//` is shown: what precedes the first `:` of something
             // that is not a URL (`user:password@host`) need not be a scheme.
             s if rest.starts_with("//")

@@ -63,9 +63,10 @@ pub trait OutboxStore: Send + Sync {
     /// Deletes delivered and failed entries that finished before `now - retention`, at most
     /// `batch` rows a statement, each in its own short write, so a poll cycle waiting for the
     /// database waits for one batch at most. Pending entries stay, however old. Returns how many
-    /// were deleted.
+    /// were deleted. A leader's write: `fence`, see [`Fence`].
     async fn prune_outbox(
         &self,
+        fence: Fence,
         now: DateTime<Utc>,
         retention: Duration,
         batch: u32,
@@ -78,6 +79,17 @@ pub enum OutboxStatus {
     Pending,
     Delivered,
     Failed,
+}
+
+impl OutboxStatus {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 /// One alert for one destination.

@@ -137,7 +137,7 @@ fn settings(row: &impl StoredRow) -> Result<AgentRecord, StoreError> {
             .map_err(|e| corrupt("agent_id", e))?,
         name: row.optional_text("name")?,
         listed_name: row.optional_text("listed_name")?,
-        source: Source::parse(&row.text("source")?)?,
+        source: Source::parse(&row.text("source")?).map_err(|e| corrupt("agent source", e))?,
         slack_webhook_url: url_column(row, "slack_webhook_url")?,
         discord_webhook_url: url_column(row, "discord_webhook_url")?,
         muted: row.flag("muted")?,

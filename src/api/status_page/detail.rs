@@ -8,7 +8,6 @@
 use askama::Template;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 
@@ -16,7 +15,6 @@ use super::bar::{Bar, percent};
 use super::{AgentView, Stamp, connection, filter, html};
 use crate::api::ApiState;
 use crate::api::agents::{AccountStatus, Agent};
-use crate::api::auth::check_basic;
 use crate::api::error::{ApiError, ErrorBody};
 use crate::domain::history;
 use crate::domain::{AgentId, muted_at};
@@ -50,9 +48,7 @@ pub async fn agent_page(
     State(state): State<ApiState>,
     raw: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    check_basic(&headers, state.admin_token.as_ref())?;
     let id: AgentId = raw
         .ok()
         .and_then(|Path(raw)| raw.parse().ok())

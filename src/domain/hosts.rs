@@ -1,6 +1,9 @@
 //! Which hosts a webhook URL given over the API may point at (`WEBHOOK_ALLOWED_HOSTS`): without
 //! this list, anyone holding the admin token could make the service POST to any address it can
 //! reach, internal ones included.
+//!
+//! A value of the domain, not of the API: the configuration parses it and the API only asks it,
+//! so neither has to import the other.
 
 use url::Url;
 

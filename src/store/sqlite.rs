@@ -1,0 +1,66 @@
+//! SQLite: everything in one file, for one host. Its single writer makes each write
+//! transaction exclusive (`BEGIN IMMEDIATE` takes the lock up front), so the lease's fence and
+//! the settings version need no locks of their own, and the host's clock judges the lease (every
+//! process sharing the file runs on this host).
+
+use std::future::Future;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+
+use super::StoreError;
+use super::sql::Dialect;
+
+impl Dialect for Sqlite {
+    // A deferred transaction that reads first and writes later fails at once ("database is
+    // locked") when another writer committed in between, and no wait helps.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // In WAL mode every read of a transaction sees the file as it was at the first one.
+    const BEGIN_SNAPSHOT: &'static str = "BEGIN";
+    const FENCE_READ: &'static str = "SELECT term FROM leader_lease WHERE id = 1";
+    const SETTINGS_LOCK: Option<(&'static str, &'static str)> = None;
+    const SERVER_NOW: Option<&'static str> = None;
+    const GIVEN_IDS: &'static str = "";
+    const DATABASE_BYTES: &'static str =
+        "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()";
+
+    async fn open(url: &str) -> Result<Pool<Self>, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode: a commit survives a process crash (SIGKILL, OOM) and skips
+            // the fsync, which keeps the send-then-mark window short. A power loss can undo
+            // the last commits, but a cycle's state and its alerts roll back together, so the
+            // next cycle produces those alerts again: nothing is lost.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            // A small page cache per connection: steady cycles read and write next to nothing,
+            // and pages needed again come from the OS's cache.
+            .pragma("cache_size", "-512")
+            // Rows cross from SQLite's worker thread in a channel; a roomy one lets a cycle's
+            // read of every agent stream without a thread hand-off every 50 rows.
+            .row_buffer_size(1024);
+        // An in-memory database exists once per connection: keep it to one.
+        let max = if url.contains(":memory:") { 1 } else { 4 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            // A connection to a local file does not go stale: no ping before every statement.
+            .test_before_acquire(false)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(pool)
+    }
+
+    /// AUTOINCREMENT's counter moves up to the largest id written by itself.
+    fn ids_given(
+        _: &mut Self::Connection,
+        _: &'static str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
+}
