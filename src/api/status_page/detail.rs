@@ -16,9 +16,8 @@ use super::{AgentView, Stamp, connection, filter, html};
 use crate::api::ApiState;
 use crate::api::agents::{AccountStatus, Agent};
 use crate::api::error::{ApiError, ErrorBody};
-use crate::api::events::outcome_name;
 use crate::domain::history;
-use crate::domain::{AgentId, EventKind, muted_at};
+use crate::domain::{AgentId, EventKind, Source, muted_at};
 use crate::store::{Event, EventQuery, EventsAbout};
 
 /// Events a page of the timeline.
@@ -99,10 +98,10 @@ pub fn render_agent(
         health,
         name: a.name.clone(),
         id: a.agent_id.clone(),
-        source: match a.source {
-            "env" => "from WATCH_AGENT_IDS",
-            "api" => "added over the API",
-            _ => "discovered in the organisation",
+        source: match a.source.parse() {
+            Ok(Source::Env) => "from WATCH_AGENT_IDS",
+            Ok(Source::Api) => "added over the API",
+            Ok(Source::Discovered) | Err(_) => "discovered in the organisation",
         },
         status: a.state.status.clone(),
         connected: a.state.connected,
@@ -204,7 +203,7 @@ impl EventView {
                 .map(|d| DeliveryView {
                     platform: d.platform.to_string(),
                     webhook: d.webhook.clone(),
-                    outcome: outcome_name(d.outcome),
+                    outcome: d.outcome.as_str(),
                     at: d.at.map(|t| Stamp::new(t, now)),
                     error: d.error.clone(),
                 })
