@@ -36,7 +36,8 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum LogFormat {
     Text,
     Json,
@@ -202,16 +203,13 @@ impl Config {
             reminder: (!reminder.is_zero())
                 .then(|| chrono::Duration::from_std(reminder).unwrap_or(chrono::Duration::MAX)),
         };
-        let log_format = match set(raw.log_format).as_deref().unwrap_or("text") {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(ConfigError::new(
-                    "LOG_FORMAT",
-                    format!("must be `text` or `json`, got {other:?}"),
-                ));
-            }
-        };
+        let log_format = set(raw.log_format).unwrap_or_else(|| "text".to_owned());
+        let log_format = log_format.parse::<LogFormat>().map_err(|_| {
+            ConfigError::new(
+                "LOG_FORMAT",
+                format!("must be `text` or `json`, got {log_format:?}"),
+            )
+        })?;
         let admin_token = set(raw.admin_token)
             .map(|t| credential("ADMIN_TOKEN", t))
             .transpose()?;

@@ -35,7 +35,8 @@ pub const TRUST: Duration = Duration::from_secs(8);
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// What this process does now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     Leader,
     Standby,
@@ -43,10 +44,7 @@ pub enum Role {
 
 impl Role {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Leader => "leader",
-            Role::Standby => "standby",
-        }
+        self.into()
     }
 }
 

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ApiState;
 use super::error::{AgentIdPath, ApiError, ErrorBody};
 use crate::domain::AgentId;
-use crate::store::{Event, EventDelivery, EventQuery, EventsAbout, OutboxStatus};
+use crate::store::{Event, EventDelivery, EventQuery, EventsAbout};
 
 /// Events per page when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -242,19 +242,10 @@ impl From<&EventDelivery> for DeliveryJson {
         Self {
             platform: d.platform.to_string(),
             webhook: d.webhook.clone(),
-            outcome: outcome_name(d.outcome),
+            outcome: d.outcome.as_str(),
             at: d.at,
             error: d.error.clone(),
         }
-    }
-}
-
-/// `pending`, `delivered`, `failed`.
-pub fn outcome_name(o: OutboxStatus) -> &'static str {
-    match o {
-        OutboxStatus::Pending => "pending",
-        OutboxStatus::Delivered => "delivered",
-        OutboxStatus::Failed => "failed",
     }
 }
 

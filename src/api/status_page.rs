@@ -41,7 +41,7 @@ use super::auth::behind_basic_auth;
 use super::error::{ApiError, ErrorBody};
 use crate::domain::history::{self, HealthInterval};
 use crate::domain::secret::Secret;
-use crate::domain::{AgentId, muted_at};
+use crate::domain::{AgentId, Connection, muted_at};
 use crate::leader::Role;
 use crate::store::{Event, EventQuery, EventsAbout};
 use crate::tracker::{MonitorState, Overrun};
@@ -409,17 +409,16 @@ impl Rank {
 
 /// `private`, `org-linked (Acme Team)`, `none`.
 fn connection(a: &Agent) -> Option<String> {
-    a.state.connection.map(|c| {
-        let named = a
-            .state
-            .accounts
-            .first()
-            .map(|acc| acc.account_name.as_str())
-            .filter(|n| c == "org_linked" && !n.trim().is_empty());
-        match named {
-            Some(name) => format!("org-linked ({name})"),
-            None => c.replace('_', "-"),
-        }
+    let c: Connection = a.state.connection?.parse().ok()?;
+    let named = a
+        .state
+        .accounts
+        .first()
+        .map(|acc| acc.account_name.as_str())
+        .filter(|n| c == Connection::OrgLinked && !n.trim().is_empty());
+    Some(match named {
+        Some(name) => format!("{} ({name})", c.label()),
+        None => c.label().to_owned(),
     })
 }
 

@@ -61,8 +61,20 @@ pub struct Account {
 /// Which Cal.com connection an observation describes. `/status` sees only the agent's private
 /// connection; an agent that books through its organisation's shared account has none there,
 /// and only `/info` tells that it is `org_linked`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Connection {
     /// The agent's own Cal.com key (what `/status` reports).
     Private,
@@ -75,11 +87,7 @@ pub enum Connection {
 impl Connection {
     /// `private`, `org_linked`, `none`: the agent JSON's `state.connection`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Private => "private",
-            Self::OrgLinked => "org_linked",
-            Self::None => "none",
-        }
+        self.into()
     }
 
     /// How people read it: `private`, `org-linked`, `none`.
@@ -147,6 +155,20 @@ fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection's name is the same wherever it is written: JSON (serde) and text.
+    #[test]
+    fn connection_names_agree_with_serde() {
+        for (connection, name) in [
+            (Connection::Private, "private"),
+            (Connection::OrgLinked, "org_linked"),
+            (Connection::None, "none"),
+        ] {
+            assert_eq!(connection.as_str(), name);
+            assert_eq!(serde_json::to_value(connection).unwrap(), name);
+            assert_eq!(name.parse::<Connection>(), Ok(connection));
+        }
+    }
 
     #[test]
     fn agent_id_parses_and_displays_canonically() {

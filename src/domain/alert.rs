@@ -82,18 +82,63 @@ pub enum Alert {
     Monitor(MonitorAlert),
 }
 
+/// An alert's kind as the event log, metrics and pages name it: one flat set over the agents'
+/// kinds and the monitor's (`monitor_down`, `monitor_recovered`), so a stored event's kind
+/// parses back without knowing whose it was.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum EventKind {
+    Down,
+    Changed,
+    Reminder,
+    Recovered,
+    Missing,
+    Found,
+    MonitorDown,
+    MonitorRecovered,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl From<AgentAlertKind> for EventKind {
+    fn from(kind: AgentAlertKind) -> Self {
+        match kind {
+            AgentAlertKind::Down => Self::Down,
+            AgentAlertKind::Changed => Self::Changed,
+            AgentAlertKind::Reminder => Self::Reminder,
+            AgentAlertKind::Recovered => Self::Recovered,
+            AgentAlertKind::Missing => Self::Missing,
+            AgentAlertKind::Found => Self::Found,
+        }
+    }
+}
+
+impl From<MonitorAlertKind> for EventKind {
+    fn from(kind: MonitorAlertKind) -> Self {
+        match kind {
+            MonitorAlertKind::Down => Self::MonitorDown,
+            MonitorAlertKind::Recovered => Self::MonitorRecovered,
+        }
+    }
+}
+
 impl Alert {
     /// Every [`Alert::kind_name`]: what a stored event's kind may be.
-    pub const KIND_NAMES: [&'static str; 8] = [
-        "down",
-        "changed",
-        "reminder",
-        "recovered",
-        "missing",
-        "found",
-        "monitor_down",
-        "monitor_recovered",
-    ];
+    pub const KIND_NAMES: &'static [&'static str] = <EventKind as strum::VariantNames>::VARIANTS;
 
     /// One line for the event log: the agent (name and id) or "Monitor", what happened and
     /// the change, e.g. `Sales line (3f25…): down, active → errored`. Plain text: pages and
@@ -139,23 +184,18 @@ impl Alert {
         }
     }
 
-    /// `down`, `changed`, `reminder`, `recovered`, `missing`, `found`, `monitor_down`, `monitor_recovered`: for
-    /// metrics labels and logs.
-    pub fn kind_name(&self) -> &'static str {
+    /// What kind of event the alert is.
+    pub fn kind(&self) -> EventKind {
         match self {
-            Alert::Agent(a) => match a.kind {
-                AgentAlertKind::Down => "down",
-                AgentAlertKind::Changed => "changed",
-                AgentAlertKind::Reminder => "reminder",
-                AgentAlertKind::Recovered => "recovered",
-                AgentAlertKind::Missing => "missing",
-                AgentAlertKind::Found => "found",
-            },
-            Alert::Monitor(m) => match m.kind {
-                MonitorAlertKind::Down => "monitor_down",
-                MonitorAlertKind::Recovered => "monitor_recovered",
-            },
+            Alert::Agent(a) => a.kind.into(),
+            Alert::Monitor(m) => m.kind.into(),
         }
+    }
+
+    /// The [`EventKind`]'s name (`down` … `monitor_recovered`): for the event log, metrics
+    /// labels and logs.
+    pub fn kind_name(&self) -> &'static str {
+        self.kind().into()
     }
 }
 

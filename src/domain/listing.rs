@@ -9,8 +9,20 @@ use serde::{Deserialize, Serialize};
 use super::AgentId;
 
 /// Where a watched agent came from. Watch-all removes only the agents it added itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Source {
     /// `WATCH_AGENT_IDS`.
     Env,
@@ -22,20 +34,12 @@ pub enum Source {
 
 impl Source {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Env => "env",
-            Self::Api => "api",
-            Self::Discovered => "discovered",
-        }
+        self.into()
     }
 
+    /// [`str::parse`], its error the value as it was.
     pub(crate) fn parse(s: &str) -> Result<Self, String> {
-        match s {
-            "env" => Ok(Self::Env),
-            "api" => Ok(Self::Api),
-            "discovered" => Ok(Self::Discovered),
-            other => Err(format!("{other:?}")),
-        }
+        s.parse().map_err(|_| format!("{s:?}"))
     }
 }
 
@@ -135,6 +139,21 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use super::*;
+
+    /// The store holds these names: they must not change, and serde's must agree.
+    #[test]
+    fn source_names_read_back() {
+        for (source, name) in [
+            (Source::Env, "env"),
+            (Source::Api, "api"),
+            (Source::Discovered, "discovered"),
+        ] {
+            assert_eq!(source.as_str(), name);
+            assert_eq!(Source::parse(name), Ok(source));
+            assert_eq!(serde_json::to_value(source).unwrap(), name);
+        }
+        assert_eq!(Source::parse("API"), Err("\"API\"".to_owned()));
+    }
 
     fn id(n: u8) -> AgentId {
         format!("00000000-0000-4000-8000-0000000000{n:02}")

@@ -19,7 +19,9 @@ pub mod webhook;
 pub use agent::{
     Account, AgentId, Connection, HEALTHY_STATUS, InvalidAgentId, NOT_CONNECTED, Observation,
 };
-pub use alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind};
+pub use alert::{
+    AgentAlert, AgentAlertKind, AgentRef, Alert, EventKind, MonitorAlert, MonitorAlertKind,
+};
 pub use history::{HealthEdge, HealthInterval, Slot, Uptime};
 pub use hosts::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 pub use listing::{ListingApplied, ListingPlan, ListingSeen, Source};

@@ -5,18 +5,19 @@ use std::fmt;
 
 use super::secret::SecretUrl;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Named `slack` and `discord` (`Display`, `as_str`, `FromStr`): in the store, the API, metrics.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::Display, strum::IntoStaticStr, strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Platform {
     Slack,
     Discord,
 }
 
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Slack => "slack",
-            Self::Discord => "discord",
-        })
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
@@ -51,6 +52,17 @@ impl fmt::Display for Webhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The store and the API hold these names: they must not change.
+    #[test]
+    fn platform_names_read_back() {
+        for (platform, name) in [(Platform::Slack, "slack"), (Platform::Discord, "discord")] {
+            assert_eq!(platform.as_str(), name);
+            assert_eq!(platform.to_string(), name);
+            assert_eq!(name.parse::<Platform>(), Ok(platform));
+        }
+        assert!("Slack".parse::<Platform>().is_err());
+    }
 
     #[test]
     fn legacy_discord_host_is_rewritten() {

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 /// Why a poll produced no observation.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum PollFailure {
     /// 401/403: the credentials are wrong for every agent, not just this one.
     #[error("Ravan API refused the credentials (HTTP {status}){}", msg(.message))]
@@ -27,6 +28,7 @@ pub enum PollFailure {
         message: String,
     },
     #[error("Ravan API server error (HTTP {status}){}", msg(.message))]
+    #[strum(serialize = "server_error")]
     Server { status: u16, message: String },
     #[error("no answer from the Ravan API within {0:?}")]
     Timeout(Duration),
@@ -57,15 +59,8 @@ impl PollFailure {
     /// A short label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Unauthorized { .. } => "unauthorized",
-            Self::NotFound { .. } => "not_found",
-            Self::Throttled { .. } => "throttled",
-            Self::Rejected { .. } => "rejected",
-            Self::Server { .. } => "server_error",
-            Self::Timeout(_) => "timeout",
-            Self::Connection(_) => "connection",
-            Self::BadBody(_) => "bad_body",
             Self::Info(inner) => inner.kind(),
+            other => other.into(),
         }
     }
 

@@ -17,8 +17,8 @@ use crate::api::ApiState;
 use crate::api::agents::{AccountStatus, Agent};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::domain::history;
-use crate::domain::{AgentId, muted_at};
-use crate::store::{Event, EventQuery, EventsAbout, OutboxStatus};
+use crate::domain::{AgentId, EventKind, Source, muted_at};
+use crate::store::{Event, EventQuery, EventsAbout};
 
 /// Events a page of the timeline.
 pub const PAGE: usize = 50;
@@ -98,10 +98,10 @@ pub fn render_agent(
         health,
         name: a.name.clone(),
         id: a.agent_id.clone(),
-        source: match a.source {
-            "env" => "from WATCH_AGENT_IDS",
-            "api" => "added over the API",
-            _ => "discovered in the organisation",
+        source: match a.source.parse() {
+            Ok(Source::Env) => "from WATCH_AGENT_IDS",
+            Ok(Source::Api) => "added over the API",
+            Ok(Source::Discovered) | Err(_) => "discovered in the organisation",
         },
         status: a.state.status.clone(),
         connected: a.state.connected,
@@ -203,11 +203,7 @@ impl EventView {
                 .map(|d| DeliveryView {
                     platform: d.platform.to_string(),
                     webhook: d.webhook.clone(),
-                    outcome: match d.outcome {
-                        OutboxStatus::Pending => "pending",
-                        OutboxStatus::Delivered => "delivered",
-                        OutboxStatus::Failed => "failed",
-                    },
+                    outcome: d.outcome.as_str(),
                     at: d.at.map(|t| Stamp::new(t, now)),
                     error: d.error.clone(),
                 })
@@ -219,16 +215,18 @@ impl EventView {
 /// An event kind ([`crate::domain::Alert::kind_name`]) in words, and whether it is bad
 /// (`u`) or good (`h`) news. An unknown kind (from a newer version) reads `other`.
 fn kind(name: &str) -> (&'static str, &'static str) {
-    match name {
-        "down" => ("u", "down"),
-        "changed" => ("u", "changed"),
-        "reminder" => ("u", "still down"),
-        "recovered" => ("h", "recovered"),
-        "missing" => ("u", "not found at Ravan"),
-        "found" => ("h", "found again"),
-        "monitor_down" => ("u", "polling failed"),
-        "monitor_recovered" => ("h", "polling works again"),
-        _ => ("n", "other"),
+    let Ok(kind) = name.parse::<EventKind>() else {
+        return ("n", "other");
+    };
+    match kind {
+        EventKind::Down => ("u", "down"),
+        EventKind::Changed => ("u", "changed"),
+        EventKind::Reminder => ("u", "still down"),
+        EventKind::Recovered => ("h", "recovered"),
+        EventKind::Missing => ("u", "not found at Ravan"),
+        EventKind::Found => ("h", "found again"),
+        EventKind::MonitorDown => ("u", "polling failed"),
+        EventKind::MonitorRecovered => ("h", "polling works again"),
     }
 }
 

@@ -10,7 +10,8 @@ use super::super::error::ApiError;
 const MAX_QUERY_CHARS: usize = 100;
 
 /// The health a row can be filtered by (the page's three groups).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum HealthFilter {
     Unhealthy,
     Unknown,
@@ -19,11 +20,7 @@ pub enum HealthFilter {
 
 impl HealthFilter {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unhealthy => "unhealthy",
-            Self::Unknown => "unknown",
-            Self::Healthy => "healthy",
-        }
+        self.into()
     }
 }
 
@@ -46,15 +43,12 @@ impl Filter {
                 "health" => {
                     filter.health = match value.trim() {
                         "" | "all" => None,
-                        "unhealthy" => Some(HealthFilter::Unhealthy),
-                        "unknown" => Some(HealthFilter::Unknown),
-                        "healthy" => Some(HealthFilter::Healthy),
-                        _ => {
-                            return Err(ApiError::invalid_field(
+                        health => Some(health.parse().map_err(|_| {
+                            ApiError::invalid_field(
                                 "health",
                                 "must be unhealthy, unknown or healthy (or absent for all)",
-                            ));
-                        }
+                            )
+                        })?),
                     }
                 }
                 "q" => {
