@@ -73,8 +73,19 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum OutboxStatus {
     Pending,
     Delivered,
@@ -84,11 +95,7 @@ pub enum OutboxStatus {
 impl OutboxStatus {
     /// The name stored and shown.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-        }
+        self.into()
     }
 }
 

@@ -149,14 +149,8 @@ fn settings(row: &impl StoredRow) -> Result<AgentRecord, StoreError> {
 }
 
 pub(crate) fn platform(name: &str) -> Result<Platform, StoreError> {
-    match name {
-        "slack" => Ok(Platform::Slack),
-        "discord" => Ok(Platform::Discord),
-        other => Err(corrupt(
-            "platform",
-            format!("{other:?} is not slack or discord"),
-        )),
-    }
+    name.parse()
+        .map_err(|_| corrupt("platform", format!("{name:?} is not slack or discord")))
 }
 
 pub(crate) fn outbox_from_row(row: &impl StoredRow) -> Result<OutboxEntry, StoreError> {
@@ -196,12 +190,8 @@ pub(crate) fn dead_webhook_from_row(row: &impl StoredRow) -> Result<DeadWebhook,
 }
 
 fn outbox_status(name: &str) -> Result<OutboxStatus, StoreError> {
-    match name {
-        "pending" => Ok(OutboxStatus::Pending),
-        "delivered" => Ok(OutboxStatus::Delivered),
-        "failed" => Ok(OutboxStatus::Failed),
-        other => Err(StoreError::Corrupt(format!("{other:?} is not a status"))),
-    }
+    name.parse()
+        .map_err(|_| StoreError::Corrupt(format!("{name:?} is not a status")))
 }
 
 /// `e`, said to be about the row `what` of id `id` (`column` read as an integer).

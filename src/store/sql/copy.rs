@@ -7,7 +7,7 @@ use super::cycle::SETTINGS_VERSION;
 use super::history::alert_columns;
 use super::query::{Value, sql};
 use super::webhooks::DEAD_WEBHOOKS;
-use super::{Dialect, SettingsLock, SqlStore, number, platform_name, to_json};
+use super::{Dialect, SettingsLock, SqlStore, number, to_json};
 use crate::store::rows::{
     StoredRow, dead_webhook_from_row, event_delivery_from_row, event_from_row,
     health_interval_from_row, optional_time, outbox_from_row, saved_agent_from_row, time, within,
@@ -210,7 +210,7 @@ async fn write_queue<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result
         let (agent_id, kind) = alert_columns(&e.alert)?;
         Ok(vec![
             e.id.into(),
-            platform_name(e.webhook.platform).into(),
+            e.webhook.platform.as_str().into(),
             e.webhook.url.expose().as_str().into(),
             agent_id.into(),
             kind.into(),
@@ -232,7 +232,7 @@ async fn write_queue<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result
     let head = "INSERT INTO dead_webhooks (platform, url, reason, since) VALUES ";
     insert_rows::<D, _>(tx, head, &s.dead_webhooks, |d| {
         Ok(vec![
-            platform_name(d.webhook.platform).into(),
+            d.webhook.platform.as_str().into(),
             d.webhook.url.expose().as_str().into(),
             d.reason.clone().into(),
             d.since.into(),
@@ -267,7 +267,7 @@ async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Resu
         Ok(vec![
             (*outbox).into(),
             (*event).into(),
-            platform_name(d.platform).into(),
+            d.platform.as_str().into(),
             d.webhook.as_str().into(),
             d.outcome.as_str().into(),
             d.at.into(),

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::query::{Value, sql};
-use super::{Dialect, SqlStore, platform_name, returned_id, to_json};
+use super::{Dialect, SqlStore, returned_id, to_json};
 use crate::domain::{AgentId, Alert, HealthEdge, HealthInterval, Webhook};
 use crate::store::rows::{
     attach_deliveries, event_delivery_from_row, event_from_row, health_interval_from_row,
@@ -149,7 +149,7 @@ pub(super) async fn insert_alert<D: Dialect>(
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         );
         let q = q
-            .bind(platform_name(hook.platform))
+            .bind(hook.platform.as_str())
             .bind(hook.url.expose().as_str());
         let q = q.bind(agent.clone()).bind(kind.clone()).bind(json.clone());
         let q = q.bind(now).bind(now).bind(batch).bind(event);
@@ -158,7 +158,7 @@ pub(super) async fn insert_alert<D: Dialect>(
             "INSERT INTO event_deliveries (outbox_id, event_id, platform, webhook)
              VALUES (?, ?, ?, ?)",
         );
-        let q = q.bind(id).bind(event).bind(platform_name(hook.platform));
+        let q = q.bind(id).bind(event).bind(hook.platform.as_str());
         D::execute(tx, q.bind(hook.url.masked())).await?;
     }
     Ok(hooks.len())

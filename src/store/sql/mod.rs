@@ -24,7 +24,6 @@ use sqlx::{Database, Pool, Transaction};
 use self::query::{Exec, Sql, sql};
 use super::rows::StoredRow;
 use super::{Backend, Fence, StoreError, Term};
-use crate::domain::Platform;
 
 /// What differs between the SQL databases the store runs on.
 pub(crate) trait Dialect: Database<Row: StoredRow> + Exec {
@@ -187,14 +186,6 @@ async fn returned_id<D: Dialect>(conn: &mut D::Connection, q: Sql) -> Result<i64
     first::<D, _>(conn, q, |row| row.int("id"))
         .await?
         .ok_or_else(|| super::corrupt("id", "no row returned"))
-}
-
-/// A platform's name as stored.
-fn platform_name(p: Platform) -> &'static str {
-    match p {
-        Platform::Slack => "slack",
-        Platform::Discord => "discord",
-    }
 }
 
 /// JSON for a text column.

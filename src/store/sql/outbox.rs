@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use super::history::record_outcome;
 use super::query::{Sql, sql};
-use super::{Dialect, SettingsLock, SqlStore, number, platform_name};
+use super::{Dialect, SettingsLock, SqlStore, number};
 use crate::domain::Webhook;
 use crate::store::rows::outbox_from_row;
 use crate::store::{
@@ -17,7 +17,7 @@ use crate::store::{
 /// The pending entries of one destination.
 fn pending_for(hook: &Webhook) -> Sql {
     sql("SELECT * FROM outbox WHERE status = 'pending' AND platform = ? AND url = ?")
-        .bind(platform_name(hook.platform))
+        .bind(hook.platform.as_str())
         .bind(hook.url.expose().as_str())
 }
 

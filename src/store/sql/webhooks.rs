@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use url::Url;
 
 use super::query::sql;
-use super::{Dialect, SettingsLock, SqlStore, platform_name};
+use super::{Dialect, SettingsLock, SqlStore};
 use crate::domain::{Platform, Webhook};
 use crate::store::rows::dead_webhook_from_row;
 use crate::store::{DeadWebhook, Fence, StoreError, WebhookStore, during};
@@ -29,7 +29,7 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
                  ON CONFLICT (platform, url) DO NOTHING",
             );
             let q = q
-                .bind(platform_name(hook.platform))
+                .bind(hook.platform.as_str())
                 .bind(hook.url.expose().as_str());
             let inserted = D::execute(&mut tx, q.bind(reason).bind(now)).await?;
             tx.commit().await?;
@@ -40,7 +40,7 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
 
     async fn clear_webhook_dead(&self, hook: &Webhook) -> Result<(), StoreError> {
         let q = sql("DELETE FROM dead_webhooks WHERE platform = ? AND url = ?")
-            .bind(platform_name(hook.platform))
+            .bind(hook.platform.as_str())
             .bind(hook.url.expose().as_str());
         during("clear a dead webhook", self.execute(q)).await?;
         Ok(())
@@ -62,7 +62,7 @@ pub(super) async fn revive<D: Dialect>(
     for (platform, url) in [(Platform::Slack, slack), (Platform::Discord, discord)] {
         if let Some(url) = url {
             let q = sql("DELETE FROM dead_webhooks WHERE platform = ? AND url = ?")
-                .bind(platform_name(platform))
+                .bind(platform.as_str())
                 .bind(url.as_str());
             D::execute(tx, q).await?;
         }
