@@ -55,7 +55,7 @@ use ravan_watch::app::App;
 use ravan_watch::domain::AgentId;
 use ravan_watch::domain::secret::SecretUrl;
 use ravan_watch::domain::{Platform, Webhook};
-use ravan_watch::leader::{Leadership, Role};
+use ravan_watch::leader::Role;
 use ravan_watch::notify::Worker;
 use ravan_watch::store::OutboxStatus;
 use wiremock::matchers::{method, path, path_regex};
@@ -961,11 +961,10 @@ impl Service {
             .await
             .expect("the service");
         // Under the lease, as `serve` runs: a steady cycle's progress goes with the renewal.
-        let leadership = Leadership::leased(app.store().clone());
+        let leadership = app.leadership().clone();
         assert_eq!(leadership.claim().await, Role::Leader, "the lease is free");
         let claiming = ravan_watch::supervise::Tasks::new();
-        claiming.spawn(leadership.clone().keep_claiming(claiming.token()));
-        let app = app.leadership(leadership);
+        claiming.spawn(leadership.keep_claiming(claiming.token()));
         let worker = app.outbox().spawn();
         Self {
             app,

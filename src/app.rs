@@ -87,6 +87,8 @@ pub struct Service {
 pub struct App {
     config: Config,
     store: Store,
+    /// This process's leadership by the lease, given to everything that acts as the leader.
+    leadership: Leadership,
     outbox: Outbox,
     monitor: Monitor,
     discovery: Option<Discovery>,
@@ -124,11 +126,16 @@ impl App {
             store.clear_webhook_dead(hook).await?;
         }
         let policy = RetryPolicy::default();
-        let outbox = Outbox::new(store.clone(), policy).context("building the webhook client")?;
+        // Not yet claimed: a lone process leads from its first cycle after [`App::start`]'s
+        // first claim; by hand, after `app.leadership().claim()`.
+        let leadership = Leadership::leased(store.clone());
+        let outbox = Outbox::new(store.clone(), policy, leadership.clone())
+            .context("building the webhook client")?;
         let mut monitor = Monitor::new(
             ravan.clone(),
             store.clone(),
             outbox.clone(),
+            leadership.clone(),
             defaults.clone(),
             config.thresholds,
             config.poll_concurrency.get(),
@@ -137,13 +144,14 @@ impl App {
         .schedule(config.poll_schedule.clone());
         let mut discovery = None;
         if config.watch_all_agents {
-            let listing = Discovery::new(ravan, store.clone());
+            let listing = Discovery::new(ravan, store.clone(), leadership.clone());
             monitor = monitor.watch_all(listing.health());
             discovery = Some(listing);
         }
         Ok(Self {
             config,
             store,
+            leadership,
             outbox,
             monitor,
             discovery,
@@ -161,12 +169,10 @@ impl App {
         &self.outbox
     }
 
-    /// Cycles and deliveries by hand under `leadership` (the benchmark), as [`App::start`]
-    /// runs them under the lease: without it they act as a lone process that always leads.
-    pub fn leadership(mut self, leadership: Leadership) -> Self {
-        self.monitor = self.monitor.leadership(leadership.clone());
-        self.outbox = self.outbox.leadership(leadership);
-        self
+    /// The lease the monitor, the outbox and discovery act under: cycles and deliveries run
+    /// by hand (tests, the benchmark) need it claimed, as [`App::start`] claims it.
+    pub fn leadership(&self) -> &Leadership {
+        &self.leadership
     }
 
     /// The monitor, to run cycles by hand (tests and the benchmark) instead of [`App::start`].
@@ -179,6 +185,7 @@ impl App {
         let App {
             config,
             store,
+            leadership,
             outbox,
             monitor,
             discovery,
@@ -197,7 +204,6 @@ impl App {
             .with_context(|| format!("binding LISTEN_ADDR {}", config.listen_addr))?;
         let addr = listener.local_addr()?;
         // The first claim before anything runs: a lone process leads from its first cycle.
-        let leadership = Leadership::leased(store.clone());
         if leadership.claim().await == Role::Standby {
             tracing::info!(
                 "another process holds the leader lease: standing by (serving the API) until it goes"
@@ -206,12 +212,9 @@ impl App {
         let claiming = Tasks::new();
         claiming.spawn(leadership.clone().keep_claiming(claiming.token()));
         let upkeep = Tasks::new();
-        if let Some(d) = discovery {
-            let discovery = d.leadership(leadership.clone());
+        if let Some(discovery) = discovery {
             upkeep.spawn(discovery.run(config.discovery_interval, upkeep.token()));
         }
-        let outbox = outbox.leadership(leadership.clone());
-        let monitor = monitor.leadership(leadership.clone());
         let delivery = outbox.spawn();
         let retention = Retention {
             outbox: config.outbox_retention,

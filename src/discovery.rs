@@ -63,19 +63,14 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    pub fn new(ravan: RavanClient, store: Store) -> Self {
+    /// Discovery that lists and applies only while `leadership` leads, under its fence.
+    pub fn new(ravan: RavanClient, store: Store, leadership: Leadership) -> Self {
         Self {
             ravan,
             store,
             health: ListingHealth::default(),
-            leadership: Leadership::solo(),
+            leadership,
         }
-    }
-
-    /// Lists only while `leadership` leads (the default: always).
-    pub fn leadership(mut self, leadership: Leadership) -> Self {
-        self.leadership = leadership;
-        self
     }
 
     /// Whether the last round's listing was complete (false before the first).

@@ -53,7 +53,7 @@ impl Role {
 pub struct Leadership(Arc<Kind>);
 
 enum Kind {
-    /// Always leading, writes unchecked: one process driven by hand (tests, the benchmark).
+    /// Always leading, writes unchecked: tests that drive one process by hand.
     Solo,
     Leased(Box<Leased>),
 }
@@ -78,8 +78,9 @@ struct Held {
 }
 
 impl Leadership {
-    /// Always the leader, with unchecked writes: for a monitor or outbox driven by hand.
-    pub fn solo() -> Self {
+    /// Always the leader, with unchecked writes: for tests that drive a monitor or an outbox
+    /// by hand. The service itself always leads by the lease ([`Leadership::leased`]).
+    pub fn for_tests() -> Self {
         Self(Arc::new(Kind::Solo))
     }
 
@@ -128,7 +129,7 @@ impl Leadership {
         }
     }
 
-    /// Who this process is in the lease (`host:pid:…`); empty for [`Leadership::solo`].
+    /// Who this process is in the lease (`host:pid:…`); empty for [`Leadership::for_tests`].
     pub fn holder(&self) -> &str {
         match &*self.0 {
             Kind::Solo => "",
@@ -138,7 +139,7 @@ impl Leadership {
 
     /// Changes when this process starts or stops leading (its term, `None` while it stands
     /// by): a task that acts only as leader waits on it rather than checking every so often.
-    /// Never changes for [`Leadership::solo`].
+    /// Never changes for [`Leadership::for_tests`].
     pub fn terms(&self) -> watch::Receiver<Option<Term>> {
         match &*self.0 {
             Kind::Solo => watch::channel(None).1,
@@ -149,7 +150,7 @@ impl Leadership {
     /// Hands a steady cycle's progress (see [`Progress`]) to the lease's next renewal, which
     /// writes it in its own transaction, within [`CLAIM_EVERY`]: so a cycle that changed
     /// nothing else writes nothing. `false` when no renewal here would write it
-    /// ([`Leadership::solo`], or `fence` is not this process's term): the caller writes it.
+    /// ([`Leadership::for_tests`], or `fence` is not this process's term): the caller writes it.
     pub fn carry_progress(&self, fence: Fence, progress: Progress) -> bool {
         match (&*self.0, fence) {
             (Kind::Leased(l), Fence::Term(term)) => {

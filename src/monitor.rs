@@ -139,10 +139,12 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// A monitor whose cycles run only while `leadership` leads, and write under its fence.
     pub fn new(
         ravan: RavanClient,
         store: Store,
         outbox: Outbox,
+        leadership: Leadership,
         defaults: Vec<Webhook>,
         thresholds: Thresholds,
         concurrency: usize,
@@ -160,14 +162,8 @@ impl Monitor {
             overrunning: std::sync::atomic::AtomicBool::new(false),
             known: Mutex::new(None),
             cycle: tokio::sync::Mutex::new(()),
-            leadership: Leadership::solo(),
+            leadership,
         }
-    }
-
-    /// Runs cycles only while `leadership` leads (the default: always).
-    pub fn leadership(mut self, leadership: Leadership) -> Self {
-        self.leadership = leadership;
-        self
     }
 
     /// `CHECK_ORG_LINKED` (on unless this says otherwise).

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{Platform, Webhook};
+use ravan_watch::leader::Leadership;
 use ravan_watch::notify::{Outbox, RetryPolicy};
 use ravan_watch::store::Fence;
 use ravan_watch::store::{OutboxEntry, OutboxStatus, Store};
@@ -82,7 +83,7 @@ async fn outbox_with(alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
         )
         .await
         .unwrap();
-    let outbox = Outbox::new(store.clone(), policy()).unwrap();
+    let outbox = Outbox::new(store.clone(), policy(), Leadership::for_tests()).unwrap();
     (store, outbox)
 }
 
@@ -533,6 +534,7 @@ async fn slack_gets_at_most_one_message_a_second() {
             slack_interval: Duration::from_secs(1),
             ..policy()
         },
+        Leadership::for_tests(),
     )
     .unwrap();
     let rows: Vec<_> = (0..3)
@@ -721,6 +723,7 @@ async fn a_slow_destination_delays_no_alert_to_another_by_more_than_a_second() {
                 slack_interval: Duration::from_secs(60),
                 ..policy()
             },
+            Leadership::for_tests(),
         )
         .unwrap();
         let held = hook(&slow, platform);
@@ -818,7 +821,7 @@ async fn stopping_lets_the_send_in_progress_finish_and_nothing_is_sent_twice() {
         timeout: Duration::from_secs(5),
         ..policy()
     };
-    let outbox = Outbox::new(store.clone(), patient).unwrap();
+    let outbox = Outbox::new(store.clone(), patient, Leadership::for_tests()).unwrap();
     let worker = outbox.spawn();
     wait_for_arrivals(&arrivals, 1, "first send").await;
     assert!(
@@ -834,7 +837,7 @@ async fn stopping_lets_the_send_in_progress_finish_and_nothing_is_sent_twice() {
     assert_eq!(requests(&server).await.len(), 1);
 
     // The next start sends only what was left.
-    let restarted = Outbox::new(store.clone(), patient).unwrap();
+    let restarted = Outbox::new(store.clone(), patient, Leadership::for_tests()).unwrap();
     assert_eq!(restarted.pass(Utc::now()).await.unwrap().delivered, 1);
     let sent = requests(&server).await;
     assert_eq!(sent.len(), 2, "no duplicate");

@@ -188,3 +188,16 @@ fn only_poll_cycles_write_agent_and_monitor_state() {
         strays.join("\n")
     );
 }
+
+/// The service acts as the leader only by the lease: the leadership that always leads and
+/// writes unfenced is for tests, and nothing in the service makes one.
+#[test]
+fn the_unfenced_leadership_is_for_tests_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found = files_saying(&src, "Leadership::for_tests()");
+    let strays: Vec<&String> = found.iter().filter(|f| *f != "leader.rs").collect();
+    assert!(
+        strays.is_empty(),
+        "the service builds an unfenced leadership in: {strays:?}"
+    );
+}

@@ -58,7 +58,7 @@ async fn a_cycle_of_a_leader_taken_over_behind_its_back_commits_nothing_and_step
     let (store, _dir) = store_watching_a().await;
     let leadership = Leadership::leased(store.clone());
     assert_eq!(leadership.claim().await, Role::Leader);
-    let monitor = common::test_monitor(&ravan, &store, 4, 1).leadership(leadership.clone());
+    let monitor = common::led_monitor(&ravan, &store, 4, 1, leadership.clone());
     let report = monitor.run_cycle().await.unwrap();
     assert!(!report.standby);
     assert_eq!(report.polled, 1);
@@ -133,7 +133,7 @@ async fn a_leaders_steady_cycle_writes_nothing_and_its_renewal_records_the_poll(
     let mut watcher = sqlx::SqliteConnection::connect(&url).await.unwrap();
     let leadership = Leadership::leased(store.clone());
     assert_eq!(leadership.claim().await, Role::Leader);
-    let monitor = common::test_monitor(&ravan, &store, 4, 1).leadership(leadership.clone());
+    let monitor = common::led_monitor(&ravan, &store, 4, 1, leadership.clone());
     let checked = || async {
         let agent = store
             .agent(AGENT_A.parse().unwrap())
@@ -187,9 +187,7 @@ async fn a_leader_that_cannot_renew_stops_sending_once_its_trust_runs_out() {
     queue_down_alert(&store, Fence::Unchecked, &hook).await;
     let leadership = Leadership::leased(store.clone());
     assert_eq!(leadership.claim().await, Role::Leader);
-    let outbox = Outbox::new(store.clone(), RetryPolicy::default())
-        .unwrap()
-        .leadership(leadership.clone());
+    let outbox = Outbox::new(store.clone(), RetryPolicy::default(), leadership.clone()).unwrap();
 
     // No renewal for a while: it still leads, but starts no send that could outlast its
     // trust (a send must end before any standby can take over).
@@ -255,9 +253,8 @@ async fn a_standbys_worker_delivers_what_was_left_as_soon_as_it_leads() {
     assert_eq!(old.claim().await, Role::Leader);
     let standby = Leadership::leased(store.clone());
     assert_eq!(standby.claim().await, Role::Standby);
-    let worker = Outbox::new(store.clone(), RetryPolicy::default())
+    let worker = Outbox::new(store.clone(), RetryPolicy::default(), standby.clone())
         .unwrap()
-        .leadership(standby.clone())
         .spawn();
     // The old leader's cycle queued an alert and it stopped before sending it.
     let Some(fence) = old.fence() else {

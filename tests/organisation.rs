@@ -432,8 +432,11 @@ async fn a_discovered_agents_404s_are_left_to_the_listing_only_while_listings_wo
         )],
     );
     let (monitor, store) = monitor_watching(&ravan, &ids[..1], 2, 2).await;
-    let discovery =
-        ravan_watch::discovery::Discovery::new(common::ravan_client(&ravan), store.clone());
+    let discovery = ravan_watch::discovery::Discovery::new(
+        common::ravan_client(&ravan),
+        store.clone(),
+        ravan_watch::leader::Leadership::for_tests(),
+    );
     let monitor = monitor.watch_all(discovery.health());
     discovery.run_once().await.unwrap();
     assert!(discovery.health().is_complete());

@@ -189,7 +189,8 @@ impl Drains {
 }
 
 impl Outbox {
-    pub fn new(store: Store, policy: RetryPolicy) -> reqwest::Result<Self> {
+    /// An outbox that sends only while `leadership` leads, and marks under its fence.
+    pub fn new(store: Store, policy: RetryPolicy, leadership: Leadership) -> reqwest::Result<Self> {
         Ok(Self {
             store,
             sender: Sender::new(policy.timeout)?,
@@ -197,14 +198,8 @@ impl Outbox {
             wake: Arc::new(Notify::new()),
             next_send: Arc::default(),
             health: TaskHealth::default(),
-            leadership: Leadership::solo(),
+            leadership,
         })
-    }
-
-    /// Sends only while `leadership` leads (the default: always).
-    pub fn leadership(mut self, leadership: Leadership) -> Self {
-        self.leadership = leadership;
-        self
     }
 
     /// Wakes the worker: new entries were written.

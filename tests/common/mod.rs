@@ -55,22 +55,36 @@ pub fn ravan_client(ravan: &FakeRavan) -> ravan_watch::ravan::RavanClient {
 }
 
 /// A monitor of the fake on `store`, alerting to no webhook: `failure` unhealthy observations
-/// make an alert, one healthy one a recovery.
+/// make an alert, one healthy one a recovery. It always leads ([`Leadership::for_tests`]).
 pub fn test_monitor(
     ravan: &FakeRavan,
     store: &ravan_watch::store::Store,
     concurrency: usize,
     failure: u32,
 ) -> ravan_watch::monitor::Monitor {
+    let leadership = ravan_watch::leader::Leadership::for_tests();
+    led_monitor(ravan, store, concurrency, failure, leadership)
+}
+
+/// [`test_monitor`] under `leadership`.
+pub fn led_monitor(
+    ravan: &FakeRavan,
+    store: &ravan_watch::store::Store,
+    concurrency: usize,
+    failure: u32,
+    leadership: ravan_watch::leader::Leadership,
+) -> ravan_watch::monitor::Monitor {
     let outbox = ravan_watch::notify::Outbox::new(
         store.clone(),
         ravan_watch::notify::RetryPolicy::default(),
+        leadership.clone(),
     )
     .unwrap();
     ravan_watch::monitor::Monitor::new(
         ravan_client(ravan),
         store.clone(),
         outbox,
+        leadership,
         vec![],
         thresholds(failure),
         concurrency,

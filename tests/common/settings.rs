@@ -152,8 +152,12 @@ impl TestSettings {
     }
 
     /// The app built from these settings (not started).
+    /// The app built, its lease claimed as a lone process's first claim does: cycles and
+    /// deliveries run by hand act as the leader.
     pub async fn build(&self) -> ravan_watch::app::App {
-        ravan_watch::app::App::build(self.config()).await.unwrap()
+        let app = ravan_watch::app::App::build(self.config()).await.unwrap();
+        app.leadership().claim().await;
+        app
     }
 
     /// The app built and started: scheduler, delivery and HTTP API.
