@@ -145,3 +145,56 @@ pub struct AgentPatch {
     pub muted: Option<bool>,
     pub muted_until: Option<Option<DateTime<Utc>>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn url(s: &str) -> SecretUrl {
+        SecretUrl::new(Url::parse(s).unwrap())
+    }
+
+    fn agent(slack: Option<&str>, discord: Option<&str>) -> AgentRecord {
+        AgentRecord {
+            agent_id: "00000000-0000-4000-8000-000000000001".parse().unwrap(),
+            name: None,
+            listed_name: None,
+            source: Source::Api,
+            slack_webhook_url: slack.map(url),
+            discord_webhook_url: discord.map(url),
+            muted: false,
+            muted_until: None,
+            created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+            added_version: 1,
+            state: AgentState::default(),
+        }
+    }
+
+    #[test]
+    fn an_agents_own_webhooks_replace_the_defaults_and_none_means_the_defaults() {
+        let (own_slack, own_discord) = ("https://hooks.slack.com/own", "https://discord.com/own");
+        let defaults = vec![Webhook::new(
+            Platform::Slack,
+            url("https://hooks.slack.com/d"),
+        )];
+        assert_eq!(agent(None, None).destinations(&defaults), defaults);
+        let slack_only = agent(Some(own_slack), None).destinations(&defaults);
+        assert_eq!(
+            slack_only,
+            vec![Webhook::new(Platform::Slack, url(own_slack))]
+        );
+        let both = agent(Some(own_slack), Some(own_discord)).destinations(&defaults);
+        let expected = vec![
+            Webhook::new(Platform::Slack, url(own_slack)),
+            Webhook::new(Platform::Discord, url(own_discord)),
+        ];
+        assert_eq!(both, expected);
+        let discord_only = agent(None, Some(own_discord)).destinations(&[]);
+        assert_eq!(
+            discord_only,
+            vec![Webhook::new(Platform::Discord, url(own_discord))]
+        );
+    }
+}
