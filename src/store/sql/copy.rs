@@ -5,9 +5,9 @@ use async_trait::async_trait;
 
 use super::cycle::SETTINGS_VERSION;
 use super::history::alert_columns;
-use super::query::{Value, sql};
+use super::query::sql;
 use super::webhooks::DEAD_WEBHOOKS;
-use super::{Dialect, SettingsLock, SqlStore, number, to_json};
+use super::{Dialect, SettingsLock, SqlStore, insert_rows, number, to_json};
 use crate::store::rows::{
     StoredRow, dead_webhook_from_row, event_delivery_from_row, event_from_row,
     health_interval_from_row, optional_time, outbox_from_row, saved_agent_from_row, time, within,
@@ -15,9 +15,6 @@ use crate::store::rows::{
 use crate::store::{
     CopyStore, Fence, MonitorRow, Snapshot, StoreError, corrupt, during, parse_agent_id,
 };
-
-/// Rows one `INSERT` writes: at most 14 columns each, inside both databases' parameter limits.
-const COPY_CHUNK: usize = 1_000;
 
 #[async_trait]
 impl<D: Dialect> CopyStore for SqlStore<D> {
@@ -131,20 +128,6 @@ async fn refuse_unless_empty<D: Dialect>(tx: &mut D::Connection) -> Result<(), S
     }
 }
 
-/// Writes `items` with `head` (`INSERT INTO t (…) VALUES`), a chunk of rows per statement.
-async fn insert_rows<D: Dialect, T>(
-    tx: &mut D::Connection,
-    head: &str,
-    items: &[T],
-    row: impl Fn(&T) -> Result<Vec<Value>, StoreError>,
-) -> Result<(), StoreError> {
-    for chunk in items.chunks(COPY_CHUNK) {
-        let rows = chunk.iter().map(&row).collect::<Result<Vec<_>, _>>()?;
-        D::execute(tx, sql("").push(head).rows(&rows, Clone::clone)).await?;
-    }
-    Ok(())
-}
-
 /// The head of an `INSERT` that gives the ids: `columns`, the dialect's words for that, and
 /// `VALUES`.
 fn given_ids<D: Dialect>(columns: &'static str) -> String {
@@ -154,7 +137,7 @@ fn given_ids<D: Dialect>(columns: &'static str) -> String {
 async fn write_agents<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result<(), StoreError> {
     let head = "INSERT INTO agents (agent_id, name, listed_name, source, slack_webhook_url,
         discord_webhook_url, muted, muted_until, created_at, state, absent_listings) VALUES ";
-    insert_rows::<D, _>(tx, head, &s.agents, |(a, absent)| {
+    insert_rows::<D, _>(tx, head, &s.agents, "", |(a, absent)| {
         let url = |u: &Option<crate::domain::SecretUrl>| u.as_ref().map(|u| u.expose().to_string());
         Ok(vec![
             a.agent_id.into(),
@@ -172,16 +155,14 @@ async fn write_agents<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Resul
     })
     .await?;
     // The insert trigger gave each agent a new version: put back the ones they had.
-    for chunk in s.agents.chunks(COPY_CHUNK) {
-        let q = sql("WITH u(id, v) AS (VALUES ")
-            .rows(chunk, |(a, _)| {
-                vec![a.agent_id.into(), a.added_version.into()]
-            })
-            .push(") UPDATE agents SET added_version = u.v FROM u WHERE agents.agent_id = u.id");
-        D::execute(tx, q).await?;
-    }
+    let head = "WITH u(id, v) AS (VALUES ";
+    let tail = ") UPDATE agents SET added_version = u.v FROM u WHERE agents.agent_id = u.id";
+    insert_rows::<D, _>(tx, head, &s.agents, tail, |(a, _)| {
+        Ok(vec![a.agent_id.into(), a.added_version.into()])
+    })
+    .await?;
     let head = "INSERT INTO unwatched_agents (agent_id, since) VALUES ";
-    insert_rows::<D, _>(tx, head, &s.unwatched, |(id, since)| {
+    insert_rows::<D, _>(tx, head, &s.unwatched, "", |(id, since)| {
         Ok(vec![(*id).into(), (*since).into()])
     })
     .await?;
@@ -206,7 +187,7 @@ async fn write_queue<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result
         "INSERT INTO outbox (id, platform, url, agent_id, kind, alert, status, attempts,
              next_attempt_at, last_error, created_at, finished_at, batch, event_id)",
     );
-    insert_rows::<D, _>(tx, &head, &s.outbox, |(e, finished_at)| {
+    insert_rows::<D, _>(tx, &head, &s.outbox, "", |(e, finished_at)| {
         let (agent_id, kind) = alert_columns(&e.alert)?;
         Ok(vec![
             e.id.into(),
@@ -230,7 +211,7 @@ async fn write_queue<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result
     let q = sql("UPDATE outbox_batch_sequence SET last = ? WHERE id = 1").bind(s.last_batch);
     D::execute(tx, q).await?;
     let head = "INSERT INTO dead_webhooks (platform, url, reason, since) VALUES ";
-    insert_rows::<D, _>(tx, head, &s.dead_webhooks, |d| {
+    insert_rows::<D, _>(tx, head, &s.dead_webhooks, "", |d| {
         Ok(vec![
             d.webhook.platform.as_str().into(),
             d.webhook.url.expose().as_str().into(),
@@ -247,7 +228,7 @@ async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Resu
         "INSERT INTO events (id, at, agent_id, agent_version, kind, from_status, to_status,
              summary)",
     );
-    insert_rows::<D, _>(tx, &head, &s.events, |(e, version)| {
+    insert_rows::<D, _>(tx, &head, &s.events, "", |(e, version)| {
         Ok(vec![
             e.id.into(),
             e.at.into(),
@@ -263,7 +244,7 @@ async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Resu
     D::ids_given(tx, "events").await?;
     let head = "INSERT INTO event_deliveries (outbox_id, event_id, platform, webhook, outcome, at,
         error) VALUES ";
-    insert_rows::<D, _>(tx, head, &s.event_deliveries, |(outbox, event, d)| {
+    insert_rows::<D, _>(tx, head, &s.event_deliveries, "", |(outbox, event, d)| {
         Ok(vec![
             (*outbox).into(),
             (*event).into(),
@@ -278,7 +259,7 @@ async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Resu
     let head = given_ids::<D>(
         "INSERT INTO health_intervals (id, agent_id, healthy, started_at, ended_at)",
     );
-    insert_rows::<D, _>(tx, &head, &s.health_intervals, |(id, agent, i)| {
+    insert_rows::<D, _>(tx, &head, &s.health_intervals, "", |(id, agent, i)| {
         Ok(vec![
             (*id).into(),
             (*agent).into(),

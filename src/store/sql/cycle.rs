@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::history::{apply_health_edges, insert_alert};
+use super::history::{apply_health_edges, insert_alerts};
 use super::query::{Sql, Value, sql};
 use super::{Dialect, SettingsLock, SqlStore, number, to_json};
 use crate::domain::AgentId;
@@ -107,9 +107,7 @@ impl<D: Dialect> CycleStore for SqlStore<D> {
             let mut entries = 0;
             if !kept.alerts.is_empty() {
                 let batch = next_batch::<D>(&mut tx).await?;
-                for (alert, hooks) in kept.alerts {
-                    entries += insert_alert::<D>(&mut tx, alert, hooks, batch, now).await?;
-                }
+                entries = insert_alerts::<D>(&mut tx, &kept.alerts, batch, now).await?;
             }
             tx.commit().await?;
             Ok(entries)
@@ -147,7 +145,7 @@ async fn write_states<D: Dialect>(
             .map(|u| Ok(vec![u.agent_id.into(), to_json(u.state)?.into()]))
             .collect::<Result<_, StoreError>>()?;
         let q = sql("WITH u(id, state) AS (VALUES ")
-            .rows(&rows, Clone::clone)
+            .rows(rows)
             .push(
                 ") UPDATE agents SET state = u.state FROM u
                  WHERE agents.agent_id = u.id AND agents.added_version <= ",

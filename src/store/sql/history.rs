@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::query::{Value, sql};
-use super::{Dialect, SqlStore, returned_id, to_json};
+use super::{Dialect, SqlStore, insert_rows, to_json};
 use crate::domain::{AgentId, Alert, HealthEdge, HealthInterval, Webhook};
 use crate::store::rows::{
     attach_deliveries, event_delivery_from_row, event_from_row, health_interval_from_row,
 };
 use crate::store::{
-    Event, EventQuery, EventsAbout, Fence, HistoryStore, OutboxStatus, StoreError, during,
+    Event, EventQuery, EventsAbout, Fence, HistoryStore, OutboxStatus, Routed, StoreError, during,
     retention_cutoff,
 };
 
@@ -118,50 +118,83 @@ impl<D: Dialect> HistoryStore for SqlStore<D> {
     }
 }
 
-/// Writes `alert`'s event (with the agent's version, when it is watched), and per destination
-/// its outbox entry in `batch` and the entry's pending delivery; returns how many entries.
-pub(super) async fn insert_alert<D: Dialect>(
+/// Writes the alerts' events (each with its agent's version, when the agent is watched), and
+/// per destination an outbox entry in `batch` with its pending delivery: a few statements for
+/// all of them, however many. The ids are taken first, so entries keep the alerts' order and
+/// each names its event. Returns how many entries.
+pub(super) async fn insert_alerts<D: Dialect>(
     tx: &mut D::Connection,
-    alert: &Alert,
-    hooks: &[Webhook],
+    alerts: &[&Routed],
     batch: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let agent_id = alert.agent_id().copied();
+    let ids = D::next_ids(tx, "events", alerts.len()).await?;
+    let events: Vec<(&Routed, i64)> = alerts.iter().copied().zip(ids).collect();
+    let head = "WITH u(id, at, agent_id, kind, from_status, to_status, summary) AS (VALUES ";
+    let tail = ") INSERT INTO events (id, at, agent_id, agent_version, kind, from_status,
+            to_status, summary)
+        SELECT u.id, u.at, u.agent_id, a.added_version, u.kind, u.from_status, u.to_status,
+            u.summary
+        FROM u LEFT JOIN agents a ON a.agent_id = u.agent_id";
+    insert_rows::<D, _>(tx, head, &events, tail, |((alert, _), id)| {
+        Ok(event_row(*id, alert))
+    })
+    .await?;
+    let sends: Vec<(&Alert, &Webhook, i64)> = events
+        .iter()
+        .flat_map(|((alert, hooks), event)| hooks.iter().map(move |h| (alert, h, *event)))
+        .collect();
+    let ids = D::next_ids(tx, "outbox", sends.len()).await?;
+    let entries: Vec<((&Alert, &Webhook, i64), i64)> = sends.into_iter().zip(ids).collect();
+    let head = "INSERT INTO outbox (id, platform, url, agent_id, kind, alert, next_attempt_at,
+        created_at, batch, event_id) VALUES ";
+    insert_rows::<D, _>(tx, head, &entries, "", |&((alert, hook, event), id)| {
+        let (agent, kind) = alert_columns(alert)?;
+        let url = hook.url.expose().as_str();
+        let json = to_json(alert)?;
+        let values = [
+            id.into(),
+            hook.platform.as_str().into(),
+            url.into(),
+            agent.into(),
+        ];
+        let more = [
+            kind.into(),
+            json.into(),
+            now.into(),
+            now.into(),
+            batch.into(),
+            event.into(),
+        ];
+        Ok(values.into_iter().chain(more).collect())
+    })
+    .await?;
+    let head = "INSERT INTO event_deliveries (outbox_id, event_id, platform, webhook) VALUES ";
+    insert_rows::<D, _>(tx, head, &entries, "", |&((_, hook, event), id)| {
+        let platform = hook.platform.as_str();
+        Ok(vec![
+            id.into(),
+            event.into(),
+            platform.into(),
+            hook.url.masked().into(),
+        ])
+    })
+    .await?;
+    Ok(entries.len())
+}
+
+/// An event's row for [`insert_alerts`].
+fn event_row(id: i64, alert: &Alert) -> Vec<Value> {
     let (from, to) = alert.statuses();
-    let q = sql(
-        "INSERT INTO events (at, agent_id, agent_version, kind, from_status, to_status, summary)
-         VALUES (?, ?, (SELECT added_version FROM agents WHERE agent_id = ?), ?, ?, ?, ?)
-         RETURNING id",
-    );
-    let q = q.bind(alert.at()).bind(agent_id.map(|a| a.to_string()));
-    let q = q
-        .bind(agent_id.map(|a| a.to_string()))
-        .bind(alert.kind_name());
-    let q = q.bind(from).bind(to).bind(alert.summary());
-    let event = returned_id::<D>(tx, q).await?;
-    let (agent, kind) = alert_columns(alert)?;
-    let json = to_json(alert)?;
-    for hook in hooks {
-        let q = sql(
-            "INSERT INTO outbox (platform, url, agent_id, kind, alert, next_attempt_at,
-                 created_at, batch, event_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        );
-        let q = q
-            .bind(hook.platform.as_str())
-            .bind(hook.url.expose().as_str());
-        let q = q.bind(agent.clone()).bind(kind.clone()).bind(json.clone());
-        let q = q.bind(now).bind(now).bind(batch).bind(event);
-        let id = returned_id::<D>(tx, q).await?;
-        let q = sql(
-            "INSERT INTO event_deliveries (outbox_id, event_id, platform, webhook)
-             VALUES (?, ?, ?, ?)",
-        );
-        let q = q.bind(id).bind(event).bind(hook.platform.as_str());
-        D::execute(tx, q.bind(hook.url.masked())).await?;
-    }
-    Ok(hooks.len())
+    vec![
+        id.into(),
+        alert.at().into(),
+        alert.agent_id().copied().map(|a| a.to_string()).into(),
+        alert.kind_name().into(),
+        from.into(),
+        to.into(),
+        alert.summary().into(),
+    ]
 }
 
 /// The outbox's `agent_id` and `kind` columns of an alert (`None` for the monitor's).
@@ -180,14 +213,13 @@ pub(super) async fn apply_health_edges<D: Dialect>(
     edges: &[(AgentId, HealthEdge)],
 ) -> Result<(), StoreError> {
     for chunk in edges.chunks(EDGE_WRITE_CHUNK) {
-        let q = sql("WITH u(id, at) AS (VALUES ")
-            .rows(chunk, |(id, edge)| {
-                vec![(*id).into(), edge.closes_at.into()]
-            })
-            .push(
-                ") UPDATE health_intervals SET ended_at = u.at FROM u
+        let closed = chunk
+            .iter()
+            .map(|(id, e)| vec![(*id).into(), e.closes_at.into()]);
+        let q = sql("WITH u(id, at) AS (VALUES ").rows(closed).push(
+            ") UPDATE health_intervals SET ended_at = u.at FROM u
                  WHERE health_intervals.agent_id = u.id AND health_intervals.ended_at IS NULL",
-            );
+        );
         D::execute(tx, q).await?;
         let opened: Vec<Vec<Value>> = chunk
             .iter()
@@ -195,7 +227,7 @@ pub(super) async fn apply_health_edges<D: Dialect>(
             .collect();
         if !opened.is_empty() {
             let q = sql("INSERT INTO health_intervals (agent_id, healthy, started_at) VALUES ");
-            D::execute(tx, q.rows(&opened, Clone::clone)).await?;
+            D::execute(tx, q.rows(opened)).await?;
         }
     }
     Ok(())

@@ -21,7 +21,7 @@ use std::future::Future;
 use async_trait::async_trait;
 use sqlx::{Database, Pool, Transaction};
 
-use self::query::{Exec, Sql, sql};
+use self::query::{Exec, Sql, Value, sql};
 use super::rows::StoredRow;
 use super::{Backend, Fence, StoreError, Term};
 
@@ -45,6 +45,14 @@ pub(crate) trait Dialect: Database<Row: StoredRow> + Exec {
 
     /// Opens the database at `url` and brings its schema up to date.
     fn open(url: &str) -> impl Future<Output = Result<Pool<Self>, StoreError>> + Send;
+
+    /// `n` fresh ids of `table`, ascending, taken in a write transaction: rows written with
+    /// them keep the order they were gathered in, and can name each other.
+    fn next_ids(
+        tx: &mut Self::Connection,
+        table: &'static str,
+        n: usize,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 
     /// After rows were written into `table` with given ids: the next generated id is above them.
     fn ids_given(
@@ -181,11 +189,23 @@ async fn number<D: Dialect>(conn: &mut D::Connection, q: Sql) -> Result<i64, Sto
         .ok_or_else(|| super::corrupt("n", "no row"))
 }
 
-/// The id a statement's `RETURNING id` gave.
-async fn returned_id<D: Dialect>(conn: &mut D::Connection, q: Sql) -> Result<i64, StoreError> {
-    first::<D, _>(conn, q, |row| row.int("id"))
-        .await?
-        .ok_or_else(|| super::corrupt("id", "no row returned"))
+/// Rows one multi-row statement writes: at most 14 values each, inside SQLite's 32,766
+/// parameters and PostgreSQL's 65,535.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// Writes `items`, a chunk of rows per statement: `head`, each item's `row`, then `tail`.
+async fn insert_rows<D: Dialect, T>(
+    tx: &mut D::Connection,
+    head: &str,
+    items: &[T],
+    tail: &str,
+    row: impl Fn(&T) -> Result<Vec<Value>, StoreError>,
+) -> Result<(), StoreError> {
+    for chunk in items.chunks(ROWS_PER_STATEMENT) {
+        let rows = chunk.iter().map(&row).collect::<Result<Vec<_>, _>>()?;
+        D::execute(tx, sql("").push(head).rows(rows).push(tail)).await?;
+    }
+    Ok(())
 }
 
 /// JSON for a text column.

@@ -122,9 +122,9 @@ impl Sql {
     }
 
     /// Appends one parenthesised row per item, separated by commas: multi-row `VALUES`.
-    pub(crate) fn rows<T>(mut self, items: &[T], row: impl Fn(&T) -> Vec<Value>) -> Self {
-        for (i, item) in items.iter().enumerate() {
-            self = self.push(if i == 0 { "" } else { ", " }).list(row(item));
+    pub(crate) fn rows(mut self, rows: impl IntoIterator<Item = Vec<Value>>) -> Self {
+        for (i, row) in rows.into_iter().enumerate() {
+            self = self.push(if i == 0 { "" } else { ", " }).list(row);
         }
         self
     }
@@ -272,9 +272,9 @@ mod tests {
 
     #[test]
     fn rows_make_a_multi_row_values_list() {
-        let q = sql("INSERT INTO t (a, b) VALUES ").rows(&[(1, "x"), (2, "y")], |&(a, b)| {
-            vec![Value::from(i64::from(a)), Value::from(b)]
-        });
+        let rows =
+            [(1, "x"), (2, "y")].map(|(a, b)| vec![Value::from(i64::from(a)), Value::from(b)]);
+        let q = sql("INSERT INTO t (a, b) VALUES ").rows(rows);
         assert_eq!(
             rendered::<sqlx::Postgres>(q),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)"
