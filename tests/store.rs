@@ -160,6 +160,7 @@ on_both_backends!(
     prune_history_deletes_old_events_and_closed_intervals_in_batches,
     unreadable_history_is_an_error_naming_the_row,
     a_database_error_names_the_operation,
+    a_storm_of_alerts_is_written_whole_and_in_order,
 );
 
 /// A SQLite store on a temporary file, for the tests about SQLite itself.
@@ -1889,6 +1890,68 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
     assert_eq!(store.outbox().await.unwrap().len(), 3);
     assert_eq!(store.dead_webhooks().await.unwrap().len(), 1);
     assert!(is_watched(&store, B).await);
+}
+
+/// An alert for every one of 1,500 agents, to two webhooks each, in one commit (more rows than
+/// one statement writes): every event, entry and delivery is written, in the cycle's order, and
+/// the next cycle's ids come after them.
+async fn a_storm_of_alerts_is_written_whole_and_in_order(db: Db) {
+    let store = db.open().await;
+    let agents: Vec<String> = (0..1_500).map(agent_id).collect();
+    let ids: Vec<AgentId> = agents.iter().map(|a| id(a)).collect();
+    store.ensure_agents(&ids, now()).await.unwrap();
+    let updates: Vec<AgentUpdate> = agents
+        .iter()
+        .map(|a| update(a, vec![(down(a), vec![hook("a"), hook("b")])], None))
+        .collect();
+    let monitor = MonitorState::default();
+    let written = store
+        .commit_cycle(Fence::Unchecked, None, &updates, &monitor, &[], now())
+        .await
+        .unwrap();
+    assert_eq!(written, 3_000);
+    let outbox = store.outbox().await.unwrap();
+    let order: Vec<(Option<AgentId>, String)> = outbox
+        .iter()
+        .map(|e| {
+            (
+                e.alert.agent_id().copied(),
+                e.webhook.url.expose().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(Option<AgentId>, String)> = ids
+        .iter()
+        .flat_map(|a| [hook("a"), hook("b")].map(|h| (Some(*a), h.url.expose().to_string())))
+        .collect();
+    assert_eq!(order, expected, "entries in the cycle's order");
+    assert!(
+        outbox
+            .windows(2)
+            .all(|w| w[0].id < w[1].id && w[0].batch == w[1].batch)
+    );
+    let events = all_events(&store, EventsAbout::All).await;
+    assert_eq!(events.len(), 1_000, "a page of them");
+    assert!(events.iter().all(|e| e.deliveries.len() == 2));
+    let event_of = |e: &ravan_watch::store::OutboxEntry| e.event_id.unwrap();
+    assert!(
+        outbox
+            .windows(2)
+            .all(|w| event_of(&w[0]) <= event_of(&w[1]))
+    );
+
+    let last = outbox.last().unwrap().id;
+    let next = [update(
+        &agents[0],
+        vec![(down(&agents[0]), vec![hook("c")])],
+        None,
+    )];
+    store
+        .commit_cycle(Fence::Unchecked, None, &next, &monitor, &[], now())
+        .await
+        .unwrap();
+    let newest = store.outbox().await.unwrap().pop().unwrap();
+    assert!(newest.id > last && event_of(&newest) > event_of(outbox.last().unwrap()));
 }
 
 /// A failed statement's error names the store's operation, so a failed cycle's log line says

@@ -11,7 +11,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Pool, Postgres};
 
 use super::StoreError;
-use super::rows::StoredRow;
 use super::sql::Dialect;
 use super::sql::query::{Exec, sql};
 
@@ -33,6 +32,9 @@ impl Dialect for Postgres {
     const SERVER_NOW: Option<&'static str> =
         Some("(extract(epoch FROM clock_timestamp()) * 1000)::bigint");
     const GIVEN_IDS: &'static str = "OVERRIDING SYSTEM VALUE";
+    // From the identity column's sequence, which other writers share: not always consecutive.
+    const NEXT_IDS: &'static str = "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id
+        FROM generate_series(1, ?)";
     const DATABASE_BYTES: &'static str = "SELECT pg_database_size(current_database()) AS n";
 
     async fn open(url: &str) -> Result<Pool<Self>, StoreError> {
@@ -49,23 +51,6 @@ impl Dialect for Postgres {
         // sqlx holds an advisory lock while migrating: processes starting at once migrate once.
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(pool)
-    }
-
-    /// From the identity column's sequence, which other writers share: ascending, not always
-    /// consecutive.
-    async fn next_ids(
-        tx: &mut Self::Connection,
-        table: &'static str,
-        n: usize,
-    ) -> Result<Vec<i64>, StoreError> {
-        let q = format!(
-            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id
-             FROM generate_series(1, "
-        );
-        let q = sql("").push(&q).bind(n as i64).push(")");
-        let mut ids = Postgres::all(tx, q, |row| row.int("id")).await?;
-        ids.sort_unstable();
-        Ok(ids)
     }
 
     /// An identity column's sequence does not move for given ids: move it past them.

@@ -11,9 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Sqlite};
 
 use super::StoreError;
-use super::rows::StoredRow;
 use super::sql::Dialect;
-use super::sql::query::{Exec, sql};
 
 impl Dialect for Sqlite {
     // A deferred transaction that reads first and writes later fails at once ("database is
@@ -25,6 +23,13 @@ impl Dialect for Sqlite {
     const SETTINGS_LOCK: Option<(&'static str, &'static str)> = None;
     const SERVER_NOW: Option<&'static str> = None;
     const GIVEN_IDS: &'static str = "";
+    // Above both AUTOINCREMENT's counter and the largest id: the write lock keeps anyone else
+    // from taking them meanwhile, and the counter moves up to the largest id written.
+    const NEXT_IDS: &'static str =
+        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?)
+        SELECT i + max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),
+                       coalesce((SELECT max(id) FROM {table}), 0)) AS id
+        FROM k";
     const DATABASE_BYTES: &'static str =
         "SELECT page_count * page_size AS n FROM pragma_page_count(), pragma_page_size()";
 
@@ -56,23 +61,6 @@ impl Dialect for Sqlite {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(pool)
-    }
-
-    /// Above both AUTOINCREMENT's counter and the largest id: the transaction holds the write
-    /// lock, so no one else takes them meanwhile, and the counter moves up to the largest id
-    /// written by itself.
-    async fn next_ids(
-        tx: &mut Self::Connection,
-        table: &'static str,
-        n: usize,
-    ) -> Result<Vec<i64>, StoreError> {
-        let last = format!(
-            "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),
-                        coalesce((SELECT max(id) FROM {table}), 0)) AS id"
-        );
-        let last = Sqlite::all(tx, sql("").push(&last), |row| row.int("id")).await?;
-        let last = last.first().copied().unwrap_or(0);
-        Ok((1..=n as i64).map(|i| last + i).collect())
     }
 
     /// AUTOINCREMENT's counter moves up to the largest id written by itself.

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::query::{Value, sql};
-use super::{Dialect, SqlStore, insert_rows, to_json};
+use super::{Dialect, SqlStore, insert_rows, next_ids, to_json};
 use crate::domain::{AgentId, Alert, HealthEdge, HealthInterval, Webhook};
 use crate::store::rows::{
     attach_deliveries, event_delivery_from_row, event_from_row, health_interval_from_row,
@@ -128,7 +128,7 @@ pub(super) async fn insert_alerts<D: Dialect>(
     batch: i64,
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let ids = D::next_ids(tx, "events", alerts.len()).await?;
+    let ids = next_ids::<D>(tx, "events", alerts.len()).await?;
     let events: Vec<(&Routed, i64)> = alerts.iter().copied().zip(ids).collect();
     let head = "WITH u(id, at, agent_id, kind, from_status, to_status, summary) AS (VALUES ";
     let tail = ") INSERT INTO events (id, at, agent_id, agent_version, kind, from_status,
@@ -144,7 +144,7 @@ pub(super) async fn insert_alerts<D: Dialect>(
         .iter()
         .flat_map(|((alert, hooks), event)| hooks.iter().map(move |h| (alert, h, *event)))
         .collect();
-    let ids = D::next_ids(tx, "outbox", sends.len()).await?;
+    let ids = next_ids::<D>(tx, "outbox", sends.len()).await?;
     let entries: Vec<((&Alert, &Webhook, i64), i64)> = sends.into_iter().zip(ids).collect();
     let head = "INSERT INTO outbox (id, platform, url, agent_id, kind, alert, next_attempt_at,
         created_at, batch, event_id) VALUES ";

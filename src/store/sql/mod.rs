@@ -40,19 +40,13 @@ pub(crate) trait Dialect: Database<Row: StoredRow> + Exec {
     const SERVER_NOW: Option<&'static str>;
     /// Said between `INSERT INTO t (…)` and `VALUES` when the ids are given.
     const GIVEN_IDS: &'static str;
+    /// `?` fresh ids of `{table}`, as column `id`, in a write transaction.
+    const NEXT_IDS: &'static str;
     /// The database's size in bytes, as column `n`.
     const DATABASE_BYTES: &'static str;
 
     /// Opens the database at `url` and brings its schema up to date.
     fn open(url: &str) -> impl Future<Output = Result<Pool<Self>, StoreError>> + Send;
-
-    /// `n` fresh ids of `table`, ascending, taken in a write transaction: rows written with
-    /// them keep the order they were gathered in, and can name each other.
-    fn next_ids(
-        tx: &mut Self::Connection,
-        table: &'static str,
-        n: usize,
-    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 
     /// After rows were written into `table` with given ids: the next generated id is above them.
     fn ids_given(
@@ -187,6 +181,23 @@ async fn number<D: Dialect>(conn: &mut D::Connection, q: Sql) -> Result<i64, Sto
     first::<D, _>(conn, q, |row| row.int("n"))
         .await?
         .ok_or_else(|| super::corrupt("n", "no row"))
+}
+
+/// `n` fresh ids of `table`, ascending: rows written with them keep the order they were
+/// gathered in, and can name each other.
+async fn next_ids<D: Dialect>(
+    tx: &mut D::Connection,
+    table: &'static str,
+    n: usize,
+) -> Result<Vec<i64>, StoreError> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let (head, tail) = D::NEXT_IDS.split_once('?').unwrap_or((D::NEXT_IDS, ""));
+    let q = sql("").push(&head.replace("{table}", table)).bind(n as i64);
+    let mut ids = D::all(tx, q.push(&tail.replace("{table}", table)), |r| r.int("id")).await?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// Rows one multi-row statement writes: at most 14 values each, inside SQLite's 32,766
