@@ -22,8 +22,8 @@
 //!   other writes when it has some, else by the leader lease's next renewal (within
 //!   [`CLAIM_EVERY`](crate::leader::CLAIM_EVERY)), which writes anyway.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -31,16 +31,16 @@ use futures::StreamExt;
 use crate::discovery::ListingHealth;
 use crate::domain::PollSchedule;
 use crate::domain::Webhook;
-use crate::domain::alert::{AgentAlert, AgentRef, Alert};
+use crate::domain::alert::{AgentRef, Alert};
 use crate::domain::{AgentId, HealthEdge, Observation};
 use crate::leader::Leadership;
 use crate::metrics;
 use crate::notify::Outbox;
-use crate::ravan::{PollFailure, RavanClient};
+use crate::ravan::{AgentUrls, PollFailure, RavanClient};
 use crate::store::{
     AgentRecord, AgentUpdate, Fence, Polled, Progress, Routed, Source, Store, StoreError, Watched,
 };
-use crate::tracker::{CycleSummary, MonitorState, Overrun, Thresholds};
+use crate::tracker::{CycleSummary, MonitorState, Overrun, Poll, Thresholds};
 
 /// The least time between two polls of an agent that counts as a gap in polling (three
 /// intervals of the schedule count too, when longer): see [`crate::domain::history`].
@@ -133,6 +133,8 @@ pub struct Monitor {
     /// Cycles run only while this leads; a new term (another process led meanwhile) starts
     /// from what the store holds, not from `known`.
     leadership: Leadership,
+    /// The agents' URLs, built once each (see [`Monitor::urls_of`]).
+    urls: Mutex<HashMap<AgentId, Arc<AgentUrls>>>,
     /// Held for the whole of a cycle: two cycles of one monitor never run at once, whoever
     /// calls them (the scheduler skips a tick that finds it taken).
     cycle: tokio::sync::Mutex<()>,
@@ -161,6 +163,7 @@ impl Monitor {
             listing: None,
             overrunning: std::sync::atomic::AtomicBool::new(false),
             known: Mutex::new(None),
+            urls: Mutex::new(HashMap::new()),
             cycle: tokio::sync::Mutex::new(()),
             leadership,
         }
@@ -278,19 +281,19 @@ impl Monitor {
     async fn poll_and_fold(&self, cycle: &mut Cycle) -> Folded {
         // Metric handles are looked up once per cycle, not once per poll.
         let latency = ::metrics::histogram!(metrics::POLL_DURATION);
-        // A poll carries only its agent's id; `buffered` answers in the order it was given, so
-        // each answer meets its agent's record by position.
-        let ids: Vec<AgentId> = cycle.agents.iter().map(|a| a.agent_id).collect();
+        // A poll carries only its agent's URLs; `buffered` answers in the order it was given,
+        // so each answer meets its agent's record by position.
+        let urls = self.urls_of(&cycle.agents);
         let (ravan, latency, org) = (&self.ravan, &latency, self.check_org_linked);
         // Polls wait at Ravan's throttle gate only up to the next tick.
         let deadline = cycle
             .next_tick
             .and_then(|tick| (tick - Utc::now()).to_std().ok())
             .map(|left| tokio::time::Instant::now() + left);
-        let mut results = futures::stream::iter(ids)
-            .map(|id| async move {
+        let mut results = futures::stream::iter(urls)
+            .map(|urls| async move {
                 let started = std::time::Instant::now();
-                let result = ravan.poll_until(&id, org, deadline).await;
+                let result = ravan.poll_until(&urls, org, deadline).await;
                 latency.record(started.elapsed().as_secs_f64());
                 (Utc::now(), result)
             })
@@ -324,6 +327,26 @@ impl Monitor {
         folded
     }
 
+    /// Each agent's URLs, built in its first cycle and kept while it is watched.
+    fn urls_of(&self, agents: &[AgentRecord]) -> Vec<Arc<AgentUrls>> {
+        let mut known = self.urls.lock().expect("not poisoned");
+        let urls: Vec<Arc<AgentUrls>> = agents
+            .iter()
+            .map(|a| {
+                let built = known
+                    .entry(a.agent_id)
+                    .or_insert_with(|| Arc::new(self.ravan.agent_urls(&a.agent_id)));
+                Arc::clone(built)
+            })
+            .collect();
+        // Every agent is known now: anything more was unwatched.
+        if known.len() > agents.len() {
+            let watched: HashSet<AgentId> = agents.iter().map(|a| a.agent_id).collect();
+            known.retain(|id, _| watched.contains(id));
+        }
+        urls
+    }
+
     /// Owns one answer's effect: the agent's new state, its alerts routed to its destinations,
     /// its health edge, and the cycle's counts.
     fn fold(
@@ -335,22 +358,23 @@ impl Monitor {
         folded: &mut Folded,
     ) {
         folded.summary.polled += 1;
-        let saved = agent.state.clone();
         let who = AgentRef {
             id: agent.agent_id,
             name: agent.display_name().map(str::to_owned),
         };
         let muted = agent.is_muted(at);
-        let produced = match result {
+        let poll = match &result {
             Ok(obs) => {
                 folded.observations.increment(1);
-                agent
-                    .state
-                    .record_observation(&who, &obs, at, &self.thresholds, muted)
+                Poll::Observed(obs)
             }
-            Err(failure) => self.failed_poll(agent, &who, failure, at, muted, folded),
+            Err(failure) => self.failed_poll(agent, failure, muted, folded),
         };
-        let alerts: Vec<Routed> = produced
+        let effect = agent
+            .state
+            .poll(&who, poll, at, &self.thresholds, muted, folded.gap);
+        let alerts: Vec<Routed> = effect
+            .alerts
             .into_iter()
             .map(|a| (Alert::Agent(a), agent.destinations(&self.defaults)))
             .collect();
@@ -360,23 +384,20 @@ impl Monitor {
             Some(false) => folded.unhealthy += 1,
             None => folded.unknown += 1,
         }
-        let health = agent.state.health_edge(&saved, folded.gap);
-        if !alerts.is_empty() || health.is_some() || agent.state.differs_from(&saved) {
-            folded.changed.push((i, alerts, health));
+        if !alerts.is_empty() || effect.edge.is_some() || effect.changed {
+            folded.changed.push((i, alerts, effect.edge));
         }
     }
 
-    /// Owns a failed poll's effect on the agent and the cycle's summary; returns the agent's
-    /// alert, if the failure is a 404 that makes one.
-    fn failed_poll(
+    /// Owns a failed poll's effect on the cycle's summary; returns what the agent's state
+    /// makes of it (a 404 may alert, unless quiet).
+    fn failed_poll<'a>(
         &self,
-        agent: &mut AgentRecord,
-        who: &AgentRef,
-        failure: PollFailure,
-        at: DateTime<Utc>,
+        agent: &AgentRecord,
+        failure: &PollFailure,
         muted: bool,
         folded: &mut Folded,
-    ) -> Vec<AgentAlert> {
+    ) -> Poll<'a> {
         ::metrics::counter!(metrics::POLLS, "outcome" => failure.kind()).increment(1);
         tracing::debug!(agent_id = %agent.agent_id, error = %failure, "poll failed");
         let summary = &mut folded.summary;
@@ -393,17 +414,16 @@ impl Monitor {
             summary
                 .first_failure
                 .get_or_insert_with(|| described.clone());
-            agent.state.poll_failed(described, at);
-            return Vec::new();
+            return Poll::Failed(described);
         }
         summary.not_found += 1;
         // While watch-all's listings work, they unwatch an agent Ravan no longer lists: a
         // discovered agent's 404s alert nothing meanwhile.
         let quiet = muted || (agent.source == Source::Discovered && folded.listing_ok);
-        let alert = agent
-            .state
-            .not_found(who, described, at, &self.thresholds, quiet);
-        alert.into_iter().collect()
+        Poll::NotFound {
+            error: described,
+            quiet,
+        }
     }
 
     /// Owns the monitor's verdict on the cycle as a whole: an overrun, and the monitor alert

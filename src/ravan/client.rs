@@ -29,6 +29,14 @@ pub enum ClientError {
     Http(reqwest::Error),
 }
 
+/// An agent's `/status` and `/info` URLs, built once: a request then copies its URL (reqwest
+/// owns the URL it sends to) instead of writing and parsing it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentUrls {
+    status: Url,
+    info: Url,
+}
+
 #[derive(Clone)]
 pub struct RavanClient {
     http: reqwest::Client,
@@ -122,6 +130,14 @@ impl RavanClient {
         url
     }
 
+    /// The URLs an agent is polled at, for a caller that polls it again and again.
+    pub fn agent_urls(&self, agent: &AgentId) -> AgentUrls {
+        AgentUrls {
+            status: self.status_url(agent),
+            info: self.info_url(agent),
+        }
+    }
+
     /// One poll of an agent: `/status`, and when that finds no private connection and
     /// `check_org_linked` is on, `/info` for the connection the agent really books through.
     /// Agents with a private connection cost one request; the others two.
@@ -130,22 +146,22 @@ impl RavanClient {
         agent: &AgentId,
         check_org_linked: bool,
     ) -> Result<Observation, PollFailure> {
-        self.poll_until(agent, check_org_linked, None).await
+        self.poll_until(&self.agent_urls(agent), check_org_linked, None)
+            .await
     }
 
-    /// [`RavanClient::poll`], for a poll cycle that ends at `deadline` (the next tick): when a
-    /// 429 has closed the gate beyond it, the poll fails as throttled at once, without a
-    /// request. A long `Retry-After` then ends the cycle instead of stretching it over hours,
-    /// and persistent throttling reaches the monitor alert in `FAILURE_THRESHOLD` cycles.
+    /// [`RavanClient::poll`] at an agent's [`AgentUrls`], for a poll cycle that ends at
+    /// `deadline` (the next tick): when a 429 has closed the gate beyond it, the poll fails as
+    /// throttled at once, without a request. A long `Retry-After` then ends the cycle instead
+    /// of stretching it over hours, and persistent throttling reaches the monitor alert in
+    /// `FAILURE_THRESHOLD` cycles.
     pub async fn poll_until(
         &self,
-        agent: &AgentId,
+        urls: &AgentUrls,
         check_org_linked: bool,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Observation, PollFailure> {
-        let mut obs = self
-            .fetch(self.status_url(agent), deadline, classify)
-            .await?;
+        let mut obs = self.fetch(urls.status.clone(), deadline, classify).await?;
         if !obs.has_no_private_connection() {
             return Ok(obs);
         }
@@ -154,7 +170,7 @@ impl RavanClient {
             return Ok(obs);
         }
         let info = self
-            .fetch(self.info_url(agent), deadline, classify_info)
+            .fetch(urls.info.clone(), deadline, classify_info)
             .await
             .map_err(|failure| PollFailure::Info(Box::new(failure)))?;
         Ok(info.over(obs))

@@ -22,7 +22,7 @@ mod throttle;
 
 pub use auth::RavanAuth;
 pub use classify::{EffectiveAccount, classify, classify_info};
-pub use client::{ClientError, RavanClient, USER_AGENT};
+pub use client::{AgentUrls, ClientError, RavanClient, USER_AGENT};
 pub use failure::PollFailure;
 pub use listing::{LISTING_PAGE, ListedAgent, Listing, ListingError, MAX_LISTED_AGENTS};
 pub use throttle::{DEFAULT_THROTTLE_WAIT, MAX_THROTTLE_WAIT, retry_after};

@@ -104,12 +104,20 @@ impl AgentState {
     /// edge without one: polling resumed more than `gap` after the previous poll (no process
     /// polled in between), which ends the open interval at that previous poll.
     pub fn health_edge(&self, before: &AgentState, gap: TimeDelta) -> Option<HealthEdge> {
+        self.health_edge_from(before.observed_health(), before.last_checked_at, gap)
+    }
+
+    /// [`AgentState::health_edge`], from what it reads of the state before: its observed
+    /// health (`was`) and when it was last polled.
+    pub(super) fn health_edge_from(
+        &self,
+        was: Option<bool>,
+        checked_before: Option<DateTime<Utc>>,
+        gap: TimeDelta,
+    ) -> Option<HealthEdge> {
         let at = self.last_checked_at?;
         let healthy = self.observed_health();
-        let was = before.observed_health();
-        let resumed = before
-            .last_checked_at
-            .filter(|prev| was.is_some() && at - *prev > gap);
+        let resumed = checked_before.filter(|prev| was.is_some() && at - *prev > gap);
         if healthy == was && resumed.is_none() {
             return None;
         }
@@ -310,32 +318,8 @@ impl AgentState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Account, AgentId};
-    use crate::tracker::test_support::{t, th};
+    use crate::tracker::test_support::{agent, obs, t, th};
     use chrono::Duration;
-
-    fn agent() -> AgentRef {
-        AgentRef {
-            id: "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
-                .parse::<AgentId>()
-                .unwrap(),
-            name: Some("Sales bot".into()),
-        }
-    }
-
-    fn obs(status: &str) -> Observation {
-        Observation {
-            connection: Some(crate::domain::Connection::Private),
-            status: status.into(),
-            connected: status == "active",
-            accounts: vec![Account {
-                id: "acc1".into(),
-                account_name: "Team cal".into(),
-                status: status.into(),
-                error: (status != "active").then(|| "token expired".into()),
-            }],
-        }
-    }
 
     /// Feeds statuses one minute apart ("!" is a failed poll, a trailing "~" a muted
     /// observation); returns (minute, alert) pairs.

@@ -20,7 +20,7 @@
 //!   [`AgentAlertKind::Found`]. Mutes apply as to outages. Feed each observation through
 //!   [`AgentState::record_observation`], which ends a missing run before the rules above look.
 //!
-//! `agent` holds an agent's machine, `monitor` the monitor's own (its cycles' health, and
+//! `agent` holds an agent's machine, `poll` folds one poll into it for a cycle, `monitor` the monitor's own (its cycles' health, and
 //! cycles that overran their schedule).
 //!
 //! [`AgentAlertKind::Down`]: crate::domain::AgentAlertKind::Down
@@ -32,9 +32,11 @@
 
 mod agent;
 mod monitor;
+mod poll;
 
 pub use agent::{AgentState, OpenOutage};
 pub use monitor::{CycleSummary, MonitorState, Overrun};
+pub use poll::{Poll, PollEffect};
 
 use std::num::NonZeroU32;
 
@@ -55,7 +57,33 @@ pub struct Thresholds {
 #[cfg(test)]
 mod test_support {
     use super::*;
+    use crate::domain::alert::AgentRef;
+    use crate::domain::{Account, AgentId, Connection, Observation};
     use chrono::{DateTime, Utc};
+
+    pub fn agent() -> AgentRef {
+        AgentRef {
+            id: "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+                .parse::<AgentId>()
+                .unwrap(),
+            name: Some("Sales bot".into()),
+        }
+    }
+
+    /// An observation of one private account in `status` ("active" is healthy).
+    pub fn obs(status: &str) -> Observation {
+        Observation {
+            connection: Some(Connection::Private),
+            status: status.into(),
+            connected: status == "active",
+            accounts: vec![Account {
+                id: "acc1".into(),
+                account_name: "Team cal".into(),
+                status: status.into(),
+                error: (status != "active").then(|| "token expired".into()),
+            }],
+        }
+    }
 
     pub fn th(failure: u32, success: u32, reminder_mins: Option<i64>) -> Thresholds {
         Thresholds {
