@@ -201,63 +201,18 @@ mod tests {
         let th = th(1, 1, None);
         let mut s = AgentState::default();
         let active = obs("active");
-        s.poll(
-            &agent(),
-            Poll::Observed(&active),
-            t(0),
-            &th,
-            false,
-            TimeDelta::minutes(10),
-        );
-        let steady = s.poll(
-            &agent(),
-            Poll::Observed(&active),
-            t(1),
-            &th,
-            false,
-            TimeDelta::minutes(10),
-        );
-        assert_eq!(
-            steady,
-            PollEffect {
-                alerts: Vec::new(),
-                changed: false,
-                edge: None
-            }
-        );
-        let gap = TimeDelta::minutes(10);
-        assert!(
-            s.poll(
-                &agent(),
-                Poll::Failed("HTTP 500".into()),
-                t(2),
-                &th,
-                false,
-                gap
-            )
-            .changed
-        );
-        assert!(
-            !s.poll(
-                &agent(),
-                Poll::Failed("HTTP 500".into()),
-                t(3),
-                &th,
-                false,
-                gap
-            )
-            .changed
-        );
-        assert!(
-            s.poll(
-                &agent(),
-                Poll::Failed("timeout".into()),
-                t(4),
-                &th,
-                false,
-                gap
-            )
-            .changed
-        );
+        let mut poll = |poll: Poll<'_>, m: i64| {
+            s.poll(&agent(), poll, t(m), &th, false, TimeDelta::minutes(10))
+        };
+        poll(Poll::Observed(&active), 0);
+        let steady = PollEffect {
+            alerts: Vec::new(),
+            changed: false,
+            edge: None,
+        };
+        assert_eq!(poll(Poll::Observed(&active), 1), steady);
+        assert!(poll(Poll::Failed("HTTP 500".into()), 2).changed);
+        assert!(!poll(Poll::Failed("HTTP 500".into()), 3).changed);
+        assert!(poll(Poll::Failed("timeout".into()), 4).changed);
     }
 }
