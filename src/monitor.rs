@@ -391,13 +391,13 @@ impl Monitor {
 
     /// Owns a failed poll's effect on the cycle's summary; returns what the agent's state
     /// makes of it (a 404 may alert, unless quiet).
-    fn failed_poll<'a>(
+    fn failed_poll(
         &self,
         agent: &AgentRecord,
         failure: &PollFailure,
         muted: bool,
         folded: &mut Folded,
-    ) -> Poll<'a> {
+    ) -> Poll<'static> {
         ::metrics::counter!(metrics::POLLS, "outcome" => failure.kind()).increment(1);
         tracing::debug!(agent_id = %agent.agent_id, error = %failure, "poll failed");
         let summary = &mut folded.summary;

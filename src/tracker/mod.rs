@@ -20,8 +20,8 @@
 //!   [`AgentAlertKind::Found`]. Mutes apply as to outages. Feed each observation through
 //!   [`AgentState::record_observation`], which ends a missing run before the rules above look.
 //!
-//! `agent` holds an agent's machine, `poll` folds one poll into it for a cycle, `monitor` the monitor's own (its cycles' health, and
-//! cycles that overran their schedule).
+//! `agent` holds an agent's machine, `poll` folds one poll into it for a cycle, `monitor` the
+//! monitor's own (its cycles' health, and cycles that overran their schedule).
 //!
 //! [`AgentAlertKind::Down`]: crate::domain::AgentAlertKind::Down
 //! [`AgentAlertKind::Changed`]: crate::domain::AgentAlertKind::Changed
