@@ -229,6 +229,90 @@ async fn discord_unknown_webhook_is_not_retried() {
     assert_eq!(requests(&server).await.len(), 1);
 }
 
+/// A 403/404/410 without the platform's own words (a proxy, a CDN, a load balancer in the
+/// way) says nothing about the webhook: it is retried like a 5xx, and the webhook stays alive.
+#[tokio::test]
+async fn a_bare_403_404_or_410_is_retried_and_never_kills_the_webhook() {
+    for (platform, status, body) in [
+        (
+            Platform::Slack,
+            404,
+            "<html><body>404 Not Found</body></html>",
+        ),
+        (Platform::Slack, 403, ""),
+        (Platform::Slack, 410, "Gone"),
+        (Platform::Discord, 404, "<html>nginx</html>"),
+        (
+            Platform::Discord,
+            403,
+            r#"{"message": "blocked by the proxy"}"#,
+        ),
+        (Platform::Discord, 401, ""),
+    ] {
+        let server = sink(vec![
+            ResponseTemplate::new(status).set_body_string(body),
+            ok_for(platform),
+        ])
+        .await;
+        let h = hook(&server, platform);
+        let (store, outbox) = outbox_with(&[(monitor_down("a"), h)]).await;
+        let first = outbox.pass(t0()).await.unwrap();
+        assert_eq!(first.retrying, 1, "{platform} {status} {body:?}: retried");
+        assert!(
+            store.dead_webhooks().await.unwrap().is_empty(),
+            "{platform} {status} {body:?}: not dead"
+        );
+        let second = outbox.pass(t0() + secs(3600.0)).await.unwrap();
+        assert_eq!(
+            second.delivered, 1,
+            "{platform} {status}: delivered on retry"
+        );
+        assert_eq!(requests(&server).await.len(), 2);
+    }
+}
+
+/// The platform's "this webhook is gone", in its own words, whatever the status code.
+#[tokio::test]
+async fn only_the_platforms_own_words_kill_a_webhook() {
+    for (platform, status, body) in [
+        (Platform::Slack, 404, "channel_not_found"),
+        (Platform::Slack, 403, "action_prohibited"),
+        (Platform::Slack, 410, "channel_is_archived"),
+        (Platform::Slack, 400, "no_service"),
+        (
+            Platform::Discord,
+            404,
+            r#"{"message": "Unknown Webhook", "code": 10015}"#,
+        ),
+        (
+            Platform::Discord,
+            401,
+            r#"{"message": "Invalid Webhook Token", "code": 50027}"#,
+        ),
+    ] {
+        let server = sink(vec![ResponseTemplate::new(status).set_body_string(body)]).await;
+        let (store, outbox) = outbox_with(&[(monitor_down("a"), hook(&server, platform))]).await;
+        assert_eq!(
+            outbox.pass(t0()).await.unwrap().failed,
+            1,
+            "{status} {body}"
+        );
+        assert_eq!(
+            store.dead_webhooks().await.unwrap().len(),
+            1,
+            "{status} {body}"
+        );
+    }
+}
+
+/// The answer that means "delivered" on `platform`.
+fn ok_for(platform: Platform) -> ResponseTemplate {
+    match platform {
+        Platform::Slack => ResponseTemplate::new(200).set_body_string("ok"),
+        Platform::Discord => ResponseTemplate::new(204),
+    }
+}
+
 #[tokio::test]
 async fn slack_200_without_ok_is_not_success() {
     let server = sink(vec![

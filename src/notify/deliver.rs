@@ -2,8 +2,10 @@
 //!
 //! Success is what each platform says it is (Slack: 200 with the body `ok`; Discord: any 2xx).
 //! 5xx answers, timeouts and connection errors are worth retrying after a jittered exponential
-//! backoff (backon computes it); a 429 waits what the platform asked for; any other 4xx is
-//! final, because sending the same payload to the same URL will get the same answer. The retries
+//! backoff (backon computes it); a 429 waits what the platform asked for. A webhook is gone only
+//! when the platform says so in its own words (Slack `no_service`, Discord code 10015 …): a bare
+//! 401/403/404/410 may come from a proxy or a CDN in the way, and is retried like a 5xx. Any
+//! other 4xx is final, because the same payload to the same URL gets the same answer. The retries
 //! themselves are scheduled durably by the outbox ([`super::outbox`]), not in memory here.
 
 use std::time::Duration;
@@ -27,6 +29,9 @@ const SLACK_DEAD: &[&str] = &[
     "team_disabled",
     "action_prohibited",
 ];
+
+/// Discord's JSON error codes that mean the webhook is gone: unknown webhook, invalid token.
+const DISCORD_DEAD: &[u64] = &[10015, 50027];
 
 /// Answer bodies are cut to this many characters before they reach a log line.
 const MAX_ANSWER_CHARS: usize = 200;
@@ -104,8 +109,9 @@ pub enum DeliveryError {
     /// The message was refused (e.g. Slack `400 invalid_payload`): retrying will not help.
     #[error("{0}")]
     Permanent(String),
-    /// The webhook itself is gone or refused (Slack `404 no_service`, `410 channel_is_archived`,
-    /// `403 invalid_token`; Discord 401/403/404): nothing more should be sent to it.
+    /// The platform says the webhook itself is gone or refused (Slack `no_service`,
+    /// `channel_is_archived`, `invalid_token` …; Discord codes 10015, 50027): nothing more
+    /// should be sent to it.
     #[error("{0}")]
     Dead(String),
 }
@@ -124,6 +130,12 @@ pub const MAX_PACE_WAIT: Duration = Duration::from_secs(300);
 pub struct Sender {
     http: reqwest::Client,
     timeout: Duration,
+}
+
+/// Discord's error body: `{"message": …, "code": …}`.
+#[derive(Deserialize)]
+struct DiscordError {
+    code: u64,
 }
 
 #[derive(Deserialize)]
@@ -238,14 +250,21 @@ pub fn classify(
                 wait.unwrap_or(Duration::from_secs(1)),
             ))
         }
-        (_, 500..=599) => Err(DeliveryError::Transient(answer())),
-        (Platform::Slack, 403 | 404 | 410) | (Platform::Discord, 401 | 403 | 404) => {
-            Err(DeliveryError::Dead(answer()))
-        }
-        (Platform::Slack, _) if SLACK_DEAD.contains(&body.trim()) => {
-            Err(DeliveryError::Dead(answer()))
-        }
+        _ if says_gone(platform, body) => Err(DeliveryError::Dead(answer())),
+        // Without the platform's words, a "not found" may be a proxy's or a CDN's.
+        (_, 401 | 403 | 404 | 410 | 500..=599) => Err(DeliveryError::Transient(answer())),
         _ => Err(DeliveryError::Permanent(answer())),
+    }
+}
+
+/// Whether the answer is the platform saying, in its own words, that the webhook is gone:
+/// only that stops sending to it.
+fn says_gone(platform: Platform, body: &str) -> bool {
+    match platform {
+        Platform::Slack => SLACK_DEAD.contains(&body.trim()),
+        Platform::Discord => {
+            serde_json::from_str::<DiscordError>(body).is_ok_and(|e| DISCORD_DEAD.contains(&e.code))
+        }
     }
 }
 
@@ -370,6 +389,18 @@ mod tests {
                 err.to_string()
                     .contains(body.split('"').nth(3).unwrap_or(body))
             );
+        }
+        for (platform, status, body) in [
+            (Platform::Slack, 404, "Not Found"),
+            (
+                Platform::Discord,
+                404,
+                r#"{"message": "Unknown Channel", "code": 10003}"#,
+            ),
+            (Platform::Discord, 403, "{}"),
+        ] {
+            let err = classify(platform, status, None, body).unwrap_err();
+            assert!(matches!(err, Transient(_)), "{status} {body}: {err:?}");
         }
     }
 }
