@@ -30,6 +30,9 @@ fn policy() -> RetryPolicy {
         timeout: Duration::from_millis(500),
         // Pacing has its own tests; here it would only slow the others down.
         slack_interval: Duration::ZERO,
+        record_delay: Duration::from_millis(20),
+        // Seconds of retries: a test switching the database back has time to.
+        record_retries: 8,
     }
 }
 
@@ -67,7 +70,12 @@ fn hook(server: &MockServer, platform: Platform) -> Webhook {
 }
 
 async fn outbox_with(alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
-    let store = Store::open("sqlite::memory:").await.unwrap();
+    outbox_at("sqlite::memory:", alerts).await
+}
+
+/// [`outbox_with`], on the database at `url`.
+async fn outbox_at(url: &str, alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
+    let store = Store::open(url).await.unwrap();
     let rows: Vec<_> = alerts
         .iter()
         .map(|(a, h)| (a.clone(), vec![h.clone()]))
@@ -227,6 +235,89 @@ async fn discord_unknown_webhook_is_not_retried() {
     assert_eq!(e.status, OutboxStatus::Failed);
     assert!(e.last_error.as_deref().unwrap().contains("Unknown Webhook"));
     assert_eq!(requests(&server).await.len(), 1);
+}
+
+/// Makes the SQLite database at `url` refuse to record a delivery while `refusing(…, true)`:
+/// a trigger on the outbox, so the outbox sees what a busy SQLite or a restarting PostgreSQL
+/// does to it. Returns the connection that switches it.
+async fn refuse_marks(url: &str) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let mut chaos = sqlx::SqliteConnection::connect(url).await.unwrap();
+    for statement in [
+        "CREATE TABLE chaos (refuse INTEGER NOT NULL)",
+        "INSERT INTO chaos VALUES (1)",
+        "CREATE TRIGGER chaos_refuses_marks BEFORE UPDATE OF status ON outbox
+         WHEN NEW.status = 'delivered' AND (SELECT refuse FROM chaos) = 1
+         BEGIN SELECT RAISE(ABORT, 'injected: the database is unavailable'); END",
+    ] {
+        sqlx::query(statement).execute(&mut chaos).await.unwrap();
+    }
+    chaos
+}
+
+async fn refusing(chaos: &mut sqlx::SqliteConnection, refuse: bool) {
+    sqlx::query("UPDATE chaos SET refuse = ?")
+        .bind(refuse)
+        .execute(chaos)
+        .await
+        .unwrap();
+}
+
+/// A message the webhook accepted is never sent again because recording that failed: the
+/// record is retried (each failure logged), and the message is sent once.
+#[tokio::test]
+async fn a_delivery_whose_record_fails_a_few_times_is_sent_once() {
+    let (logs, _guard) = common::logs::capture_here();
+    let server = sink(vec![ResponseTemplate::new(200).set_body_string("ok")]).await;
+    let (_dir, url) = common::temp_database();
+    let h = hook(&server, Platform::Slack);
+    let (store, outbox) = outbox_at(&url, &[(monitor_down("a"), h)]).await;
+    let mut chaos = refuse_marks(&url).await;
+    let pass = tokio::spawn({
+        let outbox = outbox.clone();
+        async move { outbox.pass(t0()).await }
+    });
+    wait_until(Duration::from_secs(10), "three failed records", || async {
+        logs.count("recording it failed") >= 3
+    })
+    .await;
+    refusing(&mut chaos, false).await;
+    let report = pass.await.unwrap().unwrap();
+    assert_eq!((report.delivered, report.messages), (1, 1));
+    assert_eq!(requests(&server).await.len(), 1, "sent once");
+    assert_eq!(entries(&store).await[0].status, OutboxStatus::Delivered);
+}
+
+/// When the record still fails after its retries, the drain stops with the error; the next one
+/// records the message without sending it again.
+#[tokio::test]
+async fn a_delivery_not_recorded_by_its_drain_is_recorded_by_the_next_without_a_send() {
+    let server = sink(vec![ResponseTemplate::new(200).set_body_string("ok")]).await;
+    let (_dir, url) = common::temp_database();
+    let h = hook(&server, Platform::Slack);
+    let (store, _) = outbox_at(&url, &[(monitor_down("a"), h)]).await;
+    let quick = RetryPolicy {
+        record_retries: 2,
+        ..policy()
+    };
+    let outbox = Outbox::new(store.clone(), quick, Leadership::for_tests()).unwrap();
+    let mut chaos = refuse_marks(&url).await;
+    let err = outbox.pass(t0()).await.unwrap_err();
+    assert!(err.to_string().contains("injected"), "{err}");
+    assert_eq!(entries(&store).await[0].status, OutboxStatus::Pending);
+    let again = outbox.pass(t0() + secs(60.0)).await;
+    assert!(again.is_err(), "still refused: {again:?}");
+    assert_eq!(requests(&server).await.len(), 1, "not sent again meanwhile");
+
+    refusing(&mut chaos, false).await;
+    let report = outbox.pass(t0() + secs(120.0)).await.unwrap();
+    assert_eq!(
+        (report.delivered, report.messages),
+        (1, 0),
+        "recorded, not sent"
+    );
+    assert_eq!(requests(&server).await.len(), 1, "sent once");
+    assert_eq!(entries(&store).await[0].status, OutboxStatus::Delivered);
 }
 
 /// A 403/404/410 without the platform's own words (a proxy, a CDN, a load balancer in the

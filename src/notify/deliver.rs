@@ -52,6 +52,10 @@ pub struct RetryPolicy {
     pub timeout: Duration,
     /// Slack allows about one message a second per webhook: the least time between two.
     pub slack_interval: Duration,
+    /// Recording a delivery the database refused (busy, restarting) is tried again after this,
+    /// doubling each time, `record_retries` times; the message is not sent again meanwhile.
+    pub record_delay: Duration,
+    pub record_retries: usize,
 }
 
 impl Default for RetryPolicy {
@@ -66,11 +70,21 @@ impl Default for RetryPolicy {
             max_rate_limit_wait: Duration::from_secs(300),
             timeout: Duration::from_secs(5),
             slack_interval: Duration::from_secs(1),
+            // 0.25 s, 0.5 s … 4 s: a database busy for under 8 s costs no second send.
+            record_delay: Duration::from_millis(250),
+            record_retries: 5,
         }
     }
 }
 
 impl RetryPolicy {
+    /// The waits between attempts to record a delivery.
+    pub fn record_backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.record_delay)
+            .with_max_times(self.record_retries)
+    }
+
     /// How long to wait after the `attempt`-th failure (1-based) of one message: `Retry-After`
     /// for a 429, else the jittered exponential backoff.
     pub fn delay_after(&self, attempt: u32, error: &DeliveryError) -> Duration {

@@ -22,14 +22,18 @@
 //! - Pacing per webhook: at most one message per `slack_interval` to a Slack webhook; for
 //!   Discord, a wait when its `X-RateLimit-Remaining` reaches 0; after a 429, what it asked.
 //!
-//! Entries are marked delivered right after the webhook accepts them: only a crash inside that
-//! window can send a message twice (at-least-once). Stopping never cuts that window: a drain
-//! checks for the stop before each send (and while it waits its turn), never during one, and a
-//! send lasts at most the request's time limit.
+//! Entries are marked delivered right after the webhook accepts them. When the database refuses
+//! that record (busy, restarting), it is retried with a bounded backoff, and the entries are
+//! remembered as sent: no drain of this process sends them again, the next one only records
+//! them. Only a crash (or a lost lease) between the webhook's answer and the record can send a
+//! message twice (at-least-once). Stopping never cuts that window: a drain checks for the stop
+//! before each send (and while it waits its turn), never during one, and a send lasts at most
+//! the request's time limit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use backon::Retryable;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use tokio::sync::Notify;
@@ -86,6 +90,8 @@ pub struct Outbox {
     health: TaskHealth,
     /// Only the leader sends; asked before every send, whose outcome it records fenced.
     leadership: Leadership,
+    /// Entries a webhook accepted whose record the database refused: never sent again.
+    unrecorded: Arc<Mutex<HashSet<i64>>>,
 }
 
 fn key(hook: &Webhook) -> String {
@@ -199,6 +205,7 @@ impl Outbox {
             next_send: Arc::default(),
             health: TaskHealth::default(),
             leadership,
+            unrecorded: Arc::default(),
         })
     }
 
@@ -367,8 +374,11 @@ impl Outbox {
                 break;
             };
             let batch = self.store.outbox_batch(&hook, head.batch).await?;
+            let batch = self.settle_sent(fence, &hook, batch, &mut report).await?;
             let ids: Vec<i64> = batch.iter().map(|e| e.id).collect();
-            if let Some(reason) = &dead {
+            if ids.is_empty() {
+                // All sent before: recorded now.
+            } else if let Some(reason) = &dead {
                 let reason = format!("webhook is dead ({reason}): not sent");
                 self.fenced(
                     fence,
@@ -431,8 +441,7 @@ impl Outbox {
         match outcome {
             Ok(pace) => {
                 self.after_send(hook, pace_wait(hook.platform, pace, &self.policy));
-                self.fenced(fence, self.store.mark_delivered(fence, &ids, Utc::now()))
-                    .await?;
+                self.record_delivered(fence, hook, &ids).await?;
                 count(hook.platform, "delivered", ids.len());
                 tracing::info!(webhook = %hook, alert = %what, "delivered");
                 sent.report.delivered = ids.len();
@@ -492,6 +501,57 @@ impl Outbox {
             }
         }
         Ok(sent)
+    }
+
+    /// Records that a webhook accepted the entries `ids`. A refusal of the database is retried
+    /// with the policy's bounded backoff; until the record is in, the entries are remembered as
+    /// sent, so neither this drain nor a later one of this process sends them again.
+    async fn record_delivered(
+        &self,
+        fence: Fence,
+        hook: &Webhook,
+        ids: &[i64],
+    ) -> Result<(), StoreError> {
+        self.unrecorded().extend(ids.iter().copied());
+        let record = || self.fenced(fence, self.store.mark_delivered(fence, ids, Utc::now()));
+        record
+            .retry(self.policy.record_backoff())
+            .when(|e| !matches!(e, StoreError::Fenced(_)))
+            .notify(|error, wait| {
+                tracing::warn!(webhook = %hook, %error, "delivered, but recording it failed: trying again in {wait:?} (it is not sent again)");
+            })
+            .await?;
+        self.unrecorded().retain(|id| !ids.contains(id));
+        Ok(())
+    }
+
+    /// Records the entries of `batch` a webhook accepted before, whose record failed then, and
+    /// returns the others: those still to be sent.
+    async fn settle_sent(
+        &self,
+        fence: Fence,
+        hook: &Webhook,
+        batch: Vec<OutboxEntry>,
+        report: &mut PassReport,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let (sent, unsent): (Vec<_>, Vec<_>) = {
+            let unrecorded = self.unrecorded();
+            batch.into_iter().partition(|e| unrecorded.contains(&e.id))
+        };
+        if !sent.is_empty() {
+            let ids: Vec<i64> = sent.iter().map(|e| e.id).collect();
+            self.record_delivered(fence, hook, &ids).await?;
+            count(hook.platform, "delivered", ids.len());
+            tracing::info!(webhook = %hook, alerts = ids.len(), "delivered earlier: recorded now");
+            report.delivered += ids.len();
+        }
+        Ok(unsent)
+    }
+
+    /// The entries sent but not yet recorded; a panic while it was held leaves nothing
+    /// half-written, so a poisoned lock is used as it is.
+    fn unrecorded(&self) -> MutexGuard<'_, HashSet<i64>> {
+        self.unrecorded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A leader's write: when it is refused, this process steps down.

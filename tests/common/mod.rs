@@ -5,7 +5,7 @@
 //! sleeping (`wait_until`), `settings` writes a test service's settings (`TestSettings`),
 //! `alerts` builds alerts and webhooks, `api` serves the management API for the `api_*`
 //! tests, `bin` runs the binary as operators do, `history` seeds a fleet with a month of
-//! history, `ids` makes agent ids, `limits` checks payloads against the platforms' limits,
+//! history, `ids` makes agent ids, `logs` captures what the code logs, `limits` checks payloads against the platforms' limits,
 //! `postgres` gives a test a fresh PostgreSQL database (or skips it), `pg_cluster` a
 //! PostgreSQL server of its own, and `replica` runs `serve` as a real process beside others on
 //! one database.
@@ -17,6 +17,7 @@ pub mod bin;
 pub mod history;
 pub mod ids;
 pub mod limits;
+pub mod logs;
 pub mod pg_cluster;
 pub mod postgres;
 pub mod ravan;
