@@ -87,6 +87,17 @@ struct Folded {
     observations: ::metrics::Counter,
 }
 
+/// How many outbox entries `alerts` make (one per alert and destination), and how many of
+/// them have no destination at all.
+fn destinations<'a>(alerts: impl Iterator<Item = &'a Routed>) -> (usize, usize) {
+    alerts.fold((0, 0), |(entries, nowhere), (_, hooks)| {
+        (
+            entries + hooks.len(),
+            nowhere + usize::from(hooks.is_empty()),
+        )
+    })
+}
+
 /// What a cycle did, for logs and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CycleReport {
@@ -217,7 +228,7 @@ impl Monitor {
         let Some(queued) = self.commit(&cycle, &folded, &monitor_alerts).await? else {
             return Ok(CycleReport::standby());
         };
-        let report = self.report(&folded, queued, started);
+        let report = self.report(&folded, &monitor_alerts, queued, started);
         *self.known.lock().expect("not poisoned") = Some(Known {
             fence,
             watched: Watched {
@@ -505,7 +516,13 @@ impl Monitor {
     }
 
     /// Owns what a committed cycle tells: metrics, logs, the outbox's wake-up, the report.
-    fn report(&self, folded: &Folded, queued: usize, started: std::time::Instant) -> CycleReport {
+    fn report(
+        &self,
+        folded: &Folded,
+        monitor_alerts: &[Routed],
+        queued: usize,
+        started: std::time::Instant,
+    ) -> CycleReport {
         let summary = &folded.summary;
         ::metrics::gauge!(metrics::AGENTS, "health" => "healthy").set(folded.healthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unhealthy").set(folded.unhealthy as f64);
@@ -520,8 +537,20 @@ impl Monitor {
         }
         if queued > 0 {
             self.outbox.wake();
-        } else if !folded.alerts.is_empty() {
-            tracing::warn!("alerts produced but no webhook is configured: they are only logged");
+        }
+        let routed = folded.changed.iter().flat_map(|(_, alerts, _)| alerts);
+        let (entries, nowhere) = destinations(routed.chain(monitor_alerts));
+        if nowhere > 0 {
+            tracing::warn!(
+                alerts = nowhere,
+                "alerts produced but no webhook is configured for them: they are only logged"
+            );
+        }
+        if queued < entries {
+            tracing::warn!(
+                messages = entries - queued,
+                "alerts not queued: their agents were removed while the cycle ran"
+            );
         }
         if summary.failed > 0 {
             tracing::warn!(

@@ -507,3 +507,59 @@ async fn health_intervals_follow_changes_not_polls_and_leave_out_a_gap_in_pollin
     // A's run was not cut: its last poll was a moment ago.
     assert_eq!(intervals().await, two);
 }
+
+/// An alert the store drops because its agent was removed while the cycle polled it is logged
+/// as that, not as "no webhook is configured"; an alert with nowhere to go still says so.
+#[tokio::test]
+async fn the_log_says_why_an_alert_was_not_queued() {
+    let (logs, _guard) = common::logs::capture_here();
+    let ravan = FakeRavan::start().await;
+    let sink = common::webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let answer = ResponseTemplate::new(200).set_body_json(status_body("errored", Some("Invalid")));
+    ravan.set_answer(AGENT_A, answer.set_delay(Duration::from_millis(300)));
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let a: AgentId = AGENT_A.parse().unwrap();
+    store.ensure_agents(&[a], Utc::now()).await.unwrap();
+    let hook = common::alerts::webhook(
+        ravan_watch::domain::Platform::Slack,
+        &format!("{}/hook", sink.uri()),
+    );
+    let leadership = ravan_watch::leader::Leadership::for_tests();
+    let outbox = ravan_watch::notify::Outbox::new(
+        store.clone(),
+        ravan_watch::notify::RetryPolicy::default(),
+        leadership.clone(),
+    )
+    .unwrap();
+    let monitor = ravan_watch::monitor::Monitor::new(
+        common::ravan_client(&ravan),
+        store.clone(),
+        outbox,
+        leadership,
+        vec![hook],
+        common::thresholds(1),
+        4,
+    );
+    let remove = async {
+        wait_until(Duration::from_secs(5), "the poll to arrive", || async {
+            !ravan.arrivals().is_empty()
+        })
+        .await;
+        assert!(store.delete_agent(a, Utc::now()).await.unwrap());
+    };
+    let (report, ()) = tokio::join!(monitor.run_cycle(), remove);
+    assert_eq!(down_alerts(&report.unwrap()), 1, "the poll alerted");
+    assert!(
+        store.outbox().await.unwrap().is_empty(),
+        "the store dropped it"
+    );
+    let logged = logs.text();
+    assert!(!logged.contains("no webhook is configured"), "{logged}");
+    assert!(logged.contains("removed while the cycle ran"), "{logged}");
+
+    // Nowhere to go: the same agent again, with no default webhook.
+    ravan.set_status(AGENT_A, "errored", Some("Invalid"));
+    let (monitor, _store) = monitor_watching(&ravan, &[AGENT_A.to_owned()], 4, 1).await;
+    assert_eq!(down_alerts(&monitor.run_cycle().await.unwrap()), 1);
+    assert_eq!(logs.count("no webhook is configured"), 1, "{}", logs.text());
+}
