@@ -12,6 +12,24 @@ pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
+/// The first `cap` bytes of a response's body, and whether there was more (left unread: an
+/// answer from outside never fills memory, and one without end never holds a request open).
+pub async fn read_prefix(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> reqwest::Result<(Vec<u8>, bool)> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
 /// Appended to text that was cut; counted inside the limit.
 pub const MARKER: &str = "…";
 

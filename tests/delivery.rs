@@ -277,10 +277,12 @@ async fn a_delivery_whose_record_fails_a_few_times_is_sent_once() {
         let outbox = outbox.clone();
         async move { outbox.pass(t0()).await }
     });
-    wait_until(Duration::from_secs(10), "three failed records", || async {
-        logs.count("recording it failed") >= 3
-    })
-    .await;
+    let three = common::wait::poll_until(Duration::from_secs(10), || async {
+        (logs.count("recording it failed") >= 3).then_some(())
+    });
+    if three.await.is_none() {
+        panic!("three failed records: {}", logs.text());
+    }
     refusing(&mut chaos, false).await;
     let report = pass.await.unwrap().unwrap();
     assert_eq!((report.delivered, report.messages), (1, 1));
@@ -318,6 +320,62 @@ async fn a_delivery_not_recorded_by_its_drain_is_recorded_by_the_next_without_a_
     );
     assert_eq!(requests(&server).await.len(), 1, "sent once");
     assert_eq!(entries(&store).await[0].status, OutboxStatus::Delivered);
+}
+
+/// A webhook (Discord: any 2xx is delivered) that answers 200 and then streams a body without
+/// end: the answer is read up to 64 KiB, not until the request's time limit.
+#[tokio::test]
+async fn an_endless_answer_is_read_only_up_to_its_cap() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                read_request(&mut socket).await?;
+                let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                socket.write_all(head.as_bytes()).await?;
+                let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+                loop {
+                    socket.write_all(chunk.as_bytes()).await?;
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), std::io::Error>(())
+            });
+        }
+    });
+    let h = webhook(
+        Platform::Discord,
+        &format!("http://{addr}/hook/SECRET-TOKEN"),
+    );
+    let (store, outbox) = outbox_with(&[(monitor_down("a"), h)]).await;
+    let report = outbox.pass(t0()).await.unwrap();
+    assert_eq!(report.delivered, 1, "{:?}", entries(&store).await);
+}
+
+/// Reads one HTTP request (its head and a `content-length` body) off `socket`.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = socket.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length {
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// A 403/404/410 without the platform's own words (a proxy, a CDN, a load balancer in the

@@ -17,7 +17,7 @@ use reqwest::header::RETRY_AFTER;
 use serde::Deserialize;
 
 use super::{Platform, Webhook, text};
-use crate::util::{bounded_secs, root_cause};
+use crate::util::{bounded_secs, read_prefix, root_cause};
 
 /// Slack answers that mean the webhook is gone, whatever the status code.
 const SLACK_DEAD: &[&str] = &[
@@ -32,6 +32,10 @@ const SLACK_DEAD: &[&str] = &[
 
 /// Discord's JSON error codes that mean the webhook is gone: unknown webhook, invalid token.
 const DISCORD_DEAD: &[u64] = &[10015, 50027];
+
+/// A webhook's answer is read up to this many bytes: enough for any platform's own words, and
+/// the rest (a proxy's page, a body without end) is left unread.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Answer bodies are cut to this many characters before they reach a log line.
 const MAX_ANSWER_CHARS: usize = 200;
@@ -213,10 +217,10 @@ impl Sender {
                 }
                 _ => Pace::Free,
             };
-            let text = response
-                .text()
+            let (body, _) = read_prefix(response, MAX_ANSWER_BYTES)
                 .await
                 .map_err(|e| transport_error(e, timeout))?;
+            let text = String::from_utf8_lossy(&body);
             classify(platform, status, retry_after, &text).map(|()| (pace, answer(status, &text)))
         }
     }

@@ -246,15 +246,12 @@ enum ReadError {
     TooLarge,
 }
 
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
-        if body.len() + chunk.len() > cap {
-            return Err(ReadError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
+async fn read_capped(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, ReadError> {
+    match crate::util::read_prefix(response, cap).await {
+        Ok((_, true)) => Err(ReadError::TooLarge),
+        Ok((body, false)) => Ok(body),
+        Err(e) => Err(ReadError::Transport(e)),
     }
-    Ok(body)
 }
 
 #[cfg(test)]

@@ -17,9 +17,51 @@ impl LogBuffer {
     }
 }
 
-impl std::io::Write for LogBuffer {
+thread_local! {
+    /// Where this thread's log lines go while a test captures them.
+    static CAPTURE: std::cell::RefCell<Option<LogBuffer>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Captures what this thread logs until the guard drops: with a current-thread runtime
+/// (`#[tokio::test]`'s), every task the test spawns, and nothing of the tests beside it.
+///
+/// One global subscriber writes each line to the capture of the thread that logged it. A
+/// subscriber set per thread (`tracing::subscriber::set_default`) would miss the events of
+/// call sites another test's thread reached first: tracing caches them as uninteresting.
+pub fn capture_here() -> (LogBuffer, Capturing) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // Another capture of this test binary may have installed its own: then that one logs.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("ravan_watch=debug")
+            .with_ansi(false)
+            .with_writer(ThisThread)
+            .try_init();
+    });
+    let buffer = LogBuffer::default();
+    CAPTURE.with(|c| *c.borrow_mut() = Some(buffer.clone()));
+    (buffer, Capturing)
+}
+
+/// Ends this thread's capture when dropped.
+pub struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURE.with(|c| c.borrow_mut().take());
+    }
+}
+
+/// Writes to the capture of the thread that logs, if it has one.
+struct ThisThread;
+
+impl std::io::Write for ThisThread {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|c| {
+            if let Some(buffer) = c.borrow_mut().as_mut() {
+                buffer.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
 
@@ -28,22 +70,10 @@ impl std::io::Write for LogBuffer {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThisThread {
+    type Writer = ThisThread;
 
     fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+        ThisThread
     }
-}
-
-/// Captures what this thread logs until the guard drops: with a current-thread runtime
-/// (`#[tokio::test]`'s), every task the test spawns, and nothing of the tests beside it.
-pub fn capture_here() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
-    let buffer = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_ansi(false)
-        .with_writer(buffer.clone())
-        .finish();
-    (buffer, tracing::subscriber::set_default(subscriber))
 }
