@@ -130,7 +130,8 @@ impl App {
         // first claim; by hand, after `app.leadership().claim()`.
         let leadership = Leadership::leased(store.clone());
         let outbox = Outbox::new(store.clone(), policy, leadership.clone())
-            .context("building the webhook client")?;
+            .context("building the webhook client")?
+            .with_defaults(defaults.clone());
         let mut monitor = Monitor::new(
             ravan.clone(),
             store.clone(),

@@ -373,7 +373,7 @@ async fn a_dead_webhook_shows_in_delivery_error_until_its_url_is_set_again() {
     let now = noon();
     assert!(
         app.store
-            .mark_webhook_dead(Fence::Unchecked, &hook, "HTTP 404: no_service", now)
+            .mark_webhook_dead(Fence::Unchecked, &hook, "HTTP 404: no_service", now, None)
             .await
             .unwrap()
     );

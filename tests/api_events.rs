@@ -228,6 +228,50 @@ async fn an_empty_log_is_one_empty_page() {
     assert_eq!(p, json!({"events": [], "next": null}));
 }
 
+/// A dead webhook's announcement is an event of its own: no agent, the webhook named masked,
+/// and its deliveries to the other destinations.
+#[tokio::test]
+async fn a_dead_webhook_is_an_event_naming_it_masked() {
+    let app = TestApp::start().await;
+    let dead = Webhook::new(
+        Platform::Discord,
+        SecretUrl::new(
+            "https://discord.com/api/webhooks/1/DEAD-SECRET"
+                .parse()
+                .unwrap(),
+        ),
+    );
+    let now = Utc::now();
+    let notice = ravan_watch::notify::dead::notice(
+        &dead,
+        "HTTP 404: {\"code\": 10015}",
+        &[],
+        &[slack()],
+        &[],
+        now,
+    );
+    let fresh = app
+        .store
+        .mark_webhook_dead(
+            Fence::Unchecked,
+            &dead,
+            "HTTP 404: {\"code\": 10015}",
+            now,
+            Some(&notice),
+        )
+        .await
+        .unwrap();
+    assert!(fresh);
+    let p = page(&app, "/events").await;
+    let event = &p["events"][0];
+    assert_eq!(event["kind"], "webhook_dead", "{p}");
+    assert_eq!(event["agent_id"], Value::Null);
+    assert_eq!(event["webhook"], "https://discord.com/api/webhooks/1/***");
+    assert_eq!(event["deliveries"][0]["webhook"], SLACK_MASKED);
+    assert_no_secret(&p.to_string());
+    assert!(!p.to_string().contains("DEAD-SECRET"), "{p}");
+}
+
 #[tokio::test]
 async fn pages_go_newest_first_and_end_with_a_null_cursor() {
     let app = TestApp::start().await;

@@ -196,6 +196,7 @@ async fn populate(url: &str) -> Store {
             &own_discord(),
             "HTTP 404: Unknown Webhook",
             later,
+            None,
         )
         .await
         .unwrap();

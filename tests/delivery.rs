@@ -353,6 +353,85 @@ async fn an_endless_answer_is_read_only_up_to_its_cap() {
     assert_eq!(report.delivered, 1, "{:?}", entries(&store).await);
 }
 
+/// A webhook the platform declares gone is announced once to every other live destination
+/// (the defaults and the agents' own), naming it masked, what it answered and whose alerts it
+/// carried; the announcement is an event of its own. A second "gone" answer announces nothing.
+#[tokio::test]
+async fn a_dead_webhook_is_announced_once_to_every_other_live_destination() {
+    use ravan_watch::store::{EventQuery, EventsAbout, NewAgent};
+    let gone = sink(vec![
+        ResponseTemplate::new(404).set_body_string("channel_not_found"),
+    ])
+    .await;
+    let default = sink(vec![ResponseTemplate::new(204)]).await;
+    let other = sink(vec![ResponseTemplate::new(200).set_body_string("ok")]).await;
+    let (dead, default_hook) = (
+        hook(&gone, Platform::Slack),
+        hook(&default, Platform::Discord),
+    );
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let own = |url: &MockServer, name: &str| NewAgent {
+        name: Some(name.into()),
+        slack_webhook_url: Some(format!("{}/hook/SECRET-TOKEN", url.uri()).parse().unwrap()),
+        ..Default::default()
+    };
+    let [a, b, c] = [1, 2, 3].map(|i| common::ids::id(&agent_id(i)));
+    store
+        .insert_agent(a, &own(&gone, "Sales line"), t0())
+        .await
+        .unwrap();
+    store
+        .insert_agent(b, &own(&other, "Support"), t0())
+        .await
+        .unwrap();
+    store
+        .insert_agent(c, &NewAgent::default(), t0())
+        .await
+        .unwrap();
+    let outbox = Outbox::new(store.clone(), policy(), Leadership::for_tests())
+        .unwrap()
+        .with_defaults(vec![default_hook.clone()]);
+    commit_batches(&store, &[vec![(monitor_down("first"), dead.clone())]]).await;
+    commit_batches(&store, &[vec![(monitor_down("second"), dead.clone())]]).await;
+
+    outbox.pass(t0() + secs(1.0)).await.unwrap();
+    outbox.pass(t0() + secs(2.0)).await.unwrap();
+    assert_eq!(
+        requests(&gone).await.len(),
+        1,
+        "nothing more to the dead one"
+    );
+    for (server, platform) in [(&default, "Discord"), (&other, "Slack")] {
+        let got = requests(server).await;
+        assert_eq!(got.len(), 1, "{platform}: one announcement: {got:?}");
+        let text = got[0].to_string();
+        assert!(text.contains("webhook is dead"), "{text}");
+        assert!(text.contains("channel_not_found"), "{text}");
+        assert!(
+            text.contains(&gone.uri()["http://".len()..]),
+            "named: {text}"
+        );
+        assert!(!text.contains("SECRET-TOKEN"), "{text}");
+        assert!(
+            text.contains("Sales line"),
+            "the agent routed to it: {text}"
+        );
+        assert!(text.contains("PATCH /agents/"), "what to do: {text}");
+    }
+    let query = EventQuery {
+        about: EventsAbout::Monitor,
+        before: None,
+        limit: 10,
+    };
+    let events = store.events(&query).await.unwrap();
+    let dead_events: Vec<_> = events.iter().filter(|e| e.kind == "webhook_dead").collect();
+    assert_eq!(dead_events.len(), 1, "{events:?}");
+    let event = dead_events[0];
+    assert_eq!(event.agent_id, None);
+    assert_eq!(event.webhook.as_deref(), Some(dead.url.masked().as_str()));
+    assert_eq!(event.deliveries.len(), 2, "{event:?}");
+}
+
 /// Reads one HTTP request (its head and a `content-length` body) off `socket`.
 async fn read_request(socket: &mut tokio::net::TcpStream) -> std::io::Result<()> {
     use tokio::io::AsyncReadExt;

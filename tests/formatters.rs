@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::domain::alert::{
-    AgentAlert, AgentAlertKind, Alert, MonitorAlert, MonitorAlertKind,
+    AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind, WebhookAlert,
 };
-use ravan_watch::domain::{Account, Connection};
+use ravan_watch::domain::{Account, Connection, Platform};
 use ravan_watch::notify::{discord, slack};
 use serde_json::{Value, json};
 
@@ -151,6 +151,48 @@ fn variants() -> Vec<(String, Alert)> {
         for filler in FILLERS {
             add(format!("5000 {filler:?} reason"), &filler.repeat(5000));
         }
+    }
+    let mut add = |label: String, answer: &str, name: &str, routed: usize, default: bool| {
+        let w = WebhookAlert {
+            platform: Platform::Slack,
+            webhook: "https://hooks.slack.com/services/T0/B0/***".into(),
+            answer: answer.into(),
+            default,
+            agents: (0..routed.min(WebhookAlert::NAMED))
+                .map(|i| AgentRef {
+                    id: format!("00000000-0000-4000-8000-{i:012}").parse().unwrap(),
+                    name: Some(name.into()),
+                })
+                .collect(),
+            agents_routed: routed,
+            at: t(12, 0, 0),
+        };
+        out.push((format!("Webhook dead {label}"), Alert::Webhook(w)));
+    };
+    add(
+        "normal".into(),
+        "HTTP 404: no_service",
+        "Sales line",
+        2,
+        false,
+    );
+    add(
+        "a default, no agents".into(),
+        "HTTP 410: channel_is_archived",
+        "",
+        0,
+        true,
+    );
+    add("hostile".into(), HOSTILE, HOSTILE_2, 3, false);
+    for filler in FILLERS {
+        let long = filler.repeat(5000);
+        add(
+            format!("5000 {filler:?}, 1000 agents"),
+            &long,
+            &long,
+            1000,
+            false,
+        );
     }
     out
 }

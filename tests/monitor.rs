@@ -261,7 +261,7 @@ async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
         .iter()
         .map(|e| match &e.alert {
             Alert::Agent(a) => (a.agent.id.to_string(), e.webhook.url.expose().to_string()),
-            Alert::Monitor(_) => panic!("no monitor alert expected"),
+            other => panic!("only agent alerts expected: {other:?}"),
         })
         .collect();
     routes.sort();

@@ -1364,7 +1364,7 @@ async fn rows_that_do_not_decode_are_errors_naming_the_row_not_panics_or_rewrite
     let (store, dir) = sqlite_store().await;
     let path = dir.path().join("state.db");
     store
-        .mark_webhook_dead(Fence::Unchecked, &hook("x"), "gone", now())
+        .mark_webhook_dead(Fence::Unchecked, &hook("x"), "gone", now(), None)
         .await
         .unwrap();
     sqlx_raw(&path, "UPDATE dead_webhooks SET platform = 'teams'").await;
@@ -1467,11 +1467,11 @@ async fn adding_an_agent_with_a_dead_webhook_clears_it(db: Db) {
     let dead = hook("revived");
     let other = hook("still-dead");
     store
-        .mark_webhook_dead(Fence::Unchecked, &dead, "no_service", now())
+        .mark_webhook_dead(Fence::Unchecked, &dead, "no_service", now(), None)
         .await
         .unwrap();
     store
-        .mark_webhook_dead(Fence::Unchecked, &other, "no_service", now())
+        .mark_webhook_dead(Fence::Unchecked, &other, "no_service", now(), None)
         .await
         .unwrap();
     let new = NewAgent {
@@ -1841,7 +1841,7 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
     ));
     assert!(is_fenced(
         store
-            .mark_webhook_dead(fence, &hook("x"), "gone", now())
+            .mark_webhook_dead(fence, &hook("x"), "gone", now(), None)
             .await,
         old
     ));
@@ -1874,7 +1874,7 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
             .await
             .unwrap();
         store
-            .mark_webhook_dead(fence, &hook("x"), "gone", now())
+            .mark_webhook_dead(fence, &hook("x"), "gone", now(), None)
             .await
             .unwrap();
         store
@@ -2079,7 +2079,7 @@ mod postgres_only {
         };
         let store = db.open().await;
         store
-            .mark_webhook_dead(Fence::Unchecked, &hook("x"), "gone", now())
+            .mark_webhook_dead(Fence::Unchecked, &hook("x"), "gone", now(), None)
             .await
             .unwrap();
         db.raw("UPDATE dead_webhooks SET platform = 'teams'").await;
@@ -2296,7 +2296,7 @@ mod postgres_only {
             .await
             .unwrap();
         source
-            .mark_webhook_dead(Fence::Unchecked, &hook("dead"), "no_service", now())
+            .mark_webhook_dead(Fence::Unchecked, &hook("dead"), "no_service", now(), None)
             .await
             .unwrap();
         let exported = source.export().await.unwrap();
@@ -2348,7 +2348,7 @@ mod postgres_only {
         let only_dead = Db::postgres().await.unwrap();
         let store = only_dead.open().await;
         store
-            .mark_webhook_dead(Fence::Unchecked, &hook("dead"), "no_service", now())
+            .mark_webhook_dead(Fence::Unchecked, &hook("dead"), "no_service", now(), None)
             .await
             .unwrap();
         match store.import(&exported).await {

@@ -42,8 +42,8 @@ pub struct EventJson {
     /// `null` for the monitor's own events.
     #[schema(required = true, format = Uuid)]
     pub agent_id: Option<String>,
-    /// `down`, `changed`, `reminder`, `recovered`, `missing`, `found`, `monitor_down` or
-    /// `monitor_recovered`.
+    /// `down`, `changed`, `reminder`, `recovered`, `missing`, `found`, `monitor_down`,
+    /// `monitor_recovered` or `webhook_dead`.
     #[schema(example = "down")]
     pub kind: String,
     #[schema(required = true, example = "active")]
@@ -54,6 +54,10 @@ pub struct EventJson {
         example = "Sales line (3f2504e0-4f89-11d3-9a0c-0305e82c3301): down, active → errored"
     )]
     pub summary: String,
+    /// A `webhook_dead` event's webhook, its secret part masked; absent from other events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "https://hooks.slack.com/services/T0/B0/***")]
+    pub webhook: Option<String>,
     /// One per destination the alert went to; empty when it had none (no webhook set).
     pub deliveries: Vec<DeliveryJson>,
 }
@@ -232,6 +236,7 @@ impl From<&Event> for EventJson {
             from_status: e.from_status.clone(),
             to_status: e.to_status.clone(),
             summary: e.summary.clone(),
+            webhook: e.webhook.clone(),
             deliveries: e.deliveries.iter().map(DeliveryJson::from).collect(),
         }
     }

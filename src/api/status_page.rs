@@ -621,6 +621,7 @@ mod tests {
             from_status: Some("active".into()),
             to_status: Some("errored".into()),
             summary: format!("Sales line ({A}): {kind}, active → errored"),
+            webhook: None,
             deliveries,
         }
     }
@@ -1013,6 +1014,7 @@ mod tests {
                 from_status: None,
                 to_status: None,
                 summary: a.summary(),
+                webhook: None,
                 deliveries: vec![],
             })
             .collect();

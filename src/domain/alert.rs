@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Account, AgentId, Connection};
+use crate::domain::{Account, AgentId, Connection, Platform};
 
 /// The agent an alert is about. The name is the operator's label, when one was given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,11 +75,35 @@ pub struct MonitorAlert {
     pub since: DateTime<Utc>,
 }
 
+/// A webhook its platform declared gone: the alerts routed to it no longer arrive, so the other
+/// destinations are told which one, what it answered and whose alerts it carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookAlert {
+    pub platform: Platform,
+    /// The URL with its secret part masked.
+    pub webhook: String,
+    /// What it answered, e.g. `HTTP 404: no_service`. From outside: renderers must escape it.
+    pub answer: String,
+    /// A default destination (a setting), not only some agents' own.
+    pub default: bool,
+    /// Agents whose alerts go to it, the first [`WebhookAlert::NAMED`] of them…
+    pub agents: Vec<AgentRef>,
+    /// …and how many in all.
+    pub agents_routed: usize,
+    pub at: DateTime<Utc>,
+}
+
+impl WebhookAlert {
+    /// Agents an announcement names; the rest are counted.
+    pub const NAMED: usize = 10;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "scope", rename_all = "snake_case")]
 pub enum Alert {
     Agent(AgentAlert),
     Monitor(MonitorAlert),
+    Webhook(WebhookAlert),
 }
 
 /// An alert's kind as the event log, metrics and pages name it: one flat set over the agents'
@@ -106,6 +130,7 @@ pub enum EventKind {
     Found,
     MonitorDown,
     MonitorRecovered,
+    WebhookDead,
 }
 
 impl EventKind {
@@ -157,6 +182,18 @@ impl Alert {
                 MonitorAlertKind::Down => format!("Monitor: polling fails: {}", m.reason),
                 MonitorAlertKind::Recovered => "Monitor: polling works again".to_owned(),
             },
+            Alert::Webhook(w) => format!(
+                "Webhook: {} {} is dead ({}); {} agents route to it",
+                w.platform, w.webhook, w.answer, w.agents_routed
+            ),
+        }
+    }
+
+    /// The webhook the alert is about (masked), for a dead webhook's.
+    pub fn webhook(&self) -> Option<&str> {
+        match self {
+            Alert::Webhook(w) => Some(&w.webhook),
+            _ => None,
         }
     }
 
@@ -164,7 +201,7 @@ impl Alert {
     pub fn agent_id(&self) -> Option<&AgentId> {
         match self {
             Alert::Agent(a) => Some(&a.agent.id),
-            Alert::Monitor(_) => None,
+            Alert::Monitor(_) | Alert::Webhook(_) => None,
         }
     }
 
@@ -172,7 +209,7 @@ impl Alert {
     pub fn statuses(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Alert::Agent(a) => (a.from.as_deref(), Some(a.to.as_str())),
-            Alert::Monitor(_) => (None, None),
+            Alert::Monitor(_) | Alert::Webhook(_) => (None, None),
         }
     }
 
@@ -181,6 +218,7 @@ impl Alert {
         match self {
             Alert::Agent(a) => a.at,
             Alert::Monitor(m) => m.at,
+            Alert::Webhook(w) => w.at,
         }
     }
 
@@ -189,6 +227,7 @@ impl Alert {
         match self {
             Alert::Agent(a) => a.kind.into(),
             Alert::Monitor(m) => m.kind.into(),
+            Alert::Webhook(_) => EventKind::WebhookDead,
         }
     }
 
@@ -248,6 +287,15 @@ mod tests {
                 .into_iter()
                 .map(monitor),
         )
+        .chain([Alert::Webhook(WebhookAlert {
+            platform: Platform::Slack,
+            webhook: "https://hooks.slack.com/services/T0/B0/***".into(),
+            answer: "HTTP 404: no_service".into(),
+            default: true,
+            agents: vec![],
+            agents_routed: 0,
+            at,
+        })])
         .map(|a| a.kind_name())
         .collect();
         assert_eq!(names, Alert::KIND_NAMES);

@@ -7,9 +7,20 @@ use super::secret::SecretUrl;
 
 /// Named `slack` and `discord` (`Display`, `as_str`, `FromStr`): in the store, the API, metrics.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::Display, strum::IntoStaticStr, strum::EnumString,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[strum(serialize_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Platform {
     Slack,
     Discord,
@@ -18,6 +29,14 @@ pub enum Platform {
 impl Platform {
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+
+    /// The platform's name as people write it: `Slack`, `Discord`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Slack => "Slack",
+            Self::Discord => "Discord",
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 
 use crate::domain::Account;
-use crate::domain::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert};
+use crate::domain::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert, WebhookAlert};
 use crate::notify::text::{self, ZWSP};
 
 const TITLE_MAX: usize = 256;
@@ -32,11 +32,9 @@ pub fn message(alert: &Alert) -> Value {
     let (description, fields) = match alert {
         Alert::Agent(a) => (None, agent_fields(a, title.chars().count())),
         Alert::Monitor(m) => monitor_parts(m),
+        Alert::Webhook(w) => (None, webhook_fields(w)),
     };
-    let at = match alert {
-        Alert::Agent(a) => a.at,
-        Alert::Monitor(m) => m.at,
-    };
+    let at = alert.at();
     let mut embed = json!({
         "title": title,
         "color": text::colour(alert),
@@ -69,14 +67,7 @@ pub fn group_message(alerts: &[Alert]) -> Value {
         description.push('\n');
         description.push_str(&text::and_more(left_out));
     }
-    let at = alerts
-        .iter()
-        .map(|a| match a {
-            Alert::Agent(a) => a.at,
-            Alert::Monitor(m) => m.at,
-        })
-        .max()
-        .unwrap_or_default();
+    let at = alerts.iter().map(Alert::at).max().unwrap_or_default();
     json!({
         "username": "ravan-watch",
         "allowed_mentions": {"parse": []},
@@ -220,6 +211,13 @@ fn monitor_parts(m: &MonitorAlert) -> (Option<String>, Vec<Field>) {
         Field::new(lasted, text::human_duration(m.at - m.since), true),
     ];
     (Some(description), fields)
+}
+
+fn webhook_fields(w: &WebhookAlert) -> Vec<Field> {
+    text::webhook_facts(w, escape)
+        .into_iter()
+        .map(|(label, text)| Field::new(label, text, false))
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! Turning alerts into chat messages and getting them delivered.
 //!
-//! Formatting ([`slack`], [`discord`], [`text`]) is pure; [`deliver`] is the only place that
+//! Formatting ([`slack`], [`discord`], [`text`]) and a dead webhook's announcement ([`dead`])
+//! are pure; [`deliver`] is the only place that
 //! talks to a webhook; [`outbox`] sends what the store's outbox holds, in order per
 //! destination, so a slow or rate-limited destination never holds up another and nothing is
 //! lost across a restart.
 
+pub mod dead;
 pub mod deliver;
 pub mod discord;
 pub mod outbox;

@@ -92,6 +92,9 @@ pub struct Outbox {
     leadership: Leadership,
     /// Entries a webhook accepted whose record the database refused: never sent again.
     unrecorded: Arc<Mutex<HashSet<i64>>>,
+    /// Where alerts go when their agent has no webhook of its own: a dead webhook's
+    /// announcement goes there too.
+    defaults: Arc<[Webhook]>,
 }
 
 fn key(hook: &Webhook) -> String {
@@ -206,7 +209,15 @@ impl Outbox {
             health: TaskHealth::default(),
             leadership,
             unrecorded: Arc::default(),
+            defaults: Arc::new([]),
         })
+    }
+
+    /// The default destinations (`SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`), for a dead
+    /// webhook's announcement ([`super::dead`]).
+    pub fn with_defaults(mut self, defaults: Vec<Webhook>) -> Self {
+        self.defaults = defaults.into();
+        self
     }
 
     /// Wakes the worker: new entries were written.
@@ -486,21 +497,40 @@ impl Outbox {
                 tracing::error!(webhook = %hook, alert = %what, error = %reason, "alert not delivered: kept as failed");
                 sent.report.failed = ids.len();
                 if let DeliveryError::Dead(answer) = &err {
-                    if self
-                        .fenced(
-                            fence,
-                            self.store
-                                .mark_webhook_dead(fence, hook, answer, Utc::now()),
-                        )
-                        .await?
-                    {
-                        tracing::error!(webhook = %hook, answer = %answer, "webhook is dead: nothing more is sent to it until its URL is set again");
-                    }
+                    self.declare_dead(fence, hook, answer).await?;
                     sent.dead = Some(answer.clone());
                 }
             }
         }
         Ok(sent)
+    }
+
+    /// Records that the platform says `hook` is gone, and, the first time, queues its
+    /// announcement to every other live destination in the same write.
+    async fn declare_dead(
+        &self,
+        fence: Fence,
+        hook: &Webhook,
+        answer: &str,
+    ) -> Result<(), StoreError> {
+        let agents = self.store.agents().await?;
+        let known: Vec<Webhook> = self
+            .store
+            .dead_webhooks()
+            .await?
+            .into_iter()
+            .map(|d| d.webhook)
+            .collect();
+        let now = Utc::now();
+        let notice = super::dead::notice(hook, answer, &agents, &self.defaults, &known, now);
+        let mark = self
+            .store
+            .mark_webhook_dead(fence, hook, answer, now, Some(&notice));
+        if self.fenced(fence, mark).await? {
+            tracing::error!(webhook = %hook, answer = %answer, told = notice.1.len(), "webhook is dead: nothing more is sent to it until its URL is set again; the other destinations are told");
+            self.wake();
+        }
+        Ok(())
     }
 
     /// Records that a webhook accepted the entries `ids`. A refusal of the database is retried

@@ -11,7 +11,7 @@
 use serde_json::{Value, json};
 
 use crate::domain::Account;
-use crate::domain::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert};
+use crate::domain::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert, WebhookAlert};
 use crate::notify::text::{self, ZWSP};
 
 /// The notification fallback; Slack advises at most 4000.
@@ -33,6 +33,7 @@ pub fn message(alert: &Alert) -> Value {
     match alert {
         Alert::Agent(a) => agent_blocks(a, &mut blocks),
         Alert::Monitor(m) => monitor_blocks(m, &mut blocks),
+        Alert::Webhook(w) => webhook_blocks(w, &mut blocks),
     }
     blocks.push(json!({
         "type": "context",
@@ -215,6 +216,12 @@ fn monitor_blocks(m: &MonitorAlert, blocks: &mut Vec<Value>) {
         field(seen, text::timestamp(m.at)),
         field(lasted, duration),
     ]}));
+}
+
+fn webhook_blocks(w: &WebhookAlert, blocks: &mut Vec<Value>) {
+    for (label, text) in text::webhook_facts(w, escape) {
+        blocks.push(section(format!("*{label}*\n{text}")));
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::domain::alert::{AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind};
+use crate::domain::alert::{
+    AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind, WebhookAlert,
+};
 use crate::domain::{Account, Connection, HEALTHY_STATUS};
 pub use crate::util::{MARKER, fit, truncate};
 use crate::util::{UnitNames, two_units};
@@ -169,7 +171,58 @@ pub fn colour(alert: &Alert) -> u32 {
         Alert::Agent(a) if a.kind == AgentAlertKind::Missing => AMBER,
         Alert::Agent(_) => RED,
         Alert::Monitor(m) if m.kind == MonitorAlertKind::Recovered => GREEN,
-        Alert::Monitor(_) => AMBER,
+        Alert::Monitor(_) | Alert::Webhook(_) => AMBER,
+    }
+}
+
+/// What a dead webhook's announcement says, as (label, text) pairs for both platforms: which
+/// webhook, what it answered, whose alerts it carried, and what to do. `show(s, max)` escapes
+/// and bounds text from outside (the answer, agents' names).
+pub fn webhook_facts(
+    w: &WebhookAlert,
+    show: impl Fn(&str, usize) -> String,
+) -> Vec<(&'static str, String)> {
+    let (platform, name) = (w.platform.as_str(), w.platform.label());
+    let agents = if w.agents.is_empty() {
+        "none of the watched agents (it is a default destination)".to_owned()
+    } else {
+        // Within Discord's 1024 characters a field, whatever the names.
+        let (names, _) = take_fitting(
+            &w.agents,
+            WebhookAlert::NAMED,
+            900,
+            |a| show(&agent_label(a), 80),
+            |n| n.chars().count() + 2,
+        );
+        let more = w.agents_routed.saturating_sub(names.len());
+        let more = (more > 0).then(|| format!(", {}", and_more(more)));
+        format!("{}{}", names.join(", "), more.unwrap_or_default())
+    };
+    let setting = format!("{}_WEBHOOK_URL", platform.to_ascii_uppercase());
+    let todo = match (w.default, w.agents.first()) {
+        (true, _) => {
+            format!("Make a new {name} webhook, set it as {setting} and restart ravan-watch.")
+        }
+        (false, Some(a)) => format!(
+            "Make a new {name} webhook and set it on each agent listed: \
+             PATCH /agents/{} with {{\"{platform}_webhook_url\": …}}.",
+            a.id
+        ),
+        (false, None) => format!("Make a new {name} webhook and set it where this one was."),
+    };
+    vec![
+        ("Webhook", show(&w.webhook, 300)),
+        ("It answered", show(&w.answer, 300)),
+        ("Agents whose alerts went to it", agents),
+        ("What to do", todo),
+    ]
+}
+
+/// An agent as a list names it: `Sales bot (3f2504e0-…)`, or its id.
+fn agent_label(agent: &AgentRef) -> String {
+    match agent_name(agent) {
+        Some(name) => format!("{} ({})", one_line(name, 60), agent.id),
+        None => agent.id.to_string(),
     }
 }
 
@@ -265,6 +318,10 @@ pub fn headline(alert: &Alert) -> String {
                 human_duration(m.at - m.since)
             ),
         },
+        Alert::Webhook(w) => format!(
+            "📪 A {} webhook is dead: alerts sent to it no longer arrive",
+            w.platform.label()
+        ),
     }
 }
 
@@ -286,6 +343,7 @@ fn rank(alert: &Alert) -> u8 {
             AgentAlertKind::Found => 6,
         },
         Alert::Monitor(_) => 7,
+        Alert::Webhook(_) => 8,
     }
 }
 
@@ -327,6 +385,9 @@ pub fn group_headline(alerts: &[Alert]) -> String {
     if count(7) > 0 {
         parts.push("✅ ravan-watch can poll the Ravan API again".to_owned());
     }
+    if count(8) > 0 {
+        parts.push(format!("📪 {} dead webhooks", count(8)));
+    }
     parts.join(" · ")
 }
 
@@ -335,7 +396,7 @@ pub fn group_headline(alerts: &[Alert]) -> String {
 pub fn group_colour(alerts: &[Alert]) -> u32 {
     if alerts.iter().any(|a| matches!(rank(a), 1..=3)) {
         RED
-    } else if alerts.iter().any(|a| matches!(rank(a), 0 | 4)) {
+    } else if alerts.iter().any(|a| matches!(rank(a), 0 | 4 | 8)) {
         AMBER
     } else {
         GREEN
@@ -395,6 +456,12 @@ pub fn group_line(
         Alert::Monitor(m) => format!(
             "✅ ravan-watch can poll the Ravan API again (broken for {})",
             human_duration(m.at - m.since)
+        ),
+        Alert::Webhook(w) => format!(
+            "📪 {} webhook {} is dead: {}",
+            w.platform.label(),
+            show(&w.webhook, 120),
+            show(&w.answer, 120)
         ),
     }
 }

@@ -86,6 +86,25 @@ pub struct AgentRecord {
 }
 
 impl AgentRecord {
+    /// An agent as the store would hold it just after `new` was added over the API: for the
+    /// pure parts' unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(agent_id: AgentId, new: &NewAgent) -> Self {
+        Self {
+            agent_id,
+            name: new.name.clone(),
+            listed_name: None,
+            source: Source::Api,
+            slack_webhook_url: new.slack_webhook_url.clone().map(SecretUrl::new),
+            discord_webhook_url: new.discord_webhook_url.clone().map(SecretUrl::new),
+            muted: new.muted,
+            muted_until: new.muted_until,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+            added_version: 1,
+            state: AgentState::default(),
+        }
+    }
+
     /// The name alerts and answers show: the operator's, else the listing's.
     pub fn display_name(&self) -> Option<&str> {
         self.name.as_deref().or(self.listed_name.as_deref())
@@ -148,8 +167,6 @@ pub struct AgentPatch {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
 
     fn url(s: &str) -> SecretUrl {
@@ -157,19 +174,15 @@ mod tests {
     }
 
     fn agent(slack: Option<&str>, discord: Option<&str>) -> AgentRecord {
-        AgentRecord {
-            agent_id: "00000000-0000-4000-8000-000000000001".parse().unwrap(),
-            name: None,
-            listed_name: None,
-            source: Source::Api,
-            slack_webhook_url: slack.map(url),
-            discord_webhook_url: discord.map(url),
-            muted: false,
-            muted_until: None,
-            created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-            added_version: 1,
-            state: AgentState::default(),
-        }
+        let new = NewAgent {
+            slack_webhook_url: slack.map(|s| Url::parse(s).unwrap()),
+            discord_webhook_url: discord.map(|s| Url::parse(s).unwrap()),
+            ..Default::default()
+        };
+        AgentRecord::for_tests(
+            "00000000-0000-4000-8000-000000000001".parse().unwrap(),
+            &new,
+        )
     }
 
     #[test]

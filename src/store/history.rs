@@ -86,6 +86,8 @@ pub struct Event {
     pub to_status: Option<String>,
     /// [`crate::domain::Alert::summary`].
     pub summary: String,
+    /// The webhook a `webhook_dead` event is about (masked).
+    pub webhook: Option<String>,
     /// Oldest first: one per destination the alert was queued for.
     pub deliveries: Vec<EventDelivery>,
 }

@@ -221,6 +221,7 @@ pub(crate) fn event_from_row(row: &impl StoredRow) -> Result<Event, StoreError> 
             from_status: row.optional_text("from_status")?,
             to_status: row.optional_text("to_status")?,
             summary: row.text("summary")?,
+            webhook: row.optional_text("webhook")?,
             deliveries: Vec::new(),
         })
     };

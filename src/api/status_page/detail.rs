@@ -227,6 +227,7 @@ fn kind(name: &str) -> (&'static str, &'static str) {
         EventKind::Found => ("h", "found again"),
         EventKind::MonitorDown => ("u", "polling failed"),
         EventKind::MonitorRecovered => ("h", "polling works again"),
+        EventKind::WebhookDead => ("u", "webhook dead"),
     }
 }
 

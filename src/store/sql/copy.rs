@@ -226,7 +226,7 @@ async fn write_queue<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result
 async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result<(), StoreError> {
     let head = given_ids::<D>(
         "INSERT INTO events (id, at, agent_id, agent_version, kind, from_status, to_status,
-             summary)",
+             summary, webhook)",
     );
     insert_rows::<D, _>(tx, &head, &s.events, "", |(e, version)| {
         Ok(vec![
@@ -238,6 +238,7 @@ async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Resu
             e.from_status.clone().into(),
             e.to_status.clone().into(),
             e.summary.as_str().into(),
+            e.webhook.clone().into(),
         ])
     })
     .await?;

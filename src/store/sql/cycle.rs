@@ -179,7 +179,7 @@ pub(super) async fn write_progress<D: Dialect>(
 
 /// The cycle's batch: the next number of the sequence, taken once a cycle queues an alert.
 /// The sequence's row stays locked until commit, so batches follow the commits' order.
-async fn next_batch<D: Dialect>(tx: &mut D::Connection) -> Result<i64, StoreError> {
+pub(super) async fn next_batch<D: Dialect>(tx: &mut D::Connection) -> Result<i64, StoreError> {
     let q =
         sql("UPDATE outbox_batch_sequence SET last = last + 1 WHERE id = 1 RETURNING last AS n");
     number::<D>(tx, q).await

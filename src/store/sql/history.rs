@@ -130,11 +130,12 @@ pub(super) async fn insert_alerts<D: Dialect>(
 ) -> Result<usize, StoreError> {
     let ids = next_ids::<D>(tx, "events", alerts.len()).await?;
     let events: Vec<(&Routed, i64)> = alerts.iter().copied().zip(ids).collect();
-    let head = "WITH u(id, at, agent_id, kind, from_status, to_status, summary) AS (VALUES ";
+    let head =
+        "WITH u(id, at, agent_id, kind, from_status, to_status, summary, webhook) AS (VALUES ";
     let tail = ") INSERT INTO events (id, at, agent_id, agent_version, kind, from_status,
-            to_status, summary)
+            to_status, summary, webhook)
         SELECT u.id, u.at, u.agent_id, a.added_version, u.kind, u.from_status, u.to_status,
-            u.summary
+            u.summary, u.webhook
         FROM u LEFT JOIN agents a ON a.agent_id = u.agent_id";
     insert_rows::<D, _>(tx, head, &events, tail, |((alert, _), id)| {
         Ok(event_row(*id, alert))
@@ -194,6 +195,7 @@ fn event_row(id: i64, alert: &Alert) -> Vec<Value> {
         from.into(),
         to.into(),
         alert.summary().into(),
+        alert.webhook().into(),
     ]
 }
 
@@ -202,6 +204,7 @@ pub(super) fn alert_columns(alert: &Alert) -> Result<(Option<String>, String), S
     let (agent_id, kind) = match alert {
         Alert::Agent(a) => (Some(a.agent.id.to_string()), to_json(&a.kind)?),
         Alert::Monitor(m) => (None, to_json(&m.kind)?),
+        Alert::Webhook(_) => (None, "dead".to_owned()),
     };
     Ok((agent_id, kind.trim_matches('"').to_owned()))
 }

@@ -4,11 +4,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use super::cycle::next_batch;
+use super::history::insert_alerts;
 use super::query::sql;
 use super::{Dialect, SettingsLock, SqlStore};
 use crate::domain::{Platform, Webhook};
 use crate::store::rows::dead_webhook_from_row;
-use crate::store::{DeadWebhook, Fence, StoreError, WebhookStore, during};
+use crate::store::{DeadWebhook, Fence, Routed, StoreError, WebhookStore, during};
 
 /// Dead webhooks in a fixed order: by when they died, ties by their key.
 pub(super) const DEAD_WEBHOOKS: &str = "SELECT * FROM dead_webhooks ORDER BY since, platform, url";
@@ -21,6 +23,7 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
         hook: &Webhook,
         reason: &str,
         now: DateTime<Utc>,
+        notice: Option<&Routed>,
     ) -> Result<bool, StoreError> {
         let mark = async {
             let mut tx = self.write(fence, SettingsLock::None).await?;
@@ -31,9 +34,13 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
             let q = q
                 .bind(hook.platform.as_str())
                 .bind(hook.url.expose().as_str());
-            let inserted = D::execute(&mut tx, q.bind(reason).bind(now)).await?;
+            let inserted = D::execute(&mut tx, q.bind(reason).bind(now)).await? > 0;
+            if let Some(notice) = notice.filter(|_| inserted) {
+                let batch = next_batch::<D>(&mut tx).await?;
+                insert_alerts::<D>(&mut tx, &[notice], batch, now).await?;
+            }
             tx.commit().await?;
-            Ok(inserted > 0)
+            Ok(inserted)
         };
         during("mark a webhook dead", mark).await
     }
