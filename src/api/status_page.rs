@@ -37,10 +37,9 @@ pub use self::detail::{__path_agent_page, agent_page, render_agent};
 pub use self::filter::{Filter, HealthFilter};
 use super::ApiState;
 use super::agents::Agent;
-use super::auth::behind_basic_auth;
+use super::auth::{Gate, behind_basic_auth};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::history::{self, HealthInterval};
-use crate::domain::secret::Secret;
 use crate::domain::{AgentId, Connection, muted_at};
 use crate::leader::Role;
 use crate::store::{Event, EventQuery, EventsAbout};
@@ -50,12 +49,12 @@ use crate::util::{UnitNames, two_units};
 /// How many of the monitor's own events the overview lists.
 const MONITOR_EVENTS: u32 = 10;
 
-/// Every status page, behind basic auth with `admin_token` (none: open).
-pub fn router(admin_token: Option<Secret>) -> Router<ApiState> {
+/// Every status page, behind basic auth with the gate's admin token (none: open).
+pub fn router(gate: Gate) -> Router<ApiState> {
     let pages = Router::new()
         .route("/", get(status_page))
         .route("/status/{agent_id}", get(agent_page));
-    behind_basic_auth(pages, admin_token)
+    behind_basic_auth(pages, gate)
 }
 
 /// The overview.
