@@ -549,13 +549,13 @@ mod tests {
     /// `r` after an observation of `status` at minute `m` (healthy since minute `since`).
     fn observed(mut r: AgentRecord, status: &str, error: Option<&str>, m: i64) -> AgentRecord {
         r.state.last = Some(Observation {
-            status: status.to_owned(),
+            status: status.into(),
             connected: status == "active",
             accounts: vec![Account {
                 id: "acc-1".into(),
                 account_name: "Sales calendar".into(),
-                status: status.to_owned(),
-                error: error.map(str::to_owned),
+                status: status.into(),
+                error: error.map(Into::into),
             }],
             connection: None,
         });
