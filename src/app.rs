@@ -235,9 +235,12 @@ impl App {
         });
         let http = Tasks::new();
         http.spawn(
-            axum::serve(listener, router)
-                .with_graceful_shutdown(http.token().cancelled_owned())
-                .into_future(),
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(http.token().cancelled_owned())
+            .into_future(),
         );
         let scheduler = Scheduler::start(&config.poll_schedule, Arc::new(monitor));
         scheduler_running.store(true, Ordering::SeqCst);

@@ -273,16 +273,30 @@ impl Config {
         })
     }
 
-    /// The management API's token, or an error when `serve` may not run without one: an
-    /// unauthenticated API is only acceptable on a loopback address.
+    /// The management API's token, or an error when `serve` may not run with what is set: no
+    /// token, or one under [`MIN_ADMIN_TOKEN_CHARS`], is only acceptable on a loopback
+    /// address, where nobody but this machine can try tokens.
     pub fn require_admin_token(&self) -> Result<Option<&Secret>, ConfigError> {
+        let loopback = is_loopback(self.listen_addr.ip());
+        let make_one = "make one with `openssl rand -hex 24`";
         match &self.admin_token {
-            Some(token) => Ok(Some(token)),
-            None if self.listen_addr.ip().is_loopback() => Ok(None),
+            Some(token) if loopback || token.expose().chars().count() >= MIN_ADMIN_TOKEN_CHARS => {
+                Ok(Some(token))
+            }
+            Some(_) => Err(ConfigError::new(
+                "ADMIN_TOKEN",
+                format!(
+                    "shorter than {MIN_ADMIN_TOKEN_CHARS} characters, too easy to guess with \
+                     LISTEN_ADDR {} reachable from other machines: {make_one}",
+                    self.listen_addr
+                ),
+            )),
+            None if loopback => Ok(None),
             None => Err(ConfigError::new(
                 "ADMIN_TOKEN",
                 format!(
-                    "not set: required unless LISTEN_ADDR is a loopback address (it is {})",
+                    "not set: required unless LISTEN_ADDR is a loopback address (it is {}); \
+                     {make_one}",
                     self.listen_addr
                 ),
             )),
@@ -297,6 +311,16 @@ impl Config {
             .cloned()
             .collect()
     }
+}
+
+/// The shortest admin token accepted on an address other machines can reach: 16 characters
+/// of `openssl rand -hex 24`'s 48 are 64 bits, beyond guessing over HTTP.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+/// 127.0.0.0/8 and `::1`, also written as an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`).
+/// (`LISTEN_ADDR` is an ip:port, so a name such as `localhost` never reaches here.)
+fn is_loopback(ip: std::net::IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
 }
 
 /// `LISTEN_ADDR` alone, from the process environment: for `healthcheck`, which must not fail
@@ -536,13 +560,61 @@ mod tests {
             let c = Config::from_pairs([("LISTEN_ADDR", addr)]).unwrap();
             assert_eq!(c.require_admin_token().unwrap(), None, "{addr}");
         }
-        let c = Config::from_pairs([("ADMIN_TOKEN", "adm")]).unwrap();
-        assert_eq!(c.require_admin_token().unwrap(), Some(&Secret::new("adm")));
+        let c = Config::from_pairs([("ADMIN_TOKEN", "adm-T0KEN-4f2a9c01")]).unwrap();
+        assert_eq!(
+            c.require_admin_token().unwrap(),
+            Some(&Secret::new("adm-T0KEN-4f2a9c01"))
+        );
         let err = Config::from_pairs([("LISTEN_ADDR", "10.0.0.5:8080")])
             .unwrap()
             .require_admin_token()
             .unwrap_err();
         assert_eq!(err.var, "ADMIN_TOKEN");
+    }
+
+    /// A short token is a guessable one: refused on an address others can reach, allowed on
+    /// loopback, where only this machine can try it.
+    #[test]
+    fn a_short_admin_token_is_refused_unless_the_listener_is_loopback() {
+        for addr in [
+            "0.0.0.0:8080",
+            "10.0.0.5:8080",
+            "[::]:8080",
+            "[2001:db8::1]:80",
+        ] {
+            for token in ["adm", "fifteen-chars-x"] {
+                let c =
+                    Config::from_pairs([("LISTEN_ADDR", addr), ("ADMIN_TOKEN", token)]).unwrap();
+                let err = c.require_admin_token().unwrap_err();
+                assert_eq!(err.var, "ADMIN_TOKEN", "{addr} {token}");
+                let line = err.to_string();
+                assert!(line.contains("16 characters"), "{line}");
+                assert!(line.contains("openssl rand -hex 24"), "{line}");
+                assert!(line.contains(addr), "{line}");
+                assert!(!line.contains(token), "the token is not echoed: {line}");
+                assert_eq!(line.lines().count(), 1, "{line}");
+            }
+            let c =
+                Config::from_pairs([("LISTEN_ADDR", addr), ("ADMIN_TOKEN", "sixteen-chars-xx")])
+                    .unwrap();
+            assert!(
+                c.require_admin_token().is_ok(),
+                "{addr}: 16 characters are enough"
+            );
+        }
+        for addr in [
+            "127.0.0.1:8080",
+            "127.9.8.7:1",
+            "[::1]:9000",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            let c = Config::from_pairs([("LISTEN_ADDR", addr), ("ADMIN_TOKEN", "adm")]).unwrap();
+            assert_eq!(
+                c.require_admin_token().unwrap(),
+                Some(&Secret::new("adm")),
+                "{addr}: loopback allows a short token"
+            );
+        }
     }
 
     #[test]

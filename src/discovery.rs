@@ -114,7 +114,7 @@ impl Discovery {
             .agents
             .into_iter()
             .filter(|a| !a.is_inactive())
-            .map(|a| (a.id, a.name))
+            .map(|a| (a.id, a.name.map(String::from)))
             .collect();
         let Some(fence) = self.leadership.fence() else {
             return Err(DiscoveryError::NotLeader);

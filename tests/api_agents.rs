@@ -79,13 +79,13 @@ async fn the_agent_shows_the_trackers_state() {
     let app = TestApp::start().await;
     app.create(json!({"agent_id": AGENT_A, "name": "A"})).await;
     let obs = Observation {
-        status: "errored".to_owned(),
+        status: "errored".into(),
         connected: false,
         accounts: vec![Account {
-            id: "acc-1".to_owned(),
-            account_name: "Sales calendar".to_owned(),
-            status: "errored".to_owned(),
-            error: Some("token expired".to_owned()),
+            id: "acc-1".into(),
+            account_name: "Sales calendar".into(),
+            status: "errored".into(),
+            error: Some("token expired".into()),
         }],
         connection: Some(ravan_watch::domain::Connection::Private),
     };
@@ -122,7 +122,7 @@ async fn the_agent_shows_the_trackers_state() {
     // A failed poll keeps the status and shows why it failed.
     state.poll_failed("timeout after 10s".to_owned(), at(60));
     let healthy = Observation {
-        status: "active".to_owned(),
+        status: "active".into(),
         connected: true,
         accounts: vec![],
         connection: None,

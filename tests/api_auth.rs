@@ -209,3 +209,57 @@ async fn no_answer_or_log_line_contains_a_webhook_secret() {
     assert_no_secret(&logged);
     assert!(!logged.contains(TOKEN), "the admin token was logged");
 }
+
+// ------------------------------------------------------------------ failed logins
+
+/// Many failed logins from one address within a minute, on the API (a wrong bearer token) and
+/// on the status page (a wrong password), are one log line naming the address: an attacker
+/// guessing tokens cannot fill the log. The minute's roll-over and the count of suppressed
+/// failures are the unit tests' (`api::auth::failures`), on an injected clock.
+#[tokio::test]
+async fn failed_logins_from_one_address_are_logged_once_a_minute() {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("debug")
+        .with_ansi(false)
+        .with_writer(logs.clone())
+        .finish();
+    // This test's own subscriber, on its (current-thread) runtime: the API it starts runs here
+    // too, and the other tests' lines stay out of it.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::start().await;
+    for n in 0..20 {
+        let resp = app
+            .anon(Method::GET, "/agents")
+            .bearer_auth(format!("{TOKEN}-wrong-{n}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let resp = app
+            .anon(Method::GET, "/")
+            .basic_auth("admin", Some(format!("guess-{n}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The right token is no failure and logs nothing of the kind.
+    let resp = app.authed(Method::GET, "/agents").send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = logged
+        .lines()
+        .filter(|l| l.contains("login") || l.contains("refused"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line for 40 failures: {lines:#?}");
+    assert!(
+        lines[0].contains("127.0.0.1"),
+        "the line names the source: {}",
+        lines[0]
+    );
+    assert!(
+        !logged.contains(TOKEN) && !logged.contains("guess-"),
+        "{logged}"
+    );
+}

@@ -373,7 +373,9 @@ async fn bad_queries_are_400_and_unknown_agents_404() {
     app.create(json!({"agent_id": AGENT_A})).await;
     for (query, field) in [
         ("before=abc", "before"),
-        ("before=0", "before"),
+        // `0` fits the documented pattern (an empty page); a sign or 21 digits do not.
+        ("before=%2B5", "before"),
+        ("before=123456789012345678901", "before"),
         ("before=-5", "before"),
         ("before=", "before"),
         ("limit=0", "limit"),

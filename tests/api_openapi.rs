@@ -310,3 +310,104 @@ async fn every_documented_route_is_served() {
         assert!(status.is_success(), "{method} {path}: {status}");
     }
 }
+
+/// The schema of the query parameter `name` of `GET path`, as the served document states it.
+fn query_schema<'d>(doc: &'d Value, path: &str, name: &str) -> &'d Value {
+    doc["paths"][path]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name && p["in"] == "query")
+        .map(|p| &p["schema"])
+        .unwrap_or_else(|| panic!("GET {path} documents no query parameter {name}"))
+}
+
+/// A client generated from the document never sends a `limit` or `before` the server
+/// refuses: the document states their bounds, and the server accepts every value inside them
+/// (the edges included) and refuses those just outside.
+#[tokio::test]
+async fn the_documented_query_limits_are_the_servers() {
+    let app = TestApp::start().await;
+    let doc: Value = common::json_of(app.anon(Method::GET, "/openapi.json")).await;
+    app.create(json!({"agent_id": AGENT_A})).await;
+    let agent_events = format!("/agents/{AGENT_A}/events");
+    for (documented, served) in [
+        ("/events", "/events"),
+        ("/agents/{agent_id}/events", agent_events.as_str()),
+    ] {
+        let limit = query_schema(&doc, documented, "limit");
+        assert_eq!(limit["type"], "integer", "{documented}: {limit}");
+        assert_eq!(
+            (limit["minimum"].as_i64(), limit["maximum"].as_i64()),
+            (Some(1), Some(500)),
+            "{documented}: {limit}"
+        );
+        let before = query_schema(&doc, documented, "before");
+        assert_eq!(before["type"], "string", "{documented}: {before}");
+        let pattern = before["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{documented}: `before` has no pattern: {before}"));
+        assert_eq!(pattern, "^[0-9]+$", "{documented}");
+        let max_length = before["maxLength"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{documented}: `before` has no maxLength: {before}"))
+            as usize;
+        // A validator of the documented schema, to show each value sent below is (or is not)
+        // one a generated client may send.
+        let before_ok = jsonschema::validator_for(before).unwrap();
+        let limit_ok = jsonschema::validator_for(limit).unwrap();
+
+        let status = |query: String| {
+            let req = app.authed(Method::GET, &format!("{served}?{query}"));
+            async move { req.send().await.unwrap().status() }
+        };
+        for n in [1, 2, 499, 500] {
+            assert!(limit_ok.is_valid(&json!(n)));
+            assert_eq!(
+                status(format!("limit={n}")).await,
+                StatusCode::OK,
+                "{served} limit={n}"
+            );
+        }
+        for n in [0, 501, -1] {
+            assert!(!limit_ok.is_valid(&json!(n)), "{n} is outside the schema");
+            assert_eq!(
+                status(format!("limit={n}")).await,
+                StatusCode::BAD_REQUEST,
+                "{served} limit={n}"
+            );
+        }
+        // Every string of the pattern up to maxLength is accepted, the largest included.
+        let largest = "9".repeat(max_length);
+        for before in [
+            "0",
+            "1",
+            "17",
+            "0017",
+            "9223372036854775807",
+            largest.as_str(),
+        ] {
+            assert!(
+                before_ok.is_valid(&json!(before)),
+                "{before} fits the schema"
+            );
+            assert_eq!(
+                status(format!("before={before}")).await,
+                StatusCode::OK,
+                "{served} before={before}"
+            );
+        }
+        let too_long = "1".repeat(max_length + 1);
+        for before in ["", "-3", "+5", "abc", "1.5", too_long.as_str()] {
+            assert!(
+                !before_ok.is_valid(&json!(before)),
+                "{before:?} is outside the schema"
+            );
+            assert_eq!(
+                status(format!("before={before}")).await,
+                StatusCode::BAD_REQUEST,
+                "{served} before={before:?}"
+            );
+        }
+    }
+}

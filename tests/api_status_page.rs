@@ -21,7 +21,7 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
     app.create(json!({"agent_id": AGENT_B})).await;
     let mut state = AgentState::default();
     let obs = Observation {
-        status: "<b>errored</b>".to_owned(),
+        status: "<b>errored</b>".into(),
         connected: false,
         accounts: vec![],
         connection: None,

@@ -288,6 +288,42 @@ async fn shutdown_keeps_and_reports_an_alert_it_could_not_deliver() {
     );
 }
 
+/// `ADMIN_TOKEN=adm` on `0.0.0.0` is refused at start-up. Waited for with a deadline: a
+/// service that starts instead is killed and the test fails, rather than hanging.
+#[tokio::test]
+async fn serve_refuses_a_public_listener_with_a_short_admin_token() {
+    let (mut cmd, _dir) = command(
+        &["serve"],
+        &[
+            ("RAVAN_API_TOKEN", "t"),
+            ("RAVAN_API_BASE_URL", "http://127.0.0.1:9"),
+            ("LISTEN_ADDR", "0.0.0.0:0"),
+            ("ADMIN_TOKEN", "adm"),
+        ],
+    );
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let exited = common::poll_until(Duration::from_secs(20), || {
+        std::future::ready(child.try_wait().unwrap())
+    })
+    .await;
+    let Some(status) = exited else {
+        child.kill().unwrap();
+        panic!("serve started with ADMIN_TOKEN=adm on 0.0.0.0");
+    };
+    let out = wait_output(child).await;
+    assert_eq!(status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("ADMIN_TOKEN") && err.contains("openssl rand -hex 24"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn serve_refuses_a_public_listener_without_an_admin_token() {
     let out = run(

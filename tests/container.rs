@@ -199,7 +199,8 @@ async fn serve_runs_as_a_non_root_user_and_healthcheck_sees_it() {
     let settings = TestSettings::new(&ravan.uri())
         .agents(AGENT_A)
         .every_second()
-        .admin_token("admin-secret")
+        // 16 characters at least: the image listens on 0.0.0.0.
+        .admin_token("admin-secret-0f3c9a7e")
         .set("LOG_FORMAT", "json")
         .listen(&format!("0.0.0.0:{port}"))
         .database(&format!("sqlite://{}/ravan-watch.db", dir.path().display()));

@@ -29,7 +29,7 @@ fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
 
 fn account(name: &str, status: &str, error: Option<&str>) -> Account {
     Account {
-        id: format!("acc-{name}"),
+        id: format!("acc-{name}").into(),
         account_name: name.into(),
         status: status.into(),
         error: error.map(Into::into),
@@ -104,9 +104,9 @@ fn variants() -> Vec<(String, Alert)> {
             a.from = Some(String::new());
             a.to = String::new();
             a.accounts = vec![Account {
-                id: String::new(),
-                account_name: String::new(),
-                status: String::new(),
+                id: Default::default(),
+                account_name: Default::default(),
+                status: Default::default(),
                 error: Some(" \n".into()),
             }];
         });
@@ -121,7 +121,7 @@ fn variants() -> Vec<(String, Alert)> {
             let long = filler.repeat(5000);
             add(format!("5000 {filler:?} errors"), &|a| {
                 for acc in &mut a.accounts {
-                    acc.error = Some(long.clone());
+                    acc.error = Some(long.as_str().into());
                 }
             });
             add(format!("5000 {filler:?} names and statuses"), &|a| {
@@ -621,7 +621,7 @@ fn a_broken_account_is_listed_even_behind_many_healthy_ones() {
 #[test]
 fn long_text_is_cut_with_a_marker_not_dropped() {
     let mut a = agent(AgentAlertKind::Down);
-    a.accounts[0].error = Some("é".repeat(5000));
+    a.accounts[0].error = Some("é".repeat(5000).into());
     let (s, d) = assert_valid("long error", &Alert::Agent(a));
     for text in [all_text(&s), all_text(&d)] {
         assert!(

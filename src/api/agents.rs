@@ -280,10 +280,10 @@ pub struct AgentList {
 impl From<&Account> for AccountStatus {
     fn from(a: &Account) -> Self {
         Self {
-            id: a.id.clone(),
-            account_name: a.account_name.clone(),
-            status: a.status.clone(),
-            error: a.error.clone(),
+            id: a.id.to_string(),
+            account_name: a.account_name.to_string(),
+            status: a.status.to_string(),
+            error: a.error.as_ref().map(ToString::to_string),
         }
     }
 }
@@ -292,7 +292,7 @@ impl From<&AgentState> for AgentStatus {
     fn from(s: &AgentState) -> Self {
         let last = s.last.as_ref();
         Self {
-            status: last.map(|o| o.status.clone()),
+            status: last.map(|o| o.status.to_string()),
             connection: last.map(|o| o.connection().as_str()),
             connected: last.map(|o| o.connected),
             healthy: last.map(|o| o.is_healthy()),

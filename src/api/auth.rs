@@ -4,9 +4,19 @@
 //!
 //! Both are layers on their routers, never checks inside handlers, so a route added to either
 //! router is behind its credential without having to remember it.
+//!
+//! A wrong credential (a wrong bearer token, a wrong password) is a failed login, logged once a
+//! minute per source address ([`failures`]); a request without any is not (a browser asks
+//! first without one), and neither line ever holds what was sent.
+
+pub mod failures;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -14,61 +24,119 @@ use axum_extra::headers::authorization::{Basic, Bearer};
 use axum_extra::headers::{Authorization, HeaderMapExt};
 use subtle::ConstantTimeEq;
 
-use super::ApiState;
+use self::failures::FailedLogins;
 use super::error::ApiError;
 use crate::domain::secret::Secret;
 
+/// What both layers check against: the admin token (`None`: no auth asked), and the failed
+/// logins of the last minute, shared by the API and the status page.
+#[derive(Clone)]
+pub struct Gate {
+    token: Option<Secret>,
+    failures: Arc<Mutex<FailedLogins>>,
+}
+
+impl Gate {
+    pub fn new(token: Option<Secret>) -> Self {
+        Self {
+            token,
+            failures: Arc::default(),
+        }
+    }
+
+    /// Counts a failed login of `req`, and logs it when its source's minute allows.
+    fn failed(&self, req: &Request, what: &str) {
+        let addr = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let report = self
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(addr, Instant::now());
+        if let Some(r) = report {
+            tracing::warn!(
+                source = %r.source,
+                suppressed = r.suppressed,
+                "failed login from {}: {what} ({} more from it since its last line)",
+                r.source,
+                r.suppressed
+            );
+        }
+    }
+}
+
+/// Why a request was refused: no credential at all is no login attempt.
+enum Refused {
+    Missing(ApiError),
+    Wrong(ApiError),
+}
+
+impl Refused {
+    fn error(self) -> ApiError {
+        match self {
+            Self::Missing(e) | Self::Wrong(e) => e,
+        }
+    }
+}
+
 /// Middleware for the `/agents` routes: lets the request through when the bearer token matches
 /// (or when no token is configured), else answers 401 `unauthorized`.
-pub async fn require_bearer(State(state): State<ApiState>, req: Request, next: Next) -> Response {
-    if let Some(expected) = &state.admin_token
-        && let Err(e) = check_bearer(req.headers(), expected)
+pub async fn require_bearer(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    if let Some(expected) = &gate.token
+        && let Err(refused) = check_bearer(req.headers(), expected)
     {
-        tracing::debug!(method = %req.method(), path = req.uri().path(), "admin API request refused: {}", e.message());
-        return e.into_response();
+        if matches!(refused, Refused::Wrong(_)) {
+            gate.failed(&req, "wrong bearer token on the API");
+        }
+        return refused.error().into_response();
     }
     next.run(req).await
 }
 
-fn check_bearer(headers: &HeaderMap, expected: &Secret) -> Result<(), ApiError> {
+fn check_bearer(headers: &HeaderMap, expected: &Secret) -> Result<(), Refused> {
     let given = headers
         .typed_get::<Authorization<Bearer>>()
         .ok_or_else(|| {
-            ApiError::unauthorized_bearer(
+            Refused::Missing(ApiError::unauthorized_bearer(
                 "missing admin token: send `Authorization: Bearer <ADMIN_TOKEN>`",
-            )
+            ))
         })?;
     if same(given.token().trim().as_bytes(), expected) {
         Ok(())
     } else {
-        Err(ApiError::unauthorized_bearer("wrong admin token"))
+        Err(Refused::Wrong(ApiError::unauthorized_bearer(
+            "wrong admin token",
+        )))
     }
 }
 
-/// `routes` behind the status page's basic auth with `admin_token` (none: open). A route layer,
-/// so an unknown path stays a 404.
-pub fn behind_basic_auth<S>(routes: Router<S>, admin_token: Option<Secret>) -> Router<S>
+/// `routes` behind the status page's basic auth with the gate's token (none: open). A route
+/// layer, so an unknown path stays a 404.
+pub fn behind_basic_auth<S>(routes: Router<S>, gate: Gate) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    routes.route_layer(middleware::from_fn_with_state(admin_token, require_basic))
+    routes.route_layer(middleware::from_fn_with_state(gate, require_basic))
 }
 
 /// Middleware for the status pages: lets the request through with the token as the basic-auth
 /// password (or when no token is configured), else answers 401 with `WWW-Authenticate: Basic`.
-async fn require_basic(
-    State(admin_token): State<Option<Secret>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    match check_basic(req.headers(), admin_token.as_ref()) {
+async fn require_basic(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    match check_basic(req.headers(), gate.token.as_ref()) {
         Ok(()) => next.run(req).await,
-        Err(e) => e.into_response(),
+        Err(refused) => {
+            if matches!(refused, Refused::Wrong(_)) {
+                gate.failed(&req, "wrong password on the status page");
+            }
+            refused.error().into_response()
+        }
     }
 }
 
 /// The status page's check: HTTP basic auth, any user name, the admin token as password.
-fn check_basic(headers: &HeaderMap, expected: Option<&Secret>) -> Result<(), ApiError> {
+fn check_basic(headers: &HeaderMap, expected: Option<&Secret>) -> Result<(), Refused> {
     let Some(expected) = expected else {
         return Ok(());
     };
@@ -76,11 +144,11 @@ fn check_basic(headers: &HeaderMap, expected: Option<&Secret>) -> Result<(), Api
     // `user:password`; the user name may be empty, the password may contain ':'.
     let given = headers
         .typed_get::<Authorization<Basic>>()
-        .ok_or_else(refused)?;
+        .ok_or_else(|| Refused::Missing(refused()))?;
     if same(given.password().as_bytes(), expected) {
         Ok(())
     } else {
-        Err(refused())
+        Err(Refused::Wrong(refused()))
     }
 }
 
@@ -134,7 +202,7 @@ mod tests {
     #[tokio::test]
     async fn a_route_without_a_check_of_its_own_is_behind_basic_auth() {
         let routes = Router::new().route("/new-page", axum::routing::get(|| async { "open" }));
-        let app = behind_basic_auth(routes, Some(Secret::new("s3cr3t")));
+        let app = behind_basic_auth(routes, Gate::new(Some(Secret::new("s3cr3t"))));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/new-page", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });

@@ -23,6 +23,10 @@ use crate::store::{Event, EventDelivery, EventQuery, EventsAbout};
 pub const DEFAULT_LIMIT: u32 = 50;
 /// The most events one page holds.
 pub const MAX_LIMIT: u32 = 500;
+/// The most digits a `before` may have: the document states it (`maxLength`, beside the
+/// pattern `^[0-9]+$`), and every value it admits is accepted, those above the largest id
+/// included (they mean "from the newest").
+pub const MAX_BEFORE_DIGITS: usize = 20;
 
 /// `GET /events` and `GET /agents/{agent_id}/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -90,10 +94,10 @@ pub struct EventsParams {
     #[param(value_type = Option<String>, format = Uuid)]
     agent_id: Option<String>,
     /// Events per page, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
-    /// The `next` of the previous page.
-    #[param(value_type = Option<String>)]
+    /// The `next` of the previous page: only events older than it. Digits, at most 20.
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$", max_length = 20)]
     before: Option<String>,
 }
 
@@ -103,10 +107,10 @@ pub struct EventsParams {
 #[into_params(parameter_in = Query)]
 pub struct AgentEventsParams {
     /// Events per page, 1 to 500 (default 50).
-    #[param(value_type = Option<u32>)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<String>,
-    /// The `next` of the previous page.
-    #[param(value_type = Option<String>)]
+    /// The `next` of the previous page: only events older than it. Digits, at most 20.
+    #[param(value_type = Option<String>, pattern = "^[0-9]+$", max_length = 20)]
     before: Option<String>,
 }
 
@@ -217,11 +221,27 @@ fn parse_limit(raw: Option<String>) -> Result<u32, ApiError> {
         })
 }
 
+/// Exactly what the document admits: 1 to [`MAX_BEFORE_DIGITS`] ASCII digits (no sign, no
+/// space). A value above every id (beyond `i64`, too) lists from the newest; `0` is before
+/// every event: an empty page.
 fn parse_before(raw: Option<String>) -> Result<Option<i64>, ApiError> {
     raw.map(|raw| {
-        raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            ApiError::invalid_field("before", "must be the `next` of an earlier page")
-        })
+        let digits = !raw.is_empty()
+            && raw.len() <= MAX_BEFORE_DIGITS
+            && raw.bytes().all(|b| b.is_ascii_digit());
+        // 20 digits always fit a u128; above i64::MAX is "after every id" all the same.
+        digits
+            .then(|| raw.parse::<u128>().ok())
+            .flatten()
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+            .ok_or_else(|| {
+                ApiError::invalid_field(
+                    "before",
+                    format!(
+                        "must be the `next` of an earlier page (digits, at most {MAX_BEFORE_DIGITS})"
+                    ),
+                )
+            })
     })
     .transpose()
 }
@@ -269,7 +289,16 @@ mod tests {
         }
         assert_eq!(parse_before(None).unwrap(), None);
         assert_eq!(parse_before(Some("17".into())).unwrap(), Some(17));
-        for bad in ["0", "-3", "abc", "", "9223372036854775808"] {
+        assert_eq!(parse_before(Some("0017".into())).unwrap(), Some(17));
+        assert_eq!(parse_before(Some("0".into())).unwrap(), Some(0));
+        for above in [
+            "9223372036854775807",
+            "9223372036854775808",
+            &"9".repeat(20),
+        ] {
+            assert_eq!(parse_before(Some(above.into())).unwrap(), Some(i64::MAX));
+        }
+        for bad in ["-3", "+3", " 3", "abc", "", "1.5", &"1".repeat(21)] {
             let e = parse_before(Some(bad.into())).unwrap_err();
             assert!(e.message().starts_with("before:"), "{bad}: {}", e.message());
         }

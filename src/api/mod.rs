@@ -1,7 +1,8 @@
 //! The management HTTP API (axum): `/agents` to manage watched agents and `/events` to read
 //! what happened to them (bearer token), the status
 //! page `/` (basic auth), and `/healthz`, `/readyz`, `/metrics`, `/openapi.json` (no auth).
-//! `serve` runs `axum::serve(listener, api::router(state))`.
+//! `serve` runs `axum::serve(listener, api::router(state))` with the peers' addresses
+//! (`into_make_service_with_connect_info`), which the failed-login log names.
 //!
 //! Choices where the contract is silent:
 //! - Every error, including axum's own rejections, unknown routes (404 `not_found`) and wrong
@@ -66,6 +67,7 @@ pub struct ApiState {
 
 /// The whole API. Request bodies are limited to 64 KiB ([`error::MAX_BODY_BYTES`]).
 pub fn router(state: ApiState) -> Router {
+    let gate = auth::Gate::new(state.admin_token.clone());
     let agents = Router::new()
         .route(
             "/agents",
@@ -81,12 +83,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/events", get(events::list_events))
         // route_layer: only matched routes need the token, so an unknown path is a 404.
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            gate.clone(),
             auth::require_bearer,
         ));
     Router::new()
         .merge(agents)
-        .merge(status_page::router(state.admin_token.clone()))
+        .merge(status_page::router(gate))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -37,25 +37,24 @@ pub use self::detail::{__path_agent_page, agent_page, render_agent};
 pub use self::filter::{Filter, HealthFilter};
 use super::ApiState;
 use super::agents::Agent;
-use super::auth::behind_basic_auth;
+use super::auth::{Gate, behind_basic_auth};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::history::{self, HealthInterval};
-use crate::domain::secret::Secret;
 use crate::domain::{AgentId, Connection, muted_at};
 use crate::leader::Role;
 use crate::store::{Event, EventQuery, EventsAbout};
 use crate::tracker::{MonitorState, Overrun};
-use crate::util::{UnitNames, two_units};
+use crate::util::{UnitNames, truncate, two_units};
 
 /// How many of the monitor's own events the overview lists.
 const MONITOR_EVENTS: u32 = 10;
 
-/// Every status page, behind basic auth with `admin_token` (none: open).
-pub fn router(admin_token: Option<Secret>) -> Router<ApiState> {
+/// Every status page, behind basic auth with the gate's admin token (none: open).
+pub fn router(gate: Gate) -> Router<ApiState> {
     let pages = Router::new()
         .route("/", get(status_page))
         .route("/status/{agent_id}", get(agent_page));
-    behind_basic_auth(pages, admin_token)
+    behind_basic_auth(pages, gate)
 }
 
 /// The overview.
@@ -422,6 +421,36 @@ fn connection(a: &Agent) -> Option<String> {
     })
 }
 
+/// Characters of an unhealthy row's reason; the whole of it is in the tooltip and on the
+/// agent's page.
+const WHY_CHARS: usize = 120;
+
+/// Why an unhealthy agent is down, as its row says it.
+struct Why {
+    /// At most [`WHY_CHARS`].
+    shown: String,
+    /// The whole text, when `shown` had to cut it: the row's tooltip.
+    full: Option<String>,
+}
+
+impl Why {
+    /// The first account's error Ravan reported; without one, the last poll's failure (the
+    /// status word is in the row already). `None` for an agent that is not unhealthy: a
+    /// healthy row stays compact.
+    fn of(a: &Agent, rank: Rank) -> Option<Self> {
+        if rank != Rank::Unhealthy {
+            return None;
+        }
+        let text = match a.state.accounts.iter().find_map(|acc| acc.error.as_deref()) {
+            Some(error) => error.to_owned(),
+            None => format!("last poll failed: {}", a.state.last_error.as_deref()?),
+        };
+        let shown = truncate(&text, WHY_CHARS);
+        let full = (shown != text).then_some(text);
+        Some(Self { shown, full })
+    }
+}
+
 /// One agent's row of the overview: kept small, a page holds a thousand.
 struct Row {
     /// `u` unhealthy, `n` unknown, `h` healthy.
@@ -433,6 +462,8 @@ struct Row {
     id: String,
     /// Ravan's status, when it says more than the health (not for `active`).
     status: Option<String>,
+    /// Why an unhealthy agent is down.
+    why: Option<Why>,
     connection: Option<String>,
     since: Option<Stamp>,
     last_checked: Option<Stamp>,
@@ -453,6 +484,7 @@ impl Row {
             name: a.name.clone(),
             id: a.agent_id.clone(),
             status: a.state.status.clone().filter(|s| s != "active"),
+            why: Why::of(a, rank),
             connection: connection(a),
             since: a.state.since.map(|t| Stamp::new(t, now)),
             last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now)),
@@ -550,13 +582,13 @@ mod tests {
     /// `r` after an observation of `status` at minute `m` (healthy since minute `since`).
     fn observed(mut r: AgentRecord, status: &str, error: Option<&str>, m: i64) -> AgentRecord {
         r.state.last = Some(Observation {
-            status: status.to_owned(),
+            status: status.into(),
             connected: status == "active",
             accounts: vec![Account {
                 id: "acc-1".into(),
                 account_name: "Sales calendar".into(),
-                status: status.to_owned(),
-                error: error.map(str::to_owned),
+                status: status.into(),
+                error: error.map(Into::into),
             }],
             connection: None,
         });
@@ -656,6 +688,61 @@ mod tests {
         let filter = Filter::parse(Some("q=%22%3E%3Cb%3E")).unwrap();
         let html = page_with(&[], &filter);
         assert!(html.contains("value=\"&#34;&#62;&#60;b&#62;\""), "{html}");
+    }
+
+    /// An unhealthy row says why (the account's error, cut to about 120 characters, the whole
+    /// of it in the tooltip), escaped; a healthy row stays compact.
+    #[test]
+    fn an_unhealthy_row_says_why_and_a_healthy_row_does_not() {
+        let long = format!("Cal.com refused <the> token & \"{}\" end", "x".repeat(300));
+        let down = observed(record(A, Some("Down")), "errored", Some(&long), 59);
+        let up = observed(record(B, Some("Up")), "active", None, 59);
+        let html = page(&[down.clone(), up]);
+        let row_a = row(&html, A);
+        let escaped = |s: &str| {
+            s.replace('&', "&#38;")
+                .replace('<', "&#60;")
+                .replace('>', "&#62;")
+                .replace('"', "&#34;")
+        };
+        assert!(
+            row_a.contains(&format!("title=\"{}\"", escaped(&long))),
+            "the whole error in the tooltip: {row_a}"
+        );
+        let shown_from = row_a.find("class=\"why\"").expect("a reason");
+        let shown = &row_a[shown_from..];
+        let shown = &shown[shown.find('>').unwrap() + 1..shown.find("</").unwrap()];
+        assert!(
+            shown.starts_with("Cal.com refused &#60;the&#62; token &#38; &#34;xxx"),
+            "{shown}"
+        );
+        assert!(shown.ends_with('…'), "{shown}");
+        let visible = shown
+            .replace("&#38;", "&")
+            .replace("&#60;", "<")
+            .replace("&#62;", ">");
+        let visible = visible.replace("&#34;", "\"");
+        assert!((100..=120).contains(&visible.chars().count()), "{visible}");
+        assert!(!row_a.contains("<the>"), "{row_a}");
+        let row_b = row(&html, B);
+        assert!(
+            !row_b.contains("why") && !row_b.contains("title="),
+            "{row_b}"
+        );
+        // A short error shows whole, with no tooltip to repeat it; without an account error,
+        // the last poll error says why.
+        let short = observed(record(C, None), "errored", Some("token revoked"), 59);
+        let html = page(&[short]);
+        assert!(row(&html, C).contains(">token revoked</"), "{html}");
+        let mut polls_fail = observed(record(C, None), "errored", None, 59);
+        polls_fail.state.last_error = Some("Ravan API server error (HTTP 502)".into());
+        let html = page(&[polls_fail]);
+        assert!(
+            row(&html, C).contains("last poll failed: Ravan API server error (HTTP 502)"),
+            "{html}"
+        );
+        // The agent's page shows the whole error.
+        assert!(detail(&down, &[]).contains(&escaped(&long)));
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub fn targets(listed: &[ListedAgent]) -> Vec<Target> {
             let name = match (&a.name, a.is_inactive()) {
                 (Some(n), true) => Some(format!("{n} (inactive)")),
                 (None, true) => Some("(inactive)".to_owned()),
-                (n, false) => n.clone(),
+                (n, false) => n.as_ref().map(ToString::to_string),
             };
             (a.id, name)
         })

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::clipped::{ErrorText, Name, StatusWord};
+
 /// A Ravan agent's UUID. Parsing accepts any UUID spelling; display is the canonical lowercase,
 /// hyphenated form, which is also what goes into the Ravan URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -44,18 +46,18 @@ pub struct InvalidAgentId(pub String);
 pub const HEALTHY_STATUS: &str = "active";
 
 /// One Cal.com account of an agent, as Ravan reports it. All strings are third-party text:
-/// renderers must escape them.
+/// renderers must escape them. Each is clipped as it is read ([`Clipped`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     #[serde(default)]
-    pub id: String,
+    pub id: Name,
     #[serde(default)]
-    pub account_name: String,
+    pub account_name: Name,
     #[serde(default)]
-    pub status: String,
+    pub status: StatusWord,
     /// Ravan sends `null`, an empty string or a message; `None` covers the first two.
     #[serde(default, deserialize_with = "empty_as_none")]
-    pub error: Option<String>,
+    pub error: Option<ErrorText>,
 }
 
 /// Which Cal.com connection an observation describes. `/status` sees only the agent's private
@@ -103,8 +105,9 @@ impl Connection {
 /// What one successful poll says about an agent's Cal.com connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
-    /// Kept raw: the set of values is not documented, and an unknown one must still be shown.
-    pub status: String,
+    /// Kept raw (clipped): the set of values is not documented, and an unknown one must still
+    /// be shown.
+    pub status: StatusWord,
     pub connected: bool,
     #[serde(default)]
     pub accounts: Vec<Account>,
@@ -147,8 +150,8 @@ impl Observation {
 /// `/status`'s status for an agent without a private connection.
 pub const NOT_CONNECTED: &str = "not_connected";
 
-fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let value = Option::<String>::deserialize(d)?;
+fn empty_as_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<ErrorText>, D::Error> {
+    let value = Option::<ErrorText>::deserialize(d)?;
     Ok(value.filter(|s| !s.trim().is_empty()))
 }
 

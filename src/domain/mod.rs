@@ -1,5 +1,6 @@
 //! The values everything else is built from, with no I/O and no dependency on any other layer:
-//! an agent and what a poll observes of it ([`agent`]), the alerts the tracker decides and the
+//! an agent and what a poll observes of it ([`agent`]), Ravan's text bounded where it enters
+//! ([`clipped`]), the alerts the tracker decides and the
 //! notifiers render ([`alert`]), an agent's past health and what it comes to ([`history`]),
 //! watch-all's rules ([`listing`]), where alerts go ([`webhook`]) and which hosts they may go
 //! to ([`hosts`]), the mute rule ([`mute`]), the poll schedule ([`schedule`]) and the wrappers
@@ -8,6 +9,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod clipped;
 pub mod history;
 pub mod hosts;
 pub mod listing;
@@ -22,6 +24,7 @@ pub use agent::{
 pub use alert::{
     AgentAlert, AgentAlertKind, AgentRef, Alert, EventKind, MonitorAlert, MonitorAlertKind,
 };
+pub use clipped::{CLIPPED, Clipped, ErrorText, Name, StatusWord};
 pub use history::{HealthEdge, HealthInterval, Slot, Uptime};
 pub use hosts::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 pub use listing::{ListingApplied, ListingPlan, ListingSeen, Source};

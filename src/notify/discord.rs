@@ -193,7 +193,7 @@ fn account(acc: &Account) -> Field {
         escape(&acc.status, 100)
     );
     let mut value = match &acc.error {
-        Some(e) => escape(e, ERROR_MAX),
+        Some(e) => text::clipped(e, ERROR_MAX, escape),
         None => "no error reported".into(),
     };
     if !acc.id.trim().is_empty() {

@@ -198,7 +198,7 @@ fn account(acc: &Account) -> String {
         head += &format!(" · id: {}", escape(&acc.id, 100));
     }
     let error = match &acc.error {
-        Some(e) => escape(e, ERROR_MAX),
+        Some(e) => text::clipped(e, ERROR_MAX, escape),
         None => "_no error reported_".into(),
     };
     format!("{head}\n{error}")

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::domain::alert::{
     AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind, WebhookAlert,
 };
-use crate::domain::{Account, Connection, HEALTHY_STATUS};
+use crate::domain::{Account, CLIPPED, Clipped, Connection, HEALTHY_STATUS};
 pub use crate::util::{MARKER, fit, truncate};
 use crate::util::{UnitNames, two_units};
 
@@ -50,6 +50,25 @@ where
 {
     let s = if s.trim().is_empty() { EMPTY } else { s };
     fit(escaped(s, escape), max_chars)
+}
+
+/// An account's error (or other clipped Ravan text) rendered by `render` into `max_chars`,
+/// ending with [`CLIPPED`] when anything of it was cut: where it entered, or here to fit the
+/// message. A bare "…" would not tell the reader that Ravan said more.
+pub fn clipped<const N: usize>(
+    s: &Clipped<N>,
+    max_chars: usize,
+    render: impl Fn(&str, usize) -> String,
+) -> String {
+    let whole = render(s.as_str(), max_chars);
+    let cut_here = whole.ends_with(MARKER) && !s.kept().ends_with(MARKER);
+    if !s.is_clipped() && !cut_here {
+        return whole;
+    }
+    let room = max_chars.saturating_sub(CLIPPED.chars().count());
+    let body = render(s.kept(), room);
+    let body = body.strip_suffix(MARKER).unwrap_or(&body);
+    format!("{body}{CLIPPED}")
 }
 
 /// `s` on one line, cut to `max_chars`, without escaping: for plain-text contexts.
@@ -643,6 +662,27 @@ mod tests {
         assert!(!h.contains('\n'));
     }
 
+    /// Text clipped where it entered, or cut here to fit, says "[clipped]" at its end; text
+    /// that fits is as it was.
+    #[test]
+    fn clipped_text_says_so_whoever_cut_it() {
+        let plain = |s: &str, max: usize| render(s, max, |_, c, _| c.to_string());
+        let short: Clipped<2000> = "token revoked".into();
+        assert_eq!(clipped(&short, 100, plain), "token revoked");
+        let at_entry: Clipped<30> = "x".repeat(100).into();
+        assert_eq!(
+            clipped(&at_entry, 100, plain),
+            format!("{}{CLIPPED}", "x".repeat(19))
+        );
+        let here: Clipped<2000> = "y".repeat(1000).into();
+        let out = clipped(&here, 50, plain);
+        // The cut's own "…" gives way to the marker (one character short of the room).
+        assert_eq!(out, format!("{}{CLIPPED}", "y".repeat(38)));
+        let both: Clipped<2000> = "z".repeat(5000).into();
+        let out = clipped(&both, 50, plain);
+        assert!(out.ends_with(CLIPPED) && out.chars().count() <= 50, "{out}");
+    }
+
     #[test]
     fn take_fitting_respects_count_and_budget() {
         let ten: Vec<usize> = (1..=10).collect();
@@ -660,7 +700,7 @@ mod tests {
     fn broken_accounts_come_first() {
         let acc = |status: &str, error: Option<&str>| Account {
             id: status.into(),
-            account_name: String::new(),
+            account_name: Default::default(),
             status: status.into(),
             error: error.map(Into::into),
         };

@@ -3,20 +3,25 @@
 //!
 //! Pure, so every answer the API documents (and many it does not) is tested without a server;
 //! the client only fetches and hands over the bytes.
+//!
+//! Every piece of Ravan's text is clipped as it is read ([`Clipped`]): what the bodies carry
+//! (statuses, account names and errors) by the types they deserialize into, and the messages
+//! of error answers before they become a [`PollFailure`].
 
 use serde::Deserialize;
 
 use super::PollFailure;
-use crate::domain::{Account, Connection, Observation};
-use crate::util::truncate;
+use crate::domain::{Account, Clipped, Connection, Name, Observation, StatusWord};
 
 /// Upstream messages are cut to this many characters before they reach a log or an alert.
 const MAX_MESSAGE_CHARS: usize = 200;
+/// Ravan's text, or text that quotes it, in a failure's message.
+type Message = Clipped<MAX_MESSAGE_CHARS>;
 
 /// `/status`'s `data`, as sent.
 #[derive(Debug, Deserialize)]
 struct StatusData {
-    status: String,
+    status: StatusWord,
     connected: bool,
     #[serde(default)]
     accounts: Vec<Account>,
@@ -37,9 +42,9 @@ struct InfoData {
     #[serde(default)]
     calcom_account_id: Option<serde_json::Value>,
     #[serde(default)]
-    account_name: Option<String>,
+    account_name: Option<Name>,
     #[serde(default)]
-    status: Option<String>,
+    status: Option<StatusWord>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,7 +60,7 @@ pub enum EffectiveAccount {
     /// `type: org_linked` or `agent`: an account and its status.
     Account {
         connection: Connection,
-        status: String,
+        status: StatusWord,
         connected: bool,
         account: Account,
     },
@@ -85,9 +90,9 @@ impl EffectiveAccount {
 #[derive(Debug, Default, Deserialize)]
 struct ErrorBody {
     #[serde(default)]
-    message: Option<String>,
+    message: Option<Message>,
     #[serde(default)]
-    code: Option<String>,
+    code: Option<Message>,
 }
 
 /// Turns an HTTP answer of `/status` into an observation or a failure, per the API reference.
@@ -104,7 +109,7 @@ pub fn classify(status: u16, body: &[u8]) -> Result<Observation, PollFailure> {
             .is_some_and(|c| c.eq_ignore_ascii_case("NOT_FOUND"))
         {
             return Err(PollFailure::NotFound {
-                message: err.message.unwrap_or_default(),
+                message: err.message(),
             });
         }
     }
@@ -135,7 +140,7 @@ pub fn classify_info(status: u16, body: &[u8]) -> Result<EffectiveAccount, PollF
         other => {
             return Err(PollFailure::BadBody(format!(
                 "/info answered an unknown connection type {:?}",
-                truncate(other, 40)
+                Clipped::<40>::new(other).as_str()
             )));
         }
     };
@@ -144,9 +149,9 @@ pub fn classify_info(status: u16, body: &[u8]) -> Result<EffectiveAccount, PollF
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| PollFailure::BadBody(format!("/info type {kind} without a `status`")))?;
     let id = match data.calcom_account_id {
-        Some(serde_json::Value::String(s)) => s,
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => String::new(),
+        Some(serde_json::Value::String(s)) => Name::from(s),
+        Some(serde_json::Value::Number(n)) => Name::from(n.to_string()),
+        _ => Name::default(),
     };
     Ok(EffectiveAccount::Account {
         connection,
@@ -154,7 +159,7 @@ pub fn classify_info(status: u16, body: &[u8]) -> Result<EffectiveAccount, PollF
             .connected
             .unwrap_or(status == crate::domain::HEALTHY_STATUS),
         account: Account {
-            id: truncate(&id, MAX_MESSAGE_CHARS),
+            id,
             account_name: data.account_name.unwrap_or_default(),
             status: status.clone(),
             error: None,
@@ -176,38 +181,46 @@ pub(super) fn ok_data<B: serde::de::DeserializeOwned, D>(
             }
             Err(e) => Err(PollFailure::BadBody(format!(
                 "200 with a body that does not parse: {}",
-                truncate(&e.to_string(), MAX_MESSAGE_CHARS)
+                Message::from(e.to_string())
             ))),
         },
         401 | 403 => {
             let err = error_body(body);
             Err(PollFailure::Unauthorized {
                 status,
-                message: err.message.unwrap_or_default(),
+                message: err.message(),
             })
         }
         400..=499 => {
             let err = error_body(body);
             Err(PollFailure::Rejected {
                 status,
-                code: err.code,
-                message: err.message.unwrap_or_default(),
+                message: err.message(),
+                code: err.code.map(String::from),
             })
         }
         500..=599 => Err(PollFailure::Server {
             status,
-            message: error_body(body).message.unwrap_or_default(),
+            message: error_body(body).message(),
         }),
         other => Err(PollFailure::BadBody(format!("unexpected HTTP {other}"))),
     }
 }
 
 /// Reads `{"message", "code"}` leniently: error bodies are for humans and may be anything.
+/// Both are clipped as they are read.
 fn error_body(body: &[u8]) -> ErrorBody {
     let mut err: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    err.message = err.message.map(|m| truncate(m.trim(), MAX_MESSAGE_CHARS));
-    err.code = err.code.map(|c| truncate(c.trim(), MAX_MESSAGE_CHARS));
+    err.message = err.message.map(|m| Message::new(m.trim()));
+    err.code = err.code.map(|c| Message::new(c.trim()));
     err
+}
+
+impl ErrorBody {
+    /// The message, or nothing.
+    fn message(&self) -> String {
+        self.message.as_deref().unwrap_or_default().to_owned()
+    }
 }
 
 #[cfg(test)]

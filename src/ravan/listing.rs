@@ -13,8 +13,7 @@ use url::Url;
 
 use super::classify::ok_data;
 use super::{PollFailure, RavanClient};
-use crate::domain::AgentId;
-use crate::util::truncate;
+use crate::domain::{AgentId, Name, StatusWord};
 
 /// A page of the agent listing carries whole agent objects (prompts, settings): roomier.
 const MAX_LISTING_BODY_BYTES: usize = 16 << 20;
@@ -41,9 +40,11 @@ pub enum ListingError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedAgent {
     pub id: AgentId,
-    pub name: Option<String>,
-    /// The agent's own status (`ACTIVE`, `AGENT_STATUS_ACTIVE`, `INACTIVE` …), raw.
-    pub status: Option<String>,
+    /// Trimmed and clipped.
+    pub name: Option<Name>,
+    /// The agent's own status (`ACTIVE`, `AGENT_STATUS_ACTIVE`, `INACTIVE` …), raw (trimmed
+    /// and clipped).
+    pub status: Option<StatusWord>,
 }
 
 impl ListedAgent {
@@ -139,11 +140,11 @@ fn classify_listing_page(status: u16, body: &[u8]) -> Result<ListingPage, PollFa
             let name = text_of(e.agent_name_camel)
                 .or_else(|| text_of(e.name))
                 .or_else(|| text_of(e.agent_name))
-                .map(|n| truncate(n.trim(), 100));
+                .map(|n| Name::new(n.trim()));
             Some(ListedAgent {
                 id,
                 name,
-                status: text_of(e.status).map(|s| truncate(s.trim(), 40)),
+                status: text_of(e.status).map(|s| StatusWord::new(s.trim())),
             })
         })
         .collect();
@@ -234,7 +235,7 @@ mod tests {
         ListedAgent {
             id: "3f2504e0-4f89-11d3-9a0c-0305e82c3301".parse().unwrap(),
             name: None,
-            status: status.map(str::to_owned),
+            status: status.map(StatusWord::from),
         }
     }
 
@@ -272,7 +273,7 @@ mod tests {
             .iter()
             .map(|e| {
                 let e = e.as_ref().expect("a usable entry");
-                (e.id.to_string(), e.name.clone())
+                (e.id.to_string(), e.name.as_ref().map(ToString::to_string))
             })
             .collect()
     }
@@ -338,8 +339,12 @@ mod tests {
         assert_eq!(first.name.as_deref(), Some("Fallback"));
         assert_eq!(first.status, None, "a status that is no string is none");
         let second = page.entries[1].as_ref().unwrap();
-        assert_eq!(second.name.as_ref().unwrap().chars().count(), 100);
-        assert_eq!(second.status.as_ref().unwrap().chars().count(), 40);
+        let name = second.name.as_ref().unwrap();
+        assert_eq!(name.chars().count(), 200);
+        assert!(name.is_clipped() && name.starts_with("nnn"), "{name}");
+        let status = second.status.as_ref().unwrap();
+        assert_eq!(status.chars().count(), 64);
+        assert!(status.is_clipped(), "{status}");
         let third = page.entries[2].as_ref().unwrap();
         assert_eq!(third.id.to_string(), ID_1, "any UUID spelling");
         assert_eq!((third.name.as_ref(), third.status.as_ref()), (None, None));

@@ -155,7 +155,7 @@ impl AgentState {
         Some(AgentAlert {
             kind: AgentAlertKind::Missing,
             agent: agent.clone(),
-            from: self.last.as_ref().map(|o| o.status.clone()),
+            from: self.last.as_ref().map(|o| o.status.to_string()),
             to: NOT_FOUND.to_owned(),
             connected: false,
             accounts: Vec::new(),
@@ -198,7 +198,7 @@ impl AgentState {
             kind: AgentAlertKind::Found,
             agent: agent.clone(),
             from: Some(NOT_FOUND.to_owned()),
-            to: obs.status.clone(),
+            to: obs.status.to_string(),
             connected: obs.connected,
             accounts: obs.accounts.clone(),
             connection: Some(obs.connection()),
@@ -228,7 +228,7 @@ impl AgentState {
             self.health_streak = (self.health_streak + 1).min(cap);
         } else {
             if !healthy {
-                self.status_before_run = prev.map(|p| p.status.clone());
+                self.status_before_run = prev.map(|p| p.status.to_string());
             }
             self.health_streak = 1;
             self.health_since = Some(at);
@@ -250,7 +250,7 @@ impl AgentState {
             kind,
             agent: agent.clone(),
             from,
-            to: obs.status.clone(),
+            to: obs.status.to_string(),
             connected: obs.connected,
             accounts: obs.accounts.clone(),
             connection: Some(obs.connection()),
@@ -264,7 +264,7 @@ impl AgentState {
             (None, false) if muted => None,
             (None, false) if self.health_streak >= th.failure.get() => {
                 self.outage = Some(OpenOutage {
-                    alerted_status: obs.status.clone(),
+                    alerted_status: obs.status.to_string(),
                     since: run_since,
                     last_notified_at: at,
                 });
@@ -298,7 +298,8 @@ impl AgentState {
             (Some(_), false) if muted => None,
             (Some(outage), false) => {
                 if obs.status != outage.alerted_status && self.status_streak >= th.failure.get() {
-                    let from = std::mem::replace(&mut outage.alerted_status, obs.status.clone());
+                    let from =
+                        std::mem::replace(&mut outage.alerted_status, obs.status.to_string());
                     outage.last_notified_at = at;
                     return Some(alert(AgentAlertKind::Changed, Some(from), at, outage.since));
                 }

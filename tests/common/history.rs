@@ -176,13 +176,13 @@ fn steps(i: usize, kind: Kind, now: DateTime<Utc>) -> Vec<Step> {
 fn observation(healthy: bool) -> Observation {
     let status = if healthy { "active" } else { "errored" };
     Observation {
-        status: status.to_owned(),
+        status: status.into(),
         connected: healthy,
         accounts: vec![Account {
             id: "acc-1".into(),
             account_name: "Main calendar".into(),
-            status: status.to_owned(),
-            error: (!healthy).then(|| "Cal.com token revoked".to_owned()),
+            status: status.into(),
+            error: (!healthy).then(|| "Cal.com token revoked".into()),
         }],
         connection: Some(Connection::Private),
     }
