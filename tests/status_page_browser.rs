@@ -196,6 +196,9 @@ async fn the_status_page_renders_every_agent_in_chromium() {
         "escaped, secret masked"
     );
     assert!(text.contains("Ravan API reachable"), "{text}");
+    // B's dead webhook is a banner until its URL is set again.
+    assert!(text.contains("1 dead webhook"), "{text}");
+    assert!(text.contains("answered HTTP 404: no_service"), "{text}");
     // Unhealthy before unknown before healthy.
     let at = |id: &str| dom.find(&format!("id=\"agent-{id}\"")).unwrap();
     for unhealthy in [AGENT_B, AGENT_C, AGENT_D] {

@@ -40,9 +40,9 @@ use super::agents::Agent;
 use super::auth::{Gate, behind_basic_auth};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::history::{self, HealthInterval};
-use crate::domain::{AgentId, Connection, muted_at};
+use crate::domain::{AgentId, Connection, Platform, Webhook, muted_at};
 use crate::leader::Role;
-use crate::store::{Event, EventQuery, EventsAbout};
+use crate::store::{DeadWebhook, Event, EventQuery, EventsAbout};
 use crate::tracker::{MonitorState, Overrun};
 use crate::util::{UnitNames, truncate, two_units};
 
@@ -100,7 +100,11 @@ pub async fn status_page(
             }
         })
         .collect();
-    let health = monitor_health(&state, &agents).await?;
+    let mut health = monitor_health(&state, &agents).await?;
+    health.dead_webhooks = dead
+        .iter()
+        .map(|d| DeadWebhookView::new(d, &state.default_webhooks))
+        .collect();
     let events = state
         .store
         .events(&EventQuery {
@@ -190,6 +194,58 @@ pub struct MonitorHealth {
     /// What this process does when several share the database: leads, or stands by (and who
     /// leads). `None` shows nothing.
     pub leadership: Option<String>,
+    /// Webhooks their platform declared gone, shown until their URL is set again.
+    pub dead_webhooks: Vec<DeadWebhookView>,
+}
+
+/// A dead webhook as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadWebhookView {
+    pub platform: Platform,
+    /// The URL, its secret part masked.
+    pub webhook: String,
+    pub answer: String,
+    pub since: DateTime<Utc>,
+    /// A default destination (fixed in the settings), not only agents' own (fixed by `PATCH`).
+    pub default: bool,
+}
+
+impl DeadWebhookView {
+    pub fn new(dead: &DeadWebhook, defaults: &[Webhook]) -> Self {
+        Self {
+            platform: dead.webhook.platform,
+            webhook: dead.webhook.url.masked(),
+            answer: dead.reason.clone(),
+            since: dead.since,
+            default: defaults.contains(&dead.webhook),
+        }
+    }
+
+    /// What to do about it, in one sentence.
+    fn todo(&self) -> String {
+        let platform = self.platform.as_str();
+        if self.default {
+            format!(
+                "Make a new {} webhook, set it as {}_WEBHOOK_URL and restart ravan-watch.",
+                self.platform.label(),
+                platform.to_ascii_uppercase()
+            )
+        } else {
+            format!(
+                "Make a new {} webhook and PATCH each agent that used this one with it as {platform}_webhook_url.",
+                self.platform.label()
+            )
+        }
+    }
+}
+
+/// A dead webhook's banner line.
+struct DeadBanner {
+    label: &'static str,
+    webhook: String,
+    answer: String,
+    since: Stamp,
+    todo: String,
 }
 
 impl MonitorHealth {
@@ -319,6 +375,7 @@ struct MonitorView {
     /// `None` when the delivery worker never died; else what to say, and whether it is failing.
     delivery: Option<(String, bool)>,
     leadership: Option<String>,
+    dead: Vec<DeadBanner>,
 }
 
 /// An overrun older than this no longer shows on the page.
@@ -349,6 +406,17 @@ impl MonitorView {
             last_good: h.last_good_cycle_at.map(|t| Stamp::new(t, now)),
             scheduler_running: h.scheduler_running,
             leadership: h.leadership.clone(),
+            dead: h
+                .dead_webhooks
+                .iter()
+                .map(|d| DeadBanner {
+                    label: d.platform.label(),
+                    webhook: d.webhook.clone(),
+                    answer: d.answer.clone(),
+                    since: Stamp::new(d.since, now),
+                    todo: d.todo(),
+                })
+                .collect(),
             delivery: h.delivery_last_death.as_ref().map(|(at, why)| {
                 let said = format!(
                     "restarted after {} panic{}; the last {}: {why}",
@@ -1143,6 +1211,51 @@ mod tests {
             ..ok_monitor()
         };
         assert!(render(&agents, &none, &stopped, &[], now()).contains("not running"));
+    }
+
+    /// A dead webhook is a banner at the top of the page until it is fixed: which one
+    /// (masked), what it answered, since when, and what to do.
+    #[test]
+    fn a_dead_webhook_is_a_banner_until_fixed() {
+        let agents: Vec<AgentView> = [record(A, Some("Sales"))].iter().map(view).collect();
+        let none = Filter::default();
+        let html = render(&agents, &none, &ok_monitor(), &[], now());
+        assert!(!html.contains("id=\"dead-webhooks\""), "none: no banner");
+
+        let dead = |url: &str, default| DeadWebhookView {
+            platform: Platform::Slack,
+            webhook: url.to_owned(),
+            answer: "HTTP 404: <no_service>".into(),
+            since: t(30),
+            default,
+        };
+        let health = MonitorHealth {
+            dead_webhooks: vec![
+                dead("https://hooks.slack.com/services/T0/B0/***", true),
+                dead("https://hooks.slack.com/services/T0/B1/***", false),
+            ],
+            ..ok_monitor()
+        };
+        let html = render(&agents, &none, &health, &[], now());
+        let start = html.find("id=\"dead-webhooks\"").expect("a banner");
+        let banner = &html[start..start + html[start..].find("</section>").unwrap()];
+        assert!(
+            banner.contains("T0/B0/***") && banner.contains("T0/B1/***"),
+            "{banner}"
+        );
+        assert!(
+            banner.contains("HTTP 404: &#60;no_service&#62;"),
+            "escaped: {banner}"
+        );
+        assert!(
+            banner.contains("SLACK_WEBHOOK_URL"),
+            "a default: fix the setting: {banner}"
+        );
+        assert!(
+            banner.contains("PATCH"),
+            "an agent's own: PATCH it: {banner}"
+        );
+        assert!(start < html.find("id=\"monitor\"").unwrap(), "at the top");
     }
 
     #[test]
