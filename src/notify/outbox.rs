@@ -527,6 +527,7 @@ impl Outbox {
             .store
             .mark_webhook_dead(fence, hook, answer, now, Some(&notice));
         if self.fenced(fence, mark).await? {
+            ::metrics::counter!(metrics::ALERTS, "kind" => notice.0.kind_name()).increment(1);
             tracing::error!(webhook = %hook, answer = %answer, told = notice.1.len(), "webhook is dead: nothing more is sent to it until its URL is set again; the other destinations are told");
             self.wake();
         }
