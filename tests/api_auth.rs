@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use reqwest::header::HeaderMap;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -116,46 +114,9 @@ async fn without_an_admin_token_no_auth_is_asked() {
 
 // ------------------------------------------------------------------ secrets
 
-/// Everything the process logs (at debug and above) from the first call on.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-fn capture_logs() -> LogBuffer {
-    static LOGS: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = LogBuffer::default();
-        tracing_subscriber::fmt()
-            .with_env_filter("debug")
-            .with_ansi(false)
-            .with_writer(buffer.clone())
-            .init();
-        buffer
-    })
-    .clone()
-}
-
 #[tokio::test]
 async fn no_answer_or_log_line_contains_a_webhook_secret() {
-    let logs = capture_logs();
+    let (logs, _capturing) = common::logs::capture_here();
     let app = TestApp::start().await;
     let mut texts: Vec<String> = Vec::new();
     let mut headers: Vec<HeaderMap> = Vec::new();
@@ -200,7 +161,7 @@ async fn no_answer_or_log_line_contains_a_webhook_secret() {
     app.store.close().await;
     let resp = app.get_agent(AGENT_A).await;
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(
         logged.contains("agent added over the API"),
         "logs are captured: {logged}"
@@ -218,15 +179,9 @@ async fn no_answer_or_log_line_contains_a_webhook_secret() {
 /// failures are the unit tests' (`api::auth::failures`), on an injected clock.
 #[tokio::test]
 async fn failed_logins_from_one_address_are_logged_once_a_minute() {
-    let logs = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_ansi(false)
-        .with_writer(logs.clone())
-        .finish();
-    // This test's own subscriber, on its (current-thread) runtime: the API it starts runs here
-    // too, and the other tests' lines stay out of it.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // The API the test starts runs on its (current-thread) runtime: its lines are this
+    // thread's, and the other tests' stay out of them.
+    let (logs, _capturing) = common::logs::capture_here();
     let app = TestApp::start().await;
     for n in 0..20 {
         let resp = app
@@ -247,7 +202,7 @@ async fn failed_logins_from_one_address_are_logged_once_a_minute() {
     // The right token is no failure and logs nothing of the kind.
     let resp = app.authed(Method::GET, "/agents").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     let lines: Vec<&str> = logged
         .lines()
         .filter(|l| l.contains("login") || l.contains("refused"))

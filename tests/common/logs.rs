@@ -31,12 +31,20 @@ thread_local! {
 pub fn capture_here() -> (LogBuffer, Capturing) {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
-        // Another capture of this test binary may have installed its own: then that one logs.
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("ravan_watch=debug")
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::{Layer, filter};
+        // Lines are only formatted on a thread that captures them, asked at each event (never
+        // cached per call site: the answer depends on the thread).
+        let capturing = filter::dynamic_filter_fn(|meta, _| {
+            *meta.level() <= tracing::Level::DEBUG && CAPTURE.with(|c| c.borrow().is_some())
+        })
+        .with_callsite_filter(|_| tracing::subscriber::Interest::sometimes());
+        let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(ThisThread)
-            .try_init();
+            .with_filter(capturing);
+        // Another subscriber of this test binary may have been installed: then that one logs.
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
     });
     let buffer = LogBuffer::default();
     CAPTURE.with(|c| *c.borrow_mut() = Some(buffer.clone()));
