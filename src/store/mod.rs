@@ -34,7 +34,7 @@ pub use agents::{AgentPatch, AgentRecord, AgentStore, NewAgent};
 pub use copy::{CopyStore, MonitorRow, Snapshot};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Progress, Routed, SettingsVersion, Watched};
 pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};
-pub use lease::{Fence, LeaseInfo, LeaseStore, Term};
+pub use lease::{Fence, Holder, LeaseInfo, LeaseStore, Term};
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
 pub use webhooks::{DeadWebhook, WebhookStore};
 
