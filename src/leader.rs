@@ -38,6 +38,9 @@ pub const CLAIM_EVERY: Duration = Duration::from_secs(2);
 pub const TRUST: Duration = Duration::from_secs(8);
 /// A claim that takes longer than this is given up (and the next one tried).
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(4);
+/// The release at shutdown (with the last progress) gets this long: a database that is locked
+/// or does not answer must not hold the exit, and the lease passes at its expiry anyway.
+pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What this process does now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -305,12 +308,18 @@ impl Leadership {
     }
 
     /// Gives the lease up (a clean shutdown), so a standby takes over at its next claim.
-    pub async fn release(&self) {
-        let Kind::Leased(l) = &*self.0 else { return };
+    /// Gives up after [`RELEASE_TIMEOUT`] (a database that is locked or does not answer) and
+    /// returns `false`: the lease then passes when it expires, and the last steady cycles'
+    /// progress is not recorded (the next leader's first cycle records its own).
+    pub async fn release(&self) -> bool {
+        let Kind::Leased(l) = &*self.0 else {
+            return true;
+        };
         let held = std::mem::take(&mut *l.held.lock().expect("not poisoned"));
         l.announce(None);
         ::metrics::gauge!(metrics::LEADER).set(0.0);
-        if let Some(term) = held.term {
+        let Some(term) = held.term else { return true };
+        let release = async {
             // The last steady cycles' progress first, so the store shows the last poll.
             if let Some(progress) = l.take_progress(term)
                 && let Err(e) = l.store.save_progress(Fence::Term(term), &progress).await
@@ -323,7 +332,8 @@ impl Leadership {
                     tracing::warn!(error = %e, "cannot release the leader lease: a standby takes over when it expires")
                 }
             }
-        }
+        };
+        tokio::time::timeout(RELEASE_TIMEOUT, release).await.is_ok()
     }
 }
 
