@@ -1,13 +1,14 @@
 //! A process's life from outside, as real processes on a real database: a restart after
 //! `kill -9` polls at once instead of waiting for the dead process's lease; SIGTERM ends in a
-//! bounded time even while the database does not answer.
+//! bounded time even while the database does not answer; and processes starting together on a
+//! new SQLite file all come up, with one leader.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::replica::Replica;
-use common::{AGENT_A, FakeRavan, TestSettings, more_cycles, wait_until_some};
+use common::{AGENT_A, FakeRavan, TestSettings, more_cycles, wait_until, wait_until_some};
 use sqlx::Connection;
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -129,4 +130,33 @@ async fn sigterm_exits_within_10_s_while_postgres_is_paused() {
     cluster.pause();
     assert_stops_in_time_without_its_database(replica).await;
     cluster.resume();
+}
+
+// ---------------------------------------------------------------- starting together
+
+/// Four processes started at the same instant on a new SQLite file, 20 times: every one comes
+/// up (none dies of the others' migrations) and exactly one leads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_processes_starting_together_on_a_new_sqlite_file_all_come_up_and_one_leads() {
+    let ravan = FakeRavan::start().await;
+    for round in 0..20 {
+        let (_dir, url) = common::temp_database();
+        let settings = TestSettings::new(&ravan.uri())
+            .database(&url)
+            .agents(AGENT_A)
+            .never_polling();
+        let pairs = settings.pairs();
+        let replicas = futures::future::join_all((0..4).map(|_| Replica::start(&pairs))).await;
+        wait_until(
+            LIMIT,
+            format!("round {round}: one leader and three standbys"),
+            || async {
+                let roles = futures::future::join_all(replicas.iter().map(|r| r.role())).await;
+                let count =
+                    |role: &str| roles.iter().filter(|r| r.as_deref() == Some(role)).count();
+                count("leader") == 1 && count("standby") == 3
+            },
+        )
+        .await;
+    }
 }
