@@ -67,13 +67,21 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Rows one delete statement removes: a short write, so a poll cycle never waits long.
 const PRUNE_BATCH: u32 = 500;
 
-/// `DATABASE_URL` names a database that cannot be opened (unreachable, refused, wrong
-/// password, a schema it cannot migrate): a bad setting, exit 2. Shows the URL masked.
+/// The database `DATABASE_URL` names could not be opened. Shows the URL masked.
 #[derive(Debug, thiserror::Error)]
 #[error("DATABASE_URL {url}: cannot open the database: {source}")]
 pub struct DatabaseUnavailable {
     url: String,
     source: crate::store::StoreError,
+}
+
+impl DatabaseUnavailable {
+    /// Whether the setting is to blame (unreachable, refused, wrong password, a folder that
+    /// does not exist: exit 2), rather than the database's state (a migration that failed, a
+    /// lock held too long: worth a retry, exit 1) ([`crate::store::StoreError::is_setting`]).
+    pub fn is_bad_setting(&self) -> bool {
+        self.source.is_setting()
+    }
 }
 
 /// A started service: the scheduler, the delivery worker and the HTTP API, running.

@@ -26,7 +26,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A database that cannot be opened is a bad setting: one line naming DATABASE_URL.
-        Err(e) if e.is::<DatabaseUnavailable>() => {
+        // One that opens but cannot be migrated, or stays locked, is not the setting's fault.
+        Err(e)
+            if e.downcast_ref::<DatabaseUnavailable>()
+                .is_some_and(DatabaseUnavailable::is_bad_setting) =>
+        {
             eprintln!("ravan-watch: configuration error: {e}");
             ExitCode::from(2)
         }

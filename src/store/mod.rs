@@ -97,6 +97,24 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether opening failed because of what the URL says (unreachable, which sqlx reports
+    /// as no connection within the pool's time, refused, wrong password, a folder that does
+    /// not exist, no such backend), rather than the database's state: a migration that
+    /// failed, or a database that answered it is locked past the busy timeout, which the same
+    /// URL may well get past on the next try.
+    pub fn is_setting(&self) -> bool {
+        match self {
+            StoreError::Migrate(_) => false,
+            StoreError::Database {
+                source: sqlx::Error::Database(_),
+                ..
+            } => !self.is_busy(),
+            _ => true,
+        }
+    }
+}
+
 /// What a database error says before the operation it happened in is named ([`during`]).
 const UNNAMED: &str = "store";
 
@@ -209,5 +227,23 @@ impl Deref for Store {
 
     fn deref(&self) -> &Self::Target {
         &*self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_the_url_says_is_the_settings_fault() {
+        let unreachable = StoreError::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(unreachable.is_setting());
+        assert!(StoreError::UnsupportedUrl("mysql".into()).is_setting());
+        let migration = StoreError::Migrate(sqlx::migrate::MigrateError::VersionMissing(1));
+        assert!(!migration.is_setting());
+        // What an unreachable server looks like.
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_setting());
     }
 }
