@@ -2,12 +2,13 @@
 //!
 //! The leader lease records its holder's host, pid and start time so that a process restarted
 //! after a crash (`kill -9`, the OOM killer) need not wait for the dead one's lease to expire.
-//! A pid alone proves nothing: pids are reused (pid 1 in every restarted container), so the
-//! start time (`/proc/<pid>/stat` field 22, clock ticks since boot) is compared too. And a pid
-//! means something only in its own pid namespace and boot, so the host identity ([`host`]) is
-//! the boot id and the pid namespace: two containers on one host sharing a SQLite volume have
-//! the same boot id but different pid namespaces, so neither judges the other's pids (a
-//! hostname would not do: containers on the host's network share the host's name). Anything
+//! A pid alone proves nothing: pids are reused (a restarted process may get its predecessor's,
+//! pid 1 is every container's first), so the start time (`/proc/<pid>/stat` field 22, clock
+//! ticks since boot) is compared too. And a pid means something only in its own pid namespace
+//! and boot, so the host identity ([`host`]) is the boot id and the pid namespace: two
+//! containers on one host sharing a SQLite volume have the same boot id but different pid
+//! namespaces, so neither judges the other's pids (a hostname would not do: containers on the
+//! host's network share the host's name, and a wrong "gone" would make two leaders). Anything
 //! unreadable proves nothing: the caller then keeps to the lease's expiry.
 
 use std::path::Path;
