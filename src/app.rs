@@ -310,7 +310,9 @@ impl Service {
             self.upkeep.stop(TASK_STOP),
         );
         if !finished {
-            tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
+            tracing::warn!(
+                "a delivery (its send, or the record of its answer in a database that did not answer) was still in progress at shutdown and was abandoned: it stays pending and may be sent again after the next start"
+            );
         }
         // Nothing polls or sends any more: a standby may take over at once (a claim in
         // progress is dropped first, so none takes the lease back after the release).
