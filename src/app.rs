@@ -23,7 +23,7 @@ use crate::api::{self, ApiState};
 use crate::config::Config;
 use crate::discovery::Discovery;
 use crate::domain::Webhook;
-use crate::leader::{CLAIM_EVERY, Leadership, Role};
+use crate::leader::{CLAIM_EVERY, Leadership, RELEASE_TIMEOUT, Role};
 use crate::monitor::Monitor;
 use crate::notify::{Outbox, RetryPolicy, Worker};
 use crate::ravan::RavanClient;
@@ -39,12 +39,23 @@ const RECORD_SHUTDOWN: Duration = Duration::from_secs(1);
 const HTTP_SHUTDOWN: Duration = Duration::from_secs(1);
 /// A background task asked to stop ends at its next await: this bounds the wait for it.
 const TASK_STOP: Duration = Duration::from_secs(1);
+/// Counting the outbox at shutdown (for the log line) gets this long: like the release of the
+/// lease ([`RELEASE_TIMEOUT`]), it waits on a pool and a busy timeout, and a database that is
+/// locked or paused must not hold the exit.
+const COUNT_SHUTDOWN: Duration = Duration::from_secs(1);
+/// Closing the database's connections: one still held by an abandoned task never comes back.
+const CLOSE_SHUTDOWN: Duration = Duration::from_millis(500);
 
-/// The longest shutdown: the cycle and the deliveries in progress finish side by side, then
-/// the HTTP API. A send in progress always gets its whole time limit, so shutdown never cuts
-/// one between the webhook's answer and its record (which would send it again after restart).
+/// The longest shutdown: the cycle and the deliveries in progress finish side by side; the
+/// claims stop; then the lease's release, the outbox's count and the HTTP API's stop run side
+/// by side, and the database is closed. A send in progress always gets its whole time limit,
+/// so shutdown never cuts one between the webhook's answer and its record (which would send it
+/// again after restart); every database call after it has a deadline of its own.
 fn longest_shutdown(delivery_limit: Duration) -> Duration {
-    CYCLE_SHUTDOWN.max(delivery_limit) + TASK_STOP + HTTP_SHUTDOWN
+    CYCLE_SHUTDOWN.max(delivery_limit)
+        + TASK_STOP
+        + RELEASE_TIMEOUT.max(COUNT_SHUTDOWN).max(HTTP_SHUTDOWN)
+        + CLOSE_SHUTDOWN
 }
 
 fn delivery_shutdown(policy: &RetryPolicy) -> Duration {
@@ -56,13 +67,21 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Rows one delete statement removes: a short write, so a poll cycle never waits long.
 const PRUNE_BATCH: u32 = 500;
 
-/// `DATABASE_URL` names a database that cannot be opened (unreachable, refused, wrong
-/// password, a schema it cannot migrate): a bad setting, exit 2. Shows the URL masked.
+/// The database `DATABASE_URL` names could not be opened. Shows the URL masked.
 #[derive(Debug, thiserror::Error)]
 #[error("DATABASE_URL {url}: cannot open the database: {source}")]
 pub struct DatabaseUnavailable {
     url: String,
     source: crate::store::StoreError,
+}
+
+impl DatabaseUnavailable {
+    /// Whether the setting is to blame (unreachable, refused, wrong password, a folder that
+    /// does not exist: exit 2), rather than the database's state (a migration that failed, a
+    /// lock held too long: worth a retry, exit 1) ([`crate::store::StoreError::is_setting`]).
+    pub fn is_bad_setting(&self) -> bool {
+        self.source.is_setting()
+    }
 }
 
 /// A started service: the scheduler, the delivery worker and the HTTP API, running.
@@ -285,6 +304,7 @@ impl Service {
     /// them fit in Docker's stop timeout (`longest_shutdown`). Returns how many alerts are
     /// still pending (`None` when the outbox could not be counted).
     pub async fn stop(self) -> Option<i64> {
+        let started = std::time::Instant::now();
         tracing::info!(within = ?longest_shutdown(self.delivery_limit), "shutting down");
         self.scheduler_running.store(false, Ordering::SeqCst);
         let ((), finished, _) = tokio::join!(
@@ -294,18 +314,36 @@ impl Service {
             self.upkeep.stop(TASK_STOP),
         );
         if !finished {
-            tracing::warn!("a delivery was still in progress at shutdown and was abandoned");
+            tracing::warn!(
+                "a delivery (its send, or the record of its answer in a database that did not answer) was still in progress at shutdown and was abandoned: it stays pending and may be sent again after the next start"
+            );
         }
         // Nothing polls or sends any more: a standby may take over at once (a claim in
         // progress is dropped first, so none takes the lease back after the release).
         if !self.claiming.stop(TASK_STOP).await {
             tracing::warn!("the lease's claims did not stop in time");
         }
-        self.leadership.release().await;
-        let pending = match self.store.outbox_pending().await {
-            Ok(n) => Some(n),
-            Err(e) => {
+        // The database may be locked or not answer: each call here has a deadline, and what
+        // did not end in time is abandoned (and named) rather than holding the exit.
+        let mut abandoned = Vec::new();
+        let (released, pending, http_stopped) = tokio::join!(
+            self.leadership.release(),
+            tokio::time::timeout(COUNT_SHUTDOWN, self.store.outbox_pending()),
+            self.http.stop(HTTP_SHUTDOWN),
+        );
+        if !released {
+            abandoned.push(
+                "releasing the leader lease (a standby takes over when it expires) and recording the last poll",
+            );
+        }
+        let pending = match pending {
+            Ok(Ok(n)) => Some(n),
+            Ok(Err(e)) => {
                 tracing::error!(error = %e, "cannot count the outbox at shutdown");
+                None
+            }
+            Err(_) => {
+                abandoned.push("counting the alerts not yet delivered");
                 None
             }
         };
@@ -315,11 +353,23 @@ impl Service {
                 "alerts not yet delivered stay in the outbox and are sent after the next start"
             );
         }
-        if !self.http.stop(HTTP_SHUTDOWN).await {
+        if !http_stopped {
             tracing::debug!("HTTP requests still open at shutdown are dropped with the store");
         }
-        self.store.close().await;
-        tracing::info!("stopped");
+        if tokio::time::timeout(CLOSE_SHUTDOWN, self.store.close())
+            .await
+            .is_err()
+        {
+            abandoned.push("closing the database's connections");
+        }
+        if !abandoned.is_empty() {
+            tracing::warn!(
+                "the database did not answer in time at shutdown: abandoned {}; nothing \
+                 committed is lost, and alerts not yet delivered stay in the outbox",
+                abandoned.join("; ")
+            );
+        }
+        tracing::info!(took = ?started.elapsed(), "stopped");
         pending
     }
 }

@@ -12,6 +12,10 @@
 //!
 //! Takeover after the leader dies: at most [`LEASE_TTL`] + [`CLAIM_EVERY`] (12 s), within the
 //! promised `max(2 × the poll interval, 15 s)`. A clean shutdown releases the lease at once.
+//! A leader that died on this host (same boot and pid namespace: one SQLite file's processes,
+//! a restart after `kill -9`) is provably gone ([`crate::util::process`]), and its lease is
+//! taken at the first claim that finds it so (at once at start, else within [`CLAIM_EVERY`]).
+//! Across hosts nothing can be proven, and the expiry stays the rule.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,7 +26,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
-use crate::store::{Fence, Progress, Store, Term};
+use crate::store::{Fence, Holder, Progress, Store, StoreError, Term};
+use crate::util::process::{self, ProcessIdentity};
 
 /// How long a claimed lease lasts without renewal.
 pub const LEASE_TTL: Duration = Duration::from_secs(10);
@@ -33,6 +38,9 @@ pub const CLAIM_EVERY: Duration = Duration::from_secs(2);
 pub const TRUST: Duration = Duration::from_secs(8);
 /// A claim that takes longer than this is given up (and the next one tried).
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(4);
+/// The release at shutdown (with the last progress) gets this long: a database that is locked
+/// or does not answer must not hold the exit, and the lease passes at its expiry anyway.
+pub const RELEASE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What this process does now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
@@ -60,7 +68,7 @@ enum Kind {
 
 struct Leased {
     store: Store,
-    holder: String,
+    holder: Holder,
     held: Mutex<Held>,
     /// The term this process leads in (`None`: it stands by), for tasks that wait to lead.
     term: watch::Sender<Option<Term>>,
@@ -88,7 +96,7 @@ impl Leadership {
     pub fn leased(store: Store) -> Self {
         Self(Arc::new(Kind::Leased(Box::new(Leased {
             store,
-            holder: holder_name(),
+            holder: this_holder(),
             held: Mutex::new(Held::default()),
             term: watch::Sender::new(None),
             progress: Mutex::new(None),
@@ -133,7 +141,7 @@ impl Leadership {
     pub fn holder(&self) -> &str {
         match &*self.0 {
             Kind::Solo => "",
-            Kind::Leased(l) => &l.holder,
+            Kind::Leased(l) => &l.holder.name,
         }
     }
 
@@ -203,7 +211,10 @@ impl Leadership {
                         .renew_lease_with(&l.holder, term, LEASE_TTL, progress)
                         .await
                 }
-                _ => l.store.claim_lease(&l.holder, before.term, LEASE_TTL).await,
+                _ => match l.store.claim_lease(&l.holder, before.term, LEASE_TTL).await {
+                    Ok(None) => l.take_over_if_gone().await,
+                    other => other,
+                },
             }
         };
         let claimed = tokio::time::timeout(CLAIM_TIMEOUT, claim).await;
@@ -246,7 +257,7 @@ impl Leadership {
         ::metrics::gauge!(metrics::LEADER).set(if role == Role::Leader { 1.0 } else { 0.0 });
         match &outcome {
             Ok(Some(term)) if !was_leading => {
-                tracing::info!(term, holder = %l.holder, "leading: this process polls and delivers")
+                tracing::info!(term, holder = %l.holder.name, "leading: this process polls and delivers")
             }
             Ok(None) if was_leading => {
                 tracing::warn!("the lease passed to another process: standing by")
@@ -297,25 +308,32 @@ impl Leadership {
     }
 
     /// Gives the lease up (a clean shutdown), so a standby takes over at its next claim.
-    pub async fn release(&self) {
-        let Kind::Leased(l) = &*self.0 else { return };
+    /// Gives up after [`RELEASE_TIMEOUT`] (a database that is locked or does not answer) and
+    /// returns `false`: the lease then passes when it expires, and the last steady cycles'
+    /// progress is not recorded (the next leader's first cycle records its own).
+    pub async fn release(&self) -> bool {
+        let Kind::Leased(l) = &*self.0 else {
+            return true;
+        };
         let held = std::mem::take(&mut *l.held.lock().expect("not poisoned"));
         l.announce(None);
         ::metrics::gauge!(metrics::LEADER).set(0.0);
-        if let Some(term) = held.term {
+        let Some(term) = held.term else { return true };
+        let release = async {
             // The last steady cycles' progress first, so the store shows the last poll.
             if let Some(progress) = l.take_progress(term)
                 && let Err(e) = l.store.save_progress(Fence::Term(term), &progress).await
             {
                 tracing::warn!(error = %e, "cannot save the last poll cycle's progress");
             }
-            match l.store.release_lease(&l.holder, term).await {
+            match l.store.release_lease(&l.holder.name, term).await {
                 Ok(()) => tracing::info!(term, "leader lease released"),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot release the leader lease: a standby takes over when it expires")
                 }
             }
-        }
+        };
+        tokio::time::timeout(RELEASE_TIMEOUT, release).await.is_ok()
     }
 }
 
@@ -326,10 +344,58 @@ impl Leased {
         (carried == term).then_some(progress)
     }
 
+    /// Takes the lease (as a takeover, fenced by its term) when its holder ran on this host
+    /// and provably no longer runs; `None` when it runs, or may.
+    async fn take_over_if_gone(&self) -> Result<Option<Term>, StoreError> {
+        if self.holder.host.is_empty() {
+            return Ok(None);
+        }
+        let Some(lease) = self.store.lease().await? else {
+            return Ok(None);
+        };
+        if lease.host != self.holder.host || lease.holder == self.holder.name {
+            return Ok(None);
+        }
+        let (Ok(pid), Ok(started)) = (u32::try_from(lease.pid), u64::try_from(lease.started))
+        else {
+            return Ok(None);
+        };
+        if !process::gone(pid, started) {
+            return Ok(None);
+        }
+        let taken = self
+            .store
+            .take_over_lease(&self.holder, lease.term, LEASE_TTL)
+            .await?;
+        if taken.is_some() {
+            tracing::info!(
+                previous = %lease.holder,
+                pid,
+                "the lease's holder no longer runs on this host: taken over without waiting for it to expire"
+            );
+        }
+        Ok(taken)
+    }
+
     /// Tells the waiting tasks the term this process now leads in, when it changed.
     fn announce(&self, term: Option<Term>) {
         self.term
             .send_if_modified(|t| std::mem::replace(t, term) != term);
+    }
+}
+
+/// This process in the lease: its name, and where it runs (unknown without Linux's `/proc`:
+/// then only the lease's expiry frees a lease it leaves behind).
+fn this_holder() -> Holder {
+    let own = ProcessIdentity::own();
+    Holder {
+        name: holder_name(),
+        host: own.as_ref().map(|p| p.host.clone()).unwrap_or_default(),
+        pid: own.as_ref().map_or(0, |p| i64::from(p.pid)),
+        started: own
+            .as_ref()
+            .and_then(|p| i64::try_from(p.started).ok())
+            .unwrap_or(0),
     }
 }
 

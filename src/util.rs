@@ -2,6 +2,8 @@
 //! an escape sequence in half (the formatters build on it; the Ravan client clips upstream text
 //! with it), kept here so that no lower layer needs `notify`.
 
+pub mod process;
+
 /// The innermost message of an error chain: reqwest's own top-level message says only "error
 /// sending request", while the cause says what happened ("connection refused").
 pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

@@ -84,6 +84,35 @@ async fn a_database_that_cannot_be_opened_is_named_without_its_password() {
     }
 }
 
+/// A database that opens but whose schema cannot be brought up to date (here: a table of the
+/// first migration already there, not made by it) is not the setting's fault: one line naming
+/// DATABASE_URL and what failed, exit 1, not a configuration error.
+#[tokio::test]
+async fn a_database_that_cannot_be_migrated_is_no_configuration_error() {
+    use sqlx::Connection;
+    let (_dir, url) = common::temp_database();
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+    let mut conn = sqlx::SqliteConnection::connect_with(&options.create_if_missing(true))
+        .await
+        .unwrap();
+    sqlx::raw_sql("CREATE TABLE agents (x INTEGER)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let out = run(
+        &["serve"],
+        &[("RAVAN_API_TOKEN", "t"), ("DATABASE_URL", url.as_str())],
+    )
+    .await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("DATABASE_URL sqlite://"), "{err}");
+    assert!(err.contains("migration"), "{err}");
+    assert!(!err.contains("configuration error"), "{err}");
+}
+
 /// A wrong password for a real PostgreSQL: one line naming DATABASE_URL, exit 2, and the
 /// password appears nowhere in what the process printed.
 #[tokio::test]

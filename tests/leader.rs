@@ -278,3 +278,64 @@ async fn a_standbys_worker_delivers_what_was_left_as_soon_as_it_leads() {
     assert_eq!(common::bodies(&hook).await.len(), 1);
     worker.stop(Duration::from_secs(5)).await;
 }
+
+/// A lease left by a process of this host (same boot and pid namespace) is taken at the first
+/// claim once that process provably no longer runs, and never while it runs: a holder that is
+/// alive (here: this very process, under another name) keeps it until it expires.
+#[tokio::test]
+async fn a_lease_left_by_a_process_gone_from_this_host_is_taken_at_once_and_never_a_live_ones() {
+    use ravan_watch::store::Holder;
+    use ravan_watch::util::process::{ProcessIdentity, start_time};
+    let (store, _dir) = store_watching_a().await;
+    let own = ProcessIdentity::own().expect("Linux's /proc");
+    let ttl = Duration::from_secs(60);
+
+    // Alive: this process, under another name.
+    let alive = Holder {
+        name: "alive".into(),
+        host: own.host.clone(),
+        pid: i64::from(own.pid),
+        started: own.started as i64,
+    };
+    let alive_term = store.claim_lease(&alive, None, ttl).await.unwrap().unwrap();
+    let leadership = Leadership::leased(store.clone());
+    assert_eq!(leadership.claim().await, Role::Standby, "the holder runs");
+
+    // Gone: a child that was killed and reaped, on this host.
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let started = start_time(child.id()).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let gone = Holder {
+        name: "gone".into(),
+        host: own.host.clone(),
+        pid: i64::from(child.id()),
+        started: started as i64,
+    };
+    store.release_lease("alive", alive_term).await.unwrap();
+    let term = store.claim_lease(&gone, None, ttl).await.unwrap().unwrap();
+    assert_eq!(leadership.claim().await, Role::Leader, "the holder is gone");
+    let lease = store.lease().await.unwrap().unwrap();
+    assert_eq!(lease.holder, leadership.holder());
+    assert_eq!(lease.term, term + 1, "a takeover moves the term");
+
+    // The same pid on another host proves nothing.
+    let elsewhere = Holder {
+        host: format!("{}-elsewhere", own.host),
+        ..gone
+    };
+    store
+        .release_lease(leadership.holder(), term + 1)
+        .await
+        .unwrap();
+    store
+        .claim_lease(&elsewhere, None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    let other = Leadership::leased(store.clone());
+    assert_eq!(other.claim().await, Role::Standby, "not provably gone");
+}

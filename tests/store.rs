@@ -13,11 +13,11 @@ use chrono::Utc;
 use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
 use ravan_watch::domain::{AgentId, HealthEdge, HealthInterval, Observation};
 use ravan_watch::domain::{Platform, Webhook};
-use ravan_watch::store::Fence;
 use ravan_watch::store::{
     AgentPatch, AgentRecord, AgentUpdate, Event, EventQuery, EventsAbout, ListingApplied, NewAgent,
     OutboxStatus, Polled, Routed, Source, Store, StoreError,
 };
+use ravan_watch::store::{Fence, Holder};
 use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
 use sqlx::{Connection, Row};
 
@@ -148,6 +148,7 @@ on_both_backends!(
     a_year_of_alerts_with_daily_pruning_keeps_about_a_week,
     a_lease_held_is_refused_to_another_until_it_expires,
     a_renewal_keeps_the_term_and_a_release_frees_the_lease_at_once,
+    a_lease_records_where_its_holder_runs_and_is_taken_over_only_in_the_gone_holders_term,
     a_renewal_writes_a_steady_cycles_progress_only_in_its_own_term_and_never_an_older_one,
     a_write_fenced_by_an_old_term_is_refused_and_writes_nothing,
     a_cycle_writes_one_event_per_alert_with_a_pending_delivery_per_webhook,
@@ -1621,24 +1622,33 @@ async fn a_lease_held_is_refused_to_another_until_it_expires(db: Db) {
     assert_eq!(store.lease().await.unwrap(), None, "nobody took it yet");
     let ttl = Duration::from_millis(400);
     let first = store
-        .claim_lease("a", None, ttl)
+        .claim_lease(&Holder::named("a"), None, ttl)
         .await
         .unwrap()
         .expect("a free lease is taken");
     assert_eq!(
-        store.claim_lease("b", None, ttl).await.unwrap(),
+        store
+            .claim_lease(&Holder::named("b"), None, ttl)
+            .await
+            .unwrap(),
         None,
         "held by a"
     );
     let second = wait_until_some(Duration::from_secs(10), "the lease to expire", || async {
-        store.claim_lease("b", None, ttl).await.unwrap()
+        store
+            .claim_lease(&Holder::named("b"), None, ttl)
+            .await
+            .unwrap()
     })
     .await;
     assert!(second > first, "a takeover moves the term");
     let lease = store.lease().await.unwrap().unwrap();
     assert_eq!((lease.holder.as_str(), lease.term), ("b", second));
     assert_eq!(
-        store.claim_lease("a", Some(first), ttl).await.unwrap(),
+        store
+            .claim_lease(&Holder::named("a"), Some(first), ttl)
+            .await
+            .unwrap(),
         None,
         "a's term is over: no renewal"
     );
@@ -1647,29 +1657,116 @@ async fn a_lease_held_is_refused_to_another_until_it_expires(db: Db) {
 async fn a_renewal_keeps_the_term_and_a_release_frees_the_lease_at_once(db: Db) {
     let store = db.open().await;
     let ttl = Duration::from_secs(60);
-    let term = store.claim_lease("a", None, ttl).await.unwrap().unwrap();
+    let term = store
+        .claim_lease(&Holder::named("a"), None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
     for _ in 0..3 {
         assert_eq!(
-            store.claim_lease("a", Some(term), ttl).await.unwrap(),
+            store
+                .claim_lease(&Holder::named("a"), Some(term), ttl)
+                .await
+                .unwrap(),
             Some(term),
             "a renewal keeps the term"
         );
     }
     assert_eq!(
-        store.claim_lease("a", None, ttl).await.unwrap(),
+        store
+            .claim_lease(&Holder::named("a"), None, ttl)
+            .await
+            .unwrap(),
         None,
         "not a renewal without the term held"
     );
-    assert_eq!(store.claim_lease("b", None, ttl).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_lease(&Holder::named("b"), None, ttl)
+            .await
+            .unwrap(),
+        None
+    );
     // Releases by another holder, or of another term, do nothing.
     store.release_lease("b", term).await.unwrap();
     store.release_lease("a", term - 1).await.unwrap();
-    assert_eq!(store.claim_lease("b", None, ttl).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_lease(&Holder::named("b"), None, ttl)
+            .await
+            .unwrap(),
+        None
+    );
 
     store.release_lease("a", term).await.unwrap();
-    let taken = store.claim_lease("b", None, ttl).await.unwrap();
+    let taken = store
+        .claim_lease(&Holder::named("b"), None, ttl)
+        .await
+        .unwrap();
     assert_eq!(taken, Some(term + 1), "released: taken at once");
-    assert_eq!(store.claim_lease("a", Some(term), ttl).await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_lease(&Holder::named("a"), Some(term), ttl)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// The lease row says where its holder runs (for others on its host to tell whether it still
+/// does), and a takeover from a holder found gone succeeds only while the lease is still in
+/// the term it was found in: a second takeover, or one after another took the lease, fails.
+async fn a_lease_records_where_its_holder_runs_and_is_taken_over_only_in_the_gone_holders_term(
+    db: Db,
+) {
+    let store = db.open().await;
+    let ttl = Duration::from_secs(60);
+    let a = Holder {
+        name: "a".into(),
+        host: "boot/pid:[1]".into(),
+        pid: 4242,
+        started: 987_654,
+    };
+    let term = store.claim_lease(&a, None, ttl).await.unwrap().unwrap();
+    let lease = store.lease().await.unwrap().unwrap();
+    assert_eq!(
+        (lease.host.as_str(), lease.pid, lease.started, lease.term),
+        ("boot/pid:[1]", 4242, 987_654, term)
+    );
+    assert_eq!(
+        store
+            .claim_lease(&Holder::named("b"), None, ttl)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .take_over_lease(&Holder::named("b"), term - 1, ttl)
+            .await
+            .unwrap(),
+        None,
+        "not the term a holds"
+    );
+    let taken = store
+        .take_over_lease(&Holder::named("b"), term, ttl)
+        .await
+        .unwrap();
+    assert_eq!(taken, Some(term + 1), "a takeover moves the term");
+    let lease = store.lease().await.unwrap().unwrap();
+    assert_eq!(
+        (lease.holder.as_str(), lease.host.as_str(), lease.pid),
+        ("b", "", 0)
+    );
+    assert_eq!(
+        store
+            .take_over_lease(&Holder::named("c"), term, ttl)
+            .await
+            .unwrap(),
+        None,
+        "b took it first: a's term is over"
+    );
+    assert_eq!(store.claim_lease(&a, Some(term), ttl).await.unwrap(), None);
 }
 
 /// A leader's steady cycles hand their progress (which agents were polled and when, the
@@ -1703,10 +1800,14 @@ async fn a_renewal_writes_a_steady_cycles_progress_only_in_its_own_term_and_neve
             .last_checked_at
     };
     let ttl = Duration::from_secs(60);
-    let term = store.claim_lease("a", None, ttl).await.unwrap().unwrap();
+    let term = store
+        .claim_lease(&Holder::named("a"), None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
 
     let renewed = store
-        .renew_lease_with("a", term, ttl, &progress(2, 7))
+        .renew_lease_with(&Holder::named("a"), term, ttl, &progress(2, 7))
         .await;
     assert_eq!(renewed.unwrap(), Some(term), "a renewal keeps the term");
     assert_eq!(checked().await, Some(now() + chrono::TimeDelta::minutes(2)));
@@ -1714,7 +1815,7 @@ async fn a_renewal_writes_a_steady_cycles_progress_only_in_its_own_term_and_neve
 
     // An older cycle's progress (a renewal that overtook a later commit) changes nothing.
     let renewed = store
-        .renew_lease_with("a", term, ttl, &progress(1, 6))
+        .renew_lease_with(&Holder::named("a"), term, ttl, &progress(1, 6))
         .await;
     assert_eq!(renewed.unwrap(), Some(term));
     assert_eq!(checked().await, Some(now() + chrono::TimeDelta::minutes(2)));
@@ -1727,10 +1828,14 @@ async fn a_renewal_writes_a_steady_cycles_progress_only_in_its_own_term_and_neve
 
     // Released and taken over: the old term's progress goes nowhere, by either way.
     store.release_lease("a", term).await.unwrap();
-    let taken = store.claim_lease("b", None, ttl).await.unwrap().unwrap();
+    let taken = store
+        .claim_lease(&Holder::named("b"), None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         store
-            .renew_lease_with("a", term, ttl, &progress(3, 8))
+            .renew_lease_with(&Holder::named("a"), term, ttl, &progress(3, 8))
             .await
             .unwrap(),
         None,
@@ -1795,9 +1900,17 @@ async fn a_write_fenced_by_an_old_term_is_refused_and_writes_nothing(db: Db) {
         .unwrap();
     let entry = store.outbox().await.unwrap()[0].id;
     let ttl = Duration::from_secs(60);
-    let old = store.claim_lease("a", None, ttl).await.unwrap().unwrap();
+    let old = store
+        .claim_lease(&Holder::named("a"), None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
     store.release_lease("a", old).await.unwrap();
-    let current = store.claim_lease("b", None, ttl).await.unwrap().unwrap();
+    let current = store
+        .claim_lease(&Holder::named("b"), None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(current > old);
 
     let before = everything(&store).await;
@@ -2154,7 +2267,11 @@ mod postgres_only {
         let waiters = || async { lock_waiters(&mut *watcher.lock().await).await };
         let mut blocker = sqlx::PgConnection::connect(&db.url).await.unwrap();
         let ttl = Duration::from_millis(300);
-        let old = store.claim_lease("a", None, ttl).await.unwrap().unwrap();
+        let old = store
+            .claim_lease(&Holder::named("a"), None, ttl)
+            .await
+            .unwrap()
+            .unwrap();
 
         // The write stops at the batch number, after its fence check, until the blocker ends.
         let mut held = blocker.begin().await.unwrap();
@@ -2194,7 +2311,7 @@ mod postgres_only {
         .await;
         let takeover = tokio::spawn({
             let store = store.clone();
-            async move { store.claim_lease("b", None, ttl).await }
+            async move { store.claim_lease(&Holder::named("b"), None, ttl).await }
         });
         wait_until(
             Duration::from_secs(10),
@@ -2724,9 +2841,17 @@ async fn fenced_commits_and_removed_agents_write_no_event_and_no_interval(db: Db
     let store = db.open().await;
     store.ensure_agents(&[id(A)], now()).await.unwrap();
     let ttl = Duration::from_secs(60);
-    let old = store.claim_lease("a", None, ttl).await.unwrap().unwrap();
+    let old = store
+        .claim_lease(&Holder::named("a"), None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
     store.release_lease("a", old).await.unwrap();
-    store.claim_lease("b", None, ttl).await.unwrap().unwrap();
+    store
+        .claim_lease(&Holder::named("b"), None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
     let alerting = || {
         update(
             A,

@@ -2,11 +2,15 @@
 
 use std::future::Future;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use super::{config_error, start};
 use crate::app::{App, DatabaseUnavailable};
 use crate::config::Config;
 use crate::telemetry;
+
+/// What tasks still running after the service stopped get before the process exits.
+const RUNTIME_SHUTDOWN: Duration = Duration::from_millis(100);
 
 pub fn main() -> ExitCode {
     let (config, runtime) = match start(telemetry::DEFAULT_FILTER) {
@@ -16,10 +20,17 @@ pub fn main() -> ExitCode {
     if let Err(e) = config.require_auth().and(config.require_admin_token()) {
         return config_error(&e);
     }
-    match runtime.block_on(run(config, shutdown_signal())) {
+    let result = runtime.block_on(run(config, shutdown_signal()));
+    // A task abandoned at shutdown (a database call that never answers) must not hold the exit.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // A database that cannot be opened is a bad setting: one line naming DATABASE_URL.
-        Err(e) if e.is::<DatabaseUnavailable>() => {
+        // One that opens but cannot be migrated, or stays locked, is not the setting's fault.
+        Err(e)
+            if e.downcast_ref::<DatabaseUnavailable>()
+                .is_some_and(DatabaseUnavailable::is_bad_setting) =>
+        {
             eprintln!("ravan-watch: configuration error: {e}");
             ExitCode::from(2)
         }

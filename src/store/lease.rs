@@ -7,6 +7,11 @@
 //! transaction, so a leader that was paused past its lease and wakes up writes nothing once
 //! another has taken over ([`StoreError::Fenced`](super::StoreError::Fenced)).
 //!
+//! A lease outlives a holder that crashed until it expires, unless the holder provably no
+//! longer runs: the row records where it runs (its host identity, pid and start time) so that a
+//! process on the same host can tell, and take it at once ([`LeaseStore::take_over_lease`],
+//! fenced by the term like any takeover).
+//!
 //! Expiry is judged by one clock for everyone: the database server's on PostgreSQL (replicas on
 //! several hosts need not agree on the time), the host's on SQLite (every process sharing the
 //! file runs on that host).
@@ -30,11 +35,39 @@ pub enum Fence {
     Unchecked,
 }
 
+/// Who claims the lease: a name for people, and where the process runs, for others on its
+/// host to tell whether it still does.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Holder {
+    /// Unique across restarts; what the logs and `copy-db` show.
+    pub name: String,
+    /// The host identity its pid belongs to (boot and pid namespace); empty when unknown,
+    /// and then only the lease's expiry frees it.
+    pub host: String,
+    pub pid: i64,
+    /// The process's start time, in clock ticks since boot.
+    pub started: i64,
+}
+
+impl Holder {
+    /// A holder known only by name (tests, tools): its lease is freed only by expiry.
+    pub fn named(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
 /// The lease as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaseInfo {
     /// Who holds (or last held) it; empty before anyone took it.
     pub holder: String,
+    /// Where the holder runs ([`Holder`]'s fields; empty and 0 when unknown).
+    pub host: String,
+    pub pid: i64,
+    pub started: i64,
     pub term: Term,
     pub expires_at: DateTime<Utc>,
 }
@@ -46,7 +79,7 @@ pub trait LeaseStore: Send + Sync {
     /// lease (or took it over since `held`). A renewal keeps the term; a takeover moves it.
     async fn claim_lease(
         &self,
-        holder: &str,
+        holder: &Holder,
         held: Option<Term>,
         ttl: Duration,
     ) -> Result<Option<Term>, StoreError>;
@@ -57,10 +90,20 @@ pub trait LeaseStore: Send + Sync {
     /// cycles cost no write of their own. Returns the term held afterwards.
     async fn renew_lease_with(
         &self,
-        holder: &str,
+        holder: &Holder,
         held: Term,
         ttl: Duration,
         progress: &super::Progress,
+    ) -> Result<Option<Term>, StoreError>;
+
+    /// Takes the lease for `holder` for `ttl` while it is still in term `from` (whose holder
+    /// the caller has found gone), or once it has expired, as a takeover: the term moves.
+    /// `None` when another took it since.
+    async fn take_over_lease(
+        &self,
+        holder: &Holder,
+        from: Term,
+        ttl: Duration,
     ) -> Result<Option<Term>, StoreError>;
 
     /// Gives the lease up at once (a clean shutdown), so a standby need not wait for it to

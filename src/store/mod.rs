@@ -34,7 +34,7 @@ pub use agents::{AgentPatch, AgentRecord, AgentStore, NewAgent};
 pub use copy::{CopyStore, MonitorRow, Snapshot};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Progress, Routed, SettingsVersion, Watched};
 pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};
-pub use lease::{Fence, LeaseInfo, LeaseStore, Term};
+pub use lease::{Fence, Holder, LeaseInfo, LeaseStore, Term};
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
 pub use webhooks::{DeadWebhook, WebhookStore};
 
@@ -93,6 +93,24 @@ impl StoreError {
                 code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
             }
             _ => false,
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether opening failed because of what the URL says (unreachable, which sqlx reports
+    /// as no connection within the pool's time, refused, wrong password, a folder that does
+    /// not exist, no such backend), rather than the database's state: a migration that
+    /// failed, or a database that answered it is locked past the busy timeout, which the same
+    /// URL may well get past on the next try.
+    pub fn is_setting(&self) -> bool {
+        match self {
+            StoreError::Migrate(_) => false,
+            StoreError::Database {
+                source: sqlx::Error::Database(_),
+                ..
+            } => !self.is_busy(),
+            _ => true,
         }
     }
 }
@@ -209,5 +227,23 @@ impl Deref for Store {
 
     fn deref(&self) -> &Self::Target {
         &*self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_the_url_says_is_the_settings_fault() {
+        let unreachable = StoreError::from(sqlx::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(unreachable.is_setting());
+        assert!(StoreError::UnsupportedUrl("mysql".into()).is_setting());
+        let migration = StoreError::Migrate(sqlx::migrate::MigrateError::VersionMissing(1));
+        assert!(!migration.is_setting());
+        // What an unreachable server looks like.
+        assert!(StoreError::from(sqlx::Error::PoolTimedOut).is_setting());
     }
 }

@@ -1,14 +1,15 @@
 //! SQLite: everything in one file, for one host. Its single writer makes each write
 //! transaction exclusive (`BEGIN IMMEDIATE` takes the lock up front), so the lease's fence and
 //! the settings version need no locks of their own, and the host's clock judges the lease (every
-//! process sharing the file runs on this host).
+//! process sharing the file runs on this host). The migrations run in one exclusive
+//! transaction, so processes starting together migrate once.
 
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite};
+use sqlx::{Connection, Pool, Sqlite};
 
 use super::StoreError;
 use super::sql::Dialect;
@@ -59,7 +60,7 @@ impl Dialect for Sqlite {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        migrate_alone(&pool).await?;
         Ok(pool)
     }
 
@@ -70,4 +71,22 @@ impl Dialect for Sqlite {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Ok(()))
     }
+}
+
+/// Brings the schema up to date as the only process doing so. Processes starting at once on a
+/// new file would each find the same migrations missing and apply them, and all but the first
+/// would fail ("table agents already exists"). So the migrator runs inside one `BEGIN
+/// EXCLUSIVE` transaction (each migration a savepoint in it): the others wait for it (the busy
+/// timeout), then read the list of applied migrations afresh and find nothing left to do. As
+/// on PostgreSQL, where sqlx holds an advisory lock while migrating.
+async fn migrate_alone(pool: &Pool<Sqlite>) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    let mut tx = conn.begin_with("BEGIN EXCLUSIVE").await?;
+    // `run_direct` on the transaction's connection: `run` would need `Acquire` for every
+    // lifetime, which a `Send` future cannot prove (sqlx's own workaround).
+    sqlx::migrate!("./migrations/sqlite")
+        .run_direct(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }

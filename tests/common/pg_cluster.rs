@@ -92,6 +92,49 @@ impl PgCluster {
         self.check(pg_ctl, "pg_ctl start");
     }
 
+    /// Pauses the server (SIGSTOP to the postmaster and every process it started), as a
+    /// stalled VM or a frozen container would: connections stay open and nothing answers.
+    /// [`PgCluster::resume`] continues it; dropping the cluster does too.
+    pub fn pause(&self) {
+        self.signal_all(libc::SIGSTOP);
+    }
+
+    /// Continues a server [`PgCluster::pause`] paused.
+    pub fn resume(&self) {
+        self.signal_all(libc::SIGCONT);
+    }
+
+    /// Sends `signal` to the postmaster (the first line of `postmaster.pid`) and its children.
+    fn signal_all(&self, signal: i32) {
+        let pidfile = std::fs::read_to_string(self.data().join("postmaster.pid")).unwrap();
+        let postmaster: i32 = pidfile.lines().next().unwrap().trim().parse().unwrap();
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // Field 4, the parent's pid, counted after the command name's `)`.
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<i32>().ok());
+            if parent == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        for pid in pids {
+            // SAFETY: kill has no memory preconditions; a pid gone meanwhile only makes it fail.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
     /// Turns TLS on with a certificate for `localhost` from a new test CA, and accepts TCP
     /// connections over TLS only (`hostssl` in pg_hba.conf), then restarts the server. Returns
     /// the CA certificate's path (what a client trusts as `sslrootcert`).
@@ -256,6 +299,8 @@ impl Drop for PgCluster {
     /// already.
     fn drop(&mut self) {
         if self.data().join("postmaster.pid").exists() {
+            // A paused server cannot stop.
+            self.resume();
             let _ = self
                 .pg_ctl()
                 .args(["--mode=immediate", "--wait", "stop"])

@@ -52,15 +52,24 @@ impl Replica {
                 .unwrap(),
             _dir: dir,
         };
-        let mut addr = None;
-        wait_until(Duration::from_secs(30), "the replica to listen", || {
-            addr = replica.logged_addr();
-            let found = addr.is_some();
-            async move { found }
+        let addr = wait_until_some(Duration::from_secs(30), "the replica to listen", || {
+            // One that exits before it listens says why at once.
+            if let Some(status) = replica.child.try_wait().unwrap() {
+                panic!(
+                    "the replica exited ({status}) before it listened:\n{}",
+                    replica.logs()
+                );
+            }
+            std::future::ready(replica.logged_addr())
         })
         .await;
-        replica.base = format!("http://{}", addr.unwrap());
+        replica.base = format!("http://{addr}");
         replica
+    }
+
+    /// The process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The `addr` of the "ravan-watch is watching" log line.
@@ -73,6 +82,12 @@ impl Replica {
                 .then(|| fields["addr"].as_str().map(str::to_owned))
                 .flatten()
         })
+    }
+
+    /// Reads everything the process logged, also after the replica is gone.
+    pub fn logs_handle(&self) -> impl Fn() -> String + use<> {
+        let logs = self.logs.clone();
+        move || logs.lock().unwrap().clone()
     }
 
     /// Everything the process logged so far.
@@ -138,14 +153,26 @@ impl Replica {
     }
 
     /// SIGTERM, and waits (20 s at most) for a clean exit; returns its status code.
-    pub async fn terminate(mut self) -> Option<i32> {
+    pub async fn terminate(self) -> Option<i32> {
+        self.terminate_within(Duration::from_secs(20)).await.0
+    }
+
+    /// SIGTERM, and waits (`limit` at most) for the exit; its status code and how long after
+    /// the signal it came. Panics, with the logs, when it did not exit within `limit`.
+    pub async fn terminate_within(mut self, limit: Duration) -> (Option<i32>, Duration) {
         self.signal(libc::SIGTERM);
+        let sent = std::time::Instant::now();
         let child = &mut self.child;
-        let status = wait_until_some(Duration::from_secs(20), "the replica to stop", || {
-            std::future::ready(child.try_wait().unwrap())
-        })
-        .await;
-        status.code()
+        let status =
+            super::poll_until(limit, || std::future::ready(child.try_wait().unwrap())).await;
+        let took = sent.elapsed();
+        match status {
+            Some(status) => (status.code(), took),
+            None => panic!(
+                "the replica had not stopped {took:?} after SIGTERM:\n{}",
+                self.logs()
+            ),
+        }
     }
 }
 
