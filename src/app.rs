@@ -147,7 +147,8 @@ impl App {
         let policy = RetryPolicy::default();
         // Not yet claimed: a lone process leads from its first cycle after [`App::start`]'s
         // first claim; by hand, after `app.leadership().claim()`.
-        let leadership = Leadership::leased(store.clone());
+        let database = crate::store::sqlite_file(config.database_url.expose());
+        let leadership = Leadership::leased_beside(store.clone(), database.as_deref());
         let outbox = Outbox::new(store.clone(), policy, leadership.clone())
             .context("building the webhook client")?
             .with_defaults(defaults.clone());

@@ -12,11 +12,13 @@
 //!
 //! Takeover after the leader dies: at most [`LEASE_TTL`] + [`CLAIM_EVERY`] (12 s), within the
 //! promised `max(2 × the poll interval, 15 s)`. A clean shutdown releases the lease at once.
-//! A leader that died on this host (same boot and pid namespace: one SQLite file's processes,
-//! a restart after `kill -9`) is provably gone ([`crate::util::process`]), and its lease is
-//! taken at the first claim that finds it so (at once at start, else within [`CLAIM_EVERY`]).
-//! Across hosts nothing can be proven, and the expiry stays the rule.
+//! A leader that provably died — its lock file beside the SQLite database is free
+//! ([`crate::util::alive`]: any pid namespace, so a restarted container too), or its pid in this
+//! pid namespace is gone ([`crate::util::process`]) — has its lease taken at the first claim
+//! that finds it so (at once at start, else within [`CLAIM_EVERY`]). Across hosts nothing can
+//! be proven, and the expiry stays the rule.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,7 +28,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics;
-use crate::store::{Fence, Holder, Progress, Store, StoreError, Term};
+use crate::store::{Fence, Holder, LeaseInfo, Progress, Store, StoreError, Term};
+use crate::util::alive::{self, Alive};
 use crate::util::process::{self, ProcessIdentity};
 
 /// How long a claimed lease lasts without renewal.
@@ -69,6 +72,9 @@ enum Kind {
 struct Leased {
     store: Store,
     holder: Holder,
+    /// On a SQLite file: the folder of the processes' lock files, and this process's lock,
+    /// held while it runs ([`alive`]).
+    alive: Option<(PathBuf, Alive)>,
     held: Mutex<Held>,
     /// The term this process leads in (`None`: it stands by), for tasks that wait to lead.
     term: watch::Sender<Option<Term>>,
@@ -94,9 +100,28 @@ impl Leadership {
 
     /// Leadership by the lease in `store`, not yet claimed ([`Leadership::claim`]).
     pub fn leased(store: Store) -> Self {
+        Self::leased_beside(store, None)
+    }
+
+    /// [`Leadership::leased`], for a store in the SQLite file `database` when given: this
+    /// process then holds its lock file beside it while it runs, so that whoever finds its
+    /// lease after it died can tell at once ([`alive`]).
+    pub fn leased_beside(store: Store, database: Option<&Path>) -> Self {
+        let holder = this_holder();
+        let alive = database.and_then(|database| {
+            let dir = alive::dir_beside(database);
+            match Alive::hold(&dir, &holder.name) {
+                Ok(lock) => Some((dir, lock)),
+                Err(e) => {
+                    tracing::warn!(folder = %dir.display(), error = %e, "cannot hold a lock file beside the database: after a crash, the next process waits for the lease to expire");
+                    None
+                }
+            }
+        });
         Self(Arc::new(Kind::Leased(Box::new(Leased {
             store,
-            holder: this_holder(),
+            alive,
+            holder,
             held: Mutex::new(Held::default()),
             term: watch::Sender::new(None),
             progress: Mutex::new(None),
@@ -347,20 +372,10 @@ impl Leased {
     /// Takes the lease (as a takeover, fenced by its term) when its holder ran on this host
     /// and provably no longer runs; `None` when it runs, or may.
     async fn take_over_if_gone(&self) -> Result<Option<Term>, StoreError> {
-        if self.holder.host.is_empty() {
-            return Ok(None);
-        }
         let Some(lease) = self.store.lease().await? else {
             return Ok(None);
         };
-        if lease.host != self.holder.host || lease.holder == self.holder.name {
-            return Ok(None);
-        }
-        let (Ok(pid), Ok(started)) = (u32::try_from(lease.pid), u64::try_from(lease.started))
-        else {
-            return Ok(None);
-        };
-        if !process::gone(pid, started) {
+        if lease.holder.is_empty() || lease.holder == self.holder.name || !self.gone(&lease) {
             return Ok(None);
         }
         let taken = self
@@ -370,11 +385,27 @@ impl Leased {
         if taken.is_some() {
             tracing::info!(
                 previous = %lease.holder,
-                pid,
-                "the lease's holder no longer runs on this host: taken over without waiting for it to expire"
+                "the lease's holder no longer runs: taken over without waiting for it to expire"
             );
         }
         Ok(taken)
+    }
+
+    /// Whether the lease's holder provably ended: its lock file beside the SQLite database is
+    /// free, or, in this process's pid namespace, its pid is gone or another process's.
+    fn gone(&self, lease: &LeaseInfo) -> bool {
+        if let Some((dir, _)) = &self.alive
+            && alive::gone(dir, &lease.holder)
+        {
+            return true;
+        }
+        if self.holder.host.is_empty() || lease.host != self.holder.host {
+            return false;
+        }
+        match (u32::try_from(lease.pid), u64::try_from(lease.started)) {
+            (Ok(pid), Ok(started)) => process::gone(pid, started),
+            _ => false,
+        }
     }
 
     /// Tells the waiting tasks the term this process now leads in, when it changed.

@@ -2,6 +2,7 @@
 //! an escape sequence in half (the formatters build on it; the Ravan client clips upstream text
 //! with it), kept here so that no lower layer needs `notify`.
 
+pub mod alive;
 pub mod process;
 
 /// The innermost message of an error chain: reqwest's own top-level message says only "error

@@ -339,3 +339,65 @@ async fn a_lease_left_by_a_process_gone_from_this_host_is_taken_at_once_and_neve
     let other = Leadership::leased(store.clone());
     assert_eq!(other.claim().await, Role::Standby, "not provably gone");
 }
+
+/// A lease whose holder's lock file beside the SQLite database is free is taken at the first
+/// claim, whatever pid namespace the holder recorded (a container restarted after a crash has
+/// a new one, and its pid 1 again, so only the file can tell); while the lock is held (a live
+/// process in another container, maybe on the host's network with the same hostname and pid)
+/// the lease waits for its expiry.
+#[tokio::test]
+async fn a_lease_whose_holders_lock_file_is_free_is_taken_at_once_whatever_its_namespace() {
+    use ravan_watch::store::Holder;
+    use std::fs::{File, TryLockError};
+    let (store, dir) = store_watching_a().await;
+    let database = dir.path().join("state.db");
+    let locks = ravan_watch::util::alive::dir_beside(&database);
+    let other = Holder {
+        name: "web-1:1:1a2b".into(),
+        host: "another-boot/pid:[4026532999]".into(),
+        pid: 1,
+        started: 5,
+    };
+    std::fs::create_dir_all(&locks).unwrap();
+    let file = locks.join("web-1_1_1a2b.lock");
+    File::create(&file).unwrap();
+    // The holder: another process, holding its lock (flock(1) takes flock(2)'s lock; `-o`
+    // keeps it from the command it runs, so killing flock frees it).
+    let mut holder = std::process::Command::new("flock")
+        .arg("-o")
+        .arg(&file)
+        .args(["sleep", "30"])
+        .spawn()
+        .unwrap();
+    wait_until(Duration::from_secs(5), "the holder's lock", || async {
+        matches!(
+            File::open(&file).unwrap().try_lock(),
+            Err(TryLockError::WouldBlock)
+        )
+    })
+    .await;
+    let term = store
+        .claim_lease(&other, None, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let leadership = Leadership::leased_beside(store.clone(), Some(&database));
+    assert_eq!(leadership.claim().await, Role::Standby, "its lock is held");
+
+    // Killed: the kernel drops its lock, the file stays.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(leadership.claim().await, Role::Leader, "its lock is free");
+    let lease = store.lease().await.unwrap().unwrap();
+    assert_eq!(
+        (lease.holder.as_str(), lease.term),
+        (leadership.holder(), term + 1)
+    );
+    assert!(!file.exists(), "the dead holder's file is removed");
+    assert!(
+        locks
+            .join(format!("{}.lock", leadership.holder().replace(':', "_")))
+            .exists(),
+        "the new holder holds its own"
+    );
+}

@@ -36,6 +36,7 @@ pub use cycle::{AgentUpdate, CycleStore, Polled, Progress, Routed, SettingsVersi
 pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};
 pub use lease::{Fence, Holder, LeaseInfo, LeaseStore, Term};
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
+pub use sqlite::sqlite_file;
 pub use webhooks::{DeadWebhook, WebhookStore};
 
 use self::sql::SqlStore;

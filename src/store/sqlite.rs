@@ -14,6 +14,15 @@ use sqlx::{Connection, Pool, Sqlite};
 use super::StoreError;
 use super::sql::Dialect;
 
+/// The database file a `sqlite:` URL names; `None` for an in-memory database or a URL that is
+/// not SQLite's.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let file = options.get_filename();
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    (!in_memory && !file.as_os_str().is_empty()).then(|| file.to_owned())
+}
+
 impl Dialect for Sqlite {
     // A deferred transaction that reads first and writes later fails at once ("database is
     // locked") when another writer committed in between, and no wait helps.
