@@ -7,6 +7,7 @@
 //! - the overview `GET /`: its size, and the server's time to answer (median and max of 20
 //!   requests, body read: database reads and rendering);
 //! - one agent's page `GET /status/{id}` (a flapping agent with 14 events): the same;
+//! - the overview in a mass outage (every agent unhealthy, each row saying why): its size;
 //! - Chromium's time to load and lay out the overview: the wall time of
 //!   `chromium --headless --dump-dom` and of `--screenshot` on it (median of 5; each includes
 //!   Chromium's own start, which an empty page measures alone for comparison).
@@ -111,6 +112,31 @@ async fn run() {
         );
     }
 
+    // A mass outage: every row says why. A real one's error is short (Cal.com's answer); the
+    // longest Ravan's text may be is 2,000 characters, each row then clipped to 120 with the
+    // whole text as its tooltip.
+    let overview = format!("http://{addr}/");
+    for (what, chars) in [("a 60-character", 60), ("a 2,000-character", 2000)] {
+        make_all_unhealthy(
+            &database,
+            &"Cal.com token revoked; reconnect it ".repeat(60)[..chars],
+        )
+        .await;
+        let resp = http
+            .get(&overview)
+            .basic_auth("bench", Some(TOKEN))
+            .send()
+            .await
+            .unwrap();
+        let size = resp.bytes().await.unwrap().len();
+        println!(
+            "{:<52} {:>11} KB {:>14}",
+            format!("overview, all unhealthy, {what} error"),
+            size / 1000,
+            "< 1 MB"
+        );
+    }
+
     if Path::new(CHROMIUM).exists() {
         let page = format!("http://bench:{TOKEN}@{addr}/");
         let empty = format!("http://{addr}/healthz");
@@ -143,6 +169,49 @@ async fn run() {
         println!("Chromium: not measured ({CHROMIUM} is not installed)");
     }
     service.stop().await;
+}
+
+/// Every agent's last observation becomes unhealthy with `error`, written as a cycle would.
+async fn make_all_unhealthy(database: &str, error: &str) {
+    use ravan_watch::domain::{Account, Connection, Observation};
+    use ravan_watch::store::{AgentUpdate, Fence};
+    let store = Store::open(database).await.unwrap();
+    let agents = store.agents().await.unwrap();
+    let states: Vec<_> = agents
+        .iter()
+        .map(|a| {
+            let mut state = a.state.clone();
+            state.last = Some(Observation {
+                status: "errored".into(),
+                connected: false,
+                accounts: vec![Account {
+                    id: "acc-1".into(),
+                    account_name: "Main calendar".into(),
+                    status: "errored".into(),
+                    error: Some(error.into()),
+                }],
+                connection: Some(Connection::Private),
+            });
+            state
+        })
+        .collect();
+    let updates: Vec<AgentUpdate<'_>> = agents
+        .iter()
+        .zip(&states)
+        .map(|(a, state)| AgentUpdate {
+            agent_id: a.agent_id,
+            state,
+            alerts: vec![],
+            health: None,
+        })
+        .collect();
+    let monitor = store.monitor_state().await.unwrap();
+    let now = chrono::Utc::now();
+    store
+        .commit_cycle(Fence::Unchecked, None, &updates, &monitor, &[], now)
+        .await
+        .unwrap();
+    store.close().await;
 }
 
 fn ms(d: Duration) -> f64 {

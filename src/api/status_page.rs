@@ -304,6 +304,7 @@ pub fn render(
         })
         .map(|(_, _, a)| Row::new(a, now))
         .collect();
+    let rows = fit_tooltips(rows);
     let page = Page {
         now: Stamp::new(now, now),
         all: agents.len(),
@@ -492,6 +493,31 @@ fn connection(a: &Agent) -> Option<String> {
 /// Characters of an unhealthy row's reason; the whole of it is in the tooltip and on the
 /// agent's page.
 const WHY_CHARS: usize = 120;
+
+/// Characters the rows' tooltips may hold in all: the whole reasons of a few unhealthy agents,
+/// while a thousand of them with Ravan's longest errors (2,000 characters) still make a page
+/// under 1 MB (the rows alone are about 0.8 MB then).
+const TOOLTIPS_CHARS: usize = 60_000;
+
+/// The rows, their tooltips cut to share [`TOOLTIPS_CHARS`] when the whole reasons do not fit
+/// it, and dropped when a share is no longer than what the row shows already (the agent's page
+/// has the whole text).
+fn fit_tooltips(mut rows: Vec<Row>) -> Vec<Row> {
+    let full = || rows.iter().filter_map(|r| r.why.as_ref()?.full.as_ref());
+    let (n, chars) = full().fold((0, 0), |(n, c), t| (n + 1, c + t.chars().count()));
+    if chars <= TOOLTIPS_CHARS {
+        return rows;
+    }
+    let share = TOOLTIPS_CHARS / n;
+    for why in rows.iter_mut().filter_map(|r| r.why.as_mut()) {
+        why.full = why
+            .full
+            .take()
+            .filter(|_| share > WHY_CHARS)
+            .map(|t| truncate(&t, share));
+    }
+    rows
+}
 
 /// Why an unhealthy agent is down, as its row says it.
 struct Why {
@@ -1215,6 +1241,30 @@ mod tests {
 
     /// A dead webhook is a banner at the top of the page until it is fixed: which one
     /// (masked), what it answered, since when, and what to do.
+    /// A few unhealthy rows carry their whole reason as a tooltip; a thousand with Ravan's
+    /// longest errors share a budget, so the page stays under 1 MB (the agent's page has the
+    /// whole text).
+    #[test]
+    fn tooltips_share_a_budget_so_a_thousand_long_reasons_stay_under_a_megabyte() {
+        let error = "Cal.com token revoked; reconnect it ".repeat(60)[..2000].to_owned();
+        let records: Vec<AgentRecord> = (0..1000)
+            .map(|i| {
+                let id = format!("00000000-0000-4000-8000-{i:012}");
+                observed(record(&id, Some("Sales")), "errored", Some(&error), 30)
+            })
+            .collect();
+        let few = page_with(&records[..20], &Filter::default());
+        assert_eq!(few.matches(&error).count(), 20, "whole reasons as tooltips");
+        let all = page_with(&records, &Filter::default());
+        assert!(all.len() < 1_000_000, "{} bytes", all.len());
+        assert_eq!(
+            all.matches("class=\"why\"").count(),
+            1000,
+            "every row says why"
+        );
+        assert!(!all.contains(&error), "no whole reason fits");
+    }
+
     #[test]
     fn a_dead_webhook_is_a_banner_until_fixed() {
         let agents: Vec<AgentView> = [record(A, Some("Sales"))].iter().map(view).collect();
