@@ -2,7 +2,8 @@
 //! an agent and what a poll observes of it ([`agent`]), Ravan's text bounded where it enters
 //! ([`clipped`]), the alerts the tracker decides and the
 //! notifiers render ([`alert`]), an agent's past health and what it comes to ([`history`]),
-//! watch-all's rules ([`listing`]), where alerts go ([`webhook`]) and which hosts they may go
+//! watch-all's rules ([`listing`]), the organisation's integrations ([`integration`]), what Ravan's
+//! own health check said ([`ravan_health`]), where alerts go ([`webhook`]) and which hosts they may go
 //! to ([`hosts`]), the mute rule ([`mute`]), the poll schedule ([`schedule`]) and the wrappers
 //! that keep secrets out of logs ([`secret`]).
 //! They are parsed once at the edge, so the core never handles an unchecked value.
@@ -12,8 +13,10 @@ pub mod alert;
 pub mod clipped;
 pub mod history;
 pub mod hosts;
+pub mod integration;
 pub mod listing;
 pub mod mute;
+pub mod ravan_health;
 pub mod schedule;
 pub mod secret;
 pub mod webhook;
@@ -27,8 +30,10 @@ pub use alert::{
 pub use clipped::{CLIPPED, Clipped, ErrorText, Name, StatusWord};
 pub use history::{HealthEdge, HealthInterval, Slot, Uptime};
 pub use hosts::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
+pub use integration::{CalcomOrg, GhlSetup, InvalidOrgId, OrgId};
 pub use listing::{ListingApplied, ListingPlan, ListingSeen, Source};
 pub use mute::muted_at;
+pub use ravan_health::RavanHealth;
 pub use schedule::PollSchedule;
 pub use secret::{DatabaseUrl, Secret, SecretUrl};
 pub use webhook::{Platform, Webhook};

@@ -87,11 +87,12 @@ impl EffectiveAccount {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// What an error answer says about itself, in any of Ravan's shapes: `{success:false, message,
+/// code}` (a string code), the gRPC-style `{code: 16, message, details}` (a numeric code), and
+/// the envelope `{success:false, message, error: {code, message}}`.
+#[derive(Debug, Default)]
 struct ErrorBody {
-    #[serde(default)]
     message: Option<Message>,
-    #[serde(default)]
     code: Option<Message>,
 }
 
@@ -207,13 +208,37 @@ pub(super) fn ok_data<B: serde::de::DeserializeOwned, D>(
     }
 }
 
-/// Reads `{"message", "code"}` leniently: error bodies are for humans and may be anything.
-/// Both are clipped as they are read.
+/// Reads an error answer's message and code leniently: error bodies are for humans and may be
+/// anything. A code may be a string or a number, at the top or inside `error`; the message is
+/// the top one, with `error.message` after it when that says more. Both are clipped.
 fn error_body(body: &[u8]) -> ErrorBody {
-    let mut err: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
-    err.message = err.message.map(|m| Message::new(m.trim()));
-    err.code = err.code.map(|c| Message::new(c.trim()));
-    err
+    let Ok(serde_json::Value::Object(top)) = serde_json::from_slice(body) else {
+        return ErrorBody::default();
+    };
+    let inner = top.get("error");
+    let (inner_message, inner_code) = match inner {
+        Some(serde_json::Value::Object(e)) => (text_of(e.get("message")), text_of(e.get("code"))),
+        Some(serde_json::Value::String(_)) => (text_of(inner), None),
+        _ => (None, None),
+    };
+    let message = match (text_of(top.get("message")), inner_message) {
+        (Some(m), Some(i)) if m != i => Some(Message::from(format!("{m}: {i}"))),
+        (m, i) => m.or(i),
+    };
+    ErrorBody {
+        message,
+        code: text_of(top.get("code")).or(inner_code),
+    }
+}
+
+/// A string or a number of an error body, trimmed and clipped; nothing when blank.
+fn text_of(value: Option<&serde_json::Value>) -> Option<Message> {
+    let text = match value? {
+        serde_json::Value::String(s) => Message::new(s.trim()),
+        serde_json::Value::Number(n) => Message::from(n.to_string()),
+        _ => return None,
+    };
+    (!text.is_empty()).then_some(text)
 }
 
 impl ErrorBody {

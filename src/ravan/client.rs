@@ -14,7 +14,7 @@ use crate::domain::{AgentId, Connection, Observation};
 use crate::util::root_cause;
 
 /// Answers larger than this are not read: a status fits in a few hundred bytes.
-const MAX_BODY_BYTES: usize = 1 << 20;
+pub(super) const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub const USER_AGENT: &str = concat!("ravan-watch/", env!("CARGO_PKG_VERSION"));
 
@@ -37,14 +37,29 @@ pub struct AgentUrls {
     info: Url,
 }
 
+/// The organisation-level URLs, built once (see [`super::organisation`]).
+#[derive(Debug, Clone)]
+pub(super) struct OrgUrls {
+    /// `{base}/api/v1/calcom/status` (the `org_id` query is added per request).
+    pub(super) calcom: Url,
+    /// `{base}/api/v1/ghl/setup/status`.
+    pub(super) ghl: Url,
+    /// `{base}/health`.
+    pub(super) health: Url,
+}
+
 #[derive(Clone)]
 pub struct RavanClient {
     http: reqwest::Client,
+    /// The same client without the credential: for `/health`, which needs none, so the key
+    /// goes only where it is asked for.
+    bare: reqwest::Client,
     base_url: Url,
     /// The path of `{base}/api/v1/calcom/agents/`, worked out once: a poll appends its id.
     agents_path: String,
     /// `{base}/api/v1/agents/`: the organisation's agent listing.
     pub(super) listing_url: Url,
+    pub(super) org_urls: OrgUrls,
     timeout: Duration,
     /// Closed by a 429, shared by every clone.
     gate: Gate,
@@ -101,12 +116,20 @@ fn under(base: &Url, segments: &[&str]) -> Result<Url, ClientError> {
 impl RavanClient {
     pub fn new(base_url: Url, auth: &RavanAuth, timeout: Duration) -> Result<Self, ClientError> {
         let http = http_client(credential_headers(auth)?, timeout)?;
+        let bare = http_client(HeaderMap::new(), timeout)?;
         let agents = under(&base_url, &["api", "v1", "calcom", "agents", ""])?;
         let listing_url = under(&base_url, &["api", "v1", "agents", ""])?;
+        let org_urls = OrgUrls {
+            calcom: under(&base_url, &["api", "v1", "calcom", "status"])?,
+            ghl: under(&base_url, &["api", "v1", "ghl", "setup", "status"])?,
+            health: under(&base_url, &["health"])?,
+        };
         Ok(Self {
             http,
+            bare,
             agents_path: agents.path().to_owned(),
             listing_url,
+            org_urls,
             base_url,
             timeout,
             gate: Gate::default(),
@@ -212,9 +235,28 @@ impl RavanClient {
         cap: usize,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<(u16, Vec<u8>), PollFailure> {
+        self.get_via(&self.http, url, cap, deadline).await
+    }
+
+    /// [`RavanClient::get`] without the credential.
+    pub(super) async fn get_bare(
+        &self,
+        url: Url,
+        cap: usize,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(u16, Vec<u8>), PollFailure> {
+        self.get_via(&self.bare, url, cap, deadline).await
+    }
+
+    async fn get_via(
+        &self,
+        http: &reqwest::Client,
+        url: Url,
+        cap: usize,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(u16, Vec<u8>), PollFailure> {
         self.gate.pass(deadline).await?;
-        let response = self
-            .http
+        let response = http
             .get(url)
             .send()
             .await

@@ -1,5 +1,5 @@
 //! The Ravan API client: the calls the service makes (`/status` and `/info` of an agent, the
-//! organisation's agent listing) and the classification of every answer into an
+//! organisation's agent listing and its integrations, Ravan's health check) and the classification of every answer into an
 //! [`Observation`](crate::domain::Observation) or a [`PollFailure`].
 //!
 //! The split matters more than the calls: a failure says nothing about the agent, so the tracker
@@ -11,6 +11,8 @@
 //! - `classify`: what an answer of `/status` or `/info` means, pure;
 //! - `failure`: why a poll gave no observation, the vocabulary all of them share;
 //! - `listing`: the organisation's agent listing, complete or not at all;
+//! - `organisation`: the organisation-level checks (its Cal.com connection, its GoHighLevel
+//!   setup, an agent's organisation) and Ravan's own health check;
 //! - `auth`: the two ways the client proves who it is.
 
 mod auth;
@@ -18,6 +20,7 @@ mod classify;
 mod client;
 mod failure;
 mod listing;
+mod organisation;
 mod throttle;
 
 pub use auth::RavanAuth;
@@ -25,4 +28,5 @@ pub use classify::{EffectiveAccount, classify, classify_info};
 pub use client::{AgentUrls, ClientError, RavanClient, USER_AGENT};
 pub use failure::PollFailure;
 pub use listing::{LISTING_PAGE, ListedAgent, Listing, ListingError, MAX_LISTED_AGENTS};
+pub use organisation::{classify_agent_org, classify_calcom_org, classify_ghl, classify_health};
 pub use throttle::{DEFAULT_THROTTLE_WAIT, MAX_THROTTLE_WAIT, retry_after};
