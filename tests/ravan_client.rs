@@ -10,7 +10,7 @@ use common::{
     AGENT_A, FakeRavan, LISTED_SECRET, Shape, info_body, listed_agent, no_private_body, status_body,
 };
 use ravan_watch::domain::secret::Secret;
-use ravan_watch::domain::{AgentId, Connection};
+use ravan_watch::domain::{AgentId, Connection, OrgId};
 use ravan_watch::ravan::RavanAuth;
 use ravan_watch::ravan::{
     DEFAULT_THROTTLE_WAIT, LISTING_PAGE, ListingError, MAX_THROTTLE_WAIT, PollFailure, RavanClient,
@@ -758,4 +758,265 @@ async fn a_429_from_info_or_the_listing_closes_the_gate_too() {
         }
     );
     assert!(client.throttled_until().is_some());
+}
+
+// ----- the organisation-level requests (issue 26) -----
+
+fn org_id() -> OrgId {
+    common::FAKE_ORG_ID.parse().unwrap()
+}
+
+fn api_key_client(fake: &FakeRavan, timeout: Duration) -> RavanClient {
+    let auth = RavanAuth::ApiKey(Secret::new("key-456"));
+    RavanClient::new(fake.uri().parse().unwrap(), &auth, timeout).unwrap()
+}
+
+/// The one request of `path` the fake received.
+async fn only_request(fake: &FakeRavan, path: &str) -> wiremock::Request {
+    let got: Vec<_> = fake
+        .server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == path)
+        .collect();
+    assert_eq!(got.len(), 1, "requests of {path}");
+    got.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn the_organisations_calcom_connection_is_read_with_its_org_id_and_the_key() {
+    let fake = FakeRavan::start().await;
+    let client = api_key_client(&fake, Duration::from_secs(5));
+    let got = client.calcom_org(&org_id(), None).await.unwrap();
+    assert!(got.is_healthy() && got.connected);
+    assert_eq!(
+        got.token_expires,
+        Some("2026-04-20T12:00:00Z".parse().unwrap())
+    );
+    let request = only_request(&fake, "/api/v1/calcom/status").await;
+    let query: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+    assert_eq!(
+        query,
+        [("org_id".to_owned(), common::FAKE_ORG_ID.to_owned())]
+    );
+    assert_eq!(request.headers.get("x-api-key").unwrap(), "key-456");
+
+    fake.set_calcom_org(
+        ResponseTemplate::new(200).set_body_json(common::calcom_org_body("not_connected")),
+    );
+    let got = client.calcom_org(&org_id(), None).await.unwrap();
+    assert_eq!(got.status, "not_connected");
+    assert!(!got.is_healthy());
+    assert_eq!(got.message.as_deref(), Some("Cal.com is not connected"));
+}
+
+#[tokio::test]
+async fn the_organisation_checks_error_shapes_are_the_known_failures() {
+    let fake = FakeRavan::start().await;
+    let client = fake_client(&fake);
+    let envelope = |status: u16| {
+        ResponseTemplate::new(status).set_body_json(json!({"success": false,
+            "message": "Request failed", "error": {"code": "INTERNAL_ERROR", "message": "boom"}}))
+    };
+    for (answer, want) in [
+        (
+            ResponseTemplate::new(401).set_body_json(
+                json!({"code": 16, "message": "API key is missing or invalid", "details": []}),
+            ),
+            PollFailure::Unauthorized {
+                status: 401,
+                message: "API key is missing or invalid".into(),
+            },
+        ),
+        (
+            ResponseTemplate::new(400).set_body_json(
+                json!({"code": 3, "message": "Invalid request parameters", "details": []}),
+            ),
+            PollFailure::Rejected {
+                status: 400,
+                code: Some("3".into()),
+                message: "Invalid request parameters".into(),
+            },
+        ),
+        (
+            envelope(403),
+            PollFailure::Unauthorized {
+                status: 403,
+                message: "Request failed: boom".into(),
+            },
+        ),
+        (
+            envelope(502),
+            PollFailure::Server {
+                status: 502,
+                message: "Request failed: boom".into(),
+            },
+        ),
+    ] {
+        fake.set_calcom_org(answer.clone());
+        fake.set_ghl(answer);
+        assert_eq!(client.calcom_org(&org_id(), None).await.unwrap_err(), want);
+        assert_eq!(client.ghl_setup(None).await.unwrap_err(), want);
+    }
+    let refused =
+        ResponseTemplate::new(200).set_body_json(json!({"success": false, "message": "No org"}));
+    fake.set_calcom_org(refused);
+    let err = client.calcom_org(&org_id(), None).await.unwrap_err();
+    assert!(
+        matches!(&err, PollFailure::BadBody(m) if m.contains("No org")),
+        "{err:?}"
+    );
+    fake.set_ghl(ResponseTemplate::new(200).set_body_string("<html>oops</html>"));
+    assert!(matches!(
+        client.ghl_setup(None).await,
+        Err(PollFailure::BadBody(_))
+    ));
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(2 << 20));
+    fake.set_ghl(ResponseTemplate::new(200).set_body_string(big));
+    assert!(matches!(
+        client.ghl_setup(None).await,
+        Err(PollFailure::BadBody(m)) if m.contains("larger")
+    ));
+}
+
+#[tokio::test]
+async fn the_organisation_checks_time_out_and_wait_at_the_throttle_gate() {
+    let fake = FakeRavan::start().await;
+    let client = api_key_client(&fake, Duration::from_millis(200));
+    let slow = ResponseTemplate::new(200)
+        .set_body_json(common::ghl_body(true, true))
+        .set_delay(Duration::from_secs(3));
+    fake.set_ghl(slow);
+    assert_eq!(
+        client.ghl_setup(None).await.unwrap_err(),
+        PollFailure::Timeout(Duration::from_millis(200))
+    );
+    // A 429 from one closes the gate for all: the next check, with a deadline before the gate
+    // opens, fails as throttled without a request.
+    fake.set_calcom_org(throttle("30"));
+    assert!(
+        client
+            .calcom_org(&org_id(), None)
+            .await
+            .unwrap_err()
+            .is_throttled()
+    );
+    let soon = tokio::time::Instant::now() + Duration::from_secs(1);
+    assert!(
+        client
+            .ghl_setup(Some(soon))
+            .await
+            .unwrap_err()
+            .is_throttled()
+    );
+    assert_eq!(fake.requests("ghl").await, 1, "only the slow one");
+    assert_eq!(
+        client.health().await,
+        ravan_watch::domain::RavanHealth::NotAsked
+    );
+    assert_eq!(fake.requests("health").await, 0);
+}
+
+#[tokio::test]
+async fn the_ghl_setup_is_read_as_documented() {
+    let fake = FakeRavan::start().await;
+    let client = api_key_client(&fake, Duration::from_secs(5));
+    let got = client.ghl_setup(None).await.unwrap();
+    assert!(got.is_healthy());
+    assert_eq!(got.agent_count, Some(2));
+    assert_eq!(
+        only_request(&fake, "/api/v1/ghl/setup/status")
+            .await
+            .headers
+            .get("x-api-key")
+            .unwrap(),
+        "key-456"
+    );
+    fake.set_ghl(ResponseTemplate::new(200).set_body_json(common::ghl_body(true, false)));
+    assert_eq!(
+        client.ghl_setup(None).await.unwrap().status(),
+        "token_invalid"
+    );
+    fake.set_ghl(ResponseTemplate::new(200).set_body_json(common::ghl_body(false, false)));
+    let never = client.ghl_setup(None).await.unwrap();
+    assert_eq!(
+        (never.status(), never.next_step.as_deref()),
+        ("not_connected", Some("CONNECT_GHL"))
+    );
+}
+
+#[tokio::test]
+async fn an_agents_organisation_is_read_and_its_secrets_are_not() {
+    let (logs, _guard) = common::logs::capture_here();
+    let fake = FakeRavan::start().await;
+    let client = fake_client(&fake);
+    let got = client.agent_org(&agent()).await.unwrap();
+    assert_eq!(got.as_str(), common::FAKE_ORG_ID);
+    assert!(!format!("{got:?}").contains(LISTED_SECRET));
+    let request = only_request(&fake, &format!("/api/v1/agents/{AGENT_A}/")).await;
+    assert_eq!(
+        request.headers.get("authorization").unwrap(),
+        "Bearer tok-123"
+    );
+
+    // An answer without the organisation names none of the secrets it has.
+    fake.set_agent(
+        AGENT_A,
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"success": true, "data": {"calcomApiKey": LISTED_SECRET}})),
+    );
+    let err = client.agent_org(&agent()).await.unwrap_err();
+    assert!(matches!(err, PollFailure::BadBody(_)), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains(LISTED_SECRET));
+    fake.set_agent(
+        AGENT_A,
+        ResponseTemplate::new(404).set_body_json(
+            json!({"success": false, "message": "Agent not found", "code": "NOT_FOUND"}),
+        ),
+    );
+    assert!(matches!(
+        client.agent_org(&agent()).await,
+        Err(PollFailure::Rejected { status: 404, .. })
+    ));
+    assert!(!logs.text().contains(LISTED_SECRET), "{}", logs.text());
+}
+
+#[tokio::test]
+async fn the_health_check_sends_no_credential_and_says_whether_ravan_runs() {
+    use ravan_watch::domain::RavanHealth;
+
+    let fake = FakeRavan::start().await;
+    let client = api_key_client(&fake, Duration::from_secs(5));
+    assert_eq!(client.health().await, RavanHealth::Healthy);
+    let request = only_request(&fake, "/health").await;
+    assert!(request.headers.get("x-api-key").is_none());
+    assert!(request.headers.get("authorization").is_none());
+    assert_eq!(
+        request.headers.get("user-agent").unwrap(),
+        ravan_watch::ravan::USER_AGENT
+    );
+
+    for answer in [
+        ResponseTemplate::new(502).set_body_string("Bad Gateway"),
+        ResponseTemplate::new(500).set_body_json(json!({"success": false, "message": "down",
+            "error": {"code": "INTERNAL_ERROR", "message": "db"}})),
+        ResponseTemplate::new(200).set_body_json(json!({"status": "degraded"})),
+    ] {
+        fake.set_health(answer);
+        assert!(matches!(client.health().await, RavanHealth::Down(_)));
+    }
+    let port = common::free_port();
+    let gone = RavanClient::new(
+        format!("http://127.0.0.1:{port}").parse().unwrap(),
+        &bearer(),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let down = gone.health().await;
+    assert!(
+        matches!(&down, RavanHealth::Down(why) if why.contains("cannot reach")),
+        "{down:?}"
+    );
 }

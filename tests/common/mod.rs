@@ -33,7 +33,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 // Each test file uses some of these, none all of them.
 #[allow(unused_imports)]
 pub use ravan::{
-    FakeRavan, LISTED_SECRET, Shape, info_body, listed_agent, no_private_body, status_body,
+    FAKE_ORG_ID, FakeRavan, LISTED_SECRET, Shape, agent_body, calcom_org_body, ghl_body,
+    health_body, info_body, listed_agent, no_private_body, status_body,
 };
 #[allow(unused_imports)]
 pub use settings::TestSettings;

@@ -64,6 +64,55 @@ pub fn info_body(kind: &str, status: &str, account_name: &str) -> serde_json::Va
     })
 }
 
+/// The organisation id the fake's single agents belong to, by default.
+pub const FAKE_ORG_ID: &str = "7c1d2e3f-4a5b-4c6d-8e7f-8091a2b3c4d5";
+
+/// `GET /api/v1/calcom/status?org_id=…`: the organisation's own Cal.com connection in `status`
+/// (`active`: connected, with a token expiry; anything else: the documented "not connected"
+/// shape with that status).
+pub fn calcom_org_body(status: &str) -> serde_json::Value {
+    if status == "active" {
+        return json!({
+            "success": true, "message": "Connection status retrieved",
+            "data": {"connected": true, "status": "active",
+                     "accounts": [{"id": "acc_123", "email": "user@example.com"}],
+                     "token_expires": "2026-04-20T12:00:00Z"}
+        });
+    }
+    json!({
+        "success": true, "message": "Connection status retrieved",
+        "data": {"accounts": [], "connected": false, "message": "Cal.com is not connected",
+                 "status": status}
+    })
+}
+
+/// `GET /api/v1/ghl/setup/status`, as documented, with these two flags.
+pub fn ghl_body(ghl_connected: bool, token_valid: bool) -> serde_json::Value {
+    json!({
+        "success": true, "message": "GHL setup status fetched successfully",
+        "data": {"ghl_connected": ghl_connected, "location_id": "loc_abc123def456",
+                 "company_id": "comp_xyz789", "token_valid": token_valid,
+                 "agents_created": true, "agent_count": 2, "setup_complete": ghl_connected && token_valid,
+                 "message": "GHL integration is fully configured",
+                 "next_step": if ghl_connected { "" } else { "CONNECT_GHL" }}
+    })
+}
+
+/// `GET /api/v1/agents/{id}/`: one agent of `org`, with the secret it carries.
+pub fn agent_body(id: &str, org: &str) -> serde_json::Value {
+    json!({
+        "success": true, "message": "Agent retrieved",
+        "data": {"id": id, "agentName": "Sales", "organization_id": org,
+                 "calcomApiKey": LISTED_SECRET, "calcomStatus": "active",
+                 "calcomConnectionType": "org_linked", "prompt": "You are a helpful agent"}
+    })
+}
+
+/// `GET /health` when Ravan runs.
+pub fn health_body() -> serde_json::Value {
+    json!({"status": "healthy", "service": "integration_service", "time": "2026-03-20T14:30:00Z"})
+}
+
 /// The two shapes of the agent listing the Ravan docs show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -115,9 +164,36 @@ pub struct FakeRavan {
     fallback: Arc<Mutex<Option<ResponseTemplate>>>,
     arrivals: Arc<Mutex<Vec<Instant>>>,
     answered: Arc<AtomicUsize>,
+    /// The organisation-level answers: see [`FakeRavan::set_calcom_org`] and the others.
+    calcom_org: Arc<Mutex<ResponseTemplate>>,
+    ghl: Arc<Mutex<ResponseTemplate>>,
+    health: Arc<Mutex<ResponseTemplate>>,
+    agents: Arc<Mutex<HashMap<String, ResponseTemplate>>>,
 }
 
-/// The agent id of `/api/v1/calcom/agents/{id}/status` or `/info`.
+/// One answer, changeable while the fake serves.
+struct Fixed(Arc<Mutex<ResponseTemplate>>);
+
+impl Respond for Fixed {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// `GET /api/v1/agents/{id}/`: the answer set for the agent, else one of [`FAKE_ORG_ID`].
+struct Agents(Arc<Mutex<HashMap<String, ResponseTemplate>>>);
+
+impl Respond for Agents {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let id = agent_of(request);
+        self.0.lock().unwrap().get(&id).cloned().unwrap_or_else(|| {
+            ResponseTemplate::new(200).set_body_json(agent_body(&id, FAKE_ORG_ID))
+        })
+    }
+}
+
+/// The agent id of `/api/v1/calcom/agents/{id}/status` or `/info` (or of
+/// `/api/v1/agents/{id}/`, whose last segment is empty).
 fn agent_of(request: &Request) -> String {
     request
         .url
@@ -214,7 +290,9 @@ impl Respond for Answers {
 
 impl FakeRavan {
     /// A new fake on a random loopback port: until told otherwise, every agent's `/status` is
-    /// a 404, its `/info` of type `none`, and the listing empty.
+    /// a 404, its `/info` of type `none`, and the listing empty; the organisation's Cal.com
+    /// connection is `active`, its GoHighLevel setup complete, every single agent belongs to
+    /// [`FAKE_ORG_ID`] and `/health` answers healthy (the documented examples).
     pub async fn start() -> Self {
         Self::on(MockServer::start().await, true).await
     }
@@ -237,6 +315,29 @@ impl FakeRavan {
         let fallback = Arc::new(Mutex::new(None));
         let arrivals = Arc::new(Mutex::new(Vec::new()));
         let answered = Arc::new(AtomicUsize::new(0));
+        let ok = |body| Arc::new(Mutex::new(ResponseTemplate::new(200).set_body_json(body)));
+        let (calcom_org, ghl, health) = (
+            ok(calcom_org_body("active")),
+            ok(ghl_body(true, true)),
+            ok(health_body()),
+        );
+        let agents = Arc::new(Mutex::new(HashMap::new()));
+        for (route, answer) in [
+            (r"^/api/v1/calcom/status$", &calcom_org),
+            (r"^/api/v1/ghl/setup/status$", &ghl),
+            (r"^/health$", &health),
+        ] {
+            Mock::given(method("GET"))
+                .and(path_regex(route))
+                .respond_with(Fixed(answer.clone()))
+                .mount(&server)
+                .await;
+        }
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/api/v1/agents/[^/]+/$"))
+            .respond_with(Agents(agents.clone()))
+            .mount(&server)
+            .await;
         Mock::given(method("GET"))
             .and(path_regex(r"^/api/v1/calcom/agents/[^/]+/info$"))
             .respond_with(Infos(infos.clone()))
@@ -265,7 +366,31 @@ impl FakeRavan {
             fallback,
             arrivals,
             answered,
+            calcom_org,
+            ghl,
+            health,
+            agents,
         }
+    }
+
+    /// Any answer of `GET /api/v1/calcom/status` (the organisation's Cal.com connection).
+    pub fn set_calcom_org(&self, answer: ResponseTemplate) {
+        *self.calcom_org.lock().unwrap() = answer;
+    }
+
+    /// Any answer of `GET /api/v1/ghl/setup/status`.
+    pub fn set_ghl(&self, answer: ResponseTemplate) {
+        *self.ghl.lock().unwrap() = answer;
+    }
+
+    /// Any answer of `GET /health`.
+    pub fn set_health(&self, answer: ResponseTemplate) {
+        *self.health.lock().unwrap() = answer;
+    }
+
+    /// Any answer of `GET /api/v1/agents/{agent}/` (the default: an agent of [`FAKE_ORG_ID`]).
+    pub fn set_agent(&self, agent: &str, answer: ResponseTemplate) {
+        self.agents.lock().unwrap().insert(agent.to_owned(), answer);
     }
 
     /// The agent has no private connection and books through the org-linked account `name`,
@@ -307,7 +432,8 @@ impl FakeRavan {
         self.listing.lock().unwrap().all = answer;
     }
 
-    /// Requests received so far, by kind: `status`, `info` or `listing`.
+    /// Requests received so far, by kind: `status` (an agent's), `info`, `listing`,
+    /// `calcom_org`, `ghl`, `agent` (a single agent) or `health`.
     pub async fn requests(&self, kind: &str) -> usize {
         let requests = self.server.received_requests().await.unwrap_or_default();
         requests
@@ -315,9 +441,13 @@ impl FakeRavan {
             .filter(|r| {
                 let p = r.url.path();
                 match kind {
-                    "status" => p.ends_with("/status"),
+                    "status" => p.starts_with("/api/v1/calcom/agents/") && p.ends_with("/status"),
                     "info" => p.ends_with("/info"),
                     "listing" => p == "/api/v1/agents/",
+                    "calcom_org" => p == "/api/v1/calcom/status",
+                    "ghl" => p == "/api/v1/ghl/setup/status",
+                    "agent" => p.starts_with("/api/v1/agents/") && p != "/api/v1/agents/",
+                    "health" => p == "/health",
                     _ => false,
                 }
             })
@@ -360,7 +490,12 @@ impl FakeRavan {
         let requests = self.server.received_requests().await.unwrap_or_default();
         requests
             .iter()
-            .filter(|r| r.url.path().contains(agent) && r.url.path().ends_with("/status"))
+            .filter(|r| {
+                let p = r.url.path();
+                p.starts_with("/api/v1/calcom/agents/")
+                    && p.contains(agent)
+                    && p.ends_with("/status")
+            })
             .count()
     }
 
