@@ -201,8 +201,8 @@ impl Monitor {
 
     /// Polls every watched agent once and records the outcome. A call made while another
     /// cycle runs waits for it to finish. The steps: [`Monitor::prepare`] →
-    /// [`Monitor::poll_and_fold`] → [`Monitor::decide`] → [`Monitor::commit`] →
-    /// [`Monitor::report`].
+    /// [`Monitor::poll_and_fold`] → [`Monitor::ask_ravan_health`] (only when every poll failed)
+    /// → [`Monitor::decide`] → [`Monitor::commit`] → [`Monitor::report`].
     pub async fn run_cycle(&self) -> Result<CycleReport, StoreError> {
         let _one_at_a_time = self.cycle.lock().await;
         self.cycle_alone().await
@@ -224,6 +224,7 @@ impl Monitor {
         };
         let mut cycle = self.prepare(fence).await?;
         let mut folded = self.poll_and_fold(&mut cycle).await;
+        self.ask_ravan_health(&mut folded.summary).await;
         let monitor_alerts = self.decide(&mut cycle, &mut folded);
         let Some(queued) = self.commit(&cycle, &folded, &monitor_alerts).await? else {
             return Ok(CycleReport::standby());
@@ -435,6 +436,19 @@ impl Monitor {
             error: described,
             quiet,
         }
+    }
+
+    /// Owns Ravan's health check: when every poll of the cycle failed, one `GET /health`
+    /// (without credentials) tells "Ravan is down" apart from "our requests fail"
+    /// (credentials, the network to the API paths, a proxy), for the monitor alert's reason. A
+    /// cycle in which any poll works asks nothing.
+    async fn ask_ravan_health(&self, summary: &mut CycleSummary) {
+        if !summary.all_failed() {
+            return;
+        }
+        let health = self.ravan.health().await;
+        tracing::info!(health = ?health, "every poll failed; asked Ravan's /health");
+        summary.ravan_health = Some(health);
     }
 
     /// Owns the monitor's verdict on the cycle as a whole: an overrun, and the monitor alert

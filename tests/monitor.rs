@@ -563,3 +563,141 @@ async fn the_log_says_why_an_alert_was_not_queued() {
     assert_eq!(down_alerts(&monitor.run_cycle().await.unwrap()), 1);
     assert_eq!(logs.count("no webhook is configured"), 1, "{}", logs.text());
 }
+
+fn monitor_reason(report: &ravan_watch::monitor::CycleReport) -> String {
+    match report.alerts.as_slice() {
+        [Alert::Monitor(a)] if a.kind == MonitorAlertKind::Down => a.reason.clone(),
+        other => panic!("expected one monitor alert, got {other:?}"),
+    }
+}
+
+/// Issue 26 item 4: a cycle whose polls work asks Ravan's `/health` nothing; one in which every
+/// poll fails asks it once (not once per agent), and the monitor alert says Ravan runs but our
+/// requests fail, before the first failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_poll_failing_asks_ravans_health_once_and_says_it_runs() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(3);
+    for id in &ids {
+        ravan.set_status(id, "active", None);
+    }
+    let (m, _store) = monitor_watching(&ravan, &ids, 4, 1).await;
+    let report = m.run_cycle().await.unwrap();
+    assert_eq!((report.polled, report.failed), (3, 0));
+    assert_eq!(ravan.requests("health").await, 0, "polls work: no /health");
+
+    ravan.answer_all(Some(ResponseTemplate::new(500).set_body_json(
+        json!({"success": false, "message": "boom", "code": "INTERNAL_ERROR"}),
+    )));
+    let report = m.run_cycle().await.unwrap();
+    assert_eq!(report.failed, 3);
+    assert_eq!(
+        ravan.requests("health").await,
+        1,
+        "one /health for the cycle"
+    );
+    let reason = monitor_reason(&report);
+    assert!(
+        reason.starts_with("Ravan reports healthy, but our requests fail"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("all 3 polls failed; first: Ravan API server error (HTTP 500): boom"),
+        "{reason}"
+    );
+
+    // Still failing: one more /health per cycle, and the alert is not repeated.
+    assert!(m.run_cycle().await.unwrap().alerts.is_empty());
+    assert_eq!(ravan.requests("health").await, 2);
+    // One poll works again: no /health.
+    ravan.answer_all(None);
+    m.run_cycle().await.unwrap();
+    assert_eq!(ravan.requests("health").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_poll_failing_with_ravans_health_failing_says_ravan_looks_down() {
+    let ravan = FakeRavan::start().await;
+    let ids = agent_ids(2);
+    ravan.answer_all(Some(
+        ResponseTemplate::new(502).set_body_string("Bad Gateway"),
+    ));
+    ravan.set_health(ResponseTemplate::new(502).set_body_string("Bad Gateway"));
+    let (m, _store) = monitor_watching(&ravan, &ids, 4, 1).await;
+    let report = m.run_cycle().await.unwrap();
+    let reason = monitor_reason(&report);
+    assert!(
+        reason.starts_with("Ravan's health check does not answer: Ravan looks down; all 2 polls failed; first: Ravan API server error (HTTP 502)"),
+        "{reason}"
+    );
+    assert_eq!(ravan.requests("health").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ravan_unreachable_says_ravan_looks_down() {
+    // Bind then drop a listener: nothing listens there, for the polls nor for /health.
+    let port = common::free_port();
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let ids: Vec<AgentId> = agent_ids(2).iter().map(|i| i.parse().unwrap()).collect();
+    store.ensure_agents(&ids, Utc::now()).await.unwrap();
+    let client = ravan_watch::ravan::RavanClient::new(
+        format!("http://127.0.0.1:{port}").parse().unwrap(),
+        &ravan_watch::ravan::RavanAuth::Bearer(ravan_watch::domain::secret::Secret::new("t")),
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let leadership = ravan_watch::leader::Leadership::for_tests();
+    let outbox = ravan_watch::notify::Outbox::new(
+        store.clone(),
+        ravan_watch::notify::RetryPolicy::default(),
+        leadership.clone(),
+    )
+    .unwrap();
+    let m = ravan_watch::monitor::Monitor::new(
+        client,
+        store,
+        outbox,
+        leadership,
+        vec![],
+        common::thresholds(1),
+        4,
+    );
+    let reason = monitor_reason(&m.run_cycle().await.unwrap());
+    assert!(
+        reason.starts_with("Ravan's health check does not answer: Ravan looks down")
+            && reason.contains("first: cannot reach the Ravan API"),
+        "{reason}"
+    );
+}
+
+/// The message the default destinations get names which side the trouble is on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monitor_alert_sent_says_ravan_reports_healthy() {
+    let ravan = FakeRavan::start().await;
+    ravan
+        .answer_all(Some(ResponseTemplate::new(401).set_body_json(
+            json!({"success": false, "message": "Invalid token"}),
+        )));
+    let slack = common::webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let app = common::TestSettings::new(&ravan.uri())
+        .database("sqlite::memory:")
+        .agents(AGENT_A)
+        .slack(&format!("{}/services/T0/B0/x", slack.uri()))
+        .failure(1)
+        .build()
+        .await;
+    let report = app.monitor().run_cycle().await.unwrap();
+    assert!(monitor_reason(&report).starts_with("Ravan reports healthy"));
+    let pass = app.outbox().pass(Utc::now()).await.unwrap();
+    assert_eq!(pass.delivered, 1);
+    let sent: String = common::bodies(&slack)
+        .await
+        .iter()
+        .map(serde_json::Value::to_string)
+        .collect();
+    assert!(
+        sent.contains("Ravan reports healthy, but our requests fail"),
+        "{sent}"
+    );
+    assert!(sent.contains("Invalid token"), "{sent}");
+}

@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Thresholds;
+use crate::domain::RavanHealth;
 use crate::domain::alert::{MonitorAlert, MonitorAlertKind};
 
 /// What one poll cycle amounted to, for the monitor's own health.
@@ -20,26 +21,49 @@ pub struct CycleSummary {
     pub auth_failure: Option<String>,
     /// The first failure of the cycle, described.
     pub first_failure: Option<String>,
+    /// What Ravan's `/health` said, asked only when every poll failed ([`Self::all_failed`]):
+    /// the reason then says whether Ravan is down or our requests are what fails.
+    pub ravan_health: Option<RavanHealth>,
 }
 
 impl CycleSummary {
-    /// Polling is broken when Ravan refuses the credentials or no poll at all succeeded.
+    /// Polling is broken when Ravan refuses the credentials or no poll at all succeeded; the
+    /// reason says which side the trouble is on when Ravan's health check was asked.
     pub fn trouble(&self) -> Option<String> {
-        if let Some(auth) = &self.auth_failure {
-            return Some(auth.clone());
+        let trouble = self
+            .auth_failure
+            .clone()
+            .or_else(|| self.all_failed_reason())?;
+        Some(match &self.ravan_health {
+            Some(health) => health.explain(&trouble),
+            None => trouble,
+        })
+    }
+
+    /// Every poll that asked about a known agent failed (404s aside: they say the API works).
+    /// The monitor then asks Ravan's `/health`, once.
+    pub fn all_failed(&self) -> bool {
+        self.asked() > 0 && self.failed == self.polled
+    }
+
+    /// Polls other than the 404s.
+    fn asked(&self) -> usize {
+        self.polled - self.not_found.min(self.polled)
+    }
+
+    fn all_failed_reason(&self) -> Option<String> {
+        if !self.all_failed() {
+            return None;
         }
-        let asked = self.polled - self.not_found.min(self.polled);
-        if asked > 0 && self.failed == self.polled {
-            let first = self.first_failure.as_deref().unwrap_or("unknown error");
-            let found_none = match self.not_found {
-                0 => String::new(),
-                n => format!(" ({n} more answered 404)"),
-            };
-            return Some(format!(
-                "all {asked} polls failed{found_none}; first: {first}"
-            ));
-        }
-        None
+        let first = self.first_failure.as_deref().unwrap_or("unknown error");
+        let found_none = match self.not_found {
+            0 => String::new(),
+            n => format!(" ({n} more answered 404)"),
+        };
+        Some(format!(
+            "all {} polls failed{found_none}; first: {first}",
+            self.asked()
+        ))
     }
 }
 
@@ -208,7 +232,52 @@ mod tests {
             not_found: 0,
             auth_failure: auth.then(|| "Ravan API refused the credentials (HTTP 401)".into()),
             first_failure: (failed > 0).then(|| "server error (HTTP 500)".into()),
+            ravan_health: None,
         }
+    }
+
+    /// Every poll failed: the reason says what Ravan's health check said, before the first
+    /// failure; a cycle in which some polls work never asked it.
+    #[test]
+    fn the_down_reason_says_what_ravans_health_check_said() {
+        let th = th(1, 1, None);
+        let reason = |health: Option<RavanHealth>, failed: usize, auth: bool| {
+            let s = CycleSummary {
+                ravan_health: health,
+                ..summary(3, failed, auth)
+            };
+            MonitorState::default()
+                .cycle(&s, t(0), &th)
+                .map(|a| a.reason)
+        };
+        let healthy = reason(Some(RavanHealth::Healthy), 3, false).unwrap();
+        assert!(
+            healthy.starts_with("Ravan reports healthy, but our requests fail")
+                && healthy.ends_with("all 3 polls failed; first: server error (HTTP 500)"),
+            "{healthy}"
+        );
+        let down = reason(Some(RavanHealth::Down("HTTP 502".into())), 3, false).unwrap();
+        assert!(
+            down.starts_with("Ravan's health check does not answer: Ravan looks down; all 3 polls failed; first: server error (HTTP 500)"),
+            "{down}"
+        );
+        let refused = reason(Some(RavanHealth::Healthy), 3, true).unwrap();
+        assert!(
+            refused.starts_with("Ravan reports healthy") && refused.contains("HTTP 401"),
+            "{refused}"
+        );
+        let unasked = reason(Some(RavanHealth::NotAsked), 3, false).unwrap();
+        assert!(unasked.starts_with("all 3 polls failed"), "{unasked}");
+        assert_eq!(reason(None, 3, false).unwrap(), unasked);
+
+        assert!(summary(3, 3, false).all_failed());
+        assert!(!summary(3, 2, false).all_failed());
+        assert!(!summary(0, 0, false).all_failed());
+        let only_404s = CycleSummary {
+            not_found: 3,
+            ..summary(3, 3, false)
+        };
+        assert!(!only_404s.all_failed());
     }
 
     /// Over a run of cycles, each state is compared with the one before: only steady clean
