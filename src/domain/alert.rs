@@ -98,6 +98,97 @@ impl WebhookAlert {
     pub const NAMED: usize = 10;
 }
 
+/// An organisation-level integration: what an organisation's agents book through besides
+/// their own Cal.com keys. One broken integration breaks the bookings of every agent on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationName {
+    /// The organisation's own Cal.com connection (what org-linked agents book through).
+    CalcomOrg,
+    /// The organisation's GoHighLevel integration.
+    Ghl,
+}
+
+impl IntegrationName {
+    pub const ALL: [IntegrationName; 2] = [IntegrationName::CalcomOrg, IntegrationName::Ghl];
+
+    /// The name the API, events and the database use: `calcom_org` or `ghl`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationName::CalcomOrg => "calcom_org",
+            IntegrationName::Ghl => "ghl",
+        }
+    }
+
+    /// The name people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            IntegrationName::CalcomOrg => "The organisation's Cal.com connection",
+            IntegrationName::Ghl => "The organisation's GoHighLevel integration",
+        }
+    }
+}
+
+impl std::fmt::Display for IntegrationName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for IntegrationName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IntegrationName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not an integration (calcom_org or ghl)"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationAlertKind {
+    /// Unhealthy for the failure threshold after having been healthy (or its token expired).
+    Down,
+    /// Healthy again for the success threshold.
+    Recovered,
+    /// The Cal.com token expires soon and Ravan has not been renewing it.
+    TokenExpiring,
+}
+
+/// A change in an organisation-level integration. No agent's: `agent_id` is null in its event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationAlert {
+    pub kind: IntegrationAlertKind,
+    pub integration: IntegrationName,
+    /// The status before the change (the alerted one, for a recovery); `None` when unknown.
+    pub from: Option<String>,
+    /// The raw status word now (`errored`, `token_invalid`, `active` for a recovery …).
+    pub status: String,
+    /// What Ravan said about it (its error or message), or why the watcher judged it down
+    /// ("token expired"). From outside: renderers must escape it.
+    pub detail: Option<String>,
+    /// When the change was seen (for a recovery: the first healthy check).
+    pub at: DateTime<Utc>,
+    /// When the integration was first seen unhealthy in this outage (`at - since` is the
+    /// downtime of a recovery); for a token warning, since when the expiry has not moved.
+    pub since: DateTime<Utc>,
+    /// The Cal.com token's expiry, when Ravan reported one.
+    pub token_expires: Option<DateTime<Utc>>,
+    /// Agents whose own alerts this one stands for, the first [`IntegrationAlert::NAMED`]…
+    #[serde(default)]
+    pub affected: Vec<AgentRef>,
+    /// …and how many in all.
+    #[serde(default)]
+    pub affected_count: usize,
+}
+
+impl IntegrationAlert {
+    /// Affected agents an alert names; the rest are counted.
+    pub const NAMED: usize = 10;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "scope", rename_all = "snake_case")]
 pub enum Alert {
