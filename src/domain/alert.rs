@@ -195,6 +195,7 @@ pub enum Alert {
     Agent(AgentAlert),
     Monitor(MonitorAlert),
     Webhook(WebhookAlert),
+    Integration(IntegrationAlert),
 }
 
 /// An alert's kind as the event log, metrics and pages name it: one flat set over the agents'
@@ -222,6 +223,9 @@ pub enum EventKind {
     MonitorDown,
     MonitorRecovered,
     WebhookDead,
+    IntegrationDown,
+    IntegrationRecovered,
+    TokenExpiring,
 }
 
 impl EventKind {
@@ -252,6 +256,16 @@ impl From<MonitorAlertKind> for EventKind {
     }
 }
 
+impl From<IntegrationAlertKind> for EventKind {
+    fn from(kind: IntegrationAlertKind) -> Self {
+        match kind {
+            IntegrationAlertKind::Down => Self::IntegrationDown,
+            IntegrationAlertKind::Recovered => Self::IntegrationRecovered,
+            IntegrationAlertKind::TokenExpiring => Self::TokenExpiring,
+        }
+    }
+}
+
 impl Alert {
     /// Every [`Alert::kind_name`]: what a stored event's kind may be.
     pub const KIND_NAMES: &'static [&'static str] = <EventKind as strum::VariantNames>::VARIANTS;
@@ -277,6 +291,39 @@ impl Alert {
                 "Webhook: {} {} is dead ({}); {} agents route to it",
                 w.platform, w.webhook, w.answer, w.agents_routed
             ),
+            Alert::Integration(i) => {
+                let name = i.integration;
+                let detail = i
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+                match i.kind {
+                    IntegrationAlertKind::Down => {
+                        let from = i.from.as_deref().unwrap_or("first seen");
+                        format!("Integration {name}: down, {from} → {}{detail}", i.status)
+                    }
+                    IntegrationAlertKind::Recovered => {
+                        let from = i.from.as_deref().unwrap_or("unknown");
+                        format!("Integration {name}: recovered, {from} → {}", i.status)
+                    }
+                    IntegrationAlertKind::TokenExpiring => match i.token_expires {
+                        Some(at) => format!(
+                            "Integration {name}: token expires at {}",
+                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ),
+                        None => format!("Integration {name}: token expires soon"),
+                    },
+                }
+            }
+        }
+    }
+
+    /// The integration the alert is about (`calcom_org`, `ghl`), for an integration's.
+    pub fn integration(&self) -> Option<IntegrationName> {
+        match self {
+            Alert::Integration(i) => Some(i.integration),
+            _ => None,
         }
     }
 
@@ -292,7 +339,7 @@ impl Alert {
     pub fn agent_id(&self) -> Option<&AgentId> {
         match self {
             Alert::Agent(a) => Some(&a.agent.id),
-            Alert::Monitor(_) | Alert::Webhook(_) => None,
+            Alert::Monitor(_) | Alert::Webhook(_) | Alert::Integration(_) => None,
         }
     }
 
@@ -300,6 +347,7 @@ impl Alert {
     pub fn statuses(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Alert::Agent(a) => (a.from.as_deref(), Some(a.to.as_str())),
+            Alert::Integration(i) => (i.from.as_deref(), Some(i.status.as_str())),
             Alert::Monitor(_) | Alert::Webhook(_) => (None, None),
         }
     }
@@ -310,6 +358,7 @@ impl Alert {
             Alert::Agent(a) => a.at,
             Alert::Monitor(m) => m.at,
             Alert::Webhook(w) => w.at,
+            Alert::Integration(i) => i.at,
         }
     }
 
@@ -319,6 +368,7 @@ impl Alert {
             Alert::Agent(a) => a.kind.into(),
             Alert::Monitor(m) => m.kind.into(),
             Alert::Webhook(_) => EventKind::WebhookDead,
+            Alert::Integration(i) => i.kind.into(),
         }
     }
 
@@ -387,8 +437,48 @@ mod tests {
             agents_routed: 0,
             at,
         })])
+        .chain(
+            [
+                IntegrationAlertKind::Down,
+                IntegrationAlertKind::Recovered,
+                IntegrationAlertKind::TokenExpiring,
+            ]
+            .map(|kind| {
+                Alert::Integration(IntegrationAlert {
+                    kind,
+                    integration: IntegrationName::CalcomOrg,
+                    from: None,
+                    status: "errored".into(),
+                    detail: None,
+                    at,
+                    since: at,
+                    token_expires: None,
+                    affected: vec![],
+                    affected_count: 0,
+                })
+            }),
+        )
         .map(|a| a.kind_name())
         .collect();
         assert_eq!(names, Alert::KIND_NAMES);
+        assert_eq!(
+            &names[names.len() - 3..],
+            [
+                "integration_down",
+                "integration_recovered",
+                "token_expiring"
+            ]
+        );
+    }
+
+    #[test]
+    fn integration_names_parse_back_and_nothing_else_does() {
+        for name in IntegrationName::ALL {
+            assert_eq!(name.as_str().parse::<IntegrationName>(), Ok(name));
+            let json = serde_json::to_string(&name).unwrap();
+            assert_eq!(json, format!("\"{}\"", name.as_str()));
+        }
+        assert!("calcom".parse::<IntegrationName>().is_err());
+        assert!("".parse::<IntegrationName>().is_err());
     }
 }

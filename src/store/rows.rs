@@ -222,6 +222,7 @@ pub(crate) fn event_from_row(row: &impl StoredRow) -> Result<Event, StoreError> 
             to_status: row.optional_text("to_status")?,
             summary: row.text("summary")?,
             webhook: row.optional_text("webhook")?,
+            integration: row.optional_text("integration")?,
             deliveries: Vec::new(),
         })
     };

@@ -226,7 +226,7 @@ async fn write_queue<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result
 async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result<(), StoreError> {
     let head = given_ids::<D>(
         "INSERT INTO events (id, at, agent_id, agent_version, kind, from_status, to_status,
-             summary, webhook)",
+             summary, webhook, integration)",
     );
     insert_rows::<D, _>(tx, &head, &s.events, "", |(e, version)| {
         Ok(vec![
@@ -239,6 +239,7 @@ async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Resu
             e.to_status.clone().into(),
             e.summary.as_str().into(),
             e.webhook.clone().into(),
+            e.integration.clone().into(),
         ])
     })
     .await?;
