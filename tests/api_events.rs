@@ -267,9 +267,49 @@ async fn a_dead_webhook_is_an_event_naming_it_masked() {
     assert_eq!(event["kind"], "webhook_dead", "{p}");
     assert_eq!(event["agent_id"], Value::Null);
     assert_eq!(event["webhook"], "https://discord.com/api/webhooks/1/***");
+    assert!(event.get("integration").is_none(), "{event}");
     assert_eq!(event["deliveries"][0]["webhook"], SLACK_MASKED);
     assert_no_secret(&p.to_string());
     assert!(!p.to_string().contains("DEAD-SECRET"), "{p}");
+}
+
+/// An integration's alert is an event of its own: no agent, the integration named; other
+/// events carry no `integration` field at all.
+#[tokio::test]
+async fn an_integration_down_is_an_event_naming_the_integration() {
+    use ravan_watch::domain::alert::{IntegrationAlert, IntegrationAlertKind, IntegrationName};
+    let app = TestApp::start().await;
+    let down = IntegrationAlert {
+        kind: IntegrationAlertKind::Down,
+        integration: IntegrationName::CalcomOrg,
+        from: Some("active".into()),
+        status: "errored".into(),
+        detail: Some("Token refresh failed".into()),
+        at: Utc::now(),
+        since: Utc::now(),
+        token_expires: None,
+        affected: vec![],
+        affected_count: 0,
+    };
+    app.store
+        .save_integration(
+            Fence::Unchecked,
+            IntegrationName::CalcomOrg,
+            &ravan_watch::tracker::IntegrationState::default(),
+            &[(Alert::Integration(down), vec![])],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let p = page(&app, "/events").await;
+    let event = &p["events"][0];
+    assert_eq!(event["kind"], "integration_down", "{p}");
+    assert_eq!(event["agent_id"], Value::Null);
+    assert_eq!(event["integration"], "calcom_org");
+    assert_eq!(event["from_status"], "active");
+    assert_eq!(event["to_status"], "errored");
+    assert!(event.get("webhook").is_none(), "{event}");
+    assert_eq!(event["deliveries"], json!([]));
 }
 
 #[tokio::test]

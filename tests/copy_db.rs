@@ -7,13 +7,15 @@ mod common;
 use std::process::Output;
 
 use chrono::{DateTime, Duration, Utc};
-use ravan_watch::domain::alert::MonitorAlertKind;
+use ravan_watch::domain::alert::{
+    IntegrationAlert, IntegrationAlertKind, IntegrationName, MonitorAlertKind,
+};
 use ravan_watch::domain::{Alert, HealthEdge, Observation, Platform, Webhook};
 use ravan_watch::store::{
     AgentUpdate, EventQuery, EventsAbout, Fence, NewAgent, OutboxStatus, Polled, Snapshot, Source,
     Store, StoreError,
 };
-use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
+use ravan_watch::tracker::{AgentState, IntegrationState, MonitorState, OpenOutage};
 
 use common::alerts::{agent_down, monitor_alert, noon, webhook};
 use common::bin::run_bin;
@@ -200,7 +202,49 @@ async fn populate(url: &str) -> Store {
         )
         .await
         .unwrap();
+    // An integration down: its state, and its event (routed nowhere: no outbox entry).
+    let down = IntegrationAlert {
+        kind: IntegrationAlertKind::Down,
+        integration: IntegrationName::Ghl,
+        from: Some("connected".into()),
+        status: "token_invalid".into(),
+        detail: Some("GHL token is invalid".into()),
+        at: later,
+        since: later,
+        token_expires: None,
+        affected: vec![],
+        affected_count: 0,
+    };
     store
+        .save_integration(
+            Fence::Unchecked,
+            IntegrationName::Ghl,
+            &integration_down(later),
+            &[(Alert::Integration(down), vec![])],
+            later,
+        )
+        .await
+        .unwrap();
+    store
+}
+
+/// GoHighLevel, alerted down since `at`.
+fn integration_down(at: DateTime<Utc>) -> IntegrationState {
+    IntegrationState {
+        status: Some("token_invalid".into()),
+        healthy: Some(false),
+        detail: Some("GHL token is invalid".into()),
+        since: Some(at),
+        health_streak: 2,
+        status_before_run: Some("connected".into()),
+        seen_healthy: true,
+        outage: Some(ravan_watch::tracker::IntegrationOutage {
+            since: at,
+            alerted_status: "token_invalid".into(),
+        }),
+        last_checked_at: Some(at),
+        ..IntegrationState::default()
+    }
 }
 
 fn stdout(out: &Output) -> String {
@@ -293,10 +337,18 @@ async fn copies_and_keeps_working(to: &str) {
             .iter()
             .any(|(e, f)| e.status == OutboxStatus::Pending && e.attempts == 1 && f.is_none())
     );
-    assert_eq!(before.last_batch, 3);
+    assert_eq!(before.last_batch, 4);
     // The history: an event per alert (also the monitor's), a delivery per entry in every
     // outcome, each entry naming its event; closed and open intervals.
-    assert_eq!(before.events.len(), 7);
+    assert_eq!(before.events.len(), 8);
+    let integration_events: Vec<_> = before
+        .events
+        .iter()
+        .filter_map(|(e, _)| e.integration.as_deref())
+        .collect();
+    assert_eq!(integration_events, ["ghl"]);
+    assert_eq!(before.integrations.len(), 1);
+    let integrations = source_integrations(&before);
     assert!(before.events.iter().any(|(e, _)| e.agent_id.is_none()));
     assert!(before.events.iter().any(|(_, version)| version.is_some()));
     assert_eq!(before.event_deliveries.len(), 10);
@@ -307,7 +359,7 @@ async fn copies_and_keeps_working(to: &str) {
         .collect();
     assert_eq!(outcomes, statuses, "each delivery as its entry");
     assert!(before.outbox.iter().all(|(e, _)| e.event_id.is_some()));
-    assert_eq!(events.len(), 7);
+    assert_eq!(events.len(), 8);
     assert_eq!(intervals.len(), 3);
     assert!(
         before
@@ -335,7 +387,7 @@ async fn copies_and_keeps_working(to: &str) {
     assert_eq!(
         stdout(&out).trim_end(),
         format!(
-            "copied 4 agents, 1 unwatched, 10 outbox entries (6 pending), 1 dead webhook, 7 events, 3 health intervals from {from} to {}",
+            "copied 4 agents, 1 unwatched, 10 outbox entries (6 pending), 1 dead webhook, 8 events, 3 health intervals from {from} to {}",
             ravan_watch::domain::secret::masked_database_url(to)
         )
     );
@@ -350,6 +402,7 @@ async fn copies_and_keeps_working(to: &str) {
     assert_eq!(target.monitor_state().await.unwrap(), monitor);
     assert_eq!(target.events(&every_event).await.unwrap(), events);
     assert_eq!(target.health_intervals(noon()).await.unwrap(), intervals);
+    assert_eq!(target.integrations().await.unwrap(), integrations);
     assert!(target.lease().await.unwrap().is_none(), "no leader copied");
 
     // The copy keeps working: batches, outbox ids and settings versions go on from the copied.
@@ -528,9 +581,21 @@ async fn import_is_all_or_nothing() {
     match target.import(&snapshot).await {
         Err(StoreError::NotEmpty(held)) => assert_eq!(
             held,
-            "4 agents, 1 unwatched agent, 10 outbox entries, 1 dead webhook, 7 events"
+            "4 agents, 1 unwatched agent, 10 outbox entries, 1 dead webhook, 8 events, 1 integration state"
         ),
         other => panic!("{other:?}"),
     }
     assert_eq!(target.export().await.unwrap(), snapshot);
+}
+
+/// The integrations a snapshot holds, as the store reads them back.
+fn source_integrations(s: &Snapshot) -> Vec<(IntegrationName, IntegrationState)> {
+    assert!(
+        s.integrations
+            .iter()
+            .any(|(n, st)| *n == IntegrationName::Ghl && st.is_alerting()),
+        "{:?}",
+        s.integrations
+    );
+    s.integrations.clone()
 }

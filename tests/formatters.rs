@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use ravan_watch::domain::alert::{
-    AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlert, MonitorAlertKind, WebhookAlert,
+    AgentAlert, AgentAlertKind, AgentRef, Alert, IntegrationAlert, IntegrationAlertKind,
+    IntegrationName, MonitorAlert, MonitorAlertKind, WebhookAlert,
 };
 use ravan_watch::domain::{Account, Connection, Platform};
 use ravan_watch::notify::{discord, slack};
@@ -194,7 +195,179 @@ fn variants() -> Vec<(String, Alert)> {
             false,
         );
     }
+    for kind in INTEGRATION_KINDS {
+        for name in IntegrationName::ALL {
+            let label = format!("Integration {name} {kind:?}");
+            out.push((
+                format!("{label} normal"),
+                Alert::Integration(integration(kind, name)),
+            ));
+            let mut i = integration(kind, name);
+            hostile_integration(&mut i, HOSTILE, 3);
+            out.push((format!("{label} hostile"), Alert::Integration(i)));
+            let mut i = integration(kind, name);
+            hostile_integration(&mut i, MARKUP, 1);
+            out.push((format!("{label} markup"), Alert::Integration(i)));
+            let mut i = integration(kind, name);
+            i.detail = None;
+            i.from = None;
+            i.token_expires = None;
+            out.push((format!("{label} bare"), Alert::Integration(i)));
+            for filler in FILLERS {
+                let mut i = integration(kind, name);
+                hostile_integration(&mut i, &filler.repeat(5000), 1000);
+                out.push((
+                    format!("{label} 5000 {filler:?}, 1000 agents"),
+                    Alert::Integration(i),
+                ));
+            }
+        }
+    }
     out
+}
+
+const INTEGRATION_KINDS: [IntegrationAlertKind; 3] = [
+    IntegrationAlertKind::Down,
+    IntegrationAlertKind::Recovered,
+    IntegrationAlertKind::TokenExpiring,
+];
+
+/// A normal integration alert of `kind`: unhealthy (or its expiry steady) since 12:00:00, seen
+/// at 12:12:05, the token expiring on the 30th at noon.
+fn integration(kind: IntegrationAlertKind, integration: IntegrationName) -> IntegrationAlert {
+    let (from, status, detail) = match kind {
+        IntegrationAlertKind::Down => (Some("active"), "errored", Some("Token refresh failed")),
+        IntegrationAlertKind::Recovered => (Some("errored"), "active", None),
+        IntegrationAlertKind::TokenExpiring => (None, "active", None),
+    };
+    IntegrationAlert {
+        kind,
+        integration,
+        from: from.map(Into::into),
+        status: status.into(),
+        detail: detail.map(Into::into),
+        at: t(12, 12, 5),
+        since: t(12, 0, 0),
+        token_expires: Some(Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap()),
+        affected: vec![],
+        affected_count: 0,
+    }
+}
+
+/// Puts `s` into every untrusted string of the alert, and `affected` agents named `s`.
+fn hostile_integration(i: &mut IntegrationAlert, s: &str, affected: usize) {
+    i.from = Some(s.into());
+    i.status = s.into();
+    i.detail = Some(s.into());
+    i.affected = (0..affected.min(IntegrationAlert::NAMED))
+        .map(|n| AgentRef {
+            id: format!("00000000-0000-4000-8000-{n:012}").parse().unwrap(),
+            name: Some(s.into()),
+        })
+        .collect();
+    i.affected_count = affected;
+}
+
+#[test]
+fn integration_alerts_name_the_integration_its_status_and_what_to_do() {
+    let cal = |kind| Alert::Integration(integration(kind, IntegrationName::CalcomOrg));
+    let ghl = |kind| Alert::Integration(integration(kind, IntegrationName::Ghl));
+    let (s, d) = assert_valid("calcom down", &cal(IntegrationAlertKind::Down));
+    for text in [all_text(&s), discord_rendered(&d)] {
+        assert!(
+            text.contains("Cal.com integration is down: active → errored"),
+            "{text}"
+        );
+        assert!(text.contains("calcom_org"), "{text}");
+        assert!(text.contains("Token refresh failed"), "{text}");
+        assert!(text.contains("Reconnect Cal.com in Ravan"), "{text}");
+        assert!(text.contains("2026-11-28 12:00:00 UTC"), "since: {text}");
+    }
+    let (s, d) = assert_valid("ghl down", &ghl(IntegrationAlertKind::Down));
+    for text in [all_text(&s), discord_rendered(&d)] {
+        assert!(text.contains("GoHighLevel integration is down"), "{text}");
+        assert!(text.contains("Reconnect GoHighLevel in Ravan"), "{text}");
+    }
+    let (s, d) = assert_valid("recovered", &cal(IntegrationAlertKind::Recovered));
+    for text in [all_text(&s), discord_rendered(&d)] {
+        assert!(text.contains("recovered (down for 12m 5s)"), "{text}");
+    }
+    assert_eq!(s["attachments"][0]["color"], "#2EB67D");
+    let (s, d) = assert_valid("token", &cal(IntegrationAlertKind::TokenExpiring));
+    for text in [all_text(&s), discord_rendered(&d)] {
+        assert!(text.contains("token expires in 1d 23h"), "{text}");
+        assert!(text.contains("2026-11-30 12:00:00 UTC"), "{text}");
+        assert!(text.contains("Reconnect Cal.com in Ravan"), "{text}");
+    }
+    assert_eq!(d["embeds"][0]["color"], 0xECB22E);
+    let down = cal(IntegrationAlertKind::Down);
+    assert_eq!(
+        down.summary(),
+        "Integration calcom_org: down, active → errored (Token refresh failed)"
+    );
+    assert_eq!(down.kind_name(), "integration_down");
+    assert_eq!(down.agent_id(), None);
+}
+
+#[test]
+fn integration_alerts_name_ten_affected_agents_and_count_the_rest() {
+    let mut i = integration(IntegrationAlertKind::Down, IntegrationName::CalcomOrg);
+    hostile_integration(&mut i, "Sales line", 37);
+    i.status = "errored".into();
+    let (s, d) = assert_valid("affected", &Alert::Integration(i));
+    for text in [all_text(&s), discord_rendered(&d)] {
+        assert_eq!(text.matches("Sales line (").count(), 10, "{text}");
+        assert!(text.contains("…and 27 more"), "{text}");
+    }
+}
+
+#[test]
+fn integration_text_from_ravan_cannot_mention_link_or_break_the_markup() {
+    for hostile in [HOSTILE, HOSTILE_2] {
+        for kind in INTEGRATION_KINDS {
+            let mut i = integration(kind, IntegrationName::Ghl);
+            hostile_integration(&mut i, hostile, 2);
+            let (s, d) = assert_valid(hostile, &Alert::Integration(i));
+            let raw = s.to_string();
+            for forbidden in ["<!", "<http", "<@", "<#"] {
+                assert!(!raw.contains(forbidden), "{forbidden:?} in {raw}");
+            }
+            let raw = all_text(&d);
+            for forbidden in ["@everyone", "@here"] {
+                assert!(!raw.contains(forbidden), "{forbidden:?} in {raw}");
+            }
+            assert!(discord_rendered(&d).contains(hostile), "{raw}");
+        }
+    }
+}
+
+#[test]
+fn a_group_with_an_integration_down_counts_it_and_lists_it_first_after_polling() {
+    let alerts = vec![
+        down_of(1, Some("Sales".into()), ERROR),
+        Alert::Integration(integration(
+            IntegrationAlertKind::TokenExpiring,
+            IntegrationName::CalcomOrg,
+        )),
+        Alert::Integration(integration(
+            IntegrationAlertKind::Down,
+            IntegrationName::Ghl,
+        )),
+    ];
+    let (s, d) = assert_group_valid("integration group", &alerts);
+    let headline = ravan_watch::notify::text::group_headline(&alerts);
+    assert!(headline.contains("🔴 1 integration down"), "{headline}");
+    assert!(
+        headline.contains("⏳ 1 integration with an expiring token"),
+        "{headline}"
+    );
+    let sorted = ravan_watch::notify::text::group_sorted(&alerts);
+    assert_eq!(
+        sorted.iter().map(|a| a.kind_name()).collect::<Vec<_>>(),
+        ["integration_down", "down", "token_expiring"]
+    );
+    assert_eq!(d["embeds"][0]["color"], 0xE01E5A);
+    assert!(all_text(&s).contains("GoHighLevel integration — active → errored"));
 }
 
 /// Makes the alert one of an org-linked connection through the account `name`.

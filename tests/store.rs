@@ -10,7 +10,10 @@ mod common;
 use std::time::Duration;
 
 use chrono::Utc;
-use ravan_watch::domain::alert::{AgentAlertKind, Alert, MonitorAlertKind};
+use ravan_watch::domain::alert::{
+    AgentAlertKind, Alert, IntegrationAlert, IntegrationAlertKind, IntegrationName,
+    MonitorAlertKind,
+};
 use ravan_watch::domain::{AgentId, HealthEdge, HealthInterval, Observation};
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::store::{
@@ -18,7 +21,9 @@ use ravan_watch::store::{
     OutboxStatus, Polled, Routed, Source, Store, StoreError,
 };
 use ravan_watch::store::{Fence, Holder};
-use ravan_watch::tracker::{AgentState, MonitorState, OpenOutage};
+use ravan_watch::tracker::{
+    AgentState, IntegrationOutage, IntegrationState, MonitorState, OpenOutage,
+};
 use sqlx::{Connection, Row};
 
 use common::alerts::{agent_down, monitor_alert, monitor_down, noon as now, webhook};
@@ -80,6 +85,18 @@ impl Db {
         } else {
             sqlx_raw(&self.sqlite_path(), sql).await
         }
+    }
+
+    /// Whether `sql` (one statement) runs past the store: `Err` when the database refuses it.
+    async fn raw_result(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        let done = if self.is_postgres() {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+            sqlx::query(sql).execute(&mut conn).await?.rows_affected()
+        } else {
+            let mut conn = raw_connection(&self.sqlite_path()).await;
+            sqlx::query(sql).execute(&mut conn).await?.rows_affected()
+        };
+        Ok(done)
     }
 
     /// The first column of every row `sql` reads, as text, read past the store.
@@ -162,6 +179,9 @@ on_both_backends!(
     unreadable_history_is_an_error_naming_the_row,
     a_database_error_names_the_operation,
     a_storm_of_alerts_is_written_whole_and_in_order,
+    an_integrations_state_and_its_alerts_are_written_together_and_survive_a_reopen,
+    an_integration_write_fenced_by_an_old_term_writes_nothing,
+    an_unreadable_integration_state_is_an_error_naming_it,
 );
 
 /// A SQLite store on a temporary file, for the tests about SQLite itself.
@@ -3242,4 +3262,228 @@ async fn unreadable_history_is_an_error_naming_the_row(db: Db) {
             other => panic!("not a corrupt row: {other:?}"),
         }
     }
+}
+
+// ---------------------------------------------------------------- integrations
+
+/// The organisation's Cal.com, alerted down since noon, its token's expiry kept.
+fn calcom_down_state() -> IntegrationState {
+    IntegrationState {
+        status: Some("errored".into()),
+        healthy: Some(false),
+        detail: Some("Token refresh failed".into()),
+        since: Some(now()),
+        health_streak: 2,
+        status_before_run: Some("active".into()),
+        seen_healthy: true,
+        outage: Some(IntegrationOutage {
+            since: now(),
+            alerted_status: "errored".into(),
+        }),
+        last_checked_at: Some(now() + chrono::Duration::minutes(1)),
+        last_error: None,
+        token_expires: Some(now() + chrono::Duration::days(2)),
+        token_seen_since: Some(now() - chrono::Duration::days(1)),
+        token_expired_seen_at: None,
+        token_warned_for: Some(now() + chrono::Duration::days(2)),
+    }
+}
+
+fn integration_alert(kind: IntegrationAlertKind, name: IntegrationName) -> Alert {
+    Alert::Integration(IntegrationAlert {
+        kind,
+        integration: name,
+        from: Some("active".into()),
+        status: "errored".into(),
+        detail: Some("Token refresh failed".into()),
+        at: now(),
+        since: now(),
+        token_expires: None,
+        affected: vec![],
+        affected_count: 0,
+    })
+}
+
+async fn an_integrations_state_and_its_alerts_are_written_together_and_survive_a_reopen(db: Db) {
+    let store = db.open().await;
+    assert!(
+        store.integrations().await.unwrap().is_empty(),
+        "none checked"
+    );
+    let ghl = IntegrationState {
+        status: Some("not_connected".into()),
+        healthy: Some(false),
+        last_checked_at: Some(now()),
+        ..IntegrationState::default()
+    };
+    // Written in the other order: read back by name.
+    let none = store
+        .save_integration(Fence::Unchecked, IntegrationName::Ghl, &ghl, &[], now())
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+    assert_eq!(count(&db, "events").await, 0, "no alert, no event");
+    let down = integration_alert(IntegrationAlertKind::Down, IntegrationName::CalcomOrg);
+    let queued = store
+        .save_integration(
+            Fence::Unchecked,
+            IntegrationName::CalcomOrg,
+            &calcom_down_state(),
+            &[(down.clone(), vec![hook("a"), hook("b")])],
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued, 2, "one entry per destination");
+    drop(store);
+
+    let store = db.open().await;
+    let expected = vec![
+        (IntegrationName::CalcomOrg, calcom_down_state()),
+        (IntegrationName::Ghl, ghl.clone()),
+    ];
+    assert_eq!(
+        store.integrations().await.unwrap(),
+        expected,
+        "after a reopen"
+    );
+    let outbox = store.outbox().await.unwrap();
+    assert_eq!(outbox.len(), 2);
+    assert!(outbox.iter().all(|e| e.alert == down), "{outbox:?}");
+    let events = all_events(&store, EventsAbout::All).await;
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event.kind, "integration_down");
+    assert_eq!(event.integration.as_deref(), Some("calcom_org"));
+    assert_eq!(event.agent_id, None);
+    assert_eq!(event.webhook, None);
+    assert_eq!(
+        (event.from_status.as_deref(), event.to_status.as_deref()),
+        (Some("active"), Some("errored"))
+    );
+    assert_eq!(event.summary, down.summary());
+    assert_eq!(event.deliveries.len(), 2);
+
+    // A later write replaces the state; its recovery is a second event, in a batch of its own.
+    let recovered = IntegrationState {
+        outage: None,
+        healthy: Some(true),
+        status: Some("active".into()),
+        ..calcom_down_state()
+    };
+    let up = integration_alert(IntegrationAlertKind::Recovered, IntegrationName::CalcomOrg);
+    store
+        .save_integration(
+            Fence::Unchecked,
+            IntegrationName::CalcomOrg,
+            &recovered,
+            &[(up, vec![hook("a")])],
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.integrations().await.unwrap(),
+        vec![
+            (IntegrationName::CalcomOrg, recovered),
+            (IntegrationName::Ghl, ghl)
+        ]
+    );
+    let batches: Vec<i64> = store
+        .outbox()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.batch)
+        .collect();
+    assert_eq!(batches.len(), 3);
+    assert!(batches[2] > batches[0], "{batches:?}");
+    let kinds: Vec<String> = all_events(&store, EventsAbout::All)
+        .await
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["integration_recovered", "integration_down"],
+        "newest first"
+    );
+}
+
+async fn an_integration_write_fenced_by_an_old_term_writes_nothing(db: Db) {
+    let store = db.open().await;
+    let ttl = Duration::from_secs(60);
+    let old = store
+        .claim_lease(&Holder::named("a"), None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    store.release_lease("a", old).await.unwrap();
+    let current = store
+        .claim_lease(&Holder::named("b"), None, ttl)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(old, current);
+    let down = integration_alert(IntegrationAlertKind::Down, IntegrationName::CalcomOrg);
+    let refused = store
+        .save_integration(
+            Fence::Term(old),
+            IntegrationName::CalcomOrg,
+            &calcom_down_state(),
+            &[(down.clone(), vec![hook("a")])],
+            now(),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Fenced(t)) if t == old),
+        "{refused:?}"
+    );
+    assert!(store.integrations().await.unwrap().is_empty());
+    assert_eq!(count(&db, "events").await, 0);
+    assert!(store.outbox().await.unwrap().is_empty());
+    // The current term writes.
+    store
+        .save_integration(
+            Fence::Term(current),
+            IntegrationName::CalcomOrg,
+            &calcom_down_state(),
+            &[(down, vec![hook("a")])],
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.integrations().await.unwrap().len(), 1);
+    assert_eq!(store.outbox().await.unwrap().len(), 1);
+}
+
+async fn an_unreadable_integration_state_is_an_error_naming_it(db: Db) {
+    let store = db.open().await;
+    store
+        .save_integration(
+            Fence::Unchecked,
+            IntegrationName::Ghl,
+            &IntegrationState::default(),
+            &[],
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        db.raw("UPDATE integrations SET state = 'not json'").await,
+        1
+    );
+    match store.integrations().await {
+        Err(StoreError::Corrupt(why)) => assert!(why.contains("integration \"ghl\""), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // A name no integration has cannot be stored at all.
+    let refused = db
+        .raw_result("INSERT INTO integrations (name, state) VALUES ('zoom', '{}')")
+        .await;
+    assert!(
+        refused.is_err(),
+        "the CHECK constraint refuses it: {refused:?}"
+    );
+    assert_eq!(count(&db, "integrations").await, 1);
 }

@@ -47,7 +47,8 @@ pub struct EventJson {
     #[schema(required = true, format = Uuid)]
     pub agent_id: Option<String>,
     /// `down`, `changed`, `reminder`, `recovered`, `missing`, `found`, `monitor_down`,
-    /// `monitor_recovered` or `webhook_dead`.
+    /// `monitor_recovered`, `webhook_dead`, `integration_down`, `integration_recovered` or
+    /// `token_expiring`.
     #[schema(example = "down")]
     pub kind: String,
     #[schema(required = true, example = "active")]
@@ -62,6 +63,10 @@ pub struct EventJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(example = "https://hooks.slack.com/services/T0/B0/***")]
     pub webhook: Option<String>,
+    /// An integration's event's integration (`calcom_org` or `ghl`); absent from other events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "calcom_org")]
+    pub integration: Option<String>,
     /// One per destination the alert went to; empty when it had none (no webhook set).
     pub deliveries: Vec<DeliveryJson>,
 }
@@ -257,6 +262,7 @@ impl From<&Event> for EventJson {
             to_status: e.to_status.clone(),
             summary: e.summary.clone(),
             webhook: e.webhook.clone(),
+            integration: e.integration.clone(),
             deliveries: e.deliveries.iter().map(DeliveryJson::from).collect(),
         }
     }

@@ -748,6 +748,7 @@ mod tests {
             to_status: Some("errored".into()),
             summary: format!("Sales line ({A}): {kind}, active → errored"),
             webhook: None,
+            integration: None,
             deliveries,
         }
     }
@@ -1196,6 +1197,7 @@ mod tests {
                 to_status: None,
                 summary: a.summary(),
                 webhook: None,
+                integration: None,
                 deliveries: vec![],
             })
             .collect();

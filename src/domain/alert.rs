@@ -98,12 +98,104 @@ impl WebhookAlert {
     pub const NAMED: usize = 10;
 }
 
+/// An organisation-level integration: what an organisation's agents book through besides
+/// their own Cal.com keys. One broken integration breaks the bookings of every agent on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationName {
+    /// The organisation's own Cal.com connection (what org-linked agents book through).
+    CalcomOrg,
+    /// The organisation's GoHighLevel integration.
+    Ghl,
+}
+
+impl IntegrationName {
+    pub const ALL: [IntegrationName; 2] = [IntegrationName::CalcomOrg, IntegrationName::Ghl];
+
+    /// The name the API, events and the database use: `calcom_org` or `ghl`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationName::CalcomOrg => "calcom_org",
+            IntegrationName::Ghl => "ghl",
+        }
+    }
+
+    /// The name people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            IntegrationName::CalcomOrg => "The organisation's Cal.com connection",
+            IntegrationName::Ghl => "The organisation's GoHighLevel integration",
+        }
+    }
+}
+
+impl std::fmt::Display for IntegrationName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for IntegrationName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        IntegrationName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not an integration (calcom_org or ghl)"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrationAlertKind {
+    /// Unhealthy for the failure threshold after having been healthy (or its token expired).
+    Down,
+    /// Healthy again for the success threshold.
+    Recovered,
+    /// The Cal.com token expires soon and Ravan has not been renewing it.
+    TokenExpiring,
+}
+
+/// A change in an organisation-level integration. No agent's: `agent_id` is null in its event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrationAlert {
+    pub kind: IntegrationAlertKind,
+    pub integration: IntegrationName,
+    /// The status before the change (the alerted one, for a recovery); `None` when unknown.
+    pub from: Option<String>,
+    /// The raw status word now (`errored`, `token_invalid`, `active` for a recovery …).
+    pub status: String,
+    /// What Ravan said about it (its error or message), or why the watcher judged it down
+    /// ("token expired"). From outside: renderers must escape it.
+    pub detail: Option<String>,
+    /// When the change was seen (for a recovery: the first healthy check).
+    pub at: DateTime<Utc>,
+    /// When the integration was first seen unhealthy in this outage (`at - since` is the
+    /// downtime of a recovery); for a token warning, since when the expiry has not moved.
+    pub since: DateTime<Utc>,
+    /// The Cal.com token's expiry, when Ravan reported one.
+    pub token_expires: Option<DateTime<Utc>>,
+    /// Agents whose own alerts this one stands for, the first [`IntegrationAlert::NAMED`]…
+    #[serde(default)]
+    pub affected: Vec<AgentRef>,
+    /// …and how many in all.
+    #[serde(default)]
+    pub affected_count: usize,
+}
+
+impl IntegrationAlert {
+    /// Affected agents an alert names; the rest are counted.
+    pub const NAMED: usize = 10;
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "scope", rename_all = "snake_case")]
 pub enum Alert {
     Agent(AgentAlert),
     Monitor(MonitorAlert),
     Webhook(WebhookAlert),
+    Integration(IntegrationAlert),
 }
 
 /// An alert's kind as the event log, metrics and pages name it: one flat set over the agents'
@@ -131,6 +223,9 @@ pub enum EventKind {
     MonitorDown,
     MonitorRecovered,
     WebhookDead,
+    IntegrationDown,
+    IntegrationRecovered,
+    TokenExpiring,
 }
 
 impl EventKind {
@@ -161,6 +256,16 @@ impl From<MonitorAlertKind> for EventKind {
     }
 }
 
+impl From<IntegrationAlertKind> for EventKind {
+    fn from(kind: IntegrationAlertKind) -> Self {
+        match kind {
+            IntegrationAlertKind::Down => Self::IntegrationDown,
+            IntegrationAlertKind::Recovered => Self::IntegrationRecovered,
+            IntegrationAlertKind::TokenExpiring => Self::TokenExpiring,
+        }
+    }
+}
+
 impl Alert {
     /// Every [`Alert::kind_name`]: what a stored event's kind may be.
     pub const KIND_NAMES: &'static [&'static str] = <EventKind as strum::VariantNames>::VARIANTS;
@@ -186,6 +291,39 @@ impl Alert {
                 "Webhook: {} {} is dead ({}); {} agents route to it",
                 w.platform, w.webhook, w.answer, w.agents_routed
             ),
+            Alert::Integration(i) => {
+                let name = i.integration;
+                let detail = i
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default();
+                match i.kind {
+                    IntegrationAlertKind::Down => {
+                        let from = i.from.as_deref().unwrap_or("first seen");
+                        format!("Integration {name}: down, {from} → {}{detail}", i.status)
+                    }
+                    IntegrationAlertKind::Recovered => {
+                        let from = i.from.as_deref().unwrap_or("unknown");
+                        format!("Integration {name}: recovered, {from} → {}", i.status)
+                    }
+                    IntegrationAlertKind::TokenExpiring => match i.token_expires {
+                        Some(at) => format!(
+                            "Integration {name}: token expires at {}",
+                            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        ),
+                        None => format!("Integration {name}: token expires soon"),
+                    },
+                }
+            }
+        }
+    }
+
+    /// The integration the alert is about (`calcom_org`, `ghl`), for an integration's.
+    pub fn integration(&self) -> Option<IntegrationName> {
+        match self {
+            Alert::Integration(i) => Some(i.integration),
+            _ => None,
         }
     }
 
@@ -201,7 +339,7 @@ impl Alert {
     pub fn agent_id(&self) -> Option<&AgentId> {
         match self {
             Alert::Agent(a) => Some(&a.agent.id),
-            Alert::Monitor(_) | Alert::Webhook(_) => None,
+            Alert::Monitor(_) | Alert::Webhook(_) | Alert::Integration(_) => None,
         }
     }
 
@@ -209,6 +347,7 @@ impl Alert {
     pub fn statuses(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Alert::Agent(a) => (a.from.as_deref(), Some(a.to.as_str())),
+            Alert::Integration(i) => (i.from.as_deref(), Some(i.status.as_str())),
             Alert::Monitor(_) | Alert::Webhook(_) => (None, None),
         }
     }
@@ -219,6 +358,7 @@ impl Alert {
             Alert::Agent(a) => a.at,
             Alert::Monitor(m) => m.at,
             Alert::Webhook(w) => w.at,
+            Alert::Integration(i) => i.at,
         }
     }
 
@@ -228,6 +368,7 @@ impl Alert {
             Alert::Agent(a) => a.kind.into(),
             Alert::Monitor(m) => m.kind.into(),
             Alert::Webhook(_) => EventKind::WebhookDead,
+            Alert::Integration(i) => i.kind.into(),
         }
     }
 
@@ -296,8 +437,48 @@ mod tests {
             agents_routed: 0,
             at,
         })])
+        .chain(
+            [
+                IntegrationAlertKind::Down,
+                IntegrationAlertKind::Recovered,
+                IntegrationAlertKind::TokenExpiring,
+            ]
+            .map(|kind| {
+                Alert::Integration(IntegrationAlert {
+                    kind,
+                    integration: IntegrationName::CalcomOrg,
+                    from: None,
+                    status: "errored".into(),
+                    detail: None,
+                    at,
+                    since: at,
+                    token_expires: None,
+                    affected: vec![],
+                    affected_count: 0,
+                })
+            }),
+        )
         .map(|a| a.kind_name())
         .collect();
         assert_eq!(names, Alert::KIND_NAMES);
+        assert_eq!(
+            &names[names.len() - 3..],
+            [
+                "integration_down",
+                "integration_recovered",
+                "token_expiring"
+            ]
+        );
+    }
+
+    #[test]
+    fn integration_names_parse_back_and_nothing_else_does() {
+        for name in IntegrationName::ALL {
+            assert_eq!(name.as_str().parse::<IntegrationName>(), Ok(name));
+            let json = serde_json::to_string(&name).unwrap();
+            assert_eq!(json, format!("\"{}\"", name.as_str()));
+        }
+        assert!("calcom".parse::<IntegrationName>().is_err());
+        assert!("".parse::<IntegrationName>().is_err());
     }
 }

@@ -11,7 +11,9 @@
 use serde_json::{Value, json};
 
 use crate::domain::Account;
-use crate::domain::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert, WebhookAlert};
+use crate::domain::alert::{
+    AgentAlert, AgentAlertKind, Alert, IntegrationAlert, MonitorAlert, WebhookAlert,
+};
 use crate::notify::text::{self, ZWSP};
 
 const TITLE_MAX: usize = 256;
@@ -33,6 +35,7 @@ pub fn message(alert: &Alert) -> Value {
         Alert::Agent(a) => (None, agent_fields(a, title.chars().count())),
         Alert::Monitor(m) => monitor_parts(m),
         Alert::Webhook(w) => (None, webhook_fields(w)),
+        Alert::Integration(i) => (None, integration_fields(i)),
     };
     let at = alert.at();
     let mut embed = json!({
@@ -211,6 +214,13 @@ fn monitor_parts(m: &MonitorAlert) -> (Option<String>, Vec<Field>) {
         Field::new(lasted, text::human_duration(m.at - m.since), true),
     ];
     (Some(description), fields)
+}
+
+fn integration_fields(i: &IntegrationAlert) -> Vec<Field> {
+    text::integration_facts(i, escape)
+        .into_iter()
+        .map(|(label, text)| Field::new(label, text, false))
+        .collect()
 }
 
 fn webhook_fields(w: &WebhookAlert) -> Vec<Field> {

@@ -11,7 +11,9 @@
 use serde_json::{Value, json};
 
 use crate::domain::Account;
-use crate::domain::alert::{AgentAlert, AgentAlertKind, Alert, MonitorAlert, WebhookAlert};
+use crate::domain::alert::{
+    AgentAlert, AgentAlertKind, Alert, IntegrationAlert, MonitorAlert, WebhookAlert,
+};
 use crate::notify::text::{self, ZWSP};
 
 /// The notification fallback; Slack advises at most 4000.
@@ -34,6 +36,7 @@ pub fn message(alert: &Alert) -> Value {
         Alert::Agent(a) => agent_blocks(a, &mut blocks),
         Alert::Monitor(m) => monitor_blocks(m, &mut blocks),
         Alert::Webhook(w) => webhook_blocks(w, &mut blocks),
+        Alert::Integration(i) => integration_blocks(i, &mut blocks),
     }
     blocks.push(json!({
         "type": "context",
@@ -216,6 +219,12 @@ fn monitor_blocks(m: &MonitorAlert, blocks: &mut Vec<Value>) {
         field(seen, text::timestamp(m.at)),
         field(lasted, duration),
     ]}));
+}
+
+fn integration_blocks(i: &IntegrationAlert, blocks: &mut Vec<Value>) {
+    for (label, text) in text::integration_facts(i, escape) {
+        blocks.push(section(format!("*{label}*\n{text}")));
+    }
 }
 
 fn webhook_blocks(w: &WebhookAlert, blocks: &mut Vec<Value>) {

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::domain::alert::{
-    AgentAlert, AgentAlertKind, AgentRef, Alert, MonitorAlertKind, WebhookAlert,
+    AgentAlert, AgentAlertKind, AgentRef, Alert, IntegrationAlert, IntegrationAlertKind,
+    IntegrationName, MonitorAlertKind, WebhookAlert,
 };
 use crate::domain::{Account, CLIPPED, Clipped, Connection, HEALTHY_STATUS};
 pub use crate::util::{MARKER, fit, truncate};
@@ -191,7 +192,97 @@ pub fn colour(alert: &Alert) -> u32 {
         Alert::Agent(_) => RED,
         Alert::Monitor(m) if m.kind == MonitorAlertKind::Recovered => GREEN,
         Alert::Monitor(_) | Alert::Webhook(_) => AMBER,
+        Alert::Integration(i) => match i.kind {
+            IntegrationAlertKind::Down => RED,
+            IntegrationAlertKind::Recovered => GREEN,
+            IntegrationAlertKind::TokenExpiring => AMBER,
+        },
     }
+}
+
+/// The short name of an integration in headlines and lists.
+fn integration_short(name: IntegrationName) -> &'static str {
+    match name {
+        IntegrationName::CalcomOrg => "The organisation's Cal.com",
+        IntegrationName::Ghl => "GoHighLevel",
+    }
+}
+
+/// What an integration's alert tells the reader to do.
+pub fn integration_todo(i: &IntegrationAlert) -> &'static str {
+    match (i.kind, i.integration) {
+        (IntegrationAlertKind::Recovered, _) => "Nothing: bookings through it work again.",
+        (IntegrationAlertKind::TokenExpiring, _) => {
+            "Reconnect Cal.com in Ravan (the organisation's Cal.com integration) before then: \
+             its token has not been renewed for a day, so Ravan may not renew it by itself."
+        }
+        (IntegrationAlertKind::Down, IntegrationName::CalcomOrg) => {
+            "Reconnect Cal.com in Ravan (the organisation's Cal.com integration): every \
+             org-linked agent books through it."
+        }
+        (IntegrationAlertKind::Down, IntegrationName::Ghl) => {
+            "Reconnect GoHighLevel in Ravan: agents with GoHighLevel calendars cannot book."
+        }
+    }
+}
+
+/// What an integration's alert says, as (label, text) pairs for both platforms: which
+/// integration, its status, what Ravan said, the token's expiry, since when, the agents it
+/// stands for, and what to do. `show(s, max)` escapes and bounds text from outside (statuses,
+/// the detail, agents' names). Each text stays under 1,024 characters (a Discord field).
+pub fn integration_facts(
+    i: &IntegrationAlert,
+    show: impl Fn(&str, usize) -> String,
+) -> Vec<(&'static str, String)> {
+    let status = |s: &str| show(s, 60);
+    let mut facts = vec![(
+        "Integration",
+        format!("{} ({})", i.integration.label(), i.integration.as_str()),
+    )];
+    let change_text = match (i.kind, i.from.as_deref()) {
+        (IntegrationAlertKind::TokenExpiring, _) | (_, None) => status(&i.status),
+        (_, Some(from)) => format!("{} → {}", status(from), status(&i.status)),
+    };
+    facts.push(("Status", change_text));
+    if let Some(detail) = &i.detail {
+        facts.push(("Ravan says", show(detail, 600)));
+    }
+    if let Some(expires) = i.token_expires {
+        let left = if expires > i.at {
+            format!(" (in {})", human_duration(expires - i.at))
+        } else {
+            " (already past)".to_owned()
+        };
+        facts.push(("Token expires", format!("{}{left}", timestamp(expires))));
+    }
+    match i.kind {
+        IntegrationAlertKind::Down => {
+            facts.push(("Unhealthy since", timestamp(i.since)));
+            facts.push(("Seen", timestamp(i.at)));
+        }
+        IntegrationAlertKind::Recovered => {
+            facts.push(("Healthy again at", timestamp(i.at)));
+            facts.push(("Was down for", human_duration(i.at - i.since)));
+        }
+        IntegrationAlertKind::TokenExpiring => {
+            facts.push(("Expiry unchanged since", timestamp(i.since)));
+        }
+    }
+    if i.affected_count > 0 {
+        let (names, _) = take_fitting(
+            &i.affected,
+            IntegrationAlert::NAMED,
+            900,
+            |a| show(&agent_label(a), 80),
+            |n| n.chars().count() + 2,
+        );
+        let more = i.affected_count.saturating_sub(names.len());
+        let more = (more > 0).then(|| format!(", {}", and_more(more)));
+        let names = format!("{}{}", names.join(", "), more.unwrap_or_default());
+        facts.push(("Agents affected", names));
+    }
+    facts.push(("What to do", integration_todo(i).to_owned()));
+    facts
 }
 
 /// What a dead webhook's announcement says, as (label, text) pairs for both platforms: which
@@ -341,6 +432,26 @@ pub fn headline(alert: &Alert) -> String {
             "📪 A {} webhook is dead: alerts sent to it no longer arrive",
             w.platform.label()
         ),
+        Alert::Integration(i) => {
+            let name = integration_short(i.integration);
+            match i.kind {
+                IntegrationAlertKind::Down => format!(
+                    "🔴 {name} integration is down: {}",
+                    change(i.from.as_deref(), &i.status, status)
+                ),
+                IntegrationAlertKind::Recovered => format!(
+                    "✅ {name} integration recovered (down for {})",
+                    human_duration(i.at - i.since)
+                ),
+                IntegrationAlertKind::TokenExpiring => match i.token_expires {
+                    Some(at) => format!(
+                        "⏳ {name} token expires in {}: reconnect Cal.com in Ravan",
+                        human_duration(at - i.at)
+                    ),
+                    None => format!("⏳ {name} token expires soon: reconnect Cal.com in Ravan"),
+                },
+            }
+        }
     }
 }
 
@@ -363,13 +474,33 @@ fn rank(alert: &Alert) -> u8 {
         },
         Alert::Monitor(_) => 7,
         Alert::Webhook(_) => 8,
+        Alert::Integration(i) => match i.kind {
+            IntegrationAlertKind::Down => 9,
+            IntegrationAlertKind::TokenExpiring => 10,
+            IntegrationAlertKind::Recovered => 11,
+        },
+    }
+}
+
+/// Where a [`rank`] comes in a grouped message: a broken integration right after broken
+/// polling (it breaks many agents at once), its token warning with the other warnings, its
+/// recovery with the other recoveries.
+fn position(rank: u8) -> u8 {
+    match rank {
+        0 => 0,
+        9 => 1,
+        1..=4 => rank + 1,
+        10 => 6,
+        5 => 7,
+        11 => 8,
+        r => r + 3,
     }
 }
 
 /// The alerts, most severe first, each kind in its original order.
 pub fn group_sorted(alerts: &[Alert]) -> Vec<&Alert> {
     let mut sorted: Vec<&Alert> = alerts.iter().collect();
-    sorted.sort_by_key(|a| rank(a));
+    sorted.sort_by_key(|a| position(rank(a)));
     sorted
 }
 
@@ -407,15 +538,29 @@ pub fn group_headline(alerts: &[Alert]) -> String {
     if count(8) > 0 {
         parts.push(format!("📪 {} dead webhooks", count(8)));
     }
+    let integrations = |n: usize| match n {
+        1 => "1 integration".to_owned(),
+        n => format!("{n} integrations"),
+    };
+    for (r, say) in [
+        (9, "🔴 {} down"),
+        (10, "⏳ {} with an expiring token"),
+        (11, "✅ {} recovered"),
+    ] {
+        let n = count(r);
+        if n > 0 {
+            parts.push(say.replace("{}", &integrations(n)));
+        }
+    }
     parts.join(" · ")
 }
 
 /// The colour of a grouped message: red if any agent is unhealthy, else amber if polling is
 /// broken or an agent is missing, else green.
 pub fn group_colour(alerts: &[Alert]) -> u32 {
-    if alerts.iter().any(|a| matches!(rank(a), 1..=3)) {
+    if alerts.iter().any(|a| matches!(rank(a), 1..=3 | 9)) {
         RED
-    } else if alerts.iter().any(|a| matches!(rank(a), 0 | 4 | 8)) {
+    } else if alerts.iter().any(|a| matches!(rank(a), 0 | 4 | 8 | 10)) {
         AMBER
     } else {
         GREEN
@@ -482,6 +627,31 @@ pub fn group_line(
             show(&w.webhook, 120),
             show(&w.answer, 120)
         ),
+        Alert::Integration(i) => {
+            let name = integration_short(i.integration);
+            let status = |s: &str| show(s, 24);
+            match i.kind {
+                IntegrationAlertKind::Down => {
+                    let detail = i
+                        .detail
+                        .as_deref()
+                        .map(|d| format!(" — {}", show(d, 120)))
+                        .unwrap_or_default();
+                    format!(
+                        "🔴 {name} integration — {}{detail}",
+                        change(i.from.as_deref(), &i.status, status)
+                    )
+                }
+                IntegrationAlertKind::Recovered => format!(
+                    "✅ {name} integration — recovered after {}",
+                    human_duration(i.at - i.since)
+                ),
+                IntegrationAlertKind::TokenExpiring => format!(
+                    "⏳ {name} token — expires {}",
+                    i.token_expires.map_or_else(|| "soon".to_owned(), timestamp)
+                ),
+            }
+        }
     }
 }
 

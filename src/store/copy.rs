@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use super::{
     AgentRecord, DeadWebhook, Event, EventDelivery, OutboxEntry, SettingsVersion, StoreError,
 };
+use crate::domain::alert::IntegrationName;
 use crate::domain::{AgentId, HealthInterval};
-use crate::tracker::MonitorState;
+use crate::tracker::{IntegrationState, MonitorState};
 
 #[async_trait]
 pub trait CopyStore: Send + Sync {
@@ -19,7 +20,8 @@ pub trait CopyStore: Send + Sync {
     async fn export(&self) -> Result<Snapshot, StoreError>;
 
     /// Writes `snapshot` in one transaction; refuses ([`StoreError::NotEmpty`]) a database
-    /// that holds any agent, unwatched agent, outbox entry, dead webhook or event.
+    /// that holds any agent, unwatched agent, outbox entry, dead webhook, event or
+    /// integration's state.
     async fn import(&self, snapshot: &Snapshot) -> Result<(), StoreError>;
 }
 
@@ -46,6 +48,8 @@ pub struct Snapshot {
     pub event_deliveries: Vec<(i64, i64, EventDelivery)>,
     /// Every health interval as `(id, agent, interval)`, by id.
     pub health_intervals: Vec<(i64, AgentId, HealthInterval)>,
+    /// Every organisation-level integration's state, by name.
+    pub integrations: Vec<(IntegrationName, IntegrationState)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

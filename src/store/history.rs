@@ -88,6 +88,8 @@ pub struct Event {
     pub summary: String,
     /// The webhook a `webhook_dead` event is about (masked).
     pub webhook: Option<String>,
+    /// The integration (`calcom_org`, `ghl`) an integration's event is about.
+    pub integration: Option<String>,
     /// Oldest first: one per destination the alert was queued for.
     pub deliveries: Vec<EventDelivery>,
 }

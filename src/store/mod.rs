@@ -5,7 +5,7 @@
 //! either both exist or neither does: an alert is never lost and never produced twice.
 //!
 //! Each concern is an interface of its own ([`AgentStore`], [`CycleStore`], [`WebhookStore`],
-//! [`OutboxStore`], [`LeaseStore`], [`CopyStore`], [`HistoryStore`]); a backend implements all
+//! [`OutboxStore`], [`LeaseStore`], [`CopyStore`], [`HistoryStore`], [`IntegrationStore`]); a backend implements all
 //! of them ([`Backend`]) and [`Store`] is a cheap, cloneable handle on one. The interfaces say
 //! nothing of SQL. One implementation (`sql::SqlStore`) serves both databases: SQLite keeps
 //! everything in one file; PostgreSQL lets several replicas share one database. Each statement
@@ -15,6 +15,7 @@ mod agents;
 mod copy;
 mod cycle;
 mod history;
+mod integrations;
 mod lease;
 mod outbox;
 mod postgres;
@@ -34,6 +35,7 @@ pub use agents::{AgentPatch, AgentRecord, AgentStore, NewAgent};
 pub use copy::{CopyStore, MonitorRow, Snapshot};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Progress, Routed, SettingsVersion, Watched};
 pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};
+pub use integrations::IntegrationStore;
 pub use lease::{Fence, Holder, LeaseInfo, LeaseStore, Term};
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
 pub use sqlite::sqlite_file;
@@ -177,6 +179,7 @@ pub trait Backend:
     + LeaseStore
     + CopyStore
     + HistoryStore
+    + IntegrationStore
     + Send
     + Sync
 {

@@ -189,6 +189,26 @@ pub(crate) fn dead_webhook_from_row(row: &impl StoredRow) -> Result<DeadWebhook,
     })
 }
 
+/// An integration's row: its name and its state.
+pub(crate) fn integration_from_row(
+    row: &impl StoredRow,
+) -> Result<
+    (
+        crate::domain::alert::IntegrationName,
+        crate::tracker::IntegrationState,
+    ),
+    StoreError,
+> {
+    let name = row.text("name")?;
+    let place = format!("integration {name:?}");
+    let parsed = name
+        .parse()
+        .map_err(|e: String| within(corrupt("name", e), &place))?;
+    let state = serde_json::from_str(&row.text("state")?)
+        .map_err(|e| within(corrupt("state", e), &place))?;
+    Ok((parsed, state))
+}
+
 fn outbox_status(name: &str) -> Result<OutboxStatus, StoreError> {
     name.parse()
         .map_err(|_| StoreError::Corrupt(format!("{name:?} is not a status")))
@@ -222,6 +242,7 @@ pub(crate) fn event_from_row(row: &impl StoredRow) -> Result<Event, StoreError> 
             to_status: row.optional_text("to_status")?,
             summary: row.text("summary")?,
             webhook: row.optional_text("webhook")?,
+            integration: row.optional_text("integration")?,
             deliveries: Vec::new(),
         })
     };

@@ -21,7 +21,8 @@
 //!   [`AgentState::record_observation`], which ends a missing run before the rules above look.
 //!
 //! `agent` holds an agent's machine, `poll` folds one poll into it for a cycle, `monitor` the
-//! monitor's own (its cycles' health, and cycles that overran their schedule).
+//! monitor's own (its cycles' health, and cycles that overran their schedule), `integration`
+//! an organisation-level integration's (the same rules, plus its Cal.com token's expiry).
 //!
 //! [`AgentAlertKind::Down`]: crate::domain::AgentAlertKind::Down
 //! [`AgentAlertKind::Changed`]: crate::domain::AgentAlertKind::Changed
@@ -31,10 +32,15 @@
 //! [`AgentAlertKind::Found`]: crate::domain::AgentAlertKind::Found
 
 mod agent;
+mod integration;
 mod monitor;
 mod poll;
 
 pub use agent::{AgentState, OpenOutage};
+pub use integration::{
+    EXPIRED_CONFIRM, IntegrationObservation, IntegrationOutage, IntegrationState, TOKEN_EXPIRED,
+    TOKEN_STEADY,
+};
 pub use monitor::{CycleSummary, MonitorState, Overrun};
 pub use poll::{Poll, PollEffect};
 

@@ -228,6 +228,9 @@ fn kind(name: &str) -> (&'static str, &'static str) {
         EventKind::MonitorDown => ("u", "polling failed"),
         EventKind::MonitorRecovered => ("h", "polling works again"),
         EventKind::WebhookDead => ("u", "webhook dead"),
+        EventKind::IntegrationDown => ("u", "integration down"),
+        EventKind::IntegrationRecovered => ("h", "integration recovered"),
+        EventKind::TokenExpiring => ("u", "token expiring"),
     }
 }
 

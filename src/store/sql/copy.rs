@@ -5,12 +5,14 @@ use async_trait::async_trait;
 
 use super::cycle::SETTINGS_VERSION;
 use super::history::alert_columns;
+use super::integrations::INTEGRATIONS;
 use super::query::sql;
 use super::webhooks::DEAD_WEBHOOKS;
 use super::{Dialect, SettingsLock, SqlStore, insert_rows, number, to_json};
 use crate::store::rows::{
     StoredRow, dead_webhook_from_row, event_delivery_from_row, event_from_row,
-    health_interval_from_row, optional_time, outbox_from_row, saved_agent_from_row, time, within,
+    health_interval_from_row, integration_from_row, optional_time, outbox_from_row,
+    saved_agent_from_row, time, within,
 };
 use crate::store::{
     CopyStore, Fence, MonitorRow, Snapshot, StoreError, corrupt, during, parse_agent_id,
@@ -35,6 +37,7 @@ impl<D: Dialect> CopyStore for SqlStore<D> {
             write_agents::<D>(&mut tx, snapshot).await?;
             write_queue::<D>(&mut tx, snapshot).await?;
             write_history::<D>(&mut tx, snapshot).await?;
+            write_integrations::<D>(&mut tx, snapshot).await?;
             // Last, after the inserts' triggers have moved the version.
             let q = sql("UPDATE settings_version SET version = ? WHERE id = 1");
             D::execute(&mut tx, q.bind(snapshot.settings_version)).await?;
@@ -87,6 +90,7 @@ async fn read_snapshot<D: Dialect>(tx: &mut D::Connection) -> Result<Snapshot, S
     let event_deliveries = D::all(tx, q, event_delivery_from_row).await?;
     let q = sql("SELECT * FROM health_intervals ORDER BY id");
     let health_intervals = D::all(tx, q, health_interval_from_row).await?;
+    let integrations = D::all(tx, sql(INTEGRATIONS), integration_from_row).await?;
     Ok(Snapshot {
         agents,
         unwatched,
@@ -98,6 +102,7 @@ async fn read_snapshot<D: Dialect>(tx: &mut D::Connection) -> Result<Snapshot, S
         events,
         event_deliveries,
         health_intervals,
+        integrations,
     })
 }
 
@@ -109,7 +114,9 @@ async fn refuse_unless_empty<D: Dialect>(tx: &mut D::Connection) -> Result<(), S
          UNION ALL SELECT 'unwatched agent', 'unwatched agents', count(*) FROM unwatched_agents
          UNION ALL SELECT 'outbox entry', 'outbox entries', count(*) FROM outbox
          UNION ALL SELECT 'dead webhook', 'dead webhooks', count(*) FROM dead_webhooks
-         UNION ALL SELECT 'event', 'events', count(*) FROM events",
+         UNION ALL SELECT 'event', 'events', count(*) FROM events
+         UNION ALL SELECT 'integration state', 'integration states', count(*)
+             FROM integrations",
     );
     let held = D::all(tx, q, |row| {
         let n = row.int("n")?;
@@ -126,6 +133,17 @@ async fn refuse_unless_empty<D: Dialect>(tx: &mut D::Connection) -> Result<(), S
     } else {
         Err(StoreError::NotEmpty(said.join(", ")))
     }
+}
+
+async fn write_integrations<D: Dialect>(
+    tx: &mut D::Connection,
+    s: &Snapshot,
+) -> Result<(), StoreError> {
+    let head = "INSERT INTO integrations (name, state) VALUES ";
+    insert_rows::<D, _>(tx, head, &s.integrations, "", |(name, state)| {
+        Ok(vec![name.as_str().into(), to_json(state)?.into()])
+    })
+    .await
 }
 
 /// The head of an `INSERT` that gives the ids: `columns`, the dialect's words for that, and
@@ -226,7 +244,7 @@ async fn write_queue<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result
 async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result<(), StoreError> {
     let head = given_ids::<D>(
         "INSERT INTO events (id, at, agent_id, agent_version, kind, from_status, to_status,
-             summary, webhook)",
+             summary, webhook, integration)",
     );
     insert_rows::<D, _>(tx, &head, &s.events, "", |(e, version)| {
         Ok(vec![
@@ -239,6 +257,7 @@ async fn write_history<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Resu
             e.to_status.clone().into(),
             e.summary.as_str().into(),
             e.webhook.clone().into(),
+            e.integration.clone().into(),
         ])
     })
     .await?;

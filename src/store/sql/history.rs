@@ -131,11 +131,12 @@ pub(super) async fn insert_alerts<D: Dialect>(
     let ids = next_ids::<D>(tx, "events", alerts.len()).await?;
     let events: Vec<(&Routed, i64)> = alerts.iter().copied().zip(ids).collect();
     let head =
-        "WITH u(id, at, agent_id, kind, from_status, to_status, summary, webhook) AS (VALUES ";
+        "WITH u(id, at, agent_id, kind, from_status, to_status, summary, webhook, integration)
+            AS (VALUES ";
     let tail = ") INSERT INTO events (id, at, agent_id, agent_version, kind, from_status,
-            to_status, summary, webhook)
+            to_status, summary, webhook, integration)
         SELECT u.id, u.at, u.agent_id, a.added_version, u.kind, u.from_status, u.to_status,
-            u.summary, u.webhook
+            u.summary, u.webhook, u.integration
         FROM u LEFT JOIN agents a ON a.agent_id = u.agent_id";
     insert_rows::<D, _>(tx, head, &events, tail, |((alert, _), id)| {
         Ok(event_row(*id, alert))
@@ -196,6 +197,7 @@ fn event_row(id: i64, alert: &Alert) -> Vec<Value> {
         to.into(),
         alert.summary().into(),
         alert.webhook().into(),
+        alert.integration().map(|i| i.as_str()).into(),
     ]
 }
 
@@ -205,6 +207,7 @@ pub(super) fn alert_columns(alert: &Alert) -> Result<(Option<String>, String), S
         Alert::Agent(a) => (Some(a.agent.id.to_string()), to_json(&a.kind)?),
         Alert::Monitor(m) => (None, to_json(&m.kind)?),
         Alert::Webhook(_) => (None, "dead".to_owned()),
+        Alert::Integration(i) => (None, to_json(&i.kind)?),
     };
     Ok((agent_id, kind.trim_matches('"').to_owned()))
 }

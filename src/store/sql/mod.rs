@@ -11,6 +11,7 @@ mod agents;
 mod copy;
 mod cycle;
 mod history;
+mod integrations;
 mod lease;
 mod outbox;
 pub(crate) mod query;
