@@ -26,6 +26,7 @@ use crate::domain::Webhook;
 use crate::leader::{CLAIM_EVERY, Leadership, RELEASE_TIMEOUT, Role};
 use crate::monitor::Monitor;
 use crate::notify::{Outbox, RetryPolicy, Worker};
+use crate::organisation::OrgChecks;
 use crate::ravan::RavanClient;
 use crate::scheduler::Scheduler;
 use crate::store::{Fence, Store};
@@ -163,6 +164,17 @@ impl App {
         )
         .check_org_linked(config.check_org_linked)
         .schedule(config.poll_schedule.clone());
+        let settings = &config.integrations;
+        if settings.check {
+            monitor = monitor.org_checks(OrgChecks::new(
+                ravan.clone(),
+                store.clone(),
+                defaults.clone(),
+                config.thresholds,
+                settings.token_expiry_warning,
+                settings.org_id.clone(),
+            ));
+        }
         let mut discovery = None;
         if config.watch_all_agents {
             let listing = Discovery::new(ravan, store.clone(), leadership.clone());

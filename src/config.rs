@@ -12,7 +12,7 @@ use url::Url;
 
 use crate::domain::secret::{DatabaseUrl, Secret, SecretUrl};
 use crate::domain::{AgentId, AllowedHosts, DEFAULT_ALLOWED_HOSTS, PollSchedule};
-use crate::domain::{Platform, Webhook};
+use crate::domain::{OrgId, Platform, Webhook};
 use crate::ravan::RavanAuth;
 use crate::tracker::Thresholds;
 
@@ -62,6 +62,9 @@ pub struct Config {
     pub slack_webhook: Option<Webhook>,
     pub discord_webhook: Option<Webhook>,
     pub log_format: LogFormat,
+    /// The organisation-level checks (`CHECK_INTEGRATIONS`, `RAVAN_ORG_ID`,
+    /// `TOKEN_EXPIRY_WARNING`).
+    pub integrations: IntegrationSettings,
     /// Bearer token of the management API; `serve` requires it unless `listen_addr` is loopback.
     pub admin_token: Option<Secret>,
     pub listen_addr: SocketAddr,
@@ -73,6 +76,46 @@ pub struct Config {
     pub outbox_retention: Duration,
     /// `HISTORY_RETENTION`: events and health intervals older than this are deleted.
     pub history_retention: Duration,
+}
+
+/// What the organisation-level checks need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationSettings {
+    /// Whether each cycle checks the organisation's Cal.com connection and GoHighLevel.
+    pub check: bool,
+    /// The organisation; `None`: read from a watched agent.
+    pub org_id: Option<OrgId>,
+    /// How near a steady token expiry warns; zero: never.
+    pub token_expiry_warning: Duration,
+}
+
+impl IntegrationSettings {
+    fn parse(
+        check: Option<String>,
+        org_id: Option<String>,
+        warning: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let check = boolean(
+            "CHECK_INTEGRATIONS",
+            set(check).as_deref().unwrap_or("true"),
+        )?;
+        let org_id = set(org_id)
+            .map(|id| {
+                id.trim()
+                    .parse::<OrgId>()
+                    .map_err(|e| ConfigError::new("RAVAN_ORG_ID", e.to_string()))
+            })
+            .transpose()?;
+        let token_expiry_warning = duration(
+            "TOKEN_EXPIRY_WARNING",
+            set(warning).as_deref().unwrap_or("3d"),
+        )?;
+        Ok(Self {
+            check,
+            org_id,
+            token_expiry_warning,
+        })
+    }
 }
 
 /// The environment as strings; envy maps `RAVAN_API_TOKEN` to `ravan_api_token` and so on.
@@ -100,6 +143,9 @@ struct RawEnv {
     webhook_allowed_hosts: Option<String>,
     outbox_retention: Option<String>,
     history_retention: Option<String>,
+    check_integrations: Option<String>,
+    ravan_org_id: Option<String>,
+    token_expiry_warning: Option<String>,
 }
 
 impl Config {
@@ -240,6 +286,11 @@ impl Config {
         if history_retention < Duration::from_secs(3600) {
             return Err(ConfigError::new("HISTORY_RETENTION", "must be at least 1h"));
         }
+        let integrations = IntegrationSettings::parse(
+            raw.check_integrations,
+            raw.ravan_org_id,
+            raw.token_expiry_warning,
+        )?;
         Ok(Self {
             outbox_retention,
             history_retention,
@@ -260,6 +311,7 @@ impl Config {
             slack_webhook,
             discord_webhook,
             log_format,
+            integrations,
         })
     }
 
@@ -458,6 +510,12 @@ mod tests {
         assert!(c.check_org_linked);
         assert_eq!(c.outbox_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(c.history_retention, Duration::from_secs(90 * 86_400));
+        assert!(c.integrations.check);
+        assert_eq!(c.integrations.org_id, None);
+        assert_eq!(
+            c.integrations.token_expiry_warning,
+            Duration::from_secs(3 * 86_400)
+        );
         assert!(c.default_webhooks().is_empty());
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.require_auth().is_err());
@@ -536,6 +594,9 @@ mod tests {
             ("OUTBOX_RETENTION", "0"),
             ("HISTORY_RETENTION", "always"),
             ("HISTORY_RETENTION", "59m"),
+            ("CHECK_INTEGRATIONS", "sometimes"),
+            ("RAVAN_ORG_ID", "not an id!"),
+            ("TOKEN_EXPIRY_WARNING", "three days"),
         ];
         for (var, value) in cases {
             let err = Config::from_pairs([(*var, *value)]).unwrap_err();

@@ -36,6 +36,7 @@ use crate::domain::{AgentId, HealthEdge, Observation};
 use crate::leader::Leadership;
 use crate::metrics;
 use crate::notify::Outbox;
+use crate::organisation::OrgChecks;
 use crate::ravan::{AgentUrls, PollFailure, RavanClient};
 use crate::store::{
     AgentRecord, AgentUpdate, Fence, Polled, Progress, Routed, Source, Store, StoreError, Watched,
@@ -135,6 +136,8 @@ pub struct Monitor {
     schedule: Option<PollSchedule>,
     /// Watch-all's listing health, when watch-all is on: see [`ListingHealth`].
     listing: Option<ListingHealth>,
+    /// The organisation-level checks, when `CHECK_INTEGRATIONS` is on.
+    org_checks: Option<OrgChecks>,
     /// Whether the last cycle overran: a run of overruns is logged once, at its start.
     overrunning: std::sync::atomic::AtomicBool,
     /// What the last cycle left. Poll cycles are the only writers of agent and monitor state
@@ -172,6 +175,7 @@ impl Monitor {
             check_org_linked: true,
             schedule: None,
             listing: None,
+            org_checks: None,
             overrunning: std::sync::atomic::AtomicBool::new(false),
             known: Mutex::new(None),
             urls: Mutex::new(HashMap::new()),
@@ -183,6 +187,12 @@ impl Monitor {
     /// `CHECK_ORG_LINKED` (on unless this says otherwise).
     pub fn check_org_linked(mut self, on: bool) -> Self {
         self.check_org_linked = on;
+        self
+    }
+
+    /// Each cycle also checks the organisation's integrations ([`OrgChecks`]).
+    pub fn org_checks(mut self, checks: OrgChecks) -> Self {
+        self.org_checks = Some(checks);
         self
     }
 
@@ -229,6 +239,7 @@ impl Monitor {
         let Some(queued) = self.commit(&cycle, &folded, &monitor_alerts).await? else {
             return Ok(CycleReport::standby());
         };
+        self.check_organisation(fence, &cycle).await;
         let report = self.report(&folded, &monitor_alerts, queued, started);
         *self.known.lock().expect("not poisoned") = Some(Known {
             fence,
@@ -239,6 +250,21 @@ impl Monitor {
             monitor: cycle.monitor,
         });
         Ok(report)
+    }
+
+    /// Owns the organisation-level checks of a committed cycle: their own writes, fenced like
+    /// the cycle's; a failure is logged and leaves the cycle's outcome as it is.
+    async fn check_organisation(&self, fence: Fence, cycle: &Cycle) {
+        let Some(checks) = &self.org_checks else {
+            return;
+        };
+        let agents: Vec<_> = cycle.agents.iter().map(|a| a.agent_id).collect();
+        match checks.run(fence, &agents).await {
+            Ok(0) => {}
+            Ok(_) => self.outbox.wake(),
+            Err(StoreError::Fenced(_)) => self.leadership.lost(fence),
+            Err(e) => tracing::warn!(error = %e, "the organisation checks' outcome was not saved"),
+        }
     }
 
     /// Owns what a cycle starts from: the agents and the monitor's state, from the last cycle

@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["store"],
     &["leader"],
     &["notify"],
-    &["discovery", "monitor", "scheduler"],
+    &["discovery", "organisation", "monitor", "scheduler"],
     &["api"],
     &["config", "telemetry"],
     &["app"],

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Thresholds;
 use crate::domain::alert::{IntegrationAlert, IntegrationAlertKind, IntegrationName};
+use crate::domain::{CalcomOrg, GhlSetup};
 
 /// How long a token's expiry must stay put before a near expiry is worth a warning.
 pub const TOKEN_STEADY: Duration = Duration::hours(24);
@@ -44,6 +45,39 @@ pub struct IntegrationObservation {
     pub detail: Option<String>,
     /// The Cal.com OAuth token's expiry, when reported (never for GoHighLevel).
     pub token_expires: Option<DateTime<Utc>>,
+}
+
+impl IntegrationObservation {
+    /// The organisation's Cal.com connection as the fold sees it: healthy when `active`; the
+    /// detail is Ravan's error, else its message.
+    pub fn of_calcom(c: &CalcomOrg) -> Self {
+        let detail = c.error.as_deref().or(c.message.as_deref());
+        Self {
+            healthy: c.is_healthy(),
+            status: c.status.to_string(),
+            detail: detail.map(str::to_owned),
+            token_expires: c.token_expires,
+        }
+    }
+
+    /// The organisation's GoHighLevel integration: healthy when connected with a valid token;
+    /// the detail is Ravan's message, what setup still lacks, and how many agents book through
+    /// it.
+    pub fn of_ghl(g: &GhlSetup) -> Self {
+        let mut parts: Vec<String> = g.message.iter().map(|m| m.to_string()).collect();
+        if let Some(step) = g.next_step.as_deref().filter(|s| !s.trim().is_empty()) {
+            parts.push(format!("next step: {step}"));
+        }
+        if let Some(n) = g.agent_count {
+            parts.push(format!("{n} agents with GoHighLevel calendars"));
+        }
+        Self {
+            healthy: g.is_healthy(),
+            status: g.status().to_owned(),
+            detail: (!parts.is_empty()).then(|| parts.join("; ")),
+            token_expires: None,
+        }
+    }
 }
 
 /// An outage that was alerted and has not recovered.

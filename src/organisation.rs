@@ -1,0 +1,134 @@
+//! The organisation-level checks (`CHECK_INTEGRATIONS`): once a cycle, the organisation's own
+//! Cal.com connection and its GoHighLevel integration, one request each whatever the fleet's
+//! size. Each answer is folded into that integration's stored state by the pure tracker
+//! ([`IntegrationState::observe`]); a failed request is no observation. What the fold decides
+//! goes to the default destinations, written with the state in one fenced transaction.
+//!
+//! The organisation id is `RAVAN_ORG_ID`, or read once from a watched agent (its other fields
+//! hold secrets: the client keeps only the id).
+
+use std::sync::Mutex;
+
+use chrono::Utc;
+
+use crate::domain::alert::{Alert, IntegrationName};
+use crate::domain::{AgentId, OrgId, Webhook};
+use crate::ravan::RavanClient;
+use crate::store::{Fence, Routed, Store, StoreError};
+use crate::tracker::{IntegrationObservation, IntegrationState, Thresholds};
+
+/// The checks, with what they need from the settings.
+pub struct OrgChecks {
+    client: RavanClient,
+    store: Store,
+    defaults: Vec<Webhook>,
+    thresholds: Thresholds,
+    token_warning: chrono::Duration,
+    /// The organisation, once known (from the settings, or read from an agent).
+    org: Mutex<Option<OrgId>>,
+}
+
+impl OrgChecks {
+    pub fn new(
+        client: RavanClient,
+        store: Store,
+        defaults: Vec<Webhook>,
+        thresholds: Thresholds,
+        token_warning: std::time::Duration,
+        org: Option<OrgId>,
+    ) -> Self {
+        Self {
+            client,
+            store,
+            defaults,
+            thresholds,
+            token_warning: chrono::Duration::from_std(token_warning)
+                .unwrap_or(chrono::Duration::MAX),
+            org: Mutex::new(org),
+        }
+    }
+
+    /// Checks both integrations once and records what they said, under `fence`; `agents` are
+    /// the watched ones (one of them names the organisation when the settings do not).
+    /// Returns how many outbox entries were queued.
+    pub async fn run(&self, fence: Fence, agents: &[AgentId]) -> Result<usize, StoreError> {
+        let mut states = self.store.integrations().await?;
+        let mut queued = 0;
+        for name in IntegrationName::ALL {
+            let at = states.iter().position(|(n, _)| *n == name);
+            let mut state = at.map(|i| states.swap_remove(i).1).unwrap_or_default();
+            let alerts = self.check_into(name, &mut state, agents).await;
+            let now = Utc::now();
+            queued += self
+                .store
+                .save_integration(fence, name, &state, &alerts, now)
+                .await?;
+        }
+        Ok(queued)
+    }
+
+    /// One check of `name`, folded into `state`; the alerts it completes, routed.
+    async fn check_into(
+        &self,
+        name: IntegrationName,
+        state: &mut IntegrationState,
+        agents: &[AgentId],
+    ) -> Vec<Routed> {
+        let checked = self.check(name, agents).await;
+        let now = Utc::now();
+        match checked {
+            Ok(obs) => {
+                let alerts = state.observe(name, &obs, now, &self.thresholds, self.token_warning);
+                alerts
+                    .into_iter()
+                    .map(|a| (Alert::Integration(a), self.defaults.clone()))
+                    .collect()
+            }
+            Err(error) => {
+                tracing::debug!(integration = name.as_str(), %error, "organisation check failed");
+                state.check_failed(error, now);
+                Vec::new()
+            }
+        }
+    }
+
+    /// What Ravan says of `name` now, or why it could not be asked.
+    async fn check(
+        &self,
+        name: IntegrationName,
+        agents: &[AgentId],
+    ) -> Result<IntegrationObservation, String> {
+        match name {
+            IntegrationName::CalcomOrg => {
+                let org = self.org(agents).await?;
+                let answer = self.client.calcom_org(&org, None).await;
+                answer
+                    .map(|c| IntegrationObservation::of_calcom(&c))
+                    .map_err(|e| e.to_string())
+            }
+            IntegrationName::Ghl => {
+                let answer = self.client.ghl_setup(None).await;
+                answer
+                    .map(|g| IntegrationObservation::of_ghl(&g))
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The organisation: from the settings, or read once from the first watched agent.
+    async fn org(&self, agents: &[AgentId]) -> Result<OrgId, String> {
+        if let Some(org) = self.org.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(org);
+        }
+        let Some(agent) = agents.first() else {
+            return Err("no watched agent names the organisation (set RAVAN_ORG_ID)".to_owned());
+        };
+        let org = self
+            .client
+            .agent_org(agent)
+            .await
+            .map_err(|e| format!("reading the organisation of agent {agent}: {e}"))?;
+        *self.org.lock().unwrap_or_else(|e| e.into_inner()) = Some(org.clone());
+        Ok(org)
+    }
+}

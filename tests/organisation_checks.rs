@@ -1,0 +1,211 @@
+//! The organisation-level checks (`CHECK_INTEGRATIONS`) through real poll cycles against the fake
+//! Ravan: each integration down once and recovered once, an integration never connected silent,
+//! a failed check no observation, two requests a cycle, and the state kept across a restart.
+
+mod common;
+
+use ravan_watch::domain::Platform;
+use ravan_watch::leader::Leadership;
+use ravan_watch::monitor::Monitor;
+use ravan_watch::notify::{Outbox, RetryPolicy};
+use ravan_watch::organisation::OrgChecks;
+use ravan_watch::store::{EventQuery, EventsAbout, Store};
+use wiremock::ResponseTemplate;
+
+use common::alerts::webhook;
+use common::ravan::{calcom_org_body, ghl_body};
+use common::{AGENT_A, FakeRavan, status_body};
+
+const DEFAULT_SLACK: &str = "https://hooks.slack.com/services/T0/B0/org-secret";
+
+/// A monitor of the fake watching agent A (healthy), with the organisation checks on, alerting
+/// to one default Slack webhook; thresholds 2 down, 1 up.
+fn monitor(ravan: &FakeRavan, store: &Store) -> Monitor {
+    let leadership = Leadership::for_tests();
+    let outbox = Outbox::new(store.clone(), RetryPolicy::default(), leadership.clone()).unwrap();
+    let defaults = vec![webhook(Platform::Slack, DEFAULT_SLACK)];
+    let checks = OrgChecks::new(
+        common::ravan_client(ravan),
+        store.clone(),
+        defaults.clone(),
+        common::thresholds(2),
+        std::time::Duration::from_secs(3 * 86_400),
+        None,
+    );
+    Monitor::new(
+        common::ravan_client(ravan),
+        store.clone(),
+        outbox,
+        leadership,
+        defaults,
+        common::thresholds(2),
+        4,
+    )
+    .org_checks(checks)
+}
+
+async fn store_watching_a(ravan: &FakeRavan) -> Store {
+    ravan.set_status(AGENT_A, "active", None);
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    store
+        .ensure_agents(&[AGENT_A.parse().unwrap()], chrono::Utc::now())
+        .await
+        .unwrap();
+    store
+}
+
+/// The kinds of the events without an agent, oldest first.
+async fn org_events(store: &Store) -> Vec<(String, Option<String>)> {
+    let query = EventQuery {
+        about: EventsAbout::Monitor,
+        before: None,
+        limit: 100,
+    };
+    let mut events = store.events(&query).await.unwrap();
+    events.reverse();
+    events
+        .into_iter()
+        .map(|e| (e.kind, e.integration))
+        .collect()
+}
+
+async fn cycles(monitor: &Monitor, n: usize) {
+    for _ in 0..n {
+        monitor.run_cycle().await.unwrap();
+    }
+}
+
+fn json(body: serde_json::Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+#[tokio::test]
+async fn the_organisations_calcom_goes_down_once_and_recovers_once() {
+    let ravan = FakeRavan::start().await;
+    let store = store_watching_a(&ravan).await;
+    let m = monitor(&ravan, &store);
+    cycles(&m, 1).await;
+    ravan.set_calcom_org(json(calcom_org_body("errored")));
+    cycles(&m, 1).await;
+    assert!(
+        org_events(&store).await.is_empty(),
+        "one unhealthy check is below the threshold"
+    );
+    cycles(&m, 3).await;
+    let down = ("integration_down".to_owned(), Some("calcom_org".to_owned()));
+    assert_eq!(org_events(&store).await, vec![down.clone()]);
+    let entries = store.outbox().await.unwrap();
+    assert_eq!(entries.len(), 1, "to the default destination");
+    assert_eq!(entries[0].webhook.url.expose().as_str(), DEFAULT_SLACK);
+    let text = ravan_watch::notify::text::headline(&entries[0].alert);
+    assert!(text.contains("Cal.com"), "{text}");
+
+    ravan.set_calcom_org(json(calcom_org_body("active")));
+    cycles(&m, 2).await;
+    let up = (
+        "integration_recovered".to_owned(),
+        Some("calcom_org".to_owned()),
+    );
+    assert_eq!(org_events(&store).await, vec![down, up]);
+}
+
+#[tokio::test]
+async fn gohighlevel_goes_down_once_and_one_never_connected_is_silent() {
+    let ravan = FakeRavan::start().await;
+    let store = store_watching_a(&ravan).await;
+    ravan.set_ghl(json(ghl_body(false, false)));
+    let m = monitor(&ravan, &store);
+    cycles(&m, 4).await;
+    assert!(
+        org_events(&store).await.is_empty(),
+        "never connected: no outage"
+    );
+
+    ravan.set_ghl(json(ghl_body(true, true)));
+    cycles(&m, 1).await;
+    ravan.set_ghl(json(ghl_body(true, false)));
+    cycles(&m, 3).await;
+    let down = ("integration_down".to_owned(), Some("ghl".to_owned()));
+    assert_eq!(org_events(&store).await, vec![down]);
+    let states = store.integrations().await.unwrap();
+    let ghl = &states.iter().find(|(n, _)| n.as_str() == "ghl").unwrap().1;
+    assert_eq!(ghl.status.as_deref(), Some("token_invalid"));
+}
+
+#[tokio::test]
+async fn a_failed_check_is_no_observation_and_each_cycle_costs_two_requests() {
+    let ravan = FakeRavan::start().await;
+    let store = store_watching_a(&ravan).await;
+    let m = monitor(&ravan, &store);
+    cycles(&m, 1).await;
+    for answer in [
+        ResponseTemplate::new(502),
+        ResponseTemplate::new(401).set_body_json(
+            serde_json::json!({"code": 16, "message": "API key is missing or invalid", "details": []}),
+        ),
+    ] {
+        ravan.set_calcom_org(answer.clone());
+        ravan.set_ghl(answer);
+        cycles(&m, 3).await;
+    }
+    assert!(
+        org_events(&store).await.is_empty(),
+        "failures alert nothing"
+    );
+    let states = store.integrations().await.unwrap();
+    for (name, state) in &states {
+        assert_eq!(state.healthy, Some(true), "{name:?}: still as last seen");
+        assert!(state.last_error.is_some(), "{name:?}: why it failed");
+    }
+    assert_eq!(ravan.requests("calcom_org").await, 7);
+    assert_eq!(ravan.requests("ghl").await, 7);
+    assert_eq!(
+        ravan.requests("agent").await,
+        1,
+        "the organisation is read once"
+    );
+}
+
+#[tokio::test]
+async fn without_the_checks_a_cycle_asks_nothing_of_the_organisation() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "active", None);
+    let (m, _store) = common::monitor_watching(&ravan, &[AGENT_A.to_owned()], 4, 2).await;
+    cycles(&m, 3).await;
+    assert_eq!(
+        ravan.requests("calcom_org").await + ravan.requests("ghl").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_state_survives_a_restart_without_a_repeated_alert() {
+    let ravan = FakeRavan::start().await;
+    let (_dir, url) = common::temp_database();
+    let store = Store::open(&url).await.unwrap();
+    store
+        .ensure_agents(&[AGENT_A.parse().unwrap()], chrono::Utc::now())
+        .await
+        .unwrap();
+    ravan.set_answer(AGENT_A, json(status_body("active", None)));
+    cycles(&monitor(&ravan, &store), 1).await;
+    ravan.set_calcom_org(json(calcom_org_body("errored")));
+    cycles(&monitor(&ravan, &store), 1).await;
+    drop(store);
+
+    // Restarted: the second unhealthy check completes the threshold, once.
+    let store = Store::open(&url).await.unwrap();
+    let m = monitor(&ravan, &store);
+    cycles(&m, 3).await;
+    let down = ("integration_down".to_owned(), Some("calcom_org".to_owned()));
+    assert_eq!(org_events(&store).await, vec![down.clone()]);
+    drop(m);
+    let store = Store::open(&url).await.unwrap();
+    ravan.set_calcom_org(json(calcom_org_body("active")));
+    cycles(&monitor(&ravan, &store), 1).await;
+    let up = (
+        "integration_recovered".to_owned(),
+        Some("calcom_org".to_owned()),
+    );
+    assert_eq!(org_events(&store).await, vec![down, up]);
+}
