@@ -27,6 +27,7 @@ fn agent_routes() -> Vec<(Method, String, Option<Value>)> {
         (Method::GET, one.clone(), None),
         (Method::PATCH, one.clone(), Some(json!({"name": "changed"}))),
         (Method::DELETE, one, None),
+        (Method::GET, "/integrations".to_owned(), None),
     ]
 }
 

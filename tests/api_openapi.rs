@@ -41,6 +41,7 @@ fn documented_routes() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
             vec!["200", "400", "401", "404"],
         ),
         ("/events", "get", vec!["200", "400", "401"]),
+        ("/integrations", "get", vec!["200", "401"]),
         ("/", "get", vec!["200", "400", "401"]),
         (
             "/status/{agent_id}",
@@ -52,6 +53,13 @@ fn documented_routes() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         ("/metrics", "get", vec!["200"]),
         ("/openapi.json", "get", vec!["200"]),
     ]
+}
+
+/// Whether the route needs the bearer token (the JSON API), not the status page's password.
+fn bearer(path: &str) -> bool {
+    ["/agents", "/events", "/integrations"]
+        .iter()
+        .any(|p| path.starts_with(p))
 }
 
 fn validator(doc: &Value, schema: &str) -> jsonschema::Validator {
@@ -98,7 +106,7 @@ async fn openapi_documents_every_route_with_its_schemas() {
             .as_array()
             .map(|s| s.to_vec())
             .unwrap_or_default();
-        if path.starts_with("/agents") || path.starts_with("/events") {
+        if bearer(path) {
             assert_eq!(secured, vec![json!({"admin_token": []})], "{method} {path}");
             assert!(
                 responses["401"]["content"]["application/json"]["schema"]["$ref"]
@@ -161,6 +169,10 @@ async fn openapi_documents_every_route_with_its_schemas() {
     assert_eq!(
         ok_ref("get", "/agents/{agent_id}/events", "200").as_deref(),
         Some("#/components/schemas/EventPage")
+    );
+    assert_eq!(
+        ok_ref("get", "/integrations", "200").as_deref(),
+        Some("#/components/schemas/IntegrationList")
     );
     assert!(doc["paths"]["/"]["get"]["responses"]["200"]["content"]["text/html"].is_object());
     assert!(
@@ -295,7 +307,7 @@ async fn every_documented_route_is_served() {
     for (path, method) in routes {
         let concrete = path.replace("{agent_id}", AGENT_A);
         let method: Method = method.to_uppercase().parse().unwrap();
-        let mut req = if path.starts_with("/agents") || path.starts_with("/events") {
+        let mut req = if bearer(&path) {
             app.authed(method.clone(), &concrete)
         } else {
             app.anon(method.clone(), &concrete)

@@ -40,6 +40,7 @@ pub mod auth;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod integrations;
 pub mod openapi;
 pub mod status_page;
 pub mod values;
@@ -81,6 +82,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/agents/{agent_id}/events", get(events::agent_events))
         .route("/events", get(events::list_events))
+        .route("/integrations", get(integrations::list_integrations))
         // route_layer: only matched routes need the token, so an unknown path is a 404.
         .route_layer(middleware::from_fn_with_state(
             gate.clone(),
