@@ -13,6 +13,7 @@ use chrono::Utc;
 
 use crate::domain::alert::{Alert, IntegrationName};
 use crate::domain::{AgentId, OrgId, Webhook};
+use crate::metrics;
 use crate::ravan::RavanClient;
 use crate::store::{Fence, Routed, Store, StoreError};
 use crate::tracker::{IntegrationObservation, IntegrationState, Thresholds};
@@ -58,6 +59,11 @@ impl OrgChecks {
             let at = states.iter().position(|(n, _)| *n == name);
             let mut state = at.map(|i| states.swap_remove(i).1).unwrap_or_default();
             let alerts = self.check_into(name, &mut state, agents).await;
+            if let Some(healthy) = state.healthy {
+                let gauge =
+                    ::metrics::gauge!(metrics::INTEGRATION_HEALTHY, "integration" => name.as_str());
+                gauge.set(if healthy { 1.0 } else { 0.0 });
+            }
             let now = Utc::now();
             queued += self
                 .store

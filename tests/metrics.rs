@@ -67,6 +67,17 @@ async fn metrics_parse_and_move_as_alerts_are_sent() {
         ) == 1.0
     })
     .await;
+    wait_until(LIMIT, "the organisation checks' gauges", || async {
+        let now = scrape(&api).await;
+        ["calcom_org", "ghl"].iter().all(|i| {
+            value(
+                &now,
+                "ravan_watch_integration_healthy",
+                &[("integration", i)],
+            ) == 1.0
+        })
+    })
+    .await;
     let before = scrape(&api).await;
     assert!(
         value(

@@ -39,10 +39,12 @@ use super::ApiState;
 use super::agents::Agent;
 use super::auth::{Gate, behind_basic_auth};
 use super::error::{ApiError, ErrorBody};
+use crate::domain::alert::IntegrationName;
 use crate::domain::history::{self, HealthInterval};
 use crate::domain::{AgentId, Connection, Platform, Webhook, muted_at};
 use crate::leader::Role;
 use crate::store::{DeadWebhook, Event, EventQuery, EventsAbout};
+use crate::tracker::IntegrationState;
 use crate::tracker::{MonitorState, Overrun};
 use crate::util::{UnitNames, truncate, two_units};
 
@@ -105,6 +107,7 @@ pub async fn status_page(
         .iter()
         .map(|d| DeadWebhookView::new(d, &state.default_webhooks))
         .collect();
+    health.integrations = state.store.integrations().await?;
     let events = state
         .store
         .events(&EventQuery {
@@ -196,6 +199,47 @@ pub struct MonitorHealth {
     pub leadership: Option<String>,
     /// Webhooks their platform declared gone, shown until their URL is set again.
     pub dead_webhooks: Vec<DeadWebhookView>,
+    /// The organisation-level checks as last seen; empty when never checked
+    /// (`CHECK_INTEGRATIONS` off): then the page has no Organisation panel.
+    pub integrations: Vec<(IntegrationName, IntegrationState)>,
+}
+
+/// One organisation-level check as the Organisation panel shows it.
+struct OrgRow {
+    label: &'static str,
+    /// `h`, `u` or `n`, and its word.
+    class: &'static str,
+    health: &'static str,
+    status: String,
+    since: Option<Stamp>,
+    token: Option<Stamp>,
+    detail: Option<String>,
+}
+
+impl OrgRow {
+    fn new(name: IntegrationName, s: &IntegrationState, now: DateTime<Utc>) -> Self {
+        let (class, health) = match s.healthy {
+            Some(true) => ("h", "healthy"),
+            Some(false) => ("u", "unhealthy"),
+            None => ("n", "unknown"),
+        };
+        Self {
+            label: name.label(),
+            class,
+            health,
+            status: s
+                .status
+                .clone()
+                .unwrap_or_else(|| "not checked yet".to_owned()),
+            since: s.since.map(|t| Stamp::new(t, now)),
+            token: s.token_expires.map(|t| Stamp::new(t, now)),
+            detail: s
+                .last_error
+                .as_ref()
+                .map(|e| format!("last check failed: {e}"))
+                .or_else(|| s.detail.clone()),
+        }
+    }
 }
 
 /// A dead webhook as the page shows it.
@@ -377,6 +421,7 @@ struct MonitorView {
     delivery: Option<(String, bool)>,
     leadership: Option<String>,
     dead: Vec<DeadBanner>,
+    org: Vec<OrgRow>,
 }
 
 /// An overrun older than this no longer shows on the page.
@@ -407,6 +452,11 @@ impl MonitorView {
             last_good: h.last_good_cycle_at.map(|t| Stamp::new(t, now)),
             scheduler_running: h.scheduler_running,
             leadership: h.leadership.clone(),
+            org: h
+                .integrations
+                .iter()
+                .map(|(name, state)| OrgRow::new(*name, state, now))
+                .collect(),
             dead: h
                 .dead_webhooks
                 .iter()
@@ -1265,6 +1315,52 @@ mod tests {
             "every row says why"
         );
         assert!(!all.contains(&error), "no whole reason fits");
+    }
+
+    /// The Organisation panel shows each integration's state, since when, the token's expiry
+    /// and what Ravan said; without any check there is no panel.
+    #[test]
+    fn the_organisation_panel_shows_each_integration() {
+        let agents: Vec<AgentView> = [record(A, Some("Sales"))].iter().map(view).collect();
+        let none = Filter::default();
+        let html = render(&agents, &none, &ok_monitor(), &[], now());
+        assert!(
+            !html.contains("id=\"organisation\""),
+            "never checked: no panel"
+        );
+
+        let calcom = IntegrationState {
+            status: Some("errored".into()),
+            healthy: Some(false),
+            since: Some(t(30)),
+            detail: Some("token <revoked>".into()),
+            token_expires: Some(t(90)),
+            ..IntegrationState::default()
+        };
+        let ghl = IntegrationState {
+            status: Some("connected".into()),
+            healthy: Some(true),
+            last_error: Some("HTTP 502".into()),
+            ..IntegrationState::default()
+        };
+        let health = MonitorHealth {
+            integrations: vec![
+                (IntegrationName::CalcomOrg, calcom),
+                (IntegrationName::Ghl, ghl),
+            ],
+            ..ok_monitor()
+        };
+        let html = render(&agents, &none, &health, &[], now());
+        let start = html.find("id=\"organisation\"").expect("a panel");
+        let panel = &html[start..start + html[start..].find("</section>").unwrap()];
+        assert!(panel.contains("unhealthy</span> errored"), "{panel}");
+        assert!(
+            panel.contains("token &#60;revoked&#62;"),
+            "escaped: {panel}"
+        );
+        assert!(panel.contains("token expires"), "{panel}");
+        assert!(panel.contains("healthy</span> connected"), "{panel}");
+        assert!(panel.contains("last check failed: HTTP 502"), "{panel}");
     }
 
     #[test]
