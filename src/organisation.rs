@@ -18,15 +18,20 @@ use crate::ravan::RavanClient;
 use crate::store::{Fence, Routed, Store, StoreError};
 use crate::tracker::{IntegrationObservation, IntegrationState, Thresholds};
 
+/// Asks Ravan about the organisation's integrations: the service's checks and `check --all`'s.
+pub struct OrgAsk {
+    client: RavanClient,
+    /// The organisation, once known (from the settings, or read from an agent).
+    org: Mutex<Option<OrgId>>,
+}
+
 /// The checks, with what they need from the settings.
 pub struct OrgChecks {
-    client: RavanClient,
+    ask: OrgAsk,
     store: Store,
     defaults: Vec<Webhook>,
     thresholds: Thresholds,
     token_warning: chrono::Duration,
-    /// The organisation, once known (from the settings, or read from an agent).
-    org: Mutex<Option<OrgId>>,
 }
 
 impl OrgChecks {
@@ -39,13 +44,12 @@ impl OrgChecks {
         org: Option<OrgId>,
     ) -> Self {
         Self {
-            client,
+            ask: OrgAsk::new(client, org),
             store,
             defaults,
             thresholds,
             token_warning: chrono::Duration::from_std(token_warning)
                 .unwrap_or(chrono::Duration::MAX),
-            org: Mutex::new(org),
         }
     }
 
@@ -80,7 +84,7 @@ impl OrgChecks {
         state: &mut IntegrationState,
         agents: &[AgentId],
     ) -> Vec<Routed> {
-        let checked = self.check(name, agents).await;
+        let checked = self.ask.check(name, agents).await;
         let now = Utc::now();
         match checked {
             Ok(obs) => {
@@ -97,9 +101,19 @@ impl OrgChecks {
             }
         }
     }
+}
+
+impl OrgAsk {
+    /// Asks through `client`, about `org` when given (else the organisation of an agent).
+    pub fn new(client: RavanClient, org: Option<OrgId>) -> Self {
+        Self {
+            client,
+            org: Mutex::new(org),
+        }
+    }
 
     /// What Ravan says of `name` now, or why it could not be asked.
-    async fn check(
+    pub async fn check(
         &self,
         name: IntegrationName,
         agents: &[AgentId],

@@ -376,11 +376,37 @@ async fn check_all_audits_every_listed_agent_with_its_connection() {
     assert_eq!(connections, ["private", "org_linked", "org_linked"]);
     assert_eq!(v["agents"][1]["name"], "Support");
 
+    let integrations: Vec<(&str, bool)> = v["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["name"].as_str().unwrap(), i["healthy"] == true))
+        .collect();
+    assert_eq!(integrations, [("calcom_org", true), ("ghl", true)], "{v}");
+    assert!(
+        line("calcom_org").contains("active"),
+        "beside the agents: {table}"
+    );
+    assert!(line("ghl").contains("connected"), "{table}");
+
     ravan.set_org_linked(&c, "active", "Acme team calendar");
     assert_eq!(
         run_bin(&["check", "--all"], &env).await.status.code(),
         Some(0)
     );
+
+    // GoHighLevel's token lapsed: unhealthy, so 1; never set up is no trouble; unanswered, 2.
+    let ghl = |body| ResponseTemplate::new(200).set_body_json(body);
+    for (answer, code) in [
+        (ghl(common::ravan::ghl_body(true, false)), 1),
+        (ghl(common::ravan::ghl_body(false, false)), 0),
+        (ResponseTemplate::new(502), 2),
+    ] {
+        ravan.set_ghl(answer);
+        let out = run_bin(&["check", "--all"], &env).await;
+        let table = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(code), "{table}");
+    }
 
     ravan.set_listing_all(Some(ResponseTemplate::new(200).set_body_string("not json")));
     let out = run_bin(&["check", "--all"], &env).await;

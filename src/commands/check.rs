@@ -3,16 +3,23 @@
 //! first. Each poll is the service's own ([`RavanClient::poll`]): the effective connection,
 //! org-linked ones included.
 //!
-//! Exit status: 0 all active, 1 any unhealthy, 2 a poll failed (a failure outranks an unhealthy
-//! agent, since it means the answer is incomplete).
+//! `check --all` also asks the organisation's own checks (its Cal.com connection, GoHighLevel)
+//! unless `CHECK_INTEGRATIONS` is off.
+//!
+//! Exit status: 0 all active, 1 any unhealthy (an integration never set up, `not_connected`,
+//! is not), 2 a poll or a check failed (a failure outranks an unhealthy agent, since it means
+//! the answer is incomplete).
 
 use std::process::ExitCode;
 
 use futures::StreamExt;
 use serde_json::json;
 
+use crate::domain::alert::IntegrationName;
 use crate::domain::{AgentId, Observation};
+use crate::organisation::OrgAsk;
 use crate::ravan::{ListedAgent, PollFailure, RavanClient};
+use crate::tracker::IntegrationObservation;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
@@ -58,6 +65,96 @@ pub async fn poll_all(
         .buffered(concurrency.max(1))
         .collect()
         .await
+}
+
+/// One organisation-level check's answer (`check --all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgChecked {
+    pub name: IntegrationName,
+    pub result: Result<IntegrationObservation, String>,
+}
+
+/// Asks each organisation-level check once.
+pub async fn check_org(ask: &OrgAsk, agents: &[Target]) -> Vec<OrgChecked> {
+    let ids: Vec<AgentId> = agents.iter().map(|(id, _)| *id).collect();
+    let mut out = Vec::new();
+    for name in IntegrationName::ALL {
+        let result = ask.check(name, &ids).await;
+        out.push(OrgChecked { name, result });
+    }
+    out
+}
+
+/// Whether an answer calls for attention: unhealthy, unless never set up (`not_connected`: an
+/// organisation that does not use GoHighLevel is not broken).
+fn org_broken(obs: &IntegrationObservation) -> bool {
+    !obs.healthy && obs.status != "not_connected"
+}
+
+/// [`exit_code`] over the agents and the organisation's checks.
+pub fn exit_code_with(results: &[Checked], org: &[OrgChecked]) -> u8 {
+    let org_code = if org.iter().any(|o| o.result.is_err()) {
+        2
+    } else if org.iter().any(|o| o.result.as_ref().is_ok_and(org_broken)) {
+        1
+    } else {
+        0
+    };
+    exit_code(results).max(org_code)
+}
+
+/// The organisation's checks as a plain-text table (nothing when there are none).
+pub fn org_table(org: &[OrgChecked]) -> String {
+    let mut out = String::new();
+    for o in org {
+        let line = match &o.result {
+            Ok(obs) => format!(
+                "{:<11} {:<14} {:<9} {}",
+                o.name.as_str(),
+                printable(&obs.status),
+                if obs.healthy { "healthy" } else { "unhealthy" },
+                printable(obs.detail.as_deref().unwrap_or("")),
+            ),
+            Err(e) => format!(
+                "{:<11} {:<14} {:<9} {}",
+                o.name.as_str(),
+                "check failed",
+                "-",
+                printable(e)
+            ),
+        };
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    if out.is_empty() {
+        return out;
+    }
+    format!("\nINTEGRATION STATUS         HEALTH    DETAIL\n{out}")
+}
+
+fn org_json(org: &[OrgChecked]) -> serde_json::Value {
+    let items: Vec<_> = org
+        .iter()
+        .map(|o| match &o.result {
+            Ok(obs) => json!({
+                "name": o.name.as_str(),
+                "status": obs.status,
+                "healthy": obs.healthy,
+                "detail": obs.detail,
+                "token_expires": obs.token_expires,
+                "error": null,
+            }),
+            Err(e) => json!({
+                "name": o.name.as_str(),
+                "status": null,
+                "healthy": null,
+                "detail": null,
+                "token_expires": null,
+                "error": e,
+            }),
+        })
+        .collect();
+    json!(items)
 }
 
 pub fn exit_code(results: &[Checked]) -> u8 {
@@ -138,7 +235,7 @@ pub fn table(results: &[Checked]) -> String {
     out
 }
 
-pub fn json(results: &[Checked]) -> serde_json::Value {
+pub fn json(results: &[Checked], org: &[OrgChecked]) -> serde_json::Value {
     let agents: Vec<_> = results
         .iter()
         .map(|c| match &c.result {
@@ -164,7 +261,11 @@ pub fn json(results: &[Checked]) -> serde_json::Value {
             }),
         })
         .collect();
-    json!({ "agents": agents, "exit_code": exit_code(results) })
+    json!({
+        "agents": agents,
+        "integrations": org_json(org),
+        "exit_code": exit_code_with(results, org),
+    })
 }
 
 fn printable(s: &str) -> String {
@@ -223,15 +324,22 @@ pub fn main(agent_ids: &[String], all: bool, json: bool) -> ExitCode {
         config.poll_concurrency.get(),
         config.check_org_linked,
     ));
+    // The organisation's own checks, beside every agent of the audit.
+    let org = if all && config.integrations.check {
+        let ask = OrgAsk::new(client, config.integrations.org_id.clone());
+        runtime.block_on(check_org(&ask, &ids))
+    } else {
+        Vec::new()
+    };
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&self::json(&results)).expect("json")
+            serde_json::to_string_pretty(&self::json(&results, &org)).expect("json")
         );
     } else {
-        print!("{}", table(&results));
+        print!("{}{}", table(&results), org_table(&org));
     }
-    ExitCode::from(exit_code(&results))
+    ExitCode::from(exit_code_with(&results, &org))
 }
 
 #[cfg(test)]
@@ -308,11 +416,14 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let v = json(&[Checked {
-            name: None,
-            agent_id: id(1),
-            result: ok("errored"),
-        }]);
+        let v = json(
+            &[Checked {
+                name: None,
+                agent_id: id(1),
+                result: ok("errored"),
+            }],
+            &[],
+        );
         assert_eq!(v["agents"][0]["status"], "errored");
         assert_eq!(v["agents"][0]["healthy"], false);
         assert_eq!(v["agents"][0]["accounts"][0]["error"], "expired\ttoken");
