@@ -68,6 +68,15 @@ struct Cycle {
     saved_monitor: MonitorState,
 }
 
+impl Cycle {
+    /// How long a request may wait at Ravan's throttle gate: up to the next tick.
+    fn tick_deadline(&self) -> Option<tokio::time::Instant> {
+        self.next_tick
+            .and_then(|tick| (tick - Utc::now()).to_std().ok())
+            .map(|left| tokio::time::Instant::now() + left)
+    }
+}
+
 /// What folding a cycle's answers gathered.
 struct Folded {
     summary: CycleSummary,
@@ -259,7 +268,7 @@ impl Monitor {
             return;
         };
         let agents: Vec<_> = cycle.agents.iter().map(|a| a.agent_id).collect();
-        match checks.run(fence, &agents).await {
+        match checks.run(fence, &agents, cycle.tick_deadline()).await {
             Ok(0) => {}
             Ok(_) => self.outbox.wake(),
             Err(StoreError::Fenced(_)) => self.leadership.lost(fence),
@@ -323,11 +332,7 @@ impl Monitor {
         // so each answer meets its agent's record by position.
         let urls = self.urls_of(&cycle.agents);
         let (ravan, latency, org) = (&self.ravan, &latency, self.check_org_linked);
-        // Polls wait at Ravan's throttle gate only up to the next tick.
-        let deadline = cycle
-            .next_tick
-            .and_then(|tick| (tick - Utc::now()).to_std().ok())
-            .map(|left| tokio::time::Instant::now() + left);
+        let deadline = cycle.tick_deadline();
         let mut results = futures::stream::iter(urls)
             .map(|urls| async move {
                 let started = std::time::Instant::now();

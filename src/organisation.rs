@@ -10,6 +10,7 @@
 use std::sync::Mutex;
 
 use chrono::Utc;
+use tokio::time::Instant;
 
 use crate::domain::alert::{Alert, IntegrationName};
 use crate::domain::{AgentId, OrgId, Webhook};
@@ -56,13 +57,18 @@ impl OrgChecks {
     /// Checks both integrations once and records what they said, under `fence`; `agents` are
     /// the watched ones (one of them names the organisation when the settings do not).
     /// Returns how many outbox entries were queued.
-    pub async fn run(&self, fence: Fence, agents: &[AgentId]) -> Result<usize, StoreError> {
+    pub async fn run(
+        &self,
+        fence: Fence,
+        agents: &[AgentId],
+        deadline: Option<Instant>,
+    ) -> Result<usize, StoreError> {
         let mut states = self.store.integrations().await?;
         let mut queued = 0;
         for name in IntegrationName::ALL {
             let at = states.iter().position(|(n, _)| *n == name);
             let mut state = at.map(|i| states.swap_remove(i).1).unwrap_or_default();
-            let alerts = self.check_into(name, &mut state, agents).await;
+            let alerts = self.check_into(name, &mut state, agents, deadline).await;
             if let Some(healthy) = state.healthy {
                 let gauge =
                     ::metrics::gauge!(metrics::INTEGRATION_HEALTHY, "integration" => name.as_str());
@@ -83,8 +89,9 @@ impl OrgChecks {
         name: IntegrationName,
         state: &mut IntegrationState,
         agents: &[AgentId],
+        deadline: Option<Instant>,
     ) -> Vec<Routed> {
-        let checked = self.ask.check(name, agents).await;
+        let checked = self.ask.check(name, agents, deadline).await;
         let now = Utc::now();
         match checked {
             Ok(obs) => {
@@ -112,22 +119,24 @@ impl OrgAsk {
         }
     }
 
-    /// What Ravan says of `name` now, or why it could not be asked.
+    /// What Ravan says of `name` now, or why it could not be asked (waiting at the throttle
+    /// gate no later than `deadline`).
     pub async fn check(
         &self,
         name: IntegrationName,
         agents: &[AgentId],
+        deadline: Option<Instant>,
     ) -> Result<IntegrationObservation, String> {
         match name {
             IntegrationName::CalcomOrg => {
                 let org = self.org(agents).await?;
-                let answer = self.client.calcom_org(&org, None).await;
+                let answer = self.client.calcom_org(&org, deadline).await;
                 answer
                     .map(|c| IntegrationObservation::of_calcom(&c))
                     .map_err(|e| e.to_string())
             }
             IntegrationName::Ghl => {
-                let answer = self.client.ghl_setup(None).await;
+                let answer = self.client.ghl_setup(deadline).await;
                 answer
                     .map(|g| IntegrationObservation::of_ghl(&g))
                     .map_err(|e| e.to_string())

@@ -79,7 +79,7 @@ pub async fn check_org(ask: &OrgAsk, agents: &[Target]) -> Vec<OrgChecked> {
     let ids: Vec<AgentId> = agents.iter().map(|(id, _)| *id).collect();
     let mut out = Vec::new();
     for name in IntegrationName::ALL {
-        let result = ask.check(name, &ids).await;
+        let result = ask.check(name, &ids, None).await;
         out.push(OrgChecked { name, result });
     }
     out
