@@ -525,20 +525,13 @@ async fn the_log_says_why_an_alert_was_not_queued() {
         &format!("{}/hook", sink.uri()),
     );
     let leadership = ravan_watch::leader::Leadership::for_tests();
-    let outbox = ravan_watch::notify::Outbox::new(
-        store.clone(),
-        ravan_watch::notify::RetryPolicy::default(),
-        leadership.clone(),
-    )
-    .unwrap();
-    let monitor = ravan_watch::monitor::Monitor::new(
+    let monitor = common::monitor_of(
         common::ravan_client(&ravan),
-        store.clone(),
-        outbox,
-        leadership,
+        &store,
         vec![hook],
-        common::thresholds(1),
+        1,
         4,
+        leadership,
     );
     let remove = async {
         wait_until(Duration::from_secs(5), "the poll to arrive", || async {
@@ -647,21 +640,7 @@ async fn ravan_unreachable_says_ravan_looks_down() {
     )
     .unwrap();
     let leadership = ravan_watch::leader::Leadership::for_tests();
-    let outbox = ravan_watch::notify::Outbox::new(
-        store.clone(),
-        ravan_watch::notify::RetryPolicy::default(),
-        leadership.clone(),
-    )
-    .unwrap();
-    let m = ravan_watch::monitor::Monitor::new(
-        client,
-        store,
-        outbox,
-        leadership,
-        vec![],
-        common::thresholds(1),
-        4,
-    );
+    let m = common::monitor_of(client, &store, vec![], 1, 4, leadership);
     let reason = monitor_reason(&m.run_cycle().await.unwrap());
     assert!(
         reason.starts_with("Ravan's health check does not answer: Ravan looks down")

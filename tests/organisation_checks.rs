@@ -7,7 +7,6 @@ mod common;
 use ravan_watch::domain::Platform;
 use ravan_watch::leader::Leadership;
 use ravan_watch::monitor::Monitor;
-use ravan_watch::notify::{Outbox, RetryPolicy};
 use ravan_watch::organisation::OrgChecks;
 use ravan_watch::store::{EventQuery, EventsAbout, Store};
 use wiremock::ResponseTemplate;
@@ -21,8 +20,6 @@ const DEFAULT_SLACK: &str = "https://hooks.slack.com/services/T0/B0/org-secret";
 /// A monitor of the fake watching agent A (healthy), with the organisation checks on, alerting
 /// to one default Slack webhook; thresholds 2 down, 1 up.
 fn monitor(ravan: &FakeRavan, store: &Store) -> Monitor {
-    let leadership = Leadership::for_tests();
-    let outbox = Outbox::new(store.clone(), RetryPolicy::default(), leadership.clone()).unwrap();
     let defaults = vec![webhook(Platform::Slack, DEFAULT_SLACK)];
     let checks = OrgChecks::new(
         common::ravan_client(ravan),
@@ -32,16 +29,8 @@ fn monitor(ravan: &FakeRavan, store: &Store) -> Monitor {
         std::time::Duration::from_secs(3 * 86_400),
         None,
     );
-    Monitor::new(
-        common::ravan_client(ravan),
-        store.clone(),
-        outbox,
-        leadership,
-        defaults,
-        common::thresholds(2),
-        4,
-    )
-    .org_checks(checks)
+    let client = common::ravan_client(ravan);
+    common::monitor_of(client, store, defaults, 2, 4, Leadership::for_tests()).org_checks(checks)
 }
 
 async fn store_watching_a(ravan: &FakeRavan) -> Store {

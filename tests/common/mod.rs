@@ -76,18 +76,39 @@ pub fn led_monitor(
     failure: u32,
     leadership: ravan_watch::leader::Leadership,
 ) -> ravan_watch::monitor::Monitor {
+    monitor_of(
+        ravan_client(ravan),
+        store,
+        vec![],
+        failure,
+        concurrency,
+        leadership,
+    )
+}
+
+/// A monitor polling through `client` on `store`, alerting to `defaults` (its outbox's too):
+/// `failure` unhealthy observations make an alert, one healthy one a recovery.
+pub fn monitor_of(
+    client: ravan_watch::ravan::RavanClient,
+    store: &ravan_watch::store::Store,
+    defaults: Vec<ravan_watch::domain::Webhook>,
+    failure: u32,
+    concurrency: usize,
+    leadership: ravan_watch::leader::Leadership,
+) -> ravan_watch::monitor::Monitor {
     let outbox = ravan_watch::notify::Outbox::new(
         store.clone(),
         ravan_watch::notify::RetryPolicy::default(),
         leadership.clone(),
     )
-    .unwrap();
+    .unwrap()
+    .with_defaults(defaults.clone());
     ravan_watch::monitor::Monitor::new(
-        ravan_client(ravan),
+        client,
         store.clone(),
         outbox,
         leadership,
-        vec![],
+        defaults,
         thresholds(failure),
         concurrency,
     )
