@@ -32,11 +32,11 @@ use crate::discovery::ListingHealth;
 use crate::domain::PollSchedule;
 use crate::domain::Webhook;
 use crate::domain::alert::{AgentRef, Alert};
-use crate::domain::{AgentId, HealthEdge, Observation};
+use crate::domain::{AgentId, Connection, HealthEdge, Observation};
 use crate::leader::Leadership;
 use crate::metrics;
 use crate::notify::Outbox;
-use crate::organisation::OrgChecks;
+use crate::organisation::{OrgChecks, OrgRound};
 use crate::ravan::{AgentUrls, PollFailure, RavanClient};
 use crate::store::{
     AgentRecord, AgentUpdate, Fence, Polled, Progress, Routed, Source, Store, StoreError, Watched,
@@ -95,6 +95,10 @@ struct Folded {
     gap: chrono::TimeDelta,
     /// Polls that observed, counted by a handle looked up once per cycle, not once per poll.
     observations: ::metrics::Counter,
+    /// The organisation's Cal.com is unhealthy: org-linked agents' new outages are held.
+    holding: bool,
+    /// The org-linked agents whose down this cycle held (unhealthy, no outage of their own).
+    held: Vec<AgentRef>,
 }
 
 /// How many outbox entries `alerts` make (one per alert and destination), and how many of
@@ -242,13 +246,18 @@ impl Monitor {
             return Ok(CycleReport::standby());
         };
         let mut cycle = self.prepare(fence).await?;
-        let mut folded = self.poll_and_fold(&mut cycle).await;
+        let mut org = self.check_organisation(&cycle).await;
+        let holding = org.as_ref().is_some_and(OrgRound::holds_org_linked);
+        let mut folded = self.poll_and_fold(&mut cycle, holding).await;
+        if let Some(org) = &mut org {
+            org.hold(std::mem::take(&mut folded.held));
+        }
         self.ask_ravan_health(&mut folded.summary).await;
         let monitor_alerts = self.decide(&mut cycle, &mut folded);
         let Some(queued) = self.commit(&cycle, &folded, &monitor_alerts).await? else {
             return Ok(CycleReport::standby());
         };
-        self.check_organisation(fence, &cycle).await;
+        self.save_organisation(fence, org).await;
         let report = self.report(&folded, &monitor_alerts, queued, started);
         *self.known.lock().expect("not poisoned") = Some(Known {
             fence,
@@ -261,14 +270,27 @@ impl Monitor {
         Ok(report)
     }
 
-    /// Owns the organisation-level checks of a committed cycle: their own writes, fenced like
-    /// the cycle's; a failure is logged and leaves the cycle's outcome as it is.
-    async fn check_organisation(&self, fence: Fence, cycle: &Cycle) {
-        let Some(checks) = &self.org_checks else {
+    /// Owns the organisation-level checks, before the polls (whose org-linked downs they may
+    /// hold): folded in memory; `None` when off, or when their states cannot be read (logged).
+    async fn check_organisation(&self, cycle: &Cycle) -> Option<OrgRound> {
+        let checks = self.org_checks.as_ref()?;
+        let agents: Vec<_> = cycle.agents.iter().map(|a| a.agent_id).collect();
+        match checks.check(&agents, cycle.tick_deadline()).await {
+            Ok(round) => Some(round),
+            Err(e) => {
+                tracing::warn!(error = %e, "the organisation checks' states cannot be read");
+                None
+            }
+        }
+    }
+
+    /// Owns the organisation checks' writes, after the cycle's commit and fenced like it; a
+    /// failure is logged and leaves the cycle's outcome as it is.
+    async fn save_organisation(&self, fence: Fence, org: Option<OrgRound>) {
+        let (Some(checks), Some(org)) = (&self.org_checks, org) else {
             return;
         };
-        let agents: Vec<_> = cycle.agents.iter().map(|a| a.agent_id).collect();
-        match checks.run(fence, &agents, cycle.tick_deadline()).await {
+        match checks.save(fence, org).await {
             Ok(0) => {}
             Ok(_) => self.outbox.wake(),
             Err(StoreError::Fenced(_)) => self.leadership.lost(fence),
@@ -325,7 +347,7 @@ impl Monitor {
 
     /// Owns the polls: every agent once, a bounded number at a time, each answer folded into
     /// its agent's record ([`Monitor::fold`]) as it arrives.
-    async fn poll_and_fold(&self, cycle: &mut Cycle) -> Folded {
+    async fn poll_and_fold(&self, cycle: &mut Cycle, holding: bool) -> Folded {
         // Metric handles are looked up once per cycle, not once per poll.
         let latency = ::metrics::histogram!(metrics::POLL_DURATION);
         // A poll carries only its agent's URLs; `buffered` answers in the order it was given,
@@ -361,6 +383,8 @@ impl Monitor {
                 .map_or(MIN_POLLING_GAP, |tick| (tick - cycle.polled.started_at) * 3)
                 .max(MIN_POLLING_GAP),
             observations: ::metrics::counter!(metrics::POLLS, "outcome" => "observation"),
+            holding,
+            held: Vec::new(),
         };
         while let Some((i, (at, result))) = results.next().await {
             if let Some(agent) = cycle.agents.get_mut(i) {
@@ -405,7 +429,15 @@ impl Monitor {
             id: agent.agent_id,
             name: agent.display_name().map(str::to_owned),
         };
-        let muted = agent.is_muted(at);
+        // Held as a mute would hold it: no outage opens, and one opens (and alerts) once the
+        // organisation's account is healthy again if the agent is still down.
+        let held = folded.holding
+            && agent.state.outage.is_none()
+            && matches!(&result, Ok(obs) if obs.connection() == Connection::OrgLinked && !obs.is_healthy());
+        let muted = agent.is_muted(at) || held;
+        if held {
+            folded.held.push(who.clone());
+        }
         let poll = match &result {
             Ok(obs) => {
                 folded.observations.increment(1);

@@ -1,8 +1,12 @@
 //! The organisation-level checks (`CHECK_INTEGRATIONS`): once a cycle, the organisation's own
 //! Cal.com connection and its GoHighLevel integration, one request each whatever the fleet's
 //! size. Each answer is folded into that integration's stored state by the pure tracker
-//! ([`IntegrationState::observe`]); a failed request is no observation. What the fold decides
-//! goes to the default destinations, written with the state in one fenced transaction.
+//! ([`IntegrationState::observe`]); a failed request is no observation. The checks come before
+//! the agents' polls: from the organisation Cal.com check's first unhealthy answer until it is
+//! healthy again, org-linked agents' new outages are held back (as a mute would) and named in
+//! the integration's down and recovery, so one broken shared account is one message. What the
+//! fold decides goes to the default destinations, written with the state in one fenced
+//! transaction after the cycle's commit.
 //!
 //! The organisation id is `RAVAN_ORG_ID`, or read once from a watched agent (its other fields
 //! hold secrets: the client keeps only the id).
@@ -12,7 +16,7 @@ use std::sync::Mutex;
 use chrono::Utc;
 use tokio::time::Instant;
 
-use crate::domain::alert::{Alert, IntegrationName};
+use crate::domain::alert::{AgentRef, Alert, IntegrationAlert, IntegrationName};
 use crate::domain::{AgentId, OrgId, Webhook};
 use crate::metrics;
 use crate::ravan::RavanClient;
@@ -54,59 +58,105 @@ impl OrgChecks {
         }
     }
 
-    /// Checks both integrations once and records what they said, under `fence`; `agents` are
-    /// the watched ones (one of them names the organisation when the settings do not).
-    /// Returns how many outbox entries were queued.
-    pub async fn run(
+    /// Checks both integrations once and folds what they said into their states (read from
+    /// the store), in memory: the cycle then holds org-linked agents' downs while the
+    /// organisation's Cal.com is unhealthy ([`OrgRound::hold`]), and [`OrgChecks::save`]
+    /// writes it. `agents` are the watched ones (one names the organisation when the settings
+    /// do not).
+    pub async fn check(
         &self,
-        fence: Fence,
         agents: &[AgentId],
         deadline: Option<Instant>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<OrgRound, StoreError> {
         let mut states = self.store.integrations().await?;
-        let mut queued = 0;
+        let mut round = OrgRound::default();
         for name in IntegrationName::ALL {
             let at = states.iter().position(|(n, _)| *n == name);
             let mut state = at.map(|i| states.swap_remove(i).1).unwrap_or_default();
             let alerts = self.check_into(name, &mut state, agents, deadline).await;
+            round.checked.push((name, state, alerts));
+        }
+        Ok(round)
+    }
+
+    /// Writes a round's states with their alerts (to the default destinations), under
+    /// `fence`; returns how many outbox entries were queued.
+    pub async fn save(&self, fence: Fence, round: OrgRound) -> Result<usize, StoreError> {
+        let mut queued = 0;
+        for (name, mut state, mut alerts) in round.checked {
+            state.fold_held(&mut alerts);
             if let Some(healthy) = state.healthy {
                 let gauge =
                     ::metrics::gauge!(metrics::INTEGRATION_HEALTHY, "integration" => name.as_str());
                 gauge.set(if healthy { 1.0 } else { 0.0 });
             }
-            let now = Utc::now();
+            let routed: Vec<Routed> = alerts
+                .into_iter()
+                .map(|a| (Alert::Integration(a), self.defaults.clone()))
+                .collect();
             queued += self
                 .store
-                .save_integration(fence, name, &state, &alerts, now)
+                .save_integration(fence, name, &state, &routed, Utc::now())
                 .await?;
         }
         Ok(queued)
     }
 
-    /// One check of `name`, folded into `state`; the alerts it completes, routed.
+    /// One check of `name`, folded into `state`; the alerts it completes.
     async fn check_into(
         &self,
         name: IntegrationName,
         state: &mut IntegrationState,
         agents: &[AgentId],
         deadline: Option<Instant>,
-    ) -> Vec<Routed> {
+    ) -> Vec<IntegrationAlert> {
         let checked = self.ask.check(name, agents, deadline).await;
         let now = Utc::now();
         match checked {
-            Ok(obs) => {
-                let alerts = state.observe(name, &obs, now, &self.thresholds, self.token_warning);
-                alerts
-                    .into_iter()
-                    .map(|a| (Alert::Integration(a), self.defaults.clone()))
-                    .collect()
-            }
+            Ok(obs) => state.observe(name, &obs, now, &self.thresholds, self.token_warning),
             Err(error) => {
                 tracing::debug!(integration = name.as_str(), %error, "organisation check failed");
                 state.check_failed(error, now);
                 Vec::new()
             }
         }
+    }
+}
+
+/// One cycle's organisation checks, folded but not yet written.
+#[derive(Debug, Default)]
+pub struct OrgRound {
+    checked: Vec<(IntegrationName, IntegrationState, Vec<IntegrationAlert>)>,
+}
+
+impl OrgRound {
+    /// Whether org-linked agents' new outages wait on the organisation's Cal.com account.
+    pub fn holds_org_linked(&self) -> bool {
+        self.calcom()
+            .is_some_and(IntegrationState::holds_org_linked)
+    }
+
+    /// Records the org-linked agents whose downs this cycle held back.
+    pub fn hold(&mut self, agents: impl IntoIterator<Item = AgentRef>) {
+        if let Some(state) = self.calcom_mut() {
+            state.hold(agents);
+        }
+    }
+
+    fn calcom(&self) -> Option<&IntegrationState> {
+        let found = self
+            .checked
+            .iter()
+            .find(|(n, ..)| *n == IntegrationName::CalcomOrg);
+        found.map(|(_, s, _)| s)
+    }
+
+    fn calcom_mut(&mut self) -> Option<&mut IntegrationState> {
+        let found = self
+            .checked
+            .iter_mut()
+            .find(|(n, ..)| *n == IntegrationName::CalcomOrg);
+        found.map(|(_, s, _)| s)
     }
 }
 

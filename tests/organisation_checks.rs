@@ -198,3 +198,104 @@ async fn the_state_survives_a_restart_without_a_repeated_alert() {
     );
     assert_eq!(org_events(&store).await, vec![down, up]);
 }
+
+/// Every event, oldest first: (kind, agent, integration), and each integration alert's
+/// affected agents' names and count.
+async fn all_events(store: &Store) -> Vec<(String, Option<String>, Option<String>)> {
+    let query = EventQuery {
+        about: EventsAbout::All,
+        before: None,
+        limit: 100,
+    };
+    let mut events = store.events(&query).await.unwrap();
+    events.reverse();
+    events
+        .into_iter()
+        .map(|e| (e.kind, e.agent_id.map(|a| a.to_string()), e.integration))
+        .collect()
+}
+
+/// The affected count of the queued integration alert of `kind`.
+async fn affected(store: &Store, kind: ravan_watch::domain::alert::IntegrationAlertKind) -> usize {
+    store
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|e| match e.alert {
+            ravan_watch::domain::alert::Alert::Integration(a) if a.kind == kind => {
+                Some(a.affected_count)
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {kind:?} queued"))
+}
+
+/// One broken shared account is one message: while the organisation's Cal.com is unhealthy,
+/// the org-linked agents' downs are held and counted in its down and recovery; an agent still
+/// down when the account is healthy again alerts on its own; a private agent, and an org-linked
+/// one breaking while the account is healthy, alert as always.
+#[tokio::test]
+async fn org_linked_agents_fold_into_the_organisations_cal_com_alerts() {
+    use ravan_watch::domain::alert::IntegrationAlertKind as Kind;
+    let ravan = FakeRavan::start().await;
+    let ids = common::ids::agent_ids(5);
+    let [a, b, c, private, late] = [0, 1, 2, 3, 4].map(|i| ids[i].clone());
+    for id in [&a, &b, &c, &late] {
+        ravan.set_org_linked(id, "active", "Acme team calendar");
+    }
+    ravan.set_status(&private, "active", None);
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    let parsed: Vec<_> = ids.iter().map(|i| i.parse().unwrap()).collect();
+    store
+        .ensure_agents(&parsed, chrono::Utc::now())
+        .await
+        .unwrap();
+    let m = monitor(&ravan, &store);
+    cycles(&m, 1).await;
+
+    // The shared account breaks: the org check and its three agents, and a private agent too.
+    ravan.set_calcom_org(json(calcom_org_body("errored")));
+    for id in [&a, &b, &c] {
+        ravan.set_org_linked(id, "errored", "Acme team calendar");
+    }
+    ravan.set_status(&private, "errored", Some("Invalid API key"));
+    cycles(&m, 3).await;
+    let events = all_events(&store).await;
+    let kinds: Vec<(&str, Option<&str>)> = events
+        .iter()
+        .map(|(k, agent, _)| (k.as_str(), agent.as_deref()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("down", Some(private.as_str())), ("integration_down", None)],
+        "one message for the shared account, the private agent on its own"
+    );
+    assert_eq!(affected(&store, Kind::Down).await, 3);
+
+    // The account recovers; a and b with it, c stays down and now alerts on its own.
+    ravan.set_calcom_org(json(calcom_org_body("active")));
+    for id in [&a, &b] {
+        ravan.set_org_linked(id, "active", "Acme team calendar");
+    }
+    cycles(&m, 1).await;
+    let events = all_events(&store).await;
+    let tail: Vec<(&str, Option<&str>)> = events[2..]
+        .iter()
+        .map(|(k, agent, _)| (k.as_str(), agent.as_deref()))
+        .collect();
+    assert_eq!(
+        tail,
+        [("down", Some(c.as_str())), ("integration_recovered", None)]
+    );
+    assert_eq!(affected(&store, Kind::Recovered).await, 3);
+
+    // With the account healthy, an org-linked agent that breaks alerts as always.
+    ravan.set_org_linked(&late, "errored", "Acme team calendar");
+    cycles(&m, 2).await;
+    let last = all_events(&store).await.pop().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.1.as_deref()),
+        ("down", Some(late.as_str()))
+    );
+}

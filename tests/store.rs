@@ -3286,6 +3286,10 @@ fn calcom_down_state() -> IntegrationState {
         token_seen_since: Some(now() - chrono::Duration::days(1)),
         token_expired_seen_at: None,
         token_warned_for: Some(now() + chrono::Duration::days(2)),
+        held: vec![ravan_watch::domain::alert::AgentRef {
+            id: id(A),
+            name: Some("Sales line".into()),
+        }],
     }
 }
 

@@ -24,13 +24,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Thresholds;
-use crate::domain::alert::{IntegrationAlert, IntegrationAlertKind, IntegrationName};
+use crate::domain::alert::{AgentRef, IntegrationAlert, IntegrationAlertKind, IntegrationName};
 use crate::domain::{CalcomOrg, GhlSetup};
 
 /// How long a token's expiry must stay put before a near expiry is worth a warning.
 pub const TOKEN_STEADY: Duration = Duration::hours(24);
 /// How far apart two checks must see an expired token before it counts as down.
 pub const EXPIRED_CONFIRM: Duration = Duration::minutes(10);
+/// Held agents an integration alert names; the rest are counted.
+pub const AFFECTED_NAMED: usize = 10;
 /// The detail of a down alert for a token past its expiry.
 pub const TOKEN_EXPIRED: &str = "token expired";
 
@@ -122,9 +124,45 @@ pub struct IntegrationState {
     pub token_expired_seen_at: Option<DateTime<Utc>>,
     /// The expiry a warning was sent about: none again for the same value.
     pub token_warned_for: Option<DateTime<Utc>>,
+    /// Org-linked agents whose down alerts this integration's unhealthy run holds back (the
+    /// organisation's Cal.com account is what they book through): named in its alerts.
+    pub held: Vec<AgentRef>,
 }
 
 impl IntegrationState {
+    /// Whether org-linked agents' new outages wait on this integration: from its first
+    /// unhealthy check until it is healthy again (one broken shared account is one message).
+    pub fn holds_org_linked(&self) -> bool {
+        self.healthy == Some(false)
+    }
+
+    /// Records agents whose down alerts were held back this cycle, each once.
+    pub fn hold(&mut self, agents: impl IntoIterator<Item = AgentRef>) {
+        for agent in agents {
+            if !self.held.iter().any(|h| h.id == agent.id) {
+                self.held.push(agent);
+            }
+        }
+    }
+
+    /// Names the held agents in this check's down or recovery (`alerts`, from
+    /// [`IntegrationState::observe`] of the same cycle), up to [`AFFECTED_NAMED`], counting all;
+    /// once healthy again the holds are over: agents still down then alert on their own.
+    pub fn fold_held(&mut self, alerts: &mut [IntegrationAlert]) {
+        for alert in alerts.iter_mut().filter(|a| {
+            matches!(
+                a.kind,
+                IntegrationAlertKind::Down | IntegrationAlertKind::Recovered
+            )
+        }) {
+            alert.affected = self.held.iter().take(AFFECTED_NAMED).cloned().collect();
+            alert.affected_count = self.held.len();
+        }
+        if self.healthy == Some(true) {
+            self.held.clear();
+        }
+    }
+
     /// `true` while a down alert is open.
     pub fn is_alerting(&self) -> bool {
         self.outage.is_some()
@@ -313,6 +351,50 @@ mod tests {
             }
         }
         out
+    }
+
+    fn agent(n: u8) -> AgentRef {
+        AgentRef {
+            id: format!("00000000-0000-4000-8000-{n:012}").parse().unwrap(),
+            name: Some(format!("agent {n}")),
+        }
+    }
+
+    /// Org-linked agents are held from the first unhealthy check, named (10) and counted (all)
+    /// in the down and in the recovery, and forgotten once healthy; a blip that never alerted
+    /// forgets them too (their own downs come after it).
+    #[test]
+    fn held_agents_are_named_in_the_down_and_the_recovery_and_forgotten_once_healthy() {
+        let th = th(2, 1, None);
+        let mut s = IntegrationState::default();
+        let zero = Duration::zero();
+        assert!(s.observe(CAL, &obs("active"), t(0), &th, zero).is_empty());
+        assert!(!s.holds_org_linked());
+        let mut first = s.observe(CAL, &obs("errored"), t(1), &th, zero);
+        assert!(s.holds_org_linked(), "from the first unhealthy check");
+        s.hold((1..=8).map(agent));
+        s.fold_held(&mut first);
+        assert!(first.is_empty());
+        let mut down = s.observe(CAL, &obs("errored"), t(2), &th, zero);
+        s.hold((5..=12).map(agent));
+        s.fold_held(&mut down);
+        assert_eq!(down.len(), 1);
+        assert_eq!((down[0].kind, down[0].affected_count), (Down, 12));
+        assert_eq!(down[0].affected.len(), AFFECTED_NAMED);
+        let mut up = s.observe(CAL, &obs("active"), t(3), &th, zero);
+        assert!(!s.holds_org_linked());
+        s.fold_held(&mut up);
+        assert_eq!((up[0].kind, up[0].affected_count), (Recovered, 12));
+        assert!(s.held.is_empty(), "forgotten once healthy");
+
+        // A blip below the threshold: held, never alerted, forgotten.
+        let mut blip = s.observe(CAL, &obs("errored"), t(4), &th, zero);
+        s.hold([agent(1)]);
+        s.fold_held(&mut blip);
+        let mut back = s.observe(CAL, &obs("active"), t(5), &th, zero);
+        s.fold_held(&mut back);
+        assert!(blip.is_empty() && back.is_empty());
+        assert!(s.held.is_empty());
     }
 
     #[test]
