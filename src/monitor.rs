@@ -101,6 +101,15 @@ struct Folded {
     held: Vec<AgentRef>,
 }
 
+/// How many of `agents` were last seen booking through the organisation's Cal.com account.
+fn org_linked(agents: &[AgentRecord]) -> usize {
+    let linked = |a: &&AgentRecord| {
+        let last = a.state.last.as_ref();
+        last.is_some_and(|o| o.connection() == Connection::OrgLinked)
+    };
+    agents.iter().filter(linked).count()
+}
+
 /// How many outbox entries `alerts` make (one per alert and destination), and how many of
 /// them have no destination at all.
 fn destinations<'a>(alerts: impl Iterator<Item = &'a Routed>) -> (usize, usize) {
@@ -251,6 +260,7 @@ impl Monitor {
         let mut folded = self.poll_and_fold(&mut cycle, holding).await;
         if let Some(org) = &mut org {
             org.hold(std::mem::take(&mut folded.held));
+            org.count_org_linked(org_linked(&cycle.agents));
         }
         self.ask_ravan_health(&mut folded.summary).await;
         let monitor_alerts = self.decide(&mut cycle, &mut folded);

@@ -85,6 +85,11 @@ impl OrgChecks {
         let mut queued = 0;
         for (name, mut state, mut alerts) in round.checked {
             state.fold_held(&mut alerts);
+            if name == IntegrationName::CalcomOrg {
+                for alert in &mut alerts {
+                    alert.org_linked = round.org_linked;
+                }
+            }
             if let Some(healthy) = state.healthy {
                 let gauge =
                     ::metrics::gauge!(metrics::INTEGRATION_HEALTHY, "integration" => name.as_str());
@@ -127,6 +132,8 @@ impl OrgChecks {
 #[derive(Debug, Default)]
 pub struct OrgRound {
     checked: Vec<(IntegrationName, IntegrationState, Vec<IntegrationAlert>)>,
+    /// How many watched agents are org-linked, for the organisation's Cal.com alerts.
+    org_linked: Option<usize>,
 }
 
 impl OrgRound {
@@ -134,6 +141,12 @@ impl OrgRound {
     pub fn holds_org_linked(&self) -> bool {
         self.calcom()
             .is_some_and(IntegrationState::holds_org_linked)
+    }
+
+    /// How many watched agents are org-linked (they all book through the organisation's
+    /// Cal.com account): its alerts say so.
+    pub fn count_org_linked(&mut self, n: usize) {
+        self.org_linked = Some(n);
     }
 
     /// Records the org-linked agents whose downs this cycle held back.

@@ -290,6 +290,7 @@ async fn an_integration_down_is_an_event_naming_the_integration() {
         token_expires: None,
         affected: vec![],
         affected_count: 0,
+        org_linked: None,
     };
     app.store
         .save_integration(

@@ -214,6 +214,7 @@ async fn populate(url: &str) -> Store {
         token_expires: None,
         affected: vec![],
         affected_count: 0,
+        org_linked: None,
     };
     store
         .save_integration(

@@ -251,6 +251,7 @@ fn integration(kind: IntegrationAlertKind, integration: IntegrationName) -> Inte
         token_expires: Some(Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap()),
         affected: vec![],
         affected_count: 0,
+        org_linked: None,
     }
 }
 
@@ -266,14 +267,24 @@ fn hostile_integration(i: &mut IntegrationAlert, s: &str, affected: usize) {
         })
         .collect();
     i.affected_count = affected;
+    i.org_linked = Some(affected.max(1) * 10);
 }
 
 #[test]
 fn integration_alerts_name_the_integration_its_status_and_what_to_do() {
-    let cal = |kind| Alert::Integration(integration(kind, IntegrationName::CalcomOrg));
+    let cal = |kind| {
+        Alert::Integration(IntegrationAlert {
+            org_linked: Some(14),
+            ..integration(kind, IntegrationName::CalcomOrg)
+        })
+    };
     let ghl = |kind| Alert::Integration(integration(kind, IntegrationName::Ghl));
     let (s, d) = assert_valid("calcom down", &cal(IntegrationAlertKind::Down));
     for text in [all_text(&s), discord_rendered(&d)] {
+        assert!(
+            text.contains("14 watched agents book through it"),
+            "how many are org-linked: {text}"
+        );
         assert!(
             text.contains("Cal.com integration is down: active → errored"),
             "{text}"

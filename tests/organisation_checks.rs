@@ -115,10 +115,118 @@ async fn gohighlevel_goes_down_once_and_one_never_connected_is_silent() {
     ravan.set_ghl(json(ghl_body(true, false)));
     cycles(&m, 3).await;
     let down = ("integration_down".to_owned(), Some("ghl".to_owned()));
-    assert_eq!(org_events(&store).await, vec![down]);
+    assert_eq!(org_events(&store).await, vec![down.clone()]);
     let states = store.integrations().await.unwrap();
     let ghl = &states.iter().find(|(n, _)| n.as_str() == "ghl").unwrap().1;
     assert_eq!(ghl.status.as_deref(), Some("token_invalid"));
+
+    ravan.set_ghl(json(ghl_body(true, true)));
+    cycles(&m, 2).await;
+    let up = ("integration_recovered".to_owned(), Some("ghl".to_owned()));
+    assert_eq!(org_events(&store).await, vec![down, up]);
+}
+
+/// The organisation's Cal.com answer with its token expiring at `expires`.
+fn calcom_token(expires: chrono::DateTime<chrono::Utc>) -> ResponseTemplate {
+    let mut body = calcom_org_body("active");
+    body["data"]["token_expires"] = serde_json::json!(expires.to_rfc3339());
+    json(body)
+}
+
+/// Now, to the second (the expiry Ravan sends has no fraction).
+fn now_s() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(0)
+}
+
+/// The organisation's Cal.com as a healthy account whose token has read `expires` since
+/// `seen_since` (and, when `expired_seen_at`, has been seen past it since then).
+async fn seed_token(
+    store: &Store,
+    expires: chrono::DateTime<chrono::Utc>,
+    seen_since: chrono::DateTime<chrono::Utc>,
+    expired_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+) {
+    use ravan_watch::domain::alert::IntegrationName;
+    use ravan_watch::tracker::IntegrationState;
+    let now = chrono::Utc::now();
+    let state = IntegrationState {
+        status: Some("active".into()),
+        healthy: Some(true),
+        since: Some(now - chrono::Duration::days(7)),
+        health_streak: 1,
+        seen_healthy: true,
+        last_checked_at: Some(now - chrono::Duration::seconds(30)),
+        token_expires: Some(expires),
+        token_seen_since: Some(seen_since),
+        token_expired_seen_at: expired_seen_at,
+        ..IntegrationState::default()
+    };
+    let fence = ravan_watch::store::Fence::Unchecked;
+    store
+        .save_integration(fence, IntegrationName::CalcomOrg, &state, &[], now)
+        .await
+        .unwrap();
+}
+
+/// A token whose expiry has stood still for a day and comes within `TOKEN_EXPIRY_WARNING`
+/// warns once; one whose expiry moves at every check (Ravan refreshing it) never does; one
+/// past its expiry and not renewed on two checks 10 minutes apart is down, "token expired".
+#[tokio::test]
+async fn a_stuck_token_warns_once_a_moving_one_never_and_an_expired_one_is_down() {
+    use chrono::Duration;
+    let ravan = FakeRavan::start().await;
+    let store = store_watching_a(&ravan).await;
+    let now = now_s();
+    let soon = now + Duration::days(2);
+    seed_token(&store, soon, now - Duration::hours(25), None).await;
+    ravan.set_calcom_org(calcom_token(soon));
+    let m = monitor(&ravan, &store);
+    cycles(&m, 3).await;
+    let warned = ("token_expiring".to_owned(), Some("calcom_org".to_owned()));
+    assert_eq!(org_events(&store).await, vec![warned.clone()], "once");
+
+    // Refreshed at every check: a moving expiry, however near, is no deadline.
+    let other = store_watching_a(&ravan).await;
+    seed_token(&other, soon, now - Duration::hours(25), None).await;
+    let moving = monitor(&ravan, &other);
+    for hours in 1..=4 {
+        ravan.set_calcom_org(calcom_token(soon + Duration::hours(hours)));
+        cycles(&moving, 1).await;
+    }
+    assert!(org_events(&other).await.is_empty(), "never");
+    let states = other.integrations().await.unwrap();
+    let calcom = &states
+        .iter()
+        .find(|(n, _)| n.as_str() == "calcom_org")
+        .unwrap()
+        .1;
+    assert_eq!(
+        calcom.token_expires,
+        Some(soon + Duration::hours(4)),
+        "every check answered"
+    );
+
+    // Past its expiry, seen so 11 minutes ago already and not renewed: down.
+    let past = now - Duration::hours(1);
+    seed_token(
+        &store,
+        past,
+        now - Duration::hours(3),
+        Some(now - Duration::minutes(11)),
+    )
+    .await;
+    ravan.set_calcom_org(calcom_token(past));
+    cycles(&m, 1).await;
+    let down = ("integration_down".to_owned(), Some("calcom_org".to_owned()));
+    assert_eq!(org_events(&store).await, vec![warned, down]);
+    let states = store.integrations().await.unwrap();
+    let calcom = &states
+        .iter()
+        .find(|(n, _)| n.as_str() == "calcom_org")
+        .unwrap()
+        .1;
+    assert_eq!(calcom.detail.as_deref(), Some("token expired"));
 }
 
 #[tokio::test]
@@ -272,6 +380,20 @@ async fn org_linked_agents_fold_into_the_organisations_cal_com_alerts() {
         "one message for the shared account, the private agent on its own"
     );
     assert_eq!(affected(&store, Kind::Down).await, 3);
+    let org_linked = store
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|e| match e.alert {
+            ravan_watch::domain::alert::Alert::Integration(a) => a.org_linked,
+            _ => None,
+        });
+    assert_eq!(
+        org_linked,
+        Some(4),
+        "the watched agents that book through it"
+    );
 
     // The account recovers; a and b with it, c stays down and now alerts on its own.
     ravan.set_calcom_org(json(calcom_org_body("active")));

@@ -3305,6 +3305,7 @@ fn integration_alert(kind: IntegrationAlertKind, name: IntegrationName) -> Alert
         token_expires: None,
         affected: vec![],
         affected_count: 0,
+        org_linked: None,
     })
 }
 

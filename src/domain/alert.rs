@@ -182,6 +182,10 @@ pub struct IntegrationAlert {
     /// …and how many in all.
     #[serde(default)]
     pub affected_count: usize,
+    /// For the organisation's Cal.com: how many watched agents are org-linked (they all book
+    /// through it), when known.
+    #[serde(default)]
+    pub org_linked: Option<usize>,
 }
 
 impl IntegrationAlert {
@@ -455,6 +459,7 @@ mod tests {
                     token_expires: None,
                     affected: vec![],
                     affected_count: 0,
+                    org_linked: None,
                 })
             }),
         )

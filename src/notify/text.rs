@@ -268,6 +268,16 @@ pub fn integration_facts(
             facts.push(("Expiry unchanged since", timestamp(i.since)));
         }
     }
+    if let Some(n) = i
+        .org_linked
+        .filter(|_| i.kind != IntegrationAlertKind::TokenExpiring)
+    {
+        let agents = if n == 1 { "agent" } else { "agents" };
+        facts.push((
+            "Org-linked agents",
+            format!("{n} watched {agents} book through it"),
+        ));
+    }
     if i.affected_count > 0 {
         let (names, _) = take_fitting(
             &i.affected,

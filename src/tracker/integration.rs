@@ -31,8 +31,6 @@ use crate::domain::{CalcomOrg, GhlSetup};
 pub const TOKEN_STEADY: Duration = Duration::hours(24);
 /// How far apart two checks must see an expired token before it counts as down.
 pub const EXPIRED_CONFIRM: Duration = Duration::minutes(10);
-/// Held agents an integration alert names; the rest are counted.
-pub const AFFECTED_NAMED: usize = 10;
 /// The detail of a down alert for a token past its expiry.
 pub const TOKEN_EXPIRED: &str = "token expired";
 
@@ -146,7 +144,7 @@ impl IntegrationState {
     }
 
     /// Names the held agents in this check's down or recovery (`alerts`, from
-    /// [`IntegrationState::observe`] of the same cycle), up to [`AFFECTED_NAMED`], counting all;
+    /// [`IntegrationState::observe`] of the same cycle), up to [`IntegrationAlert::NAMED`], counting all;
     /// once healthy again the holds are over: agents still down then alert on their own.
     pub fn fold_held(&mut self, alerts: &mut [IntegrationAlert]) {
         for alert in alerts.iter_mut().filter(|a| {
@@ -155,7 +153,12 @@ impl IntegrationState {
                 IntegrationAlertKind::Down | IntegrationAlertKind::Recovered
             )
         }) {
-            alert.affected = self.held.iter().take(AFFECTED_NAMED).cloned().collect();
+            alert.affected = self
+                .held
+                .iter()
+                .take(IntegrationAlert::NAMED)
+                .cloned()
+                .collect();
             alert.affected_count = self.held.len();
         }
         if self.healthy == Some(true) {
@@ -219,6 +222,7 @@ impl IntegrationState {
             token_expires: self.token_expires,
             affected: Vec::new(),
             affected_count: 0,
+            org_linked: None,
         };
         let mut out = Vec::new();
         match &self.outage {
@@ -302,6 +306,7 @@ impl IntegrationState {
             token_expires: Some(expires),
             affected: Vec::new(),
             affected_count: 0,
+            org_linked: None,
         })
     }
 }
@@ -380,7 +385,7 @@ mod tests {
         s.fold_held(&mut down);
         assert_eq!(down.len(), 1);
         assert_eq!((down[0].kind, down[0].affected_count), (Down, 12));
-        assert_eq!(down[0].affected.len(), AFFECTED_NAMED);
+        assert_eq!(down[0].affected.len(), IntegrationAlert::NAMED);
         let mut up = s.observe(CAL, &obs("active"), t(3), &th, zero);
         assert!(!s.holds_org_linked());
         s.fold_held(&mut up);
