@@ -276,10 +276,24 @@ async fn without_the_checks_a_cycle_asks_nothing_of_the_organisation() {
 }
 
 #[tokio::test]
-async fn the_state_survives_a_restart_without_a_repeated_alert() {
-    let ravan = FakeRavan::start().await;
+async fn the_state_survives_a_restart_without_a_repeated_alert_on_sqlite() {
     let (_dir, url) = common::temp_database();
-    let store = Store::open(&url).await.unwrap();
+    state_survives_a_restart(&url).await;
+}
+
+#[tokio::test]
+async fn the_state_survives_a_restart_without_a_repeated_alert_on_postgres() {
+    let Some(url) = common::postgres::fresh_database().await else {
+        return;
+    };
+    state_survives_a_restart(&url).await;
+}
+
+/// Down is decided across a restart (one unhealthy check before, the threshold's second
+/// after), once; the recovery after another restart, once.
+async fn state_survives_a_restart(url: &str) {
+    let ravan = FakeRavan::start().await;
+    let store = Store::open(url).await.unwrap();
     store
         .ensure_agents(&[AGENT_A.parse().unwrap()], chrono::Utc::now())
         .await
@@ -288,16 +302,17 @@ async fn the_state_survives_a_restart_without_a_repeated_alert() {
     cycles(&monitor(&ravan, &store), 1).await;
     ravan.set_calcom_org(json(calcom_org_body("errored")));
     cycles(&monitor(&ravan, &store), 1).await;
-    drop(store);
+    store.close().await;
 
     // Restarted: the second unhealthy check completes the threshold, once.
-    let store = Store::open(&url).await.unwrap();
+    let store = Store::open(url).await.unwrap();
     let m = monitor(&ravan, &store);
     cycles(&m, 3).await;
     let down = ("integration_down".to_owned(), Some("calcom_org".to_owned()));
     assert_eq!(org_events(&store).await, vec![down.clone()]);
     drop(m);
-    let store = Store::open(&url).await.unwrap();
+    store.close().await;
+    let store = Store::open(url).await.unwrap();
     ravan.set_calcom_org(json(calcom_org_body("active")));
     cycles(&monitor(&ravan, &store), 1).await;
     let up = (
