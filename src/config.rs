@@ -189,10 +189,10 @@ impl Config {
                 .unwrap_or(DEFAULT_BASE_URL),
         )?;
         let slack_webhook = set(raw.slack_webhook_url)
-            .map(|u| webhook("SLACK_WEBHOOK_URL", Platform::Slack, &u))
+            .map(|u| webhook(Platform::Slack, &u))
             .transpose()?;
         let discord_webhook = set(raw.discord_webhook_url)
-            .map(|u| webhook("DISCORD_WEBHOOK_URL", Platform::Discord, &u))
+            .map(|u| webhook(Platform::Discord, &u))
             .transpose()?;
         let watch_agent_ids = agent_ids(set(raw.watch_agent_ids).as_deref().unwrap_or(""))?;
         let watch_all_agents = boolean(
@@ -429,8 +429,9 @@ fn http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
 }
 
 /// Neither URL check echoes the value: webhook URLs are secrets.
-fn webhook(var: &'static str, platform: Platform, value: &str) -> Result<Webhook, ConfigError> {
-    http_url(var, value).map(|url| Webhook::new(platform, SecretUrl::new(url)))
+/// The default webhook of `platform`, from its setting's `value`.
+fn webhook(platform: Platform, value: &str) -> Result<Webhook, ConfigError> {
+    http_url(platform.setting(), value).map(|url| Webhook::new(platform, SecretUrl::new(url)))
 }
 
 fn agent_ids(value: &str) -> Result<Vec<AgentId>, ConfigError> {

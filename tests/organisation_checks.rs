@@ -13,7 +13,7 @@ use wiremock::ResponseTemplate;
 
 use common::alerts::webhook;
 use common::ravan::{calcom_org_body, ghl_body};
-use common::{AGENT_A, FakeRavan, status_body};
+use common::{AGENT_A, FakeRavan};
 
 const DEFAULT_SLACK: &str = "https://hooks.slack.com/services/T0/B0/org-secret";
 
@@ -34,8 +34,13 @@ fn monitor(ravan: &FakeRavan, store: &Store) -> Monitor {
 }
 
 async fn store_watching_a(ravan: &FakeRavan) -> Store {
+    store_at("sqlite::memory:", ravan).await
+}
+
+/// The database at `url`, watching agent A, which the fake answers healthy.
+async fn store_at(url: &str, ravan: &FakeRavan) -> Store {
     ravan.set_status(AGENT_A, "active", None);
-    let store = Store::open("sqlite::memory:").await.unwrap();
+    let store = Store::open(url).await.unwrap();
     store
         .ensure_agents(&[AGENT_A.parse().unwrap()], chrono::Utc::now())
         .await
@@ -43,10 +48,19 @@ async fn store_watching_a(ravan: &FakeRavan) -> Store {
     store
 }
 
-/// The kinds of the events without an agent, oldest first.
+/// The events without an agent, oldest first: (kind, integration).
 async fn org_events(store: &Store) -> Vec<(String, Option<String>)> {
+    let events = events_about(store, EventsAbout::Monitor).await;
+    events.into_iter().map(|(k, _, i)| (k, i)).collect()
+}
+
+/// The events `about`, oldest first: (kind, agent, integration).
+async fn events_about(
+    store: &Store,
+    about: EventsAbout,
+) -> Vec<(String, Option<String>, Option<String>)> {
     let query = EventQuery {
-        about: EventsAbout::Monitor,
+        about,
         before: None,
         limit: 100,
     };
@@ -54,7 +68,7 @@ async fn org_events(store: &Store) -> Vec<(String, Option<String>)> {
     events.reverse();
     events
         .into_iter()
-        .map(|e| (e.kind, e.integration))
+        .map(|e| (e.kind, e.agent_id.map(|a| a.to_string()), e.integration))
         .collect()
 }
 
@@ -293,12 +307,7 @@ async fn the_state_survives_a_restart_without_a_repeated_alert_on_postgres() {
 /// after), once; the recovery after another restart, once.
 async fn state_survives_a_restart(url: &str) {
     let ravan = FakeRavan::start().await;
-    let store = Store::open(url).await.unwrap();
-    store
-        .ensure_agents(&[AGENT_A.parse().unwrap()], chrono::Utc::now())
-        .await
-        .unwrap();
-    ravan.set_answer(AGENT_A, json(status_body("active", None)));
+    let store = store_at(url, &ravan).await;
     cycles(&monitor(&ravan, &store), 1).await;
     ravan.set_calcom_org(json(calcom_org_body("errored")));
     cycles(&monitor(&ravan, &store), 1).await;
@@ -322,20 +331,9 @@ async fn state_survives_a_restart(url: &str) {
     assert_eq!(org_events(&store).await, vec![down, up]);
 }
 
-/// Every event, oldest first: (kind, agent, integration), and each integration alert's
-/// affected agents' names and count.
+/// Every event, oldest first: (kind, agent, integration).
 async fn all_events(store: &Store) -> Vec<(String, Option<String>, Option<String>)> {
-    let query = EventQuery {
-        about: EventsAbout::All,
-        before: None,
-        limit: 100,
-    };
-    let mut events = store.events(&query).await.unwrap();
-    events.reverse();
-    events
-        .into_iter()
-        .map(|e| (e.kind, e.agent_id.map(|a| a.to_string()), e.integration))
-        .collect()
+    events_about(store, EventsAbout::All).await
 }
 
 /// The affected count of the queued integration alert of `kind`.

@@ -267,17 +267,14 @@ impl DeadWebhookView {
 
     /// What to do about it, in one sentence.
     fn todo(&self) -> String {
-        let platform = self.platform.as_str();
+        let name = self.platform.label();
         if self.default {
-            format!(
-                "Make a new {} webhook, set it as {}_WEBHOOK_URL and restart ravan-watch.",
-                self.platform.label(),
-                platform.to_ascii_uppercase()
-            )
+            let setting = self.platform.setting();
+            format!("Make a new {name} webhook, set it as {setting} and restart ravan-watch.")
         } else {
+            let field = self.platform.agent_field();
             format!(
-                "Make a new {} webhook and PATCH each agent that used this one with it as {platform}_webhook_url.",
-                self.platform.label()
+                "Make a new {name} webhook and PATCH each agent that used this one with it as {field}."
             )
         }
     }

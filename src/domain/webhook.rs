@@ -31,6 +31,22 @@ impl Platform {
         self.into()
     }
 
+    /// The setting of its default webhook: `SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Self::Slack => "SLACK_WEBHOOK_URL",
+            Self::Discord => "DISCORD_WEBHOOK_URL",
+        }
+    }
+
+    /// The field of an agent's own webhook in the API: `slack_webhook_url`, `discord_webhook_url`.
+    pub fn agent_field(self) -> &'static str {
+        match self {
+            Self::Slack => "slack_webhook_url",
+            Self::Discord => "discord_webhook_url",
+        }
+    }
+
     /// The platform's name as people write it: `Slack`, `Discord`.
     pub fn label(self) -> &'static str {
         match self {

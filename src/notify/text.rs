@@ -302,7 +302,7 @@ pub fn webhook_facts(
     w: &WebhookAlert,
     show: impl Fn(&str, usize) -> String,
 ) -> Vec<(&'static str, String)> {
-    let (platform, name) = (w.platform.as_str(), w.platform.label());
+    let name = w.platform.label();
     let agents = if w.agents.is_empty() {
         "none of the watched agents (it is a default destination)".to_owned()
     } else {
@@ -318,14 +318,14 @@ pub fn webhook_facts(
         let more = (more > 0).then(|| format!(", {}", and_more(more)));
         format!("{}{}", names.join(", "), more.unwrap_or_default())
     };
-    let setting = format!("{}_WEBHOOK_URL", platform.to_ascii_uppercase());
+    let (setting, field) = (w.platform.setting(), w.platform.agent_field());
     let todo = match (w.default, w.agents.first()) {
         (true, _) => {
             format!("Make a new {name} webhook, set it as {setting} and restart ravan-watch.")
         }
         (false, Some(a)) => format!(
             "Make a new {name} webhook and set it on each agent listed: \
-             PATCH /agents/{} with {{\"{platform}_webhook_url\": …}}.",
+             PATCH /agents/{} with {{\"{field}\": …}}.",
             a.id
         ),
         (false, None) => format!("Make a new {name} webhook and set it where this one was."),
