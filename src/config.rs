@@ -76,6 +76,13 @@ pub struct Config {
     pub outbox_retention: Duration,
     /// `HISTORY_RETENTION`: events and health intervals older than this are deleted.
     pub history_retention: Duration,
+    /// `CONFIRM_INTERVAL`: how soon an agent whose answer disagrees with its alerted health is
+    /// polled again; zero: not before the next tick.
+    pub confirm_interval: Duration,
+    /// `TIMEZONE`: the zone times are written in, and the digest's and windows' cron read in.
+    pub timezone: chrono_tz::Tz,
+    /// `DIGEST_SCHEDULE`, read in `timezone`; `None`: no digest.
+    pub digest_schedule: Option<PollSchedule>,
 }
 
 /// What the organisation-level checks need.
@@ -146,6 +153,9 @@ struct RawEnv {
     check_integrations: Option<String>,
     ravan_org_id: Option<String>,
     token_expiry_warning: Option<String>,
+    confirm_interval: Option<String>,
+    timezone: Option<String>,
+    digest_schedule: Option<String>,
 }
 
 impl Config {
@@ -291,7 +301,27 @@ impl Config {
             raw.ravan_org_id,
             raw.token_expiry_warning,
         )?;
+        let confirm_interval = duration(
+            "CONFIRM_INTERVAL",
+            set(raw.confirm_interval).as_deref().unwrap_or("5s"),
+        )?;
+        let timezone = set(raw.timezone)
+            .as_deref()
+            .unwrap_or("UTC")
+            .parse()
+            .map_err(|_| {
+                ConfigError::new(
+                    "TIMEZONE",
+                    "must be an IANA time zone such as Europe/Berlin",
+                )
+            })?;
+        let digest_schedule = set(raw.digest_schedule)
+            .map(|p| PollSchedule::parse(&p).map_err(|e| ConfigError::new("DIGEST_SCHEDULE", e)))
+            .transpose()?;
         Ok(Self {
+            confirm_interval,
+            timezone,
+            digest_schedule,
             outbox_retention,
             history_retention,
             admin_token,
@@ -517,6 +547,9 @@ mod tests {
             c.integrations.token_expiry_warning,
             Duration::from_secs(3 * 86_400)
         );
+        assert_eq!(c.confirm_interval, Duration::from_secs(5));
+        assert_eq!(c.timezone, chrono_tz::UTC);
+        assert_eq!(c.digest_schedule, None);
         assert!(c.default_webhooks().is_empty());
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.require_auth().is_err());
@@ -551,8 +584,17 @@ mod tests {
             ("WATCH_ALL_AGENTS", "TRUE"),
             ("DISCOVERY_INTERVAL", "90s"),
             ("CHECK_ORG_LINKED", "false"),
+            ("CONFIRM_INTERVAL", "0"),
+            ("TIMEZONE", "Europe/Berlin"),
+            ("DIGEST_SCHEDULE", "0 0 9 * * MON-FRI"),
         ])
         .unwrap();
+        assert!(c.confirm_interval.is_zero());
+        assert_eq!(c.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(
+            c.digest_schedule.as_ref().map(PollSchedule::as_str),
+            Some("0 0 9 * * MON-FRI")
+        );
         assert!(c.watch_all_agents);
         assert_eq!(c.discovery_interval, Duration::from_secs(90));
         assert!(!c.check_org_linked);
@@ -588,6 +630,9 @@ mod tests {
             ("WEBHOOK_ALLOWED_HOSTS", "https://hooks.slack.com/x"),
             ("ADMIN_TOKEN", "has space"),
             ("WATCH_ALL_AGENTS", "maybe"),
+            ("CONFIRM_INTERVAL", "soon"),
+            ("TIMEZONE", "Mars/Olympus"),
+            ("DIGEST_SCHEDULE", "0 9 * * MON"),
             ("CHECK_ORG_LINKED", "2"),
             ("DISCOVERY_INTERVAL", "0"),
             ("DISCOVERY_INTERVAL", "soon"),
