@@ -163,6 +163,7 @@ impl App {
             config.poll_concurrency.get(),
         )
         .check_org_linked(config.check_org_linked)
+        .confirm_after(config.confirm_interval)
         .schedule(config.poll_schedule.clone());
         let settings = &config.integrations;
         if settings.check {

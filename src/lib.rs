@@ -11,8 +11,8 @@
 //!    per concern, on SQLite or PostgreSQL.
 //! 6. [`leader`]: which of the processes sharing a database leads (polls and delivers).
 //! 7. [`notify`]: formats alerts (pure) and delivers them from the outbox.
-//! 8. [`discovery`], [`organisation`], [`monitor`], [`scheduler`]: run the cycles (list, check
-//!    the organisation's integrations, poll, track, commit).
+//! 8. [`discovery`], [`organisation`], [`monitor`], [`confirm`], [`scheduler`]: run the cycles
+//!    (list, check the organisation's integrations, poll, track, commit) and the confirm polls.
 //! 9. [`api`]: the management API and the status page.
 //! 10. [`config`], [`telemetry`]: settings and logs.
 //! 11. [`app`]: wires it all from the settings, for `serve`, `demo`, the tests and the bench.
@@ -25,6 +25,7 @@ pub mod api;
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod confirm;
 pub mod discovery;
 pub mod domain;
 pub mod leader;

@@ -22,6 +22,7 @@ pub const DISCOVERIES: &str = "ravan_watch_discoveries_total";
 pub const LEADER: &str = "ravan_watch_leader";
 pub const LAST_GOOD_CYCLE: &str = "ravan_watch_last_successful_cycle_timestamp_seconds";
 pub const INTEGRATION_HEALTHY: &str = "ravan_watch_integration_healthy";
+pub const CONFIRM_POLLS: &str = "ravan_watch_confirm_polls_total";
 
 /// Poll latency buckets, seconds: a healthy API answers in tens of milliseconds, the default
 /// timeout is 10 s.
@@ -45,6 +46,10 @@ pub fn handle() -> &'static PrometheusHandle {
             "Polls of the Ravan API, by outcome (observation or failure kind)."
         );
         metrics::describe_counter!(ALERTS, "Alerts produced, by kind.");
+        metrics::describe_counter!(
+            CONFIRM_POLLS,
+            "Polls made before the next tick to confirm an agent's changed answer (CONFIRM_INTERVAL)."
+        );
         metrics::describe_gauge!(
             INTEGRATION_HEALTHY,
             "The organisation-level checks, by integration: 1 healthy, 0 unhealthy (absent before the first answer)."

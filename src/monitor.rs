@@ -53,6 +53,9 @@ struct Known {
     fence: Fence,
     watched: Watched,
     monitor: MonitorState,
+    /// Whether the last cycle's organisation check held org-linked agents' downs: confirm
+    /// rounds, which do not check the organisation, hold as it did.
+    holding: bool,
 }
 
 /// What one cycle works on: the agents (their records updated in place as answers arrive,
@@ -66,6 +69,8 @@ struct Cycle {
     monitor: MonitorState,
     /// The monitor's state as the cycle found it: written only if the cycle changed it.
     saved_monitor: MonitorState,
+    /// Whether the last cycle of the term held org-linked agents' downs.
+    holding: bool,
 }
 
 impl Cycle {
@@ -99,6 +104,25 @@ struct Folded {
     holding: bool,
     /// The org-linked agents whose down this cycle held (unhealthy, no outage of their own).
     held: Vec<AgentRef>,
+}
+
+/// Whether `obs` of `agent` is held as a mute would hold it, while the organisation's Cal.com
+/// is unhealthy (`holding`): an org-linked agent's new outage is the organisation's, and one
+/// opens (and alerts) once the account is healthy again if the agent is still down.
+fn holds(holding: bool, agent: &AgentRecord, obs: &Observation) -> bool {
+    holding
+        && agent.state.outage.is_none()
+        && obs.connection() == Connection::OrgLinked
+        && !obs.is_healthy()
+}
+
+/// Clears its flag when dropped, however the holder ends (a cancelled task too).
+struct ClearOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
 }
 
 /// How many of `agents` were last seen booking through the organisation's Cal.com account.
@@ -171,9 +195,16 @@ pub struct Monitor {
     leadership: Leadership,
     /// The agents' URLs, built once each (see [`Monitor::urls_of`]).
     urls: Mutex<HashMap<AgentId, Arc<AgentUrls>>>,
-    /// Held for the whole of a cycle: two cycles of one monitor never run at once, whoever
-    /// calls them (the scheduler skips a tick that finds it taken).
+    /// Held for the whole of a cycle or confirm round: two never run at once, whoever calls
+    /// them.
     cycle: tokio::sync::Mutex<()>,
+    /// A tick's cycle waits for the lock or holds it: a later tick is skipped, and a confirm
+    /// round is not started (the cycle polls those agents anyway).
+    tick_pending: std::sync::atomic::AtomicBool,
+    /// `CONFIRM_INTERVAL`; zero: off.
+    confirm_interval: std::time::Duration,
+    /// When the next confirm round is due ([`crate::confirm`]); `None`: none is.
+    confirm_plan: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
 }
 
 impl Monitor {
@@ -202,8 +233,24 @@ impl Monitor {
             known: Mutex::new(None),
             urls: Mutex::new(HashMap::new()),
             cycle: tokio::sync::Mutex::new(()),
+            tick_pending: std::sync::atomic::AtomicBool::new(false),
+            confirm_interval: std::time::Duration::ZERO,
+            confirm_plan: tokio::sync::watch::Sender::new(None),
             leadership,
         }
+    }
+
+    /// `CONFIRM_INTERVAL`: an agent whose answer a threshold has yet to decide is polled again
+    /// after this, before the next tick (zero: off). Rounds run when [`Monitor::confirm_plan`]
+    /// says, by whoever watches it (the scheduler).
+    pub fn confirm_after(mut self, interval: std::time::Duration) -> Self {
+        self.confirm_interval = interval;
+        self
+    }
+
+    /// When the next confirm round is due: `None` while no agent awaits one.
+    pub fn confirm_plan(&self) -> tokio::sync::watch::Receiver<Option<tokio::time::Instant>> {
+        self.confirm_plan.subscribe()
     }
 
     /// `CHECK_ORG_LINKED` (on unless this says otherwise).
@@ -240,11 +287,33 @@ impl Monitor {
         self.cycle_alone().await
     }
 
-    /// [`Monitor::run_cycle`], unless another cycle is running: then `None` at once (a tick of
-    /// the schedule that finds the last cycle still running leaves it alone).
+    /// [`Monitor::run_cycle`], unless another tick's cycle is waiting or running: then `None`
+    /// at once (a tick of the schedule that finds the last cycle still running leaves it
+    /// alone). A confirm round in progress is waited for: it is short, and its agents' answers
+    /// count.
     pub async fn try_run_cycle(&self) -> Option<Result<CycleReport, StoreError>> {
-        let _one_at_a_time = self.cycle.try_lock().ok()?;
+        use std::sync::atomic::Ordering;
+        if self.tick_pending.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let _pending = ClearOnDrop(&self.tick_pending);
+        let _one_at_a_time = self.cycle.lock().await;
         Some(self.cycle_alone().await)
+    }
+
+    /// A confirm round, if one is due: polls only the agents awaiting confirmation and commits
+    /// like a cycle. `None` when none is due, or a tick's cycle is waiting or running (it polls
+    /// them, and plans the next round itself).
+    pub async fn try_run_confirm(&self) -> Option<Result<CycleReport, StoreError>> {
+        let now = tokio::time::Instant::now();
+        let due = self
+            .confirm_plan
+            .send_if_modified(|plan| plan.take_if(|at| *at <= now).is_some());
+        if !due || self.tick_pending.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let _one_at_a_time = self.cycle.try_lock().ok()?;
+        Some(self.confirm_alone().await)
     }
 
     /// One cycle, while holding the cycle lock.
@@ -256,28 +325,77 @@ impl Monitor {
         };
         let mut cycle = self.prepare(fence).await?;
         let mut org = self.check_organisation(&cycle).await;
-        let holding = org.as_ref().is_some_and(OrgRound::holds_org_linked);
-        let mut folded = self.poll_and_fold(&mut cycle, holding).await;
+        cycle.holding = org.as_ref().is_some_and(OrgRound::holds_org_linked);
+        let mut folded = self.poll_and_fold(&mut cycle, None).await;
         if let Some(org) = &mut org {
             org.hold(std::mem::take(&mut folded.held));
             org.count_org_linked(org_linked(&cycle.agents));
         }
         self.ask_ravan_health(&mut folded.summary).await;
         let monitor_alerts = self.decide(&mut cycle, &mut folded);
-        let Some(queued) = self.commit(&cycle, &folded, &monitor_alerts).await? else {
+        let Some(queued) = self.commit(&cycle, &folded, &monitor_alerts, true).await? else {
             return Ok(CycleReport::standby());
         };
         self.save_organisation(fence, org).await;
+        self.gauge(&folded);
         let report = self.report(&folded, &monitor_alerts, queued, started);
+        self.remember(cycle);
+        Ok(report)
+    }
+
+    /// One confirm round, while holding the cycle lock: [`Monitor::prepare`] → the polls of the
+    /// agents awaiting confirmation → [`Monitor::commit`] → [`Monitor::report`]. The
+    /// monitor's own verdict, the organisation checks and the overrun are the ticks' alone.
+    async fn confirm_alone(&self) -> Result<CycleReport, StoreError> {
+        let started = std::time::Instant::now();
+        let Some(fence) = self.leadership.fence() else {
+            return Ok(CycleReport::standby());
+        };
+        let mut cycle = self.prepare(fence).await?;
+        let awaiting = self.awaiting(&cycle, Utc::now());
+        ::metrics::counter!(metrics::CONFIRM_POLLS).increment(awaiting.len() as u64);
+        let folded = self.poll_and_fold(&mut cycle, Some(&awaiting)).await;
+        let Some(queued) = self.commit(&cycle, &folded, &[], false).await? else {
+            return Ok(CycleReport::standby());
+        };
+        let report = self.report(&folded, &[], queued, started);
+        self.remember(cycle);
+        Ok(report)
+    }
+
+    /// Keeps what a committed cycle or round left for the next, and plans the confirm round
+    /// its agents need.
+    fn remember(&self, cycle: Cycle) {
+        let now = Utc::now();
+        let awaiting = !self.awaiting(&cycle, now).is_empty();
+        let delay = awaiting
+            .then(|| crate::confirm::delay(now, self.confirm_interval, cycle.next_tick))
+            .flatten();
+        self.confirm_plan
+            .send_replace(delay.map(|d| tokio::time::Instant::now() + d));
         *self.known.lock().expect("not poisoned") = Some(Known {
-            fence,
+            fence: cycle.fence,
             watched: Watched {
                 version: cycle.polled.version,
                 agents: cycle.agents,
             },
             monitor: cycle.monitor,
+            holding: cycle.holding,
         });
-        Ok(report)
+    }
+
+    /// Where in the cycle's agents those awaiting confirmation are: a threshold has yet to
+    /// decide their last answer, and no mute or hold would keep its alert anyway.
+    fn awaiting(&self, cycle: &Cycle, now: DateTime<Utc>) -> Vec<usize> {
+        let th = &self.thresholds;
+        let quiet = |a: &AgentRecord| {
+            let last = a.state.last.as_ref();
+            a.is_muted(now) || last.is_some_and(|obs| holds(cycle.holding, a, obs))
+        };
+        (cycle.agents.iter().enumerate())
+            .filter(|(_, a)| a.state.awaiting_confirmation(th) && !quiet(a))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Owns the organisation-level checks, before the polls (whose org-linked downs they may
@@ -315,19 +433,23 @@ impl Monitor {
         // Taken, not borrowed: if anything after fails, the next cycle reads everything.
         let known = self.known.lock().expect("not poisoned").take();
         // States another leader committed since are not in `known`.
-        let (mut watched, monitor) = match known.filter(|k| k.fence == fence) {
+        let (mut watched, monitor, holding) = match known.filter(|k| k.fence == fence) {
             Some(Known {
-                watched, monitor, ..
+                watched,
+                monitor,
+                holding,
+                ..
             }) => {
                 if watched.version == self.store.settings_version().await? {
-                    (watched, monitor)
+                    (watched, monitor, holding)
                 } else {
-                    (self.reread_settings(watched).await?, monitor)
+                    (self.reread_settings(watched).await?, monitor, holding)
                 }
             }
             None => (
                 self.store.watched().await?,
                 self.store.monitor_state().await?,
+                false,
             ),
         };
         let now = Utc::now();
@@ -352,28 +474,36 @@ impl Monitor {
             agents: watched.agents,
             saved_monitor: monitor.clone(),
             monitor,
+            holding,
         })
     }
 
-    /// Owns the polls: every agent once, a bounded number at a time, each answer folded into
-    /// its agent's record ([`Monitor::fold`]) as it arrives.
-    async fn poll_and_fold(&self, cycle: &mut Cycle, holding: bool) -> Folded {
+    /// Owns the polls: every agent once (or those at the positions `only` gives), a bounded
+    /// number at a time, each answer folded into its agent's record ([`Monitor::fold`]) as it
+    /// arrives.
+    async fn poll_and_fold(&self, cycle: &mut Cycle, only: Option<&[usize]>) -> Folded {
         // Metric handles are looked up once per cycle, not once per poll.
         let latency = ::metrics::histogram!(metrics::POLL_DURATION);
-        // A poll carries only its agent's URLs; `buffered` answers in the order it was given,
-        // so each answer meets its agent's record by position.
-        let urls = self.urls_of(&cycle.agents);
+        // A poll carries only its agent's URLs and position.
+        let mut urls: Vec<(usize, Arc<AgentUrls>)> = self
+            .urls_of(&cycle.agents)
+            .into_iter()
+            .enumerate()
+            .collect();
+        if let Some(only) = only {
+            let only: HashSet<usize> = only.iter().copied().collect();
+            urls.retain(|(i, _)| only.contains(i));
+        }
         let (ravan, latency, org) = (&self.ravan, &latency, self.check_org_linked);
         let deadline = cycle.tick_deadline();
         let mut results = futures::stream::iter(urls)
-            .map(|urls| async move {
+            .map(|(i, urls)| async move {
                 let started = std::time::Instant::now();
                 let result = ravan.poll_until(&urls, org, deadline).await;
                 latency.record(started.elapsed().as_secs_f64());
-                (Utc::now(), result)
+                (i, (Utc::now(), result))
             })
-            .buffered(self.concurrency)
-            .enumerate();
+            .buffered(self.concurrency);
         let mut folded = Folded {
             summary: CycleSummary::default(),
             changed: Vec::new(),
@@ -393,7 +523,7 @@ impl Monitor {
                 .map_or(MIN_POLLING_GAP, |tick| (tick - cycle.polled.started_at) * 3)
                 .max(MIN_POLLING_GAP),
             observations: ::metrics::counter!(metrics::POLLS, "outcome" => "observation"),
-            holding,
+            holding: cycle.holding,
             held: Vec::new(),
         };
         while let Some((i, (at, result))) = results.next().await {
@@ -439,11 +569,7 @@ impl Monitor {
             id: agent.agent_id,
             name: agent.display_name().map(str::to_owned),
         };
-        // Held as a mute would hold it: no outage opens, and one opens (and alerts) once the
-        // organisation's account is healthy again if the agent is still down.
-        let held = folded.holding
-            && agent.state.outage.is_none()
-            && matches!(&result, Ok(obs) if obs.connection() == Connection::OrgLinked && !obs.is_healthy());
+        let held = matches!(&result, Ok(obs) if holds(folded.holding, agent, obs));
         let muted = agent.is_muted(at) || held;
         if held {
             folded.held.push(who.clone());
@@ -544,7 +670,8 @@ impl Monitor {
     }
 
     /// Owns the cycle's one write: the changed states with their alerts, or, when nothing
-    /// changed in substance, the progress the lease's next renewal carries. Returns how many
+    /// changed in substance, the progress the lease's next renewal carries (`whole`: a tick's
+    /// cycle, which polled every agent; a confirm round carries no progress). Returns how many
     /// outbox entries went in, or `None` when another process took the lease meanwhile
     /// (nothing of this cycle counts).
     async fn commit(
@@ -552,6 +679,7 @@ impl Monitor {
         cycle: &Cycle,
         folded: &Folded,
         monitor_alerts: &[Routed],
+        whole: bool,
     ) -> Result<Option<usize>, StoreError> {
         // Borrowed: after an outage or at a term's first cycles that is every agent's state,
         // and updates that held the states too would hold every state twice at the peak.
@@ -576,17 +704,19 @@ impl Monitor {
             polled: cycle.polled,
             monitor: monitor.clone(),
         };
-        if !changed && self.leadership.carry_progress(fence, progress()) {
+        if !changed && (!whole || self.leadership.carry_progress(fence, progress())) {
             return Ok(Some(0));
         }
-        let polled = Some(cycle.polled);
+        let polled = whole.then_some(cycle.polled);
         let committed = self
             .store
             .commit_cycle(fence, polled, &updates, monitor, monitor_alerts, Utc::now())
             .await;
         match committed {
             Ok(queued) => {
-                self.leadership.progress_saved();
+                if whole {
+                    self.leadership.progress_saved();
+                }
                 Ok(Some(queued))
             }
             Err(StoreError::Fenced(term)) => {
@@ -602,14 +732,8 @@ impl Monitor {
         }
     }
 
-    /// Owns what a committed cycle tells: metrics, logs, the outbox's wake-up, the report.
-    fn report(
-        &self,
-        folded: &Folded,
-        monitor_alerts: &[Routed],
-        queued: usize,
-        started: std::time::Instant,
-    ) -> CycleReport {
+    /// Owns the gauges a tick's cycle sets: it saw every agent.
+    fn gauge(&self, folded: &Folded) {
         let summary = &folded.summary;
         ::metrics::gauge!(metrics::AGENTS, "health" => "healthy").set(folded.healthy as f64);
         ::metrics::gauge!(metrics::AGENTS, "health" => "unhealthy").set(folded.unhealthy as f64);
@@ -618,6 +742,18 @@ impl Monitor {
             ::metrics::gauge!(metrics::LAST_GOOD_CYCLE).set(Utc::now().timestamp() as f64);
         }
         metrics::upkeep();
+    }
+
+    /// Owns what a committed cycle or round tells: alert counts, logs, the outbox's wake-up,
+    /// the report.
+    fn report(
+        &self,
+        folded: &Folded,
+        monitor_alerts: &[Routed],
+        queued: usize,
+        started: std::time::Instant,
+    ) -> CycleReport {
+        let summary = &folded.summary;
         for alert in &folded.alerts {
             ::metrics::counter!(metrics::ALERTS, "kind" => alert.kind_name()).increment(1);
             tracing::info!(alert = %crate::notify::text::headline(alert), "alert");

@@ -7,6 +7,9 @@
 //! A cycle that outlasts the interval is not started twice: the next tick finds the monitor's
 //! cycle lock taken ([`Monitor::try_run_cycle`]) and leaves the running cycle alone. The monitor logs the overrun itself, once, with
 //! its length and advice (see `Monitor::schedule`), so a skipped tick is only a debug line.
+//!
+//! Beside the ticks, a second loop runs the monitor's confirm rounds when its plan says
+//! ([`crate::confirm`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +33,8 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn start(schedule: &PollSchedule, monitor: Arc<Monitor>) -> Self {
         let tasks = Tasks::new();
-        tasks.spawn(run(schedule.clone(), monitor, tasks.clone()));
+        tasks.spawn(run(schedule.clone(), monitor.clone(), tasks.clone()));
+        tasks.spawn(confirm(monitor, tasks.token()));
         Self { tasks }
     }
 
@@ -85,6 +89,19 @@ async fn run(schedule: PollSchedule, monitor: Arc<Monitor>, tasks: Tasks) {
             }
         });
     }
+}
+
+/// Runs each confirm round the monitor plans, until `stopped`.
+async fn confirm(monitor: Arc<Monitor>, stopped: CancellationToken) {
+    let plan = monitor.confirm_plan();
+    crate::confirm::run_plan(plan, stopped, || async {
+        match monitor.try_run_confirm().await {
+            None => tracing::debug!("a tick's cycle polls the agents awaiting confirmation"),
+            Some(Err(e)) => tracing::error!(error = %e, "confirm round failed"),
+            Some(Ok(report)) => tracing::debug!(polled = report.polled, "confirm round done"),
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -128,6 +128,25 @@ impl AgentState {
         })
     }
 
+    /// Whether the last observation disagrees with what was alerted and a threshold has yet
+    /// to decide: a first unhealthy answer of a healthy agent, a first healthy answer of an
+    /// alerted one, or a new unhealthy status not yet announced. Such an agent is worth a
+    /// confirm poll before the next tick (`CONFIRM_INTERVAL`); a steady one is not. A 404 is
+    /// not an observation, so a missing run waits for the ticks.
+    pub fn awaiting_confirmation(&self, th: &Thresholds) -> bool {
+        let Some(last) = &self.last else {
+            return false;
+        };
+        match (&self.outage, last.is_healthy()) {
+            (None, false) => self.health_streak < th.failure.get(),
+            (None, true) => false,
+            (Some(_), true) => self.health_streak < th.success.get(),
+            (Some(outage), false) => {
+                last.status != outage.alerted_status && self.status_streak < th.failure.get()
+            }
+        }
+    }
+
     /// Records a failed poll. It says nothing about the agent, so no streak moves.
     pub fn poll_failed(&mut self, error: String, at: DateTime<Utc>) {
         self.last_checked_at = Some(at);
@@ -1166,5 +1185,55 @@ mod tests {
             &["errored~", "errored~", "active", "active"],
         );
         assert!(got.is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn only_an_answer_a_threshold_has_yet_to_decide_awaits_confirmation() {
+        let th = th(2, 2, None);
+        let mut s = AgentState::default();
+        assert!(!s.awaiting_confirmation(&th), "never observed");
+        let feed = |s: &mut AgentState, status: &str, m: i64| {
+            s.observe(&agent(), &obs(status), t(m), &th, false);
+            s.awaiting_confirmation(&th)
+        };
+        assert!(!feed(&mut s, "active", 0), "healthy and nothing alerted");
+        assert!(feed(&mut s, "errored", 1), "first unhealthy answer");
+        assert!(!feed(&mut s, "errored", 2), "down alerted: decided");
+        assert!(!feed(&mut s, "errored", 3), "steadily down");
+        assert!(
+            feed(&mut s, "not_connected", 4),
+            "a new status, not yet announced"
+        );
+        assert!(
+            !feed(&mut s, "not_connected", 5),
+            "changed alerted: decided"
+        );
+        assert!(
+            feed(&mut s, "active", 6),
+            "first healthy answer of an alerted agent"
+        );
+        assert!(!feed(&mut s, "active", 7), "recovered: decided");
+        assert!(feed(&mut s, "errored", 8));
+        assert!(
+            !feed(&mut s, "active", 9),
+            "a blip that healed: nothing to decide"
+        );
+        // A failed poll says nothing: the pending decision stays pending.
+        assert!(feed(&mut s, "errored", 10));
+        s.poll_failed("timeout".into(), t(11));
+        assert!(s.awaiting_confirmation(&th));
+    }
+
+    #[test]
+    fn with_thresholds_of_one_nothing_awaits_confirmation() {
+        let th = th(1, 1, None);
+        let mut s = AgentState::default();
+        for (m, status) in ["active", "errored", "not_connected", "active"]
+            .iter()
+            .enumerate()
+        {
+            s.observe(&agent(), &obs(status), t(m as i64), &th, false);
+            assert!(!s.awaiting_confirmation(&th), "{status}");
+        }
     }
 }
