@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::ids::agent_ids;
 use common::{AGENT_A, AGENT_B, AGENT_C, FakeRavan, bodies, wait_until, webhook_sink};
 use ravan_watch::domain::{AgentId, Platform, PollSchedule};
-use ravan_watch::leader::Leadership;
+use ravan_watch::leader::{Leadership, Role};
 use ravan_watch::monitor::Monitor;
 use ravan_watch::notify::{Outbox, RetryPolicy, Worker};
 use ravan_watch::scheduler::Scheduler;
@@ -30,13 +30,25 @@ struct Rig {
     ravan: FakeRavan,
     store: Store,
     monitor: Arc<Monitor>,
+    leadership: Leadership,
     slack: MockServer,
-    _scheduler: Scheduler,
+    _scheduler: Option<Scheduler>,
     _worker: Worker,
 }
 
 impl Rig {
     async fn start(agents: &[String], confirm: Duration) -> Self {
+        Self::led(agents, confirm, |_| Leadership::for_tests(), true).await
+    }
+
+    /// [`Rig::start`], leading as `lead` says for the store, with the scheduler's confirm
+    /// loop running or not (`rounds`).
+    async fn led(
+        agents: &[String],
+        confirm: Duration,
+        lead: impl FnOnce(&Store) -> Leadership,
+        rounds: bool,
+    ) -> Self {
         let ravan = FakeRavan::start().await;
         for id in agents {
             ravan.set_status(id, "active", None);
@@ -46,7 +58,7 @@ impl Rig {
         store.ensure_agents(&ids, chrono::Utc::now()).await.unwrap();
         let slack = webhook_sink(ResponseTemplate::new(200).set_body_string("ok")).await;
         let hook = common::alerts::webhook(Platform::Slack, &format!("{}/slack", slack.uri()));
-        let leadership = Leadership::for_tests();
+        let leadership = lead(&store);
         let outbox = Outbox::new(store.clone(), RetryPolicy::default(), leadership.clone())
             .unwrap()
             .with_defaults(vec![hook.clone()]);
@@ -56,7 +68,7 @@ impl Rig {
             common::ravan_client(&ravan),
             store.clone(),
             outbox,
-            leadership,
+            leadership.clone(),
             vec![hook],
             Thresholds {
                 failure: NonZeroU32::new(2).unwrap(),
@@ -68,11 +80,12 @@ impl Rig {
         .confirm_after(confirm)
         .schedule(never.clone());
         let monitor = Arc::new(monitor);
-        let scheduler = Scheduler::start(&never, monitor.clone());
+        let scheduler = rounds.then(|| Scheduler::start(&never, monitor.clone()));
         Self {
             ravan,
             store,
             monitor,
+            leadership,
             slack,
             _scheduler: scheduler,
             _worker: worker,
@@ -231,4 +244,43 @@ async fn with_confirm_polls_off_the_threshold_waits_for_the_ticks() {
     rig.wait_messages(1, "the down alert at the second tick")
         .await;
     assert_eq!(rig.ravan.polls_of(AGENT_A).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_that_decides_first_leaves_nothing_to_confirm() {
+    let agents = [AGENT_A].map(String::from);
+    let rig = Rig::start(&agents, Duration::from_secs(3600)).await;
+    rig.ravan.set_status(AGENT_A, "errored", None);
+    rig.tick().await;
+    assert!(rig.planned());
+    rig.tick().await;
+    assert!(
+        !rig.planned(),
+        "the tick's second answer decided: no confirm poll"
+    );
+    rig.wait_messages(1, "the down alert").await;
+    assert_eq!(rig.ravan.polls_of(AGENT_A).await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_no_longer_leads_makes_no_confirm_poll() {
+    let agents = [AGENT_A].map(String::from);
+    let lead = |store: &Store| Leadership::leased(store.clone());
+    let rig = Rig::led(&agents, CONFIRM, lead, false).await;
+    let leadership = &rig.leadership;
+    assert_eq!(leadership.claim().await, Role::Leader);
+    rig.ravan.set_status(AGENT_A, "errored", None);
+    rig.tick().await;
+    let due = (*rig.monitor.confirm_plan().borrow()).expect("a confirm round is planned");
+    assert!(rig.monitor.try_run_confirm().await.is_none(), "not due yet");
+    assert!(leadership.release().await);
+    tokio::time::sleep_until(due).await;
+    let report = rig.monitor.try_run_confirm().await.unwrap().unwrap();
+    assert!(report.standby);
+    assert_eq!(
+        rig.ravan.polls_of(AGENT_A).await,
+        1,
+        "no poll after the lease was given up"
+    );
+    assert!(!rig.planned());
 }
