@@ -130,7 +130,10 @@ mod tests {
     use super::*;
 
     fn hosts() -> AllowedHosts {
-        AllowedHosts::parse("hooks.slack.com,discord.com,127.0.0.1:9000,localhost,[::1]").unwrap()
+        AllowedHosts::parse(
+            "hooks.slack.com,discord.com,127.0.0.1:9000,localhost,[::1],*.logic.azure.com",
+        )
+        .unwrap()
     }
 
     #[test]
@@ -158,6 +161,15 @@ mod tests {
         assert!(ok("http://127.0.0.1:9000/hook/SECRET").is_ok());
         assert!(ok("http://localhost/hook/SECRET").is_ok());
         assert!(ok("http://[::1]/hook/SECRET").is_ok());
+        assert!(ok("https://prod-1.westeurope.logic.azure.com/workflows/SECRET").is_ok());
+        assert!(
+            ok("https://logic.azure.com/workflows/SECRET").is_err(),
+            "*. is not the domain"
+        );
+        assert!(
+            ok("http://prod-1.westeurope.logic.azure.com/SECRET").is_err(),
+            "https only"
+        );
         for (bad, rule) in [
             ("not a url SECRET", "is not a URL"),
             (
