@@ -284,3 +284,29 @@ async fn a_process_that_no_longer_leads_makes_no_confirm_poll() {
     );
     assert!(!rig.planned());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirm_poll_that_fails_leaves_the_agent_to_the_next_tick() {
+    let agents = [AGENT_A].map(String::from);
+    let rig = Rig::start(&agents, CONFIRM).await;
+    rig.tick().await;
+    rig.ravan.set_status(AGENT_A, "errored", None);
+    rig.tick().await;
+    rig.ravan.set_answer(AGENT_A, ResponseTemplate::new(503));
+    wait_until(
+        Duration::from_secs(10),
+        "the failed confirm poll",
+        || async { rig.ravan.polls_of(AGENT_A).await == 3 },
+    )
+    .await;
+    wait_until(Duration::from_secs(5), "the plan cleared", || async {
+        !rig.planned()
+    })
+    .await;
+    assert!(rig.messages().await.is_empty());
+    rig.ravan.set_status(AGENT_A, "errored", None);
+    rig.tick().await;
+    let messages = rig.wait_messages(1, "the down alert at the tick").await;
+    assert!(messages[0].contains(AGENT_A));
+    assert_eq!(rig.ravan.polls_of(AGENT_A).await, 4);
+}

@@ -131,10 +131,11 @@ impl AgentState {
     /// Whether the last observation disagrees with what was alerted and a threshold has yet
     /// to decide: a first unhealthy answer of a healthy agent, a first healthy answer of an
     /// alerted one, or a new unhealthy status not yet announced. Such an agent is worth a
-    /// confirm poll before the next tick (`CONFIRM_INTERVAL`); a steady one is not. A 404 is
-    /// not an observation, so a missing run waits for the ticks.
+    /// confirm poll before the next tick (`CONFIRM_INTERVAL`); a steady one is not. A failed
+    /// poll since (a 404 too) is no observation: the agent waits for the tick, so a failing
+    /// API is not asked more often than the schedule says.
     pub fn awaiting_confirmation(&self, th: &Thresholds) -> bool {
-        let Some(last) = &self.last else {
+        let Some(last) = self.last.as_ref().filter(|_| self.last_error.is_none()) else {
             return false;
         };
         match (&self.outage, last.is_healthy()) {
@@ -1218,10 +1219,11 @@ mod tests {
             !feed(&mut s, "active", 9),
             "a blip that healed: nothing to decide"
         );
-        // A failed poll says nothing: the pending decision stays pending.
+        // After a failed poll the agent waits for the tick; the next answer decides again.
         assert!(feed(&mut s, "errored", 10));
         s.poll_failed("timeout".into(), t(11));
-        assert!(s.awaiting_confirmation(&th));
+        assert!(!s.awaiting_confirmation(&th));
+        assert!(!feed(&mut s, "errored", 12), "two unhealthy answers: down");
     }
 
     #[test]
