@@ -29,10 +29,10 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::discovery::ListingHealth;
-use crate::domain::PollSchedule;
 use crate::domain::Webhook;
 use crate::domain::alert::{AgentRef, Alert};
 use crate::domain::{AgentId, Connection, HealthEdge, Observation};
+use crate::domain::{Coverage, MaintenanceWindow, PollSchedule};
 use crate::leader::Leadership;
 use crate::metrics;
 use crate::notify::Outbox;
@@ -41,7 +41,7 @@ use crate::ravan::{AgentUrls, PollFailure, RavanClient};
 use crate::store::{
     AgentRecord, AgentUpdate, Fence, Polled, Progress, Routed, Source, Store, StoreError, Watched,
 };
-use crate::tracker::{CycleSummary, MonitorState, Overrun, Poll, Thresholds};
+use crate::tracker::{CycleSummary, Hold, MonitorState, Overrun, Poll, Thresholds};
 
 /// The least time between two polls of an agent that counts as a gap in polling (three
 /// intervals of the schedule count too, when longer): see [`crate::domain::history`].
@@ -53,6 +53,9 @@ struct Known {
     fence: Fence,
     watched: Watched,
     monitor: MonitorState,
+    /// The maintenance windows, read with the settings (a window added or removed moves the
+    /// settings version).
+    windows: Vec<MaintenanceWindow>,
 }
 
 /// What one cycle works on: the agents (their records updated in place as answers arrive,
@@ -66,6 +69,7 @@ struct Cycle {
     monitor: MonitorState,
     /// The monitor's state as the cycle found it: written only if the cycle changed it.
     saved_monitor: MonitorState,
+    windows: Vec<MaintenanceWindow>,
 }
 
 impl Cycle {
@@ -99,6 +103,8 @@ struct Folded {
     holding: bool,
     /// The org-linked agents whose down this cycle held (unhealthy, no outage of their own).
     held: Vec<AgentRef>,
+    /// The agents maintenance windows open at the cycle's start cover.
+    maintenance: Coverage,
 }
 
 /// How many of `agents` were last seen booking through the organisation's Cal.com account.
@@ -276,6 +282,7 @@ impl Monitor {
                 agents: cycle.agents,
             },
             monitor: cycle.monitor,
+            windows: cycle.windows,
         });
         Ok(report)
     }
@@ -315,19 +322,24 @@ impl Monitor {
         // Taken, not borrowed: if anything after fails, the next cycle reads everything.
         let known = self.known.lock().expect("not poisoned").take();
         // States another leader committed since are not in `known`.
-        let (mut watched, monitor) = match known.filter(|k| k.fence == fence) {
+        let (mut watched, monitor, windows) = match known.filter(|k| k.fence == fence) {
             Some(Known {
-                watched, monitor, ..
+                watched,
+                monitor,
+                windows,
+                ..
             }) => {
                 if watched.version == self.store.settings_version().await? {
-                    (watched, monitor)
+                    (watched, monitor, windows)
                 } else {
-                    (self.reread_settings(watched).await?, monitor)
+                    let watched = self.reread_settings(watched).await?;
+                    (watched, monitor, self.store.maintenance_windows().await?)
                 }
             }
             None => (
                 self.store.watched().await?,
                 self.store.monitor_state().await?,
+                self.store.maintenance_windows().await?,
             ),
         };
         let now = Utc::now();
@@ -352,6 +364,7 @@ impl Monitor {
             agents: watched.agents,
             saved_monitor: monitor.clone(),
             monitor,
+            windows,
         })
     }
 
@@ -395,6 +408,7 @@ impl Monitor {
             observations: ::metrics::counter!(metrics::POLLS, "outcome" => "observation"),
             holding,
             held: Vec::new(),
+            maintenance: Coverage::at(&cycle.windows, cycle.polled.started_at),
         };
         while let Some((i, (at, result))) = results.next().await {
             if let Some(agent) = cycle.agents.get_mut(i) {
@@ -445,6 +459,11 @@ impl Monitor {
             && agent.state.outage.is_none()
             && matches!(&result, Ok(obs) if obs.connection() == Connection::OrgLinked && !obs.is_healthy());
         let muted = agent.is_muted(at) || held;
+        let hold = match muted {
+            true => Hold::Muted,
+            false if folded.maintenance.covers(&agent.agent_id) => Hold::Maintenance,
+            false => Hold::None,
+        };
         if held {
             folded.held.push(who.clone());
         }
@@ -453,11 +472,11 @@ impl Monitor {
                 folded.observations.increment(1);
                 Poll::Observed(obs)
             }
-            Err(failure) => self.failed_poll(agent, failure, muted, folded),
+            Err(failure) => self.failed_poll(agent, failure, hold, folded),
         };
         let effect = agent
             .state
-            .poll(&who, poll, at, &self.thresholds, muted, folded.gap);
+            .poll(&who, poll, at, &self.thresholds, hold, folded.gap);
         let alerts: Vec<Routed> = effect
             .alerts
             .into_iter()
@@ -480,7 +499,7 @@ impl Monitor {
         &self,
         agent: &AgentRecord,
         failure: &PollFailure,
-        muted: bool,
+        hold: Hold,
         folded: &mut Folded,
     ) -> Poll<'static> {
         ::metrics::counter!(metrics::POLLS, "outcome" => failure.kind()).increment(1);
@@ -504,7 +523,7 @@ impl Monitor {
         summary.not_found += 1;
         // While watch-all's listings work, they unwatch an agent Ravan no longer lists: a
         // discovered agent's 404s alert nothing meanwhile.
-        let quiet = muted || (agent.source == Source::Discovered && folded.listing_ok);
+        let quiet = hold != Hold::None || (agent.source == Source::Discovered && folded.listing_ok);
         Poll::NotFound {
             error: described,
             quiet,

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{AgentState, Thresholds};
+use super::{AgentState, Hold, Thresholds};
 use crate::domain::alert::{AgentAlert, AgentRef};
 use crate::domain::{HealthEdge, Observation};
 
@@ -78,7 +78,7 @@ impl AgentState {
         poll: Poll<'_>,
         at: DateTime<Utc>,
         th: &Thresholds,
-        muted: bool,
+        hold: Hold,
         gap: TimeDelta,
     ) -> PollEffect {
         let plain = Plain::of(self);
@@ -90,7 +90,7 @@ impl AgentState {
             }
         };
         let alerts = match poll {
-            Poll::Observed(obs) => self.record_observation(agent, obs, at, th, muted),
+            Poll::Observed(obs) => self.record_observation(agent, obs, at, th, hold),
             Poll::Failed(error) => {
                 self.poll_failed(error, at);
                 Vec::new()
@@ -154,7 +154,14 @@ mod tests {
             },
             _ => Poll::Observed(&observed),
         };
-        s.poll(&agent(), poll, at, th, muted, TimeDelta::minutes(10))
+        s.poll(
+            &agent(),
+            poll,
+            at,
+            th,
+            Hold::muted_if(muted),
+            TimeDelta::minutes(10),
+        )
     }
 
     /// Every sequence of `LEN` steps, for every threshold: a poll's `changed` is exactly
@@ -202,7 +209,14 @@ mod tests {
         let mut s = AgentState::default();
         let active = obs("active");
         let mut poll = |poll: Poll<'_>, m: i64| {
-            s.poll(&agent(), poll, t(m), &th, false, TimeDelta::minutes(10))
+            s.poll(
+                &agent(),
+                poll,
+                t(m),
+                &th,
+                Hold::None,
+                TimeDelta::minutes(10),
+            )
         };
         poll(Poll::Observed(&active), 0);
         let steady = PollEffect {
