@@ -54,10 +54,20 @@ impl fmt::Display for InvalidWindow {
 impl std::error::Error for InvalidWindow {}
 
 /// A 5-field cron pattern (minute hour day-of-month month day-of-week), parsed once.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WindowSchedule {
     pattern: String,
-    cron: croner::Cron,
+    /// Boxed: a parsed pattern is some 350 bytes, and every window carries one or none.
+    cron: Box<croner::Cron>,
+}
+
+/// The pattern only: croner's own is thousands of bits.
+impl fmt::Debug for WindowSchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("WindowSchedule")
+            .field(&self.pattern)
+            .finish()
+    }
 }
 
 impl PartialEq for WindowSchedule {
@@ -89,7 +99,7 @@ impl WindowSchedule {
             .map_err(|e| format!("not a cron pattern ({e})"))?;
         Ok(Self {
             pattern: pattern.to_owned(),
-            cron,
+            cron: Box::new(cron),
         })
     }
 
@@ -268,7 +278,7 @@ impl WindowRequest {
             timing,
             timezone,
             agent_ids: self.agent_ids.map(agent_ids).transpose()?,
-            created_at: now,
+            created_at: now.trunc_subsecs(3),
         })
     }
 }
@@ -336,8 +346,9 @@ fn time(field: &'static str, raw: Option<String>) -> Result<DateTime<Utc>, Inval
             "required for a one-off window (or give schedule and duration)",
         )
     })?;
+    // Milliseconds, as stored: the window answered is the window kept.
     DateTime::parse_from_rfc3339(raw.trim())
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(3))
         .map_err(|_| {
             InvalidWindow::new(
                 field,
