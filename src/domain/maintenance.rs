@@ -403,9 +403,20 @@ fn agent_ids(raw: Vec<String>) -> Result<Vec<AgentId>, InvalidWindow> {
     Ok(ids)
 }
 
-/// A duration as the API shows it (`2h`, `1h 30m`): what `duration` takes back.
+/// A duration as the API shows it (`2h`, `1h 30m`, `7d`): what `duration` takes back.
 pub fn format_duration(d: TimeDelta) -> String {
-    humantime::format_duration(d.to_std().unwrap_or_default()).to_string()
+    let mut left = d.num_seconds().max(0);
+    let mut parts = Vec::new();
+    for (unit, secs) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if left >= secs {
+            parts.push(format!("{}{unit}", left / secs));
+            left %= secs;
+        }
+    }
+    if parts.is_empty() {
+        return "0s".to_owned();
+    }
+    parts.join(" ")
 }
 
 #[cfg(test)]
@@ -792,8 +803,47 @@ mod tests {
     fn durations_show_as_they_are_written() {
         assert_eq!(format_duration(TimeDelta::hours(2)), "2h");
         assert_eq!(format_duration(TimeDelta::minutes(90)), "1h 30m");
-        assert_eq!(format_duration(TimeDelta::days(7)), "7days");
-        let back = humantime::parse_duration(&format_duration(TimeDelta::minutes(90))).unwrap();
-        assert_eq!(back.as_secs(), 5400);
+        assert_eq!(format_duration(TimeDelta::days(7)), "7d");
+        assert_eq!(format_duration(TimeDelta::seconds(90_061)), "1d 1h 1m 1s");
+        for secs in [1, 59, 60, 5_400, 7_200, 90_061, 604_800] {
+            let shown = format_duration(TimeDelta::seconds(secs));
+            let back = humantime::parse_duration(&shown).unwrap();
+            assert_eq!(back.as_secs(), secs as u64, "{shown}");
+        }
+    }
+
+    /// Odd patterns are refused or accepted, never a panic.
+    #[test]
+    fn odd_cron_patterns_never_panic() {
+        for pattern in [
+            "*/0 * * * *",
+            "60 * * * *",
+            "0 0 L * *",
+            "0 0 * * 5#3",
+            "0 0 ? * *",
+            "0 0 15W * *",
+            "0 0 * * 8",
+            "0-59/7 0,12 1-31/2 JAN-DEC MON-FRI",
+            "0 0 31 2,4,6,9,11 *",
+            "\u{0}\u{0} * * * *",
+            "9999999999999999999 * * * *",
+            "* * * * * *",
+            "",
+        ] {
+            let parsed = WindowRequest {
+                name: Some("n".into()),
+                schedule: Some(pattern.into()),
+                duration: Some("1h".into()),
+                ..WindowRequest::default()
+            }
+            .parse(WindowId::nil(), chrono_tz::UTC, t("2026-01-01T00:00:00Z"));
+            if let Ok(w) = parsed {
+                let _ = w.active(t("2026-06-01T00:00:00Z"));
+                assert!(
+                    w.next_start(t("2026-06-01T00:00:00Z")).is_some(),
+                    "{pattern}"
+                );
+            }
+        }
     }
 }
