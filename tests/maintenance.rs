@@ -193,7 +193,11 @@ async fn windows_are_added_listed_and_removed_and_agents_say_whether_one_covers_
         .await
         .unwrap();
     expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    for missing in [uuid::Uuid::new_v4().to_string(), "nope".to_owned()] {
+    for missing in [
+        uuid::Uuid::new_v4().to_string(),
+        "nope".to_owned(),
+        "%FF%FE".to_owned(),
+    ] {
         let resp = app
             .authed(Method::DELETE, &format!("/maintenance/{missing}"))
             .send()
@@ -272,6 +276,7 @@ on_both_backends!(
     an_outage_alerted_before_the_window_recovers_after_it,
     a_window_for_some_agents_covers_only_them,
     a_restart_inside_a_window_still_holds,
+    a_window_that_ends_by_itself_lets_the_held_down_out,
     monitor_alerts_are_not_held_by_windows,
 );
 
@@ -533,6 +538,37 @@ async fn a_restart_inside_a_window_still_holds(db: Db) {
     }
     rig.end(&w).await;
     assert_eq!(rig.cycle().await, [down(AGENT_A)]);
+}
+
+/// No removal: the window's own end releases the down, on the first cycle after it.
+async fn a_window_that_ends_by_itself_lets_the_held_down_out(db: Db) {
+    let mut rig = Rig::new(&db, &[AGENT_A], "errored").await;
+    let end = Utc::now() + Duration::seconds(4);
+    let w = window(WindowRequest {
+        name: Some("short".into()),
+        start_at: Some((end - Duration::hours(1)).to_rfc3339()),
+        end_at: Some(end.to_rfc3339()),
+        ..WindowRequest::default()
+    });
+    rig.add(&w).await;
+    assert_eq!(rig.cycle().await, []);
+    assert_eq!(rig.cycle().await, []);
+    assert!(
+        Utc::now() < end,
+        "both cycles ran inside the window (else this machine is too slow for the test)"
+    );
+    common::wait_until(
+        std::time::Duration::from_secs(10),
+        "the window's end",
+        || async { Utc::now() >= end },
+    )
+    .await;
+    assert_eq!(
+        rig.cycle().await,
+        [down(AGENT_A)],
+        "once the window is over"
+    );
+    assert_eq!(rig.cycle().await, []);
 }
 
 async fn monitor_alerts_are_not_held_by_windows(db: Db) {

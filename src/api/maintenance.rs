@@ -6,6 +6,7 @@
 //! then parsed once into a [`MaintenanceWindow`], whose rules name the field they are about.
 
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -132,10 +133,12 @@ impl CreateWindow {
     }
 }
 
-/// A window's id from the path; anything but a UUID names no window.
-fn window_id(raw: &str) -> Result<WindowId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::not_found("no such maintenance window"))
+/// A window's id from the path; anything but a UUID (one that is not even text too) names no
+/// window.
+fn window_id(raw: Result<Path<String>, PathRejection>) -> Result<WindowId, ApiError> {
+    raw.ok()
+        .and_then(|Path(raw)| raw.parse().ok())
+        .ok_or_else(|| ApiError::not_found("no such maintenance window"))
 }
 
 /// Add a maintenance window.
@@ -210,9 +213,9 @@ pub async fn list_windows(State(state): State<ApiState>) -> Result<Json<WindowLi
 )]
 pub async fn delete_window(
     State(state): State<ApiState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let id = window_id(&id)?;
+    let id = window_id(id)?;
     if state.store.delete_window(id).await? {
         tracing::info!(%id, "maintenance window removed over the API");
         Ok(StatusCode::NO_CONTENT)
