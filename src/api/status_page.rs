@@ -1573,5 +1573,10 @@ mod tests {
         assert!(panel.contains("once, 1 agent"), "{panel}");
         let none = render(&agents, &Filter::default(), &ok_monitor(), &[], now());
         assert!(!none.contains("id=\"maintenance\""), "no windows, no panel");
+        // The agent's own page says so too.
+        let covered = render_agent(&agents[0], &[], None, now());
+        assert!(covered.contains("<dt>Maintenance</dt>"), "{covered}");
+        let free = render_agent(&agents[1], &[], None, now());
+        assert!(!free.contains("<dt>Maintenance</dt>"), "{free}");
     }
 }
