@@ -459,10 +459,13 @@ impl Monitor {
             && agent.state.outage.is_none()
             && matches!(&result, Ok(obs) if obs.connection() == Connection::OrgLinked && !obs.is_healthy());
         let muted = agent.is_muted(at) || held;
-        let hold = match muted {
-            true => Hold::Muted,
-            false if folded.maintenance.covers(&agent.agent_id) => Hold::Maintenance,
-            false => Hold::None,
+        // A mute (or the org hold) wins over a window: it closes an announced outage silently.
+        let hold = if muted {
+            Hold::Muted
+        } else if folded.maintenance.covers(&agent.agent_id) {
+            Hold::Maintenance
+        } else {
+            Hold::None
         };
         if held {
             folded.held.push(who.clone());
