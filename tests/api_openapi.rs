@@ -345,6 +345,15 @@ async fn openapi_documents_every_route_with_its_schemas() {
     );
     let list: Value = common::json_of(app.authed(Method::GET, "/maintenance")).await;
     assert!(validator(&doc, "WindowList").is_valid(&list), "{list}");
+    assert_eq!(required("CreateWindow"), set(&["name"]));
+    assert_eq!(schemas["CreateWindow"]["additionalProperties"], false);
+    let create_window = validator(&doc, "CreateWindow");
+    assert!(
+        create_window.is_valid(&json!({"name": "n", "start_at": "2030-01-01T00:00:00Z",
+        "end_at": "2030-01-01T01:00:00Z", "agent_ids": [AGENT_A]}))
+    );
+    assert!(!create_window.is_valid(&json!({"schedule": "0 2 * * SUN", "duration": "2h"})));
+    assert!(!create_window.is_valid(&json!({"name": "n", "agent_ids": ["x"], "typo": 1})));
     let update_schema = validator(&doc, "UpdateAgent");
     assert!(update_schema.is_valid(&json!({"name": null, "muted_until": "2030-01-01T00:00:00Z"})));
     assert!(!update_schema.is_valid(&json!({"muted": null})));

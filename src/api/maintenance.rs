@@ -24,8 +24,10 @@ use crate::domain::{MaintenanceWindow, WindowId};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWindow {
-    /// Trimmed, 1 to 200 characters.
-    #[schema(max_length = 200, min_length = 1, example = "Cal.com migration")]
+    /// Trimmed, 1 to 200 characters. Required (read as optional, so that leaving it out is a
+    /// 400 naming it like every other broken rule).
+    #[serde(default)]
+    #[schema(value_type = String, required = true, max_length = 200, min_length = 1, example = "Cal.com migration")]
     pub name: Option<String>,
     /// Cron, 5 fields (minute hour day-of-month month day-of-week), read in `timezone`; when
     /// both days are restricted, both must match.
