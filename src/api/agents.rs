@@ -21,7 +21,7 @@ use crate::domain::AllowedHosts;
 use crate::domain::Webhook;
 use crate::domain::history::{self, HealthInterval, Uptime};
 use crate::domain::secret::SecretUrl;
-use crate::domain::{Account, AgentId, MaintenanceWindow, in_maintenance};
+use crate::domain::{Account, AgentId, Coverage};
 use crate::store::{AgentPatch, AgentRecord, DeadWebhook, NewAgent};
 use crate::tracker::AgentState;
 
@@ -352,10 +352,11 @@ impl Agent {
 }
 
 impl Agent {
-    /// The agent with `in_maintenance` as `windows` say at `now`.
-    pub(crate) fn in_windows(mut self, windows: &[MaintenanceWindow], now: DateTime<Utc>) -> Self {
+    /// The agent with `in_maintenance` as the windows open now say (worked out once for a
+    /// whole list: [`Coverage::at`]).
+    pub(crate) fn in_windows(mut self, open: &Coverage) -> Self {
         if let Ok(id) = self.agent_id.parse() {
-            self.in_maintenance = in_maintenance(windows, &id, now);
+            self.in_maintenance = open.covers(&id);
         }
         self
     }
@@ -372,7 +373,7 @@ async fn answer(state: &ApiState, record: &AgentRecord) -> Result<Agent, ApiErro
     let windows = state.store.maintenance_windows().await?;
     Ok(
         Agent::new(record, &state.default_webhooks, &dead, &intervals, now)
-            .in_windows(&windows, now),
+            .in_windows(&Coverage::at(&windows, now)),
     )
 }
 
@@ -436,14 +437,14 @@ pub async fn list_agents(State(state): State<ApiState>) -> Result<Json<AgentList
     let dead = state.store.dead_webhooks().await?;
     let now = Utc::now();
     let intervals = intervals_by_agent(&state, now).await?;
-    let windows = state.store.maintenance_windows().await?;
+    let open = Coverage::at(&state.store.maintenance_windows().await?, now);
     Ok(Json(AgentList {
         agents: agents
             .iter()
             .map(|a| {
                 let mine = intervals.get(&a.agent_id).map(Vec::as_slice);
                 Agent::new(a, &state.default_webhooks, &dead, mine.unwrap_or(&[]), now)
-                    .in_windows(&windows, now)
+                    .in_windows(&open)
             })
             .collect(),
     }))

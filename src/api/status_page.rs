@@ -42,7 +42,9 @@ use super::error::{ApiError, ErrorBody};
 use crate::domain::alert::IntegrationName;
 use crate::domain::history::{self, HealthInterval};
 use crate::domain::maintenance::{Timing, format_duration};
-use crate::domain::{AgentId, Connection, MaintenanceWindow, Platform, Webhook, muted_at};
+use crate::domain::{
+    AgentId, Connection, Coverage, MaintenanceWindow, Platform, Webhook, muted_at,
+};
 use crate::leader::Role;
 use crate::store::{DeadWebhook, Event, EventQuery, EventsAbout};
 use crate::tracker::IntegrationState;
@@ -94,13 +96,14 @@ pub async fn status_page(
         intervals.entry(id).or_default().push(i);
     }
     let windows = state.store.maintenance_windows().await?;
+    let open = Coverage::at(&windows, now);
     let agents: Vec<AgentView> = records
         .iter()
         .map(|r| {
             let intervals = intervals.remove(&r.agent_id).unwrap_or_default();
             AgentView {
                 agent: Agent::new(r, &state.default_webhooks, &dead, &intervals, now)
-                    .in_windows(&windows, now),
+                    .in_windows(&open),
                 intervals,
             }
         })
@@ -1540,7 +1543,7 @@ mod tests {
             .iter()
             .map(|r| {
                 let mut v = view(r);
-                v.agent = v.agent.in_windows(&windows, now());
+                v.agent = v.agent.in_windows(&Coverage::at(&windows, now()));
                 v
             })
             .collect();

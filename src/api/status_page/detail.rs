@@ -17,7 +17,7 @@ use crate::api::ApiState;
 use crate::api::agents::{AccountStatus, Agent};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::domain::history;
-use crate::domain::{AgentId, EventKind, Source, muted_at};
+use crate::domain::{AgentId, Coverage, EventKind, Source, muted_at};
 use crate::store::{Event, EventQuery, EventsAbout};
 
 /// Events a page of the timeline.
@@ -68,7 +68,7 @@ pub async fn agent_page(
     let windows = state.store.maintenance_windows().await?;
     let view = AgentView {
         agent: Agent::new(&record, &state.default_webhooks, &dead, &intervals, now)
-            .in_windows(&windows, now),
+            .in_windows(&Coverage::at(&windows, now)),
         intervals,
     };
     let events = state
