@@ -265,6 +265,7 @@ impl App {
             default_webhooks: defaults,
             delivery: delivery.health(),
             leadership: leadership.clone(),
+            timezone: config.timezone,
         });
         let http = Tasks::new();
         http.spawn(

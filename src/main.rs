@@ -48,14 +48,16 @@ enum Command {
     /// container's HEALTHCHECK. Exit 0 healthy, 1 not. Reads no other setting.
     Healthcheck,
     /// Copy everything stored (agents and their states, unwatched agents, pending alerts and
-    /// delivery history, dead webhooks, events and health intervals) from one database to
+    /// delivery history, dead webhooks, events and health intervals, the integrations' states,
+    /// maintenance windows) from one database to
     /// another, empty one: SQLite to
     /// PostgreSQL, say. Exit 0 copied, 2 bad input (a URL that does not open, a non-empty
     /// target, the same database twice), 1 the copy failed (nothing written).
     ///
     /// The source is only read, in one transaction (its schema is first brought up to date,
     /// as `serve` does at start-up). The target is written in one transaction, all or nothing,
-    /// and only when it holds no agent, unwatched agent, outbox entry, dead webhook or event; its
+    /// and only when it holds no agent, unwatched agent, outbox entry, dead webhook, event,
+    /// integration state or maintenance window; its
     /// schema is created first. The leader lease is not copied.
     ///
     /// Stop the service first (or leave only standbys running): alerts and states committed

@@ -29,10 +29,10 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
 use crate::discovery::ListingHealth;
-use crate::domain::PollSchedule;
 use crate::domain::Webhook;
 use crate::domain::alert::{AgentRef, Alert};
 use crate::domain::{AgentId, Connection, HealthEdge, Observation};
+use crate::domain::{Coverage, MaintenanceWindow, PollSchedule};
 use crate::leader::Leadership;
 use crate::metrics;
 use crate::notify::Outbox;
@@ -41,7 +41,7 @@ use crate::ravan::{AgentUrls, PollFailure, RavanClient};
 use crate::store::{
     AgentRecord, AgentUpdate, Fence, Polled, Progress, Routed, Source, Store, StoreError, Watched,
 };
-use crate::tracker::{CycleSummary, MonitorState, Overrun, Poll, Thresholds};
+use crate::tracker::{CycleSummary, Hold, MonitorState, Overrun, Poll, Thresholds};
 
 /// The least time between two polls of an agent that counts as a gap in polling (three
 /// intervals of the schedule count too, when longer): see [`crate::domain::history`].
@@ -56,6 +56,9 @@ struct Known {
     /// Whether the last cycle's organisation check held org-linked agents' downs: confirm
     /// rounds, which do not check the organisation, hold as it did.
     holding: bool,
+    /// The maintenance windows, read with the settings (a window added or removed moves the
+    /// settings version).
+    windows: Vec<MaintenanceWindow>,
 }
 
 /// What one cycle works on: the agents (their records updated in place as answers arrive,
@@ -71,6 +74,7 @@ struct Cycle {
     saved_monitor: MonitorState,
     /// Whether the last cycle of the term held org-linked agents' downs.
     holding: bool,
+    windows: Vec<MaintenanceWindow>,
 }
 
 impl Cycle {
@@ -104,6 +108,8 @@ struct Folded {
     holding: bool,
     /// The org-linked agents whose down this cycle held (unhealthy, no outage of their own).
     held: Vec<AgentRef>,
+    /// The agents maintenance windows open at the cycle's start cover.
+    maintenance: Coverage,
 }
 
 /// Whether `obs` of `agent` is held as a mute would hold it, while the organisation's Cal.com
@@ -381,16 +387,21 @@ impl Monitor {
             },
             monitor: cycle.monitor,
             holding: cycle.holding,
+            windows: cycle.windows,
         });
     }
 
     /// Where in the cycle's agents those awaiting confirmation are: a threshold has yet to
-    /// decide their last answer, and no mute or hold would keep its alert anyway.
+    /// decide their last answer, and no mute, hold or maintenance window would keep its alert
+    /// anyway.
     fn awaiting(&self, cycle: &Cycle, now: DateTime<Utc>) -> Vec<usize> {
         let th = &self.thresholds;
+        let maintenance = Coverage::at(&cycle.windows, now);
         let quiet = |a: &AgentRecord| {
             let last = a.state.last.as_ref();
-            a.is_muted(now) || last.is_some_and(|obs| holds(cycle.holding, a, obs))
+            a.is_muted(now)
+                || maintenance.covers(&a.agent_id)
+                || last.is_some_and(|obs| holds(cycle.holding, a, obs))
         };
         (cycle.agents.iter().enumerate())
             .filter(|(_, a)| a.state.awaiting_confirmation(th) && !quiet(a))
@@ -433,23 +444,27 @@ impl Monitor {
         // Taken, not borrowed: if anything after fails, the next cycle reads everything.
         let known = self.known.lock().expect("not poisoned").take();
         // States another leader committed since are not in `known`.
-        let (mut watched, monitor, holding) = match known.filter(|k| k.fence == fence) {
+        let (mut watched, monitor, holding, windows) = match known.filter(|k| k.fence == fence) {
             Some(Known {
                 watched,
                 monitor,
                 holding,
+                windows,
                 ..
             }) => {
                 if watched.version == self.store.settings_version().await? {
-                    (watched, monitor, holding)
+                    (watched, monitor, holding, windows)
                 } else {
-                    (self.reread_settings(watched).await?, monitor, holding)
+                    let watched = self.reread_settings(watched).await?;
+                    let windows = self.store.maintenance_windows().await?;
+                    (watched, monitor, holding, windows)
                 }
             }
             None => (
                 self.store.watched().await?,
                 self.store.monitor_state().await?,
                 false,
+                self.store.maintenance_windows().await?,
             ),
         };
         let now = Utc::now();
@@ -475,6 +490,7 @@ impl Monitor {
             saved_monitor: monitor.clone(),
             monitor,
             holding,
+            windows,
         })
     }
 
@@ -525,6 +541,7 @@ impl Monitor {
             observations: ::metrics::counter!(metrics::POLLS, "outcome" => "observation"),
             holding: cycle.holding,
             held: Vec::new(),
+            maintenance: Coverage::at(&cycle.windows, cycle.polled.started_at),
         };
         while let Some((i, (at, result))) = results.next().await {
             if let Some(agent) = cycle.agents.get_mut(i) {
@@ -571,6 +588,14 @@ impl Monitor {
         };
         let held = matches!(&result, Ok(obs) if holds(folded.holding, agent, obs));
         let muted = agent.is_muted(at) || held;
+        // A mute (or the org hold) wins over a window: it closes an announced outage silently.
+        let hold = if muted {
+            Hold::Muted
+        } else if folded.maintenance.covers(&agent.agent_id) {
+            Hold::Maintenance
+        } else {
+            Hold::None
+        };
         if held {
             folded.held.push(who.clone());
         }
@@ -579,11 +604,11 @@ impl Monitor {
                 folded.observations.increment(1);
                 Poll::Observed(obs)
             }
-            Err(failure) => self.failed_poll(agent, failure, muted, folded),
+            Err(failure) => self.failed_poll(agent, failure, hold, folded),
         };
         let effect = agent
             .state
-            .poll(&who, poll, at, &self.thresholds, muted, folded.gap);
+            .poll(&who, poll, at, &self.thresholds, hold, folded.gap);
         let alerts: Vec<Routed> = effect
             .alerts
             .into_iter()
@@ -606,7 +631,7 @@ impl Monitor {
         &self,
         agent: &AgentRecord,
         failure: &PollFailure,
-        muted: bool,
+        hold: Hold,
         folded: &mut Folded,
     ) -> Poll<'static> {
         ::metrics::counter!(metrics::POLLS, "outcome" => failure.kind()).increment(1);
@@ -630,7 +655,7 @@ impl Monitor {
         summary.not_found += 1;
         // While watch-all's listings work, they unwatch an agent Ravan no longer lists: a
         // discovered agent's 404s alert nothing meanwhile.
-        let quiet = muted || (agent.source == Source::Discovered && folded.listing_ok);
+        let quiet = hold != Hold::None || (agent.source == Source::Discovered && folded.listing_ok);
         Poll::NotFound {
             error: described,
             quiet,

@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use ravan_watch::domain::Platform;
 use ravan_watch::domain::{Account, Observation};
 use ravan_watch::store::Fence;
-use ravan_watch::tracker::AgentState;
+use ravan_watch::tracker::{AgentState, Hold};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -95,8 +95,8 @@ async fn the_agent_shows_the_trackers_state() {
         name: None,
     };
     let mut state = AgentState::default();
-    state.observe(&agent_ref, &obs, at(0), &thresholds, false);
-    state.observe(&agent_ref, &obs, at(30), &thresholds, false);
+    state.observe(&agent_ref, &obs, at(0), &thresholds, Hold::None);
+    state.observe(&agent_ref, &obs, at(30), &thresholds, Hold::None);
     app.commit_state(AGENT_A, state.clone(), at(30)).await;
     let agent: Value = app.get_agent(AGENT_A).await.json().await.unwrap();
     assert_eq!(
@@ -133,7 +133,7 @@ async fn the_agent_shows_the_trackers_state() {
     assert_eq!(agent["state"]["last_error"], "timeout after 10s");
     assert_eq!(agent["state"]["last_checked_at"], "2025-06-15T15:07:40Z");
 
-    state.observe(&agent_ref, &healthy, at(90), &thresholds, false);
+    state.observe(&agent_ref, &healthy, at(90), &thresholds, Hold::None);
     app.commit_state(AGENT_A, state, at(90)).await;
     let agent: Value = app.get_agent(AGENT_A).await.json().await.unwrap();
     assert_eq!(agent["state"]["status"], "active");

@@ -14,7 +14,8 @@ use common::api::{
 use common::ids::id;
 use common::{AGENT_A, AGENT_B};
 
-/// Every `/agents` route, as (method, path, JSON body).
+/// Every `/agents` route, and the other bearer-token routes (`DELETE /maintenance/{id}`'s
+/// token is checked in tests/maintenance.rs), as (method, path, JSON body).
 fn agent_routes() -> Vec<(Method, String, Option<Value>)> {
     let one = format!("/agents/{AGENT_A}");
     vec![
@@ -28,6 +29,12 @@ fn agent_routes() -> Vec<(Method, String, Option<Value>)> {
         (Method::PATCH, one.clone(), Some(json!({"name": "changed"}))),
         (Method::DELETE, one, None),
         (Method::GET, "/integrations".to_owned(), None),
+        (Method::GET, "/maintenance".to_owned(), None),
+        (
+            Method::POST,
+            "/maintenance".to_owned(),
+            Some(json!({"name": "n", "schedule": "0 2 * * SUN", "duration": "2h"})),
+        ),
     ]
 }
 
@@ -67,6 +74,7 @@ async fn every_agents_route_needs_the_bearer_token() {
     }
     // Nothing changed.
     assert_eq!(app.stored_ids().await, vec![AGENT_A.to_owned()]);
+    assert!(app.store.maintenance_windows().await.unwrap().is_empty());
     let stored = app.store.agent(id(AGENT_A)).await.unwrap().unwrap();
     assert_eq!(stored.name.as_deref(), Some("kept"));
 
@@ -93,7 +101,7 @@ async fn without_an_admin_token_no_auth_is_asked() {
     let app = TestApp::start_with(None).await;
     for (method, path, body) in agent_routes() {
         let mut req = app.anon(method.clone(), &path);
-        if method == Method::GET && path != "/agents" {
+        if method == Method::GET && path.starts_with("/agents/") {
             // Create A first so that reading, changing and deleting it succeed.
             let created = app
                 .anon(Method::POST, "/agents")

@@ -42,6 +42,13 @@ fn documented_routes() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
         ),
         ("/events", "get", vec!["200", "400", "401"]),
         ("/integrations", "get", vec!["200", "401"]),
+        (
+            "/maintenance",
+            "post",
+            vec!["201", "400", "401", "413", "415", "500"],
+        ),
+        ("/maintenance", "get", vec!["200", "401"]),
+        ("/maintenance/{id}", "delete", vec!["204", "401", "404"]),
         ("/", "get", vec!["200", "400", "401"]),
         (
             "/status/{agent_id}",
@@ -57,7 +64,7 @@ fn documented_routes() -> Vec<(&'static str, &'static str, Vec<&'static str>)> {
 
 /// Whether the route needs the bearer token (the JSON API), not the status page's password.
 fn bearer(path: &str) -> bool {
-    ["/agents", "/events", "/integrations"]
+    ["/agents", "/events", "/integrations", "/maintenance"]
         .iter()
         .any(|p| path.starts_with(p))
 }
@@ -174,6 +181,18 @@ async fn openapi_documents_every_route_with_its_schemas() {
         ok_ref("get", "/integrations", "200").as_deref(),
         Some("#/components/schemas/IntegrationList")
     );
+    assert_eq!(
+        body_ref("post", "/maintenance").as_deref(),
+        Some("#/components/schemas/CreateWindow")
+    );
+    assert_eq!(
+        ok_ref("post", "/maintenance", "201").as_deref(),
+        Some("#/components/schemas/Window")
+    );
+    assert_eq!(
+        ok_ref("get", "/maintenance", "200").as_deref(),
+        Some("#/components/schemas/WindowList")
+    );
     assert!(doc["paths"]["/"]["get"]["responses"]["200"]["content"]["text/html"].is_object());
     assert!(
         doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]["text/plain; version=0.0.4"]
@@ -286,6 +305,55 @@ async fn openapi_documents_every_route_with_its_schemas() {
     let create_schema = validator(&doc, "CreateAgent");
     assert!(create_schema.is_valid(&json!({"agent_id": AGENT_B, "muted": true})));
     assert!(!create_schema.is_valid(&json!({"agent_id": AGENT_B, "nmae": "typo"})));
+    let window: Value = common::json_of(
+        app.authed(Method::POST, "/maintenance")
+            .json(&json!({"name": "Sunday", "schedule": "0 2 * * SUN", "duration": "2h"})),
+    )
+    .await;
+    let window_schema = validator(&doc, "Window");
+    assert!(window_schema.is_valid(&window), "{window}");
+    let mut broken = window.clone();
+    broken.as_object_mut().unwrap().remove("next_start");
+    assert!(!window_schema.is_valid(&broken), "the check can fail");
+    assert_eq!(
+        keys(&schemas["Window"]["properties"]),
+        set(&[
+            "id",
+            "name",
+            "schedule",
+            "duration",
+            "start_at",
+            "end_at",
+            "timezone",
+            "agent_ids",
+            "active",
+            "next_start"
+        ])
+    );
+    assert_eq!(required("Window"), keys(&schemas["Window"]["properties"]));
+    assert_eq!(
+        keys(&schemas["CreateWindow"]["properties"]),
+        set(&[
+            "name",
+            "schedule",
+            "duration",
+            "start_at",
+            "end_at",
+            "timezone",
+            "agent_ids"
+        ])
+    );
+    let list: Value = common::json_of(app.authed(Method::GET, "/maintenance")).await;
+    assert!(validator(&doc, "WindowList").is_valid(&list), "{list}");
+    assert_eq!(required("CreateWindow"), set(&["name"]));
+    assert_eq!(schemas["CreateWindow"]["additionalProperties"], false);
+    let create_window = validator(&doc, "CreateWindow");
+    assert!(
+        create_window.is_valid(&json!({"name": "n", "start_at": "2030-01-01T00:00:00Z",
+        "end_at": "2030-01-01T01:00:00Z", "agent_ids": [AGENT_A]}))
+    );
+    assert!(!create_window.is_valid(&json!({"schedule": "0 2 * * SUN", "duration": "2h"})));
+    assert!(!create_window.is_valid(&json!({"name": "n", "agent_ids": ["x"], "typo": 1})));
     let update_schema = validator(&doc, "UpdateAgent");
     assert!(update_schema.is_valid(&json!({"name": null, "muted_until": "2030-01-01T00:00:00Z"})));
     assert!(!update_schema.is_valid(&json!({"muted": null})));
@@ -302,10 +370,17 @@ async fn every_documented_route_is_served() {
             routes.push((path.clone(), method.clone()));
         }
     }
+    let window: Value = common::json_of(app.authed(Method::POST, "/maintenance").json(
+        &json!({"name": "n", "start_at": "2030-01-01T00:00:00Z", "end_at": "2030-01-01T01:00:00Z"}),
+    ))
+    .await;
+    let window_id = window["id"].as_str().unwrap().to_owned();
     // DELETE last, so the agent exists for the others.
     routes.sort_by_key(|(_, m)| m == "delete");
     for (path, method) in routes {
-        let concrete = path.replace("{agent_id}", AGENT_A);
+        let concrete = path
+            .replace("{agent_id}", AGENT_A)
+            .replace("{id}", &window_id);
         let method: Method = method.to_uppercase().parse().unwrap();
         let mut req = if bearer(&path) {
             app.authed(method.clone(), &concrete)
@@ -313,7 +388,9 @@ async fn every_documented_route_is_served() {
             app.anon(method.clone(), &concrete)
                 .basic_auth("x", Some(TOKEN))
         };
-        if method == Method::POST {
+        if method == Method::POST && path == "/maintenance" {
+            req = req.json(&json!({"name": "n", "schedule": "0 2 * * *", "duration": "1h"}));
+        } else if method == Method::POST {
             req = req.json(&json!({"agent_id": AGENT_B}));
         } else if method == Method::PATCH {
             req = req.json(&json!({"muted": true}));

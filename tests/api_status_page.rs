@@ -35,7 +35,7 @@ async fn status_page_needs_basic_auth_and_escapes_text() {
         &obs,
         at(0),
         &th,
-        false,
+        ravan_watch::tracker::Hold::None,
     );
     app.commit_state(AGENT_B, state, at(0)).await;
 

@@ -10,7 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use ravan_watch::domain::alert::{
     IntegrationAlert, IntegrationAlertKind, IntegrationName, MonitorAlertKind,
 };
-use ravan_watch::domain::{Alert, HealthEdge, Observation, Platform, Webhook};
+use ravan_watch::domain::maintenance::WindowRequest;
+use ravan_watch::domain::{Alert, HealthEdge, MaintenanceWindow, Observation, Platform, Webhook};
 use ravan_watch::store::{
     AgentUpdate, EventQuery, EventsAbout, Fence, NewAgent, OutboxStatus, Polled, Snapshot, Source,
     Store, StoreError,
@@ -226,7 +227,37 @@ async fn populate(url: &str) -> Store {
         )
         .await
         .unwrap();
+    for w in maintenance_windows() {
+        store.insert_window(&w).await.unwrap();
+    }
     store
+}
+
+/// A recurring window for agent A and a one-off one for every agent.
+fn maintenance_windows() -> Vec<MaintenanceWindow> {
+    let recurring = WindowRequest {
+        name: Some("Sunday migration".into()),
+        schedule: Some("0 2 * * SUN".into()),
+        duration: Some("2h".into()),
+        timezone: Some("Europe/Berlin".into()),
+        agent_ids: Some(vec![A.into()]),
+        ..WindowRequest::default()
+    };
+    let once = WindowRequest {
+        name: Some("re-connect".into()),
+        start_at: Some("2030-01-01T10:00:00+01:00".into()),
+        end_at: Some("2030-01-01T11:30:00+01:00".into()),
+        ..WindowRequest::default()
+    };
+    [recurring, once]
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let created = noon() + Duration::seconds(i as i64);
+            r.parse(uuid::Uuid::new_v4(), chrono_tz::UTC, created)
+                .unwrap()
+        })
+        .collect()
 }
 
 /// GoHighLevel, alerted down since `at`.
@@ -309,6 +340,7 @@ async fn copies_and_keeps_working(to: &str) {
     };
     let events = source.events(&every_event).await.unwrap();
     let intervals = source.health_intervals(noon()).await.unwrap();
+    let windows = source.maintenance_windows().await.unwrap();
     source.close().await;
 
     // What the snapshot holds: every kind of row the source has.
@@ -349,6 +381,8 @@ async fn copies_and_keeps_working(to: &str) {
         .collect();
     assert_eq!(integration_events, ["ghl"]);
     assert_eq!(before.integrations.len(), 1);
+    assert_eq!(before.maintenance_windows.len(), 2);
+    assert_eq!(windows, before.maintenance_windows);
     let integrations = source_integrations(&before);
     assert!(before.events.iter().any(|(e, _)| e.agent_id.is_none()));
     assert!(before.events.iter().any(|(_, version)| version.is_some()));
@@ -404,6 +438,7 @@ async fn copies_and_keeps_working(to: &str) {
     assert_eq!(target.events(&every_event).await.unwrap(), events);
     assert_eq!(target.health_intervals(noon()).await.unwrap(), intervals);
     assert_eq!(target.integrations().await.unwrap(), integrations);
+    assert_eq!(target.maintenance_windows().await.unwrap(), windows);
     assert!(target.lease().await.unwrap().is_none(), "no leader copied");
 
     // The copy keeps working: batches, outbox ids and settings versions go on from the copied.
@@ -582,7 +617,7 @@ async fn import_is_all_or_nothing() {
     match target.import(&snapshot).await {
         Err(StoreError::NotEmpty(held)) => assert_eq!(
             held,
-            "4 agents, 1 unwatched agent, 10 outbox entries, 1 dead webhook, 8 events, 1 integration state"
+            "4 agents, 1 unwatched agent, 10 outbox entries, 1 dead webhook, 8 events, 1 integration state, 2 maintenance windows"
         ),
         other => panic!("{other:?}"),
     }

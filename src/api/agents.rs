@@ -21,7 +21,7 @@ use crate::domain::AllowedHosts;
 use crate::domain::Webhook;
 use crate::domain::history::{self, HealthInterval, Uptime};
 use crate::domain::secret::SecretUrl;
-use crate::domain::{Account, AgentId};
+use crate::domain::{Account, AgentId, Coverage};
 use crate::store::{AgentPatch, AgentRecord, DeadWebhook, NewAgent};
 use crate::tracker::AgentState;
 
@@ -172,6 +172,9 @@ pub struct Agent {
     /// Masked: the secret last path segment is `***`.
     #[schema(required = true, example = "https://discord.com/api/webhooks/123/***")]
     pub discord_webhook_url: Option<String>,
+    /// Whether a maintenance window covers the agent now: its alerts are held back (its state
+    /// is still tracked).
+    pub in_maintenance: bool,
     /// Why the last alert to this agent's webhooks could not be delivered; `null` when none.
     #[schema(required = true)]
     pub delivery_error: Option<String>,
@@ -338,12 +341,24 @@ impl Agent {
             muted_until: r.muted_until,
             slack_webhook_url: r.slack_webhook_url.as_ref().map(SecretUrl::masked),
             discord_webhook_url: r.discord_webhook_url.as_ref().map(SecretUrl::masked),
+            in_maintenance: false,
             delivery_error: (!problems.is_empty()).then(|| problems.join("; ")),
             created_at: r.created_at,
             source: r.source.as_str(),
             uptime: Uptime::new(intervals, r.state.last_checked_at, now).into(),
             state: AgentStatus::from(&r.state),
         }
+    }
+}
+
+impl Agent {
+    /// The agent with `in_maintenance` as the windows open now say (worked out once for a
+    /// whole list: [`Coverage::at`]).
+    pub(crate) fn in_windows(mut self, open: &Coverage) -> Self {
+        if let Ok(id) = self.agent_id.parse() {
+            self.in_maintenance = open.covers(&id);
+        }
+        self
     }
 }
 
@@ -355,13 +370,11 @@ async fn answer(state: &ApiState, record: &AgentRecord) -> Result<Agent, ApiErro
         .store
         .agent_health_intervals(&record.agent_id, now - history::MONTH)
         .await?;
-    Ok(Agent::new(
-        record,
-        &state.default_webhooks,
-        &dead,
-        &intervals,
-        now,
-    ))
+    let windows = state.store.maintenance_windows().await?;
+    Ok(
+        Agent::new(record, &state.default_webhooks, &dead, &intervals, now)
+            .in_windows(&Coverage::at(&windows, now)),
+    )
 }
 
 // ------------------------------------------------------------------ handlers
@@ -424,12 +437,14 @@ pub async fn list_agents(State(state): State<ApiState>) -> Result<Json<AgentList
     let dead = state.store.dead_webhooks().await?;
     let now = Utc::now();
     let intervals = intervals_by_agent(&state, now).await?;
+    let open = Coverage::at(&state.store.maintenance_windows().await?, now);
     Ok(Json(AgentList {
         agents: agents
             .iter()
             .map(|a| {
                 let mine = intervals.get(&a.agent_id).map(Vec::as_slice);
                 Agent::new(a, &state.default_webhooks, &dead, mine.unwrap_or(&[]), now)
+                    .in_windows(&open)
             })
             .collect(),
     }))

@@ -1,5 +1,5 @@
-//! The management HTTP API (axum): `/agents` to manage watched agents and `/events` to read
-//! what happened to them (bearer token), the status
+//! The management HTTP API (axum): `/agents` to manage watched agents, `/maintenance` for
+//! maintenance windows and `/events` to read what happened to them (bearer token), the status
 //! page `/` (basic auth), and `/healthz`, `/readyz`, `/metrics`, `/openapi.json` (no auth).
 //! `serve` runs `axum::serve(listener, api::router(state))` with the peers' addresses
 //! (`into_make_service_with_connect_info`), which the failed-login log names.
@@ -41,6 +41,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod integrations;
+pub mod maintenance;
 pub mod openapi;
 pub mod status_page;
 pub mod values;
@@ -64,6 +65,8 @@ pub struct ApiState {
     pub delivery: crate::supervise::TaskHealth,
     /// Whether this process leads (polls and delivers) or stands by: `/readyz`, `/metrics`.
     pub leadership: crate::leader::Leadership,
+    /// `TIMEZONE`: the zone of a maintenance window given without one.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// The whole API. Request bodies are limited to 64 KiB ([`error::MAX_BODY_BYTES`]).
@@ -83,6 +86,14 @@ pub fn router(state: ApiState) -> Router {
         .route("/agents/{agent_id}/events", get(events::agent_events))
         .route("/events", get(events::list_events))
         .route("/integrations", get(integrations::list_integrations))
+        .route(
+            "/maintenance",
+            get(maintenance::list_windows).post(maintenance::create_window),
+        )
+        .route(
+            "/maintenance/{id}",
+            axum::routing::delete(maintenance::delete_window),
+        )
         // route_layer: only matched routes need the token, so an unknown path is a 404.
         .route_layer(middleware::from_fn_with_state(
             gate.clone(),

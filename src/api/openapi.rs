@@ -9,7 +9,7 @@ use utoipa::openapi::OpenApi as Document;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, error, events, health, integrations, status_page};
+use super::{agents, error, events, health, integrations, maintenance, status_page};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,9 @@ use super::{agents, error, events, health, integrations, status_page};
         events::agent_events,
         events::list_events,
         integrations::list_integrations,
+        maintenance::create_window,
+        maintenance::list_windows,
+        maintenance::delete_window,
         status_page::status_page,
         status_page::agent_page,
         health::healthz,
@@ -39,6 +42,7 @@ use super::{agents, error, events, health, integrations, status_page};
     tags(
         (name = "agents", description = "Watched agents (`Authorization: Bearer $ADMIN_TOKEN`)"),
         (name = "events", description = "What happened, and what each destination did with it (`Authorization: Bearer $ADMIN_TOKEN`)"),
+        (name = "maintenance", description = "Maintenance windows: planned work during which agents' alerts are held back (`Authorization: Bearer $ADMIN_TOKEN`)"),
         (name = "integrations", description = "The organisation-level checks (`Authorization: Bearer $ADMIN_TOKEN`)"),
         (name = "status page", description = "HTML for people"),
         (name = "operations", description = "Probes, metrics and this document (no auth)"),

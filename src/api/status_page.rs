@@ -41,7 +41,10 @@ use super::auth::{Gate, behind_basic_auth};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::alert::IntegrationName;
 use crate::domain::history::{self, HealthInterval};
-use crate::domain::{AgentId, Connection, Platform, Webhook, muted_at};
+use crate::domain::maintenance::{Timing, format_duration};
+use crate::domain::{
+    AgentId, Connection, Coverage, MaintenanceWindow, Platform, Webhook, muted_at,
+};
 use crate::leader::Role;
 use crate::store::{DeadWebhook, Event, EventQuery, EventsAbout};
 use crate::tracker::IntegrationState;
@@ -92,17 +95,21 @@ pub async fn status_page(
     for (id, i) in state.store.health_intervals(now - history::WEEK).await? {
         intervals.entry(id).or_default().push(i);
     }
+    let windows = state.store.maintenance_windows().await?;
+    let open = Coverage::at(&windows, now);
     let agents: Vec<AgentView> = records
         .iter()
         .map(|r| {
             let intervals = intervals.remove(&r.agent_id).unwrap_or_default();
             AgentView {
-                agent: Agent::new(r, &state.default_webhooks, &dead, &intervals, now),
+                agent: Agent::new(r, &state.default_webhooks, &dead, &intervals, now)
+                    .in_windows(&open),
                 intervals,
             }
         })
         .collect();
     let mut health = monitor_health(&state, &agents).await?;
+    health.maintenance = windows;
     health.dead_webhooks = dead
         .iter()
         .map(|d| DeadWebhookView::new(d, &state.default_webhooks))
@@ -202,6 +209,46 @@ pub struct MonitorHealth {
     /// The organisation-level checks as last seen; empty when never checked
     /// (`CHECK_INTEGRATIONS` off): then the page has no Organisation panel.
     pub integrations: Vec<(IntegrationName, IntegrationState)>,
+    /// The maintenance windows; none: no Maintenance panel.
+    pub maintenance: Vec<MaintenanceWindow>,
+}
+
+/// A maintenance window as the Maintenance panel shows it: open (until when), or when it
+/// next opens, or over.
+struct WindowRow {
+    name: String,
+    /// `every agent`, or how many.
+    scope: String,
+    /// What it is: the schedule and duration, or the one-off's span.
+    what: String,
+    active_until: Option<Stamp>,
+    next_start: Option<Stamp>,
+}
+
+impl WindowRow {
+    fn new(w: &MaintenanceWindow, now: DateTime<Utc>) -> Self {
+        let what = match &w.timing {
+            Timing::Recurring { schedule, duration } => format!(
+                "{} ({}) for {}",
+                schedule.as_str(),
+                w.timezone.name(),
+                format_duration(*duration)
+            ),
+            Timing::OneOff { .. } => "once".to_owned(),
+        };
+        let scope = match &w.agent_ids {
+            None => "every agent".to_owned(),
+            Some(ids) if ids.len() == 1 => "1 agent".to_owned(),
+            Some(ids) => format!("{} agents", ids.len()),
+        };
+        Self {
+            name: w.name.clone(),
+            scope,
+            what,
+            active_until: w.open_at(now).map(|(_, end)| Stamp::new(end, now)),
+            next_start: w.next_start(now).map(|t| Stamp::new(t, now)),
+        }
+    }
 }
 
 /// One organisation-level check as the Organisation panel shows it.
@@ -419,6 +466,8 @@ struct MonitorView {
     leadership: Option<String>,
     dead: Vec<DeadBanner>,
     org: Vec<OrgRow>,
+    /// Open windows first, then by next start; those over last.
+    maintenance: Vec<WindowRow>,
 }
 
 /// An overrun older than this no longer shows on the page.
@@ -454,6 +503,18 @@ impl MonitorView {
                 .iter()
                 .map(|(name, state)| OrgRow::new(*name, state, now))
                 .collect(),
+            maintenance: {
+                let mut rows: Vec<WindowRow> = h
+                    .maintenance
+                    .iter()
+                    .map(|w| WindowRow::new(w, now))
+                    .collect();
+                rows.sort_by_key(|r| {
+                    let next = r.next_start.as_ref().map(|s| s.iso.clone());
+                    (r.active_until.is_none(), next.is_none(), next)
+                });
+                rows
+            },
             dead: h
                 .dead_webhooks
                 .iter()
@@ -609,6 +670,7 @@ struct Row {
     since: Option<Stamp>,
     last_checked: Option<Stamp>,
     muted: bool,
+    in_maintenance: bool,
     day: String,
     week: String,
     bar: Bar,
@@ -630,6 +692,7 @@ impl Row {
             since: a.state.since.map(|t| Stamp::new(t, now)),
             last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now)),
             muted: muted_at(a.muted, a.muted_until, now),
+            in_maintenance: a.in_maintenance,
             day: percent(a.uptime.day),
             week: percent(a.uptime.week),
             bar: Bar::new(&v.intervals, a.state.last_checked_at, now),
@@ -1449,5 +1512,74 @@ mod tests {
         assert_eq!(relative(t(0), now()), "1 h ago");
         assert_eq!(relative(t(-65), now()), "2 h 5 min ago");
         assert_eq!(relative(t(60 + 26 * 60), now()), "in 1 d 2 h");
+    }
+
+    #[test]
+    fn the_maintenance_panel_lists_windows_and_covered_agents_are_marked() {
+        use crate::domain::maintenance::WindowRequest;
+        let made = |r: WindowRequest| r.parse(uuid::Uuid::nil(), chrono_tz::UTC, t(0)).unwrap();
+        let open = made(WindowRequest {
+            name: Some("Re-connect <A>".into()),
+            start_at: Some(t(30).to_rfc3339()),
+            end_at: Some(t(90).to_rfc3339()),
+            agent_ids: Some(vec![A.into()]),
+            ..WindowRequest::default()
+        });
+        let sunday = made(WindowRequest {
+            name: Some("Sunday".into()),
+            schedule: Some("0 2 * * SUN".into()),
+            duration: Some("2h".into()),
+            timezone: Some("Europe/Berlin".into()),
+            ..WindowRequest::default()
+        });
+        let over = made(WindowRequest {
+            name: Some("Last week".into()),
+            start_at: Some(t(-600).to_rfc3339()),
+            end_at: Some(t(-500).to_rfc3339()),
+            ..WindowRequest::default()
+        });
+        let windows = vec![over, sunday, open];
+        let agents: Vec<AgentView> = [record(A, Some("alpha")), record(B, Some("beta"))]
+            .iter()
+            .map(|r| {
+                let mut v = view(r);
+                v.agent = v.agent.in_windows(&Coverage::at(&windows, now()));
+                v
+            })
+            .collect();
+        let health = MonitorHealth {
+            maintenance: windows,
+            ..ok_monitor()
+        };
+        let html = render(&agents, &Filter::default(), &health, &[], now());
+        assert!(
+            row(&html, A).contains("<span class=\"mt\">maintenance</span>"),
+            "{html}"
+        );
+        assert!(!row(&html, B).contains("maintenance"), "{html}");
+        let panel = &html[html.find("id=\"maintenance\"").expect("a panel")..];
+        let panel = &panel[..panel.find("</section>").unwrap()];
+        // Open first (until when), then the next to open, then those over; names escaped.
+        let at = |text: &str| {
+            panel
+                .find(text)
+                .unwrap_or_else(|| panic!("{text}: {panel}"))
+        };
+        assert!(at("Re-connect &#60;A&#62;") < at("Sunday") && at("Sunday") < at("Last week"));
+        assert!(
+            panel.contains("active</span> until <time datetime=\"2026-11-28T13:30:00Z\""),
+            "{panel}"
+        );
+        // 29 November 2026, a Sunday: 02:00 in Berlin is 01:00 UTC.
+        assert!(panel.contains("0 2 * * SUN (Europe/Berlin) for 2h, every agent; next <time datetime=\"2026-11-29T01:00:00Z\""), "{panel}");
+        assert!(panel.contains("once, every agent; over"), "{panel}");
+        assert!(panel.contains("once, 1 agent"), "{panel}");
+        let none = render(&agents, &Filter::default(), &ok_monitor(), &[], now());
+        assert!(!none.contains("id=\"maintenance\""), "no windows, no panel");
+        // The agent's own page says so too.
+        let covered = render_agent(&agents[0], &[], None, now());
+        assert!(covered.contains("<dt>Maintenance</dt>"), "{covered}");
+        let free = render_agent(&agents[1], &[], None, now());
+        assert!(!free.contains("<dt>Maintenance</dt>"), "{free}");
     }
 }

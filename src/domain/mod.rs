@@ -4,7 +4,7 @@
 //! notifiers render ([`alert`]), an agent's past health and what it comes to ([`history`]),
 //! watch-all's rules ([`listing`]), the organisation's integrations ([`integration`]), what Ravan's
 //! own health check said ([`ravan_health`]), where alerts go ([`webhook`]) and which hosts they may go
-//! to ([`hosts`]), the mute rule ([`mute`]), the poll schedule ([`schedule`]) and the wrappers
+//! to ([`hosts`]), the mute rule ([`mute`]) and maintenance windows ([`maintenance`]), the poll schedule ([`schedule`]) and the wrappers
 //! that keep secrets out of logs ([`secret`]).
 //! They are parsed once at the edge, so the core never handles an unchecked value.
 
@@ -15,6 +15,7 @@ pub mod history;
 pub mod hosts;
 pub mod integration;
 pub mod listing;
+pub mod maintenance;
 pub mod mute;
 pub mod ravan_health;
 pub mod schedule;
@@ -32,6 +33,7 @@ pub use history::{HealthEdge, HealthInterval, Slot, Uptime};
 pub use hosts::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 pub use integration::{CalcomOrg, GhlSetup, InvalidOrgId, OrgId};
 pub use listing::{ListingApplied, ListingPlan, ListingSeen, Source};
+pub use maintenance::{Coverage, MaintenanceWindow, WindowId, in_maintenance};
 pub use mute::muted_at;
 pub use ravan_health::RavanHealth;
 pub use schedule::PollSchedule;

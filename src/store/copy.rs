@@ -2,7 +2,7 @@
 //! read from one backend as a [`Snapshot`] and written into another, empty one, as it was:
 //! the same ids, states, settings versions, pending alerts (with their attempts and batches)
 //! and finished deliveries, and the history (events with their deliveries, health intervals),
-//! all with their ids. The lease is not copied: the new database starts without a leader.
+//! all with their ids, and the maintenance windows. The lease is not copied: the new database starts without a leader.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,7 +11,7 @@ use super::{
     AgentRecord, DeadWebhook, Event, EventDelivery, OutboxEntry, SettingsVersion, StoreError,
 };
 use crate::domain::alert::IntegrationName;
-use crate::domain::{AgentId, HealthInterval};
+use crate::domain::{AgentId, HealthInterval, MaintenanceWindow};
 use crate::tracker::{IntegrationState, MonitorState};
 
 #[async_trait]
@@ -20,8 +20,8 @@ pub trait CopyStore: Send + Sync {
     async fn export(&self) -> Result<Snapshot, StoreError>;
 
     /// Writes `snapshot` in one transaction; refuses ([`StoreError::NotEmpty`]) a database
-    /// that holds any agent, unwatched agent, outbox entry, dead webhook, event or
-    /// integration's state.
+    /// that holds any agent, unwatched agent, outbox entry, dead webhook, event, integration's
+    /// state or maintenance window.
     async fn import(&self, snapshot: &Snapshot) -> Result<(), StoreError>;
 }
 
@@ -50,6 +50,8 @@ pub struct Snapshot {
     pub health_intervals: Vec<(i64, AgentId, HealthInterval)>,
     /// Every organisation-level integration's state, by name.
     pub integrations: Vec<(IntegrationName, IntegrationState)>,
+    /// Every maintenance window, oldest first.
+    pub maintenance_windows: Vec<MaintenanceWindow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! either both exist or neither does: an alert is never lost and never produced twice.
 //!
 //! Each concern is an interface of its own ([`AgentStore`], [`CycleStore`], [`WebhookStore`],
-//! [`OutboxStore`], [`LeaseStore`], [`CopyStore`], [`HistoryStore`], [`IntegrationStore`]); a backend implements all
+//! [`OutboxStore`], [`LeaseStore`], [`CopyStore`], [`HistoryStore`], [`IntegrationStore`], [`MaintenanceStore`]); a backend implements all
 //! of them ([`Backend`]) and [`Store`] is a cheap, cloneable handle on one. The interfaces say
 //! nothing of SQL. One implementation (`sql::SqlStore`) serves both databases: SQLite keeps
 //! everything in one file; PostgreSQL lets several replicas share one database. Each statement
@@ -17,6 +17,7 @@ mod cycle;
 mod history;
 mod integrations;
 mod lease;
+mod maintenance;
 mod outbox;
 mod postgres;
 mod rows;
@@ -37,6 +38,7 @@ pub use cycle::{AgentUpdate, CycleStore, Polled, Progress, Routed, SettingsVersi
 pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};
 pub use integrations::IntegrationStore;
 pub use lease::{Fence, Holder, LeaseInfo, LeaseStore, Term};
+pub use maintenance::MaintenanceStore;
 pub use outbox::{OutboxEntry, OutboxStatus, OutboxStore};
 pub use sqlite::sqlite_file;
 pub use webhooks::{DeadWebhook, WebhookStore};
@@ -180,6 +182,7 @@ pub trait Backend:
     + CopyStore
     + HistoryStore
     + IntegrationStore
+    + MaintenanceStore
     + Send
     + Sync
 {

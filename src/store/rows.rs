@@ -302,3 +302,48 @@ pub(crate) fn attach_deliveries(
     }
     events
 }
+
+/// A maintenance window's row.
+pub(crate) fn window_from_row(
+    row: &impl StoredRow,
+) -> Result<crate::domain::MaintenanceWindow, StoreError> {
+    use crate::domain::maintenance::{Timing, WindowSchedule};
+    let id = row.text("id")?;
+    let read = || -> Result<crate::domain::MaintenanceWindow, StoreError> {
+        let timing = match row.optional_text("schedule")? {
+            Some(pattern) => {
+                let seconds = row
+                    .optional_int("duration_seconds")?
+                    .ok_or_else(|| corrupt("duration_seconds", "missing"))?;
+                Timing::Recurring {
+                    schedule: WindowSchedule::parse(&pattern)
+                        .map_err(|e| corrupt("schedule", e))?,
+                    duration: chrono::TimeDelta::try_seconds(seconds)
+                        .ok_or_else(|| corrupt("duration_seconds", "out of range"))?,
+                }
+            }
+            None => Timing::OneOff {
+                start_at: optional_time(row, "start_at")?
+                    .ok_or_else(|| corrupt("start_at", "missing"))?,
+                end_at: optional_time(row, "end_at")?
+                    .ok_or_else(|| corrupt("end_at", "missing"))?,
+            },
+        };
+        let agent_ids = row
+            .optional_text("agent_ids")?
+            .map(|ids| serde_json::from_str(&ids).map_err(|e| corrupt("agent_ids", e)))
+            .transpose()?;
+        Ok(crate::domain::MaintenanceWindow {
+            id: id.parse().map_err(|e| corrupt("id", e))?,
+            name: row.text("name")?,
+            timing,
+            timezone: row
+                .text("timezone")?
+                .parse()
+                .map_err(|e| corrupt("timezone", e))?,
+            agent_ids,
+            created_at: time(row, "created_at")?,
+        })
+    };
+    read().map_err(|e| within(e, &format!("maintenance window {id:?}")))
+}

@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{NOT_FOUND, Thresholds};
+use super::{Hold, NOT_FOUND, Thresholds};
 use crate::domain::alert::{AgentAlert, AgentAlertKind, AgentRef};
 use crate::domain::{HealthEdge, Observation};
 
@@ -193,28 +193,28 @@ impl AgentState {
         obs: &Observation,
         at: DateTime<Utc>,
         th: &Thresholds,
-        muted: bool,
+        hold: Hold,
     ) -> Vec<AgentAlert> {
-        let found = self.found(agent, obs, at, muted);
+        let found = self.found(agent, obs, at, hold);
         found
             .into_iter()
-            .chain(self.observe(agent, obs, at, th, muted))
+            .chain(self.observe(agent, obs, at, th, hold))
             .collect()
     }
 
     /// Ends a missing run, if any: the found alert when the run was alerted and the agent is
-    /// not muted (muted, it ends silently).
+    /// not held (held, muted or in maintenance, it ends silently).
     fn found(
         &mut self,
         agent: &AgentRef,
         obs: &Observation,
         at: DateTime<Utc>,
-        muted: bool,
+        hold: Hold,
     ) -> Option<AgentAlert> {
         let since = self.missing_since.take()?;
         self.missing_streak = 0;
         let alerted = std::mem::take(&mut self.missing_alerted);
-        (alerted && !muted).then(|| AgentAlert {
+        (alerted && hold == Hold::None).then(|| AgentAlert {
             kind: AgentAlertKind::Found,
             agent: agent.clone(),
             from: Some(NOT_FOUND.to_owned()),
@@ -235,7 +235,7 @@ impl AgentState {
         obs: &Observation,
         at: DateTime<Utc>,
         th: &Thresholds,
-        muted: bool,
+        hold: Hold,
     ) -> Option<AgentAlert> {
         let healthy = obs.is_healthy();
         let prev = self.last.as_ref();
@@ -278,10 +278,11 @@ impl AgentState {
             unhealthy_since: since,
         };
 
+        let held = hold != Hold::None;
         match (&mut self.outage, healthy) {
-            // Muted: no outage is opened, so the alert comes on the first cycle after the mute
-            // lifts if the agent is still unhealthy.
-            (None, false) if muted => None,
+            // Held: no outage is opened, so the alert comes on the first cycle after the mute
+            // lifts (or the window ends) if the agent is still unhealthy.
+            (None, false) if held => None,
             (None, false) if self.health_streak >= th.failure.get() => {
                 self.outage = Some(OpenOutage {
                     alerted_status: obs.status.to_string(),
@@ -296,6 +297,9 @@ impl AgentState {
                 ))
             }
             (None, _) => None,
+            // In maintenance: an outage announced before the window stays open, so its
+            // recovery is announced after the window (the first healthy poll past its end).
+            (Some(_), true) if hold == Hold::Maintenance => None,
             (Some(outage), true) => {
                 if self.health_streak < th.success.get() {
                     return None;
@@ -304,7 +308,7 @@ impl AgentState {
                 let since = outage.since;
                 self.outage = None;
                 // Muted: the outage closes silently.
-                if muted {
+                if hold == Hold::Muted {
                     return None;
                 }
                 Some(alert(
@@ -314,8 +318,8 @@ impl AgentState {
                     since,
                 ))
             }
-            // Muted: no change or reminder, and none is recorded as sent.
-            (Some(_), false) if muted => None,
+            // Held: no change or reminder, and none is recorded as sent.
+            (Some(_), false) if held => None,
             (Some(outage), false) => {
                 if obs.status != outage.alerted_status && self.status_streak >= th.failure.get() {
                     let from =
@@ -343,7 +347,7 @@ mod tests {
     use chrono::Duration;
 
     /// Feeds statuses one minute apart ("!" is a failed poll, a trailing "~" a muted
-    /// observation); returns (minute, alert) pairs.
+    /// observation, a trailing "#" one in a maintenance window); returns (minute, alert) pairs.
     fn run(
         state: &mut AgentState,
         th: &Thresholds,
@@ -356,12 +360,14 @@ mod tests {
                 state.poll_failed("HTTP 500".into(), t(m));
                 continue;
             }
-            // A trailing "~" marks an observation made while the agent is muted.
-            let (s, muted) = match s.strip_suffix('~') {
-                Some(s) => (s, true),
-                None => (*s, false),
+            // A trailing "~" marks an observation made while the agent is muted, "#" one made
+            // in a maintenance window.
+            let (s, hold) = match (s.strip_suffix('~'), s.strip_suffix('#')) {
+                (Some(s), _) => (s, Hold::Muted),
+                (None, Some(s)) => (s, Hold::Maintenance),
+                (None, None) => (*s, Hold::None),
             };
-            if let Some(a) = state.observe(&agent(), &obs(s), t(m), th, muted) {
+            if let Some(a) = state.observe(&agent(), &obs(s), t(m), th, hold) {
                 out.push((m, a.kind, a.from, a.to));
             }
         }
@@ -386,7 +392,7 @@ mod tests {
                     s.not_found(&agent(), "HTTP 404".into(), at, &th, false);
                 }
                 st => {
-                    s.record_observation(&agent(), &obs(st), at, &th, false);
+                    s.record_observation(&agent(), &obs(st), at, &th, Hold::None);
                 }
             }
             let edge = s.health_edge(&before, TimeDelta::minutes(5));
@@ -419,14 +425,14 @@ mod tests {
         // Steady, polled 3 min after the last poll (no gap), then 4 h later: the gap is cut
         // out.
         let before = s.clone();
-        s.record_observation(&agent(), &obs("active"), t(12), &th, false);
+        s.record_observation(&agent(), &obs("active"), t(12), &th, Hold::None);
         assert_eq!(
             s.health_edge(&before, TimeDelta::minutes(5)),
             None,
             "within the gap"
         );
         let before = s.clone();
-        s.record_observation(&agent(), &obs("active"), t(250), &th, false);
+        s.record_observation(&agent(), &obs("active"), t(250), &th, Hold::None);
         assert_eq!(
             s.health_edge(&before, TimeDelta::minutes(5)),
             Some(HealthEdge {
@@ -437,7 +443,7 @@ mod tests {
         );
         // A change after a gap: closes at the poll before the gap too.
         let before = s.clone();
-        s.record_observation(&agent(), &obs("errored"), t(400), &th, false);
+        s.record_observation(&agent(), &obs("errored"), t(400), &th, Hold::None);
         let e = s.health_edge(&before, TimeDelta::minutes(5)).unwrap();
         assert_eq!((e.healthy, e.closes_at), (Some(false), t(250)));
         // After failed polls there is nothing open: a gap changes nothing.
@@ -481,7 +487,7 @@ mod tests {
         let mut s = AgentState::default();
         let th = th(3, 1, None);
         for m in 0..3 {
-            let a = s.observe(&agent(), &obs("errored"), t(m), &th, false);
+            let a = s.observe(&agent(), &obs("errored"), t(m), &th, Hold::None);
             assert_eq!(a.is_some(), m == 2, "minute {m}");
             if let Some(a) = a {
                 assert_eq!(a.unhealthy_since, t(0));
@@ -545,7 +551,7 @@ mod tests {
         ];
         let mut recovered = None;
         for (m, st) in statuses.iter().enumerate() {
-            if let Some(a) = s.observe(&agent(), &obs(st), t(m as i64), &th, false) {
+            if let Some(a) = s.observe(&agent(), &obs(st), t(m as i64), &th, Hold::None) {
                 recovered = Some(a);
             }
         }
@@ -663,7 +669,7 @@ mod tests {
         .iter()
         .enumerate()
         {
-            alerts.extend(s.observe(&agent(), &obs(st), t(m as i64), &th, false));
+            alerts.extend(s.observe(&agent(), &obs(st), t(m as i64), &th, Hold::None));
         }
         let kinds: Vec<_> = alerts.iter().map(|a| (a.kind, a.at)).collect();
         assert_eq!(kinds, vec![(Down, t(0)), (Changed, t(2)), (Reminder, t(5))]);
@@ -708,7 +714,7 @@ mod tests {
         let mut changed = Vec::new();
         for m in 0..6 {
             let before = s.clone();
-            s.observe(&agent(), &obs("active"), t(m), &th, false);
+            s.observe(&agent(), &obs("active"), t(m), &th, Hold::None);
             changed.push(s.differs_from(&before));
         }
         // First observation, then the streak counting up to 3: after that only times move.
@@ -726,17 +732,17 @@ mod tests {
         s.poll_failed("HTTP 502".into(), t(8));
         assert!(s.differs_from(&before));
         let before = s.clone();
-        s.observe(&agent(), &obs("active"), t(9), &th, false);
+        s.observe(&agent(), &obs("active"), t(9), &th, Hold::None);
         assert!(s.differs_from(&before), "the error is cleared");
 
         // A new status, or the same status with other account details, is a change.
         let before = s.clone();
         let mut other = obs("active");
         other.accounts[0].account_name = "Renamed".into();
-        s.observe(&agent(), &other, t(10), &th, false);
+        s.observe(&agent(), &other, t(10), &th, Hold::None);
         assert!(s.differs_from(&before));
         let before = s.clone();
-        s.observe(&agent(), &obs("errored"), t(11), &th, false);
+        s.observe(&agent(), &obs("errored"), t(11), &th, Hold::None);
         assert!(s.differs_from(&before));
     }
 
@@ -845,7 +851,7 @@ mod tests {
             Some(status) => (status, true),
             None => (step, false),
         };
-        s.record_observation(&agent(), &obs(status), t(m), th, muted)
+        s.record_observation(&agent(), &obs(status), t(m), th, Hold::muted_if(muted))
     }
 
     /// [`run`] in [`run_step`]'s notation: (minute, kind, from, to) of every alert.
@@ -873,7 +879,7 @@ mod tests {
         for f in 1..=3u32 {
             let th = th(f, 1, Some(1));
             let mut s = AgentState::default();
-            s.record_observation(&agent(), &obs("active"), t(0), &th, false);
+            s.record_observation(&agent(), &obs("active"), t(0), &th, Hold::None);
             let mut alerts = Vec::new();
             // 404s from minute 1: the f-th is the alert, the next ones say nothing.
             for m in 1..=(f as i64 + 4) {
@@ -902,7 +908,7 @@ mod tests {
             assert!(!s.is_alerting());
 
             let at = t(f as i64 + 5);
-            let found = s.record_observation(&agent(), &obs("active"), at, &th, false);
+            let found = s.record_observation(&agent(), &obs("active"), at, &th, Hold::None);
             assert_eq!(found.len(), 1, "f={f}: {found:?}");
             let found = &found[0];
             assert_eq!(found.kind, Found);
@@ -919,7 +925,7 @@ mod tests {
             );
             assert_eq!(s.last_error, None);
             // And it is over for good: the next observation says nothing.
-            let next = s.record_observation(&agent(), &obs("active"), at, &th, false);
+            let next = s.record_observation(&agent(), &obs("active"), at, &th, Hold::None);
             assert!(next.is_empty(), "{next:?}");
         }
     }
@@ -1094,7 +1100,7 @@ mod tests {
     #[test]
     fn poll_failure_is_recorded_and_cleared() {
         let mut s = AgentState::default();
-        s.observe(&agent(), &obs("active"), t(0), &th(2, 1, None), false);
+        s.observe(&agent(), &obs("active"), t(0), &th(2, 1, None), Hold::None);
         s.poll_failed("timeout".into(), t(1));
         assert_eq!(s.last_error.as_deref(), Some("timeout"));
         assert_eq!(s.last_checked_at, Some(t(1)));
@@ -1104,7 +1110,7 @@ mod tests {
             "active",
             "status unchanged"
         );
-        s.observe(&agent(), &obs("active"), t(2), &th(2, 1, None), false);
+        s.observe(&agent(), &obs("active"), t(2), &th(2, 1, None), Hold::None);
         assert_eq!(s.last_error, None);
     }
 
@@ -1194,7 +1200,7 @@ mod tests {
         let mut s = AgentState::default();
         assert!(!s.awaiting_confirmation(&th), "never observed");
         let feed = |s: &mut AgentState, status: &str, m: i64| {
-            s.observe(&agent(), &obs(status), t(m), &th, false);
+            s.observe(&agent(), &obs(status), t(m), &th, Hold::None);
             s.awaiting_confirmation(&th)
         };
         assert!(!feed(&mut s, "active", 0), "healthy and nothing alerted");
@@ -1234,8 +1240,113 @@ mod tests {
             .iter()
             .enumerate()
         {
-            s.observe(&agent(), &obs(status), t(m as i64), &th, false);
+            s.observe(&agent(), &obs(status), t(m as i64), &th, Hold::None);
             assert!(!s.awaiting_confirmation(&th), "{status}");
         }
+    }
+
+    #[test]
+    fn a_break_still_unhealthy_when_the_window_ends_alerts_once_after_it() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(2, 1, Some(2)),
+            &[
+                "active#", "errored#", "errored#", "errored#", "errored#", "errored", "errored",
+                "errored",
+            ],
+        );
+        let kinds: Vec<_> = got.iter().map(|(m, k, ..)| (*m, *k)).collect();
+        assert_eq!(kinds, vec![(5, Down), (7, Reminder)], "{got:?}");
+        assert_eq!(
+            got[0].2.as_deref(),
+            Some("active"),
+            "from what it was before"
+        );
+        let outage = s.outage.as_ref().unwrap();
+        assert_eq!(outage.since, t(1), "the outage began inside the window");
+    }
+
+    #[test]
+    fn a_break_that_recovers_inside_the_window_says_nothing() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(1, 1, Some(1)),
+            &[
+                "active", "errored#", "errored#", "active#", "active", "active",
+            ],
+        );
+        assert!(got.is_empty(), "{got:?}");
+        assert!(!s.is_alerting());
+    }
+
+    #[test]
+    fn an_outage_announced_before_the_window_that_recovers_inside_it_recovers_after_it() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(1, 2, None),
+            &[
+                "errored", "errored#", "active#", "active#", "active#", "active",
+            ],
+        );
+        let kinds: Vec<_> = got.iter().map(|(m, k, ..)| (*m, *k)).collect();
+        assert_eq!(kinds, vec![(0, Down), (5, Recovered)], "{got:?}");
+        assert!(!s.is_alerting());
+        // Muted instead, the same polls close it silently.
+        let mut muted = AgentState::default();
+        let got = run(
+            &mut muted,
+            &th(1, 2, None),
+            &[
+                "errored", "errored~", "active~", "active~", "active~", "active",
+            ],
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+    }
+
+    #[test]
+    fn no_change_or_reminder_inside_a_window_and_none_counted_as_sent() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(1, 1, Some(2)),
+            &[
+                "errored",
+                "not_connected#",
+                "not_connected#",
+                "not_connected#",
+                "not_connected",
+                "not_connected",
+            ],
+        );
+        let kinds: Vec<_> = got.iter().map(|(m, k, ..)| (*m, *k)).collect();
+        assert_eq!(kinds, vec![(0, Down), (4, Changed)], "{got:?}");
+    }
+
+    #[test]
+    fn an_outage_announced_before_the_window_and_still_down_after_it_is_not_announced_again() {
+        let mut s = AgentState::default();
+        let got = run(
+            &mut s,
+            &th(1, 1, None),
+            &["errored", "errored#", "errored#", "errored", "errored"],
+        );
+        let kinds: Vec<_> = got.iter().map(|(m, k, ..)| (*m, *k)).collect();
+        assert_eq!(kinds, vec![(0, Down)], "{got:?}");
+    }
+
+    #[test]
+    fn a_missing_run_found_inside_a_window_ends_silently() {
+        let th = th(1, 1, None);
+        let mut s = AgentState::default();
+        assert!(
+            s.not_found(&agent(), "HTTP 404".into(), t(0), &th, false)
+                .is_some()
+        );
+        let found = s.record_observation(&agent(), &obs("active"), t(1), &th, Hold::Maintenance);
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(s.missing_since, None);
     }
 }

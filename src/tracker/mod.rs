@@ -14,6 +14,9 @@
 //! - A muted agent is tracked but alerts nothing: no outage opens while muted (so an agent still
 //!   unhealthy when the mute lifts alerts on the next observation), an open one closes silently
 //!   on recovery, and no change or reminder is sent or counted as sent.
+//! - An agent in a maintenance window is held as a muted one, with one difference: an outage
+//!   announced before the window stays open through it, so its recovery (or, still down, its
+//!   change or reminder) is announced on the first poll after the window ([`Hold::Maintenance`]).
 //! - Missing agents: a `/status` 404 is a failed poll like any other for the rules above, but
 //!   `failure` of them in a row (other failed polls between them neither count nor break the
 //!   run) is one [`AgentAlertKind::Missing`]; the next observation after it is one
@@ -47,6 +50,28 @@ pub use poll::{Poll, PollEffect};
 use std::num::NonZeroU32;
 
 use chrono::Duration;
+
+/// Why an agent's alerts are held back at a poll, if they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Hold {
+    /// Alerts as the rules say.
+    #[default]
+    None,
+    /// Muted by the operator (or held with the organisation's account): nothing opens, an open
+    /// outage closes silently, a missing run ends silently.
+    Muted,
+    /// In a maintenance window: nothing opens and nothing is announced, but an outage
+    /// announced before the window stays open, so the operator who was told it broke is also
+    /// told it recovered (after the window). A missing run ends silently, as when muted.
+    Maintenance,
+}
+
+impl Hold {
+    /// [`Hold::Muted`] when `muted`, else [`Hold::None`].
+    pub fn muted_if(muted: bool) -> Self {
+        if muted { Self::Muted } else { Self::None }
+    }
+}
 
 /// The `to` of a missing alert, and the `from` of a found one.
 pub const NOT_FOUND: &str = "not_found";

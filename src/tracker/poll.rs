@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{AgentState, Thresholds};
+use super::{AgentState, Hold, Thresholds};
 use crate::domain::alert::{AgentAlert, AgentRef};
 use crate::domain::{HealthEdge, Observation};
 
@@ -78,7 +78,7 @@ impl AgentState {
         poll: Poll<'_>,
         at: DateTime<Utc>,
         th: &Thresholds,
-        muted: bool,
+        hold: Hold,
         gap: TimeDelta,
     ) -> PollEffect {
         let plain = Plain::of(self);
@@ -90,7 +90,7 @@ impl AgentState {
             }
         };
         let alerts = match poll {
-            Poll::Observed(obs) => self.record_observation(agent, obs, at, th, muted),
+            Poll::Observed(obs) => self.record_observation(agent, obs, at, th, hold),
             Poll::Failed(error) => {
                 self.poll_failed(error, at);
                 Vec::new()
@@ -113,16 +113,18 @@ mod tests {
     use super::*;
     use crate::tracker::test_support::{agent, obs, t, th};
 
-    /// Steps: statuses ("active'" is active through another account), "~" muted, "!" and
-    /// "!!" failures with different texts, "?" a 404, "?~" a quiet one; "=" before a step
-    /// makes it at the previous step's time.
-    const STEPS: [&str; 12] = [
+    /// Steps: statuses ("active'" is active through another account), "~" muted, "#" in a
+    /// maintenance window, "!" and "!!" failures with different texts, "?" a 404, "?~" a quiet
+    /// one; "=" before a step makes it at the previous step's time.
+    const STEPS: [&str; 14] = [
         "active",
         "active'",
         "errored",
         "not_connected",
         "errored~",
         "active~",
+        "errored#",
+        "active#",
         "!",
         "!!",
         "?",
@@ -137,9 +139,10 @@ mod tests {
             Some(step) => (step, t((m - 1) * 7)),
             None => (step, t(m * 7)),
         };
-        let (step, muted) = match step.strip_suffix('~') {
-            Some(step) => (step, true),
-            None => (step, false),
+        let (step, hold) = match (step.strip_suffix('~'), step.strip_suffix('#')) {
+            (Some(step), _) => (step, Hold::Muted),
+            (None, Some(step)) => (step, Hold::Maintenance),
+            (None, None) => (step, Hold::None),
         };
         let mut observed = obs(step.trim_end_matches('\''));
         if step.ends_with('\'') {
@@ -150,11 +153,11 @@ mod tests {
             "!!" => Poll::Failed("timeout".into()),
             "?" => Poll::NotFound {
                 error: "HTTP 404".into(),
-                quiet: muted,
+                quiet: hold != Hold::None,
             },
             _ => Poll::Observed(&observed),
         };
-        s.poll(&agent(), poll, at, th, muted, TimeDelta::minutes(10))
+        s.poll(&agent(), poll, at, th, hold, TimeDelta::minutes(10))
     }
 
     /// Every sequence of `LEN` steps, for every threshold: a poll's `changed` is exactly
@@ -202,7 +205,14 @@ mod tests {
         let mut s = AgentState::default();
         let active = obs("active");
         let mut poll = |poll: Poll<'_>, m: i64| {
-            s.poll(&agent(), poll, t(m), &th, false, TimeDelta::minutes(10))
+            s.poll(
+                &agent(),
+                poll,
+                t(m),
+                &th,
+                Hold::None,
+                TimeDelta::minutes(10),
+            )
         };
         poll(Poll::Observed(&active), 0);
         let steady = PollEffect {

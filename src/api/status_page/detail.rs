@@ -17,7 +17,7 @@ use crate::api::ApiState;
 use crate::api::agents::{AccountStatus, Agent};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::domain::history;
-use crate::domain::{AgentId, EventKind, Source, muted_at};
+use crate::domain::{AgentId, Coverage, EventKind, Source, muted_at};
 use crate::store::{Event, EventQuery, EventsAbout};
 
 /// Events a page of the timeline.
@@ -65,8 +65,10 @@ pub async fn agent_page(
         .store
         .agent_health_intervals(&id, now - history::MONTH)
         .await?;
+    let windows = state.store.maintenance_windows().await?;
     let view = AgentView {
-        agent: Agent::new(&record, &state.default_webhooks, &dead, &intervals, now),
+        agent: Agent::new(&record, &state.default_webhooks, &dead, &intervals, now)
+            .in_windows(&Coverage::at(&windows, now)),
         intervals,
     };
     let events = state
@@ -113,6 +115,7 @@ pub fn render_agent(
         accounts: a.state.accounts.clone(),
         muted,
         muted_until: a.muted_until.filter(|_| muted).map(|t| Stamp::new(t, now)),
+        in_maintenance: a.in_maintenance,
         delivery_error: a.delivery_error.clone(),
         uptime: [
             ("24 h", percent(a.uptime.day)),
@@ -149,6 +152,8 @@ struct AgentPage {
     accounts: Vec<AccountStatus>,
     muted: bool,
     muted_until: Option<Stamp>,
+    /// A maintenance window covers the agent now.
+    in_maintenance: bool,
     delivery_error: Option<String>,
     uptime: [(&'static str, String); 3],
     bar: Bar,

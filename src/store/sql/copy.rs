@@ -6,13 +6,14 @@ use async_trait::async_trait;
 use super::cycle::SETTINGS_VERSION;
 use super::history::alert_columns;
 use super::integrations::INTEGRATIONS;
+use super::maintenance::{INSERT_WINDOWS, WINDOWS, window_values};
 use super::query::sql;
 use super::webhooks::DEAD_WEBHOOKS;
 use super::{Dialect, SettingsLock, SqlStore, insert_rows, number, to_json};
 use crate::store::rows::{
     StoredRow, dead_webhook_from_row, event_delivery_from_row, event_from_row,
     health_interval_from_row, integration_from_row, optional_time, outbox_from_row,
-    saved_agent_from_row, time, within,
+    saved_agent_from_row, time, window_from_row, within,
 };
 use crate::store::{
     CopyStore, Fence, MonitorRow, Snapshot, StoreError, corrupt, during, parse_agent_id,
@@ -38,6 +39,14 @@ impl<D: Dialect> CopyStore for SqlStore<D> {
             write_queue::<D>(&mut tx, snapshot).await?;
             write_history::<D>(&mut tx, snapshot).await?;
             write_integrations::<D>(&mut tx, snapshot).await?;
+            insert_rows::<D, _>(
+                &mut tx,
+                INSERT_WINDOWS,
+                &snapshot.maintenance_windows,
+                "",
+                window_values,
+            )
+            .await?;
             // Last, after the inserts' triggers have moved the version.
             let q = sql("UPDATE settings_version SET version = ? WHERE id = 1");
             D::execute(&mut tx, q.bind(snapshot.settings_version)).await?;
@@ -91,6 +100,7 @@ async fn read_snapshot<D: Dialect>(tx: &mut D::Connection) -> Result<Snapshot, S
     let q = sql("SELECT * FROM health_intervals ORDER BY id");
     let health_intervals = D::all(tx, q, health_interval_from_row).await?;
     let integrations = D::all(tx, sql(INTEGRATIONS), integration_from_row).await?;
+    let maintenance_windows = D::all(tx, sql(WINDOWS), window_from_row).await?;
     Ok(Snapshot {
         agents,
         unwatched,
@@ -103,11 +113,12 @@ async fn read_snapshot<D: Dialect>(tx: &mut D::Connection) -> Result<Snapshot, S
         event_deliveries,
         health_intervals,
         integrations,
+        maintenance_windows,
     })
 }
 
 /// [`StoreError::NotEmpty`] saying what the database holds, unless it holds no agent, unwatched
-/// agent, outbox entry, dead webhook or event.
+/// agent, outbox entry, dead webhook, event, integration state or maintenance window.
 async fn refuse_unless_empty<D: Dialect>(tx: &mut D::Connection) -> Result<(), StoreError> {
     let q = sql(
         "SELECT 'agent' AS one, 'agents' AS many, count(*) AS n FROM agents
@@ -116,7 +127,9 @@ async fn refuse_unless_empty<D: Dialect>(tx: &mut D::Connection) -> Result<(), S
          UNION ALL SELECT 'dead webhook', 'dead webhooks', count(*) FROM dead_webhooks
          UNION ALL SELECT 'event', 'events', count(*) FROM events
          UNION ALL SELECT 'integration state', 'integration states', count(*)
-             FROM integrations",
+             FROM integrations
+         UNION ALL SELECT 'maintenance window', 'maintenance windows', count(*)
+             FROM maintenance_windows",
     );
     let held = D::all(tx, q, |row| {
         let n = row.int("n")?;

@@ -13,6 +13,7 @@ mod cycle;
 mod history;
 mod integrations;
 mod lease;
+mod maintenance;
 mod outbox;
 pub(crate) mod query;
 mod webhooks;
