@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::ids::agent_ids;
 use common::{AGENT_A, AGENT_B, AGENT_C, FakeRavan, bodies, wait_until, webhook_sink};
+use ravan_watch::domain::maintenance::WindowRequest;
 use ravan_watch::domain::{AgentId, Platform, PollSchedule};
 use ravan_watch::leader::{Leadership, Role};
 use ravan_watch::monitor::Monitor;
@@ -309,4 +310,31 @@ async fn a_confirm_poll_that_fails_leaves_the_agent_to_the_next_tick() {
     let messages = rig.wait_messages(1, "the down alert at the tick").await;
     assert!(messages[0].contains(AGENT_A));
     assert_eq!(rig.ravan.polls_of(AGENT_A).await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_a_maintenance_window_covers_costs_no_confirm_poll() {
+    let agents = [AGENT_A, AGENT_B].map(String::from);
+    let rig = Rig::start(&agents, CONFIRM).await;
+    let now = chrono::Utc::now();
+    let window = WindowRequest {
+        name: Some("re-connect".into()),
+        start_at: Some((now - chrono::Duration::hours(1)).to_rfc3339()),
+        end_at: Some((now + chrono::Duration::hours(1)).to_rfc3339()),
+        agent_ids: Some(vec![AGENT_A.into()]),
+        ..WindowRequest::default()
+    };
+    let window = window
+        .parse(uuid::Uuid::new_v4(), chrono_tz::UTC, now)
+        .unwrap();
+    rig.store.insert_window(&window).await.unwrap();
+    rig.ravan.set_status(AGENT_A, "errored", None);
+    rig.tick().await;
+    assert!(!rig.planned(), "its alert is held anyway");
+    rig.ravan.set_status(AGENT_B, "errored", None);
+    rig.tick().await;
+    assert!(rig.planned(), "B is not covered");
+    let messages = rig.wait_messages(1, "B's down alert").await;
+    assert!(messages[0].contains(AGENT_B) && !messages[0].contains(AGENT_A));
+    assert_eq!(rig.polls(&[AGENT_A, AGENT_B]).await, [2, 3]);
 }
