@@ -152,7 +152,8 @@ impl App {
         let leadership = Leadership::leased_beside(store.clone(), database.as_deref());
         let outbox = Outbox::new(store.clone(), policy, leadership.clone())
             .context("building the webhook client")?
-            .with_defaults(defaults.clone());
+            .with_defaults(defaults.clone())
+            .with_zone(config.timezone.into());
         let mut monitor = Monitor::new(
             ravan.clone(),
             store.clone(),
@@ -264,6 +265,7 @@ impl App {
             default_webhooks: defaults,
             delivery: delivery.health(),
             leadership: leadership.clone(),
+            zone: config.timezone.into(),
         });
         let http = Tasks::new();
         http.spawn(

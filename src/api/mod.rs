@@ -64,6 +64,8 @@ pub struct ApiState {
     pub delivery: crate::supervise::TaskHealth,
     /// Whether this process leads (polls and delivers) or stands by: `/readyz`, `/metrics`.
     pub leadership: crate::leader::Leadership,
+    /// `TIMEZONE`: the status pages write times in it (the JSON answers stay in UTC).
+    pub zone: crate::domain::Zone,
 }
 
 /// The whole API. Request bodies are limited to 64 KiB ([`error::MAX_BODY_BYTES`]).

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::cycle::SETTINGS_VERSION;
-use super::history::alert_columns;
+use super::history::message_columns;
 use super::integrations::INTEGRATIONS;
 use super::query::sql;
 use super::webhooks::DEAD_WEBHOOKS;
@@ -206,14 +206,14 @@ async fn write_queue<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result
              next_attempt_at, last_error, created_at, finished_at, batch, event_id)",
     );
     insert_rows::<D, _>(tx, &head, &s.outbox, "", |(e, finished_at)| {
-        let (agent_id, kind) = alert_columns(&e.alert)?;
+        let (agent_id, kind) = message_columns(&e.message)?;
         Ok(vec![
             e.id.into(),
             e.webhook.platform.as_str().into(),
             e.webhook.url.expose().as_str().into(),
             agent_id.into(),
             kind.into(),
-            to_json(&e.alert)?.into(),
+            to_json(&e.message)?.into(),
             e.status.as_str().into(),
             i64::from(e.attempts).into(),
             e.next_attempt_at.into(),
