@@ -25,6 +25,7 @@ pub mod api;
 pub mod app;
 pub mod commands;
 pub mod config;
+pub mod digest;
 pub mod discovery;
 pub mod domain;
 pub mod leader;

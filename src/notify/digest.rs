@@ -8,9 +8,13 @@ use crate::domain::{EventKind, Zone};
 
 use super::text::{self, AMBER, GREEN, RED};
 
-/// Characters a list's lines may take in all: under a Discord field's 1,024 with room for the
-/// "…and N more" line, and well under a Slack section's 3,000.
-pub const LIST_BUDGET: usize = 850;
+/// Characters the unhealthy agents' lines may take in all: ten of the longest (about 170
+/// characters each) always fit, and with "…and N more" it stays well under a Slack section's
+/// 3,000 and Discord's description of 4,096.
+pub const AGENTS_BUDGET: usize = 2_000;
+/// Characters the dead webhooks' lines may take: with "…and N more", under a Discord field's
+/// 1,024.
+pub const DEAD_BUDGET: usize = 980;
 
 /// One plain line for the header and the notification: how the fleet is.
 pub fn headline(d: &Digest) -> String {
@@ -52,7 +56,7 @@ pub fn agents_line(d: &Digest) -> String {
     parts.join(" · ")
 }
 
-/// The unhealthy agents' lines, as many as fit [`LIST_BUDGET`], then "…and N more" when any
+/// The unhealthy agents' lines, as many as fit [`AGENTS_BUDGET`] (ten), then "…and N more" when any
 /// is left out; `None` when none is unhealthy. `show(s, max)` escapes untrusted text for the
 /// platform; `code(id)` renders an id.
 pub fn unhealthy_lines(
@@ -76,7 +80,7 @@ pub fn unhealthy_lines(
             .unwrap_or_default();
         format!("• {who} — {}{since}", show(&u.status, 24))
     };
-    let (lines, _) = text::take_fitting(&d.unhealthy, Digest::NAMED, LIST_BUDGET, line, |l| {
+    let (lines, _) = text::take_fitting(&d.unhealthy, Digest::NAMED, AGENTS_BUDGET, line, |l| {
         l.chars().count() + 1
     });
     Some(with_more(lines, d.unhealthy_count))
@@ -168,11 +172,11 @@ pub fn dead_lines(d: &Digest, zone: Zone, show: impl Fn(&str, usize) -> String) 
         format!(
             "• {} {} since {}",
             w.platform.label(),
-            show(&w.webhook, 120),
+            show(&w.webhook, 100),
             text::timestamp(w.since, zone)
         )
     };
-    let (lines, _) = text::take_fitting(&d.dead_webhooks, Digest::NAMED, LIST_BUDGET, line, |l| {
+    let (lines, _) = text::take_fitting(&d.dead_webhooks, Digest::NAMED, DEAD_BUDGET, line, |l| {
         l.chars().count() + 1
     });
     with_more(lines, d.dead_count)

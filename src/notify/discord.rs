@@ -85,15 +85,15 @@ pub fn group_message(alerts: &[Alert], zone: Zone) -> Value {
     })
 }
 
-/// The digest: one embed, a field per part (each value under 1,024 characters, seven fields
-/// at most, so the total stays far under 6,000), times in `zone`.
+/// The digest: one embed, the unhealthy agents in its description (up to about 2,100
+/// characters), a field for each other part (each under 1,024 characters, five at most), so the
+/// total stays under 6,000; times in `zone`.
 pub fn digest(d: &Digest, zone: Zone) -> Value {
     let title = escape(&super::digest::headline(d), TITLE_MAX);
     let code = |id: &str| format!("`{id}`");
     let mut fields = vec![Field::new("Agents", super::digest::agents_line(d), false)];
-    if let Some(list) = super::digest::unhealthy_lines(d, zone, escape, code) {
-        fields.push(Field::new("Unhealthy agents", list, false));
-    }
+    let description = super::digest::unhealthy_lines(d, zone, escape, code)
+        .map(|list| format!("**Unhealthy agents**\n{list}"));
     fields.push(Field::new(
         super::digest::alerts_label(d, zone),
         super::digest::alerts_line(d),
@@ -112,16 +112,20 @@ pub fn digest(d: &Digest, zone: Zone) -> Value {
         super::digest::dead_lines(d, zone, escape),
         false,
     ));
+    let mut embed = json!({
+        "title": title,
+        "color": super::digest::colour(d),
+        "fields": fields.iter().map(Field::to_json).collect::<Vec<_>>(),
+        "timestamp": d.tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "footer": {"text": format!("{FOOTER} · digest of {}", text::timestamp(d.tick, zone))},
+    });
+    if let Some(description) = description {
+        embed["description"] = json!(description);
+    }
     json!({
         "username": "ravan-watch",
         "allowed_mentions": {"parse": []},
-        "embeds": [{
-            "title": title,
-            "color": super::digest::colour(d),
-            "fields": fields.iter().map(Field::to_json).collect::<Vec<_>>(),
-            "timestamp": d.tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "footer": {"text": format!("{FOOTER} · digest of {}", text::timestamp(d.tick, zone))},
-        }],
+        "embeds": [embed],
     })
 }
 
