@@ -669,3 +669,43 @@ async fn running_digesters_send_each_tick_once() {
     assert_eq!(ticks, unique, "each tick once");
     assert!(ticks.len() >= 3);
 }
+
+/// `copy-db` copies the last digest's tick and the queued digest: the copy sends neither again.
+#[tokio::test]
+async fn a_copy_keeps_the_last_digests_tick_and_the_queued_digest() {
+    let (_dir, url) = common::temp_database();
+    copy_keeps_the_digest(&url).await;
+}
+
+#[tokio::test]
+async fn a_copy_to_postgres_keeps_the_last_digests_tick_and_the_queued_digest() {
+    let Some(url) = common::postgres::fresh_database().await else {
+        return;
+    };
+    copy_keeps_the_digest(&url).await;
+}
+
+async fn copy_keeps_the_digest(url: &str) {
+    let source = Store::open("sqlite::memory:").await.unwrap();
+    let slack_sink = sink().await;
+    let defaults = vec![hook_of(Platform::Slack, &slack_sink)];
+    let leadership = Leadership::for_tests();
+    let tick = Utc::now().trunc_subsecs(3);
+    let queued = digester(&source, &leadership, &defaults)
+        .send_tick(tick, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(queued, Outcome::Queued(1));
+    let snapshot = source.export().await.unwrap();
+    assert_eq!(snapshot.last_digest, Some(tick));
+    let target = Store::open(url).await.unwrap();
+    target.import(&snapshot).await.unwrap();
+    assert_eq!(target.last_digest().await.unwrap(), Some(tick));
+    assert_eq!(queued_ticks(&target).await, [tick]);
+    let again = digester(&target, &leadership, &defaults)
+        .send_tick(tick, Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(again, Outcome::AlreadyQueued);
+    assert_eq!(target.export().await.unwrap(), snapshot);
+}

@@ -50,6 +50,8 @@ pub struct Snapshot {
     pub health_intervals: Vec<(i64, AgentId, HealthInterval)>,
     /// Every organisation-level integration's state, by name.
     pub integrations: Vec<(IntegrationName, IntegrationState)>,
+    /// The last digest's tick: the copy does not send it again.
+    pub last_digest: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,6 +38,10 @@ impl<D: Dialect> CopyStore for SqlStore<D> {
             write_queue::<D>(&mut tx, snapshot).await?;
             write_history::<D>(&mut tx, snapshot).await?;
             write_integrations::<D>(&mut tx, snapshot).await?;
+            if let Some(tick) = snapshot.last_digest {
+                let q = sql("UPDATE digest SET last_tick = ? WHERE id = 1").bind(tick);
+                D::execute(&mut tx, q).await?;
+            }
             // Last, after the inserts' triggers have moved the version.
             let q = sql("UPDATE settings_version SET version = ? WHERE id = 1");
             D::execute(&mut tx, q.bind(snapshot.settings_version)).await?;
@@ -91,6 +95,8 @@ async fn read_snapshot<D: Dialect>(tx: &mut D::Connection) -> Result<Snapshot, S
     let q = sql("SELECT * FROM health_intervals ORDER BY id");
     let health_intervals = D::all(tx, q, health_interval_from_row).await?;
     let integrations = D::all(tx, sql(INTEGRATIONS), integration_from_row).await?;
+    let q = sql("SELECT NULLIF(last_tick, 0) AS t FROM digest WHERE id = 1");
+    let last_digest = super::first::<D, _>(tx, q, |row| optional_time(row, "t")).await?;
     Ok(Snapshot {
         agents,
         unwatched,
@@ -103,6 +109,7 @@ async fn read_snapshot<D: Dialect>(tx: &mut D::Connection) -> Result<Snapshot, S
         event_deliveries,
         health_intervals,
         integrations,
+        last_digest: last_digest.flatten(),
     })
 }
 
