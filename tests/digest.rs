@@ -239,10 +239,12 @@ async fn a_digest_reports_what_did_not_get_through_and_the_integrations() {
         .mark_failed(Fence::Unchecked, &[entries[1].id], "refused", Utc::now())
         .await
         .unwrap();
-    let mut calcom = ravan_watch::tracker::IntegrationState::default();
-    calcom.healthy = Some(true);
-    calcom.status = Some("active".into());
-    calcom.since = Some(Utc::now());
+    let calcom = ravan_watch::tracker::IntegrationState {
+        healthy: Some(true),
+        status: Some("active".into()),
+        since: Some(Utc::now()),
+        ..Default::default()
+    };
     store
         .save_integration(
             Fence::Unchecked,
@@ -381,16 +383,15 @@ fn gathering_keeps_ten_of_a_thousand_unhealthy_longest_first() {
     use ravan_watch::domain::Observation;
     use ravan_watch::store::{AgentRecord, DeadWebhook};
     let tick = Utc::now().trunc_subsecs(0);
-    let observed = |status: &str, since: DateTime<Utc>| {
-        let mut s = ravan_watch::tracker::AgentState::default();
-        s.last = Some(Observation {
+    let observed = |status: &str, since: DateTime<Utc>| ravan_watch::tracker::AgentState {
+        last: Some(Observation {
             status: status.into(),
             connected: false,
             accounts: vec![],
             connection: None,
-        });
-        s.health_since = Some(since);
-        s
+        }),
+        health_since: Some(since),
+        ..Default::default()
     };
     let record = |n: usize, state| AgentRecord {
         agent_id: common::ids::agent_id(n).parse().unwrap(),
@@ -419,9 +420,11 @@ fn gathering_keeps_ten_of_a_thousand_unhealthy_longest_first() {
         pending: 4,
         failed: 1,
     };
-    let mut calcom = ravan_watch::tracker::IntegrationState::default();
-    calcom.healthy = Some(false);
-    calcom.status = Some("errored".into());
+    let calcom = ravan_watch::tracker::IntegrationState {
+        healthy: Some(false),
+        status: Some("errored".into()),
+        ..Default::default()
+    };
     let dead = DeadWebhook {
         webhook: webhook(
             Platform::Slack,

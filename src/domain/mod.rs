@@ -4,8 +4,8 @@
 //! notifiers render ([`alert`]), an agent's past health and what it comes to ([`history`]),
 //! watch-all's rules ([`listing`]), the organisation's integrations ([`integration`]), what Ravan's
 //! own health check said ([`ravan_health`]), where alerts go ([`webhook`]) and which hosts they may go
-//! to ([`hosts`]), the mute rule ([`mute`]), the poll and digest schedules ([`schedule`]), the zone times are
-//! written in ([`zone`]) and the wrappers
+//! to ([`hosts`]), the mute rule ([`mute`]), the poll and digest schedules ([`schedule`]), the
+//! zone times are written in ([`zone`]), a digest's facts ([`digest`]) and the wrappers
 //! that keep secrets out of logs ([`secret`]).
 //! They are parsed once at the edge, so the core never handles an unchecked value.
 
