@@ -155,6 +155,21 @@ async fn a_digest_names_the_unhealthy_counts_the_fleet_and_the_alerts_since_the_
         2,
         "the alert, the digest"
     );
+    // The alert before it went through the same outbox: its times in TIMEZONE too.
+    let down_at = store
+        .events(&EventQuery {
+            about: EventsAbout::All,
+            before: None,
+            limit: 1,
+        })
+        .await
+        .unwrap()[0]
+        .at;
+    let alert = all_text(&common::bodies(&slack_sink).await[0]);
+    assert!(alert.contains("lost its Cal.com connection"), "{alert}");
+    assert!(alert.contains(&berlin().write(down_at)), "{alert}");
+    let alert = discord_rendered(&common::bodies(&discord_sink).await[0]);
+    assert!(alert.contains(&berlin().write(down_at)), "{alert}");
 
     // A recovers and B goes down: the next digest counts only what came since the first.
     ravan.set_status(AGENT_A, "active", None);
