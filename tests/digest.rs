@@ -727,3 +727,42 @@ async fn copy_keeps_the_digest(url: &str) {
     assert_eq!(again, Outcome::AlreadyQueued);
     assert_eq!(target.export().await.unwrap(), snapshot);
 }
+
+/// The service wires both settings: built from `TIMEZONE` and `DIGEST_SCHEDULE`, its digester
+/// queues the digest to the default webhook, and its outbox writes the digest's and the
+/// alerts' times in that zone.
+#[tokio::test]
+async fn the_service_built_from_its_settings_sends_its_digest_in_its_zone() {
+    let ravan = FakeRavan::start().await;
+    ravan.set_status(AGENT_A, "errored", None);
+    let slack_sink = sink().await;
+    let (_dir, url) = common::temp_database();
+    let hook = format!("{}/slack/secret", slack_sink.uri());
+    let app = common::TestSettings::new(&ravan.uri())
+        .database(&url)
+        .agents(AGENT_A)
+        .never_polling()
+        .failure(1)
+        .slack(&hook)
+        .set("TIMEZONE", "America/New_York")
+        .set("DIGEST_SCHEDULE", "0 0 9 * * MON-FRI")
+        .build()
+        .await;
+    app.monitor().run_cycle().await.unwrap();
+    let tick = Utc::now();
+    let digester = app.digester().expect("DIGEST_SCHEDULE is set");
+    assert_eq!(
+        digester.send_tick(tick, Utc::now()).await.unwrap(),
+        Outcome::Queued(1)
+    );
+    app.outbox().pass(Utc::now()).await.unwrap();
+    let got = common::bodies(&slack_sink).await;
+    assert_eq!(got.len(), 2, "the alert, then the digest");
+    let new_york = Zone::from(chrono_tz::America::New_York);
+    let digest = all_text(&got[1]);
+    assert!(digest.contains("0 of 1 agent healthy"), "{digest}");
+    assert!(digest.contains(&new_york.write(tick)), "{digest}");
+    let alert = all_text(&got[0]);
+    assert!(alert.contains("lost its Cal.com connection"), "{alert}");
+    assert!(!alert.contains(" UTC"), "{alert}");
+}
