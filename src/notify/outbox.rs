@@ -12,6 +12,8 @@
 //! [`INDIVIDUAL_MAX`] alerts goes out as one message each; a larger one as a single grouped
 //! message, so 1,000 agents failing at once is one message, not 1,000. Then the next batch,
 //! while they are due; then the drain ends.
+//! A digest (`DIGEST_SCHEDULE`) is a batch of its own and always a message of its own; its
+//! entry has no event.
 //!
 //! - A transient failure reschedules the batch (backoff or `Retry-After`) and holds back the
 //!   destination's later batches, so order is kept.
