@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiState};
 use crate::config::Config;
+use crate::digest::Digester;
 use crate::discovery::Discovery;
 use crate::domain::Webhook;
 use crate::leader::{CLAIM_EVERY, Leadership, RELEASE_TIMEOUT, Role};
@@ -93,8 +94,8 @@ pub struct Service {
     scheduler_running: Arc<AtomicBool>,
     delivery: Worker,
     delivery_limit: Duration,
-    /// Watch-all's discovery and the pruning: stopped first; a round in progress is dropped
-    /// (each of their writes is whole or not at all).
+    /// Watch-all's discovery, the digests and the pruning: stopped first; a round in progress
+    /// is dropped (each of their writes is whole or not at all).
     upkeep: Tasks,
     leadership: Leadership,
     /// The lease's claims, stopped once nothing polls or sends any more.
@@ -112,6 +113,8 @@ pub struct App {
     outbox: Outbox,
     monitor: Monitor,
     discovery: Option<Discovery>,
+    /// `DIGEST_SCHEDULE`'s digests, when set.
+    digester: Option<Digester>,
     defaults: Vec<Webhook>,
     policy: RetryPolicy,
     added_from_env: u64,
@@ -152,7 +155,8 @@ impl App {
         let leadership = Leadership::leased_beside(store.clone(), database.as_deref());
         let outbox = Outbox::new(store.clone(), policy, leadership.clone())
             .context("building the webhook client")?
-            .with_defaults(defaults.clone());
+            .with_defaults(defaults.clone())
+            .with_zone(config.timezone.into());
         let mut monitor = Monitor::new(
             ravan.clone(),
             store.clone(),
@@ -182,6 +186,16 @@ impl App {
             monitor = monitor.watch_all(listing.health());
             discovery = Some(listing);
         }
+        let digester = config.digest_schedule.clone().map(|schedule| {
+            Digester::new(
+                store.clone(),
+                outbox.clone(),
+                leadership.clone(),
+                schedule,
+                config.timezone.into(),
+                defaults.clone(),
+            )
+        });
         Ok(Self {
             config,
             store,
@@ -189,6 +203,7 @@ impl App {
             outbox,
             monitor,
             discovery,
+            digester,
             defaults,
             policy,
             added_from_env,
@@ -209,6 +224,11 @@ impl App {
         &self.leadership
     }
 
+    /// The digester (`DIGEST_SCHEDULE`), to send a tick's digest by hand (tests).
+    pub fn digester(&self) -> Option<&Digester> {
+        self.digester.as_ref()
+    }
+
     /// The monitor, to run cycles by hand (tests and the benchmark) instead of [`App::start`].
     pub fn monitor(&self) -> &Monitor {
         &self.monitor
@@ -223,6 +243,7 @@ impl App {
             outbox,
             monitor,
             discovery,
+            digester,
             defaults,
             policy,
             added_from_env,
@@ -249,6 +270,15 @@ impl App {
         if let Some(discovery) = discovery {
             upkeep.spawn(discovery.run(config.discovery_interval, upkeep.token()));
         }
+        if let Some(digester) = digester {
+            if defaults.is_empty() {
+                tracing::warn!(
+                    "DIGEST_SCHEDULE is set, but no default webhook is: no digest is sent"
+                );
+            } else {
+                upkeep.spawn(digester.run(upkeep.token()));
+            }
+        }
         let delivery = outbox.spawn();
         let retention = Retention {
             outbox: config.outbox_retention,
@@ -265,7 +295,7 @@ impl App {
             default_webhooks: defaults,
             delivery: delivery.health(),
             leadership: leadership.clone(),
-            timezone: config.timezone,
+            zone: config.timezone.into(),
         });
         let http = Tasks::new();
         http.spawn(

@@ -26,6 +26,7 @@ pub mod app;
 pub mod commands;
 pub mod config;
 pub mod confirm;
+pub mod digest;
 pub mod discovery;
 pub mod domain;
 pub mod leader;

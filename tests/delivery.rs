@@ -1095,7 +1095,7 @@ async fn a_slow_destination_delays_no_alert_to_another_by_more_than_a_second() {
             .await
             .into_iter()
             .filter(|e| e.status == OutboxStatus::Pending)
-            .map(|e| format!("{:?}", e.alert))
+            .map(|e| format!("{:?}", e.message))
             .collect();
         let expected = if what.starts_with("rate limited") {
             2

@@ -7,7 +7,7 @@ use ravan_watch::domain::alert::{
     AgentAlert, AgentAlertKind, AgentRef, Alert, IntegrationAlert, IntegrationAlertKind,
     IntegrationName, MonitorAlert, MonitorAlertKind, WebhookAlert,
 };
-use ravan_watch::domain::{Account, Connection, Platform};
+use ravan_watch::domain::{Account, Connection, Platform, Zone};
 use ravan_watch::notify::{discord, slack};
 use serde_json::{Value, json};
 
@@ -430,7 +430,11 @@ fn assert_both_valid(label: &str, s: Value, d: Value) -> (Value, Value) {
 
 /// Both platforms' messages for one alert, checked by [`assert_both_valid`].
 fn assert_valid(label: &str, alert: &Alert) -> (Value, Value) {
-    assert_both_valid(label, slack::message(alert), discord::message(alert))
+    assert_both_valid(
+        label,
+        slack::message(alert, Zone::UTC),
+        discord::message(alert, Zone::UTC),
+    )
 }
 
 // ---------------------------------------------------------------- tests
@@ -597,12 +601,12 @@ fn colours_follow_the_kind() {
     ];
     for (alert, (hex, int)) in cases {
         assert_eq!(
-            slack::message(&alert)["attachments"][0]["color"],
+            slack::message(&alert, Zone::UTC)["attachments"][0]["color"],
             hex,
             "{alert:?}"
         );
         assert_eq!(
-            discord::message(&alert)["embeds"][0]["color"],
+            discord::message(&alert, Zone::UTC)["embeds"][0]["color"],
             int,
             "{alert:?}"
         );
@@ -831,7 +835,7 @@ fn discord_total_holds_at_every_fill_level() {
         a.accounts = (0..200)
             .map(|i| account(&i.to_string(), "errored", Some(&"e".repeat(len))))
             .collect();
-        let d = discord::message(&Alert::Agent(a));
+        let d = discord::message(&Alert::Agent(a), Zone::UTC);
         let bad = discord_limit_violations(&d);
         assert!(bad.is_empty(), "error length {len}: {bad:#?}");
     }
@@ -851,8 +855,8 @@ fn down_of(i: usize, name: Option<String>, error: &str) -> Alert {
 fn assert_group_valid(label: &str, alerts: &[Alert]) -> (Value, Value) {
     assert_both_valid(
         label,
-        slack::group_message(alerts),
-        discord::group_message(alerts),
+        slack::group_message(alerts, Zone::UTC),
+        discord::group_message(alerts, Zone::UTC),
     )
 }
 
@@ -928,7 +932,7 @@ fn a_mixed_group_counts_each_kind_exactly_and_is_red() {
         .map(|_| Alert::Agent(agent(AgentAlertKind::Recovered)))
         .collect();
     assert_eq!(
-        discord::group_message(&recovered)["embeds"][0]["color"],
+        discord::group_message(&recovered, Zone::UTC)["embeds"][0]["color"],
         json!(0x2EB67D)
     );
 }
@@ -1030,4 +1034,66 @@ fn a_group_counts_missing_and_found_agents_and_is_amber_without_outages() {
         text.contains("not found at Ravan (deleted, or a wrong id?)"),
         "{text}"
     );
+}
+
+/// With `TIMEZONE` set, a message's times are the team's local time with the zone's
+/// abbreviation, on both platforms: CET in winter, CEST in summer; UTC stays as it was.
+#[test]
+fn times_are_written_in_the_configured_zone_on_both_platforms() {
+    let berlin = Zone::from(chrono_tz::Europe::Berlin);
+    let winter = Alert::Agent(agent_alert(
+        AgentAlertKind::Down,
+        ID,
+        Some("Sales"),
+        ("active", "errored"),
+        Utc.with_ymd_and_hms(2026, 12, 7, 9, 15, 0).unwrap(),
+    ));
+    let summer = Alert::Agent(agent_alert(
+        AgentAlertKind::Down,
+        ID,
+        Some("Sales"),
+        ("active", "errored"),
+        Utc.with_ymd_and_hms(2026, 7, 7, 9, 15, 0).unwrap(),
+    ));
+    for (alert, local, utc) in [
+        (
+            &winter,
+            "2026-12-07 10:15:00 CET",
+            "2026-12-07 09:15:00 UTC",
+        ),
+        (
+            &summer,
+            "2026-07-07 11:15:00 CEST",
+            "2026-07-07 09:15:00 UTC",
+        ),
+    ] {
+        let (s, d) = assert_both_valid(
+            "zoned",
+            slack::message(alert, berlin),
+            discord::message(alert, berlin),
+        );
+        for text in [all_text(&s), discord_rendered(&d)] {
+            assert!(text.contains(local), "{local} in {text}");
+            assert!(!text.contains(" UTC"), "nothing left in UTC: {text}");
+        }
+        let (s, d) = assert_valid("utc", alert);
+        for text in [all_text(&s), discord_rendered(&d)] {
+            assert!(text.contains(utc), "{utc} in {text}");
+        }
+    }
+    // The group message's times too (a token's expiry).
+    let mut token = integration(
+        IntegrationAlertKind::TokenExpiring,
+        IntegrationName::CalcomOrg,
+    );
+    token.token_expires = Some(Utc.with_ymd_and_hms(2026, 12, 9, 8, 0, 0).unwrap());
+    let alerts = vec![Alert::Integration(token), winter.clone()];
+    let (s, d) = assert_both_valid(
+        "zoned group",
+        slack::group_message(&alerts, berlin),
+        discord::group_message(&alerts, berlin),
+    );
+    for text in [all_text(&s), discord_rendered(&d)] {
+        assert!(text.contains("2026-12-09 09:00:00 CET"), "{text}");
+    }
 }

@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
         "monitor",
         "confirm",
         "scheduler",
+        "digest",
     ],
     &["api"],
     &["config", "telemetry"],

@@ -259,8 +259,8 @@ async fn alerts_go_to_the_agents_own_webhooks_else_to_the_defaults() {
         .await
         .unwrap()
         .iter()
-        .map(|e| match &e.alert {
-            Alert::Agent(a) => (a.agent.id.to_string(), e.webhook.url.expose().to_string()),
+        .map(|e| match e.alert() {
+            Some(Alert::Agent(a)) => (a.agent.id.to_string(), e.webhook.url.expose().to_string()),
             other => panic!("only agent alerts expected: {other:?}"),
         })
         .collect();

@@ -100,7 +100,7 @@ async fn the_organisations_calcom_goes_down_once_and_recovers_once() {
     let entries = store.outbox().await.unwrap();
     assert_eq!(entries.len(), 1, "to the default destination");
     assert_eq!(entries[0].webhook.url.expose().as_str(), DEFAULT_SLACK);
-    let text = ravan_watch::notify::text::headline(&entries[0].alert);
+    let text = ravan_watch::notify::text::headline(entries[0].alert().expect("an alert"));
     assert!(text.contains("Cal.com"), "{text}");
 
     ravan.set_calcom_org(json(calcom_org_body("active")));
@@ -343,8 +343,8 @@ async fn affected(store: &Store, kind: ravan_watch::domain::alert::IntegrationAl
         .await
         .unwrap()
         .into_iter()
-        .find_map(|e| match e.alert {
-            ravan_watch::domain::alert::Alert::Integration(a) if a.kind == kind => {
+        .find_map(|e| match e.alert() {
+            Some(ravan_watch::domain::alert::Alert::Integration(a)) if a.kind == kind => {
                 Some(a.affected_count)
             }
             _ => None,
@@ -398,8 +398,8 @@ async fn org_linked_agents_fold_into_the_organisations_cal_com_alerts() {
         .await
         .unwrap()
         .into_iter()
-        .find_map(|e| match e.alert {
-            ravan_watch::domain::alert::Alert::Integration(a) => a.org_linked,
+        .find_map(|e| match e.alert() {
+            Some(ravan_watch::domain::alert::Alert::Integration(a)) => a.org_linked,
             _ => None,
         });
     assert_eq!(

@@ -130,7 +130,7 @@ impl CreateWindow {
             agent_ids: self.agent_ids,
         };
         request
-            .parse(WindowId::new_v4(), state.timezone, now)
+            .parse(WindowId::new_v4(), state.zone.tz(), now)
             .map_err(|e| ApiError::invalid_field(e.field, e.rule))
     }
 }

@@ -65,8 +65,9 @@ pub struct ApiState {
     pub delivery: crate::supervise::TaskHealth,
     /// Whether this process leads (polls and delivers) or stands by: `/readyz`, `/metrics`.
     pub leadership: crate::leader::Leadership,
-    /// `TIMEZONE`: the zone of a maintenance window given without one.
-    pub timezone: chrono_tz::Tz,
+    /// `TIMEZONE`: the status pages write times in it (the JSON answers stay in UTC), and a
+    /// maintenance window given without a zone is read in it.
+    pub zone: crate::domain::Zone,
 }
 
 /// The whole API. Request bodies are limited to 64 KiB ([`error::MAX_BODY_BYTES`]).

@@ -43,7 +43,7 @@ use crate::domain::alert::IntegrationName;
 use crate::domain::history::{self, HealthInterval};
 use crate::domain::maintenance::{Timing, format_duration};
 use crate::domain::{
-    AgentId, Connection, Coverage, MaintenanceWindow, Platform, Webhook, muted_at,
+    AgentId, Connection, Coverage, MaintenanceWindow, Platform, Webhook, Zone, muted_at,
 };
 use crate::leader::Role;
 use crate::store::{DeadWebhook, Event, EventQuery, EventsAbout};
@@ -123,7 +123,9 @@ pub async fn status_page(
             limit: MONITOR_EVENTS,
         })
         .await?;
-    Ok(html(render(&agents, &filter, &health, &events, now)))
+    Ok(html(render(
+        &agents, &filter, &health, &events, now, state.zone,
+    )))
 }
 
 /// The monitor's health as this process sees it.
@@ -226,7 +228,7 @@ struct WindowRow {
 }
 
 impl WindowRow {
-    fn new(w: &MaintenanceWindow, now: DateTime<Utc>) -> Self {
+    fn new(w: &MaintenanceWindow, now: DateTime<Utc>, zone: Zone) -> Self {
         let what = match &w.timing {
             Timing::Recurring { schedule, duration } => format!(
                 "{} ({}) for {}",
@@ -245,8 +247,8 @@ impl WindowRow {
             name: w.name.clone(),
             scope,
             what,
-            active_until: w.open_at(now).map(|(_, end)| Stamp::new(end, now)),
-            next_start: w.next_start(now).map(|t| Stamp::new(t, now)),
+            active_until: w.open_at(now).map(|(_, end)| Stamp::new(end, now, zone)),
+            next_start: w.next_start(now).map(|t| Stamp::new(t, now, zone)),
         }
     }
 }
@@ -264,7 +266,7 @@ struct OrgRow {
 }
 
 impl OrgRow {
-    fn new(name: IntegrationName, s: &IntegrationState, now: DateTime<Utc>) -> Self {
+    fn new(name: IntegrationName, s: &IntegrationState, now: DateTime<Utc>, zone: Zone) -> Self {
         let (class, health) = match s.healthy {
             Some(true) => ("h", "healthy"),
             Some(false) => ("u", "unhealthy"),
@@ -278,8 +280,8 @@ impl OrgRow {
                 .status
                 .clone()
                 .unwrap_or_else(|| "not checked yet".to_owned()),
-            since: s.since.map(|t| Stamp::new(t, now)),
-            token: s.token_expires.map(|t| Stamp::new(t, now)),
+            since: s.since.map(|t| Stamp::new(t, now, zone)),
+            token: s.token_expires.map(|t| Stamp::new(t, now, zone)),
             detail: s
                 .last_error
                 .as_ref()
@@ -371,6 +373,7 @@ pub fn render(
     health: &MonitorHealth,
     events: &[Event],
     now: DateTime<Utc>,
+    zone: Zone,
 ) -> String {
     let mut ranked: Vec<(Rank, Option<String>, &AgentView)> = agents
         .iter()
@@ -390,11 +393,11 @@ pub fn render(
         .filter(|(rank, _, a)| {
             filter.matches(rank.filter(), a.agent.name.as_deref(), &a.agent.agent_id)
         })
-        .map(|(_, _, a)| Row::new(a, now))
+        .map(|(_, _, a)| Row::new(a, now, zone))
         .collect();
     let rows = fit_tooltips(rows);
     let page = Page {
-        now: Stamp::new(now, now),
+        now: Stamp::new(now, now, zone),
         all: agents.len(),
         unhealthy: count(Rank::Unhealthy),
         unknown: count(Rank::Unknown),
@@ -406,8 +409,11 @@ pub fn render(
         health: filter.health.map(HealthFilter::as_str).unwrap_or(""),
         q: filter.q.clone().unwrap_or_default(),
         filtered: !filter.is_empty(),
-        monitor: MonitorView::new(health, now),
-        events: events.iter().map(|e| EventView::new(e, now)).collect(),
+        monitor: MonitorView::new(health, now, zone),
+        events: events
+            .iter()
+            .map(|e| EventView::new(e, now, zone))
+            .collect(),
         rows,
     };
     page.render()
@@ -436,16 +442,16 @@ struct Page {
 struct Stamp {
     /// RFC 3339, for the `datetime` attribute.
     iso: String,
-    /// `2026-11-28 12:00:00 UTC`.
+    /// `2026-11-28 13:00:00 CET`: in `TIMEZONE`, with its abbreviation.
     text: String,
     ago: String,
 }
 
 impl Stamp {
-    fn new(t: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+    fn new(t: DateTime<Utc>, now: DateTime<Utc>, zone: Zone) -> Self {
         Self {
             iso: iso(t),
-            text: t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            text: zone.write(t),
             ago: relative(t, now),
         }
     }
@@ -474,7 +480,7 @@ struct MonitorView {
 const OVERRUN_SHOWN_FOR: TimeDelta = TimeDelta::hours(24);
 
 impl MonitorView {
-    fn new(h: &MonitorHealth, now: DateTime<Utc>) -> Self {
+    fn new(h: &MonitorHealth, now: DateTime<Utc>, zone: Zone) -> Self {
         let failing = h.failing_since.is_some();
         let (class, label, ravan) = if failing {
             (
@@ -493,21 +499,21 @@ impl MonitorView {
             class,
             label,
             ravan,
-            failing_since: h.failing_since.map(|t| Stamp::new(t, now)),
+            failing_since: h.failing_since.map(|t| Stamp::new(t, now, zone)),
             error: h.last_poll_error.clone().filter(|_| failing),
-            last_good: h.last_good_cycle_at.map(|t| Stamp::new(t, now)),
+            last_good: h.last_good_cycle_at.map(|t| Stamp::new(t, now, zone)),
             scheduler_running: h.scheduler_running,
             leadership: h.leadership.clone(),
             org: h
                 .integrations
                 .iter()
-                .map(|(name, state)| OrgRow::new(*name, state, now))
+                .map(|(name, state)| OrgRow::new(*name, state, now, zone))
                 .collect(),
             maintenance: {
                 let mut rows: Vec<WindowRow> = h
                     .maintenance
                     .iter()
-                    .map(|w| WindowRow::new(w, now))
+                    .map(|w| WindowRow::new(w, now, zone))
                     .collect();
                 rows.sort_by_key(|r| {
                     let next = r.next_start.as_ref().map(|s| s.iso.clone());
@@ -522,7 +528,7 @@ impl MonitorView {
                     label: d.platform.label(),
                     webhook: d.webhook.clone(),
                     answer: d.answer.clone(),
-                    since: Stamp::new(d.since, now),
+                    since: Stamp::new(d.since, now, zone),
                     todo: d.todo(),
                 })
                 .collect(),
@@ -548,7 +554,7 @@ impl MonitorView {
                         if h.overruns == 1 { "" } else { "s" },
                         o.advice()
                     );
-                    (Stamp::new(o.started_at, now), said)
+                    (Stamp::new(o.started_at, now, zone), said)
                 }),
         }
     }
@@ -677,7 +683,7 @@ struct Row {
 }
 
 impl Row {
-    fn new(v: &AgentView, now: DateTime<Utc>) -> Self {
+    fn new(v: &AgentView, now: DateTime<Utc>, zone: Zone) -> Self {
         let a = &v.agent;
         let (rank, class, health) = Rank::of(a);
         Self {
@@ -689,8 +695,8 @@ impl Row {
             status: a.state.status.clone().filter(|s| s != "active"),
             why: Why::of(a, rank),
             connection: connection(a),
-            since: a.state.since.map(|t| Stamp::new(t, now)),
-            last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now)),
+            since: a.state.since.map(|t| Stamp::new(t, now, zone)),
+            last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now, zone)),
             muted: muted_at(a.muted, a.muted_until, now),
             in_maintenance: a.in_maintenance,
             day: percent(a.uptime.day),
@@ -824,7 +830,7 @@ mod tests {
 
     fn page_with(records: &[AgentRecord], filter: &Filter) -> String {
         let agents: Vec<AgentView> = records.iter().map(view).collect();
-        render(&agents, filter, &ok_monitor(), &[], now())
+        render(&agents, filter, &ok_monitor(), &[], now(), Zone::UTC)
     }
 
     fn page(records: &[AgentRecord]) -> String {
@@ -845,7 +851,7 @@ mod tests {
     }
 
     fn detail(r: &AgentRecord, events: &[Event]) -> String {
-        render_agent(&view(r), events, None, now())
+        render_agent(&view(r), events, None, now(), Zone::UTC)
     }
 
     fn event(id: i64, kind: &str, deliveries: Vec<EventDelivery>) -> Event {
@@ -1040,6 +1046,7 @@ mod tests {
             &ok_monitor(),
             &[],
             now(),
+            Zone::UTC,
         );
         let c = row(&html, A);
         assert!(c.contains("data-health=\"healthy\""), "{c}");
@@ -1082,6 +1089,7 @@ mod tests {
             &ok_monitor(),
             &[],
             now(),
+            Zone::UTC,
         );
         let c = row(&html, A);
         assert_eq!(c.matches("<i class=").count(), 1, "{c}");
@@ -1188,7 +1196,7 @@ mod tests {
             agent,
             intervals: Vec::new(),
         };
-        let d = render_agent(&v, &[], None, now());
+        let d = render_agent(&v, &[], None, now(), Zone::UTC);
         assert!(d.contains("Delivery</dt><dd class=\"warn\">"), "{d}");
         assert!(
             d.contains("no_service") && d.contains("hooks.slack.com"),
@@ -1252,14 +1260,14 @@ mod tests {
         );
         assert!(!d.contains("Newest events"), "{d}");
         // The last page: no older link, a link back to the newest.
-        let d = render_agent(&view(&r), &events[..3], Some(200), now());
+        let d = render_agent(&view(&r), &events[..3], Some(200), now(), Zone::UTC);
         assert_eq!(d.matches("<li class=\"ev\">").count(), 3);
         assert!(!d.contains("Older events"), "{d}");
         assert!(
             d.contains(&format!("<a href=\"/status/{A}\">Newest events</a>")),
             "{d}"
         );
-        let d = render_agent(&view(&r), &[], Some(5), now());
+        let d = render_agent(&view(&r), &[], Some(5), now(), Zone::UTC);
         assert!(d.contains("No older events."), "{d}");
     }
 
@@ -1275,7 +1283,7 @@ mod tests {
     fn monitor_health_and_its_events_are_shown() {
         let agents: Vec<AgentView> = Vec::new();
         let none = Filter::default();
-        let ok = render(&agents, &none, &ok_monitor(), &[], now());
+        let ok = render(&agents, &none, &ok_monitor(), &[], now(), Zone::UTC);
         assert!(ok.contains("Ravan API</dt><dd>reachable"), "{ok}");
         assert!(
             ok.contains("2026-11-28T12:59:00Z") && ok.contains("1 min ago"),
@@ -1311,19 +1319,28 @@ mod tests {
                 deliveries: vec![],
             })
             .collect();
-        let html = render(&agents, &none, &ok_monitor(), &events, now());
+        let html = render(&agents, &none, &ok_monitor(), &events, now(), Zone::UTC);
         let list = &html[html.find("monitor-events").unwrap()..];
         let at = |s: &str| list.find(s).unwrap_or_else(|| panic!("{s} not in {list}"));
         assert!(at("polling works again") < at("polling failed"), "{list}");
         assert!(list.contains("Monitor: polling fails: Ravan answered 500 &#60;db down&#62;"));
         assert!(list.contains("2026-11-28 12:50:00 UTC"), "{list}");
+        // In TIMEZONE, with its abbreviation: the overview and the agent's page alike.
+        let berlin = Zone::from(chrono_tz::Europe::Berlin);
+        let local = render(&agents, &none, &ok_monitor(), &events, now(), berlin);
+        let list = &local[local.find("monitor-events").unwrap()..];
+        assert!(list.contains("2026-11-28 13:50:00 CET"), "{list}");
+        assert!(!local.contains(" UTC<"), "no time left in UTC");
+        let r = observed(record(A, Some("x")), "errored", None, 58);
+        let page = render_agent(&view(&r), &[], None, now(), berlin);
+        assert!(page.contains("2026-11-28 13:58:00 CET"), "{page}");
 
         let failing = MonitorHealth {
             failing_since: Some(t(50)),
             last_poll_error: Some("Ravan answered 500 <db down>".into()),
             ..ok_monitor()
         };
-        let html = render(&agents, &none, &failing, &[], now());
+        let html = render(&agents, &none, &failing, &[], now(), Zone::UTC);
         assert!(
             html.contains("class=\"card unhealthy\" id=\"monitor\""),
             "{html}"
@@ -1341,14 +1358,14 @@ mod tests {
             last_good_cycle_at: None,
             ..ok_monitor()
         };
-        let html = render(&agents, &none, &starting, &[], now());
+        let html = render(&agents, &none, &starting, &[], now(), Zone::UTC);
         assert!(html.contains("no poll cycle yet") && html.contains("none yet"));
 
         let stopped = MonitorHealth {
             scheduler_running: false,
             ..ok_monitor()
         };
-        assert!(render(&agents, &none, &stopped, &[], now()).contains("not running"));
+        assert!(render(&agents, &none, &stopped, &[], now(), Zone::UTC).contains("not running"));
     }
 
     /// A dead webhook is a banner at the top of the page until it is fixed: which one
@@ -1383,7 +1400,7 @@ mod tests {
     fn the_organisation_panel_shows_each_integration() {
         let agents: Vec<AgentView> = [record(A, Some("Sales"))].iter().map(view).collect();
         let none = Filter::default();
-        let html = render(&agents, &none, &ok_monitor(), &[], now());
+        let html = render(&agents, &none, &ok_monitor(), &[], now(), Zone::UTC);
         assert!(
             !html.contains("id=\"organisation\""),
             "never checked: no panel"
@@ -1410,7 +1427,7 @@ mod tests {
             ],
             ..ok_monitor()
         };
-        let html = render(&agents, &none, &health, &[], now());
+        let html = render(&agents, &none, &health, &[], now(), Zone::UTC);
         let start = html.find("id=\"organisation\"").expect("a panel");
         let panel = &html[start..start + html[start..].find("</section>").unwrap()];
         assert!(panel.contains("unhealthy</span> errored"), "{panel}");
@@ -1427,7 +1444,7 @@ mod tests {
     fn a_dead_webhook_is_a_banner_until_fixed() {
         let agents: Vec<AgentView> = [record(A, Some("Sales"))].iter().map(view).collect();
         let none = Filter::default();
-        let html = render(&agents, &none, &ok_monitor(), &[], now());
+        let html = render(&agents, &none, &ok_monitor(), &[], now(), Zone::UTC);
         assert!(!html.contains("id=\"dead-webhooks\""), "none: no banner");
 
         let dead = |url: &str, default| DeadWebhookView {
@@ -1444,7 +1461,7 @@ mod tests {
             ],
             ..ok_monitor()
         };
-        let html = render(&agents, &none, &health, &[], now());
+        let html = render(&agents, &none, &health, &[], now(), Zone::UTC);
         let start = html.find("id=\"dead-webhooks\"").expect("a banner");
         let banner = &html[start..start + html[start..].find("</section>").unwrap()];
         assert!(
@@ -1551,7 +1568,7 @@ mod tests {
             maintenance: windows,
             ..ok_monitor()
         };
-        let html = render(&agents, &Filter::default(), &health, &[], now());
+        let html = render(&agents, &Filter::default(), &health, &[], now(), Zone::UTC);
         assert!(
             row(&html, A).contains("<span class=\"mt\">maintenance</span>"),
             "{html}"
@@ -1574,12 +1591,19 @@ mod tests {
         assert!(panel.contains("0 2 * * SUN (Europe/Berlin) for 2h, every agent; next <time datetime=\"2026-11-29T01:00:00Z\""), "{panel}");
         assert!(panel.contains("once, every agent; over"), "{panel}");
         assert!(panel.contains("once, 1 agent"), "{panel}");
-        let none = render(&agents, &Filter::default(), &ok_monitor(), &[], now());
+        let none = render(
+            &agents,
+            &Filter::default(),
+            &ok_monitor(),
+            &[],
+            now(),
+            Zone::UTC,
+        );
         assert!(!none.contains("id=\"maintenance\""), "no windows, no panel");
         // The agent's own page says so too.
-        let covered = render_agent(&agents[0], &[], None, now());
+        let covered = render_agent(&agents[0], &[], None, now(), Zone::UTC);
         assert!(covered.contains("<dt>Maintenance</dt>"), "{covered}");
-        let free = render_agent(&agents[1], &[], None, now());
+        let free = render_agent(&agents[1], &[], None, now(), Zone::UTC);
         assert!(!free.contains("<dt>Maintenance</dt>"), "{free}");
     }
 }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::domain::{Platform, Webhook};
+use crate::domain::{Platform, Webhook, Zone};
 use crate::notify::RetryPolicy;
 use crate::notify::deliver::{DeliveryError, Sender};
 use crate::notify::text;
@@ -108,8 +108,8 @@ fn version() -> String {
 }
 
 /// The Slack test message: the alerts' layout (blocks in a coloured attachment), no mentions.
-pub fn slack_message(host: &str, now: DateTime<Utc>) -> Value {
-    let sent = text::timestamp(now);
+pub fn slack_message(host: &str, now: DateTime<Utc>, zone: Zone) -> Value {
+    let sent = text::timestamp(now, zone);
     json!({
         "text": format!("🧪 {TEST_TEXT}"),
         "attachments": [{
@@ -146,21 +146,25 @@ pub fn discord_message(host: &str, now: DateTime<Utc>) -> Value {
     })
 }
 
-/// The test message for `hook`'s platform, sent at `now`.
-pub fn message(hook: &Webhook, host: &str, now: DateTime<Utc>) -> Value {
+/// The test message for `hook`'s platform, sent at `now` (written in `zone`).
+pub fn message(hook: &Webhook, host: &str, now: DateTime<Utc>, zone: Zone) -> Value {
     match hook.platform {
-        Platform::Slack => slack_message(host, now),
+        Platform::Slack => slack_message(host, now, zone),
         Platform::Discord => discord_message(host, now),
     }
 }
 
 /// Sends the test message to every webhook at once; outcomes in the webhooks' order.
-pub async fn send_all(webhooks: &[Webhook], limits: Limits) -> reqwest::Result<Vec<Outcome>> {
+pub async fn send_all(
+    webhooks: &[Webhook],
+    limits: Limits,
+    zone: Zone,
+) -> reqwest::Result<Vec<Outcome>> {
     let sender = Sender::new(limits.timeout)?;
     let host = hostname();
     let outcomes = futures::future::join_all(webhooks.iter().map(|hook| {
         let sender = sender.clone();
-        let body = message(hook, &host, Utc::now());
+        let body = message(hook, &host, Utc::now(), zone);
         async move {
             let result =
                 match tokio::time::timeout(limits.total, send_one(&sender, hook, &body, limits))
@@ -250,7 +254,11 @@ pub fn main() -> ExitCode {
                     .into(),
         });
     }
-    match runtime.block_on(send_all(&webhooks, Limits::default())) {
+    match runtime.block_on(send_all(
+        &webhooks,
+        Limits::default(),
+        config.timezone.into(),
+    )) {
         Ok(outcomes) => {
             for outcome in &outcomes {
                 println!("{}", outcome.line());

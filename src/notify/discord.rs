@@ -10,10 +10,10 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::Account;
 use crate::domain::alert::{
     AgentAlert, AgentAlertKind, Alert, IntegrationAlert, MonitorAlert, WebhookAlert,
 };
+use crate::domain::{Account, Digest, Zone};
 use crate::notify::text::{self, ZWSP};
 
 const TITLE_MAX: usize = 256;
@@ -29,13 +29,13 @@ const MORE_RESERVE: usize = 64;
 const FOOTER: &str = "ravan-watch";
 
 /// The webhook body for `alert`.
-pub fn message(alert: &Alert) -> Value {
+pub fn message(alert: &Alert, zone: Zone) -> Value {
     let title = escape(&text::headline(alert), TITLE_MAX);
     let (description, fields) = match alert {
-        Alert::Agent(a) => (None, agent_fields(a, title.chars().count())),
-        Alert::Monitor(m) => monitor_parts(m),
+        Alert::Agent(a) => (None, agent_fields(a, zone, title.chars().count())),
+        Alert::Monitor(m) => monitor_parts(m, zone),
         Alert::Webhook(w) => (None, webhook_fields(w)),
-        Alert::Integration(i) => (None, integration_fields(i)),
+        Alert::Integration(i) => (None, integration_fields(i, zone)),
     };
     let at = alert.at();
     let mut embed = json!({
@@ -60,11 +60,12 @@ const DESCRIPTION_MAX: usize = 4096;
 
 /// One message for several alerts of the same poll cycle: the exact counts as the title, then
 /// one line per alert, most severe first, as far as the limits allow, then "…and N more".
-pub fn group_message(alerts: &[Alert]) -> Value {
+pub fn group_message(alerts: &[Alert], zone: Zone) -> Value {
     let title = escape(&text::group_headline(alerts), TITLE_MAX);
     // Room for "\n…and N more" at the end.
-    let (lines, left_out) =
-        text::group_lines(alerts, DESCRIPTION_MAX - 32, escape, |id| format!("`{id}`"));
+    let (lines, left_out) = text::group_lines(alerts, zone, DESCRIPTION_MAX - 32, escape, |id| {
+        format!("`{id}`")
+    });
     let mut description = lines.join("\n");
     if left_out > 0 {
         description.push('\n');
@@ -81,6 +82,50 @@ pub fn group_message(alerts: &[Alert]) -> Value {
             "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             "footer": {"text": FOOTER},
         }],
+    })
+}
+
+/// The digest: one embed, the unhealthy agents in its description (up to about 2,100
+/// characters), a field for each other part (each under 1,024 characters, five at most), so the
+/// total stays under 6,000; times in `zone`.
+pub fn digest(d: &Digest, zone: Zone) -> Value {
+    let title = escape(&super::digest::headline(d), TITLE_MAX);
+    let code = |id: &str| format!("`{id}`");
+    let mut fields = vec![Field::new("Agents", super::digest::agents_line(d), false)];
+    let description = super::digest::unhealthy_lines(d, zone, escape, code)
+        .map(|list| format!("**Unhealthy agents**\n{list}"));
+    fields.push(Field::new(
+        super::digest::alerts_label(d, zone),
+        super::digest::alerts_line(d),
+        false,
+    ));
+    if let Some(list) = super::digest::integration_lines(d, zone, escape) {
+        fields.push(Field::new("Integrations", list, false));
+    }
+    fields.push(Field::new(
+        "Undelivered alerts",
+        super::digest::undelivered_line(d, zone),
+        false,
+    ));
+    fields.push(Field::new(
+        "Dead webhooks",
+        super::digest::dead_lines(d, zone, escape),
+        false,
+    ));
+    let mut embed = json!({
+        "title": title,
+        "color": super::digest::colour(d),
+        "fields": fields.iter().map(Field::to_json).collect::<Vec<_>>(),
+        "timestamp": d.tick.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "footer": {"text": format!("{FOOTER} · digest of {}", text::timestamp(d.tick, zone))},
+    });
+    if let Some(description) = description {
+        embed["description"] = json!(description);
+    }
+    json!({
+        "username": "ravan-watch",
+        "allowed_mentions": {"parse": []},
+        "embeds": [embed],
     })
 }
 
@@ -129,7 +174,7 @@ impl Field {
 }
 
 /// The facts, then as many accounts as fit beside them in the embed total.
-fn agent_fields(a: &AgentAlert, title_len: usize) -> Vec<Field> {
+fn agent_fields(a: &AgentAlert, zone: Zone, title_len: usize) -> Vec<Field> {
     let id = a.agent.id;
     let agent = match text::agent_name(&a.agent) {
         Some(name) => format!("{}\n`{id}`", escape(name, 900)),
@@ -150,10 +195,10 @@ fn agent_fields(a: &AgentAlert, title_len: usize) -> Vec<Field> {
     if let Some(connection) = text::connection(a, |s| escape(s, 200)) {
         fields.push(Field::new("Connection", connection, true));
     }
-    fields.push(Field::new(seen, text::timestamp(a.at), true));
+    fields.push(Field::new(seen, text::timestamp(a.at, zone), true));
     fields.push(Field::new(
         text::duration_label(a.kind),
-        text::unhealthy_summary(a),
+        text::unhealthy_summary(a, zone),
         true,
     ));
     if a.kind == AgentAlertKind::Missing {
@@ -205,19 +250,19 @@ fn account(acc: &Account) -> Field {
     Field::new(name, value, false)
 }
 
-fn monitor_parts(m: &MonitorAlert) -> (Option<String>, Vec<Field>) {
+fn monitor_parts(m: &MonitorAlert, zone: Zone) -> (Option<String>, Vec<Field>) {
     let [why, seen, lasted] = text::monitor_labels(m.kind);
     let description = format!("**{why}**\n{}", escape(&m.reason, 2000));
     let fields = vec![
-        Field::new("Failing since", text::timestamp(m.since), true),
-        Field::new(seen, text::timestamp(m.at), true),
+        Field::new("Failing since", text::timestamp(m.since, zone), true),
+        Field::new(seen, text::timestamp(m.at, zone), true),
         Field::new(lasted, text::human_duration(m.at - m.since), true),
     ];
     (Some(description), fields)
 }
 
-fn integration_fields(i: &IntegrationAlert) -> Vec<Field> {
-    text::integration_facts(i, escape)
+fn integration_fields(i: &IntegrationAlert, zone: Zone) -> Vec<Field> {
+    text::integration_facts(i, zone, escape)
         .into_iter()
         .map(|(label, text)| Field::new(label, text, false))
         .collect()

@@ -12,6 +12,8 @@
 //! [`INDIVIDUAL_MAX`] alerts goes out as one message each; a larger one as a single grouped
 //! message, so 1,000 agents failing at once is one message, not 1,000. Then the next batch,
 //! while they are due; then the drain ends.
+//! A digest (`DIGEST_SCHEDULE`) is a batch of its own and always a message of its own; its
+//! entry has no event.
 //!
 //! - A transient failure reschedules the batch (backoff or `Retry-After`) and holds back the
 //!   destination's later batches, so order is kept.
@@ -44,6 +46,7 @@ use tokio_util::sync::CancellationToken;
 use super::deliver::{DeliveryError, Pace, RetryPolicy, Sender};
 use super::{Platform, Webhook, text};
 use crate::domain::alert::Alert;
+use crate::domain::{Message, Zone};
 use crate::leader::Leadership;
 use crate::metrics;
 use crate::store::{Fence, OutboxEntry, Store, StoreError};
@@ -95,6 +98,8 @@ pub struct Outbox {
     /// Where alerts go when their agent has no webhook of its own: a dead webhook's
     /// announcement goes there too.
     defaults: Arc<[Webhook]>,
+    /// The zone messages write times in (`TIMEZONE`).
+    zone: Zone,
 }
 
 fn key(hook: &Webhook) -> String {
@@ -210,7 +215,14 @@ impl Outbox {
             leadership,
             unrecorded: Arc::default(),
             defaults: Arc::new([]),
+            zone: Zone::UTC,
         })
+    }
+
+    /// Messages write their times in `zone` (`TIMEZONE`; UTC unless set).
+    pub fn with_zone(mut self, zone: Zone) -> Self {
+        self.zone = zone;
+        self
     }
 
     /// The default destinations (`SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`), for a dead
@@ -399,7 +411,9 @@ impl Outbox {
                 count(hook.platform, "failed", ids.len());
                 report.failed += ids.len();
             } else {
-                let parts: Vec<Vec<&OutboxEntry>> = if batch.len() <= INDIVIDUAL_MAX {
+                // A digest is always a message of its own.
+                let alone = batch.iter().any(|e| e.alert().is_none());
+                let parts: Vec<Vec<&OutboxEntry>> = if batch.len() <= INDIVIDUAL_MAX || alone {
                     batch.iter().map(|e| vec![e]).collect()
                 } else {
                     vec![batch.iter().collect()]
@@ -438,13 +452,24 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> Result<Sent, StoreError> {
         let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
-        let alerts: Vec<Alert> = entries.iter().map(|e| e.alert.clone()).collect();
-        let (body, what) = match alerts.as_slice() {
-            [one] => (super::message(hook, one), text::headline(one)),
-            many => (
-                super::group_message(hook, many),
-                format!("{} alerts in one message", many.len()),
-            ),
+        let (body, what) = match entries {
+            [one] => match &one.message {
+                Message::Alert(alert) => (
+                    super::message(hook, alert, self.zone),
+                    text::headline(alert),
+                ),
+                Message::Digest(digest) => (
+                    super::digest_message(hook, digest, self.zone),
+                    super::digest::headline(digest),
+                ),
+            },
+            many => {
+                let alerts: Vec<Alert> = many.iter().filter_map(|e| e.alert().cloned()).collect();
+                (
+                    super::group_message(hook, &alerts, self.zone),
+                    format!("{} alerts in one message", alerts.len()),
+                )
+            }
         };
         let outcome = self.sender.send(hook, &body).await;
         let mut sent = Sent::default();

@@ -10,10 +10,10 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::Account;
 use crate::domain::alert::{
     AgentAlert, AgentAlertKind, Alert, IntegrationAlert, MonitorAlert, WebhookAlert,
 };
+use crate::domain::{Account, Digest, Zone};
 use crate::notify::text::{self, ZWSP};
 
 /// The notification fallback; Slack advises at most 4000.
@@ -29,14 +29,14 @@ const ACCOUNTS_BUDGET: usize = 12_000;
 const ERROR_MAX: usize = 1500;
 
 /// The webhook body for `alert`.
-pub fn message(alert: &Alert) -> Value {
+pub fn message(alert: &Alert, zone: Zone) -> Value {
     let headline = text::headline(alert);
     let mut blocks = vec![header(&headline)];
     match alert {
-        Alert::Agent(a) => agent_blocks(a, &mut blocks),
-        Alert::Monitor(m) => monitor_blocks(m, &mut blocks),
+        Alert::Agent(a) => agent_blocks(a, zone, &mut blocks),
+        Alert::Monitor(m) => monitor_blocks(m, zone, &mut blocks),
         Alert::Webhook(w) => webhook_blocks(w, &mut blocks),
-        Alert::Integration(i) => integration_blocks(i, &mut blocks),
+        Alert::Integration(i) => integration_blocks(i, zone, &mut blocks),
     }
     blocks.push(json!({
         "type": "context",
@@ -56,13 +56,16 @@ const GROUP_SECTIONS: usize = 4;
 
 /// One message for several alerts of the same poll cycle: the exact counts as the header, then
 /// one line per alert, most severe first, as far as the limits allow, then "…and N more".
-pub fn group_message(alerts: &[Alert]) -> Value {
+pub fn group_message(alerts: &[Alert], zone: Zone) -> Value {
     let headline = text::group_headline(alerts);
     // Each section holds whole lines; 200 characters of slack per section for the packing.
-    let (lines, left_out) =
-        text::group_lines(alerts, GROUP_SECTIONS * (SECTION_MAX - 200), escape, |id| {
-            format!("`{id}`")
-        });
+    let (lines, left_out) = text::group_lines(
+        alerts,
+        zone,
+        GROUP_SECTIONS * (SECTION_MAX - 200),
+        escape,
+        |id| format!("`{id}`"),
+    );
     let mut blocks = vec![header(&headline)];
     let mut current = String::new();
     for line in lines {
@@ -88,6 +91,50 @@ pub fn group_message(alerts: &[Alert]) -> Value {
         "text": escape(&headline, TEXT_MAX),
         "attachments": [{
             "color": format!("#{:06X}", text::group_colour(alerts)),
+            "blocks": blocks,
+        }],
+    })
+}
+
+/// The digest: the headline as the header, then one section per part (each well under
+/// `SECTION_MAX`; eight blocks at most), times in `zone`.
+pub fn digest(d: &Digest, zone: Zone) -> Value {
+    let headline = super::digest::headline(d);
+    let code = |id: &str| format!("`{id}`");
+    let mut blocks = vec![
+        header(&headline),
+        section(format!("*Agents*\n{}", super::digest::agents_line(d))),
+    ];
+    if let Some(list) = super::digest::unhealthy_lines(d, zone, escape, code) {
+        blocks.push(section(format!("*Unhealthy agents*\n{list}")));
+    }
+    blocks.push(section(format!(
+        "*{}*\n{}",
+        super::digest::alerts_label(d, zone),
+        super::digest::alerts_line(d)
+    )));
+    if let Some(list) = super::digest::integration_lines(d, zone, escape) {
+        blocks.push(section(format!("*Integrations*\n{list}")));
+    }
+    blocks.push(section(format!(
+        "*Undelivered alerts*\n{}",
+        super::digest::undelivered_line(d, zone)
+    )));
+    blocks.push(section(format!(
+        "*Dead webhooks*\n{}",
+        super::digest::dead_lines(d, zone, escape)
+    )));
+    blocks.push(json!({
+        "type": "context",
+        "elements": [mrkdwn(format!(
+            "ravan-watch · digest of {} · it arrives at each DIGEST_SCHEDULE tick: when it stops, look",
+            text::timestamp(d.tick, zone)
+        ))],
+    }));
+    json!({
+        "text": escape(&headline, TEXT_MAX),
+        "attachments": [{
+            "color": format!("#{:06X}", super::digest::colour(d)),
             "blocks": blocks,
         }],
     })
@@ -141,7 +188,7 @@ fn section(text: String) -> Value {
     json!({"type": "section", "text": mrkdwn(text)})
 }
 
-fn agent_blocks(a: &AgentAlert, blocks: &mut Vec<Value>) {
+fn agent_blocks(a: &AgentAlert, zone: Zone, blocks: &mut Vec<Value>) {
     let id = a.agent.id;
     let agent = match text::agent_name(&a.agent) {
         Some(name) => format!("{}\n`{id}`", escape(name, 1000)),
@@ -161,10 +208,10 @@ fn agent_blocks(a: &AgentAlert, blocks: &mut Vec<Value>) {
     if let Some(connection) = text::connection(a, |s| escape(s, 300)) {
         facts.push(field("Connection", connection));
     }
-    facts.push(field(seen, text::timestamp(a.at)));
+    facts.push(field(seen, text::timestamp(a.at, zone)));
     facts.push(field(
         text::duration_label(a.kind),
-        text::unhealthy_summary(a),
+        text::unhealthy_summary(a, zone),
     ));
     blocks.push(json!({"type": "section", "fields": facts}));
 
@@ -207,7 +254,7 @@ fn account(acc: &Account) -> String {
     format!("{head}\n{error}")
 }
 
-fn monitor_blocks(m: &MonitorAlert, blocks: &mut Vec<Value>) {
+fn monitor_blocks(m: &MonitorAlert, zone: Zone, blocks: &mut Vec<Value>) {
     let duration = text::human_duration(m.at - m.since);
     let [why, seen, lasted] = text::monitor_labels(m.kind);
     blocks.push(section(format!(
@@ -215,14 +262,14 @@ fn monitor_blocks(m: &MonitorAlert, blocks: &mut Vec<Value>) {
         escape(&m.reason, SECTION_MAX - 40)
     )));
     blocks.push(json!({"type": "section", "fields": [
-        field("Failing since", text::timestamp(m.since)),
-        field(seen, text::timestamp(m.at)),
+        field("Failing since", text::timestamp(m.since, zone)),
+        field(seen, text::timestamp(m.at, zone)),
         field(lasted, duration),
     ]}));
 }
 
-fn integration_blocks(i: &IntegrationAlert, blocks: &mut Vec<Value>) {
-    for (label, text) in text::integration_facts(i, escape) {
+fn integration_blocks(i: &IntegrationAlert, zone: Zone, blocks: &mut Vec<Value>) {
+    for (label, text) in text::integration_facts(i, zone, escape) {
         blocks.push(section(format!("*{label}*\n{text}")));
     }
 }

@@ -7,7 +7,7 @@ use crate::domain::alert::{
     AgentAlert, AgentAlertKind, AgentRef, Alert, IntegrationAlert, IntegrationAlertKind,
     IntegrationName, MonitorAlertKind, WebhookAlert,
 };
-use crate::domain::{Account, CLIPPED, Clipped, Connection, HEALTHY_STATUS};
+use crate::domain::{Account, CLIPPED, Clipped, Connection, HEALTHY_STATUS, Zone};
 pub use crate::util::{MARKER, fit, truncate};
 use crate::util::{UnitNames, two_units};
 
@@ -95,10 +95,11 @@ pub fn human_duration(d: Duration) -> String {
     two_units(d.num_seconds(), &SHORT)
 }
 
-/// A plain UTC time, e.g. `2026-11-28 12:00:05 UTC` (no platform date markup: it is a control
-/// sequence in Slack).
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+/// A plain time in `zone` with its abbreviation, e.g. `2026-11-28 13:00:05 CET` (no platform
+/// date markup: it is a control sequence in Slack, and it would show the reader's zone, not
+/// the team's).
+pub fn timestamp(t: DateTime<Utc>, zone: Zone) -> String {
+    zone.write(t)
 }
 
 /// The status change, `from → to`, or `first seen to` when the agent was never seen healthy.
@@ -116,11 +117,11 @@ pub fn unhealthy_for(a: &AgentAlert) -> Duration {
 }
 
 /// "12m 5s (since 2026-11-28 12:00:00 UTC)": how long, and since when, the agent is unhealthy.
-pub fn unhealthy_summary(a: &AgentAlert) -> String {
+pub fn unhealthy_summary(a: &AgentAlert, zone: Zone) -> String {
     format!(
         "{} (since {})",
         human_duration(unhealthy_for(a)),
-        timestamp(a.unhealthy_since)
+        timestamp(a.unhealthy_since, zone)
     )
 }
 
@@ -232,6 +233,7 @@ pub fn integration_todo(i: &IntegrationAlert) -> &'static str {
 /// the detail, agents' names). Each text stays under 1,024 characters (a Discord field).
 pub fn integration_facts(
     i: &IntegrationAlert,
+    zone: Zone,
     show: impl Fn(&str, usize) -> String,
 ) -> Vec<(&'static str, String)> {
     let status = |s: &str| show(s, 60);
@@ -253,19 +255,22 @@ pub fn integration_facts(
         } else {
             " (already past)".to_owned()
         };
-        facts.push(("Token expires", format!("{}{left}", timestamp(expires))));
+        facts.push((
+            "Token expires",
+            format!("{}{left}", timestamp(expires, zone)),
+        ));
     }
     match i.kind {
         IntegrationAlertKind::Down => {
-            facts.push(("Unhealthy since", timestamp(i.since)));
-            facts.push(("Seen", timestamp(i.at)));
+            facts.push(("Unhealthy since", timestamp(i.since, zone)));
+            facts.push(("Seen", timestamp(i.at, zone)));
         }
         IntegrationAlertKind::Recovered => {
-            facts.push(("Healthy again at", timestamp(i.at)));
+            facts.push(("Healthy again at", timestamp(i.at, zone)));
             facts.push(("Was down for", human_duration(i.at - i.since)));
         }
         IntegrationAlertKind::TokenExpiring => {
-            facts.push(("Expiry unchanged since", timestamp(i.since)));
+            facts.push(("Expiry unchanged since", timestamp(i.since, zone)));
         }
     }
     if let Some(n) = i
@@ -581,6 +586,7 @@ pub fn group_colour(alerts: &[Alert]) -> u32 {
 /// bounds it; `code(id)` renders an agent id. Each line stays under about 300 characters.
 pub fn group_line(
     alert: &Alert,
+    zone: Zone,
     show: impl Fn(&str, usize) -> String,
     code: impl Fn(&str) -> String,
 ) -> String {
@@ -658,7 +664,8 @@ pub fn group_line(
                 ),
                 IntegrationAlertKind::TokenExpiring => format!(
                     "⏳ {name} token — expires {}",
-                    i.token_expires.map_or_else(|| "soon".to_owned(), timestamp)
+                    i.token_expires
+                        .map_or_else(|| "soon".to_owned(), |t| timestamp(t, zone))
                 ),
             }
         }
@@ -669,6 +676,7 @@ pub fn group_line(
 /// how many were left out.
 pub fn group_lines(
     alerts: &[Alert],
+    zone: Zone,
     budget: usize,
     show: impl Fn(&str, usize) -> String,
     code: impl Fn(&str) -> String,
@@ -678,7 +686,7 @@ pub fn group_lines(
         &sorted,
         GROUP_LINES_MAX,
         budget,
-        |a| group_line(a, &show, &code),
+        |a| group_line(a, zone, &show, &code),
         // Each line costs its length plus the newline that joins it.
         |l| l.chars().count() + 1,
     )
@@ -780,8 +788,10 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_are_plain_utc() {
-        assert_eq!(timestamp(t(12, 0, 5)), "2026-11-28 12:00:05 UTC");
+    fn timestamps_are_plain_and_zoned() {
+        assert_eq!(timestamp(t(12, 0, 5), Zone::UTC), "2026-11-28 12:00:05 UTC");
+        let berlin = Zone::from(chrono_tz::Europe::Berlin);
+        assert_eq!(timestamp(t(12, 0, 5), berlin), "2026-11-28 13:00:05 CET");
     }
 
     #[test]

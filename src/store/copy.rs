@@ -52,6 +52,8 @@ pub struct Snapshot {
     pub integrations: Vec<(IntegrationName, IntegrationState)>,
     /// Every maintenance window, oldest first.
     pub maintenance_windows: Vec<MaintenanceWindow>,
+    /// The last digest's tick: the copy does not send it again.
+    pub last_digest: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,6 +14,7 @@
 mod agents;
 mod copy;
 mod cycle;
+mod digest;
 mod history;
 mod integrations;
 mod lease;
@@ -35,6 +36,7 @@ pub use crate::domain::{ListingApplied, ListingPlan, ListingSeen, Source};
 pub use agents::{AgentPatch, AgentRecord, AgentStore, NewAgent};
 pub use copy::{CopyStore, MonitorRow, Snapshot};
 pub use cycle::{AgentUpdate, CycleStore, Polled, Progress, Routed, SettingsVersion, Watched};
+pub use digest::{DigestCounts, DigestStore};
 pub use history::{Event, EventDelivery, EventQuery, EventsAbout, HistoryStore};
 pub use integrations::IntegrationStore;
 pub use lease::{Fence, Holder, LeaseInfo, LeaseStore, Term};
@@ -183,6 +185,7 @@ pub trait Backend:
     + HistoryStore
     + IntegrationStore
     + MaintenanceStore
+    + DigestStore
     + Send
     + Sync
 {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Fence, StoreError};
-use crate::domain::{Alert, Webhook};
+use crate::domain::{Alert, Message, Webhook};
 
 /// The outbox queue the delivery worker drains. The marks are the leader's writes, fenced
 /// ([`Fence`]): a leader that lost its lease records nothing more.
@@ -99,7 +99,7 @@ impl OutboxStatus {
     }
 }
 
-/// One alert for one destination.
+/// One alert (or digest) for one destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxEntry {
     pub id: i64,
@@ -107,7 +107,8 @@ pub struct OutboxEntry {
     /// one cycle's alerts to one destination go out together.
     pub batch: i64,
     pub webhook: Webhook,
-    pub alert: Alert,
+    /// The alert, or a digest ([`Message::Digest`], which has no event).
+    pub message: Message,
     pub status: OutboxStatus,
     pub attempts: u32,
     pub next_attempt_at: DateTime<Utc>,
@@ -116,4 +117,11 @@ pub struct OutboxEntry {
     /// The event this entry delivers ([`super::Event`]); `None` for entries queued before the
     /// event log existed.
     pub event_id: Option<i64>,
+}
+
+impl OutboxEntry {
+    /// The alert it delivers; `None` for a digest.
+    pub fn alert(&self) -> Option<&Alert> {
+        self.message.alert()
+    }
 }

@@ -162,7 +162,7 @@ pub(crate) fn outbox_from_row(row: &impl StoredRow) -> Result<OutboxEntry, Store
             id: row.int("id")?,
             batch: row.int("batch")?,
             webhook: Webhook::new(platform(&row.text("platform")?)?, SecretUrl::new(url)),
-            alert: serde_json::from_str(&row.text("alert")?).map_err(|e| corrupt("alert", e))?,
+            message: serde_json::from_str(&row.text("alert")?).map_err(|e| corrupt("alert", e))?,
             status,
             attempts: u32::try_from(attempts)
                 .map_err(|_| corrupt("attempts", format!("{attempts} is out of range")))?,

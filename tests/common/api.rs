@@ -99,7 +99,7 @@ impl TestApp {
             default_webhooks: vec![],
             delivery: delivery.clone(),
             leadership: leadership.clone(),
-            timezone: chrono_tz::UTC,
+            zone: ravan_watch::domain::Zone::UTC,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -17,7 +17,7 @@ use crate::api::ApiState;
 use crate::api::agents::{AccountStatus, Agent};
 use crate::api::error::{ApiError, ErrorBody};
 use crate::domain::history;
-use crate::domain::{AgentId, Coverage, EventKind, Source, muted_at};
+use crate::domain::{AgentId, Coverage, EventKind, Source, Zone, muted_at};
 use crate::store::{Event, EventQuery, EventsAbout};
 
 /// Events a page of the timeline.
@@ -79,7 +79,7 @@ pub async fn agent_page(
             limit: PAGE as u32 + 1,
         })
         .await?;
-    Ok(html(render_agent(&view, &events, before, now)))
+    Ok(html(render_agent(&view, &events, before, now, state.zone)))
 }
 
 /// The page of `v`, with `events` (newest first; one more than [`PAGE`] means there are
@@ -89,13 +89,14 @@ pub fn render_agent(
     events: &[Event],
     before: Option<i64>,
     now: DateTime<Utc>,
+    zone: Zone,
 ) -> String {
     let a = &v.agent;
     let (_, class, health) = super::Rank::of(a);
     let shown = &events[..events.len().min(PAGE)];
     let muted = muted_at(a.muted, a.muted_until, now);
     let page = AgentPage {
-        now: Stamp::new(now, now),
+        now: Stamp::new(now, now, zone),
         class,
         health,
         name: a.name.clone(),
@@ -108,13 +109,16 @@ pub fn render_agent(
         status: a.state.status.clone(),
         connected: a.state.connected,
         connection: connection(a),
-        missing_since: a.state.missing_since.map(|t| Stamp::new(t, now)),
-        since: a.state.since.map(|t| Stamp::new(t, now)),
-        last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now)),
+        missing_since: a.state.missing_since.map(|t| Stamp::new(t, now, zone)),
+        since: a.state.since.map(|t| Stamp::new(t, now, zone)),
+        last_checked: a.state.last_checked_at.map(|t| Stamp::new(t, now, zone)),
         last_error: a.state.last_error.clone(),
         accounts: a.state.accounts.clone(),
         muted,
-        muted_until: a.muted_until.filter(|_| muted).map(|t| Stamp::new(t, now)),
+        muted_until: a
+            .muted_until
+            .filter(|_| muted)
+            .map(|t| Stamp::new(t, now, zone)),
         in_maintenance: a.in_maintenance,
         delivery_error: a.delivery_error.clone(),
         uptime: [
@@ -123,7 +127,7 @@ pub fn render_agent(
             ("30 d", percent(a.uptime.month)),
         ],
         bar: Bar::new(&v.intervals, a.state.last_checked_at, now),
-        events: shown.iter().map(|e| EventView::new(e, now)).collect(),
+        events: shown.iter().map(|e| EventView::new(e, now, zone)).collect(),
         older: (events.len() > PAGE)
             .then(|| shown.last().map(|e| e.id))
             .flatten(),
@@ -186,7 +190,7 @@ pub(super) struct DeliveryView {
 }
 
 impl EventView {
-    pub fn new(e: &Event, now: DateTime<Utc>) -> Self {
+    pub fn new(e: &Event, now: DateTime<Utc>, zone: Zone) -> Self {
         let (class, kind) = kind(&e.kind);
         let change = match (&e.from_status, &e.to_status) {
             (None, None) => None,
@@ -197,7 +201,7 @@ impl EventView {
             )),
         };
         Self {
-            at: Stamp::new(e.at, now),
+            at: Stamp::new(e.at, now, zone),
             class,
             kind,
             change,
@@ -209,7 +213,7 @@ impl EventView {
                     platform: d.platform.to_string(),
                     webhook: d.webhook.clone(),
                     outcome: d.outcome.as_str(),
-                    at: d.at.map(|t| Stamp::new(t, now)),
+                    at: d.at.map(|t| Stamp::new(t, now, zone)),
                     error: d.error.clone(),
                 })
                 .collect(),

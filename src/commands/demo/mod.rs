@@ -439,7 +439,7 @@ mod tests {
             at,
             unhealthy_since: at,
         });
-        let payload = crate::notify::discord::message(&alert);
+        let payload = crate::notify::discord::message(&alert, crate::domain::Zone::UTC);
         let text = render(&payload, "12:00:00", false);
         assert!(!text.contains('\x1b'), "{text}");
         assert!(

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::cycle::SETTINGS_VERSION;
-use super::history::alert_columns;
+use super::history::message_columns;
 use super::integrations::INTEGRATIONS;
 use super::maintenance::{INSERT_WINDOWS, WINDOWS, window_values};
 use super::query::sql;
@@ -47,6 +47,10 @@ impl<D: Dialect> CopyStore for SqlStore<D> {
                 window_values,
             )
             .await?;
+            if let Some(tick) = snapshot.last_digest {
+                let q = sql("UPDATE digest SET last_tick = ? WHERE id = 1").bind(tick);
+                D::execute(&mut tx, q).await?;
+            }
             // Last, after the inserts' triggers have moved the version.
             let q = sql("UPDATE settings_version SET version = ? WHERE id = 1");
             D::execute(&mut tx, q.bind(snapshot.settings_version)).await?;
@@ -101,6 +105,8 @@ async fn read_snapshot<D: Dialect>(tx: &mut D::Connection) -> Result<Snapshot, S
     let health_intervals = D::all(tx, q, health_interval_from_row).await?;
     let integrations = D::all(tx, sql(INTEGRATIONS), integration_from_row).await?;
     let maintenance_windows = D::all(tx, sql(WINDOWS), window_from_row).await?;
+    let q = sql("SELECT NULLIF(last_tick, 0) AS t FROM digest WHERE id = 1");
+    let last_digest = super::first::<D, _>(tx, q, |row| optional_time(row, "t")).await?;
     Ok(Snapshot {
         agents,
         unwatched,
@@ -114,6 +120,7 @@ async fn read_snapshot<D: Dialect>(tx: &mut D::Connection) -> Result<Snapshot, S
         health_intervals,
         integrations,
         maintenance_windows,
+        last_digest: last_digest.flatten(),
     })
 }
 
@@ -219,14 +226,14 @@ async fn write_queue<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result
              next_attempt_at, last_error, created_at, finished_at, batch, event_id)",
     );
     insert_rows::<D, _>(tx, &head, &s.outbox, "", |(e, finished_at)| {
-        let (agent_id, kind) = alert_columns(&e.alert)?;
+        let (agent_id, kind) = message_columns(&e.message)?;
         Ok(vec![
             e.id.into(),
             e.webhook.platform.as_str().into(),
             e.webhook.url.expose().as_str().into(),
             agent_id.into(),
             kind.into(),
-            to_json(&e.alert)?.into(),
+            to_json(&e.message)?.into(),
             e.status.as_str().into(),
             i64::from(e.attempts).into(),
             e.next_attempt_at.into(),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::query::{Value, sql};
 use super::{Dialect, SqlStore, insert_rows, next_ids, to_json};
-use crate::domain::{AgentId, Alert, HealthEdge, HealthInterval, Webhook};
+use crate::domain::{AgentId, Alert, HealthEdge, HealthInterval, Message, Webhook};
 use crate::store::rows::{
     attach_deliveries, event_delivery_from_row, event_from_row, health_interval_from_row,
 };
@@ -200,6 +200,18 @@ fn event_row(id: i64, alert: &Alert) -> Vec<Value> {
         alert.integration().map(|i| i.as_str()).into(),
     ]
 }
+
+/// The outbox's `agent_id` and `kind` columns of what an entry carries (`kind` is `digest`
+/// for a digest).
+pub(super) fn message_columns(message: &Message) -> Result<(Option<String>, String), StoreError> {
+    match message {
+        Message::Alert(alert) => alert_columns(alert),
+        Message::Digest(_) => Ok((None, DIGEST_KIND.to_owned())),
+    }
+}
+
+/// The outbox's `kind` of a digest's entries: no alert's, so counts of alerts leave them out.
+pub(super) const DIGEST_KIND: &str = "digest";
 
 /// The outbox's `agent_id` and `kind` columns of an alert (`None` for the monitor's).
 pub(super) fn alert_columns(alert: &Alert) -> Result<(Option<String>, String), StoreError> {

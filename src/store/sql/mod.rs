@@ -10,6 +10,7 @@
 mod agents;
 mod copy;
 mod cycle;
+mod digest;
 mod history;
 mod integrations;
 mod lease;
