@@ -76,25 +76,6 @@ impl Digester {
         }
     }
 
-    /// The tick whose digest is due at `now`, when the last one queued was for `last`: the
-    /// latest tick after `last` not later than `now` and at most [`LATE_LIMIT`] old.
-    pub fn due(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let oldest = now - LATE_LIMIT;
-        let from = last.map_or(oldest, |l| l.max(oldest));
-        let tz = self.zone.tz();
-        let mut tick = self
-            .schedule
-            .next_after_in(from, &tz)
-            .filter(|t| *t <= now)?;
-        for _ in 0..MAX_STEPS {
-            match self.schedule.next_after_in(tick, &tz) {
-                Some(next) if next <= now => tick = next,
-                _ => break,
-            }
-        }
-        Some(tick)
-    }
-
     /// Queues the digest of `tick` as of `now`, if this process leads and no digest of that
     /// tick (or a later one) was queued yet.
     pub async fn send_tick(
