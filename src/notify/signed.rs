@@ -67,7 +67,10 @@ impl fmt::Debug for SigningSecret {
     }
 }
 
-/// The whole body a signed webhook receives.
+/// The body a signed webhook (`WEBHOOK_URL`, an agent's `webhook_url`) receives, `POST`ed as
+/// `application/json` with `X-Ravan-Watch-Timestamp: <unix seconds>` and
+/// `X-Ravan-Watch-Signature: v1=<lowercase hex HMAC-SHA256 of "<timestamp>.<body>">` keyed with
+/// `WEBHOOK_SECRET`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SignedWebhookBody {
     /// Always 1 for this shape.
