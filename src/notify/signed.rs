@@ -327,9 +327,11 @@ pub fn headers(
 
 /// A receiver's answer, per the contract: any 2xx is delivered; 429 waits its `Retry-After`
 /// (capped like every platform's, 1 s when absent or unusable); 5xx and 408 are retried; 410
-/// is dead (the receiver says it wants no more). Any other answer is permanent: the receiver
-/// refused this body, and the same body to the same URL would be refused again. A redirect is
-/// not followed: the operator gave this URL.
+/// is dead (the one way a receiver says it wants no more). A 401, 403 or 404 is retried like a
+/// 5xx, as the contract has every bare one be: it may be a proxy's, a deploy's half-way state
+/// or a secret being rotated on the receiver's side, none a reason to lose the alert. Any other
+/// answer is permanent: the receiver refused this body, and the same body to the same URL would
+/// be refused again. A redirect is not followed: the operator gave this URL.
 pub fn classify(status: u16, retry_after: Option<f64>, body: &str) -> Result<(), DeliveryError> {
     match status {
         200..=299 => Ok(()),
@@ -338,7 +340,7 @@ pub fn classify(status: u16, retry_after: Option<f64>, body: &str) -> Result<(),
                 .and_then(|s| bounded_secs(s, MAX_PACE_WAIT))
                 .unwrap_or(DEFAULT_RATE_LIMIT_WAIT),
         )),
-        408 | 500..=599 => Err(DeliveryError::Transient(answer(status, body))),
+        401 | 403 | 404 | 408 | 500..=599 => Err(DeliveryError::Transient(answer(status, body))),
         410 => Err(DeliveryError::Dead(format!(
             "{} (the receiver says the webhook is gone)",
             answer(status, body)
@@ -595,14 +597,14 @@ mod tests {
             classify(429, Some(1e12), ""),
             Err(RateLimited(MAX_PACE_WAIT))
         );
-        for transient in [500, 502, 503, 599, 408] {
+        for transient in [500, 502, 503, 599, 408, 401, 403, 404] {
             let err = classify(transient, None, "busy").unwrap_err();
             assert!(matches!(err, Transient(_)), "{transient}: {err:?}");
             assert!(err.to_string().contains("busy"), "{err}");
         }
         let dead = classify(410, None, "gone").unwrap_err();
         assert!(matches!(dead, Dead(_)), "{dead:?}");
-        for refused in [400, 401, 403, 404, 413, 301, 100] {
+        for refused in [400, 405, 409, 413, 415, 422, 301, 100] {
             let err = classify(refused, None, "bad").unwrap_err();
             assert!(matches!(err, Permanent(_)), "{refused}: {err:?}");
             assert!(!err.is_retryable());
