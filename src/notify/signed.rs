@@ -25,6 +25,7 @@ use utoipa::ToSchema;
 use super::deliver::{DeliveryError, MAX_PACE_WAIT, answer};
 use crate::domain::secret::Secret;
 use crate::domain::{Alert, Digest};
+use crate::store::Event;
 use crate::util::bounded_secs;
 
 /// The body's format version: a receiver can refuse one it does not know.
@@ -87,7 +88,7 @@ pub struct SignedWebhookBody {
 /// One alert, as `GET /events` shows its event, without `deliveries`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SignedEvent {
-    /// The event's id in `GET /events`: the same alert sent twice (a retry) has the same id.
+    /// The event's id, as in `GET /events`: a retried delivery carries the same one.
     pub id: i64,
     /// When the change was observed (for a recovery: the first healthy observation).
     pub at: DateTime<Utc>,
@@ -134,6 +135,23 @@ impl SignedEvent {
             summary: alert.summary(),
             webhook: alert.webhook().map(str::to_owned),
             integration: alert.integration().map(|i| i.as_str().to_owned()),
+        }
+    }
+}
+
+/// A stored event as `GET /events` shows it (the API adds its deliveries).
+impl From<&Event> for SignedEvent {
+    fn from(e: &Event) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            agent_id: e.agent_id.as_ref().map(ToString::to_string),
+            kind: e.kind.clone(),
+            from_status: e.from_status.clone(),
+            to_status: e.to_status.clone(),
+            summary: e.summary.clone(),
+            webhook: e.webhook.clone(),
+            integration: e.integration.clone(),
         }
     }
 }
