@@ -13,6 +13,7 @@ use url::Url;
 use crate::domain::secret::{DatabaseUrl, Secret, SecretUrl};
 use crate::domain::{AgentId, AllowedHosts, DEFAULT_ALLOWED_HOSTS, PollSchedule};
 use crate::domain::{OrgId, Platform, Webhook};
+use crate::notify::signed::SigningSecret;
 use crate::ravan::RavanAuth;
 use crate::tracker::Thresholds;
 
@@ -61,6 +62,11 @@ pub struct Config {
     pub check_org_linked: bool,
     pub slack_webhook: Option<Webhook>,
     pub discord_webhook: Option<Webhook>,
+    /// `WEBHOOK_URL`: the default signed JSON webhook. Set only with `webhook_secret`.
+    pub signed_webhook: Option<SecretUrl>,
+    /// `WEBHOOK_SECRET`: the key of every signed webhook, the default one's and agents' own
+    /// `webhook_url`s, so it is kept on its own. Set only with `signed_webhook`.
+    pub webhook_secret: Option<SigningSecret>,
     pub log_format: LogFormat,
     /// The organisation-level checks (`CHECK_INTEGRATIONS`, `RAVAN_ORG_ID`,
     /// `TOKEN_EXPIRY_WARNING`).
@@ -133,6 +139,8 @@ struct RawEnv {
     ravan_api_base_url: Option<String>,
     slack_webhook_url: Option<String>,
     discord_webhook_url: Option<String>,
+    webhook_url: Option<String>,
+    webhook_secret: Option<String>,
     watch_agent_ids: Option<String>,
     watch_all_agents: Option<String>,
     discovery_interval: Option<String>,
@@ -204,6 +212,8 @@ impl Config {
         let discord_webhook = set(raw.discord_webhook_url)
             .map(|u| webhook(Platform::Discord, &u))
             .transpose()?;
+        let (signed_webhook, webhook_secret) =
+            signed_webhook(set(raw.webhook_url), set(raw.webhook_secret))?;
         let watch_agent_ids = agent_ids(set(raw.watch_agent_ids).as_deref().unwrap_or(""))?;
         let watch_all_agents = boolean(
             "WATCH_ALL_AGENTS",
@@ -340,6 +350,8 @@ impl Config {
             check_org_linked,
             slack_webhook,
             discord_webhook,
+            signed_webhook,
+            webhook_secret,
             log_format,
             integrations,
         })
@@ -464,6 +476,34 @@ fn webhook(platform: Platform, value: &str) -> Result<Webhook, ConfigError> {
     http_url(platform.setting(), value).map(|url| Webhook::new(platform, SecretUrl::new(url)))
 }
 
+/// `WEBHOOK_URL` and `WEBHOOK_SECRET`, both or neither: a URL without its secret cannot be
+/// signed, and a secret without the URL is a setting that does nothing. The URL is the
+/// operator's and trusted, like `SLACK_WEBHOOK_URL`; neither value is ever echoed.
+fn signed_webhook(
+    url: Option<String>,
+    secret: Option<String>,
+) -> Result<(Option<SecretUrl>, Option<SigningSecret>), ConfigError> {
+    match (url, secret) {
+        (Some(url), Some(secret)) => {
+            let url = SecretUrl::new(http_url("WEBHOOK_URL", &url)?);
+            let secret =
+                SigningSecret::parse(&secret).map_err(|e| ConfigError::new("WEBHOOK_SECRET", e))?;
+            Ok((Some(url), Some(secret)))
+        }
+        (Some(_), None) => Err(ConfigError::new(
+            "WEBHOOK_SECRET",
+            "not set: WEBHOOK_URL and WEBHOOK_SECRET go together (the webhook's bodies are \
+             signed with the secret); make one with `openssl rand -hex 32`",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "WEBHOOK_URL",
+            "not set: WEBHOOK_URL and WEBHOOK_SECRET go together (the secret signs the \
+             webhook's bodies); set both or neither",
+        )),
+        (None, None) => Ok((None, None)),
+    }
+}
+
 fn agent_ids(value: &str) -> Result<Vec<AgentId>, ConfigError> {
     let mut ids = Vec::new();
     for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -550,6 +590,7 @@ mod tests {
         assert_eq!(c.confirm_interval, Duration::from_secs(5));
         assert_eq!(c.timezone, chrono_tz::UTC);
         assert_eq!(c.digest_schedule, None);
+        assert!(c.signed_webhook.is_none() && c.webhook_secret.is_none());
         assert!(c.default_webhooks().is_empty());
         assert_eq!(c.log_format, LogFormat::Text);
         assert!(c.require_auth().is_err());
@@ -659,6 +700,60 @@ mod tests {
         let err =
             Config::from_pairs([("SLACK_WEBHOOK_URL", "https://x y/SECRETTOKEN")]).unwrap_err();
         assert!(!err.to_string().contains("SECRETTOKEN"));
+    }
+
+    /// Both or neither, each error naming both, and neither value ever printed.
+    #[test]
+    fn the_signed_webhook_needs_its_url_and_secret_together() {
+        const SECRET: &str = "whsec-hunter2-0123456789";
+        const URL: &str = "https://receiver.example/hooks/PATHTOKEN";
+        let c = Config::from_pairs([("WEBHOOK_URL", URL), ("WEBHOOK_SECRET", SECRET)]).unwrap();
+        assert_eq!(
+            c.signed_webhook.as_ref().map(|u| u.expose().as_str()),
+            Some(URL)
+        );
+        assert_eq!(
+            c.webhook_secret,
+            Some(SigningSecret::parse(SECRET).unwrap())
+        );
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("https://receiver.example/hooks/***"),
+            "{shown}"
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("PATHTOKEN"), "{shown}");
+        let none = Config::from_pairs([("WEBHOOK_URL", ""), ("WEBHOOK_SECRET", " ")]).unwrap();
+        assert!(none.signed_webhook.is_none() && none.webhook_secret.is_none());
+        for (pairs, var) in [
+            (("WEBHOOK_URL", URL), "WEBHOOK_SECRET"),
+            (("WEBHOOK_SECRET", SECRET), "WEBHOOK_URL"),
+        ] {
+            let err = Config::from_pairs([pairs]).unwrap_err();
+            assert_eq!(err.var, var, "{err}");
+            let line = err.to_string();
+            assert!(line.starts_with(var), "{line}");
+            assert!(line.contains("WEBHOOK_URL and WEBHOOK_SECRET"), "{line}");
+            assert!(
+                !line.contains("hunter2") && !line.contains("PATHTOKEN"),
+                "{line}"
+            );
+        }
+        for (url, secret, var) in [
+            ("receiver.example/hooks/PATHTOKEN", SECRET, "WEBHOOK_URL"),
+            ("ftp://receiver.example/PATHTOKEN", SECRET, "WEBHOOK_URL"),
+            (URL, "hunter2-shortx", "WEBHOOK_SECRET"),
+            (URL, "hunter2 with a space 0123", "WEBHOOK_SECRET"),
+        ] {
+            let err =
+                Config::from_pairs([("WEBHOOK_URL", url), ("WEBHOOK_SECRET", secret)]).unwrap_err();
+            assert_eq!(err.var, var, "{url} {secret}: {err}");
+            let line = err.to_string();
+            assert!(
+                !line.contains("hunter2") && !line.contains("PATHTOKEN"),
+                "{line}"
+            );
+        }
     }
 
     #[test]

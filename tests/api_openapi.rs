@@ -220,6 +220,24 @@ async fn openapi_documents_every_route_with_its_schemas() {
         "every field is always present"
     );
     assert_eq!(required("AgentStatus"), set(&STATE_KEYS));
+    // The signed webhook's body (no route's) is served for its receivers.
+    assert_eq!(required("SignedWebhookBody"), set(&["version", "events"]));
+    assert_eq!(
+        keys(&schemas["SignedWebhookBody"]["properties"]),
+        set(&["version", "events", "digest"])
+    );
+    assert_eq!(
+        required("SignedEvent"),
+        set(&[
+            "id",
+            "at",
+            "agent_id",
+            "kind",
+            "from_status",
+            "to_status",
+            "summary"
+        ])
+    );
     assert_eq!(required("CreateAgent"), set(&["agent_id"]));
     assert!(
         schemas["UpdateAgent"]["required"].is_null(),

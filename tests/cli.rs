@@ -58,6 +58,26 @@ async fn each_bad_setting_is_named() {
     }
 }
 
+/// `WEBHOOK_URL` and `WEBHOOK_SECRET` go together: either alone stops `serve` with one line
+/// naming both, and never the value.
+#[tokio::test]
+async fn the_signed_webhook_needs_its_url_and_secret_together() {
+    for (var, value) in [
+        ("WEBHOOK_URL", "https://receiver.example/hooks/PATH-hunter2"),
+        ("WEBHOOK_SECRET", "whsec-hunter2-0123456789"),
+    ] {
+        let out = run(&["serve"], &[("RAVAN_API_TOKEN", "t"), (var, value)]).await;
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{var}: {err}");
+        assert!(
+            err.contains("WEBHOOK_URL") && err.contains("WEBHOOK_SECRET"),
+            "{var}: {err}"
+        );
+        assert!(!err.contains("hunter2"), "{var}: {err}");
+    }
+}
+
 /// A database that cannot be opened (unreachable, a scheme we do not speak, a folder that does
 /// not exist) stops `serve` with one line naming DATABASE_URL, exit 2, and its password
 /// appears nowhere in what the process printed.
@@ -231,7 +251,9 @@ async fn serve_exits_0_on_sigterm() {
         .token("tok-SECRET-456")
         .agents(AGENT_A)
         .every_second()
-        .set("LOG_FORMAT", "json");
+        .set("LOG_FORMAT", "json")
+        .set("WEBHOOK_URL", "http://127.0.0.1:9/hooks/url-SECRET")
+        .set("WEBHOOK_SECRET", "whsec-SECRET-0123456789");
     let (mut cmd, _dir) = command(&["serve"], &settings.pairs());
     let child = cmd
         .stdout(Stdio::null())

@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ApiState;
 use super::error::{AgentIdPath, ApiError, ErrorBody};
 use crate::domain::AgentId;
+use crate::notify::signed::SignedEvent;
 use crate::store::{Event, EventDelivery, EventQuery, EventsAbout};
 
 /// Events per page when `limit` is not given.
@@ -37,36 +38,12 @@ pub struct EventPage {
     pub next: Option<String>,
 }
 
-/// One alert the service decided, and what each destination did with it.
+/// One alert the service decided, and what each destination did with it: the event a signed
+/// webhook receives (the same type, so the two cannot drift) and its `deliveries`.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EventJson {
-    pub id: i64,
-    /// When the change was observed (for a recovery: the first healthy observation).
-    pub at: DateTime<Utc>,
-    /// `null` for the monitor's own events.
-    #[schema(required = true, format = Uuid)]
-    pub agent_id: Option<String>,
-    /// `down`, `changed`, `reminder`, `recovered`, `missing`, `found`, `monitor_down`,
-    /// `monitor_recovered`, `webhook_dead`, `integration_down`, `integration_recovered` or
-    /// `token_expiring`.
-    #[schema(example = "down")]
-    pub kind: String,
-    #[schema(required = true, example = "active")]
-    pub from_status: Option<String>,
-    #[schema(required = true, example = "errored")]
-    pub to_status: Option<String>,
-    #[schema(
-        example = "Sales line (3f2504e0-4f89-11d3-9a0c-0305e82c3301): down, active → errored"
-    )]
-    pub summary: String,
-    /// A `webhook_dead` event's webhook, its secret part masked; absent from other events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "https://hooks.slack.com/services/T0/B0/***")]
-    pub webhook: Option<String>,
-    /// An integration's event's integration (`calcom_org` or `ghl`); absent from other events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(example = "calcom_org")]
-    pub integration: Option<String>,
+    #[serde(flatten)]
+    pub event: SignedEvent,
     /// One per destination the alert went to; empty when it had none (no webhook set).
     pub deliveries: Vec<DeliveryJson>,
 }
@@ -254,15 +231,7 @@ fn parse_before(raw: Option<String>) -> Result<Option<i64>, ApiError> {
 impl From<&Event> for EventJson {
     fn from(e: &Event) -> Self {
         Self {
-            id: e.id,
-            at: e.at,
-            agent_id: e.agent_id.as_ref().map(AgentId::to_string),
-            kind: e.kind.clone(),
-            from_status: e.from_status.clone(),
-            to_status: e.to_status.clone(),
-            summary: e.summary.clone(),
-            webhook: e.webhook.clone(),
-            integration: e.integration.clone(),
+            event: SignedEvent::from(e),
             deliveries: e.deliveries.iter().map(DeliveryJson::from).collect(),
         }
     }

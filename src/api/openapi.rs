@@ -10,6 +10,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{agents, error, events, health, integrations, maintenance, status_page};
+use crate::notify::signed;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,7 +38,14 @@ use super::{agents, error, events, health, integrations, maintenance, status_pag
         health::metrics,
         openapi_json,
     ),
-    components(schemas(error::ErrorBody, error::ErrorDetail, error::ErrorCode)),
+    // The signed webhook's body is no route's, but receivers validate against it: it is
+    // served here, with what it refers to.
+    components(schemas(
+        error::ErrorBody,
+        error::ErrorDetail,
+        error::ErrorCode,
+        signed::SignedWebhookBody
+    )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "agents", description = "Watched agents (`Authorization: Bearer $ADMIN_TOKEN`)"),

@@ -11,6 +11,7 @@ pub mod deliver;
 pub mod digest;
 pub mod discord;
 pub mod outbox;
+pub mod signed;
 pub mod slack;
 pub mod text;
 
