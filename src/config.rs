@@ -61,6 +61,8 @@ pub struct Config {
     pub check_org_linked: bool,
     pub slack_webhook: Option<Webhook>,
     pub discord_webhook: Option<Webhook>,
+    /// `TEAMS_WEBHOOK_URL`: a Microsoft Teams Workflows webhook.
+    pub teams_webhook: Option<Webhook>,
     pub log_format: LogFormat,
     /// The organisation-level checks (`CHECK_INTEGRATIONS`, `RAVAN_ORG_ID`,
     /// `TOKEN_EXPIRY_WARNING`).
@@ -133,6 +135,7 @@ struct RawEnv {
     ravan_api_base_url: Option<String>,
     slack_webhook_url: Option<String>,
     discord_webhook_url: Option<String>,
+    teams_webhook_url: Option<String>,
     watch_agent_ids: Option<String>,
     watch_all_agents: Option<String>,
     discovery_interval: Option<String>,
@@ -203,6 +206,9 @@ impl Config {
             .transpose()?;
         let discord_webhook = set(raw.discord_webhook_url)
             .map(|u| webhook(Platform::Discord, &u))
+            .transpose()?;
+        let teams_webhook = set(raw.teams_webhook_url)
+            .map(|u| webhook(Platform::Teams, &u))
             .transpose()?;
         let watch_agent_ids = agent_ids(set(raw.watch_agent_ids).as_deref().unwrap_or(""))?;
         let watch_all_agents = boolean(
@@ -340,6 +346,7 @@ impl Config {
             check_org_linked,
             slack_webhook,
             discord_webhook,
+            teams_webhook,
             log_format,
             integrations,
         })
@@ -385,11 +392,12 @@ impl Config {
         }
     }
 
-    /// The default webhooks, Slack first.
+    /// The default webhooks, Slack first, then Discord, then Teams.
     pub fn default_webhooks(&self) -> Vec<Webhook> {
         self.slack_webhook
             .iter()
             .chain(self.discord_webhook.iter())
+            .chain(self.teams_webhook.iter())
             .cloned()
             .collect()
     }
@@ -613,6 +621,10 @@ mod tests {
             ("RAVAN_API_BASE_URL", "ftp://x"),
             ("SLACK_WEBHOOK_URL", "hooks.slack.com/x"),
             ("DISCORD_WEBHOOK_URL", "mailto:a@b"),
+            (
+                "TEAMS_WEBHOOK_URL",
+                "prod-1.westus.logic.azure.com/workflows/x",
+            ),
             ("WATCH_AGENT_IDS", "abc"),
             ("POLL_SCHEDULE", "* * * *"),
             ("POLL_SCHEDULE", "every minute"),

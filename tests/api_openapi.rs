@@ -231,6 +231,7 @@ async fn openapi_documents_every_route_with_its_schemas() {
             "name",
             "slack_webhook_url",
             "discord_webhook_url",
+            "teams_webhook_url",
             "muted",
             "muted_until"
         ])
@@ -242,6 +243,7 @@ async fn openapi_documents_every_route_with_its_schemas() {
             "name",
             "slack_webhook_url",
             "discord_webhook_url",
+            "teams_webhook_url",
             "muted"
         ])
     );

@@ -263,9 +263,8 @@ pub fn main() -> ExitCode {
     if webhooks.is_empty() {
         return super::config_error(&ConfigError {
             var: "SLACK_WEBHOOK_URL",
-            reason:
-                "not set, nor DISCORD_WEBHOOK_URL: notify-test needs at least one default webhook"
-                    .into(),
+            reason: "not set, nor DISCORD_WEBHOOK_URL, nor TEAMS_WEBHOOK_URL: notify-test needs at least one default webhook"
+                .into(),
         });
     }
     match runtime.block_on(send_all(

@@ -34,7 +34,7 @@ pub const LOCAL_HOOK: &str = "http://127.0.0.1:9000/hook/LOCALSECRET789";
 /// The secret part of each webhook URL here: no answer or log line may contain one.
 pub const SECRETS: [&str; 3] = ["SLACKSECRET123", "DISCORDSECRET456", "LOCALSECRET789"];
 /// The fields of an agent in every answer, as the contract lists them.
-pub const AGENT_KEYS: [&str; 12] = [
+pub const AGENT_KEYS: [&str; 13] = [
     "agent_id",
     "source",
     "uptime",
@@ -43,6 +43,7 @@ pub const AGENT_KEYS: [&str; 12] = [
     "muted_until",
     "slack_webhook_url",
     "discord_webhook_url",
+    "teams_webhook_url",
     "in_maintenance",
     "delivery_error",
     "created_at",
