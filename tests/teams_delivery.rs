@@ -12,7 +12,9 @@ use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::leader::Leadership;
 use ravan_watch::notify::{Outbox, RetryPolicy};
-use ravan_watch::store::{Fence, NewAgent, OutboxEntry, OutboxStatus, Store};
+use ravan_watch::store::{
+    EventQuery, EventsAbout, Fence, NewAgent, OutboxEntry, OutboxStatus, Store,
+};
 use ravan_watch::tracker::MonitorState;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
@@ -252,4 +254,27 @@ async fn a_deleted_flow_is_dead_and_announced_without_its_sig() {
     assert!(text.contains("/workflows/0a1b/"), "named: {text}");
     assert!(!text.contains(SIG), "the sig leaked: {text}");
     assert!(!text.contains("sig="), "{text}");
+
+    // The event log: deliveries with platform `teams`, the dead webhook's event, all masked.
+    let events = store
+        .events(&EventQuery {
+            about: EventsAbout::All,
+            before: None,
+            limit: 50,
+        })
+        .await
+        .unwrap();
+    let dead_event = events.iter().find(|e| e.kind == "webhook_dead").unwrap();
+    assert_eq!(
+        dead_event.webhook.as_deref(),
+        Some(dead.url.masked().as_str())
+    );
+    let teams: Vec<_> = events
+        .iter()
+        .flat_map(|e| &e.deliveries)
+        .filter(|d| d.platform == Platform::Teams)
+        .collect();
+    assert_eq!(teams.len(), 2, "both downs went to Teams: {events:?}");
+    let logged = format!("{events:?}");
+    assert!(!logged.contains(SIG), "{logged}");
 }
