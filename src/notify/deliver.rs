@@ -329,6 +329,42 @@ mod tests {
         ));
     }
 
+    /// Teams: 202 (any 2xx) delivered; 429 waits `Retry-After`; 5xx and a bare 403/404
+    /// retried; only the flow's own Azure code in a 4xx is dead; another 400 is permanent.
+    #[test]
+    fn teams_answers() {
+        assert_eq!(classify(Platform::Teams, 202, None, ""), Ok(()));
+        assert_eq!(classify(Platform::Teams, 200, None, "1"), Ok(()));
+        assert_eq!(
+            classify(Platform::Teams, 429, Some(12.0), ""),
+            Err(RateLimited(Duration::from_secs(12)))
+        );
+        for (status, body) in [(502, ""), (404, "Not Found"), (403, "<html>")] {
+            assert!(
+                matches!(
+                    classify(Platform::Teams, status, None, body),
+                    Err(Transient(_))
+                ),
+                "{status} {body}"
+            );
+        }
+        for code in super::super::teams::DEAD_CODES {
+            let body = format!(r#"{{"error":{{"code":"{code}","message":"x"}}}}"#);
+            let err = classify(Platform::Teams, 404, None, &body).unwrap_err();
+            assert!(matches!(err, Dead(_)), "{code}: {err:?}");
+            assert!(err.to_string().contains(code));
+        }
+        assert!(matches!(
+            classify(
+                Platform::Teams,
+                400,
+                None,
+                r#"{"error":{"code":"InvalidTemplate","message":"x"}}"#
+            ),
+            Err(Permanent(_))
+        ));
+    }
+
     #[test]
     fn discord_success_is_any_2xx() {
         assert_eq!(classify(Platform::Discord, 204, None, ""), Ok(()));
