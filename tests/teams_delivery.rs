@@ -278,3 +278,68 @@ async fn a_deleted_flow_is_dead_and_announced_without_its_sig() {
     let logged = format!("{events:?}");
     assert!(!logged.contains(SIG), "{logged}");
 }
+
+/// End to end through real poll cycles: an agent whose own webhook is a Teams flow goes down at
+/// the fake Ravan; its alert reaches the flow as a red card naming it and its account's error,
+/// and not the default Slack webhook (an agent's own destinations replace the defaults).
+#[tokio::test]
+async fn an_agent_going_down_reaches_its_own_teams_flow_and_not_the_defaults() {
+    use common::{AGENT_A, FakeRavan};
+    let ravan = FakeRavan::start().await;
+    let teams = flow(vec![ResponseTemplate::new(202)]).await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let store = Store::open("sqlite::memory:").await.unwrap();
+    store
+        .insert_agent(
+            id(AGENT_A),
+            &NewAgent {
+                name: Some("Sales *line*".into()),
+                teams_webhook_url: Some(teams_hook(&teams).url.expose().clone()),
+                ..Default::default()
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let default = webhook(Platform::Slack, &format!("{}/services/T/B/x", slack.uri()));
+    let leadership = Leadership::for_tests();
+    let outbox = Outbox::new(store.clone(), policy(), leadership.clone())
+        .unwrap()
+        .with_defaults(vec![default.clone()]);
+    let monitor = common::monitor_of(
+        common::ravan_client(&ravan),
+        &store,
+        vec![default],
+        2,
+        4,
+        leadership,
+    );
+
+    ravan.set_status(AGENT_A, "active", None);
+    monitor.run_cycle().await.unwrap();
+    ravan.set_status(AGENT_A, "errored", Some("Token <at>expired</at>"));
+    monitor.run_cycle().await.unwrap();
+    monitor.run_cycle().await.unwrap();
+    let r = outbox.pass(Utc::now()).await.unwrap();
+    assert_eq!((r.delivered, r.failed), (1, 0), "{r:?}");
+
+    let got = requests(&teams).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_teams_valid("down", &got[0]);
+    let card = &got[0]["attachments"][0]["content"];
+    assert_eq!(card["body"][0]["color"], "attention");
+    let text = all_text(&got[0]);
+    assert!(!text.contains("<at>"), "{text}");
+    let read = text.replace('\u{200B}', "");
+    assert!(read.contains("Sales *line*"), "{read}");
+    assert!(read.contains(AGENT_A), "{read}");
+    assert!(read.contains("Token <at>expired</at>"), "{read}");
+    assert!(
+        requests(&slack).await.is_empty(),
+        "the agent's own webhook replaces the defaults"
+    );
+}
