@@ -1326,11 +1326,13 @@ async fn growth(n: usize, base: &str) -> Growth {
 
 // ------------------------------------------------------------------ the fake server
 
-/// The Slack and Discord sinks: each webhook's arrival on the system-wide monotonic clock.
+/// The Slack and Discord sinks (and a Teams one no scenario uses yet): each webhook's arrival
+/// on the system-wide monotonic clock.
 #[derive(Default)]
 struct Sink {
     slack: Mutex<Vec<u64>>,
     discord: Mutex<Vec<u64>>,
+    teams: Mutex<Vec<u64>>,
 }
 
 /// One sink's webhook: records the arrival and gives `answer`.
@@ -1345,6 +1347,7 @@ impl Respond for Hook {
         let times = match self.platform {
             Platform::Slack => &self.sink.slack,
             Platform::Discord => &self.sink.discord,
+            Platform::Teams => &self.sink.teams,
         };
         times.lock().expect("lock").push(mono_ns());
         self.answer.clone()

@@ -122,7 +122,7 @@ pub struct App {
 
 impl App {
     /// Wires the service from `config`; alerts without webhooks of their own go to the default
-    /// webhooks it names (`SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`).
+    /// webhooks it names (`SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`, `TEAMS_WEBHOOK_URL`).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let defaults = config.default_webhooks();
         Self::build_alerting(config, defaults).await
@@ -251,7 +251,7 @@ impl App {
         let admin_token = config.require_admin_token()?.cloned();
         if defaults.is_empty() {
             tracing::warn!(
-                "neither SLACK_WEBHOOK_URL nor DISCORD_WEBHOOK_URL is set: agents without webhooks of their own alert only in the log"
+                "none of SLACK_WEBHOOK_URL, DISCORD_WEBHOOK_URL, TEAMS_WEBHOOK_URL is set: agents without webhooks of their own alert only in the log"
             );
         }
         let listener = TcpListener::bind(config.listen_addr)

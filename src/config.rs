@@ -62,6 +62,8 @@ pub struct Config {
     pub check_org_linked: bool,
     pub slack_webhook: Option<Webhook>,
     pub discord_webhook: Option<Webhook>,
+    /// `TEAMS_WEBHOOK_URL`: a Microsoft Teams Workflows webhook.
+    pub teams_webhook: Option<Webhook>,
     /// `WEBHOOK_URL`: the default signed JSON webhook. Set only with `webhook_secret`.
     pub signed_webhook: Option<SecretUrl>,
     /// `WEBHOOK_SECRET`: the key of every signed webhook, the default one's and agents' own
@@ -139,6 +141,7 @@ struct RawEnv {
     ravan_api_base_url: Option<String>,
     slack_webhook_url: Option<String>,
     discord_webhook_url: Option<String>,
+    teams_webhook_url: Option<String>,
     webhook_url: Option<String>,
     webhook_secret: Option<String>,
     watch_agent_ids: Option<String>,
@@ -211,6 +214,9 @@ impl Config {
             .transpose()?;
         let discord_webhook = set(raw.discord_webhook_url)
             .map(|u| webhook(Platform::Discord, &u))
+            .transpose()?;
+        let teams_webhook = set(raw.teams_webhook_url)
+            .map(|u| webhook(Platform::Teams, &u))
             .transpose()?;
         let (signed_webhook, webhook_secret) =
             signed_webhook(set(raw.webhook_url), set(raw.webhook_secret))?;
@@ -350,6 +356,7 @@ impl Config {
             check_org_linked,
             slack_webhook,
             discord_webhook,
+            teams_webhook,
             signed_webhook,
             webhook_secret,
             log_format,
@@ -397,11 +404,12 @@ impl Config {
         }
     }
 
-    /// The default webhooks, Slack first.
+    /// The default webhooks, Slack first, then Discord, then Teams.
     pub fn default_webhooks(&self) -> Vec<Webhook> {
         self.slack_webhook
             .iter()
             .chain(self.discord_webhook.iter())
+            .chain(self.teams_webhook.iter())
             .cloned()
             .collect()
     }
@@ -654,6 +662,10 @@ mod tests {
             ("RAVAN_API_BASE_URL", "ftp://x"),
             ("SLACK_WEBHOOK_URL", "hooks.slack.com/x"),
             ("DISCORD_WEBHOOK_URL", "mailto:a@b"),
+            (
+                "TEAMS_WEBHOOK_URL",
+                "prod-1.westus.logic.azure.com/workflows/x",
+            ),
             ("WATCH_AGENT_IDS", "abc"),
             ("POLL_SCHEDULE", "* * * *"),
             ("POLL_SCHEDULE", "every minute"),

@@ -11,7 +11,7 @@ use ravan_watch::config::ConfigError;
 #[command(
     name = "ravan-watch",
     version,
-    about = "Alerts Slack and Discord when a Ravan agent loses its Cal.com connection"
+    about = "Alerts Slack, Discord and Microsoft Teams when a Ravan agent loses its Cal.com connection"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -41,7 +41,7 @@ enum Command {
     NotifyTest,
     /// Watch the whole pipeline work against a simulated Ravan API on 127.0.0.1: five agents
     /// fail and recover over about 40 seconds, and each alert is shown in the terminal. Needs no
-    /// token and no webhook (alerts also go to SLACK_WEBHOOK_URL / DISCORD_WEBHOOK_URL when set).
+    /// token and no webhook (alerts also go to SLACK_WEBHOOK_URL / DISCORD_WEBHOOK_URL / TEAMS_WEBHOOK_URL when set).
     /// Ctrl-C stops it; exit 0.
     Demo,
     /// GET /healthz on the local listener (LISTEN_ADDR; 0.0.0.0 and :: mean loopback), for the

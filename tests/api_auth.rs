@@ -141,6 +141,9 @@ async fn no_answer_or_log_line_contains_a_webhook_secret() {
         app.get_agent(AGENT_A).await,
         app.patch(AGENT_B, json!({"discord_webhook_url": DISCORD})).await,
         app.patch(AGENT_B, json!({"slack_webhook_url": "https://evil.example/services/SLACKSECRET123"})).await,
+        app.patch(AGENT_A, json!({"teams_webhook_url": common::api::TEAMS})).await,
+        app.patch(AGENT_B, json!({"teams_webhook_url": common::api::TEAMS.replace("logic.azure.com", "evil.example")})).await,
+        app.get_agent(AGENT_A).await,
         app.anon(Method::GET, "/").basic_auth("a", Some(TOKEN)).send().await.unwrap(),
     ] {
         let (h, t) = keep(resp).await;
@@ -158,6 +161,10 @@ async fn no_answer_or_log_line_contains_a_webhook_secret() {
         "{all}"
     );
     assert!(all.contains("http://127.0.0.1:9000/hook/***"), "{all}");
+    assert!(
+        all.contains(common::api::TEAMS_MASKED),
+        "the Teams webhook was taken, shown without its sig: {all}"
+    );
 
     // A wrong token and a failing database are logged, without the secrets.
     let resp = app

@@ -311,3 +311,51 @@ async fn fifty_parallel_posts_are_all_created_once() {
     let stored: BTreeSet<String> = app.stored_ids().await.into_iter().collect();
     assert_eq!(stored, expected);
 }
+
+/// An agent's own Teams webhook: taken on an allowed https host, answered masked (no `sig`),
+/// kept whole in the store, cleared with `null`, and refused over http.
+#[tokio::test]
+async fn teams_webhook_url_is_taken_masked_and_its_sig_never_shown() {
+    use common::api::{TEAMS, TEAMS_MASKED};
+    let app = TestApp::start().await;
+    let resp = app
+        .post(json!({"agent_id": AGENT_A, "teams_webhook_url": TEAMS}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let text = resp.text().await.unwrap();
+    assert_no_secret(&text);
+    assert!(!text.contains("sig="), "{text}");
+    let agent: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(agent["teams_webhook_url"], TEAMS_MASKED);
+    let stored = app.store.agent(id(AGENT_A)).await.unwrap().unwrap();
+    assert_eq!(
+        stored.teams_webhook_url.as_ref().unwrap().expose().as_str(),
+        TEAMS.replace(":443", ""),
+        "the whole URL is kept to deliver to"
+    );
+    let got = app.get_agent(AGENT_A).await.text().await.unwrap();
+    assert_no_secret(&got);
+    assert!(got.contains(TEAMS_MASKED), "{got}");
+
+    let agent = app
+        .patched(AGENT_A, json!({"teams_webhook_url": null}))
+        .await;
+    assert_eq!(agent["teams_webhook_url"], Value::Null);
+    let stored = app.store.agent(id(AGENT_A)).await.unwrap().unwrap();
+    assert_eq!(stored.teams_webhook_url, None);
+
+    let message = expect_error(
+        app.post(
+            json!({"agent_id": AGENT_B, "teams_webhook_url": TEAMS.replace("https:", "http:")}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    assert!(
+        message.starts_with("teams_webhook_url: must use https"),
+        "{message}"
+    );
+    assert_no_secret(&message);
+}

@@ -249,6 +249,7 @@ async fn openapi_documents_every_route_with_its_schemas() {
             "name",
             "slack_webhook_url",
             "discord_webhook_url",
+            "teams_webhook_url",
             "muted",
             "muted_until"
         ])
@@ -260,6 +261,7 @@ async fn openapi_documents_every_route_with_its_schemas() {
             "name",
             "slack_webhook_url",
             "discord_webhook_url",
+            "teams_webhook_url",
             "muted"
         ])
     );

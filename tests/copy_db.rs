@@ -38,6 +38,14 @@ fn own_discord() -> Webhook {
     webhook(Platform::Discord, "https://discord.com/api/webhooks/1/own")
 }
 
+/// A Teams Workflows webhook: its `sig` query is the secret.
+fn own_teams() -> Webhook {
+    webhook(
+        Platform::Teams,
+        "https://prod-12.westus.logic.azure.com/workflows/w1/triggers/manual/paths/invoke?api-version=2016-06-01&sig=TEAMSSIG",
+    )
+}
+
 /// An agent `cycle` cycles into an alerted outage.
 fn errored(cycle: u32, at: DateTime<Utc>) -> AgentState {
     AgentState {
@@ -76,6 +84,7 @@ async fn populate(url: &str) -> Store {
                 name: Some("Sales".into()),
                 slack_webhook_url: Some(own_slack().url.expose().clone()),
                 discord_webhook_url: Some(own_discord().url.expose().clone()),
+                teams_webhook_url: Some(own_teams().url.expose().clone()),
                 muted: true,
                 muted_until: Some(t + Duration::days(1)),
             },
@@ -329,6 +338,12 @@ async fn copies_and_keeps_working(to: &str) {
     let source = populate(&from).await;
     let before = source.export().await.unwrap();
     let agents = source.agents().await.unwrap();
+    assert!(
+        agents
+            .iter()
+            .any(|a| a.teams_webhook_url.as_ref() == Some(&own_teams().url)),
+        "the source has an agent's own Teams webhook, so the copy is checked to keep it"
+    );
     let watched = source.watched().await.unwrap();
     let outbox = source.outbox().await.unwrap();
     let dead = source.dead_webhooks().await.unwrap();

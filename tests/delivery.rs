@@ -538,6 +538,7 @@ fn ok_for(platform: Platform) -> ResponseTemplate {
     match platform {
         Platform::Slack => ResponseTemplate::new(200).set_body_string("ok"),
         Platform::Discord => ResponseTemplate::new(204),
+        Platform::Teams => ResponseTemplate::new(202),
     }
 }
 

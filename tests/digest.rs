@@ -14,7 +14,7 @@ use ravan_watch::domain::alert::{AgentRef, IntegrationName};
 use ravan_watch::domain::digest::{DeadFact, UnhealthyAgent};
 use ravan_watch::domain::{Digest, Message, Platform, PollSchedule, Webhook, Zone};
 use ravan_watch::leader::{Leadership, Role};
-use ravan_watch::notify::{Outbox, RetryPolicy, discord, slack};
+use ravan_watch::notify::{Outbox, RetryPolicy, discord, slack, teams};
 use ravan_watch::store::{
     DigestCounts, EventQuery, EventsAbout, Fence, NewAgent, Store, StoreError,
 };
@@ -22,7 +22,7 @@ use serde_json::Value;
 use wiremock::{MockServer, ResponseTemplate};
 
 use common::alerts::webhook;
-use common::limits::{all_text, assert_within_limits, discord_rendered};
+use common::limits::{all_text, assert_teams_valid, assert_within_limits, discord_rendered};
 use common::{AGENT_A, AGENT_B, AGENT_C, FakeRavan};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -361,6 +361,32 @@ fn digest_of(agents: &[AgentRecordLike], dead: usize) -> Digest {
     }
 }
 
+/// The Teams digest of 1,000 hostile unhealthy agents and as many dead webhooks: a valid Adaptive
+/// Card 1.4 under 28 KB, ten named, "…and 990 more", its headline coloured like the others' bar.
+#[test]
+fn a_thousand_hostile_unhealthy_agents_make_a_valid_teams_digest() {
+    let since = Utc::now() - TimeDelta::hours(3);
+    let hostile = format!(
+        "<at>x</at> @everyone [x](http://e) `**{}",
+        "é\n".repeat(3000)
+    );
+    let fleet: Vec<AgentRecordLike> = (0..1000).map(|n| unhealthy(n, &hostile, since)).collect();
+    for dead in [0, 1000] {
+        let d = digest_of(&fleet, dead);
+        for zone in [Zone::UTC, berlin()] {
+            let card = teams::digest(&d, zone);
+            assert_teams_valid(&format!("{dead} dead"), &card);
+            let text = all_text(&card).replace('\u{200B}', "");
+            assert!(text.contains("…and 990 more"), "ten named: {text}");
+            assert!(text.contains("Undelivered alerts"), "{text}");
+            assert_eq!(
+                card["attachments"][0]["content"]["body"][0]["color"], "attention",
+                "unhealthy agents: red"
+            );
+        }
+    }
+}
+
 /// 1,000 unhealthy agents with hostile names: ten named, "…and 990 more", within Slack's and
 /// Discord's limits, and nothing that could mention anyone or break the markup.
 #[test]
@@ -415,6 +441,7 @@ fn gathering_keeps_ten_of_a_thousand_unhealthy_longest_first() {
         source: ravan_watch::store::Source::Api,
         slack_webhook_url: None,
         discord_webhook_url: None,
+        teams_webhook_url: None,
         muted: false,
         muted_until: None,
         created_at: tick,

@@ -8,7 +8,7 @@ use ravan_watch::domain::alert::{
     IntegrationName, MonitorAlert, MonitorAlertKind, WebhookAlert,
 };
 use ravan_watch::domain::{Account, Connection, Platform, Zone};
-use ravan_watch::notify::{discord, slack};
+use ravan_watch::notify::{discord, slack, teams};
 use serde_json::{Value, json};
 
 mod common;
@@ -1096,4 +1096,188 @@ fn times_are_written_in_the_configured_zone_on_both_platforms() {
     for text in [all_text(&s), discord_rendered(&d)] {
         assert!(text.contains("2026-12-09 09:00:00 CET"), "{text}");
     }
+}
+
+// ---------------------------------------------------------------- Microsoft Teams
+
+/// The headline TextBlock of a Teams card.
+fn teams_headline(card: &Value) -> &Value {
+    &card["attachments"][0]["content"]["body"][0]
+}
+
+/// The facts of a Teams card's first FactSet, as (title, value) pairs.
+fn teams_facts(card: &Value) -> Vec<(String, String)> {
+    let body = card["attachments"][0]["content"]["body"]
+        .as_array()
+        .unwrap();
+    let set = body.iter().find(|b| b["type"] == "FactSet").unwrap();
+    set["facts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |v: &Value| v.as_str().unwrap().replace(ZWSP, "");
+            (s(&f["title"]), s(&f["value"]))
+        })
+        .collect()
+}
+
+#[test]
+fn teams_checker_catches_broken_cards() {
+    let good = teams::message(&Alert::Agent(agent(AgentAlertKind::Down)), Zone::UTC);
+    assert_teams_valid("good", &good);
+    let mut colour = good.clone();
+    colour["attachments"][0]["content"]["body"][0]["color"] = json!("red");
+    let mut extra = good.clone();
+    extra["attachments"][0]["content"]["body"][0]["colour"] = json!("good");
+    let mut version = good.clone();
+    version["attachments"][0]["content"]["version"] = json!("1.5");
+    let mut envelope = good.clone();
+    envelope["attachments"][0]["contentType"] = json!("application/json");
+    let mut big = good.clone();
+    big["attachments"][0]["content"]["body"][0]["text"] = json!("x".repeat(30_000));
+    let mut mention = good.clone();
+    mention["attachments"][0]["content"]["body"][0]["text"] = json!("<at>all</at>");
+    for (label, bad) in [
+        ("colour", colour),
+        ("extra", extra),
+        ("version", version),
+        ("envelope", envelope),
+        ("big", big),
+        ("mention", mention),
+    ] {
+        assert!(!teams_violations(&bad).is_empty(), "{label} not caught");
+    }
+}
+
+/// Every alert kind, with normal, blank, hostile and 5,000-character input, and 200 accounts:
+/// a valid Adaptive Card 1.4 in the Workflows envelope, under 28 KB, nothing that mentions or
+/// links, and the headline coloured by the kind.
+#[test]
+fn teams_cards_of_every_kind_and_input_are_valid_and_within_28_kb() {
+    let variants = variants();
+    assert!(variants.len() > 100);
+    for (label, alert) in &variants {
+        let card = teams::message(alert, Zone::UTC);
+        assert_teams_valid(label, &card);
+        let expected = match alert {
+            Alert::Agent(a) => match a.kind {
+                AgentAlertKind::Down | AgentAlertKind::Missing => "attention",
+                AgentAlertKind::Changed | AgentAlertKind::Reminder => "warning",
+                AgentAlertKind::Recovered | AgentAlertKind::Found => "good",
+            },
+            Alert::Monitor(m) if m.kind == MonitorAlertKind::Down => "attention",
+            Alert::Monitor(_) => "good",
+            Alert::Webhook(_) => "attention",
+            Alert::Integration(i) => match i.kind {
+                IntegrationAlertKind::Down => "attention",
+                IntegrationAlertKind::TokenExpiring => "warning",
+                IntegrationAlertKind::Recovered => "good",
+            },
+        };
+        assert_eq!(teams_headline(&card)["color"], expected, "{label}");
+    }
+}
+
+/// The same facts as Slack's fields: agent name and id, the change, connected, the connection,
+/// when seen, how long; then each account with its error; recoveries say the downtime.
+#[test]
+fn teams_agent_cards_carry_slacks_facts_and_each_accounts_error() {
+    let down = Alert::Agent(agent(AgentAlertKind::Down));
+    let card = teams::message(&down, Zone::UTC);
+    let facts = teams_facts(&card);
+    let titles: Vec<&str> = facts.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "Agent",
+            "Change",
+            "Connected",
+            "Connection",
+            "Seen",
+            "Unhealthy for"
+        ]
+    );
+    assert_eq!(facts[0].1, format!("Sales bot ({ID})"));
+    assert_eq!(facts[1].1, "active → errored");
+    assert_eq!(facts[2].1, "false");
+    assert_eq!(facts[4].1, "2026-11-28 12:12:05 UTC");
+    let text = all_text(&card).replace(ZWSP, "");
+    assert!(
+        text.contains("**Main calendar** — status: errored"),
+        "{text}"
+    );
+    assert!(text.contains(ERROR), "the account's error: {text}");
+    assert!(text.contains("**Backup** — status: active"), "{text}");
+
+    let recovered = teams::message(&Alert::Agent(agent(AgentAlertKind::Recovered)), Zone::UTC);
+    let facts = teams_facts(&recovered);
+    assert!(
+        facts
+            .iter()
+            .any(|(t, v)| t == "Healthy again at" && v == "2026-11-28 12:12:05 UTC"),
+        "{facts:?}"
+    );
+    assert!(
+        facts
+            .iter()
+            .any(|(t, v)| t == "Unhealthy for" && v.starts_with("12m 5s")),
+        "the downtime: {facts:?}"
+    );
+}
+
+/// Text from Ravan cannot mention, link or format in Teams, and still reads as it was sent.
+#[test]
+fn teams_text_from_ravan_cannot_mention_link_or_format() {
+    let mut a = agent(AgentAlertKind::Down);
+    let hostile = "<at>General</at> @everyone **b** _i_ [x](https://e.vil) # h - 1. l";
+    hostile_agent(&mut a, hostile);
+    let card = teams::message(&Alert::Agent(a), Zone::UTC);
+    assert_teams_valid("hostile", &card);
+    let raw = all_text(&card);
+    for bad in ["<at>", "**b**", "_i_", "](", "# h", "@everyone"] {
+        assert!(!raw.contains(bad), "{bad:?} in {raw}");
+    }
+    assert!(
+        raw.replace(ZWSP, "").contains(hostile),
+        "the reader still sees what Ravan said: {raw}"
+    );
+}
+
+/// 1,000 agents down with hostile, long names: one card, the exact count, as many named as fit,
+/// then the exact rest, under 28 KB and valid.
+#[test]
+fn teams_a_thousand_agent_outage_with_hostile_names_is_one_card_within_28_kb() {
+    for filler in FILLERS {
+        let name = format!("{HOSTILE} <at>x</at> {MARKUP} {}", filler.repeat(300));
+        let alerts: Vec<Alert> = (0..1000)
+            .map(|i| down_of(i, Some(name.clone()), &filler.repeat(2000)))
+            .collect();
+        let card = teams::group_message(&alerts, Zone::UTC);
+        assert_teams_valid(&format!("1000 {filler:?}"), &card);
+        assert_eq!(teams_headline(&card)["color"], "attention");
+        let text = all_text(&card).replace(ZWSP, "");
+        assert!(
+            text.contains("1000 agents lost their Cal.com connection"),
+            "{text}"
+        );
+        let listed = (0..1000)
+            .filter(|i| text.contains(&format!("8000-{i:012}")))
+            .count();
+        assert!(listed >= 10, "{filler:?}: only {listed} agents listed");
+        assert!(
+            text.contains(&format!("…and {} more", 1000 - listed)),
+            "{filler:?}: {listed} listed, no exact rest"
+        );
+    }
+    let recovered: Vec<Alert> = (0..5)
+        .map(|i| {
+            let mut a = agent(AgentAlertKind::Recovered);
+            a.agent.id = agent_id(i).parse().unwrap();
+            Alert::Agent(a)
+        })
+        .collect();
+    let card = teams::group_message(&recovered, Zone::UTC);
+    assert_teams_valid("5 recovered", &card);
+    assert_eq!(teams_headline(&card)["color"], "good");
 }

@@ -134,6 +134,37 @@ async fn a_server_error_is_retried_briefly_then_reported() {
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
 }
 
+/// `TEAMS_WEBHOOK_URL` gets the test message too: one valid Adaptive Card, 202 is delivered,
+/// and the output names the webhook without its `sig`.
+#[tokio::test]
+async fn the_teams_webhook_gets_one_valid_test_card() {
+    let teams = webhook_sink(ResponseTemplate::new(202)).await;
+    let url = format!(
+        "{}/workflows/w1/triggers/manual/paths/invoke?api-version=2016-06-01&sig=teams-SECRET",
+        teams.uri()
+    );
+    let out = run_bin(&["notify-test"], &[("TEAMS_WEBHOOK_URL", url.as_str())]).await;
+    let all = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let got = bodies(&teams).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    common::limits::assert_teams_valid("notify-test", &got[0]);
+    let card = &got[0]["attachments"][0]["content"];
+    assert!(
+        card["body"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no agent is affected"),
+        "{card}"
+    );
+    assert!(all.contains("HTTP 202"), "{all}");
+    assert!(
+        all.contains("/workflows/w1/triggers/manual/paths/***"),
+        "{all}"
+    );
+    assert!(!all.contains("teams-SECRET"), "{all}");
+}
+
 #[tokio::test]
 async fn no_webhook_is_a_configuration_error() {
     let out = run_bin(&["notify-test"], &[]).await;

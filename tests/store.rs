@@ -1386,9 +1386,9 @@ async fn rows_that_do_not_decode_are_errors_naming_the_row_not_panics_or_rewrite
         .mark_webhook_dead(Fence::Unchecked, &hook("x"), "gone", now(), None)
         .await
         .unwrap();
-    sqlx_raw(&path, "UPDATE dead_webhooks SET platform = 'teams'").await;
+    sqlx_raw(&path, "UPDATE dead_webhooks SET platform = 'email'").await;
     let err = store.dead_webhooks().await.expect_err("unknown platform");
-    assert!(err.to_string().contains("teams"), "{err}");
+    assert!(err.to_string().contains("email"), "{err}");
 
     let (store, dir) = sqlite_store().await;
     let path = dir.path().join("state.db");
@@ -2213,9 +2213,9 @@ mod postgres_only {
             .mark_webhook_dead(Fence::Unchecked, &hook("x"), "gone", now(), None)
             .await
             .unwrap();
-        db.raw("UPDATE dead_webhooks SET platform = 'teams'").await;
+        db.raw("UPDATE dead_webhooks SET platform = 'email'").await;
         let err = store.dead_webhooks().await.expect_err("unknown platform");
-        assert!(err.to_string().contains("teams"), "{err}");
+        assert!(err.to_string().contains("email"), "{err}");
 
         store
             .commit_cycle(
@@ -3215,10 +3215,10 @@ async fn unreadable_history_is_an_error_naming_the_row(db: Db) {
             unchecked(
                 "event_deliveries",
                 "platform",
-                "UPDATE event_deliveries SET platform = 'teams'",
+                "UPDATE event_deliveries SET platform = 'email'",
             ),
             "outbox_id 1",
-            "teams",
+            "email",
         ),
     ];
     for (sql, key, value) in cases {

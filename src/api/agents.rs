@@ -46,6 +46,10 @@ pub struct CreateAgent {
     #[serde(default)]
     #[schema(format = Uri)]
     pub discord_webhook_url: Option<String>,
+    /// The agent's own Microsoft Teams (Workflows) webhook (else alerts go to the default one).
+    #[serde(default)]
+    #[schema(format = Uri)]
+    pub teams_webhook_url: Option<String>,
     /// No alerts while true. Default false.
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = bool, default = false)]
@@ -69,6 +73,10 @@ pub struct UpdateAgent {
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>, format = Uri)]
     pub discord_webhook_url: Option<Option<String>>,
+    /// `null` removes it: alerts go to the default Teams webhook again.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, format = Uri)]
+    pub teams_webhook_url: Option<Option<String>>,
     /// Not nullable.
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = bool)]
@@ -121,6 +129,7 @@ impl CreateAgent {
                     self.discord_webhook_url,
                     allowed,
                 )?,
+                teams_webhook_url: webhook("teams_webhook_url", self.teams_webhook_url, allowed)?,
                 muted: self.muted.unwrap_or(false),
                 muted_until: None,
             },
@@ -139,6 +148,10 @@ impl UpdateAgent {
             discord_webhook_url: self
                 .discord_webhook_url
                 .map(|u| webhook("discord_webhook_url", u, allowed))
+                .transpose()?,
+            teams_webhook_url: self
+                .teams_webhook_url
+                .map(|u| webhook("teams_webhook_url", u, allowed))
                 .transpose()?,
             muted: self.muted,
             muted_until: self
@@ -172,6 +185,13 @@ pub struct Agent {
     /// Masked: the secret last path segment is `***`.
     #[schema(required = true, example = "https://discord.com/api/webhooks/123/***")]
     pub discord_webhook_url: Option<String>,
+    /// Masked: the last path segment is `***` and the query, whose `sig` is the secret, is
+    /// dropped.
+    #[schema(
+        required = true,
+        example = "https://prod-12.westus.logic.azure.com/workflows/0a1b/triggers/manual/paths/***"
+    )]
+    pub teams_webhook_url: Option<String>,
     /// Whether a maintenance window covers the agent now: its alerts are held back (its state
     /// is still tracked).
     pub in_maintenance: bool,
@@ -341,6 +361,7 @@ impl Agent {
             muted_until: r.muted_until,
             slack_webhook_url: r.slack_webhook_url.as_ref().map(SecretUrl::masked),
             discord_webhook_url: r.discord_webhook_url.as_ref().map(SecretUrl::masked),
+            teams_webhook_url: r.teams_webhook_url.as_ref().map(SecretUrl::masked),
             in_maintenance: false,
             delivery_error: (!problems.is_empty()).then(|| problems.join("; ")),
             created_at: r.created_at,
@@ -408,6 +429,7 @@ pub async fn create_agent(
         agent_id = %id,
         own_slack = record.slack_webhook_url.is_some(),
         own_discord = record.discord_webhook_url.is_some(),
+        own_teams = record.teams_webhook_url.is_some(),
         muted = record.muted,
         "agent added over the API"
     );
@@ -513,6 +535,7 @@ pub async fn update_agent(
         name = patch.name.is_some(),
         slack_webhook_url = patch.slack_webhook_url.is_some(),
         discord_webhook_url = patch.discord_webhook_url.is_some(),
+        teams_webhook_url = patch.teams_webhook_url.is_some(),
         muted = patch.muted.is_some(),
         muted_until = patch.muted_until.is_some(),
         "agent changed over the API (fields marked true were sent)"

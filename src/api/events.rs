@@ -51,6 +51,7 @@ pub struct EventJson {
 /// One destination's part of an event.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct DeliveryJson {
+    /// `slack`, `discord` or `teams`.
     #[schema(example = "slack")]
     pub platform: String,
     /// The webhook URL, its secret part masked.

@@ -58,7 +58,7 @@ pub struct ApiState {
     pub allowed_hosts: AllowedHosts,
     /// Set true by `serve` once the scheduler runs; /readyz needs it and a database that answers.
     pub scheduler_running: Arc<AtomicBool>,
-    /// `SLACK_WEBHOOK_URL` / `DISCORD_WEBHOOK_URL`: where agents without their own go, so an
+    /// `SLACK_WEBHOOK_URL` / `DISCORD_WEBHOOK_URL` / `TEAMS_WEBHOOK_URL`: where agents without their own go, so an
     /// agent's `delivery_error` can report a dead default webhook too.
     pub default_webhooks: Vec<crate::domain::Webhook>,
     /// The delivery worker's deaths: `/readyz` and the status page show one that keeps dying.

@@ -779,6 +779,7 @@ mod tests {
             name: name.map(str::to_owned),
             slack_webhook_url: None,
             discord_webhook_url: None,
+            teams_webhook_url: None,
             muted: false,
             muted_until: None,
             created_at: t(0),

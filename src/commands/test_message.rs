@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use crate::domain::{Platform, Webhook, Zone};
 use crate::notify::RetryPolicy;
 use crate::notify::deliver::{DeliveryError, Sender};
-use crate::notify::text;
+use crate::notify::{teams, text};
 
 /// What every test message says, so nobody mistakes it for an alert.
 pub const TEST_TEXT: &str = "ravan-watch test message — no agent is affected";
@@ -146,11 +146,25 @@ pub fn discord_message(host: &str, now: DateTime<Utc>) -> Value {
     })
 }
 
+/// The Microsoft Teams test message: the alerts' layout (one Adaptive Card), green headline.
+pub fn teams_message(host: &str, now: DateTime<Utc>, zone: Zone) -> Value {
+    teams::card(vec![
+        json!({"type": "TextBlock", "text": format!("🧪 {TEST_TEXT}"), "weight": "Bolder", "size": "Medium", "color": "good", "wrap": true}),
+        json!({"type": "TextBlock", "wrap": true, "text": "This is a test message from ravan-watch — **no agent is affected**.\n\nAlerts about your Ravan agents' Cal.com connections will arrive here like this one."}),
+        json!({"type": "FactSet", "facts": [
+            {"title": "Host", "value": host},
+            {"title": "Version", "value": version()},
+            {"title": "Sent", "value": text::timestamp(now, zone)},
+        ]}),
+    ])
+}
+
 /// The test message for `hook`'s platform, sent at `now` (written in `zone`).
 pub fn message(hook: &Webhook, host: &str, now: DateTime<Utc>, zone: Zone) -> Value {
     match hook.platform {
         Platform::Slack => slack_message(host, now, zone),
         Platform::Discord => discord_message(host, now),
+        Platform::Teams => teams_message(host, now, zone),
     }
 }
 
@@ -249,9 +263,8 @@ pub fn main() -> ExitCode {
     if webhooks.is_empty() {
         return super::config_error(&ConfigError {
             var: "SLACK_WEBHOOK_URL",
-            reason:
-                "not set, nor DISCORD_WEBHOOK_URL: notify-test needs at least one default webhook"
-                    .into(),
+            reason: "not set, nor DISCORD_WEBHOOK_URL, nor TEAMS_WEBHOOK_URL: notify-test needs at least one default webhook"
+                .into(),
         });
     }
     match runtime.block_on(send_all(

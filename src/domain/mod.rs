@@ -43,5 +43,5 @@ pub use mute::muted_at;
 pub use ravan_health::RavanHealth;
 pub use schedule::PollSchedule;
 pub use secret::{DatabaseUrl, Secret, SecretUrl};
-pub use webhook::{Platform, Webhook};
+pub use webhook::{PLATFORMS, Platform, Webhook};
 pub use zone::Zone;

@@ -5,7 +5,8 @@ use std::fmt;
 
 use super::secret::SecretUrl;
 
-/// Named `slack` and `discord` (`Display`, `as_str`, `FromStr`): in the store, the API, metrics.
+/// Named `slack`, `discord` and `teams` (`Display`, `as_str`, `FromStr`): in the store, the API,
+/// metrics. Each has one [`crate::notify::destination::Destination`] (`notify::destination`).
 #[derive(
     Debug,
     Clone,
@@ -24,7 +25,12 @@ use super::secret::SecretUrl;
 pub enum Platform {
     Slack,
     Discord,
+    /// Microsoft Teams, through a Workflows (Power Automate) webhook.
+    Teams,
 }
+
+/// Every platform, in the order the settings, the API and the summaries list them.
+pub const PLATFORMS: [Platform; 3] = [Platform::Slack, Platform::Discord, Platform::Teams];
 
 impl Platform {
     pub fn as_str(self) -> &'static str {
@@ -36,6 +42,7 @@ impl Platform {
         match self {
             Self::Slack => "SLACK_WEBHOOK_URL",
             Self::Discord => "DISCORD_WEBHOOK_URL",
+            Self::Teams => "TEAMS_WEBHOOK_URL",
         }
     }
 
@@ -44,6 +51,7 @@ impl Platform {
         match self {
             Self::Slack => "slack_webhook_url",
             Self::Discord => "discord_webhook_url",
+            Self::Teams => "teams_webhook_url",
         }
     }
 
@@ -52,6 +60,7 @@ impl Platform {
         match self {
             Self::Slack => "Slack",
             Self::Discord => "Discord",
+            Self::Teams => "Microsoft Teams",
         }
     }
 }
@@ -91,7 +100,11 @@ mod tests {
     /// The store and the API hold these names: they must not change.
     #[test]
     fn platform_names_read_back() {
-        for (platform, name) in [(Platform::Slack, "slack"), (Platform::Discord, "discord")] {
+        for (platform, name) in [
+            (Platform::Slack, "slack"),
+            (Platform::Discord, "discord"),
+            (Platform::Teams, "teams"),
+        ] {
             assert_eq!(platform.as_str(), name);
             assert_eq!(platform.to_string(), name);
             assert_eq!(name.parse::<Platform>(), Ok(platform));

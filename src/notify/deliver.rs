@@ -16,22 +16,9 @@ use std::future::Future;
 use reqwest::header::RETRY_AFTER;
 use serde::Deserialize;
 
+use super::destination::{Request, destination};
 use super::{Platform, Webhook, text};
 use crate::util::{bounded_secs, read_prefix, root_cause};
-
-/// Slack answers that mean the webhook is gone, whatever the status code.
-const SLACK_DEAD: &[&str] = &[
-    "no_service",
-    "no_active_hooks",
-    "channel_not_found",
-    "channel_is_archived",
-    "invalid_token",
-    "team_disabled",
-    "action_prohibited",
-];
-
-/// Discord's JSON error codes that mean the webhook is gone: unknown webhook, invalid token.
-const DISCORD_DEAD: &[u64] = &[10015, 50027];
 
 /// A webhook's answer is read up to this many bytes: enough for any platform's own words, and
 /// the rest (a proxy's page, a body without end) is left unread.
@@ -150,12 +137,6 @@ pub struct Sender {
     timeout: Duration,
 }
 
-/// Discord's error body: `{"message": …, "code": …}`.
-#[derive(Deserialize)]
-struct DiscordError {
-    code: u64,
-}
-
 #[derive(Deserialize)]
 struct DiscordRateLimit {
     retry_after: f64,
@@ -189,7 +170,24 @@ impl Sender {
         hook: &Webhook,
         body: &serde_json::Value,
     ) -> impl Future<Output = Result<(Pace, String), DeliveryError>> + Send + use<> {
-        let request = self.http.post(hook.url.expose().clone()).json(body);
+        self.send_request(hook, Request::json(body))
+    }
+
+    /// [`Sender::send_answered`] for a request the destination built: these exact body bytes,
+    /// with its headers.
+    pub fn send_request(
+        &self,
+        hook: &Webhook,
+        request: Request,
+    ) -> impl Future<Output = Result<(Pace, String), DeliveryError>> + Send + use<> {
+        let mut builder = self
+            .http
+            .post(hook.url.expose().clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in request.headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder.body(request.body);
         let (platform, timeout) = (hook.platform, self.timeout);
         async move {
             let response = request
@@ -236,28 +234,30 @@ pub fn answer(status: u16, body: &str) -> String {
     }
 }
 
-/// Turns a webhook's answer into success or a [`DeliveryError`], per the platform's rules.
+/// An answer as `HTTP 404: …`, its body cut for a log line: what errors carry.
+pub fn short_answer(status: u16, body: &str) -> String {
+    format!(
+        "HTTP {status}: {}",
+        text::truncate(body.trim(), MAX_ANSWER_CHARS)
+    )
+}
+
+/// Turns a webhook's answer into success or a [`DeliveryError`]: the platform's own rules
+/// ([`super::Destination::success`], [`super::Destination::says_gone`]) first, then the common ones.
 pub fn classify(
     platform: Platform,
     status: u16,
     retry_after_header: Option<f64>,
     body: &str,
 ) -> Result<(), DeliveryError> {
-    let answer = || {
-        format!(
-            "HTTP {status}: {}",
-            text::truncate(body.trim(), MAX_ANSWER_CHARS)
-        )
-    };
-    match (platform, status) {
-        (Platform::Slack, 200) if body.trim() == "ok" => Ok(()),
-        (Platform::Slack, 200) => Err(DeliveryError::Permanent(format!(
-            "unexpected answer {}",
-            answer()
-        ))),
-        (Platform::Discord, 200..=299) => Ok(()),
-        (_, 429) => {
-            // Discord's body is more precise (milliseconds); Slack only sends the header.
+    let destination = destination(platform);
+    if let Some(decided) = destination.success(status, body) {
+        return decided;
+    }
+    let answer = || short_answer(status, body);
+    match status {
+        429 => {
+            // Discord's body is more precise (milliseconds); the others only send the header.
             let from_body = serde_json::from_str::<DiscordRateLimit>(body)
                 .ok()
                 .map(|b| b.retry_after);
@@ -268,21 +268,10 @@ pub fn classify(
                 wait.unwrap_or(Duration::from_secs(1)),
             ))
         }
-        _ if says_gone(platform, body) => Err(DeliveryError::Dead(answer())),
+        _ if destination.says_gone(status, body) => Err(DeliveryError::Dead(answer())),
         // Without the platform's words, a "not found" may be a proxy's or a CDN's.
-        (_, 401 | 403 | 404 | 410 | 500..=599) => Err(DeliveryError::Transient(answer())),
+        401 | 403 | 404 | 410 | 500..=599 => Err(DeliveryError::Transient(answer())),
         _ => Err(DeliveryError::Permanent(answer())),
-    }
-}
-
-/// Whether the answer is the platform saying, in its own words, that the webhook is gone:
-/// only that stops sending to it.
-fn says_gone(platform: Platform, body: &str) -> bool {
-    match platform {
-        Platform::Slack => SLACK_DEAD.contains(&body.trim()),
-        Platform::Discord => {
-            serde_json::from_str::<DiscordError>(body).is_ok_and(|e| DISCORD_DEAD.contains(&e.code))
-        }
     }
 }
 
@@ -336,6 +325,42 @@ mod tests {
         ));
         assert!(matches!(
             classify(Platform::Slack, 204, None, ""),
+            Err(Permanent(_))
+        ));
+    }
+
+    /// Teams: 202 (any 2xx) delivered; 429 waits `Retry-After`; 5xx and a bare 403/404
+    /// retried; only the flow's own Azure code in a 4xx is dead; another 400 is permanent.
+    #[test]
+    fn teams_answers() {
+        assert_eq!(classify(Platform::Teams, 202, None, ""), Ok(()));
+        assert_eq!(classify(Platform::Teams, 200, None, "1"), Ok(()));
+        assert_eq!(
+            classify(Platform::Teams, 429, Some(12.0), ""),
+            Err(RateLimited(Duration::from_secs(12)))
+        );
+        for (status, body) in [(502, ""), (404, "Not Found"), (403, "<html>")] {
+            assert!(
+                matches!(
+                    classify(Platform::Teams, status, None, body),
+                    Err(Transient(_))
+                ),
+                "{status} {body}"
+            );
+        }
+        for code in super::super::teams::DEAD_CODES {
+            let body = format!(r#"{{"error":{{"code":"{code}","message":"x"}}}}"#);
+            let err = classify(Platform::Teams, 404, None, &body).unwrap_err();
+            assert!(matches!(err, Dead(_)), "{code}: {err:?}");
+            assert!(err.to_string().contains(code));
+        }
+        assert!(matches!(
+            classify(
+                Platform::Teams,
+                400,
+                None,
+                r#"{"error":{"code":"InvalidTemplate","message":"x"}}"#
+            ),
             Err(Permanent(_))
         ));
     }

@@ -14,7 +14,39 @@ use crate::domain::alert::{
     AgentAlert, AgentAlertKind, Alert, IntegrationAlert, MonitorAlert, WebhookAlert,
 };
 use crate::domain::{Account, Digest, Zone};
+use crate::notify::destination::{Destination, Item};
 use crate::notify::text::{self, ZWSP};
+
+/// Discord behind the [`Destination`] trait: any 2xx is delivered, a gone webhook answers its
+/// JSON error code, and pacing follows its rate-limit headers (read by the sender).
+pub struct Discord;
+
+/// Discord's JSON error codes that mean the webhook is gone: unknown webhook, invalid token.
+const DEAD: &[u64] = &[10015, 50027];
+
+/// Discord's error body: `{"message": …, "code": …}`.
+#[derive(serde::Deserialize)]
+struct DiscordError {
+    code: u64,
+}
+
+impl Destination for Discord {
+    fn message(&self, item: Item<'_>, zone: Zone) -> Value {
+        message(item.alert, zone)
+    }
+
+    fn group_message(&self, items: &[Item<'_>], zone: Zone) -> Value {
+        group_message(&crate::notify::alerts_of(items), zone)
+    }
+
+    fn digest_message(&self, digest: &Digest, zone: Zone) -> Value {
+        self::digest(digest, zone)
+    }
+
+    fn says_gone(&self, _status: u16, body: &str) -> bool {
+        serde_json::from_str::<DiscordError>(body).is_ok_and(|e| DEAD.contains(&e.code))
+    }
+}
 
 const TITLE_MAX: usize = 256;
 const FIELDS_MAX: usize = 25;

@@ -44,8 +44,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::deliver::{DeliveryError, Pace, RetryPolicy, Sender};
-use super::{Platform, Webhook, text};
-use crate::domain::alert::Alert;
+use super::{Item, Platform, Webhook, text};
 use crate::domain::{Message, Zone};
 use crate::leader::Leadership;
 use crate::metrics;
@@ -452,26 +451,46 @@ impl Outbox {
         now: DateTime<Utc>,
     ) -> Result<Sent, StoreError> {
         let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+        let destination = super::destination(hook.platform);
         let (body, what) = match entries {
             [one] => match &one.message {
                 Message::Alert(alert) => (
-                    super::message(hook, alert, self.zone),
+                    destination.message(
+                        Item {
+                            event_id: one.event_id,
+                            alert,
+                        },
+                        self.zone,
+                    ),
                     text::headline(alert),
                 ),
                 Message::Digest(digest) => (
-                    super::digest_message(hook, digest, self.zone),
+                    destination.digest_message(digest, self.zone),
                     super::digest::headline(digest),
                 ),
             },
             many => {
-                let alerts: Vec<Alert> = many.iter().filter_map(|e| e.alert().cloned()).collect();
+                let items: Vec<Item<'_>> = many
+                    .iter()
+                    .filter_map(|e| {
+                        e.alert().map(|alert| Item {
+                            event_id: e.event_id,
+                            alert,
+                        })
+                    })
+                    .collect();
                 (
-                    super::group_message(hook, &alerts, self.zone),
-                    format!("{} alerts in one message", alerts.len()),
+                    destination.group_message(&items, self.zone),
+                    format!("{} alerts in one message", items.len()),
                 )
             }
         };
-        let outcome = self.sender.send(hook, &body).await;
+        let request = destination.request(hook, &body, Utc::now());
+        let outcome = self
+            .sender
+            .send_request(hook, request)
+            .await
+            .map(|(pace, _)| pace);
         let mut sent = Sent::default();
         sent.report.messages = 1;
         match outcome {
@@ -665,12 +684,12 @@ struct Sent {
     dead: Option<String>,
 }
 
-/// How long the next message to this webhook must wait.
+/// How long the next message to this webhook must wait: what its answer asked, else its
+/// platform's own interval.
 fn pace_wait(platform: Platform, pace: Pace, policy: &RetryPolicy) -> Option<std::time::Duration> {
-    match (platform, pace) {
-        (_, Pace::WaitBeforeNext(wait)) => Some(wait),
-        (Platform::Slack, Pace::Free) => Some(policy.slack_interval),
-        (Platform::Discord, Pace::Free) => None,
+    match pace {
+        Pace::WaitBeforeNext(wait) => Some(wait),
+        Pace::Free => super::destination(platform).interval(policy),
     }
 }
 

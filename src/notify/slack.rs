@@ -14,7 +14,59 @@ use crate::domain::alert::{
     AgentAlert, AgentAlertKind, Alert, IntegrationAlert, MonitorAlert, WebhookAlert,
 };
 use crate::domain::{Account, Digest, Zone};
+use crate::notify::deliver::{self, DeliveryError, RetryPolicy};
+use crate::notify::destination::{Destination, Item};
 use crate::notify::text::{self, ZWSP};
+
+/// Slack behind the [`Destination`] trait: success is `200 ok` only, a gone webhook says so in
+/// the body (`no_service` …), and one message a second per webhook.
+pub struct Slack;
+
+/// Slack answers that mean the webhook is gone, whatever the status code.
+const DEAD: &[&str] = &[
+    "no_service",
+    "no_active_hooks",
+    "channel_not_found",
+    "channel_is_archived",
+    "invalid_token",
+    "team_disabled",
+    "action_prohibited",
+];
+
+impl Destination for Slack {
+    fn message(&self, item: Item<'_>, zone: Zone) -> Value {
+        message(item.alert, zone)
+    }
+
+    fn group_message(&self, items: &[Item<'_>], zone: Zone) -> Value {
+        group_message(&crate::notify::alerts_of(items), zone)
+    }
+
+    fn digest_message(&self, digest: &Digest, zone: Zone) -> Value {
+        self::digest(digest, zone)
+    }
+
+    fn success(&self, status: u16, body: &str) -> Option<Result<(), DeliveryError>> {
+        (status == 200).then(|| {
+            if body.trim() == "ok" {
+                Ok(())
+            } else {
+                Err(DeliveryError::Permanent(format!(
+                    "unexpected answer {}",
+                    deliver::short_answer(status, body)
+                )))
+            }
+        })
+    }
+
+    fn says_gone(&self, _status: u16, body: &str) -> bool {
+        DEAD.contains(&body.trim())
+    }
+
+    fn interval(&self, policy: &RetryPolicy) -> Option<std::time::Duration> {
+        Some(policy.slack_interval)
+    }
+}
 
 /// The notification fallback; Slack advises at most 4000.
 const TEXT_MAX: usize = 3000;

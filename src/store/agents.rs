@@ -7,7 +7,7 @@ use url::Url;
 
 use super::StoreError;
 use super::{Fence, ListingApplied, SettingsVersion, Source};
-use crate::domain::{AgentId, Platform, SecretUrl, Webhook, muted_at};
+use crate::domain::{AgentId, PLATFORMS, Platform, SecretUrl, Webhook, muted_at};
 use crate::tracker::AgentState;
 
 /// The watched agents and their settings.
@@ -74,6 +74,7 @@ pub struct AgentRecord {
     pub source: Source,
     pub slack_webhook_url: Option<SecretUrl>,
     pub discord_webhook_url: Option<SecretUrl>,
+    pub teams_webhook_url: Option<SecretUrl>,
     pub muted: bool,
     pub muted_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -97,6 +98,7 @@ impl AgentRecord {
             source: Source::Api,
             slack_webhook_url: new.slack_webhook_url.clone().map(SecretUrl::new),
             discord_webhook_url: new.discord_webhook_url.clone().map(SecretUrl::new),
+            teams_webhook_url: new.teams_webhook_url.clone().map(SecretUrl::new),
             muted: new.muted,
             muted_until: new.muted_until,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
@@ -131,17 +133,23 @@ impl AgentRecord {
         }
     }
 
-    /// The agent's own webhooks; empty when it has none (its alerts then go to the defaults).
+    /// The agent's own webhooks, in [`PLATFORMS`] order; empty when it has none (its alerts
+    /// then go to the defaults).
     pub fn own_webhooks(&self) -> Vec<Webhook> {
-        let slack = self
-            .slack_webhook_url
-            .clone()
-            .map(|u| Webhook::new(Platform::Slack, u));
-        let discord = self
-            .discord_webhook_url
-            .clone()
-            .map(|u| Webhook::new(Platform::Discord, u));
-        slack.into_iter().chain(discord).collect()
+        PLATFORMS
+            .into_iter()
+            .filter_map(|p| Some(Webhook::new(p, self.webhook_url(p)?.clone())))
+            .collect()
+    }
+
+    /// The agent's own webhook URL for `platform`: the one place that maps a platform to its
+    /// column.
+    pub fn webhook_url(&self, platform: Platform) -> Option<&SecretUrl> {
+        match platform {
+            Platform::Slack => self.slack_webhook_url.as_ref(),
+            Platform::Discord => self.discord_webhook_url.as_ref(),
+            Platform::Teams => self.teams_webhook_url.as_ref(),
+        }
     }
 }
 
@@ -151,6 +159,7 @@ pub struct NewAgent {
     pub name: Option<String>,
     pub slack_webhook_url: Option<Url>,
     pub discord_webhook_url: Option<Url>,
+    pub teams_webhook_url: Option<Url>,
     pub muted: bool,
     pub muted_until: Option<DateTime<Utc>>,
 }
@@ -161,6 +170,7 @@ pub struct AgentPatch {
     pub name: Option<Option<String>>,
     pub slack_webhook_url: Option<Option<Url>>,
     pub discord_webhook_url: Option<Option<Url>>,
+    pub teams_webhook_url: Option<Option<Url>>,
     pub muted: Option<bool>,
     pub muted_until: Option<Option<DateTime<Utc>>>,
 }
@@ -204,6 +214,17 @@ mod tests {
             Webhook::new(Platform::Discord, url(own_discord)),
         ];
         assert_eq!(both, expected);
+        let teams = "https://prod-1.westus.logic.azure.com/workflows/w?sig=s";
+        let mut with_teams = agent(Some(own_slack), None);
+        with_teams.teams_webhook_url = Some(url(teams));
+        assert_eq!(
+            with_teams.destinations(&defaults),
+            vec![
+                Webhook::new(Platform::Slack, url(own_slack)),
+                Webhook::new(Platform::Teams, url(teams)),
+            ],
+            "a Teams webhook of its own is one more destination, and the defaults still stay out"
+        );
         let discord_only = agent(None, Some(own_discord)).destinations(&[]);
         assert_eq!(
             discord_only,

@@ -140,6 +140,7 @@ fn settings(row: &impl StoredRow) -> Result<AgentRecord, StoreError> {
         source: Source::parse(&row.text("source")?).map_err(|e| corrupt("agent source", e))?,
         slack_webhook_url: url_column(row, "slack_webhook_url")?,
         discord_webhook_url: url_column(row, "discord_webhook_url")?,
+        teams_webhook_url: url_column(row, "teams_webhook_url")?,
         muted: row.flag("muted")?,
         muted_until: optional_time(row, "muted_until")?,
         created_at: time(row, "created_at")?,
@@ -150,7 +151,7 @@ fn settings(row: &impl StoredRow) -> Result<AgentRecord, StoreError> {
 
 pub(crate) fn platform(name: &str) -> Result<Platform, StoreError> {
     name.parse()
-        .map_err(|_| corrupt("platform", format!("{name:?} is not slack or discord")))
+        .map_err(|_| corrupt("platform", format!("{name:?} is not a platform")))
 }
 
 pub(crate) fn outbox_from_row(row: &impl StoredRow) -> Result<OutboxEntry, StoreError> {

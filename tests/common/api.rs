@@ -32,9 +32,19 @@ pub const DISCORD_MASKED: &str = "https://discord.com/api/webhooks/42/***";
 /// A loopback host listed in the test's WEBHOOK_ALLOWED_HOSTS.
 pub const LOCAL_HOOK: &str = "http://127.0.0.1:9000/hook/LOCALSECRET789";
 /// The secret part of each webhook URL here: no answer or log line may contain one.
-pub const SECRETS: [&str; 3] = ["SLACKSECRET123", "DISCORDSECRET456", "LOCALSECRET789"];
+pub const SECRETS: [&str; 4] = [
+    "SLACKSECRET123",
+    "DISCORDSECRET456",
+    "LOCALSECRET789",
+    "TEAMSSIG000",
+];
+/// A Microsoft Teams Workflows webhook URL on an allowed host: its `sig` query is the secret.
+pub const TEAMS: &str = "https://prod-12.westus.logic.azure.com:443/workflows/0a1b2c/triggers/manual/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=TEAMSSIG000";
+/// [`TEAMS`] masked: the query (with `sig`) dropped, the last path segment `***`.
+pub const TEAMS_MASKED: &str =
+    "https://prod-12.westus.logic.azure.com/workflows/0a1b2c/triggers/manual/paths/***";
 /// The fields of an agent in every answer, as the contract lists them.
-pub const AGENT_KEYS: [&str; 12] = [
+pub const AGENT_KEYS: [&str; 13] = [
     "agent_id",
     "source",
     "uptime",
@@ -43,6 +53,7 @@ pub const AGENT_KEYS: [&str; 12] = [
     "muted_until",
     "slack_webhook_url",
     "discord_webhook_url",
+    "teams_webhook_url",
     "in_maintenance",
     "delivery_error",
     "created_at",

@@ -254,6 +254,7 @@ pub async fn seed(store: &Store, n: usize, now: DateTime<Utc>) -> Vec<Seeded> {
             name: Some(a.name.clone()),
             slack_webhook_url: None,
             discord_webhook_url: None,
+            teams_webhook_url: None,
             muted: i % 100 == 13,
             muted_until: None,
         };

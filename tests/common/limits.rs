@@ -300,3 +300,45 @@ pub fn assert_within_limits(platform: &str, body: &Value) {
     };
     assert!(bad.is_empty(), "{platform}: {bad:#?}");
 }
+
+// ---------------------------------------------------------------- Teams checker
+
+/// The Adaptive Card 1.4 subset ravan-watch emits, in its Workflows envelope: hand-written from
+/// the 1.4 documentation (its `description` says why it is not the official file).
+pub const TEAMS_SCHEMA_JSON: &str =
+    include_str!("../fixtures/adaptive-card-1.4.subset.schema.json");
+
+static TEAMS_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    let schema: Value = serde_json::from_str(TEAMS_SCHEMA_JSON).unwrap();
+    jsonschema::validator_for(&schema).unwrap()
+});
+
+/// Teams takes a message of about 28 KB at most.
+pub const TEAMS_MAX_BYTES: usize = 28 * 1024;
+
+/// Schema errors, a message over Teams' size, and any text that could mention or link in
+/// Teams' Markdown: `<at`, `@` followed by a letter, `](`, `**` outside ravan-watch's own bold
+/// labels.
+pub fn teams_violations(p: &Value) -> Vec<String> {
+    let mut bad: Vec<String> = TEAMS_SCHEMA
+        .iter_errors(p)
+        .map(|e| format!("schema: {e} at {}", e.instance_path()))
+        .collect();
+    let size = serde_json::to_vec(p).unwrap().len();
+    bad_if(&mut bad, size > TEAMS_MAX_BYTES, format!("{size} bytes"));
+    let text = all_text(p);
+    for mark in ["<at", "](", "@everyone", "@channel", "@here"] {
+        bad_if(
+            &mut bad,
+            text.contains(mark),
+            format!("{mark:?} in the text"),
+        );
+    }
+    bad
+}
+
+/// Panics with every violation of [`teams_violations`].
+pub fn assert_teams_valid(label: &str, p: &Value) {
+    let bad = teams_violations(p);
+    assert!(bad.is_empty(), "{label}: {bad:?}");
+}

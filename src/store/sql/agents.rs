@@ -13,7 +13,7 @@ use super::history::forget_intervals;
 use super::query::sql;
 use super::webhooks::revive;
 use super::{Dialect, SettingsLock, SqlStore};
-use crate::domain::AgentId;
+use crate::domain::{AgentId, Platform};
 use crate::store::rows::{StoredRow, agent_from_row};
 use crate::store::{
     AgentPatch, AgentRecord, AgentStore, CycleStore, Fence, ListingApplied, ListingPlan,
@@ -32,12 +32,14 @@ impl<D: Dialect> AgentStore for SqlStore<D> {
             let mut tx = self.write(Fence::Unchecked, SettingsLock::Update).await?;
             let q = sql(
                 "INSERT INTO agents (agent_id, name, slack_webhook_url, discord_webhook_url,
-                     muted, muted_until, created_at, source)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 'api') ON CONFLICT (agent_id) DO NOTHING",
+                     teams_webhook_url, muted, muted_until, created_at, source)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'api') ON CONFLICT (agent_id) DO NOTHING",
             );
             let slack = new.slack_webhook_url.as_ref().map(Url::as_str);
             let discord = new.discord_webhook_url.as_ref().map(Url::as_str);
+            let teams = new.teams_webhook_url.as_ref().map(Url::as_str);
             let q = q.bind(id).bind(new.name.clone()).bind(slack).bind(discord);
+            let q = q.bind(teams);
             let q = q.bind(new.muted).bind(new.muted_until).bind(now);
             if D::execute(&mut tx, q).await? == 0 {
                 return Err(StoreError::Conflict(id));
@@ -45,11 +47,12 @@ impl<D: Dialect> AgentStore for SqlStore<D> {
             // Added again by hand: watch-all may list it from now on.
             let q = sql("DELETE FROM unwatched_agents WHERE agent_id = ?").bind(id);
             D::execute(&mut tx, q).await?;
-            let (slack, discord) = (
-                new.slack_webhook_url.as_ref(),
-                new.discord_webhook_url.as_ref(),
-            );
-            revive::<D>(&mut tx, slack, discord).await?;
+            let set = [
+                (Platform::Slack, new.slack_webhook_url.as_ref()),
+                (Platform::Discord, new.discord_webhook_url.as_ref()),
+                (Platform::Teams, new.teams_webhook_url.as_ref()),
+            ];
+            revive::<D>(&mut tx, &set).await?;
             Ok(tx.commit().await?)
         };
         during("add an agent", insert).await?;
@@ -113,9 +116,12 @@ impl<D: Dialect> AgentStore for SqlStore<D> {
                 "UPDATE agents SET source = 'api' WHERE agent_id = ? AND source = 'discovered'",
             );
             D::execute(&mut tx, q.bind(id)).await?;
-            let slack = patch.slack_webhook_url.as_ref().and_then(Option::as_ref);
-            let discord = patch.discord_webhook_url.as_ref().and_then(Option::as_ref);
-            revive::<D>(&mut tx, slack, discord).await?;
+            let set = [
+                (Platform::Slack, given(&patch.slack_webhook_url)),
+                (Platform::Discord, given(&patch.discord_webhook_url)),
+                (Platform::Teams, given(&patch.teams_webhook_url)),
+            ];
+            revive::<D>(&mut tx, &set).await?;
             for set in patch_statements(patch) {
                 D::execute(&mut tx, set.push(" WHERE agent_id = ").bind(id)).await?;
             }
@@ -202,6 +208,11 @@ fn listing_seen(row: &impl StoredRow) -> Result<(AgentId, ListingSeen), StoreErr
     Ok((parse_agent_id(&row.text("agent_id")?)?, seen))
 }
 
+/// The URL a patch sets, if it sets one (not when it clears it or leaves it alone).
+fn given(u: &Option<Option<Url>>) -> Option<&Url> {
+    u.as_ref().and_then(Option::as_ref)
+}
+
 /// One `UPDATE agents SET …` per setting the patch names (each still without its `WHERE`).
 fn patch_statements(patch: &AgentPatch) -> Vec<super::query::Sql> {
     let url = |u: &Option<Url>| u.as_ref().map(|u| u.as_str().to_owned());
@@ -214,6 +225,9 @@ fn patch_statements(patch: &AgentPatch) -> Vec<super::query::Sql> {
     }
     if let Some(u) = &patch.discord_webhook_url {
         sets.push(sql("UPDATE agents SET discord_webhook_url = ?").bind(url(u)));
+    }
+    if let Some(u) = &patch.teams_webhook_url {
+        sets.push(sql("UPDATE agents SET teams_webhook_url = ?").bind(url(u)));
     }
     if let Some(muted) = patch.muted {
         sets.push(sql("UPDATE agents SET muted = ?").bind(muted));

@@ -63,10 +63,9 @@ impl<D: Dialect> WebhookStore for SqlStore<D> {
 /// `POST` or `PATCH`) is the operator's word that it works now.
 pub(super) async fn revive<D: Dialect>(
     tx: &mut D::Connection,
-    slack: Option<&Url>,
-    discord: Option<&Url>,
+    set: &[(Platform, Option<&Url>)],
 ) -> Result<(), StoreError> {
-    for (platform, url) in [(Platform::Slack, slack), (Platform::Discord, discord)] {
+    for (platform, url) in set {
         if let Some(url) = url {
             let q = sql("DELETE FROM dead_webhooks WHERE platform = ? AND url = ?")
                 .bind(platform.as_str())
