@@ -156,7 +156,8 @@ impl App {
         let outbox = Outbox::new(store.clone(), policy, leadership.clone())
             .context("building the webhook client")?
             .with_defaults(defaults.clone())
-            .with_zone(config.timezone.into());
+            .with_zone(config.timezone.into())
+            .with_signing(config.webhook_secret.clone());
         let mut monitor = Monitor::new(
             ravan.clone(),
             store.clone(),
@@ -296,6 +297,7 @@ impl App {
             delivery: delivery.health(),
             leadership: leadership.clone(),
             zone: config.timezone.into(),
+            signing: config.webhook_secret.is_some(),
         });
         let http = Tasks::new();
         http.spawn(

@@ -411,6 +411,7 @@ impl Config {
             .chain(self.discord_webhook.iter())
             .chain(self.teams_webhook.iter())
             .cloned()
+            .chain((self.signed_webhook.iter()).map(|u| Webhook::new(Platform::Webhook, u.clone())))
             .collect()
     }
 }
@@ -735,6 +736,10 @@ mod tests {
         );
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("PATHTOKEN"), "{shown}");
+        let defaults = c.default_webhooks();
+        assert_eq!(defaults.len(), 1);
+        assert_eq!(defaults[0].platform, Platform::Webhook);
+        assert_eq!(defaults[0].url.expose().as_str(), URL);
         let none = Config::from_pairs([("WEBHOOK_URL", ""), ("WEBHOOK_SECRET", " ")]).unwrap();
         assert!(none.signed_webhook.is_none() && none.webhook_secret.is_none());
         for (pairs, var) in [

@@ -359,3 +359,53 @@ async fn teams_webhook_url_is_taken_masked_and_its_sig_never_shown() {
     );
     assert_no_secret(&message);
 }
+
+/// An agent's own signed webhook: taken and masked with `WEBHOOK_SECRET` set; refused, naming
+/// the field and the setting, without it (its requests could not be signed), by POST and PATCH.
+#[tokio::test]
+async fn an_agents_signed_webhook_url_is_masked_and_needs_webhook_secret() {
+    let url = "http://127.0.0.1:9000/hooks/ravan/PATHSECRET";
+    let app = TestApp::start().await;
+    let resp = app
+        .post(json!({"agent_id": AGENT_A, "webhook_url": url}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let text = resp.text().await.unwrap();
+    assert!(!text.contains("PATHSECRET"), "{text}");
+    let agent: Value = serde_json::from_str(&text).unwrap();
+    let masked = agent["webhook_url"].as_str().unwrap();
+    assert!(
+        masked.starts_with("http://127.0.0.1:9000/hooks/ravan/"),
+        "{masked}"
+    );
+    let stored = app.store.agent(id(AGENT_A)).await.unwrap().unwrap();
+    assert_eq!(stored.webhook_url.as_ref().unwrap().expose().as_str(), url);
+
+    let unsigned = TestApp::start_unsigned().await;
+    let refused = |resp| expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request");
+    let message = refused(
+        unsigned
+            .post(json!({"agent_id": AGENT_A, "webhook_url": url}))
+            .await,
+    )
+    .await;
+    assert!(
+        message.starts_with("webhook_url: needs WEBHOOK_SECRET"),
+        "{message}"
+    );
+    assert!(!message.contains("PATHSECRET"), "{message}");
+    assert_eq!(
+        unsigned.post(json!({"agent_id": AGENT_A})).await.status(),
+        StatusCode::CREATED
+    );
+    let resp = unsigned.patch(AGENT_A, json!({"webhook_url": url})).await;
+    let message = refused(resp).await;
+    assert!(
+        message.starts_with("webhook_url: needs WEBHOOK_SECRET"),
+        "{message}"
+    );
+    let cleared = unsigned
+        .patched(AGENT_A, json!({"webhook_url": null}))
+        .await;
+    assert_eq!(cleared["webhook_url"], Value::Null);
+}

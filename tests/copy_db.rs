@@ -39,6 +39,13 @@ fn own_discord() -> Webhook {
 }
 
 /// A Teams Workflows webhook: its `sig` query is the secret.
+fn own_signed() -> Webhook {
+    webhook(
+        Platform::Webhook,
+        "https://hooks.example.com/ravan/SIGNEDPATH",
+    )
+}
+
 fn own_teams() -> Webhook {
     webhook(
         Platform::Teams,
@@ -85,6 +92,7 @@ async fn populate(url: &str) -> Store {
                 slack_webhook_url: Some(own_slack().url.expose().clone()),
                 discord_webhook_url: Some(own_discord().url.expose().clone()),
                 teams_webhook_url: Some(own_teams().url.expose().clone()),
+                webhook_url: Some(own_signed().url.expose().clone()),
                 muted: true,
                 muted_until: Some(t + Duration::days(1)),
             },
@@ -343,6 +351,10 @@ async fn copies_and_keeps_working(to: &str) {
             .iter()
             .any(|a| a.teams_webhook_url.as_ref() == Some(&own_teams().url)),
         "the source has an agent's own Teams webhook, so the copy is checked to keep it"
+    );
+    assert!(
+        (agents.iter()).any(|a| a.webhook_url.as_ref() == Some(&own_signed().url)),
+        "the source has an agent's own signed webhook, so the copy is checked to keep it"
     );
     let watched = source.watched().await.unwrap();
     let outbox = source.outbox().await.unwrap();

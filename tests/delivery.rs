@@ -539,6 +539,7 @@ fn ok_for(platform: Platform) -> ResponseTemplate {
         Platform::Slack => ResponseTemplate::new(200).set_body_string("ok"),
         Platform::Discord => ResponseTemplate::new(204),
         Platform::Teams => ResponseTemplate::new(202),
+        Platform::Webhook => ResponseTemplate::new(200),
     }
 }
 

@@ -442,6 +442,7 @@ fn gathering_keeps_ten_of_a_thousand_unhealthy_longest_first() {
         slack_webhook_url: None,
         discord_webhook_url: None,
         teams_webhook_url: None,
+        webhook_url: None,
         muted: false,
         muted_until: None,
         created_at: tick,

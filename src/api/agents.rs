@@ -50,6 +50,11 @@ pub struct CreateAgent {
     #[serde(default)]
     #[schema(format = Uri)]
     pub teams_webhook_url: Option<String>,
+    /// The agent's own signed JSON webhook, signed with the service's `WEBHOOK_SECRET` (which
+    /// must be set). Its host must be in `WEBHOOK_ALLOWED_HOSTS`.
+    #[serde(default)]
+    #[schema(format = Uri)]
+    pub webhook_url: Option<String>,
     /// No alerts while true. Default false.
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = bool, default = false)]
@@ -77,6 +82,10 @@ pub struct UpdateAgent {
     #[serde(default, with = "::serde_with::rust::double_option")]
     #[schema(value_type = Option<String>, format = Uri)]
     pub teams_webhook_url: Option<Option<String>>,
+    /// `null` removes it: alerts go to the default signed webhook again.
+    #[serde(default, with = "::serde_with::rust::double_option")]
+    #[schema(value_type = Option<String>, format = Uri)]
+    pub webhook_url: Option<Option<String>>,
     /// Not nullable.
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = bool)]
@@ -99,6 +108,18 @@ where
 fn name(raw: Option<String>) -> Result<Option<String>, ApiError> {
     raw.map(|n| AgentName::parse(&n).map(AgentName::into_inner))
         .transpose()
+}
+
+/// A signed webhook is set only where its requests can be signed: an agent's `webhook_url`
+/// needs the service's `WEBHOOK_SECRET`.
+fn signable(state: &ApiState, sets_webhook_url: bool) -> Result<(), ApiError> {
+    if sets_webhook_url && !state.signing {
+        return Err(ApiError::invalid_field(
+            "webhook_url",
+            "needs WEBHOOK_SECRET (with WEBHOOK_URL) set on the service: its requests are signed with it",
+        ));
+    }
+    Ok(())
 }
 
 fn webhook(
@@ -130,6 +151,7 @@ impl CreateAgent {
                     allowed,
                 )?,
                 teams_webhook_url: webhook("teams_webhook_url", self.teams_webhook_url, allowed)?,
+                webhook_url: webhook("webhook_url", self.webhook_url, allowed)?,
                 muted: self.muted.unwrap_or(false),
                 muted_until: None,
             },
@@ -152,6 +174,10 @@ impl UpdateAgent {
             teams_webhook_url: self
                 .teams_webhook_url
                 .map(|u| webhook("teams_webhook_url", u, allowed))
+                .transpose()?,
+            webhook_url: self
+                .webhook_url
+                .map(|u| webhook("webhook_url", u, allowed))
                 .transpose()?,
             muted: self.muted,
             muted_until: self
@@ -192,6 +218,9 @@ pub struct Agent {
         example = "https://prod-12.westus.logic.azure.com/workflows/0a1b/triggers/manual/paths/***"
     )]
     pub teams_webhook_url: Option<String>,
+    /// The agent's own signed JSON webhook, masked.
+    #[schema(required = true, example = "https://hooks.example.com/***")]
+    pub webhook_url: Option<String>,
     /// Whether a maintenance window covers the agent now: its alerts are held back (its state
     /// is still tracked).
     pub in_maintenance: bool,
@@ -362,6 +391,7 @@ impl Agent {
             slack_webhook_url: r.slack_webhook_url.as_ref().map(SecretUrl::masked),
             discord_webhook_url: r.discord_webhook_url.as_ref().map(SecretUrl::masked),
             teams_webhook_url: r.teams_webhook_url.as_ref().map(SecretUrl::masked),
+            webhook_url: r.webhook_url.as_ref().map(SecretUrl::masked),
             in_maintenance: false,
             delivery_error: (!problems.is_empty()).then(|| problems.join("; ")),
             created_at: r.created_at,
@@ -424,12 +454,14 @@ pub async fn create_agent(
     ApiJson(body): ApiJson<CreateAgent>,
 ) -> Result<Response, ApiError> {
     let (id, new) = body.parse(&state.allowed_hosts)?;
+    signable(&state, new.webhook_url.is_some())?;
     let record = state.store.insert_agent(id, &new, Utc::now()).await?;
     tracing::info!(
         agent_id = %id,
         own_slack = record.slack_webhook_url.is_some(),
         own_discord = record.discord_webhook_url.is_some(),
         own_teams = record.teams_webhook_url.is_some(),
+        own_webhook = record.webhook_url.is_some(),
         muted = record.muted,
         "agent added over the API"
     );
@@ -525,6 +557,7 @@ pub async fn update_agent(
     ApiJson(body): ApiJson<UpdateAgent>,
 ) -> Result<Json<Agent>, ApiError> {
     let patch = body.parse(&state.allowed_hosts)?;
+    signable(&state, matches!(patch.webhook_url, Some(Some(_))))?;
     let record = state
         .store
         .update_agent(id, &patch)
@@ -536,6 +569,7 @@ pub async fn update_agent(
         slack_webhook_url = patch.slack_webhook_url.is_some(),
         discord_webhook_url = patch.discord_webhook_url.is_some(),
         teams_webhook_url = patch.teams_webhook_url.is_some(),
+        webhook_url = patch.webhook_url.is_some(),
         muted = patch.muted.is_some(),
         muted_until = patch.muted_until.is_some(),
         "agent changed over the API (fields marked true were sent)"

@@ -68,6 +68,8 @@ pub struct ApiState {
     /// `TIMEZONE`: the status pages write times in it (the JSON answers stay in UTC), and a
     /// maintenance window given without a zone is read in it.
     pub zone: crate::domain::Zone,
+    /// Whether `WEBHOOK_SECRET` is set: an agent's signed `webhook_url` needs it.
+    pub signing: bool,
 }
 
 /// The whole API. Request bodies are limited to 64 KiB ([`error::MAX_BODY_BYTES`]).

@@ -780,6 +780,7 @@ mod tests {
             slack_webhook_url: None,
             discord_webhook_url: None,
             teams_webhook_url: None,
+            webhook_url: None,
             muted: false,
             muted_until: None,
             created_at: t(0),

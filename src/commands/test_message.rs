@@ -165,6 +165,9 @@ pub fn message(hook: &Webhook, host: &str, now: DateTime<Utc>, zone: Zone) -> Va
         Platform::Slack => slack_message(host, now, zone),
         Platform::Discord => discord_message(host, now),
         Platform::Teams => teams_message(host, now, zone),
+        // A signed body with no event: what a receiver must accept and check, and nothing
+        // it could mistake for an alert.
+        Platform::Webhook => json!({"version": crate::notify::signed::VERSION, "events": []}),
     }
 }
 
@@ -173,8 +176,9 @@ pub async fn send_all(
     webhooks: &[Webhook],
     limits: Limits,
     zone: Zone,
+    signing: Option<crate::notify::signed::SigningSecret>,
 ) -> reqwest::Result<Vec<Outcome>> {
-    let sender = Sender::new(limits.timeout)?;
+    let sender = Sender::new(limits.timeout)?.with_signing(signing);
     let host = hostname();
     let outcomes = futures::future::join_all(webhooks.iter().map(|hook| {
         let sender = sender.clone();
@@ -263,7 +267,7 @@ pub fn main() -> ExitCode {
     if webhooks.is_empty() {
         return super::config_error(&ConfigError {
             var: "SLACK_WEBHOOK_URL",
-            reason: "not set, nor DISCORD_WEBHOOK_URL, nor TEAMS_WEBHOOK_URL: notify-test needs at least one default webhook"
+            reason: "not set, nor DISCORD_WEBHOOK_URL, TEAMS_WEBHOOK_URL or WEBHOOK_URL: notify-test needs at least one default webhook"
                 .into(),
         });
     }
@@ -271,6 +275,7 @@ pub fn main() -> ExitCode {
         &webhooks,
         Limits::default(),
         config.timezone.into(),
+        config.webhook_secret.clone(),
     )) {
         Ok(outcomes) => {
             for outcome in &outcomes {

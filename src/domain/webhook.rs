@@ -27,10 +27,18 @@ pub enum Platform {
     Discord,
     /// Microsoft Teams, through a Workflows (Power Automate) webhook.
     Teams,
+    /// Any HTTP endpoint that takes a JSON body signed with `WEBHOOK_SECRET`
+    /// ([`crate::notify::signed`]).
+    Webhook,
 }
 
 /// Every platform, in the order the settings, the API and the summaries list them.
-pub const PLATFORMS: [Platform; 3] = [Platform::Slack, Platform::Discord, Platform::Teams];
+pub const PLATFORMS: [Platform; 4] = [
+    Platform::Slack,
+    Platform::Discord,
+    Platform::Teams,
+    Platform::Webhook,
+];
 
 impl Platform {
     pub fn as_str(self) -> &'static str {
@@ -43,6 +51,7 @@ impl Platform {
             Self::Slack => "SLACK_WEBHOOK_URL",
             Self::Discord => "DISCORD_WEBHOOK_URL",
             Self::Teams => "TEAMS_WEBHOOK_URL",
+            Self::Webhook => "WEBHOOK_URL",
         }
     }
 
@@ -52,6 +61,7 @@ impl Platform {
             Self::Slack => "slack_webhook_url",
             Self::Discord => "discord_webhook_url",
             Self::Teams => "teams_webhook_url",
+            Self::Webhook => "webhook_url",
         }
     }
 
@@ -61,6 +71,7 @@ impl Platform {
             Self::Slack => "Slack",
             Self::Discord => "Discord",
             Self::Teams => "Microsoft Teams",
+            Self::Webhook => "signed JSON",
         }
     }
 }

@@ -16,7 +16,10 @@ use std::future::Future;
 use reqwest::header::RETRY_AFTER;
 use serde::Deserialize;
 
+use chrono::Utc;
+
 use super::destination::{Request, destination};
+use super::signed::SigningSecret;
 use super::{Platform, Webhook, text};
 use crate::util::{bounded_secs, read_prefix, root_cause};
 
@@ -135,6 +138,8 @@ pub const MAX_PACE_WAIT: Duration = Duration::from_secs(300);
 pub struct Sender {
     http: reqwest::Client,
     timeout: Duration,
+    /// `WEBHOOK_SECRET`: signs every signed webhook's request.
+    signing: Option<SigningSecret>,
 }
 
 #[derive(Deserialize)]
@@ -149,7 +154,17 @@ impl Sender {
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { http, timeout })
+        Ok(Self {
+            http,
+            timeout,
+            signing: None,
+        })
+    }
+
+    /// Signs the signed webhooks' requests with `secret` (`WEBHOOK_SECRET`).
+    pub fn with_signing(mut self, secret: Option<SigningSecret>) -> Self {
+        self.signing = secret;
+        self
     }
 
     /// One POST, classified. The request is built before the future starts, so the future
@@ -170,7 +185,10 @@ impl Sender {
         hook: &Webhook,
         body: &serde_json::Value,
     ) -> impl Future<Output = Result<(Pace, String), DeliveryError>> + Send + use<> {
-        self.send_request(hook, Request::json(body))
+        let secret = self.signing.as_ref();
+        let request = destination(hook.platform).request(hook, body, Utc::now(), secret);
+        let sent = request.map(|r| self.send_request(hook, r));
+        async move { sent?.await }
     }
 
     /// [`Sender::send_answered`] for a request the destination built: these exact body bytes,
@@ -270,7 +288,7 @@ pub fn classify(
         }
         _ if destination.says_gone(status, body) => Err(DeliveryError::Dead(answer())),
         // Without the platform's words, a "not found" may be a proxy's or a CDN's.
-        401 | 403 | 404 | 410 | 500..=599 => Err(DeliveryError::Transient(answer())),
+        401 | 403 | 404 | 408 | 410 | 500..=599 => Err(DeliveryError::Transient(answer())),
         _ => Err(DeliveryError::Permanent(answer())),
     }
 }

@@ -12,6 +12,7 @@ use reqwest::header::HeaderName;
 use serde_json::Value;
 
 use super::deliver::{DeliveryError, RetryPolicy};
+use super::signed::SigningSecret;
 use crate::domain::{Alert, Digest, Platform, Webhook, Zone};
 
 /// One alert of a message, with the event it delivers (`OutboxEntry.event_id`; `None` for
@@ -65,10 +66,17 @@ pub trait Destination: Sync {
     fn digest_message(&self, digest: &Digest, zone: Zone) -> Value;
 
     /// The request that carries `body` to `hook`, sent at `now`: JSON, no extra headers unless
-    /// the destination says otherwise.
-    fn request(&self, hook: &Webhook, body: &Value, now: DateTime<Utc>) -> Request {
-        let _ = (hook, now);
-        Request::json(body)
+    /// the destination says otherwise (the signed webhook signs it with `secret`,
+    /// `WEBHOOK_SECRET`). An error: it cannot be sent as it must be (no secret to sign with).
+    fn request(
+        &self,
+        hook: &Webhook,
+        body: &Value,
+        now: DateTime<Utc>,
+        secret: Option<&SigningSecret>,
+    ) -> Result<Request, DeliveryError> {
+        let _ = (hook, now, secret);
+        Ok(Request::json(body))
     }
 
     /// What a 2xx answer means: `Ok` when delivered, an error when the platform says it was
@@ -96,5 +104,6 @@ pub fn destination(platform: Platform) -> &'static dyn Destination {
         Platform::Slack => &super::slack::Slack,
         Platform::Discord => &super::discord::Discord,
         Platform::Teams => &super::teams::Teams,
+        Platform::Webhook => &super::signed::Signed,
     }
 }

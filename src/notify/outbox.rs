@@ -218,6 +218,12 @@ impl Outbox {
         })
     }
 
+    /// Signed webhooks' requests are signed with `secret` (`WEBHOOK_SECRET`).
+    pub fn with_signing(mut self, secret: Option<super::signed::SigningSecret>) -> Self {
+        self.sender = self.sender.with_signing(secret);
+        self
+    }
+
     /// Messages write their times in `zone` (`TIMEZONE`; UTC unless set).
     pub fn with_zone(mut self, zone: Zone) -> Self {
         self.zone = zone;
@@ -485,12 +491,7 @@ impl Outbox {
                 )
             }
         };
-        let request = destination.request(hook, &body, Utc::now());
-        let outcome = self
-            .sender
-            .send_request(hook, request)
-            .await
-            .map(|(pace, _)| pace);
+        let outcome = self.sender.send(hook, &body).await;
         let mut sent = Sent::default();
         sent.report.messages = 1;
         match outcome {

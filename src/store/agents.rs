@@ -75,6 +75,8 @@ pub struct AgentRecord {
     pub slack_webhook_url: Option<SecretUrl>,
     pub discord_webhook_url: Option<SecretUrl>,
     pub teams_webhook_url: Option<SecretUrl>,
+    /// Its own signed JSON webhook (signed with `WEBHOOK_SECRET`).
+    pub webhook_url: Option<SecretUrl>,
     pub muted: bool,
     pub muted_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -99,6 +101,7 @@ impl AgentRecord {
             slack_webhook_url: new.slack_webhook_url.clone().map(SecretUrl::new),
             discord_webhook_url: new.discord_webhook_url.clone().map(SecretUrl::new),
             teams_webhook_url: new.teams_webhook_url.clone().map(SecretUrl::new),
+            webhook_url: new.webhook_url.clone().map(SecretUrl::new),
             muted: new.muted,
             muted_until: new.muted_until,
             created_at: DateTime::<Utc>::UNIX_EPOCH,
@@ -149,6 +152,7 @@ impl AgentRecord {
             Platform::Slack => self.slack_webhook_url.as_ref(),
             Platform::Discord => self.discord_webhook_url.as_ref(),
             Platform::Teams => self.teams_webhook_url.as_ref(),
+            Platform::Webhook => self.webhook_url.as_ref(),
         }
     }
 }
@@ -160,6 +164,7 @@ pub struct NewAgent {
     pub slack_webhook_url: Option<Url>,
     pub discord_webhook_url: Option<Url>,
     pub teams_webhook_url: Option<Url>,
+    pub webhook_url: Option<Url>,
     pub muted: bool,
     pub muted_until: Option<DateTime<Utc>>,
 }
@@ -171,6 +176,7 @@ pub struct AgentPatch {
     pub slack_webhook_url: Option<Option<Url>>,
     pub discord_webhook_url: Option<Option<Url>>,
     pub teams_webhook_url: Option<Option<Url>>,
+    pub webhook_url: Option<Option<Url>>,
     pub muted: Option<bool>,
     pub muted_until: Option<Option<DateTime<Utc>>>,
 }

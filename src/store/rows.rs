@@ -141,6 +141,7 @@ fn settings(row: &impl StoredRow) -> Result<AgentRecord, StoreError> {
         slack_webhook_url: url_column(row, "slack_webhook_url")?,
         discord_webhook_url: url_column(row, "discord_webhook_url")?,
         teams_webhook_url: url_column(row, "teams_webhook_url")?,
+        webhook_url: url_column(row, "webhook_url")?,
         muted: row.flag("muted")?,
         muted_until: optional_time(row, "muted_until")?,
         created_at: time(row, "created_at")?,

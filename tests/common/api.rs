@@ -44,7 +44,7 @@ pub const TEAMS: &str = "https://prod-12.westus.logic.azure.com:443/workflows/0a
 pub const TEAMS_MASKED: &str =
     "https://prod-12.westus.logic.azure.com/workflows/0a1b2c/triggers/manual/paths/***";
 /// The fields of an agent in every answer, as the contract lists them.
-pub const AGENT_KEYS: [&str; 13] = [
+pub const AGENT_KEYS: [&str; 14] = [
     "agent_id",
     "source",
     "uptime",
@@ -54,6 +54,7 @@ pub const AGENT_KEYS: [&str; 13] = [
     "slack_webhook_url",
     "discord_webhook_url",
     "teams_webhook_url",
+    "webhook_url",
     "in_maintenance",
     "delivery_error",
     "created_at",
@@ -94,6 +95,16 @@ impl TestApp {
 
     /// With the admin token `token` (none: no auth is asked) and a running scheduler.
     pub async fn start_with(token: Option<&str>) -> Self {
+        Self::start_signing(token, true).await
+    }
+
+    /// [`TestApp::start`] for a service without `WEBHOOK_SECRET`.
+    pub async fn start_unsigned() -> Self {
+        Self::start_signing(Some(TOKEN), false).await
+    }
+
+    /// With the admin token `token`, `WEBHOOK_SECRET` set or not (`signing`).
+    async fn start_signing(token: Option<&str>, signing: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("api.db").display());
         let store = Store::open(&url).await.unwrap();
@@ -111,6 +122,7 @@ impl TestApp {
             delivery: delivery.clone(),
             leadership: leadership.clone(),
             zone: ravan_watch::domain::Zone::UTC,
+            signing,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

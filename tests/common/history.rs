@@ -255,6 +255,7 @@ pub async fn seed(store: &Store, n: usize, now: DateTime<Utc>) -> Vec<Seeded> {
             slack_webhook_url: None,
             discord_webhook_url: None,
             teams_webhook_url: None,
+            webhook_url: None,
             muted: i % 100 == 13,
             muted_until: None,
         };

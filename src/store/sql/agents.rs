@@ -32,14 +32,15 @@ impl<D: Dialect> AgentStore for SqlStore<D> {
             let mut tx = self.write(Fence::Unchecked, SettingsLock::Update).await?;
             let q = sql(
                 "INSERT INTO agents (agent_id, name, slack_webhook_url, discord_webhook_url,
-                     teams_webhook_url, muted, muted_until, created_at, source)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'api') ON CONFLICT (agent_id) DO NOTHING",
+                     teams_webhook_url, webhook_url, muted, muted_until, created_at, source)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'api') ON CONFLICT (agent_id) DO NOTHING",
             );
             let slack = new.slack_webhook_url.as_ref().map(Url::as_str);
             let discord = new.discord_webhook_url.as_ref().map(Url::as_str);
             let teams = new.teams_webhook_url.as_ref().map(Url::as_str);
             let q = q.bind(id).bind(new.name.clone()).bind(slack).bind(discord);
-            let q = q.bind(teams);
+            let signed = new.webhook_url.as_ref().map(Url::as_str);
+            let q = q.bind(teams).bind(signed);
             let q = q.bind(new.muted).bind(new.muted_until).bind(now);
             if D::execute(&mut tx, q).await? == 0 {
                 return Err(StoreError::Conflict(id));
@@ -51,6 +52,7 @@ impl<D: Dialect> AgentStore for SqlStore<D> {
                 (Platform::Slack, new.slack_webhook_url.as_ref()),
                 (Platform::Discord, new.discord_webhook_url.as_ref()),
                 (Platform::Teams, new.teams_webhook_url.as_ref()),
+                (Platform::Webhook, new.webhook_url.as_ref()),
             ];
             revive::<D>(&mut tx, &set).await?;
             Ok(tx.commit().await?)
@@ -120,6 +122,7 @@ impl<D: Dialect> AgentStore for SqlStore<D> {
                 (Platform::Slack, given(&patch.slack_webhook_url)),
                 (Platform::Discord, given(&patch.discord_webhook_url)),
                 (Platform::Teams, given(&patch.teams_webhook_url)),
+                (Platform::Webhook, given(&patch.webhook_url)),
             ];
             revive::<D>(&mut tx, &set).await?;
             for set in patch_statements(patch) {
@@ -228,6 +231,9 @@ fn patch_statements(patch: &AgentPatch) -> Vec<super::query::Sql> {
     }
     if let Some(u) = &patch.teams_webhook_url {
         sets.push(sql("UPDATE agents SET teams_webhook_url = ?").bind(url(u)));
+    }
+    if let Some(u) = &patch.webhook_url {
+        sets.push(sql("UPDATE agents SET webhook_url = ?").bind(url(u)));
     }
     if let Some(muted) = patch.muted {
         sets.push(sql("UPDATE agents SET muted = ?").bind(muted));

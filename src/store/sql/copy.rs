@@ -174,7 +174,7 @@ fn given_ids<D: Dialect>(columns: &'static str) -> String {
 
 async fn write_agents<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Result<(), StoreError> {
     let head = "INSERT INTO agents (agent_id, name, listed_name, source, slack_webhook_url,
-        discord_webhook_url, teams_webhook_url, muted, muted_until, created_at, state,
+        discord_webhook_url, teams_webhook_url, webhook_url, muted, muted_until, created_at, state,
         absent_listings) VALUES ";
     insert_rows::<D, _>(tx, head, &s.agents, "", |(a, absent)| {
         let url = |u: &Option<crate::domain::SecretUrl>| u.as_ref().map(|u| u.expose().to_string());
@@ -186,6 +186,7 @@ async fn write_agents<D: Dialect>(tx: &mut D::Connection, s: &Snapshot) -> Resul
             url(&a.slack_webhook_url).into(),
             url(&a.discord_webhook_url).into(),
             url(&a.teams_webhook_url).into(),
+            url(&a.webhook_url).into(),
             a.muted.into(),
             a.muted_until.into(),
             a.created_at.into(),

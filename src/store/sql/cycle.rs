@@ -49,7 +49,7 @@ impl<D: Dialect> CycleStore for SqlStore<D> {
     async fn watched_settings(&self) -> Result<Watched, StoreError> {
         let agents = sql(
             "SELECT agent_id, name, listed_name, source, slack_webhook_url, discord_webhook_url,
-                    teams_webhook_url, muted, muted_until, created_at, added_version
+                    teams_webhook_url, webhook_url, muted, muted_until, created_at, added_version
              FROM agents ORDER BY created_at, agent_id",
         );
         during(
