@@ -263,6 +263,7 @@ async fn openapi_documents_every_route_with_its_schemas() {
             "slack_webhook_url",
             "discord_webhook_url",
             "teams_webhook_url",
+            "webhook_url",
             "muted"
         ])
     );
