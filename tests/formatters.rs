@@ -1148,6 +1148,22 @@ fn teams_checker_catches_broken_cards() {
     ] {
         assert!(!teams_violations(&bad).is_empty(), "{label} not caught");
     }
+    // Microsoft's own 1.4 schema is checked too: the colour and the extra property each break
+    // it, not only the hand-written subset.
+    for (label, field, value) in [
+        ("colour", "color", json!("red")),
+        ("extra", "colour", json!(1)),
+    ] {
+        let mut bad = good.clone();
+        bad["attachments"][0]["content"]["body"][0][field] = value;
+        let official: Vec<String> = (teams_violations(&bad).into_iter())
+            .filter(|v| v.starts_with("Adaptive Card 1.4:"))
+            .collect();
+        assert!(
+            !official.is_empty(),
+            "{label}: not caught by the 1.4 schema"
+        );
+    }
 }
 
 /// Every alert kind, with normal, blank, hostile and 5,000-character input, and 200 accounts:
