@@ -165,6 +165,41 @@ async fn the_teams_webhook_gets_one_valid_test_card() {
     assert!(!all.contains("teams-SECRET"), "{all}");
 }
 
+/// `WEBHOOK_URL` gets a signed ping: `{"version": 1, "events": []}` with a signature a
+/// receiver can check (recomputed here with `hmac` + `sha2`), and the secret nowhere in the
+/// output.
+#[tokio::test]
+async fn the_signed_webhook_gets_a_signed_ping_with_no_event() {
+    use hmac::{Hmac, KeyInit, Mac};
+    const SECRET: &str = "whsec-notify-0123456789";
+    let receiver = webhook_sink(ResponseTemplate::new(204)).await;
+    let url = format!("{}/hooks/PATHSECRET", receiver.uri());
+    let env = [("WEBHOOK_URL", url.as_str()), ("WEBHOOK_SECRET", SECRET)];
+    let out = run_bin(&["notify-test"], &env).await;
+    let all = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let got = receiver.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body, serde_json::json!({"version": 1, "events": []}));
+    let ts = got[0].headers["x-ravan-watch-timestamp"].to_str().unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{ts}.").as_bytes());
+    mac.update(&got[0].body);
+    let hex: String = (mac.finalize().into_bytes().iter())
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        got[0].headers["x-ravan-watch-signature"].to_str().unwrap(),
+        format!("v1={hex}")
+    );
+    assert!(all.contains("HTTP 204"), "{all}");
+    assert!(
+        !all.contains(SECRET) && !all.contains("PATHSECRET"),
+        "{all}"
+    );
+}
+
 #[tokio::test]
 async fn no_webhook_is_a_configuration_error() {
     let out = run_bin(&["notify-test"], &[]).await;
