@@ -381,6 +381,19 @@ async fn an_agents_signed_webhook_url_is_masked_and_needs_webhook_secret() {
     let stored = app.store.agent(id(AGENT_A)).await.unwrap().unwrap();
     assert_eq!(stored.webhook_url.as_ref().unwrap().expose().as_str(), url);
 
+    let message = expect_error(
+        app.post(json!({"agent_id": AGENT_B, "webhook_url": "https://evil.example/PATHSECRET"}))
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+    )
+    .await;
+    assert!(message.starts_with("webhook_url: "), "{message}");
+    assert!(
+        message.contains("WEBHOOK_ALLOWED_HOSTS"),
+        "checked like the others: {message}"
+    );
+
     let unsigned = TestApp::start_unsigned().await;
     let refused = |resp| expect_error(resp, StatusCode::BAD_REQUEST, "invalid_request");
     let message = refused(
