@@ -5,13 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::leader::Leadership;
 use ravan_watch::notify::{Outbox, RetryPolicy};
 use ravan_watch::store::Fence;
-use ravan_watch::store::{OutboxEntry, OutboxStatus, Store};
+use ravan_watch::store::{OutboxStatus, Store};
 use ravan_watch::tracker::MonitorState;
 use serde_json::json;
 use wiremock::matchers::{method, path};
@@ -19,49 +19,15 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use common::alerts::{agent_down, monitor_down, webhook};
 use common::ids::agent_id;
+use common::outbox::{answering, commit, entries, policy, requests, secs, t0};
 use common::{wait_until, wait_until_some};
 
-fn policy() -> RetryPolicy {
-    RetryPolicy {
-        min_delay: Duration::from_secs(1),
-        max_delay: Duration::from_secs(60),
-        max_age: Duration::from_secs(3600),
-        max_rate_limit_wait: Duration::from_secs(300),
-        timeout: Duration::from_millis(500),
-        // Pacing has its own tests; here it would only slow the others down.
-        slack_interval: Duration::ZERO,
-        record_delay: Duration::from_millis(20),
-        // Seconds of retries: a test switching the database back has time to.
-        record_retries: 8,
-    }
-}
-
-/// Now, to the millisecond the store keeps.
-fn t0() -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(Utc::now().timestamp_millis())
-        .unwrap()
-}
-
-fn secs(s: f64) -> chrono::Duration {
-    chrono::Duration::milliseconds((s * 1000.0) as i64)
-}
-
-/// A sink answering `answers` in order (the last one for every further request).
+/// A sink of POSTs to `/hook/SECRET-TOKEN` answering `answers` in order.
 async fn sink(answers: Vec<ResponseTemplate>) -> MockServer {
-    let server = MockServer::start().await;
-    let n = answers.len();
-    for (i, answer) in answers.into_iter().enumerate() {
-        let mock = Mock::given(method("POST"))
-            .and(path("/hook/SECRET-TOKEN"))
-            .respond_with(answer);
-        let mock = if i + 1 < n {
-            mock.up_to_n_times(1)
-        } else {
-            mock
-        };
-        mock.with_priority((i + 1) as u8).mount(&server).await;
-    }
-    server
+    answering(answers, || {
+        Mock::given(method("POST")).and(path("/hook/SECRET-TOKEN"))
+    })
+    .await
 }
 
 /// A webhook of `platform` at `server`'s `/hook/SECRET-TOKEN`.
@@ -76,37 +42,9 @@ async fn outbox_with(alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
 /// [`outbox_with`], on the database at `url`.
 async fn outbox_at(url: &str, alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
     let store = Store::open(url).await.unwrap();
-    let rows: Vec<_> = alerts
-        .iter()
-        .map(|(a, h)| (a.clone(), vec![h.clone()]))
-        .collect();
-    store
-        .commit_cycle(
-            Fence::Unchecked,
-            None,
-            &[],
-            &MonitorState::default(),
-            &rows,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    commit(&store, alerts).await;
     let outbox = Outbox::new(store.clone(), policy(), Leadership::for_tests()).unwrap();
     (store, outbox)
-}
-
-async fn entries(store: &Store) -> Vec<OutboxEntry> {
-    store.outbox().await.unwrap()
-}
-
-async fn requests(server: &MockServer) -> Vec<serde_json::Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
 }
 
 #[tokio::test]

@@ -7,17 +7,14 @@
 
 mod common;
 
-use std::time::Duration;
-
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::leader::Leadership;
+use ravan_watch::notify::Outbox;
 use ravan_watch::notify::signed::SigningSecret;
-use ravan_watch::notify::{Outbox, RetryPolicy};
-use ravan_watch::store::{Fence, OutboxEntry, OutboxStatus, Store};
-use ravan_watch::tracker::MonitorState;
+use ravan_watch::store::{OutboxStatus, Store};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use wiremock::matchers::method;
@@ -25,46 +22,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use common::alerts::{agent_down, webhook};
 use common::ids::agent_id;
+use common::outbox::{answering, commit, entries, policy, secs, t0};
 
 const SECRET: &str = "whsec-test-0123456789abcdef";
 
-fn policy() -> RetryPolicy {
-    RetryPolicy {
-        min_delay: Duration::from_secs(1),
-        max_delay: Duration::from_secs(60),
-        max_age: Duration::from_secs(3600),
-        max_rate_limit_wait: Duration::from_secs(300),
-        timeout: Duration::from_millis(500),
-        slack_interval: Duration::ZERO,
-        record_delay: Duration::from_millis(20),
-        record_retries: 8,
-    }
-}
-
-/// Now, to the millisecond the store keeps.
-fn t0() -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(Utc::now().timestamp_millis())
-        .unwrap()
-}
-
-fn secs(s: f64) -> chrono::Duration {
-    chrono::Duration::milliseconds((s * 1000.0) as i64)
-}
-
 /// A receiver answering `answers` in order (the last one for every further request).
 async fn receiver(answers: Vec<ResponseTemplate>) -> MockServer {
-    let server = MockServer::start().await;
-    let n = answers.len();
-    for (i, answer) in answers.into_iter().enumerate() {
-        let mock = Mock::given(method("POST")).respond_with(answer);
-        let mock = if i + 1 < n {
-            mock.up_to_n_times(1)
-        } else {
-            mock
-        };
-        mock.with_priority((i + 1) as u8).mount(&server).await;
-    }
-    server
+    answering(answers, || Mock::given(method("POST"))).await
 }
 
 fn signed_hook(server: &MockServer) -> Webhook {
@@ -72,15 +36,6 @@ fn signed_hook(server: &MockServer) -> Webhook {
         Platform::Webhook,
         &format!("{}/hooks/ravan/PATHSECRET", server.uri()),
     )
-}
-
-async fn commit(store: &Store, alerts: &[(Alert, Webhook)]) {
-    let rows: Vec<_> = (alerts.iter())
-        .map(|(a, h)| (a.clone(), vec![h.clone()]))
-        .collect();
-    let monitor = MonitorState::default();
-    let committed = store.commit_cycle(Fence::Unchecked, None, &[], &monitor, &rows, Utc::now());
-    committed.await.unwrap();
 }
 
 async fn outbox_with(alerts: &[(Alert, Webhook)], secret: Option<&str>) -> (Store, Outbox) {
@@ -91,10 +46,6 @@ async fn outbox_with(alerts: &[(Alert, Webhook)], secret: Option<&str>) -> (Stor
         .unwrap()
         .with_signing(signing);
     (store, outbox)
-}
-
-async fn entries(store: &Store) -> Vec<OutboxEntry> {
-    store.outbox().await.unwrap()
 }
 
 /// The receiver's check, written from the contract alone: HMAC-SHA256 of

@@ -5,17 +5,12 @@
 
 mod common;
 
-use std::time::Duration;
-
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::Utc;
 use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::leader::Leadership;
-use ravan_watch::notify::{Outbox, RetryPolicy};
-use ravan_watch::store::{
-    EventQuery, EventsAbout, Fence, NewAgent, OutboxEntry, OutboxStatus, Store,
-};
-use ravan_watch::tracker::MonitorState;
+use ravan_watch::notify::Outbox;
+use ravan_watch::store::{EventQuery, EventsAbout, NewAgent, OutboxStatus, Store};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -23,51 +18,19 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use common::alerts::{agent_down, webhook};
 use common::ids::{agent_id, id};
 use common::limits::{all_text, assert_teams_valid};
+use common::outbox::{answering, commit, entries, policy, requests, secs, t0};
 
 const SIG: &str = "TEAMSSIGSECRET";
 const FLOW: &str = "/workflows/0a1b/triggers/manual/paths/invoke";
 
-fn policy() -> RetryPolicy {
-    RetryPolicy {
-        min_delay: Duration::from_secs(1),
-        max_delay: Duration::from_secs(60),
-        max_age: Duration::from_secs(3600),
-        max_rate_limit_wait: Duration::from_secs(300),
-        timeout: Duration::from_millis(500),
-        slack_interval: Duration::ZERO,
-        record_delay: Duration::from_millis(20),
-        record_retries: 8,
-    }
-}
-
-/// Now, to the millisecond the store keeps.
-fn t0() -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(Utc::now().timestamp_millis())
-        .unwrap()
-}
-
-fn secs(s: f64) -> chrono::Duration {
-    chrono::Duration::milliseconds((s * 1000.0) as i64)
-}
-
 /// A Workflows flow answering `answers` in order (the last one for every further request);
 /// it only answers requests that carry its `sig`.
 async fn flow(answers: Vec<ResponseTemplate>) -> MockServer {
-    let server = MockServer::start().await;
-    let n = answers.len();
-    for (i, answer) in answers.into_iter().enumerate() {
-        let mock = Mock::given(method("POST"))
-            .and(path(FLOW))
-            .and(query_param("sig", SIG))
-            .respond_with(answer);
-        let mock = if i + 1 < n {
-            mock.up_to_n_times(1)
-        } else {
-            mock
-        };
-        mock.with_priority((i + 1) as u8).mount(&server).await;
-    }
-    server
+    let given = || {
+        let mock = Mock::given(method("POST")).and(path(FLOW));
+        mock.and(query_param("sig", SIG))
+    };
+    answering(answers, given).await
 }
 
 fn teams_hook(server: &MockServer) -> Webhook {
@@ -80,43 +43,11 @@ fn teams_hook(server: &MockServer) -> Webhook {
     )
 }
 
-async fn commit(store: &Store, alerts: &[(Alert, Webhook)]) {
-    let rows: Vec<_> = alerts
-        .iter()
-        .map(|(a, h)| (a.clone(), vec![h.clone()]))
-        .collect();
-    store
-        .commit_cycle(
-            Fence::Unchecked,
-            None,
-            &[],
-            &MonitorState::default(),
-            &rows,
-            Utc::now(),
-        )
-        .await
-        .unwrap();
-}
-
 async fn outbox_with(alerts: &[(Alert, Webhook)]) -> (Store, Outbox) {
     let store = Store::open("sqlite::memory:").await.unwrap();
     commit(&store, alerts).await;
     let outbox = Outbox::new(store.clone(), policy(), Leadership::for_tests()).unwrap();
     (store, outbox)
-}
-
-async fn entries(store: &Store) -> Vec<OutboxEntry> {
-    store.outbox().await.unwrap()
-}
-
-async fn requests(server: &MockServer) -> Vec<Value> {
-    server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
 }
 
 fn down(n: usize) -> Alert {

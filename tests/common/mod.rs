@@ -18,6 +18,7 @@ pub mod history;
 pub mod ids;
 pub mod limits;
 pub mod logs;
+pub mod outbox;
 pub mod pg_cluster;
 pub mod postgres;
 pub mod ravan;
