@@ -348,35 +348,27 @@ impl Destination for Signed {
 }
 
 fn to_value(body: &SignedWebhookBody) -> Value {
-    // As `to_bytes`: strings, numbers and times only.
+    // Strings, numbers and times only: serde_json fails only on maps with non-string keys or
+    // a Serialize that errors, and neither is here, whatever the text holds.
     serde_json::to_value(body).unwrap_or(Value::Null)
 }
 
-/// The body for alerts stored as events: `(event id, alert)`, in the order they happened.
+/// The bytes sent for alerts stored as events: `(event id, alert)`, in the order they
+/// happened. The same path as a delivery's ([`Signed`] and [`Request::json`]), so what the
+/// tests check is what is sent.
 pub fn body(events: &[(i64, &Alert)]) -> Vec<u8> {
-    to_bytes(&SignedWebhookBody {
-        version: VERSION,
-        events: events
-            .iter()
-            .map(|(id, a)| SignedEvent::new(*id, a))
-            .collect(),
-        digest: None,
-    })
+    let items: Vec<Item<'_>> = (events.iter())
+        .map(|(id, alert)| Item {
+            event_id: Some(*id),
+            alert,
+        })
+        .collect();
+    Request::json(&Signed.group_message(&items, Zone::UTC)).body
 }
 
-/// The body for a digest: no events, the digest's facts.
+/// The bytes sent for a digest: no events, the digest's facts.
 pub fn digest_body(digest: &Digest) -> Vec<u8> {
-    to_bytes(&SignedWebhookBody {
-        version: VERSION,
-        events: Vec::new(),
-        digest: Some(digest.into()),
-    })
-}
-
-fn to_bytes(body: &SignedWebhookBody) -> Vec<u8> {
-    // Strings, numbers and times only: serde_json fails only on maps with non-string keys or
-    // a Serialize that errors, and neither is here, whatever the text holds.
-    serde_json::to_vec(body).expect("a body of strings, numbers and times serializes")
+    Request::json(&Signed.digest_message(digest, Zone::UTC)).body
 }
 
 /// `v1=<lowercase hex HMAC-SHA256 of "<timestamp>.<body>">`.
