@@ -186,11 +186,6 @@ impl MaintenanceWindow {
     }
 }
 
-/// Whether any of `windows` covers `agent` at `now`.
-pub fn in_maintenance(windows: &[MaintenanceWindow], agent: &AgentId, now: DateTime<Utc>) -> bool {
-    windows.iter().any(|w| w.covers(agent, now))
-}
-
 /// Which agents the windows open at one time cover: worked out once per poll cycle, so each
 /// agent's check is a set lookup, not a cron search.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -577,8 +572,6 @@ mod tests {
         let later = Coverage::at(&windows, t("2026-05-01T09:45:00Z"));
         assert!(later.covers(&id(A)) && later.covers(&id(B)));
         assert!(!Coverage::at(&windows, t("2026-05-01T10:00:00Z")).covers(&id(A)));
-        assert!(in_maintenance(&windows, &id(B), t("2026-05-01T09:45:00Z")));
-        assert!(!in_maintenance(&windows, &id(B), inside));
     }
 
     fn rejected(r: WindowRequest) -> InvalidWindow {

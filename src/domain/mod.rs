@@ -38,7 +38,7 @@ pub use history::{HealthEdge, HealthInterval, Slot, Uptime};
 pub use hosts::{AllowedHosts, DEFAULT_ALLOWED_HOSTS};
 pub use integration::{CalcomOrg, GhlSetup, InvalidOrgId, OrgId};
 pub use listing::{ListingApplied, ListingPlan, ListingSeen, Source};
-pub use maintenance::{Coverage, MaintenanceWindow, WindowId, in_maintenance};
+pub use maintenance::{Coverage, MaintenanceWindow, WindowId};
 pub use mute::muted_at;
 pub use ravan_health::RavanHealth;
 pub use schedule::PollSchedule;

@@ -851,7 +851,8 @@ mod tests {
             Some(status) => (status, true),
             None => (step, false),
         };
-        s.record_observation(&agent(), &obs(status), t(m), th, Hold::muted_if(muted))
+        let hold = if muted { Hold::Muted } else { Hold::None };
+        s.record_observation(&agent(), &obs(status), t(m), th, hold)
     }
 
     /// [`run`] in [`run_step`]'s notation: (minute, kind, from, to) of every alert.

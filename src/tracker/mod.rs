@@ -66,13 +66,6 @@ pub enum Hold {
     Maintenance,
 }
 
-impl Hold {
-    /// [`Hold::Muted`] when `muted`, else [`Hold::None`].
-    pub fn muted_if(muted: bool) -> Self {
-        if muted { Self::Muted } else { Self::None }
-    }
-}
-
 /// The `to` of a missing alert, and the `from` of a found one.
 pub const NOT_FOUND: &str = "not_found";
 
