@@ -78,11 +78,12 @@ struct Cycle {
 }
 
 impl Cycle {
-    /// How long a request may wait at Ravan's throttle gate: up to the next tick.
+    /// How long a request may wait at Ravan's throttle gate: up to the next tick. A tick that
+    /// has passed already (the checks before the polls outlasted it) is a deadline reached, so
+    /// a shut gate fails the poll at once; only a cycle without a schedule has none.
     fn tick_deadline(&self) -> Option<tokio::time::Instant> {
-        self.next_tick
-            .and_then(|tick| (tick - Utc::now()).to_std().ok())
-            .map(|left| tokio::time::Instant::now() + left)
+        let left = (self.next_tick? - Utc::now()).to_std().unwrap_or_default();
+        Some(tokio::time::Instant::now() + left)
     }
 }
 

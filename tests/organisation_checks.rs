@@ -4,7 +4,9 @@
 
 mod common;
 
-use ravan_watch::domain::Platform;
+use std::time::Duration;
+
+use ravan_watch::domain::{Platform, PollSchedule};
 use ravan_watch::leader::Leadership;
 use ravan_watch::monitor::Monitor;
 use ravan_watch::organisation::OrgChecks;
@@ -13,13 +15,18 @@ use wiremock::ResponseTemplate;
 
 use common::alerts::webhook;
 use common::ravan::{calcom_org_body, ghl_body};
-use common::{AGENT_A, FakeRavan};
+use common::{AGENT_A, AGENT_B, FakeRavan};
 
 const DEFAULT_SLACK: &str = "https://hooks.slack.com/services/T0/B0/org-secret";
 
 /// A monitor of the fake watching agent A (healthy), with the organisation checks on, alerting
 /// to one default Slack webhook; thresholds 2 down, 1 up.
 fn monitor(ravan: &FakeRavan, store: &Store) -> Monitor {
+    monitor_polling(ravan, store, 4)
+}
+
+/// [`monitor`], polling `concurrency` agents at a time.
+fn monitor_polling(ravan: &FakeRavan, store: &Store, concurrency: usize) -> Monitor {
     let defaults = vec![webhook(Platform::Slack, DEFAULT_SLACK)];
     let checks = OrgChecks::new(
         common::ravan_client(ravan),
@@ -30,7 +37,15 @@ fn monitor(ravan: &FakeRavan, store: &Store) -> Monitor {
         None,
     );
     let client = common::ravan_client(ravan);
-    common::monitor_of(client, store, defaults, 2, 4, Leadership::for_tests()).org_checks(checks)
+    common::monitor_of(
+        client,
+        store,
+        defaults,
+        2,
+        concurrency,
+        Leadership::for_tests(),
+    )
+    .org_checks(checks)
 }
 
 async fn store_watching_a(ravan: &FakeRavan) -> Store {
@@ -433,4 +448,31 @@ async fn org_linked_agents_fold_into_the_organisations_cal_com_alerts() {
         (last.0.as_str(), last.1.as_deref()),
         ("down", Some(late.as_str()))
     );
+}
+
+/// The checks run before the polls; when they outlast the next tick, a 429 answered to a poll
+/// must still end the cycle at once, not make the other polls wait out its `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_that_outlast_the_tick_leave_a_throttled_cycle_bounded() {
+    let ravan = FakeRavan::start().await;
+    let store = store_watching_a(&ravan).await;
+    store
+        .ensure_agents(&[AGENT_B.parse().unwrap()], chrono::Utc::now())
+        .await
+        .unwrap();
+    // Longer than the second to the next tick of an every-second schedule.
+    let slow = Duration::from_millis(1_200);
+    ravan.set_calcom_org(json(calcom_org_body("active")).set_delay(slow));
+    ravan.set_ghl(json(ghl_body(true, true)).set_delay(slow));
+    ravan.answer_all(Some(
+        ResponseTemplate::new(429).insert_header("retry-after", "300"),
+    ));
+    let m =
+        monitor_polling(&ravan, &store, 1).schedule(PollSchedule::parse("* * * * * *").unwrap());
+    let cycle = tokio::time::timeout(Duration::from_secs(30), m.run_cycle())
+        .await
+        .expect("the cycle ends without waiting out the 300 s Retry-After")
+        .unwrap();
+    assert_eq!((cycle.polled, cycle.failed), (2, 2));
+    assert_eq!(ravan.requests("status").await, 1, "one request, then none");
 }
