@@ -8,7 +8,6 @@
 mod common;
 
 use chrono::Utc;
-use hmac::{Hmac, KeyInit, Mac};
 use ravan_watch::domain::alert::Alert;
 use ravan_watch::domain::{Platform, Webhook};
 use ravan_watch::leader::Leadership;
@@ -16,7 +15,6 @@ use ravan_watch::notify::Outbox;
 use ravan_watch::notify::signed::SigningSecret;
 use ravan_watch::store::{OutboxStatus, Store};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -48,16 +46,9 @@ async fn outbox_with(alerts: &[(Alert, Webhook)], secret: Option<&str>) -> (Stor
     (store, outbox)
 }
 
-/// The receiver's check, written from the contract alone: HMAC-SHA256 of
-/// `"<timestamp>.<raw body>"` keyed with the secret, lowercase hex after `v1=`.
+/// The receiver's check ([`common::signing::verifies`]) with this file's secret.
 fn verifies(timestamp: &str, signature: &str, body: &[u8]) -> bool {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
-    let hex: String = (mac.finalize().into_bytes().iter())
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    signature == format!("v1={hex}")
+    common::signing::verifies(SECRET, timestamp, signature, body)
 }
 
 #[tokio::test]

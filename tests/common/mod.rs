@@ -24,6 +24,7 @@ pub mod postgres;
 pub mod ravan;
 pub mod replica;
 pub mod settings;
+pub mod signing;
 pub mod wait;
 
 use std::time::Duration;
